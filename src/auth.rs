@@ -1,0 +1,105 @@
+//! Credentials: random tokens, agent token hashing, signed visitor sessions and
+//! customer identity signatures. Comparisons of secrets are constant-time.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `bytes` random bytes, URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// An opaque server-made id: `prefix` + 16 hex digits.
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}{:016x}", rand::rng().next_u64())
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn verify_hmac_hex(key: &[u8], message: &[u8], signature_hex: &str) -> bool {
+    let Ok(signature) = hex::decode(signature_hex.trim()) else {
+        return false;
+    };
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.verify_slice(&signature).is_ok()
+}
+
+/// Hex HMAC-SHA256 as used by identity signatures and webhook signatures.
+pub fn sign(key: &str, message: &str) -> String {
+    hmac_hex(key.as_bytes(), message.as_bytes())
+}
+
+/// Checks a customer identity: `signature` is hex HMAC-SHA256 of `user_id`.
+pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) -> bool {
+    verify_hmac_hex(identity_secret.as_bytes(), user_id.as_bytes(), signature)
+}
+
+/// A visitor session token: `<visitor_id>.<hmac>`, opaque to clients.
+pub fn make_session(secret: &str, visitor_id: &str) -> String {
+    format!("{visitor_id}.{}", hmac_hex(secret.as_bytes(), visitor_id.as_bytes()))
+}
+
+/// The visitor id inside a session token whose signature is valid.
+pub fn open_session(secret: &str, session: &str) -> Option<String> {
+    let (visitor_id, signature) = session.rsplit_once('.')?;
+    if visitor_id.is_empty() || visitor_id.len() > 128 {
+        return None;
+    }
+    verify_hmac_hex(secret.as_bytes(), visitor_id.as_bytes(), signature).then(|| visitor_id.to_string())
+}
+
+/// Constant-time equality for bearer tokens.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Visitor id of a verified customer: stable per `user_id`, so every device of that
+/// user is the same visitor.
+pub fn verified_visitor_id(identity_secret: &str, user_id: &str) -> String {
+    format!("v_u{}", &hmac_hex(identity_secret.as_bytes(), format!("visitor:{user_id}").as_bytes())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_round_trip_and_reject_forgery() {
+        let session = make_session("k", "v_1a");
+        assert_eq!(open_session("k", &session).as_deref(), Some("v_1a"));
+        assert_eq!(open_session("other", &session), None);
+        assert_eq!(open_session("k", "v_1a.00"), None);
+        assert_eq!(open_session("k", "garbage"), None);
+    }
+
+    #[test]
+    fn identity_signature_is_hmac_of_user_id() {
+        let signature = sign("site-secret", "u42");
+        assert!(verify_identity("site-secret", "u42", &signature));
+        assert!(!verify_identity("site-secret", "u43", &signature));
+        assert!(!verify_identity("site-secret", "u42", "zz"));
+    }
+
+    #[test]
+    fn secrets_compare() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+    }
+}

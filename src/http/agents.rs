@@ -1,0 +1,138 @@
+//! `/v1/agents`: create, list, change and remove agents (admin), list (supervisors).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+    Json,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{auth, ApiResult};
+use crate::{
+    error::Error,
+    hub::Hub,
+    store::{AgentRecord, AgentUpdate},
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    id: String,
+    name: String,
+    #[serde(default)]
+    skills: BTreeMap<String, u32>,
+    #[serde(default = "one")]
+    capacity: u32,
+    #[serde(default)]
+    supervisor: bool,
+    #[serde(default)]
+    auto_accept: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn validate(agent: &AgentRecord) -> Result<(), Error> {
+    if agent.name.trim().is_empty() || agent.name.len() > 128 {
+        return Err(Error::bad_request("name must be 1 to 128 bytes"));
+    }
+    if agent.capacity == 0 || agent.capacity > 1000 {
+        return Err(Error::bad_request("capacity must be 1 to 1000"));
+    }
+    if agent.skills.len() > 100 || agent.skills.keys().any(|s| s.is_empty() || s.len() > 64) {
+        return Err(Error::bad_request("skills must be at most 100 names of 1 to 64 bytes"));
+    }
+    Ok(())
+}
+
+fn public(agent: &AgentRecord) -> serde_json::Value {
+    json!({
+        "id": agent.id, "name": agent.name, "skills": agent.skills, "capacity": agent.capacity,
+        "supervisor": agent.supervisor, "auto_accept": agent.auto_accept,
+    })
+}
+
+pub async fn create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Json<NewAgent>) -> ApiResult<impl IntoResponse> {
+    auth::admin(&hub, &headers).await?;
+    let Json(new) = body;
+    if !valid_id(&new.id) {
+        return Err(Error::bad_request("id must match [A-Za-z0-9_.-]{1,64}").into());
+    }
+    let token = format!("sbat_{}", crate::auth::random_token(24));
+    let agent = AgentRecord {
+        id: new.id,
+        name: new.name,
+        skills: new.skills,
+        capacity: new.capacity,
+        supervisor: new.supervisor,
+        auto_accept: new.auto_accept,
+        token_hash: crate::auth::token_hash(&token),
+    };
+    validate(&agent)?;
+    if !hub.store.create_agent(&agent).await? {
+        return Err(Error::conflict(format!("agent {} exists", agent.id)).into());
+    }
+    hub.agents.insert(agent.id.clone(), agent.clone());
+    hub.router.upsert_agent(agent.clone());
+    Ok((StatusCode::CREATED, Json(json!({"id": agent.id, "token": token}))))
+}
+
+pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+    auth::admin_or_supervisor(&hub, &headers).await?;
+    let routing = hub.router.agents().await;
+    let agents: Vec<_> = hub
+        .store
+        .agents()
+        .await?
+        .iter()
+        .map(|agent| {
+            let mut view = public(agent);
+            let state = routing.iter().find(|s| s.id == agent.id);
+            view["status"] = json!(state.map(|s| s.status).unwrap_or(crate::protocol::AgentStatus::Offline));
+            view["load"] = json!(state.map(|s| s.load).unwrap_or(0));
+            view["connections"] = json!(hub.registry.count(&crate::hub::registry::PartyKey::Agent(agent.id.clone())));
+            view
+        })
+        .collect();
+    Ok(Json(json!({ "agents": agents })))
+}
+
+pub async fn update(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Json<AgentUpdate>,
+) -> ApiResult<impl IntoResponse> {
+    auth::admin(&hub, &headers).await?;
+    let mut agent = hub.store.agent(&id).await?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
+    agent.apply(body.0);
+    validate(&agent)?;
+    hub.store.save_agent(&agent).await?;
+    hub.agents.insert(agent.id.clone(), agent.clone());
+    hub.router.upsert_agent(agent.clone());
+    Ok(Json(public(&agent)))
+}
+
+pub async fn remove(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    auth::admin(&hub, &headers).await?;
+    let agent = hub.store.agent(&id).await?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
+    hub.store.delete_agent(&agent).await?;
+    hub.agents.remove(&id);
+    hub.router.remove_agent(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Canned responses for the console (any agent).
+pub async fn canned(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+    auth::caller(&hub, &headers).await?;
+    Ok(Json(json!({ "canned_responses": hub.config.canned_responses })))
+}

@@ -1,0 +1,447 @@
+//! One task per active conversation owns its membership and the order of delivery.
+//!
+//! Appends for a conversation go through its task, so events reach members strictly in
+//! `seq` order, the requester's `ack` is queued before the event it acknowledges, and a
+//! Redis failure with an unknown outcome is repaired by re-reading the stream before the
+//! next delivery. Different conversations run in parallel and their writes are
+//! pipelined on the shared Redis connection.
+
+use std::{sync::Arc, time::Duration};
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::registry::{ConnId, ConnTx, PartyKey, Registry};
+use crate::{
+    error::{Error, Result},
+    metrics::Metrics,
+    protocol::{AckBody, Audience, Event, EventBody, ServerFrame},
+    store::{AppendOutcome, Requirement, Store},
+};
+
+/// How long an idle conversation task lives before it hands its slot back.
+const IDLE_EXIT: Duration = Duration::from_secs(300);
+
+/// Who asks, for the membership check.
+#[derive(Debug, Clone)]
+pub enum Author {
+    Visitor(String),
+    Agent { id: String, supervisor: bool },
+    /// The hub itself (router decisions, timeouts): always allowed.
+    System,
+}
+
+/// What an append requires of the author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// The customer, the owning agent, or a supervisor.
+    Member,
+    /// The owning agent or a supervisor (notes, transfers).
+    Staff,
+    /// Only the customer (ratings).
+    Customer,
+}
+
+pub struct AppendRequest {
+    pub author: Author,
+    pub permission: Permission,
+    pub body: EventBody,
+    pub client_msg_id: Option<String>,
+    pub requirement: Requirement,
+    pub updates: Vec<(&'static str, String)>,
+    /// Queue this ack (with the stored seq filled in) before the event goes out.
+    pub ack: Option<(ConnTx, String, AckBody)>,
+}
+
+/// Membership as the conversation task knows it.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub visitor_id: String,
+    pub agent: Option<String>,
+    pub state: String,
+    pub last_seq: u64,
+    pub topic: String,
+}
+
+impl Membership {
+    fn allows(&self, author: &Author, permission: Permission) -> bool {
+        match (author, permission) {
+            (Author::System, _) => true,
+            (Author::Visitor(v), Permission::Member | Permission::Customer) => *v == self.visitor_id,
+            (Author::Visitor(_), Permission::Staff) => false,
+            (Author::Agent { supervisor: true, .. }, Permission::Member | Permission::Staff) => true,
+            (Author::Agent { id, .. }, Permission::Member | Permission::Staff) => self.agent.as_deref() == Some(id),
+            (Author::Agent { .. }, Permission::Customer) => false,
+        }
+    }
+}
+
+enum Command {
+    Append(Box<AppendRequest>, oneshot::Sender<Result<AppendOutcome>>),
+    /// Check the author and return the membership (for history, typing, read).
+    Members(Author, Permission, oneshot::Sender<Result<Membership>>),
+    /// Relay a non-stored frame (typing, read) to the other members.
+    Relay { frame: ServerFrame, from_conn: ConnId, staff_only: bool },
+    /// Events may have been stored without this task (a new conversation): deliver them.
+    Resync,
+}
+
+/// The set of running conversation tasks.
+pub struct Conversations {
+    tasks: DashMap<String, mpsc::UnboundedSender<Command>>,
+    store: Store,
+    registry: Arc<Registry>,
+    metrics: Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+}
+
+impl Conversations {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        metrics: Metrics,
+        shutdown: tokio_util::sync::CancellationToken,
+        tracker: tokio_util::task::TaskTracker,
+    ) -> Arc<Self> {
+        Arc::new(Conversations {
+            tasks: DashMap::new(),
+            store,
+            registry,
+            metrics,
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// Queues a command for the conversation's task, starting one if needed. The queue
+    /// is unbounded because its producers are bounded: each connection waits for its
+    /// own request, and the router sends a handful per decision.
+    fn send(self: &Arc<Self>, id: &str, mut command: Command) -> Result<()> {
+        // A task that just exited for idleness refuses the command; spawn a fresh one.
+        for _ in 0..3 {
+            let tx = self
+                .tasks
+                .entry(id.to_string())
+                .or_insert_with(|| self.spawn(id))
+                .clone();
+            match tx.send(command) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => {
+                    command = back;
+                    self.tasks.remove_if(id, |_, current| current.same_channel(&tx));
+                }
+            }
+        }
+        Err(Error::Unavailable)
+    }
+
+    fn spawn(self: &Arc<Self>, id: &str) -> mpsc::UnboundedSender<Command> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = ConversationTask {
+            id: id.to_string(),
+            members: None,
+            delivered: 0,
+            needs_resync: false,
+            owner: Arc::clone(self),
+            me: tx.clone(),
+        };
+        let span = tracing::info_span!("conversation", conversation_id = %id);
+        self.tracker.spawn(task.run(rx).instrument(span));
+        tx
+    }
+
+    pub async fn append(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<AppendOutcome> {
+        self.submit(id, request).await
+    }
+
+    /// Queues an append now (fixing its order among this conversation's appends) and
+    /// returns a future of its outcome.
+    pub fn submit(
+        self: &Arc<Self>,
+        id: &str,
+        request: AppendRequest,
+    ) -> impl std::future::Future<Output = Result<AppendOutcome>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.send(id, Command::Append(Box::new(request), reply));
+        async move {
+            queued?;
+            answer.await.map_err(|_| Error::Unavailable)?
+        }
+    }
+
+    pub async fn members(self: &Arc<Self>, id: &str, author: Author, permission: Permission) -> Result<Membership> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, Command::Members(author, permission, reply))?;
+        answer.await.map_err(|_| Error::Unavailable)?
+    }
+
+    pub async fn relay(self: &Arc<Self>, id: &str, frame: ServerFrame, from_conn: ConnId, staff_only: bool) -> Result<()> {
+        self.send(id, Command::Relay { frame, from_conn, staff_only })
+    }
+
+    pub async fn resync(self: &Arc<Self>, id: &str) -> Result<()> {
+        self.send(id, Command::Resync)
+    }
+}
+
+struct ConversationTask {
+    id: String,
+    members: Option<Membership>,
+    /// Highest seq delivered to members.
+    delivered: u64,
+    needs_resync: bool,
+    owner: Arc<Conversations>,
+    me: mpsc::UnboundedSender<Command>,
+}
+
+impl ConversationTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            let command = tokio::select! {
+                command = rx.recv() => command,
+                _ = tokio::time::sleep(IDLE_EXIT) => None,
+                _ = self.owner.shutdown.cancelled() => None,
+            };
+            match command {
+                Some(command) => self.handle(command).await,
+                None => break,
+            }
+        }
+        // Hand the slot back first so new commands go to a fresh task, then finish what
+        // was already queued here.
+        self.owner.tasks.remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
+        rx.close();
+        while let Some(command) = rx.recv().await {
+            self.handle(command).await;
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Append(request, reply) => {
+                let outcome = self.append(*request).await;
+                let _ignored_if_requester_left = reply.send(outcome);
+            }
+            Command::Members(author, permission, reply) => {
+                let outcome = self.check(&author, permission).await;
+                let _ignored_if_requester_left = reply.send(outcome);
+            }
+            Command::Relay { frame, from_conn, staff_only } => {
+                if self.load(false).await.is_ok() {
+                    let text = frame.to_text();
+                    for conn in self.recipients() {
+                        if conn.id != from_conn && (!staff_only || conn.audience == Audience::Staff) {
+                            conn.push(text.clone());
+                        }
+                    }
+                }
+            }
+            Command::Resync => {
+                if self.members.is_none() {
+                    // A conversation created just now: nothing of it was delivered yet.
+                    if self.load(true).await.is_ok() {
+                        self.needs_resync = true;
+                    }
+                } else {
+                    self.needs_resync = true;
+                }
+                if let Err(err) = self.catch_up(u64::MAX).await {
+                    tracing::warn!(cause = %err, "resync failed; will retry on the next event");
+                }
+            }
+        }
+    }
+
+    /// Loads membership from Redis once. `fresh`: start delivery from seq 1.
+    async fn load(&mut self, fresh: bool) -> Result<&mut Membership> {
+        if self.members.is_none() {
+            let record = self
+                .owner
+                .store
+                .conversation(&self.id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("no conversation {}", self.id)))?;
+            self.delivered = if fresh { 0 } else { record.last_seq };
+            self.members = Some(Membership {
+                visitor_id: record.visitor_id,
+                agent: record.agent,
+                state: record.state,
+                last_seq: record.last_seq,
+                topic: record.topic,
+            });
+        }
+        self.members
+            .as_mut()
+            .ok_or_else(|| Error::not_found("conversation not loaded"))
+    }
+
+    async fn check(&mut self, author: &Author, permission: Permission) -> Result<Membership> {
+        let members = self.load(false).await?;
+        if !members.allows(author, permission) {
+            return Err(Error::forbidden(format!("not a member of {}", self.id)));
+        }
+        Ok(members.clone())
+    }
+
+    async fn append(&mut self, request: AppendRequest) -> Result<AppendOutcome> {
+        self.check(&request.author, request.permission).await?;
+        if self.needs_resync {
+            self.catch_up(u64::MAX).await?;
+        }
+        let ts = crate::now_ms();
+        let outcome = self
+            .owner
+            .store
+            .append(
+                &self.id,
+                ts,
+                &request.body,
+                request.client_msg_id.as_deref(),
+                request.requirement,
+                &request.updates,
+            )
+            .await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                // The script may or may not have run: re-read before delivering more.
+                self.needs_resync = true;
+                return Err(err.into());
+            }
+        };
+        match outcome {
+            AppendOutcome::Stored(seq) => {
+                self.owner.metrics.events_stored.inc();
+                if seq > self.delivered + 1 {
+                    // Someone else stored events in between (another node, a lost reply).
+                    self.catch_up(seq - 1).await?;
+                }
+                self.ack(request.ack, seq);
+                self.apply_updates(&request.updates, seq);
+                let event = Event {
+                    conversation_id: self.id.clone(),
+                    seq,
+                    ts,
+                    body: request.body,
+                };
+                self.deliver(&event);
+            }
+            AppendOutcome::Duplicate(seq) => self.ack(request.ack, seq),
+            AppendOutcome::NotFound | AppendOutcome::WrongState => {}
+        }
+        Ok(outcome)
+    }
+
+    fn ack(&self, ack: Option<(ConnTx, String, AckBody)>, seq: u64) {
+        if let Some((conn, req, mut body)) = ack {
+            body.seq = Some(seq);
+            self.owner.metrics.acks.inc();
+            conn.send(&ServerFrame::ack(req, body));
+        }
+    }
+
+    fn apply_updates(&mut self, updates: &[(&'static str, String)], seq: u64) {
+        let Some(members) = self.members.as_mut() else { return };
+        members.last_seq = members.last_seq.max(seq);
+        for (field, value) in updates {
+            match *field {
+                "state" => members.state = value.clone(),
+                "agent" => members.agent = Some(value.clone()).filter(|v| !v.is_empty()),
+                "topic" => members.topic = value.clone(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers stored events after `delivered` up to `until` (inclusive), in order.
+    async fn catch_up(&mut self, until: u64) -> Result<()> {
+        loop {
+            let (events, more) = self.owner.store.history(&self.id, self.delivered, 200).await?;
+            let mut progressed = false;
+            for event in events.into_iter().filter(|e| e.seq <= until) {
+                // Replayed events may change membership (a join stored by another node).
+                match &event.body {
+                    EventBody::Joined { agent } => {
+                        if let Some(m) = self.members.as_mut() {
+                            m.agent = Some(agent.id.clone());
+                        }
+                    }
+                    EventBody::Closed { .. } => {
+                        if let Some(m) = self.members.as_mut() {
+                            m.state = "closed".into();
+                        }
+                    }
+                    _ => {}
+                }
+                if let Some(m) = self.members.as_mut() {
+                    m.last_seq = m.last_seq.max(event.seq);
+                }
+                self.deliver(&event);
+                progressed = true;
+            }
+            if !more || !progressed || self.delivered >= until {
+                break;
+            }
+        }
+        self.needs_resync = false;
+        Ok(())
+    }
+
+    fn recipients(&self) -> Vec<ConnTx> {
+        let Some(members) = &self.members else { return Vec::new() };
+        let registry = &self.owner.registry;
+        let mut conns = registry.connections(&PartyKey::Visitor(members.visitor_id.clone()));
+        if let Some(agent) = &members.agent {
+            conns.extend(registry.connections(&PartyKey::Agent(agent.clone())));
+        }
+        for monitor in registry.monitors(&self.id) {
+            if !conns.iter().any(|c| c.id == monitor.id) {
+                conns.push(monitor);
+            }
+        }
+        conns
+    }
+
+    fn deliver(&mut self, event: &Event) {
+        if event.seq <= self.delivered {
+            return;
+        }
+        self.delivered = event.seq;
+        let leaving = match &event.body {
+            EventBody::Left { agent, .. } => Some(agent.id.clone()),
+            _ => None,
+        };
+        let mut recipients = self.recipients();
+        if let Some(agent) = &leaving {
+            // The departing agent still hears that it left.
+            for conn in self.owner.registry.connections(&PartyKey::Agent(agent.clone())) {
+                if !recipients.iter().any(|c| c.id == conn.id) {
+                    recipients.push(conn);
+                }
+            }
+            if let Some(m) = self.members.as_mut() {
+                if m.agent.as_deref() == Some(agent.as_str()) {
+                    m.agent = None;
+                }
+            }
+        }
+        let staff_text = ServerFrame::Event(event.clone()).to_text();
+        let customer_text = event
+            .visible_to(Audience::Customer)
+            .map(|e| ServerFrame::Event(e).to_text());
+        for conn in recipients {
+            match conn.audience {
+                Audience::Staff => {
+                    conn.push(staff_text.clone());
+                }
+                Audience::Customer => {
+                    if let Some(text) = &customer_text {
+                        conn.push(text.clone());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! What a customer (the website widget) may do: start one conversation, write in it,
+//! read its history, close and rate it, or leave an offline message.
+
+use std::sync::Arc;
+
+use super::{
+    connection::{HandshakeError, Reply},
+    conversation::{AppendRequest, Author, Permission},
+    registry::{ConnTx, PartyKey},
+    routing::QueuedConversation,
+    Hub,
+};
+use crate::{
+    auth,
+    error::{Error, Result},
+    protocol::{AckBody, ClientFrame, ConversationSummary, EventBody, Hello, Party, Role, ServerFrame, PROTOCOL_VERSION},
+    store::{AppendOutcome, NewConversation, Requirement},
+};
+
+pub struct CustomerSession {
+    pub visitor_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub verified: bool,
+}
+
+impl CustomerSession {
+    /// Authenticates the `hello`, registers the connection and builds the `welcome`.
+    pub async fn start(hub: &Arc<Hub>, hello: Hello, conn: &ConnTx) -> Result<(Self, ServerFrame), HandshakeError> {
+        let mut session = CustomerSession {
+            visitor_id: String::new(),
+            name: hello.name.filter(|n| !n.trim().is_empty()),
+            email: hello.email.filter(|e| !e.trim().is_empty()),
+            verified: false,
+        };
+        if let Some(identity) = hello.identity {
+            let Some(secret) = &hub.config.identity_secret else {
+                return Err(HandshakeError::BadCredentials("identity verification is not configured".into()));
+            };
+            if !auth::verify_identity(secret.expose(), &identity.user_id, &identity.signature) {
+                return Err(HandshakeError::BadCredentials("identity signature does not match".into()));
+            }
+            session.visitor_id = auth::verified_visitor_id(secret.expose(), &identity.user_id);
+            session.verified = true;
+            session.name = identity.name.or(session.name);
+            session.email = identity.email.or(session.email);
+        } else if let Some(token) = hello.session {
+            session.visitor_id = auth::open_session(&hub.session_secret, &token)
+                .ok_or_else(|| HandshakeError::BadCredentials("session token is not valid".into()))?;
+        } else {
+            session.visitor_id = auth::random_id("v_");
+        }
+        let party = PartyKey::Visitor(session.visitor_id.clone());
+        hub.registry.add(party, conn.clone());
+        let welcome = match session.welcome(hub).await {
+            Ok(welcome) => welcome,
+            Err(err) => {
+                session.disconnected(hub, conn);
+                return Err(err);
+            }
+        };
+        Ok((session, welcome))
+    }
+
+    async fn welcome(&self, hub: &Arc<Hub>) -> Result<ServerFrame, HandshakeError> {
+        let mut conversations = Vec::new();
+        if let Some(id) = hub.store.visitor_open_conversation(&self.visitor_id).await? {
+            if let Some(record) = hub.store.conversation(&id).await? {
+                if record.is_open() {
+                    hub.router.customer_presence(&record.id, true);
+                    conversations.push(ConversationSummary {
+                        conversation_id: record.id,
+                        state: record.state,
+                        last_seq: record.last_seq,
+                    });
+                }
+            }
+        }
+        Ok(ServerFrame::Welcome {
+            protocol: PROTOCOL_VERSION,
+            session: Some(auth::make_session(&hub.session_secret, &self.visitor_id)),
+            visitor_id: Some(self.visitor_id.clone()),
+            verified: Some(self.verified),
+            online: Some(hub.router.online().await),
+            agent: None,
+            status: None,
+            conversations,
+        })
+    }
+
+    pub fn disconnected(&mut self, hub: &Arc<Hub>, conn: &ConnTx) {
+        let party = PartyKey::Visitor(self.visitor_id.clone());
+        if hub.registry.remove(&party, conn.id) == 0 {
+            // The last tab closed: the abandonment clock starts for its open conversation.
+            let hub = Arc::clone(hub);
+            let visitor_id = self.visitor_id.clone();
+            hub.tracker.clone().spawn(async move {
+                if hub.registry.count(&PartyKey::Visitor(visitor_id.clone())) > 0 {
+                    return;
+                }
+                if let Ok(Some(id)) = hub.store.visitor_open_conversation(&visitor_id).await {
+                    hub.router.customer_presence(&id, false);
+                }
+            });
+        }
+    }
+
+    fn party(&self) -> Party {
+        Party {
+            role: Role::Customer,
+            id: self.visitor_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    fn author(&self) -> Author {
+        Author::Visitor(self.visitor_id.clone())
+    }
+
+    pub async fn handle(&mut self, hub: &Arc<Hub>, conn: &ConnTx, req: Option<String>, frame: ClientFrame) -> Result<Reply> {
+        let max_text = hub.config.limits.max_text_bytes;
+        let check_text = |text: &str| -> Result<()> {
+            if text.len() > max_text {
+                return Err(Error::TooLarge(format!("text is over {max_text} bytes")));
+            }
+            if text.trim().is_empty() {
+                return Err(Error::bad_request("text must not be empty"));
+            }
+            Ok(())
+        };
+        match frame {
+            ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
+            ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
+            ClientFrame::Start { topic, text, metadata } => {
+                check_text(&text)?;
+                let metadata = metadata.unwrap_or_default();
+                if serde_json::to_string(&metadata).map(|m| m.len()).unwrap_or(usize::MAX) > max_text {
+                    return Err(Error::TooLarge("metadata is too large".into()));
+                }
+                self.start_conversation(hub, conn, req, topic, text, metadata).await
+            }
+            ClientFrame::Message {
+                conversation_id,
+                text,
+                client_msg_id,
+            } => {
+                check_text(&text)?;
+                super::agent::append_message(hub, conn, req, &conversation_id, self.author(), self.party(), text, client_msg_id).await
+            }
+            ClientFrame::History {
+                conversation_id,
+                after_seq,
+                limit,
+            } => super::agent::history(hub, &conversation_id, self.author(), crate::protocol::Audience::Customer, after_seq, limit).await,
+            ClientFrame::Typing { conversation_id, on } => {
+                hub.conversations.members(&conversation_id, self.author(), Permission::Member).await?;
+                let frame = ServerFrame::Typing {
+                    conversation_id: conversation_id.clone(),
+                    from: self.party(),
+                    on,
+                };
+                hub.conversations.relay(&conversation_id, frame, conn.id, true).await?;
+                Ok(Reply::Ack(AckBody::default()))
+            }
+            ClientFrame::Read { conversation_id, seq } => {
+                hub.conversations.members(&conversation_id, self.author(), Permission::Member).await?;
+                let frame = ServerFrame::Read {
+                    conversation_id: conversation_id.clone(),
+                    from: self.party(),
+                    seq,
+                };
+                hub.conversations.relay(&conversation_id, frame, conn.id, false).await?;
+                Ok(Reply::Ack(AckBody::default()))
+            }
+            ClientFrame::Close { conversation_id, tags, .. } => {
+                hub.close_conversation(
+                    &conversation_id,
+                    self.author(),
+                    self.party(),
+                    "customer_left".into(),
+                    tags,
+                    req.map(|r| (conn.clone(), r)),
+                )
+                .await?;
+                Ok(Reply::Done)
+            }
+            ClientFrame::Rate {
+                conversation_id,
+                score,
+                comment,
+            } => {
+                if !(1..=5).contains(&score) {
+                    return Err(Error::bad_request("score must be 1 to 5"));
+                }
+                if comment.as_ref().is_some_and(|c| c.len() > max_text) {
+                    return Err(Error::TooLarge(format!("comment is over {max_text} bytes")));
+                }
+                let request = AppendRequest {
+                    author: self.author(),
+                    permission: Permission::Customer,
+                    body: EventBody::Rating { score, comment },
+                    client_msg_id: None,
+                    requirement: Requirement::ClosedUnrated,
+                    updates: vec![],
+                    ack: req.map(|r| (conn.clone(), r, AckBody::default())),
+                };
+                match hub.conversations.append(&conversation_id, request).await? {
+                    AppendOutcome::Stored(_) | AppendOutcome::Duplicate(_) => {
+                        let hub = Arc::clone(hub);
+                        let id = conversation_id.clone();
+                        hub.tracker.clone().spawn(async move {
+                            if let Err(err) = hub.tickets.attach_rating(&id).await {
+                                tracing::warn!(conversation_id = %id, cause = %err, "rating not yet on the ticket");
+                            }
+                        });
+                        Ok(Reply::Done)
+                    }
+                    AppendOutcome::NotFound => Err(Error::not_found(format!("no conversation {conversation_id}"))),
+                    AppendOutcome::WrongState => Err(Error::conflict("only a closed, unrated conversation can be rated")),
+                }
+            }
+            ClientFrame::OfflineMessage { topic, name, email, text } => {
+                check_text(&text)?;
+                if !email.contains('@') || email.len() > 320 {
+                    return Err(Error::bad_request("a valid email is required"));
+                }
+                let topic = hub
+                    .config
+                    .topic(topic.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|| hub.config.default_topic())
+                    .name
+                    .clone();
+                let ticket_id = hub
+                    .tickets
+                    .offline_message(&self.visitor_id, name.or(self.name.clone()), email, self.verified, topic, text)
+                    .await?;
+                Ok(Reply::Ack(AckBody {
+                    ticket_id: Some(ticket_id),
+                    ..AckBody::default()
+                }))
+            }
+            ClientFrame::Status { .. }
+            | ClientFrame::Accept { .. }
+            | ClientFrame::Decline { .. }
+            | ClientFrame::Transfer { .. }
+            | ClientFrame::Note { .. }
+            | ClientFrame::Monitor { .. }
+            | ClientFrame::Unmonitor { .. } => Err(Error::forbidden("customers cannot do that")),
+        }
+    }
+
+    async fn start_conversation(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: Option<String>,
+        topic: Option<String>,
+        text: String,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Reply> {
+        let topic = hub
+            .config
+            .topic(topic.as_deref().unwrap_or_default())
+            .unwrap_or_else(|| hub.config.default_topic())
+            .clone();
+        let id = auth::random_id("c_");
+        if let Some(existing) = hub.store.claim_visitor_slot(&self.visitor_id, &id).await? {
+            let still_open = hub.store.conversation(&existing).await?.is_some_and(|r| r.is_open());
+            if still_open {
+                return Err(Error::conflict(format!("conversation {existing} is still open")));
+            }
+            // A stale claim (a crash between claim and create, or a missed release).
+            hub.store.release_visitor_slot(&self.visitor_id, &existing).await?;
+            if hub.store.claim_visitor_slot(&self.visitor_id, &id).await?.is_some() {
+                return Err(Error::conflict("another conversation was just started"));
+            }
+        }
+        let now = crate::now_ms();
+        let preview: String = text.chars().take(140).collect();
+        let new = NewConversation {
+            id: id.clone(),
+            visitor_id: self.visitor_id.clone(),
+            topic: topic.name.clone(),
+            priority: topic.priority,
+            customer_name: self.name.clone(),
+            customer_email: self.email.clone(),
+            verified: self.verified,
+            metadata,
+            created_at: now,
+            first_message: EventBody::Message {
+                from: self.party(),
+                text,
+                client_msg_id: None,
+            },
+            preview: preview.clone(),
+        };
+        if let Err(err) = hub.store.create_conversation(&new).await {
+            // Best effort: a stale claim is also repaired by the next start.
+            let _stale_claim_is_repaired_later = hub.store.release_visitor_slot(&self.visitor_id, &id).await;
+            return Err(err.into());
+        }
+        hub.metrics.events_stored.inc();
+        if let Some(req) = req {
+            hub.metrics.acks.inc();
+            conn.send(&ServerFrame::ack(
+                req,
+                AckBody {
+                    conversation_id: Some(id.clone()),
+                    seq: Some(1),
+                    ..AckBody::default()
+                },
+            ));
+        }
+        hub.conversations.resync(&id).await?;
+        let preferred_agent = if self.verified {
+            hub.store.last_agent(&self.visitor_id).await.unwrap_or(None)
+        } else {
+            None
+        };
+        hub.router.enqueue(QueuedConversation {
+            id,
+            visitor_id: self.visitor_id.clone(),
+            topic: topic.name,
+            customer: crate::protocol::CustomerInfo {
+                id: self.visitor_id.clone(),
+                name: self.name.clone(),
+                email: self.email.clone(),
+                verified: self.verified,
+            },
+            preview,
+            waiting_since_ms: now,
+            preferred_agent,
+            customer_present: true,
+        });
+        Ok(Reply::Done)
+    }
+}

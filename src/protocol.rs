@@ -1,0 +1,546 @@
+//! Wire protocol v1: serde types for every frame, parsed once at the edge.
+//!
+//! `ClientFrame` is what clients send, `ServerFrame` what the hub sends; `Event` is a
+//! stored conversation event. Nothing else in the crate reads or builds JSON by hand.
+//! The contract is `docs/protocol.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorCode};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const MAX_REQ_LEN: usize = 64;
+
+/// A client frame with its optional request id.
+#[derive(Debug)]
+pub struct Inbound {
+    pub req: Option<String>,
+    pub frame: ClientFrame,
+}
+
+/// Why a frame could not be parsed, with whatever `req` could still be read from it.
+#[derive(Debug)]
+pub struct ParseFailure {
+    pub req: Option<String>,
+    pub message: String,
+}
+
+impl Inbound {
+    /// Parses one text frame. A frame that is not a JSON object, has an unknown `type` or
+    /// a missing/ill-typed field is a `bad_request`; its `req` is kept when readable so
+    /// the error can be matched to the request.
+    pub fn parse(text: &str) -> Result<Inbound, ParseFailure> {
+        let mut value: Value = serde_json::from_str(text).map_err(|err| ParseFailure {
+            req: None,
+            message: format!("malformed JSON: {err}"),
+        })?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(ParseFailure {
+                req: None,
+                message: "a frame must be a JSON object".into(),
+            });
+        };
+        let req = match object.remove("req") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(req)) if req.chars().count() <= MAX_REQ_LEN => Some(req),
+            Some(_) => {
+                return Err(ParseFailure {
+                    req: None,
+                    message: format!("req must be a string of at most {MAX_REQ_LEN} characters"),
+                })
+            }
+        };
+        match object.get("type") {
+            Some(Value::String(_)) => {}
+            Some(_) => {
+                return Err(ParseFailure {
+                    req,
+                    message: "type must be a string".into(),
+                })
+            }
+            None => {
+                return Err(ParseFailure {
+                    req,
+                    message: "missing field `type`".into(),
+                })
+            }
+        }
+        match ClientFrame::deserialize(value) {
+            Ok(frame) => Ok(Inbound { req, frame }),
+            Err(err) => Err(ParseFailure {
+                req,
+                message: err.to_string(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Agent,
+    System,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Identity {
+    pub user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hello {
+    pub role: Role,
+    pub token: Option<String>,
+    pub session: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub identity: Option<Identity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Available,
+    Away,
+    Offline,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello(Hello),
+    Start {
+        topic: Option<String>,
+        text: String,
+        #[serde(default)]
+        metadata: Option<Map<String, Value>>,
+    },
+    Message {
+        conversation_id: String,
+        text: String,
+        client_msg_id: Option<String>,
+    },
+    History {
+        conversation_id: String,
+        #[serde(default)]
+        after_seq: u64,
+        limit: Option<usize>,
+    },
+    Typing {
+        conversation_id: String,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: u64,
+    },
+    Ping {},
+    Close {
+        conversation_id: String,
+        resolution: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+    Rate {
+        conversation_id: String,
+        score: u8,
+        comment: Option<String>,
+    },
+    OfflineMessage {
+        topic: Option<String>,
+        name: Option<String>,
+        email: String,
+        text: String,
+    },
+    Status {
+        status: AgentStatus,
+    },
+    Accept {
+        offer_id: String,
+    },
+    Decline {
+        offer_id: String,
+    },
+    Transfer {
+        conversation_id: String,
+        to_agent: Option<String>,
+        to_topic: Option<String>,
+        note: Option<String>,
+    },
+    Note {
+        conversation_id: String,
+        text: String,
+    },
+    Monitor {
+        conversation_id: String,
+    },
+    Unmonitor {
+        conversation_id: String,
+    },
+}
+
+impl ClientFrame {
+    /// `ping` is exempt from rate limiting: it is how a browser proves its socket is alive.
+    pub fn counts_against_rate_limit(&self) -> bool {
+        !matches!(self, ClientFrame::Ping {})
+    }
+}
+
+/// Who did something, as shown to the other members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Party {
+    pub role: Role,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// The kind-specific part of a conversation event; this is what Redis stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    Message {
+        from: Party,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
+    Joined {
+        agent: AgentRef,
+    },
+    Left {
+        agent: AgentRef,
+        reason: String,
+    },
+    Transfer {
+        from_agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Note {
+        from: Party,
+        text: String,
+    },
+    Closed {
+        by: Party,
+        resolution: String,
+        ticket_id: String,
+    },
+    Rating {
+        score: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+}
+
+/// A stored conversation event as clients receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub conversation_id: String,
+    pub seq: u64,
+    pub ts: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// Who is looking at an event: customers never see internal notes, ratings or the
+/// note attached to a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Customer,
+    Staff,
+}
+
+impl Event {
+    /// The event as `audience` may see it, or `None` when it is hidden from them.
+    pub fn visible_to(&self, audience: Audience) -> Option<Event> {
+        match (audience, &self.body) {
+            (Audience::Staff, _) => Some(self.clone()),
+            (Audience::Customer, EventBody::Note { .. } | EventBody::Rating { .. }) => None,
+            (
+                Audience::Customer,
+                EventBody::Transfer {
+                    from_agent,
+                    to_agent,
+                    to_topic,
+                    ..
+                },
+            ) => Some(Event {
+                body: EventBody::Transfer {
+                    from_agent: from_agent.clone(),
+                    to_agent: to_agent.clone(),
+                    to_topic: to_topic.clone(),
+                    note: None,
+                },
+                ..self.clone()
+            }),
+            (Audience::Customer, _) => Some(self.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub conversation_id: String,
+    pub state: String,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    pub id: String,
+    pub name: String,
+    pub skills: std::collections::BTreeMap<String, u32>,
+    pub capacity: u32,
+    pub supervisor: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInfo {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub verified: bool,
+}
+
+/// Request-specific fields of an `ack`; only the ones set are sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AckBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Event>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AgentStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Expired,
+    Taken,
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferOfferInfo {
+    pub from_agent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_topic: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        protocol: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        visitor_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verified: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        online: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentInfo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<AgentStatus>,
+        conversations: Vec<ConversationSummary>,
+    },
+    Ack {
+        req: String,
+        #[serde(flatten)]
+        body: AckBody,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    Event(Event),
+    Queue {
+        conversation_id: String,
+        position: u32,
+        eta_ms: u64,
+    },
+    Offer {
+        offer_id: String,
+        conversation_id: String,
+        topic: String,
+        priority: i32,
+        customer: CustomerInfo,
+        preview: String,
+        waited_ms: u64,
+        expires_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transfer: Option<TransferOfferInfo>,
+    },
+    OfferRevoked {
+        offer_id: String,
+        reason: RevokeReason,
+    },
+    TransferFailed {
+        conversation_id: String,
+        reason: String,
+    },
+    Typing {
+        conversation_id: String,
+        from: Party,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        from: Party,
+        seq: u64,
+    },
+    Status {
+        status: AgentStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    pub fn ack(req: String, body: AckBody) -> Self {
+        ServerFrame::Ack { req, body }
+    }
+
+    pub fn error(req: Option<String>, err: &Error) -> Self {
+        ServerFrame::Error {
+            req,
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+
+    /// Serializes once; the text is shared by every connection it is fanned out to.
+    pub fn to_text(&self) -> std::sync::Arc<str> {
+        match serde_json::to_string(self) {
+            Ok(text) => text.into(),
+            // Every field is a plain string, number or map with string keys, so this
+            // cannot fail; say so loudly rather than send nothing if it ever does.
+            Err(err) => {
+                tracing::error!(cause = %err, "failed to serialize a server frame");
+                r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#
+                    .into()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_message_with_req() {
+        let inbound = Inbound::parse(
+            r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"hi","client_msg_id":"m-1"}"#,
+        )
+        .expect("valid frame");
+        assert_eq!(inbound.req.as_deref(), Some("r2"));
+        assert!(matches!(inbound.frame, ClientFrame::Message { .. }));
+    }
+
+    #[test]
+    fn unknown_type_keeps_req() {
+        let failure = Inbound::parse(r#"{"type":"dance","req":"r1"}"#).expect_err("unknown type");
+        assert_eq!(failure.req.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn malformed_json_is_rejected() {
+        assert!(Inbound::parse("{nope").is_err());
+        assert!(Inbound::parse("[1,2]").is_err());
+        assert!(Inbound::parse(r#"{"req":"r1"}"#).is_err());
+    }
+
+    #[test]
+    fn overlong_req_is_rejected() {
+        let req = "x".repeat(65);
+        let frame = format!(r#"{{"type":"ping","req":"{req}"}}"#);
+        assert!(Inbound::parse(&frame).is_err());
+    }
+
+    #[test]
+    fn event_serializes_flat() {
+        let event = Event {
+            conversation_id: "c_9f2".into(),
+            seq: 5,
+            ts: 1,
+            body: EventBody::Message {
+                from: Party {
+                    role: Role::Customer,
+                    id: "v_1a".into(),
+                    name: Some("Ann".into()),
+                },
+                text: "Hi".into(),
+                client_msg_id: None,
+            },
+        };
+        let text = ServerFrame::Event(event).to_text();
+        let value: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(value["type"], "event");
+        assert_eq!(value["kind"], "message");
+        assert_eq!(value["seq"], 5);
+        assert_eq!(value["from"]["name"], "Ann");
+    }
+
+    #[test]
+    fn customers_never_see_notes_or_transfer_notes() {
+        let note = Event {
+            conversation_id: "c".into(),
+            seq: 2,
+            ts: 1,
+            body: EventBody::Note {
+                from: Party {
+                    role: Role::Agent,
+                    id: "alice".into(),
+                    name: None,
+                },
+                text: "internal".into(),
+            },
+        };
+        assert!(note.visible_to(Audience::Customer).is_none());
+        let transfer = Event {
+            body: EventBody::Transfer {
+                from_agent: "alice".into(),
+                to_agent: Some("bob".into()),
+                to_topic: None,
+                note: Some("secret".into()),
+            },
+            ..note
+        };
+        let seen = transfer.visible_to(Audience::Customer).expect("visible");
+        assert!(matches!(seen.body, EventBody::Transfer { note: None, .. }));
+    }
+}

@@ -1,0 +1,473 @@
+//! Conversations and their events: a hash of state per conversation, a stream of events
+//! whose entry id is `<seq>-0`, and a hash of `client_msg_id → seq` for idempotency.
+//! `seq` is assigned inside a Lua script together with the `XADD`, so it is gapless and
+//! strictly increasing whatever node or restart stores the event.
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use redis::{streams::StreamRangeReply, Script, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use super::{keys, Store, StoreError, StoreResult};
+use crate::protocol::{Event, EventBody};
+
+/// KEYS: conversation hash, events stream, client_msg_id hash.
+/// ARGV: event JSON, client_msg_id or "", requirement, then field/value pairs to set.
+/// Returns {1, seq} stored, {0, seq} duplicate client_msg_id, {-1} no such conversation,
+/// {-2} the conversation is not in the required state.
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local state = redis.call('HGET', KEYS[1], 'state')
+local need = ARGV[3]
+if need == 'open' and state == 'closed' then return {-2} end
+if need == 'closed_unrated' then
+  if state ~= 'closed' or redis.call('HEXISTS', KEYS[1], 'rated') == 1 then return {-2} end
+  redis.call('HSET', KEYS[1], 'rated', '1')
+end
+if ARGV[2] ~= '' then
+  local seen = redis.call('HGET', KEYS[3], ARGV[2])
+  if seen then return {0, tonumber(seen)} end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
+redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], seq) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return {1, seq}
+"#,
+    )
+});
+
+/// KEYS: conversation hash, events stream. ARGV: first event JSON, then field/value pairs.
+static CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'last_seq', 1)
+redis.call('XADD', KEYS[2], '1-0', 'e', ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// Deletes KEYS[1] only while it still holds ARGV[1].
+static DELETE_IF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#,
+    )
+});
+
+/// What an append must find before it stores anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    Any,
+    Open,
+    /// Closed and not rated yet; marks it rated.
+    ClosedUnrated,
+}
+
+impl Requirement {
+    fn as_str(self) -> &'static str {
+        match self {
+            Requirement::Any => "any",
+            Requirement::Open => "open",
+            Requirement::ClosedUnrated => "closed_unrated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Stored(u64),
+    /// The `client_msg_id` was seen before: this is the first one's seq.
+    Duplicate(u64),
+    NotFound,
+    WrongState,
+}
+
+/// The stored form of an event: the body plus its time; seq is the stream entry id.
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    ts: u64,
+    #[serde(flatten)]
+    body: EventBody,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: String,
+    pub visitor_id: String,
+    pub topic: String,
+    pub priority: i32,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub verified: bool,
+    pub metadata: Map<String, Json>,
+    pub created_at: u64,
+    pub first_message: EventBody,
+    pub preview: String,
+}
+
+/// A conversation's state hash, typed.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationRecord {
+    pub id: String,
+    pub visitor_id: String,
+    pub topic: String,
+    pub priority: i32,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub verified: bool,
+    pub metadata: Map<String, Json>,
+    pub created_at: u64,
+    /// Original start of the wait; kept through transfers and re-queues.
+    pub waiting_since: u64,
+    pub state: String,
+    pub agent: Option<String>,
+    pub last_seq: u64,
+    pub closed_at: Option<u64>,
+    pub ticket_id: Option<String>,
+    pub flushed: bool,
+    pub preview: String,
+    pub tags: Vec<String>,
+    pub resolution: Option<String>,
+}
+
+impl ConversationRecord {
+    pub fn is_open(&self) -> bool {
+        self.state != "closed"
+    }
+
+    fn from_hash(id: &str, mut hash: HashMap<String, String>) -> StoreResult<Self> {
+        let mut take = |field: &str| hash.remove(field);
+        let number = |value: Option<String>| -> StoreResult<u64> {
+            value
+                .map(|v| v.parse::<u64>())
+                .transpose()
+                .map(Option::unwrap_or_default)
+                .map_err(|err| StoreError::Corrupt(format!("conversation {id}: {err}")))
+        };
+        let non_empty = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let metadata = match take("metadata") {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Map::new(),
+        };
+        let tags = match take("tags") {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Vec::new(),
+        };
+        Ok(ConversationRecord {
+            id: id.to_string(),
+            visitor_id: take("visitor_id").unwrap_or_default(),
+            topic: take("topic").unwrap_or_default(),
+            priority: take("priority")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_default(),
+            customer_name: non_empty(take("customer_name")),
+            customer_email: non_empty(take("customer_email")),
+            verified: take("verified").as_deref() == Some("1"),
+            metadata,
+            created_at: number(take("created_at"))?,
+            waiting_since: number(take("waiting_since"))?,
+            state: take("state").unwrap_or_default(),
+            agent: non_empty(take("agent")),
+            last_seq: number(take("last_seq"))?,
+            closed_at: non_empty(take("closed_at"))
+                .map(|v| number(Some(v)))
+                .transpose()?,
+            ticket_id: non_empty(take("ticket_id")),
+            flushed: take("flushed").as_deref() == Some("1"),
+            preview: take("preview").unwrap_or_default(),
+            tags,
+            resolution: non_empty(take("resolution")),
+        })
+    }
+}
+
+fn decode_event(conversation_id: &str, entry_id: &str, fields: &HashMap<String, Value>) -> StoreResult<Event> {
+    let seq = entry_id
+        .split('-')
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))?;
+    let raw = fields
+        .get("e")
+        .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))?;
+    let text: String = redis::from_redis_value_ref(raw)
+        .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
+    let stored: StoredEvent = serde_json::from_str(&text)?;
+    Ok(Event {
+        conversation_id: conversation_id.to_string(),
+        seq,
+        ts: stored.ts,
+        body: stored.body,
+    })
+}
+
+impl Store {
+    /// Claims the visitor's single open-conversation slot. Returns the conversation that
+    /// already holds it, if any.
+    pub async fn claim_visitor_slot(&self, visitor_id: &str, conversation_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        let key = keys::visitor_open(visitor_id);
+        let id = conversation_id.to_string();
+        self.run("claim_visitor_slot", async move {
+            let set: Option<String> = redis::cmd("SET").arg(&key).arg(&id).arg("NX").query_async(&mut conn).await?;
+            if set.is_some() {
+                return Ok(None);
+            }
+            redis::cmd("GET").arg(&key).query_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Frees the visitor's slot if `conversation_id` still holds it.
+    pub async fn release_visitor_slot(&self, visitor_id: &str, conversation_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let key = keys::visitor_open(visitor_id);
+        let id = conversation_id.to_string();
+        self.run("release_visitor_slot", async move {
+            DELETE_IF.key(key).arg(id).invoke_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn visitor_open_conversation(&self, visitor_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        let key = keys::visitor_open(visitor_id);
+        self.run("visitor_open", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await
+    }
+
+    /// Stores a new conversation with its first message as seq 1. The open index is
+    /// written first, so a crash in between leaves an index entry that recovery drops
+    /// rather than a conversation nobody knows about.
+    pub async fn create_conversation(&self, new: &NewConversation) -> StoreResult<bool> {
+        let first = serde_json::to_string(&StoredEvent {
+            ts: new.created_at,
+            body: new.first_message.clone(),
+        })?;
+        let metadata = serde_json::to_string(&new.metadata)?;
+        let fields: Vec<(&str, String)> = vec![
+            ("id", new.id.clone()),
+            ("visitor_id", new.visitor_id.clone()),
+            ("topic", new.topic.clone()),
+            ("priority", new.priority.to_string()),
+            ("customer_name", new.customer_name.clone().unwrap_or_default()),
+            ("customer_email", new.customer_email.clone().unwrap_or_default()),
+            ("verified", if new.verified { "1" } else { "0" }.into()),
+            ("metadata", metadata),
+            ("created_at", new.created_at.to_string()),
+            ("waiting_since", new.created_at.to_string()),
+            ("state", "queued".into()),
+            ("agent", String::new()),
+            ("preview", new.preview.clone()),
+        ];
+        let mut conn = self.conn();
+        let id = new.id.clone();
+        let created_at = new.created_at;
+        self.run("create_conversation", async move {
+            redis::cmd("ZADD")
+                .arg(keys::open_conversations())
+                .arg(created_at)
+                .arg(&id)
+                .query_async::<i64>(&mut conn)
+                .await?;
+            let mut invocation = CREATE.key(keys::conversation(&id));
+            invocation.key(keys::events(&id)).arg(first);
+            for (field, value) in &fields {
+                invocation.arg(*field).arg(value);
+            }
+            invocation.invoke_async::<i64>(&mut conn).await.map(|created| created == 1)
+        })
+        .await
+    }
+
+    /// Appends one event, atomically with its seq and the given state changes.
+    pub async fn append(
+        &self,
+        conversation_id: &str,
+        ts: u64,
+        body: &EventBody,
+        client_msg_id: Option<&str>,
+        requirement: Requirement,
+        updates: &[(&str, String)],
+    ) -> StoreResult<AppendOutcome> {
+        let json = serde_json::to_string(&StoredEvent { ts, body: body.clone() })?;
+        let mut invocation = APPEND.key(keys::conversation(conversation_id));
+        invocation
+            .key(keys::events(conversation_id))
+            .key(keys::client_msg_ids(conversation_id))
+            .arg(json)
+            .arg(client_msg_id.unwrap_or(""))
+            .arg(requirement.as_str());
+        for (field, value) in updates {
+            invocation.arg(*field).arg(value);
+        }
+        let mut conn = self.conn();
+        let reply: Vec<i64> = self
+            .run("append", async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match reply.as_slice() {
+            [1, seq] => Ok(AppendOutcome::Stored(*seq as u64)),
+            [0, seq] => Ok(AppendOutcome::Duplicate(*seq as u64)),
+            [-1] => Ok(AppendOutcome::NotFound),
+            [-2] => Ok(AppendOutcome::WrongState),
+            other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
+        }
+    }
+
+    pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {
+        let mut conn = self.conn();
+        let key = keys::conversation(id);
+        let hash: HashMap<String, String> = self
+            .run("conversation", async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await })
+            .await?;
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        ConversationRecord::from_hash(id, hash).map(Some)
+    }
+
+    /// Sets plain fields of a conversation's state hash (no event).
+    pub async fn update_conversation(&self, id: &str, updates: &[(&str, String)]) -> StoreResult<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(keys::conversation(id));
+        for (field, value) in updates {
+            cmd.arg(*field).arg(value);
+        }
+        let mut conn = self.conn();
+        self.run("update_conversation", async move { cmd.query_async::<i64>(&mut conn).await.map(|_| ()) })
+            .await
+    }
+
+    /// Events after `after_seq`, oldest first, at most `limit`; `more` when there are more.
+    pub async fn history(&self, conversation_id: &str, after_seq: u64, limit: usize) -> StoreResult<(Vec<Event>, bool)> {
+        let mut conn = self.conn();
+        let key = keys::events(conversation_id);
+        let start = format!("{}-0", after_seq.saturating_add(1));
+        let count = limit.saturating_add(1);
+        let reply: StreamRangeReply = self
+            .run("history", async move {
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let more = reply.ids.len() > limit;
+        let events = reply
+            .ids
+            .iter()
+            .take(limit)
+            .map(|entry| decode_event(conversation_id, &entry.id, &entry.map))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((events, more))
+    }
+
+    /// Every event of a conversation (for tickets), read in pages.
+    pub async fn all_events(&self, conversation_id: &str) -> StoreResult<Vec<Event>> {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map(|e: &Event| e.seq).unwrap_or(0);
+            let (page, more) = self.history(conversation_id, after, 1000).await?;
+            all.extend(page);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Ids of conversations not yet flushed to a ticket, oldest first.
+    pub async fn open_conversation_ids(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn();
+        self.run("open_conversations", async move {
+            redis::cmd("ZRANGE")
+                .arg(keys::open_conversations())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    /// The conversation is flushed: drop it from the open index and free the visitor.
+    pub async fn finish_conversation(&self, record: &ConversationRecord) -> StoreResult<()> {
+        self.update_conversation(&record.id, &[("flushed", "1".into())]).await?;
+        self.release_visitor_slot(&record.visitor_id, &record.id).await?;
+        self.forget_open(&record.id).await
+    }
+
+    /// Drops an id from the open index (also for index entries whose create never ran).
+    pub async fn forget_open(&self, id: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let id = id.to_string();
+        self.run("forget_open", async move {
+            redis::cmd("ZREM")
+                .arg(keys::open_conversations())
+                .arg(id)
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn set_last_agent(&self, visitor_id: &str, agent_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let key = keys::visitor_last_agent(visitor_id);
+        let agent = agent_id.to_string();
+        self.run("set_last_agent", async move {
+            redis::cmd("SET").arg(key).arg(agent).query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    pub async fn last_agent(&self, visitor_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        let key = keys::visitor_last_agent(visitor_id);
+        self.run("last_agent", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_parses_from_hash() {
+        let hash: HashMap<String, String> = [
+            ("visitor_id", "v_1"),
+            ("topic", "billing"),
+            ("state", "assigned"),
+            ("agent", "alice"),
+            ("last_seq", "7"),
+            ("created_at", "100"),
+            ("waiting_since", "100"),
+            ("metadata", "{\"plan\":\"pro\"}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let record = ConversationRecord::from_hash("c_1", hash).expect("parses");
+        assert_eq!(record.agent.as_deref(), Some("alice"));
+        assert_eq!(record.last_seq, 7);
+        assert!(record.is_open());
+        assert_eq!(record.metadata["plan"], "pro");
+    }
+}

@@ -1,0 +1,76 @@
+//! The Redis key layout, in one place. Conversation keys carry the conversation id as
+//! a hash tag; global indexes have tags of their own.
+
+pub fn conversation(id: &str) -> String {
+    format!("sb:{{{id}}}:conv")
+}
+
+pub fn events(id: &str) -> String {
+    format!("sb:{{{id}}}:events")
+}
+
+pub fn client_msg_ids(id: &str) -> String {
+    format!("sb:{{{id}}}:msgids")
+}
+
+/// Sorted set (score: creation ms) of conversations not yet flushed to a ticket;
+/// a restarted hub rebuilds its state from it.
+pub fn open_conversations() -> String {
+    "sb:{open}:conversations".into()
+}
+
+/// The one open conversation of a visitor (at most one by the contract).
+pub fn visitor_open(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:open")
+}
+
+/// The agent who last served a visitor (sticky routing for verified customers).
+pub fn visitor_last_agent(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:last_agent")
+}
+
+pub fn agents() -> String {
+    "sb:{agents}:profiles".into()
+}
+
+pub fn agent_tokens() -> String {
+    "sb:{agents}:tokens".into()
+}
+
+pub fn session_secret() -> String {
+    "sb:{config}:session_secret".into()
+}
+
+pub fn ticket(id: &str) -> String {
+    format!("sb:{{tickets}}:t:{id}")
+}
+
+/// Stream of ticket ids in flush order; its entry ids are the paging cursor.
+pub fn ticket_log() -> String {
+    "sb:{tickets}:log".into()
+}
+
+pub fn ticket_counter() -> String {
+    "sb:{tickets}:seq".into()
+}
+
+/// Webhook outbox: a stream read through a consumer group, so pending deliveries
+/// survive restarts and move between nodes.
+pub fn webhook_outbox() -> String {
+    "sb:{tickets}:outbox".into()
+}
+
+pub fn webhook_dead_letters() -> String {
+    "sb:{tickets}:dead".into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conversation_keys_share_a_hash_tag() {
+        let id = "c_9f2";
+        for key in [super::conversation(id), super::events(id), super::client_msg_ids(id)] {
+            assert!(key.contains("{c_9f2}"), "{key}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Tickets and the webhook outbox. A ticket is written with `SET NX` in the same script
+//! that appends it to the ticket log and the outbox, so flushing twice (a retry after a
+//! crash, two nodes racing) stores and delivers it once.
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use redis::{streams::StreamRangeReply, Script, Value};
+
+use super::{keys, Store, StoreError, StoreResult};
+
+/// KEYS: ticket, log, outbox. ARGV: ticket id, ticket JSON, with_webhook ("1"/"0").
+static STORE_TICKET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('SET', KEYS[1], ARGV[2], 'NX') then
+  redis.call('XADD', KEYS[2], '*', 'ticket_id', ARGV[1])
+  if ARGV[3] == '1' then redis.call('XADD', KEYS[3], '*', 'ticket_id', ARGV[1]) end
+  return 1
+end
+return 0
+"#,
+    )
+});
+
+pub struct TicketPage {
+    pub tickets: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// One pending webhook delivery read from the outbox stream.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub entry_id: String,
+    pub ticket_id: String,
+    /// How many times the entry was handed out (1 for the first attempt).
+    pub deliveries: u64,
+    /// Milliseconds since the entry was added (from its stream id).
+    pub added_ms: u64,
+}
+
+fn field(map: &HashMap<String, Value>, name: &str) -> StoreResult<String> {
+    map.get(name)
+        .map(redis::from_redis_value_ref::<String>)
+        .transpose()
+        .map_err(|err| StoreError::Corrupt(err.to_string()))?
+        .ok_or_else(|| StoreError::Corrupt(format!("stream entry without {name}")))
+}
+
+impl Store {
+    /// Stores a ticket once; false when it already existed.
+    pub async fn store_ticket(&self, ticket_id: &str, json: &str, with_webhook: bool) -> StoreResult<bool> {
+        let mut invocation = STORE_TICKET.key(keys::ticket(ticket_id));
+        invocation
+            .key(keys::ticket_log())
+            .key(keys::webhook_outbox())
+            .arg(ticket_id)
+            .arg(json)
+            .arg(if with_webhook { "1" } else { "0" });
+        let mut conn = self.conn();
+        self.run("store_ticket", async move { invocation.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) })
+            .await
+    }
+
+    /// Replaces a stored ticket (to attach a rating); false when there is none yet.
+    pub async fn replace_ticket(&self, ticket_id: &str, json: &str) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let key = keys::ticket(ticket_id);
+        let json = json.to_string();
+        self.run("replace_ticket", async move {
+            let set: Option<String> = redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut conn).await?;
+            Ok(set.is_some())
+        })
+        .await
+    }
+
+    pub async fn ticket(&self, ticket_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        let key = keys::ticket(ticket_id);
+        self.run("ticket", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await
+    }
+
+    /// Tickets in flush order after the cursor (a log entry id), at most `limit`.
+    pub async fn tickets(&self, after: Option<&str>, limit: usize) -> StoreResult<TicketPage> {
+        let start = match after {
+            Some(cursor) => format!("({cursor}"),
+            None => "-".to_string(),
+        };
+        let mut conn = self.conn();
+        let reply: StreamRangeReply = self
+            .run("ticket_log", async move {
+                redis::cmd("XRANGE")
+                    .arg(keys::ticket_log())
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit.saturating_add(1))
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let more = reply.ids.len() > limit;
+        let page: Vec<_> = reply.ids.iter().take(limit).collect();
+        let next = if more { page.last().map(|entry| entry.id.clone()) } else { None };
+        let mut tickets = Vec::with_capacity(page.len());
+        for entry in page {
+            let id = field(&entry.map, "ticket_id")?;
+            if let Some(json) = self.ticket(&id).await? {
+                tickets.push(json);
+            }
+        }
+        Ok(TicketPage { tickets, next })
+    }
+
+    /// Makes sure the outbox consumer group exists (idempotent).
+    pub async fn ensure_outbox_group(&self, group: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let group = group.to_string();
+        self.run("outbox_group", async move {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(keys::webhook_outbox())
+                .arg(&group)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut conn)
+                .await;
+            match created {
+                Err(err) if err.to_string().contains("BUSYGROUP") => Ok(()),
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Claims outbox entries for this consumer: first those pending longer than
+    /// `min_idle_ms` (a crashed node's or our own earlier failures), then new ones.
+    pub async fn claim_outbox(&self, group: &str, consumer: &str, min_idle_ms: u64, count: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let mut conn = self.conn();
+        let (group, consumer) = (group.to_string(), consumer.to_string());
+        let raw: Vec<(String, HashMap<String, Value>)> = self
+            .run("outbox_claim", async move {
+                let reply: Value = redis::cmd("XAUTOCLAIM")
+                    .arg(keys::webhook_outbox())
+                    .arg(&group)
+                    .arg(&consumer)
+                    .arg(min_idle_ms)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut conn)
+                    .await?;
+                let mut entries = parse_autoclaim(reply);
+                if entries.len() < count {
+                    let fresh: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg(&group)
+                        .arg(&consumer)
+                        .arg("COUNT")
+                        .arg(count - entries.len())
+                        .arg("STREAMS")
+                        .arg(keys::webhook_outbox())
+                        .arg(">")
+                        .query_async(&mut conn)
+                        .await?;
+                    for key in fresh.keys {
+                        for id in key.ids {
+                            entries.push((id.id, id.map));
+                        }
+                    }
+                }
+                Ok(entries)
+            })
+            .await?;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (entry_id, map) in raw {
+            let ticket_id = field(&map, "ticket_id")?;
+            let deliveries = self.delivery_count(group_name(), &entry_id).await.unwrap_or(1);
+            let added_ms = entry_id.split('-').next().and_then(|ms| ms.parse().ok()).unwrap_or(0);
+            entries.push(OutboxEntry {
+                entry_id,
+                ticket_id,
+                deliveries,
+                added_ms,
+            });
+        }
+        Ok(entries)
+    }
+
+    async fn delivery_count(&self, group: &str, entry_id: &str) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let (group, id) = (group.to_string(), entry_id.to_string());
+        let reply: Value = self
+            .run("outbox_pending", async move {
+                redis::cmd("XPENDING")
+                    .arg(keys::webhook_outbox())
+                    .arg(group)
+                    .arg(&id)
+                    .arg(&id)
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        // [[id, consumer, idle, deliveries]]
+        if let Value::Array(rows) = reply {
+            if let Some(Value::Array(row)) = rows.first() {
+                if let Some(Value::Int(n)) = row.get(3) {
+                    return Ok(*n as u64);
+                }
+            }
+        }
+        Ok(1)
+    }
+
+    /// Marks a delivery done (or dead-lettered) so it is never handed out again.
+    pub async fn ack_outbox(&self, group: &str, entry_id: &str, dead_letter: Option<&str>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let (group, id) = (group.to_string(), entry_id.to_string());
+        let dead = dead_letter.map(str::to_string);
+        self.run("outbox_ack", async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if let Some(ticket_id) = dead {
+                pipe.cmd("RPUSH").arg(keys::webhook_dead_letters()).arg(ticket_id).ignore();
+            }
+            pipe.cmd("XACK").arg(keys::webhook_outbox()).arg(&group).arg(&id).ignore();
+            pipe.cmd("XDEL").arg(keys::webhook_outbox()).arg(&id).ignore();
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    pub async fn dead_letters(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn();
+        self.run("dead_letters", async move {
+            redis::cmd("LRANGE").arg(keys::webhook_dead_letters()).arg(0).arg(-1).query_async(&mut conn).await
+        })
+        .await
+    }
+
+    pub async fn outbox_pending(&self) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        self.run("outbox_len", async move { redis::cmd("XLEN").arg(keys::webhook_outbox()).query_async(&mut conn).await })
+            .await
+    }
+}
+
+/// The consumer group every hub node shares for webhook deliveries.
+pub fn group_name() -> &'static str {
+    "webhook"
+}
+
+fn parse_autoclaim(reply: Value) -> Vec<(String, HashMap<String, Value>)> {
+    // XAUTOCLAIM → [next_cursor, [[id, [field, value, ...]], ...], [deleted ids]]
+    let mut out = Vec::new();
+    let Value::Array(parts) = reply else { return out };
+    let Some(Value::Array(entries)) = parts.into_iter().nth(1) else { return out };
+    for entry in entries {
+        let Value::Array(pair) = entry else { continue };
+        let mut pair = pair.into_iter();
+        let (Some(id), Some(Value::Array(fields))) = (pair.next(), pair.next()) else { continue };
+        let Ok(id) = redis::from_redis_value::<String>(id) else { continue };
+        let mut map = HashMap::new();
+        let mut fields = fields.into_iter();
+        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            if let Ok(name) = redis::from_redis_value::<String>(name) {
+                map.insert(name, value);
+            }
+        }
+        out.push((id, map));
+    }
+    out
+}

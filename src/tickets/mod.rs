@@ -1,0 +1,271 @@
+//! Tickets: a closed conversation is flushed to one ticket, exactly once, even when a
+//! hub dies during the flush (the open-conversations index keeps it until the ticket
+//! is stored; storing is `SET NX`). Offline messages become tickets at once. When a
+//! webhook is configured, every ticket also enters the outbox (`webhook`).
+
+pub mod webhook;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{
+    error::{Error, Result},
+    metrics::Metrics,
+    protocol::{AgentRef, Event, EventBody, Party, Role},
+    store::{keys, ConversationRecord, Store},
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketCustomer {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub score: u8,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub conversation_id: Option<String>,
+    pub topic: String,
+    pub customer: TicketCustomer,
+    pub agents: Vec<AgentRef>,
+    pub resolution: String,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub opened_at: u64,
+    pub closed_at: u64,
+    pub wait_ms: Option<u64>,
+    pub first_response_ms: Option<u64>,
+    pub rating: Option<Rating>,
+    pub transcript: Vec<Event>,
+}
+
+impl Ticket {
+    /// Builds the ticket of a closed conversation from its state and every event.
+    pub fn from_conversation(record: &ConversationRecord, events: Vec<Event>) -> Ticket {
+        let mut agents: Vec<AgentRef> = Vec::new();
+        let mut wait_ms = None;
+        let mut first_response_ms = None;
+        let mut rating = None;
+        let mut resolution = record.resolution.clone();
+        let mut closed_at = record.closed_at;
+        let mut ticket_id = record.ticket_id.clone();
+        for event in &events {
+            match &event.body {
+                EventBody::Joined { agent } => {
+                    wait_ms.get_or_insert(event.ts.saturating_sub(record.created_at));
+                    if !agents.iter().any(|a| a.id == agent.id) {
+                        agents.push(agent.clone());
+                    }
+                }
+                EventBody::Message {
+                    from: Party { role: Role::Agent, .. },
+                    ..
+                } => {
+                    first_response_ms.get_or_insert(event.ts.saturating_sub(record.created_at));
+                }
+                EventBody::Rating { score, comment } => {
+                    rating.get_or_insert(Rating {
+                        score: *score,
+                        comment: comment.clone(),
+                    });
+                }
+                EventBody::Closed {
+                    resolution: r,
+                    ticket_id: t,
+                    ..
+                } => {
+                    resolution.get_or_insert(r.clone());
+                    ticket_id.get_or_insert(t.clone());
+                    closed_at.get_or_insert(event.ts);
+                }
+                _ => {}
+            }
+        }
+        Ticket {
+            ticket_id: ticket_id.unwrap_or_default(),
+            conversation_id: Some(record.id.clone()),
+            topic: record.topic.clone(),
+            customer: TicketCustomer {
+                id: record.visitor_id.clone(),
+                name: record.customer_name.clone(),
+                email: record.customer_email.clone(),
+                verified: record.verified,
+            },
+            agents,
+            resolution: resolution.unwrap_or_else(|| "resolved".into()),
+            tags: record.tags.clone(),
+            metadata: record.metadata.clone(),
+            opened_at: record.created_at,
+            closed_at: closed_at.unwrap_or(record.created_at),
+            wait_ms,
+            first_response_ms,
+            rating,
+            transcript: events,
+        }
+    }
+}
+
+/// Test-only crash point: with the `failpoints` feature and `SWITCHBOARD_FAILPOINT`
+/// naming this point, the process dies here (as `kill -9` would).
+pub fn failpoint(name: &str) {
+    if cfg!(feature = "failpoints") && std::env::var("SWITCHBOARD_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "failpoint hit: aborting");
+        std::process::abort();
+    }
+}
+
+#[derive(Clone)]
+pub struct Tickets {
+    store: Store,
+    metrics: Metrics,
+    webhook_enabled: bool,
+}
+
+impl Tickets {
+    pub fn new(store: Store, metrics: Metrics, webhook_enabled: bool) -> Self {
+        Tickets {
+            store,
+            metrics,
+            webhook_enabled,
+        }
+    }
+
+    /// Flushes a closed conversation to its ticket. Safe to call any number of times.
+    pub async fn flush(&self, conversation_id: &str) -> Result<()> {
+        let record = self
+            .store
+            .conversation(conversation_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no conversation {conversation_id}")))?;
+        if record.is_open() {
+            return Err(Error::conflict("only a closed conversation is flushed"));
+        }
+        if !record.flushed {
+            let events = self.store.all_events(conversation_id).await?;
+            let ticket = Ticket::from_conversation(&record, events);
+            let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
+            if self.store.store_ticket(&ticket.ticket_id, &json, self.webhook_enabled).await? {
+                self.metrics.tickets.inc();
+                tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
+            }
+        }
+        self.store.finish_conversation(&record).await?;
+        Ok(())
+    }
+
+    /// Puts a rating given after close on the ticket (flushing first if needed).
+    pub async fn attach_rating(&self, conversation_id: &str) -> Result<()> {
+        let record = self
+            .store
+            .conversation(conversation_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no conversation {conversation_id}")))?;
+        let ticket_id = record.ticket_id.clone().ok_or_else(|| Error::conflict("not closed"))?;
+        if self.store.ticket(&ticket_id).await?.is_none() {
+            self.flush(conversation_id).await?;
+        }
+        let Some(json) = self.store.ticket(&ticket_id).await? else {
+            return Err(Error::Unavailable);
+        };
+        let mut ticket: Ticket = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
+        if ticket.rating.is_some() {
+            return Ok(());
+        }
+        let events = self.store.all_events(conversation_id).await?;
+        let rated = Ticket::from_conversation(&record, events);
+        ticket.rating = rated.rating;
+        ticket.transcript = rated.transcript;
+        let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
+        self.store.replace_ticket(&ticket_id, &json).await?;
+        Ok(())
+    }
+
+    /// An offline message becomes a ticket at once.
+    pub async fn offline_message(
+        &self,
+        visitor_id: &str,
+        name: Option<String>,
+        email: String,
+        verified: bool,
+        topic: String,
+        text: String,
+    ) -> Result<String> {
+        let ticket_id = format!("t_{}", self.store.next_id(&keys::ticket_counter()).await?);
+        let now = crate::now_ms();
+        let event = Event {
+            conversation_id: String::new(),
+            seq: 1,
+            ts: now,
+            body: EventBody::Message {
+                from: Party {
+                    role: Role::Customer,
+                    id: visitor_id.to_string(),
+                    name: name.clone(),
+                },
+                text,
+                client_msg_id: None,
+            },
+        };
+        let ticket = Ticket {
+            ticket_id: ticket_id.clone(),
+            conversation_id: None,
+            topic,
+            customer: TicketCustomer {
+                id: visitor_id.to_string(),
+                name,
+                email: Some(email),
+                verified,
+            },
+            agents: vec![],
+            resolution: "offline_message".into(),
+            tags: vec![],
+            metadata: Map::new(),
+            opened_at: now,
+            closed_at: now,
+            wait_ms: None,
+            first_response_ms: None,
+            rating: None,
+            transcript: vec![event],
+        };
+        let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
+        if self.store.store_ticket(&ticket_id, &json, self.webhook_enabled).await? {
+            self.metrics.tickets.inc();
+        }
+        Ok(ticket_id)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Retries flushes that failed (Redis was down at close time) until they succeed.
+pub async fn sweep(hub: std::sync::Arc<crate::hub::Hub>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = hub.shutdown.cancelled() => return,
+        }
+        let Ok(ids) = hub.store.open_conversation_ids().await else { continue };
+        for id in ids {
+            match hub.store.conversation(&id).await {
+                Ok(Some(record)) if !record.is_open() => {
+                    if let Err(err) = hub.tickets.flush(&id).await {
+                        tracing::debug!(conversation_id = %id, cause = %err, "flush still failing");
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}

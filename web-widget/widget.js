@@ -1,0 +1,926 @@
+/*! Switchboard chat widget. One classic script, no dependencies:
+ *  <script src="https://HUB/widget.js" data-hub="https://HUB" data-topic="billing" async></script>
+ *  Optional: data-user-id, data-name, data-email, data-signature (identity verification),
+ *  data-title, data-color. Wire contract: docs/protocol.md (v1).
+ *
+ *  Delivery discipline: every message gets a client_msg_id and sits in an outbox (memory +
+ *  sessionStorage) until the hub acks it; after a reconnect the outbox is resent and the hub
+ *  de-duplicates. Events are applied strictly in seq order per conversation; live events that
+ *  arrive ahead of a gap wait in a buffer until `history` fills it. A silent socket is found
+ *  with the protocol's `ping` (nothing heard for 10 s -> ping; no answer in 10 s -> reconnect). */
+(function () {
+  'use strict';
+  if (window.SwitchboardWidget) return;
+
+  // ---------------------------------------------------------------- configuration
+  var script = document.currentScript || (function () {
+    var all = document.querySelectorAll('script[src*="widget.js"]');
+    return all[all.length - 1];
+  })();
+  var ds = (script && script.dataset) || {};
+  var HUB = String(ds.hub || '').replace(/\/+$/, '') || location.origin;
+  var TOPIC = ds.topic || undefined;
+  var TITLE = ds.title || 'Chat with us';
+  var COLOR = /^#[0-9a-f]{3,8}$/i.test(ds.color || '') ? ds.color : '#4f46e5';
+  var IDLE_MS = 10000;        // nothing heard this long -> ping
+  var PING_TIMEOUT_MS = 10000; // no answer to the ping -> the socket is dead
+  var CONNECT_TIMEOUT_MS = 10000; // socket open + welcome
+  var REQUEST_TIMEOUT_MS = 20000;
+  var BACKOFF_MAX_MS = 8000;
+  var MAX_TEXT = 8000;
+  var KEY = 'switchboard:' + HUB + ':';
+
+  var identity = null;
+  if (ds.userId && ds.signature) {
+    identity = { user_id: ds.userId, signature: ds.signature };
+    if (ds.name) identity.name = ds.name;
+    if (ds.email) identity.email = ds.email;
+  }
+
+  // ---------------------------------------------------------------- storage helpers
+  function store(kind) {
+    try { var s = window[kind]; s.setItem(KEY + 't', '1'); s.removeItem(KEY + 't'); return s; } catch (e) { return null; }
+  }
+  var local = store('localStorage');
+  var session = store('sessionStorage');
+  function get(s, k) { try { return s ? s.getItem(KEY + k) : null; } catch (e) { return null; } }
+  function put(s, k, v) { try { if (s) { if (v == null) s.removeItem(KEY + k); else s.setItem(KEY + k, v); } } catch (e) { /* full or blocked */ } }
+  function getJSON(s, k, d) { try { var v = get(s, k); return v ? JSON.parse(v) : d; } catch (e) { return d; } }
+
+  function randomId(prefix) {
+    var b = new Uint8Array(8);
+    (window.crypto || window.msCrypto).getRandomValues(b);
+    var h = '';
+    for (var i = 0; i < b.length; i++) h += (b[i] + 256).toString(16).slice(1);
+    return prefix + h;
+  }
+
+  // ---------------------------------------------------------------- model
+  var S = {
+    conn: 'idle',         // idle | connecting | open | reconnecting
+    ws: null,
+    welcomed: false,
+    synced: false,        // welcome conversations caught up through history
+    attempt: 0,
+    retryTimer: 0,
+    lastHeard: 0,
+    ping: null,           // {req, at, timeout}
+    reqN: 0,
+    reqs: {},             // req -> {resolve, reject, timer}
+    online: null,
+    visitorId: null,
+    convs: {},            // id -> conversation
+    current: null,        // id of the conversation shown
+    outbox: [],           // {cmid, text, ts, conv, start, state, seq, error}
+    startInFlight: false,
+    open: false,
+    offline: null,        // {sending, ticket, error}
+    typingOn: false, typingSentAt: 0, typingTimer: 0,
+    rating: null,         // {score, sending, error}
+  };
+
+  S.outbox = getJSON(session, 'outbox', []).filter(function (it) { return it && it.cmid && it.text; });
+  S.outbox.forEach(function (it) { it.state = 'queued'; });
+
+  function saveOutbox() {
+    var keep = S.outbox.filter(function (it) { return it.state === 'queued' || it.state === 'sending'; })
+      .map(function (it) { return { cmid: it.cmid, text: it.text, ts: it.ts, conv: it.conv, start: it.start }; });
+    put(session, 'outbox', keep.length ? JSON.stringify(keep) : null);
+  }
+
+  function conv(id) {
+    var c = S.convs[id];
+    if (!c) {
+      c = S.convs[id] = {
+        id: id, state: 'queued', applied: 0, buffer: {}, buffered: 0, historyBusy: false,
+        events: [], agent: null, readSeq: 0, queue: null, closed: null, typing: null,
+        seen: +get(local, 'seen:' + id) || 0, sentRead: 0,
+      };
+    }
+    return c;
+  }
+  function openConv() {
+    for (var id in S.convs) if (S.convs[id].state !== 'closed' && !S.convs[id].stale) return S.convs[id];
+    return null;
+  }
+  function cur() { return S.current ? S.convs[S.current] : null; }
+
+  // ---------------------------------------------------------------- connection
+  function wsUrl(path) { return HUB.replace(/^http/i, 'ws') + path; }
+
+  function setConn(state) { S.conn = state; render(); }
+
+  function connect() {
+    clearTimeout(S.retryTimer); S.retryTimer = 0;
+    if (S.ws) return;
+    setConn(S.attempt ? 'reconnecting' : 'connecting');
+    var sock;
+    try { sock = new WebSocket(wsUrl('/v1/customer/ws')); } catch (e) { scheduleReconnect(); return; }
+    S.ws = sock; S.welcomed = false; S.synced = false; S.lastHeard = Date.now();
+    var guard = setTimeout(function () { if (S.ws === sock && !S.welcomed) drop('connect timeout'); }, CONNECT_TIMEOUT_MS);
+    sock.onopen = function () {
+      if (S.ws !== sock) return;
+      S.lastHeard = Date.now();
+      var hello = { type: 'hello', role: 'customer' };
+      var tok = get(local, 'session');
+      if (tok) hello.session = tok;
+      if (ds.name) hello.name = ds.name;
+      if (ds.email) hello.email = ds.email;
+      if (identity) hello.identity = identity;
+      sock.sentSession = !!tok;
+      raw(hello);
+    };
+    sock.onmessage = function (e) {
+      if (S.ws !== sock) return;
+      S.lastHeard = Date.now();
+      var m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (m && typeof m.type === 'string') onFrame(m);
+    };
+    sock.onclose = function (e) {
+      clearTimeout(guard);
+      if (S.ws !== sock) return;
+      if (e.code === 4401) {
+        // The session (or the identity signature) was refused: come back as a new visitor.
+        if (sock.sentSession) put(local, 'session', null);
+        else if (identity) { identity = null; if (window.console) console.warn('switchboard: identity refused by the hub'); }
+      }
+      closed();
+    };
+    sock.onerror = function () { /* a close event follows */ };
+  }
+
+  // Give up on the current socket without waiting for a close handshake that a dead peer
+  // would never complete, and reconnect.
+  function drop(why) {
+    var sock = S.ws;
+    if (!sock) return;
+    sock.onopen = sock.onmessage = sock.onclose = sock.onerror = null;
+    try { sock.close(4000, why); } catch (e) { /* already closing */ }
+    closed();
+  }
+
+  function closed() {
+    S.ws = null; S.welcomed = false; S.synced = false; S.ping = null; S.startInFlight = false;
+    var reqs = S.reqs; S.reqs = {};
+    for (var r in reqs) { clearTimeout(reqs[r].timer); reqs[r].reject({ code: 'disconnected' }); }
+    for (var id in S.convs) { S.convs[id].historyBusy = false; S.convs[id].typing = null; }
+    S.typingOn = false;
+    S.outbox.forEach(function (it) { if (it.state === 'sending') it.state = 'queued'; });
+    setConn('reconnecting');
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect(now) {
+    if (S.retryTimer || S.ws) return;
+    var cap = Math.min(BACKOFF_MAX_MS, 500 * Math.pow(2, S.attempt));
+    S.attempt++;
+    var delay = now ? 0 : cap / 2 + Math.random() * cap / 2; // exponential backoff, jittered
+    S.retryTimer = setTimeout(function () { S.retryTimer = 0; connect(); }, delay);
+  }
+
+  // The network came back or the page became visible: check the socket now.
+  function probe() {
+    if (!S.ws) { S.attempt = 0; clearTimeout(S.retryTimer); S.retryTimer = 0; connect(); return; }
+    if (S.welcomed && !S.ping) sendPing(5000);
+  }
+
+  function sendPing(timeout) {
+    var req = 'p' + (++S.reqN);
+    S.ping = { req: req, at: Date.now(), timeout: timeout || PING_TIMEOUT_MS };
+    raw({ type: 'ping', req: req });
+  }
+
+  setInterval(function () {
+    if (!S.ws || S.ws.readyState !== 1 || !S.welcomed) return;
+    var now = Date.now();
+    if (S.ping) {
+      if (S.lastHeard > S.ping.at) S.ping = null; // something arrived: the socket is alive
+      else if (now - S.ping.at >= S.ping.timeout) drop('ping timeout');
+    } else if (now - S.lastHeard >= IDLE_MS) sendPing();
+  }, 1000);
+
+  window.addEventListener('online', probe);
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'visible') { probe(); markRead(); }
+  });
+
+  function raw(obj) {
+    if (!S.ws || S.ws.readyState !== 1) return false;
+    try { S.ws.send(JSON.stringify(obj)); return true; } catch (e) { return false; }
+  }
+
+  function request(frame) {
+    return new Promise(function (resolve, reject) {
+      if (!S.ws || !S.welcomed) { reject({ code: 'disconnected' }); return; }
+      var req = 'r' + (++S.reqN);
+      frame.req = req;
+      var sock = S.ws;
+      var entry = {
+        resolve: resolve, reject: reject,
+        timer: setTimeout(function () {
+          if (S.reqs[req] !== entry) return;
+          delete S.reqs[req]; reject({ code: 'timeout' });
+          if (S.ws === sock) sendPing(5000); // no answer: make sure the socket still lives
+        }, REQUEST_TIMEOUT_MS),
+      };
+      S.reqs[req] = entry;
+      if (!raw(frame)) { clearTimeout(entry.timer); delete S.reqs[req]; reject({ code: 'disconnected' }); }
+    });
+  }
+
+  // ---------------------------------------------------------------- inbound frames
+  function onFrame(m) {
+    switch (m.type) {
+      case 'welcome': return onWelcome(m);
+      case 'ack':
+      case 'error':
+        if (S.ping && m.req === S.ping.req) { S.ping = null; return; }
+        var p = m.req != null && S.reqs[m.req];
+        if (p) {
+          delete S.reqs[m.req]; clearTimeout(p.timer);
+          if (m.type === 'ack') p.resolve(m); else p.reject(m);
+        } else if (m.type === 'error' && window.console) console.debug('switchboard:', m.code, m.message);
+        return;
+      case 'event': return onEvent(m);
+      case 'queue': {
+        var q = conv(m.conversation_id);
+        q.queue = { position: m.position, eta_ms: m.eta_ms };
+        return render();
+      }
+      case 'typing': {
+        if (!m.from || m.from.role === 'customer') return;
+        var t = conv(m.conversation_id);
+        t.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+        render();
+        if (m.on) setTimeout(render, 8100);
+        return;
+      }
+      case 'read': {
+        if (!m.from || m.from.role === 'customer') return;
+        var r = conv(m.conversation_id);
+        if (m.seq > r.readSeq) { r.readSeq = m.seq; render(); }
+        return;
+      }
+    }
+  }
+
+  function onWelcome(m) {
+    S.welcomed = true; S.attempt = 0;
+    if (m.session) put(local, 'session', m.session);
+    S.visitorId = m.visitor_id || null;
+    S.online = m.online !== false;
+    var list = m.conversations || [], listed = {};
+    list.forEach(function (s) { listed[s.conversation_id] = 1; });
+    // A conversation we knew as open but the hub no longer lists has ended meanwhile:
+    // history brings its `closed` event.
+    for (var id in S.convs) {
+      var k = S.convs[id];
+      if (!listed[id] && k.state !== 'closed') { k.stale = true; list.push({ conversation_id: id, state: k.state }); }
+    }
+    var waiting = list.length;
+    list.forEach(function (s) {
+      var c = conv(s.conversation_id);
+      if (listed[c.id]) { c.state = s.state || c.state; c.stale = false; }
+      if (!S.current || (S.convs[S.current].state === 'closed' && c.state !== 'closed')) S.current = c.id;
+    });
+    setConn('open');
+    if (!waiting) { synced(); return; }
+    list.forEach(function (s) {
+      fetchHistory(conv(s.conversation_id), function () { if (--waiting === 0) synced(); });
+    });
+  }
+
+  function synced() {
+    S.synced = true;
+    // A start whose ack was lost: if its conversation exists, its text is (or is not) there.
+    var oc = openConv();
+    S.outbox = S.outbox.filter(function (it) {
+      if (!it.start || it.conv || !oc) return true;
+      var first = oc.events.filter(function (e) { return e.kind === 'message' && e.from && e.from.role === 'customer'; })[0];
+      if (first && first.text === it.text) return false;
+      it.start = false; it.conv = oc.id;
+      return true;
+    });
+    saveOutbox();
+    flush();
+    markRead();
+    render();
+  }
+
+  // ---------------------------------------------------------------- ordering
+  function onEvent(ev) {
+    if (typeof ev.seq !== 'number' || !ev.conversation_id) return;
+    var c = conv(ev.conversation_id);
+    if (ev.seq <= c.applied || c.buffer[ev.seq]) return;
+    c.buffer[ev.seq] = ev; c.buffered++;
+    drain(c);
+    if (c.buffered) fetchHistory(c); // a gap: history fills it, the buffer waits
+    render();
+  }
+
+  function drain(c) {
+    var ev;
+    while ((ev = c.buffer[c.applied + 1])) {
+      delete c.buffer[ev.seq]; c.buffered--;
+      apply(c, ev);
+    }
+  }
+
+  function fetchHistory(c, done) {
+    if (done) (c.waiters = c.waiters || []).push(done);
+    if (c.historyBusy || !S.welcomed) return;
+    c.historyBusy = true;
+    var from = c.applied;
+    request({ type: 'history', conversation_id: c.id, after_seq: from, limit: 200 }).then(function (ack) {
+      c.historyBusy = false;
+      var evs = (ack.events || []).filter(function (e) { return e.seq > c.applied; })
+        .sort(function (a, b) { return a.seq - b.seq; });
+      // History is complete for what this client may see: its events are applied in order,
+      // even across seqs it never receives (internal notes).
+      evs.forEach(function (e) { apply(c, e); });
+      for (var k in c.buffer) if (+k <= c.applied) { delete c.buffer[k]; c.buffered--; }
+      if (!ack.more && !evs.length && c.buffered) {
+        // Nothing more to see below the buffer: what it waits for is hidden from us.
+        Object.keys(c.buffer).map(Number).sort(function (a, b) { return a - b; }).forEach(function (s) {
+          var e = c.buffer[s]; delete c.buffer[s]; c.buffered--; apply(c, e);
+        });
+      }
+      drain(c);
+      render();
+      if (ack.more || c.buffered) fetchHistory(c);
+      else finishHistory(c);
+    }, function (err) {
+      c.historyBusy = false;
+      if (err.code === 'disconnected') return; // resumed after reconnect
+      if (err.code === 'unavailable' || err.code === 'rate_limited' || err.code === 'timeout') {
+        setTimeout(function () { fetchHistory(c); }, 1000 + Math.random() * 1000);
+      } else finishHistory(c);
+    });
+  }
+
+  function finishHistory(c) {
+    var w = c.waiters || [];
+    c.waiters = [];
+    w.forEach(function (f) { f(); });
+  }
+
+  function apply(c, ev) {
+    c.applied = ev.seq;
+    c.events.push(ev);
+    switch (ev.kind) {
+      case 'message':
+        if (ev.from && ev.from.role === 'customer') {
+          S.outbox = S.outbox.filter(function (it) {
+            return !(it.cmid === ev.client_msg_id || (it.conv === c.id && it.seq === ev.seq) ||
+              (it.start && ev.seq === 1 && it.text === ev.text));
+          });
+          saveOutbox();
+        } else c.typing = null;
+        break;
+      case 'joined':
+        c.agent = ev.agent; c.state = 'assigned'; c.queue = null; break;
+      case 'left':
+        if (c.agent && ev.agent && c.agent.id === ev.agent.id) c.agent = null;
+        break;
+      case 'closed':
+        c.state = 'closed'; c.closed = ev; c.queue = null; c.typing = null;
+        S.outbox.forEach(function (it) { if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'Chat ended'; } });
+        saveOutbox();
+        break;
+    }
+    if (!S.current) S.current = c.id;
+    if (ev.kind === 'message' && !mine(ev)) notify();
+  }
+
+  function mine(ev) { return ev.from && ev.from.role === 'customer'; }
+
+  // ---------------------------------------------------------------- sending
+  function send(text) {
+    text = String(text || '').trim();
+    if (!text) return;
+    var c = cur();
+    var it = { cmid: randomId('m-'), text: text.slice(0, MAX_TEXT), ts: Date.now(), conv: null, start: false, state: 'queued' };
+    if (c && c.state !== 'closed') it.conv = c.id;
+    else {
+      var oc = openConv();
+      if (oc) { it.conv = oc.id; S.current = oc.id; }
+      else if (!S.outbox.some(function (o) { return o.start && o.state !== 'failed'; })) it.start = true;
+    }
+    S.outbox.push(it);
+    saveOutbox();
+    typing(false);
+    render(true);
+    flush();
+  }
+
+  function flush() {
+    if (!S.welcomed || !S.synced) return;
+    for (var i = 0; i < S.outbox.length; i++) {
+      var it = S.outbox[i];
+      if (it.state !== 'queued') continue;
+      if (!it.conv && !it.start) {
+        var oc = openConv();
+        if (oc) it.conv = oc.id; else return; // waits for the start ahead of it
+      }
+      if (it.start) { if (!S.startInFlight) sendStart(it); return; }
+      sendMessage(it);
+    }
+  }
+
+  function sendStart(it) {
+    S.startInFlight = true;
+    it.state = 'sending';
+    var f = { type: 'start', text: it.text, metadata: { page: location.href.slice(0, 500), referrer: document.referrer.slice(0, 500) } };
+    if (TOPIC) f.topic = TOPIC;
+    request(f).then(function (ack) {
+      S.startInFlight = false;
+      var c = conv(ack.conversation_id);
+      if (c.state === 'closed') c.state = 'queued';
+      S.current = c.id;
+      it.start = false; it.conv = c.id; it.seq = ack.seq || 1; it.state = 'stored';
+      if (c.applied >= it.seq) S.outbox.splice(S.outbox.indexOf(it), 1);
+      S.outbox.forEach(function (o) { if (!o.conv && !o.start && o.state === 'queued') o.conv = c.id; });
+      saveOutbox();
+      fetchHistory(c); // in case the live seq 1 went elsewhere
+      render(); flush();
+    }, function (err) {
+      S.startInFlight = false;
+      if (err.code === 'disconnected') return; // resent after reconnect
+      if (err.code === 'conflict') { it.state = 'queued'; drop('conversation exists'); return; } // learn it from welcome
+      retryOrFail(it, err);
+    });
+    saveOutbox();
+  }
+
+  function sendMessage(it) {
+    it.state = 'sending';
+    request({ type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid }).then(function (ack) {
+      it.state = 'stored'; it.seq = ack.seq;
+      var c = S.convs[it.conv];
+      if (c && c.applied >= ack.seq) { var i = S.outbox.indexOf(it); if (i >= 0) S.outbox.splice(i, 1); }
+      saveOutbox(); render();
+    }, function (err) {
+      if (err.code === 'disconnected') return;
+      retryOrFail(it, err);
+    });
+    saveOutbox(); render();
+  }
+
+  function retryOrFail(it, err) {
+    if (err.code === 'unavailable' || err.code === 'rate_limited' || err.code === 'timeout') {
+      it.state = 'queued';
+      setTimeout(flush, 1000 + Math.random() * 2000);
+    } else {
+      it.state = 'failed';
+      it.error = err.code === 'too_large' ? 'Too long' : 'Not sent';
+    }
+    saveOutbox(); render();
+  }
+
+  function typing(on) {
+    var c = cur();
+    clearTimeout(S.typingTimer);
+    if (!c || c.state === 'closed' || !S.welcomed) { S.typingOn = false; return; }
+    var now = Date.now();
+    if (on) {
+      if (!S.typingOn || now - S.typingSentAt > 4000) {
+        S.typingOn = true; S.typingSentAt = now;
+        raw({ type: 'typing', conversation_id: c.id, on: true });
+      }
+      S.typingTimer = setTimeout(function () { typing(false); }, 3000);
+    } else if (S.typingOn) {
+      S.typingOn = false;
+      raw({ type: 'typing', conversation_id: c.id, on: false });
+    }
+  }
+
+  function visible() { return S.open && document.visibilityState === 'visible'; }
+
+  function markRead() {
+    var c = cur();
+    if (!c || !visible()) return;
+    if (c.applied > c.seen) { c.seen = c.applied; put(local, 'seen:' + c.id, String(c.seen)); }
+    if (S.welcomed && c.applied > c.sentRead) {
+      c.sentRead = c.applied;
+      raw({ type: 'read', conversation_id: c.id, seq: c.applied });
+    }
+  }
+
+  function unread() {
+    var n = 0;
+    for (var id in S.convs) {
+      var c = S.convs[id];
+      c.events.forEach(function (e) { if (e.kind === 'message' && !mine(e) && e.seq > c.seen) n++; });
+    }
+    return n;
+  }
+
+  function notify() { if (visible()) setTimeout(markRead, 0); }
+
+  // ---------------------------------------------------------------- view
+  var CSS =
+    ':host{all:initial}' +
+    '*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
+    '.launch{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 6px 24px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;justify-content:center;transition:transform .15s}' +
+    '.launch:hover{transform:scale(1.06)}.launch:focus-visible{outline:3px solid #fbbf24;outline-offset:3px}' +
+    '.launch svg{width:28px;height:28px;fill:currentColor}' +
+    '.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff}' +
+    '.panel{position:fixed;right:20px;bottom:92px;width:370px;height:min(600px,calc(100vh - 112px));background:#fff;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:flex;flex-direction:column;overflow:hidden;z-index:2147483000;color:#111827;font-size:14px}' +
+    '.panel[hidden]{display:none}' +
+    'header{background:var(--c);color:#fff;padding:14px 14px 12px 18px;display:flex;align-items:center;gap:10px}' +
+    '.av{width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.25);display:flex;align-items:center;justify-content:center;font-weight:700;flex:none}' +
+    '.hd{flex:1;min-width:0}.title{font-weight:700;font-size:16px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.sub{font-size:12px;opacity:.9;display:flex;align-items:center;gap:6px}' +
+    '.dot{width:8px;height:8px;border-radius:50%;background:#fbbf24}.dot.open{background:#34d399}' +
+    '.ib{background:transparent;border:0;color:inherit;cursor:pointer;border-radius:8px;padding:6px 8px;font-size:13px}' +
+    '.ib:hover{background:rgba(255,255,255,.18)}.ib:focus-visible{outline:2px solid #fff}' +
+    '.x{font-size:22px;line-height:1;padding:2px 8px}' +
+    '.info{background:#eef2ff;color:#3730a3;padding:8px 16px;font-size:13px;border-bottom:1px solid #e0e7ff}' +
+    '.info[hidden]{display:none}' +
+    '.log{flex:1;overflow-y:auto;padding:16px 14px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}' +
+    '.empty{margin:auto;text-align:center;color:#6b7280;padding:24px;line-height:1.5}' +
+    '.m{display:flex;flex-direction:column;max-width:82%;align-self:flex-start}' +
+    '.m.me{align-self:flex-end;align-items:flex-end}' +
+    '.b{padding:9px 13px;border-radius:16px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;line-height:1.4}' +
+    '.me .b{background:var(--c);color:#fff;border-color:transparent;border-bottom-right-radius:4px}' +
+    '.m:not(.me) .b{border-bottom-left-radius:4px}' +
+    '.meta{font-size:11px;color:#6b7280;margin:3px 4px 0}' +
+    '.m[data-state=failed] .meta{color:#dc2626}.m[data-state=sending] .b{opacity:.7}' +
+    '.sys{align-self:center;font-size:12px;color:#4b5563;background:#eef0f3;border-radius:10px;padding:4px 10px;text-align:center;max-width:90%}' +
+    '.typing{padding:0 16px 6px;font-size:12px;color:#6b7280;min-height:18px;background:#f9fafb}' +
+    '.typing span{display:inline-block;animation:sbp 1.2s infinite}' +
+    '@keyframes sbp{50%{opacity:.3}}' +
+    'form.comp{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff;align-items:flex-end}' +
+    'textarea,input{font:inherit;color:inherit;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;width:100%;background:#fff}' +
+    'textarea:focus,input:focus{outline:2px solid var(--c);outline-offset:-1px;border-color:transparent}' +
+    '.comp textarea{resize:none;height:42px;max-height:120px}' +
+    '.send{border:0;border-radius:10px;background:var(--c);color:#fff;font-weight:600;padding:0 16px;height:42px;cursor:pointer}' +
+    '.send:disabled{opacity:.5;cursor:default}.send:focus-visible,.star:focus-visible,.ib:focus-visible{outline:2px solid #fbbf24;outline-offset:2px}' +
+    '.card{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:14px;display:flex;flex-direction:column;gap:10px;align-self:stretch}' +
+    '.card h3{margin:0;font-size:15px}.card p{margin:0;color:#4b5563;line-height:1.45}' +
+    'label{display:flex;flex-direction:column;gap:4px;font-size:12px;color:#374151;font-weight:600}' +
+    '.stars{display:flex;gap:4px}' +
+    '.star{border:0;background:none;font-size:28px;line-height:1;color:#d1d5db;cursor:pointer;padding:2px}' +
+    '.star.on{color:#f59e0b}' +
+    '.err{color:#dc2626;font-size:12px}' +
+    '.ok{color:#065f46;background:#ecfdf5;border-color:#a7f3d0}' +
+    '.link{background:none;border:0;color:var(--c);font-weight:600;cursor:pointer;padding:4px;text-decoration:underline}' +
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
+    '@media (max-width:520px){.panel{right:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0}.panel:not([hidden])~.launch{display:none}}';
+
+  var host, root, el = {}, nodes = {}, shownConv = null;
+
+  function h(tag, attrs, kids) {
+    var n = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k === 'text') n.textContent = v;
+      else if (k.slice(0, 2) === 'on') n.addEventListener(k.slice(2), v);
+      else n.setAttribute(k, v === true ? '' : v);
+    }
+    (kids || []).forEach(function (c) { if (c) n.appendChild(c); });
+    return n;
+  }
+
+  function build() {
+    host = h('div', { id: 'switchboard-widget' });
+    host.style.cssText = 'position:static;all:initial';
+    root = host.attachShadow({ mode: 'open' });
+    var style = h('style', { text: CSS });
+    root.appendChild(style);
+    var wrap = h('div', { style: '--c:' + COLOR });
+    el.panel = h('div', { class: 'panel', role: 'dialog', 'aria-label': TITLE, hidden: true, 'data-testid': 'sb-panel' });
+    wrap.addEventListener('keydown', function (e) { if (e.key === 'Escape' && S.open) { e.preventDefault(); close(); } });
+    el.avatar = h('div', { class: 'av', 'aria-hidden': 'true', text: '?' });
+    el.title = h('div', { class: 'title', 'data-testid': 'sb-agent', text: TITLE });
+    el.dot = h('span', { class: 'dot' });
+    el.sub = h('span', { 'data-testid': 'sb-conn', text: '' });
+    el.end = h('button', { class: 'ib', type: 'button', 'data-testid': 'sb-end', 'aria-label': 'End this chat', text: 'End chat', onclick: endChat });
+    el.x = h('button', { class: 'ib x', type: 'button', 'data-testid': 'sb-close', 'aria-label': 'Close chat window', text: '\u00d7', onclick: close });
+    el.panel.appendChild(h('header', {}, [el.avatar, h('div', { class: 'hd' }, [el.title, h('div', { class: 'sub' }, [el.dot, el.sub])]), el.end, el.x]));
+    el.info = h('div', { class: 'info', 'data-testid': 'sb-queue', role: 'status', hidden: true });
+    el.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', 'data-testid': 'sb-messages', tabindex: '0' });
+    el.typing = h('div', { class: 'typing', 'data-testid': 'sb-typing', 'aria-live': 'polite' });
+    el.input = h('textarea', { 'aria-label': 'Write a message', placeholder: 'Write a message\u2026', maxlength: String(MAX_TEXT), rows: '1', 'data-testid': 'sb-input',
+      oninput: function () { typing(!!el.input.value.trim()); },
+      onkeydown: function (e) { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } } });
+    el.send = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-send', 'aria-label': 'Send message', text: 'Send' });
+    el.comp = h('form', { class: 'comp', onsubmit: function (e) { e.preventDefault(); submit(); } }, [el.input, el.send]);
+    el.panel.appendChild(el.info);
+    el.panel.appendChild(el.log);
+    el.panel.appendChild(el.typing);
+    el.panel.appendChild(el.comp);
+    el.launch = h('button', { class: 'launch', type: 'button', 'data-testid': 'sb-launcher', 'aria-label': 'Open chat', 'aria-expanded': 'false', onclick: function () { S.open ? close() : open(); } });
+    el.launch.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>'; // static markup, no user data
+    el.badge = h('span', { class: 'badge', 'data-testid': 'sb-unread', hidden: true, 'aria-hidden': 'true' });
+    el.launch.appendChild(el.badge);
+    el.live = h('div', { class: 'sr', 'aria-live': 'assertive' });
+    wrap.appendChild(el.panel);
+    wrap.appendChild(el.launch);
+    wrap.appendChild(el.live);
+    root.appendChild(wrap);
+    document.body.appendChild(host);
+  }
+
+  function submit() {
+    var v = el.input.value;
+    if (!v.trim()) return;
+    el.input.value = '';
+    send(v);
+  }
+
+  function open() {
+    S.open = true;
+    render();
+    markRead();
+    var target = el.panel.querySelector('[data-autofocus]') || el.input;
+    if (target && !target.disabled) target.focus();
+  }
+  function close() {
+    var had = S.open;
+    S.open = false;
+    typing(false);
+    render();
+    if (had) el.launch.focus();
+  }
+
+  function endChat() {
+    var c = cur();
+    if (!c || c.state === 'closed') return;
+    el.end.disabled = true;
+    request({ type: 'close', conversation_id: c.id, resolution: 'customer_left', tags: [] }).then(function () { el.end.disabled = false; }, function () { el.end.disabled = false; });
+  }
+
+  function clock(ts) {
+    try { return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+  }
+  function waitText(ms) {
+    if (!(ms > 0)) return 'any moment now';
+    var min = Math.round(ms / 60000);
+    return min < 1 ? 'under a minute' : 'about ' + min + ' min';
+  }
+  function who(x) { return x == null ? '' : typeof x === 'object' ? (x.name || x.id || '') : String(x); }
+
+  function describe(ev) {
+    switch (ev.kind) {
+      case 'joined': return who(ev.agent) + ' joined the chat';
+      case 'left': return ev.reason === 'transferred' ? null : who(ev.agent) + ' left the chat';
+      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + (who(ev.to_agent) || 'a colleague') + '\u2026';
+      case 'closed': return 'Chat ended' + (ev.ticket_id ? ' \u00b7 ticket ' + ev.ticket_id : '');
+    }
+    return null;
+  }
+
+  function msgNode(key, text, role) {
+    var n = h('div', { class: 'm' + (role === 'customer' ? ' me' : ''), 'data-testid': 'sb-msg', 'data-role': role, 'data-key': key });
+    n.appendChild(h('div', { class: 'b', text: text }));
+    n.appendChild(h('div', { class: 'meta' }));
+    return n;
+  }
+
+  function setMeta(n, parts, state) {
+    var meta = n.lastChild, text = parts.filter(Boolean).join(' \u00b7 ');
+    if (meta.textContent !== text) meta.textContent = text;
+    if (n.getAttribute('data-state') !== state) n.setAttribute('data-state', state);
+  }
+
+  var STATE_LABEL = { sending: 'Sending\u2026', stored: 'Sent', read: 'Read', failed: 'Not sent' };
+
+  function renderLog(c) {
+    if (shownConv !== (c && c.id)) {
+      for (var k0 in nodes) nodes[k0].remove();
+      nodes = {}; shownConv = c && c.id;
+    }
+    var want = [];
+    if (c) c.events.forEach(function (ev) {
+      if (ev.kind === 'message') want.push(['e' + ev.seq, ev]);
+      else if (describe(ev)) want.push(['e' + ev.seq, ev]);
+    });
+    S.outbox.forEach(function (it) {
+      if ((c && it.conv === c.id) || (!it.conv && (!c || c.state === 'closed' || it.start))) want.push(['p' + it.cmid, it]);
+    });
+    var keep = {}, prev = null;
+    var atBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60;
+    want.forEach(function (w) {
+      var key = w[0], x = w[1], n = nodes[key];
+      if (!n) {
+        if (key[0] === 'p') n = msgNode(key, x.text, 'customer');
+        else if (x.kind === 'message') n = msgNode(key, x.text, x.from && x.from.role || 'system');
+        else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x) });
+        nodes[key] = n;
+      }
+      if (key[0] === 'p') {
+        var st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
+        setMeta(n, [clock(x.ts), x.state === 'failed' ? x.error : STATE_LABEL[st]], st);
+        n.setAttribute('data-cmid', x.cmid);
+      } else if (x.kind === 'message') {
+        n.setAttribute('data-seq', x.seq);
+        if (mine(x)) {
+          var s2 = x.seq <= c.readSeq ? 'read' : 'stored';
+          setMeta(n, [clock(x.ts), STATE_LABEL[s2]], s2);
+          if (x.client_msg_id) n.setAttribute('data-cmid', x.client_msg_id);
+        } else setMeta(n, [who(x.from), clock(x.ts)], 'stored');
+      }
+      keep[key] = 1;
+      var next = prev ? prev.nextSibling : el.log.firstChild;
+      if (next !== n) el.log.insertBefore(n, next);
+      prev = n;
+    });
+    for (var k in nodes) if (!keep[k]) { nodes[k].remove(); delete nodes[k]; }
+    var empty = el.log.querySelector('.empty');
+    if (!want.length && !el.log.querySelector('.card')) {
+      if (!empty) el.log.appendChild(h('div', { class: 'empty', text: 'Hi there \ud83d\udc4b Ask us anything \u2014 we usually reply in a few minutes.' }));
+    } else if (empty) empty.remove();
+    if (atBottom || forceScroll) el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  // Cards below the log: offline form, rating, confirmation.
+  var card = null, cardKind = '';
+  function setCard(kind, make) {
+    if (cardKind === kind && card) return card;
+    var hadFocus = card && root.activeElement && card.contains(root.activeElement);
+    if (card) card.remove();
+    card = make ? make() : null; cardKind = make ? kind : '';
+    if (card) {
+      el.log.appendChild(card);
+      el.log.scrollTop = el.log.scrollHeight;
+      if (hadFocus || (S.open && kind === 'offline')) { var f = card.querySelector('input,textarea,button'); if (f) f.focus(); }
+    }
+    return card;
+  }
+
+  function offlineCard() {
+    var name = h('input', { name: 'name', autocomplete: 'name', 'data-testid': 'sb-offline-name', value: ds.name || '' });
+    var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', 'data-testid': 'sb-offline-email', value: ds.email || '' });
+    var text = h('textarea', { name: 'text', required: true, rows: '4', maxlength: String(MAX_TEXT), 'data-testid': 'sb-offline-text' });
+    var err = h('div', { class: 'err', role: 'alert', 'data-testid': 'sb-offline-error' });
+    var btn = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-offline-submit', text: 'Send message' });
+    var form = h('form', { class: 'card', 'data-testid': 'sb-offline-form', 'aria-label': 'Leave us a message',
+      onsubmit: function (e) {
+        e.preventDefault();
+        if (!email.value.trim() || !text.value.trim()) { err.textContent = 'Please fill in your email and a message.'; return; }
+        btn.disabled = true; err.textContent = '';
+        var f = { type: 'offline_message', name: name.value.trim() || undefined, email: email.value.trim(), text: text.value.trim().slice(0, MAX_TEXT) };
+        if (TOPIC) f.topic = TOPIC;
+        request(f).then(function (ack) {
+          S.offline = { ticket: ack.ticket_id };
+          render();
+        }, function (e2) {
+          btn.disabled = false;
+          err.textContent = e2.code === 'disconnected' || e2.code === 'timeout' ? 'No connection \u2014 please try again in a moment.' : 'Sorry, that did not work (' + e2.code + ').';
+        });
+      } }, [
+      h('h3', { text: 'We\u2019re away right now' }),
+      h('p', { text: 'Leave a message and we\u2019ll get back to you by email.' }),
+      h('label', {}, [document.createTextNode('Name'), name]),
+      h('label', {}, [document.createTextNode('Email'), email]),
+      h('label', {}, [document.createTextNode('Message'), text]),
+      err, btn]);
+    name.setAttribute('data-autofocus', '');
+    return form;
+  }
+
+  function ticketCard() {
+    return h('div', { class: 'card ok', role: 'status', 'data-testid': 'sb-ticket' }, [
+      h('h3', { text: 'Thanks, we got your message' }),
+      h('p', {}, [document.createTextNode('Your ticket number is '), h('strong', { 'data-testid': 'sb-ticket-id', text: S.offline.ticket }), document.createTextNode('. We\u2019ll reply by email.')]),
+    ]);
+  }
+
+  function rated(id) { return !!get(local, 'rated:' + id); }
+
+  function ratingCard(c) {
+    var score = 0, stars = [];
+    var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': 'Comment (optional)', placeholder: 'Anything to add? (optional)', 'data-testid': 'sb-rating-comment' });
+    var err = h('div', { class: 'err', role: 'alert' });
+    var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: 'Send rating' });
+    var row = h('div', { class: 'stars', role: 'radiogroup', 'aria-label': 'Rate this chat from 1 to 5' });
+    for (var i = 1; i <= 5; i++) (function (n) {
+      var b = h('button', { class: 'star', type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': n + (n === 1 ? ' star' : ' stars'), 'data-testid': 'sb-star-' + n, text: '\u2605',
+        onclick: function () {
+          score = n; btn.disabled = false;
+          stars.forEach(function (s, j) { s.classList.toggle('on', j < n); s.setAttribute('aria-checked', String(j + 1 === n)); });
+        } });
+      stars.push(b); row.appendChild(b);
+    })(i);
+    var form = h('form', { class: 'card', 'data-testid': 'sb-rating', 'aria-label': 'Rate this chat',
+      onsubmit: function (e) {
+        e.preventDefault();
+        if (!score) return;
+        btn.disabled = true; err.textContent = '';
+        var f = { type: 'rate', conversation_id: c.id, score: score };
+        if (comment.value.trim()) f.comment = comment.value.trim();
+        request(f).then(function () {
+          put(local, 'rated:' + c.id, String(score));
+          render();
+        }, function (e2) { btn.disabled = false; err.textContent = e2.code === 'disconnected' ? 'No connection \u2014 try again in a moment.' : 'Could not send the rating (' + e2.code + ').'; });
+      } }, [h('h3', { text: 'How did we do?' }), row, comment, err, btn,
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat })]);
+    return form;
+  }
+
+  function thanksCard() {
+    return h('div', { class: 'card ok', 'data-testid': 'sb-rating-thanks' }, [
+      h('p', { text: 'Thanks for your feedback!' }),
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat }),
+    ]);
+  }
+
+  function newChat() {
+    S.current = null;
+    render();
+    el.input.focus();
+  }
+
+  var forceScroll = false;
+  var renderQueued = false;
+  function render(scroll) {
+    if (scroll) forceScroll = true;
+    if (renderQueued || !root) return;
+    renderQueued = true;
+    Promise.resolve().then(function () { renderQueued = false; paint(); forceScroll = false; });
+  }
+
+  function paint() {
+    var c = cur();
+    // header
+    var agent = c && c.agent;
+    el.title.textContent = agent ? agent.name || agent.id : TITLE;
+    el.avatar.textContent = agent ? (agent.name || agent.id || '?').charAt(0).toUpperCase() : '\ud83d\udcac';
+    var connText = S.conn === 'open' ? (agent ? 'Online' : c && c.state === 'queued' ? 'Waiting for an agent' : S.online === false ? 'Away' : 'We\u2019re online')
+      : S.conn === 'reconnecting' ? 'Reconnecting\u2026' : 'Connecting\u2026';
+    el.sub.textContent = connText;
+    el.sub.setAttribute('data-state', S.conn);
+    el.dot.className = 'dot' + (S.conn === 'open' ? ' open' : '');
+    el.end.hidden = !(c && c.state !== 'closed');
+
+    // queue banner
+    var info = '';
+    if (c && c.state === 'queued') {
+      info = c.queue ? 'You\u2019re #' + c.queue.position + ' in line \u00b7 ' + waitText(c.queue.eta_ms) : 'Waiting for the next available agent\u2026';
+    }
+    el.info.hidden = !info;
+    el.info.textContent = info;
+    if (c && c.queue) { el.info.setAttribute('data-position', c.queue.position); el.info.setAttribute('data-eta', c.queue.eta_ms); }
+
+    renderLog(c);
+
+    // bottom area: offline form, rating, or composer
+    var offline = !c && S.online === false && !S.outbox.length;
+    if (S.offline && S.offline.ticket && !c) setCard('ticket', ticketCard);
+    else if (offline) setCard('offline', offlineCard);
+    else if (c && c.state === 'closed') {
+      if (rated(c.id)) setCard('thanks:' + c.id, thanksCard);
+      else setCard('rate:' + c.id, function () { return ratingCard(c); });
+    } else setCard('', null);
+    if (card && card.parentNode === el.log && el.log.lastChild !== card) el.log.appendChild(card);
+    var hideComp = offline || !!(S.offline && S.offline.ticket && !c) || !!(c && c.state === 'closed');
+    el.comp.hidden = hideComp;
+    el.comp.style.display = hideComp ? 'none' : '';
+
+    // typing indicator
+    var t = c && c.typing && c.typing.until > Date.now() ? c.typing : null;
+    var tt = t ? t.name + ' is typing' : '';
+    if (el.typing.getAttribute('data-on') !== String(!!t)) {
+      el.typing.textContent = '';
+      if (t) { el.typing.appendChild(document.createTextNode(tt)); el.typing.appendChild(h('span', { text: '\u2026' })); }
+      el.typing.setAttribute('data-on', String(!!t));
+    }
+
+    // panel and launcher
+    el.panel.hidden = !S.open;
+    el.launch.setAttribute('aria-expanded', String(S.open));
+    var n = unread();
+    el.badge.hidden = !n || S.open;
+    el.badge.textContent = n > 99 ? '99+' : String(n);
+    el.launch.setAttribute('aria-label', S.open ? 'Close chat' : n ? 'Open chat, ' + n + ' unread message' + (n === 1 ? '' : 's') : 'Open chat');
+    host.setAttribute('data-state', S.conn);
+  }
+
+  function snapshot() {
+    var c = cur();
+    return {
+      connection: S.conn, open: S.open, online: S.online, visitorId: S.visitorId, synced: S.synced,
+      conversationId: c ? c.id : null, conversationState: c ? c.state : null,
+      lastSeq: c ? c.applied : 0, agent: c && c.agent ? c.agent.name || c.agent.id : null,
+      queue: c && c.queue ? { position: c.queue.position, eta_ms: c.queue.eta_ms } : null,
+      pending: S.outbox.filter(function (it) { return it.state !== 'stored' && it.state !== 'failed'; }).length,
+      failed: S.outbox.filter(function (it) { return it.state === 'failed'; }).length,
+      unread: unread(),
+      messages: c ? c.events.filter(function (e) { return e.kind === 'message'; }).map(function (e) {
+        return { seq: e.seq, role: e.from && e.from.role, text: e.text, client_msg_id: e.client_msg_id };
+      }) : [],
+    };
+  }
+
+  window.SwitchboardWidget = { open: open, close: close, state: snapshot, version: 1 };
+
+  function boot() {
+    build();
+    paint();
+    connect();
+  }
+  if (document.body) boot(); else document.addEventListener('DOMContentLoaded', boot);
+})();
