@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// Webhook signing secret (overrides the file).
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// This node's name among several hubs sharing one Redis (webhook outbox consumer).
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "hub")]
+    pub node_id: String,
     /// Log filter, e.g. `info` or `switchboard=debug`.
     #[arg(long, env = "SWITCHBOARD_LOG", default_value = "info")]
     pub log: String,
@@ -231,6 +234,7 @@ pub struct CannedResponse {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub redis_url: String,
+    pub node_id: String,
     pub admin_token: Secret,
     pub identity_secret: Option<Secret>,
     pub webhook_url: Option<String>,
@@ -246,6 +250,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             redis_url: "redis://127.0.0.1:6379/0".into(),
+            node_id: "hub".into(),
             admin_token: Secret::new("admin"),
             identity_secret: None,
             webhook_url: None,
@@ -297,6 +302,7 @@ impl Config {
         let defaults = Config::default();
         let config = Config {
             redis_url: args.redis_url.clone(),
+            node_id: args.node_id.clone(),
             admin_token: args
                 .admin_token
                 .clone()
@@ -340,6 +346,7 @@ impl Config {
         })?;
         let mut config = Config {
             redis_url: redis_url.to_string(),
+            node_id: "hub".into(),
             admin_token: file.admin_token.unwrap_or_default(),
             identity_secret: file.identity_secret,
             webhook_url: file.webhook_url,

@@ -196,12 +196,6 @@ struct ConversationInfo {
     waiting_since_ms: u64,
 }
 
-struct PendingTransfer {
-    requester: String,
-    note: Option<String>,
-    to_topic: Option<String>,
-}
-
 pub struct RoutingTask {
     hub: Arc<Hub>,
     core: Router,
@@ -211,7 +205,8 @@ pub struct RoutingTask {
     /// Status before the last disconnect, restored when the agent is back within grace.
     status_before_disconnect: HashMap<String, AgentStatus>,
     status: HashMap<String, AgentStatus>,
-    transfers: HashMap<String, PendingTransfer>,
+    /// Who asked for each pending transfer (told if it fails).
+    transfers: HashMap<String, String>,
     /// Where to send the ack of an accept being carried out.
     accepting: Option<(String, String, AckTo, oneshot::Sender<Result<()>>)>,
     handle: RouterHandle,
@@ -454,23 +449,13 @@ impl RoutingTask {
                 target,
                 note,
             } => {
-                let (result, to_topic) = match &target {
-                    Target::Agent(to) => (self.core.transfer_to_agent(now, &conversation, &owner, to, note.clone()), None),
-                    Target::Topic(topic) => (
-                        self.core.transfer_to_topic(now, &conversation, &owner, topic, note.clone()),
-                        Some(topic.clone()),
-                    ),
+                let result = match &target {
+                    Target::Agent(to) => self.core.transfer_to_agent(now, &conversation, &owner, to, note),
+                    Target::Topic(topic) => self.core.transfer_to_topic(now, &conversation, &owner, topic, note),
                 };
                 match result {
                     Ok(commands) => {
-                        self.transfers.insert(
-                            conversation.clone(),
-                            PendingTransfer {
-                                requester,
-                                note,
-                                to_topic,
-                            },
-                        );
+                        self.transfers.insert(conversation.clone(), requester);
                         self.execute(commands);
                     }
                     Err(err) => {
@@ -656,11 +641,7 @@ impl RoutingTask {
                 requested_by,
                 reason,
             } => {
-                let requester = self
-                    .transfers
-                    .remove(&conversation)
-                    .map(|t| t.requester)
-                    .unwrap_or(requested_by);
+                let requester = self.transfers.remove(&conversation).unwrap_or(requested_by);
                 let reason = match reason {
                     router::TransferFailReason::Timeout => "timeout",
                     router::TransferFailReason::Declined => "declined",

@@ -60,6 +60,11 @@ pub fn webhook_outbox() -> String {
     "sb:{tickets}:outbox".into()
 }
 
+/// Attempts and next attempt time of failing deliveries, by outbox entry id.
+pub fn webhook_retries() -> String {
+    "sb:{tickets}:retries".into()
+}
+
 pub fn webhook_dead_letters() -> String {
     "sb:{tickets}:dead".into()
 }

@@ -28,14 +28,22 @@ pub struct TicketPage {
 }
 
 /// One pending webhook delivery read from the outbox stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub entry_id: String,
     pub ticket_id: String,
-    /// How many times the entry was handed out (1 for the first attempt).
-    pub deliveries: u64,
-    /// Milliseconds since the entry was added (from its stream id).
+    /// When the entry was added (ms since the epoch, from its stream id).
     pub added_ms: u64,
+}
+
+fn outbox_entry(entry_id: String, map: &HashMap<String, Value>) -> StoreResult<OutboxEntry> {
+    let ticket_id = field(map, "ticket_id")?;
+    let added_ms = entry_id.split('-').next().and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    Ok(OutboxEntry {
+        entry_id,
+        ticket_id,
+        added_ms,
+    })
 }
 
 fn field(map: &HashMap<String, Value>, name: &str) -> StoreResult<String> {
@@ -133,14 +141,46 @@ impl Store {
         .await
     }
 
-    /// Claims outbox entries for this consumer: first those pending longer than
-    /// `min_idle_ms` (a crashed node's or our own earlier failures), then new ones.
-    pub async fn claim_outbox(&self, group: &str, consumer: &str, min_idle_ms: u64, count: usize) -> StoreResult<Vec<OutboxEntry>> {
+    /// Outbox entries for `consumer`: its own pending ones (`pending`: after a restart)
+    /// or new ones never handed out.
+    pub async fn read_outbox(&self, group: &str, consumer: &str, pending: bool, count: usize) -> StoreResult<Vec<OutboxEntry>> {
         let mut conn = self.conn();
         let (group, consumer) = (group.to_string(), consumer.to_string());
-        let raw: Vec<(String, HashMap<String, Value>)> = self
-            .run("outbox_claim", async move {
-                let reply: Value = redis::cmd("XAUTOCLAIM")
+        let reply: Option<redis::streams::StreamReadReply> = self
+            .run("outbox_read", async move {
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(&group)
+                    .arg(&consumer)
+                    .arg("COUNT")
+                    .arg(count)
+                    .arg("STREAMS")
+                    .arg(keys::webhook_outbox())
+                    .arg(if pending { "0" } else { ">" })
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut entries = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for id in key.ids {
+                if id.map.is_empty() {
+                    continue; // deleted while pending
+                }
+                entries.push(outbox_entry(id.id, &id.map)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries another consumer (a node that died) left pending longer
+    /// than `min_idle_ms`.
+    pub async fn adopt_outbox(&self, group: &str, consumer: &str, min_idle_ms: u64, count: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let mut conn = self.conn();
+        let (group, consumer) = (group.to_string(), consumer.to_string());
+        let reply: Value = self
+            .run("outbox_adopt", async move {
+                redis::cmd("XAUTOCLAIM")
                     .arg(keys::webhook_outbox())
                     .arg(&group)
                     .arg(&consumer)
@@ -149,68 +189,45 @@ impl Store {
                     .arg("COUNT")
                     .arg(count)
                     .query_async(&mut conn)
-                    .await?;
-                let mut entries = parse_autoclaim(reply);
-                if entries.len() < count {
-                    let fresh: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-                        .arg("GROUP")
-                        .arg(&group)
-                        .arg(&consumer)
-                        .arg("COUNT")
-                        .arg(count - entries.len())
-                        .arg("STREAMS")
-                        .arg(keys::webhook_outbox())
-                        .arg(">")
-                        .query_async(&mut conn)
-                        .await?;
-                    for key in fresh.keys {
-                        for id in key.ids {
-                            entries.push((id.id, id.map));
-                        }
-                    }
-                }
-                Ok(entries)
-            })
-            .await?;
-        let mut entries = Vec::with_capacity(raw.len());
-        for (entry_id, map) in raw {
-            let ticket_id = field(&map, "ticket_id")?;
-            let deliveries = self.delivery_count(group_name(), &entry_id).await.unwrap_or(1);
-            let added_ms = entry_id.split('-').next().and_then(|ms| ms.parse().ok()).unwrap_or(0);
-            entries.push(OutboxEntry {
-                entry_id,
-                ticket_id,
-                deliveries,
-                added_ms,
-            });
-        }
-        Ok(entries)
-    }
-
-    async fn delivery_count(&self, group: &str, entry_id: &str) -> StoreResult<u64> {
-        let mut conn = self.conn();
-        let (group, id) = (group.to_string(), entry_id.to_string());
-        let reply: Value = self
-            .run("outbox_pending", async move {
-                redis::cmd("XPENDING")
-                    .arg(keys::webhook_outbox())
-                    .arg(group)
-                    .arg(&id)
-                    .arg(&id)
-                    .arg(1)
-                    .query_async(&mut conn)
                     .await
             })
             .await?;
-        // [[id, consumer, idle, deliveries]]
-        if let Value::Array(rows) = reply {
-            if let Some(Value::Array(row)) = rows.first() {
-                if let Some(Value::Int(n)) = row.get(3) {
-                    return Ok(*n as u64);
-                }
-            }
-        }
-        Ok(1)
+        parse_autoclaim(reply)
+            .into_iter()
+            .map(|(id, map)| outbox_entry(id, &map))
+            .collect()
+    }
+
+    /// Attempts so far and the earliest next attempt (ms) of a delivery.
+    pub async fn outbox_retry(&self, entry_id: &str) -> StoreResult<(u32, u64)> {
+        let mut conn = self.conn();
+        let id = entry_id.to_string();
+        let value: Option<String> = self
+            .run("outbox_retry", async move {
+                redis::cmd("HGET").arg(keys::webhook_retries()).arg(id).query_async(&mut conn).await
+            })
+            .await?;
+        Ok(value
+            .and_then(|v| {
+                let (attempts, next) = v.split_once(':')?;
+                Some((attempts.parse().ok()?, next.parse().ok()?))
+            })
+            .unwrap_or((0, 0)))
+    }
+
+    pub async fn set_outbox_retry(&self, entry_id: &str, attempts: u32, next_at_ms: u64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let id = entry_id.to_string();
+        self.run("outbox_retry_set", async move {
+            redis::cmd("HSET")
+                .arg(keys::webhook_retries())
+                .arg(id)
+                .arg(format!("{attempts}:{next_at_ms}"))
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     /// Marks a delivery done (or dead-lettered) so it is never handed out again.
@@ -226,6 +243,7 @@ impl Store {
             }
             pipe.cmd("XACK").arg(keys::webhook_outbox()).arg(&group).arg(&id).ignore();
             pipe.cmd("XDEL").arg(keys::webhook_outbox()).arg(&id).ignore();
+            pipe.cmd("HDEL").arg(keys::webhook_retries()).arg(&id).ignore();
             pipe.query_async::<()>(&mut conn).await
         })
         .await
@@ -244,11 +262,6 @@ impl Store {
         self.run("outbox_len", async move { redis::cmd("XLEN").arg(keys::webhook_outbox()).query_async(&mut conn).await })
             .await
     }
-}
-
-/// The consumer group every hub node shares for webhook deliveries.
-pub fn group_name() -> &'static str {
-    "webhook"
 }
 
 fn parse_autoclaim(reply: Value) -> Vec<(String, HashMap<String, Value>)> {

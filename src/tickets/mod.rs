@@ -113,10 +113,13 @@ impl Ticket {
     }
 }
 
-/// Test-only crash point: with the `failpoints` feature and `SWITCHBOARD_FAILPOINT`
-/// naming this point, the process dies here (as `kill -9` would).
+/// Test-only crash point: when the environment variable `SWITCHBOARD_FAILPOINT` names
+/// this point, the process dies here at once, as `kill -9` would. Tests use it to prove
+/// the exactly-once flush; nobody sets it in production.
 pub fn failpoint(name: &str) {
-    if cfg!(feature = "failpoints") && std::env::var("SWITCHBOARD_FAILPOINT").is_ok_and(|v| v == name) {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("SWITCHBOARD_FAILPOINT").ok());
+    if armed.as_deref() == Some(name) {
         tracing::error!(failpoint = name, "failpoint hit: aborting");
         std::process::abort();
     }

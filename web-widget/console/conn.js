@@ -33,17 +33,25 @@ export class Connection {
     this.n = 0;
     this.reqs = new Map();
     this.stopped = true;
-    this.tick = setInterval(() => this.watch(), 1000);
+    this.tick = 0;
     this.onOnline = () => this.probe();
     this.onVisible = () => { if (document.visibilityState === 'visible') this.probe(); };
-    addEventListener('online', this.onOnline);
-    document.addEventListener('visibilitychange', this.onVisible);
   }
 
-  start() { this.stopped = false; this.attempt = 0; this.connect(); }
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false; this.attempt = 0;
+    this.tick = setInterval(() => this.watch(), 1000);
+    addEventListener('online', this.onOnline);
+    document.addEventListener('visibilitychange', this.onVisible);
+    this.connect();
+  }
 
   stop() {
     this.stopped = true;
+    clearInterval(this.tick);
+    removeEventListener('online', this.onOnline);
+    document.removeEventListener('visibilitychange', this.onVisible);
     clearTimeout(this.retry); this.retry = 0;
     const ws = this.ws;
     if (ws) { this.detach(ws); try { ws.close(1000, 'bye'); } catch { /* closing */ } }
@@ -96,7 +104,7 @@ export class Connection {
 
   closed(code, reason) {
     this.cleanup();
-    if (this.o.onClose && this.o.onClose(code, reason) === false) { this.stopped = true; this.setState('stopped'); return; }
+    if (this.o.onClose && this.o.onClose(code, reason) === false) { this.stop(); return; }
     if (this.stopped) return;
     this.setState('reconnecting');
     this.schedule();

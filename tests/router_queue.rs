@@ -1,0 +1,94 @@
+//! Queueing: capacity caps an agent's conversations, waiting customers get `queue`
+//! positions, and a higher-priority topic is served first.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn agent_at_capacity_gets_no_offer_and_the_next_customer_waits_first_in_line() {
+    let (_redis, hub) = setup().await;
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+
+    let (mut first, _) = hub.customer(json!({"name": "First"})).await;
+    let conv1 = first.start_chat("general", "first!").await;
+    assert_eq!(alice.accept_next_offer().await, conv1);
+    first.wait_event(&conv1, "joined").await;
+
+    let (mut second, _) = hub.customer(json!({"name": "Second"})).await;
+    let conv2 = second.start_chat("general", "second").await;
+    let queue = second
+        .wait_for("queue position for the second customer", |f| {
+            ty(f) == "queue" && f["conversation_id"] == conv2.as_str()
+        })
+        .await;
+    assert_eq!(queue["position"], 1, "{queue}");
+    assert!(queue["eta_ms"].is_u64(), "{queue}");
+
+    // Alice is at capacity: the contract's capacity means no offer now.
+    alice
+        .expect_no("an offer while at capacity", Duration::from_millis(700), |f| {
+            ty(f) == "offer"
+        })
+        .await;
+
+    alice
+        .ok(json!({"type": "close", "conversation_id": conv1, "resolution": "resolved"}))
+        .await;
+    let offer = alice.wait_offer_for(&conv2).await;
+    alice.accept(&offer).await;
+    let joined = second.wait_event(&conv2, "joined").await;
+    assert_eq!(joined["agent"]["id"], "alice", "{joined}");
+}
+
+#[tokio::test]
+async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
+    let (_redis, hub) = setup().await;
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+    let (mut busy, _) = hub.customer(json!({"name": "Busy"})).await;
+    let conv0 = busy.start_chat("general", "keeping alice busy").await;
+    assert_eq!(alice.accept_next_offer().await, conv0);
+
+    let (mut low, _) = hub.customer(json!({"name": "Low"})).await;
+    let conv_low = low.start_chat("general", "no hurry").await;
+    let queue = low
+        .wait_for("the low-priority customer's queue entry", |f| {
+            ty(f) == "queue" && f["conversation_id"] == conv_low.as_str()
+        })
+        .await;
+    assert_eq!(queue["position"], 1, "{queue}");
+
+    let (mut high, _) = hub.customer(json!({"name": "High"})).await;
+    let conv_high = high.start_chat("urgent", "urgent!").await;
+    let queue = high
+        .wait_for("the high-priority customer's queue entry", |f| {
+            ty(f) == "queue" && f["conversation_id"] == conv_high.as_str()
+        })
+        .await;
+    assert_eq!(queue["position"], 1, "priority 10 goes before priority 0: {queue}");
+    // The earlier customer moved back, and is told so (at most once a second).
+    low.wait_for("the low-priority customer's new position 2", |f| {
+        ty(f) == "queue" && f["conversation_id"] == conv_low.as_str() && f["position"] == 2
+    })
+    .await;
+
+    alice
+        .ok(json!({"type": "close", "conversation_id": conv0, "resolution": "resolved"}))
+        .await;
+    let offer = alice.wait_offer().await;
+    assert_eq!(
+        offer["conversation_id"],
+        conv_high.as_str(),
+        "the urgent conversation must be offered first: {offer}"
+    );
+    assert_eq!(offer["priority"], 10, "{offer}");
+    alice.accept(&offer).await;
+    alice
+        .ok(json!({"type": "close", "conversation_id": conv_high, "resolution": "resolved"}))
+        .await;
+    let offer = alice.wait_offer().await;
+    assert_eq!(offer["conversation_id"], conv_low.as_str(), "{offer}");
+}

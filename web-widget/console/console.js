@@ -1,0 +1,951 @@
+// Switchboard agent console. Plain ES modules, no framework, no build step.
+// Wire contract: docs/protocol.md (v1). Text from the wire is only ever set with textContent.
+
+import { Connection, ConvLog, randomId } from './conn.js';
+
+const params = new URLSearchParams(location.search);
+const HUB = (params.get('hub') || '').replace(/\/+$/, '') || location.origin;
+const WS_URL = HUB.replace(/^http/i, 'ws') + '/v1/agent/ws';
+const TOKEN_KEY = 'switchboard.console.token';
+const OUTBOX_KEY = 'switchboard.console.outbox';
+const MONITOR_KEY = 'switchboard.console.monitored';
+const POLL_MS = 3000;
+
+// Canned responses come from the hub's config (GET /v1/config/canned); this list is the
+// fallback when it has none.
+let CANNED = [
+  { key: 'hello', text: 'Hi! Thanks for reaching out — how can I help you today?' },
+  { key: 'moment', text: 'Let me check that for you, one moment please.' },
+  { key: 'order', text: 'Could you share your order number so I can look it up?' },
+  { key: 'refund', text: 'I have started the refund; you will see it on your statement within 5–7 business days.' },
+  { key: 'shipping', text: 'Orders ship within 2 business days; you will get a tracking link by email.' },
+  { key: 'thanks', text: 'Thanks for your patience!' },
+  { key: 'bye', text: 'Is there anything else I can help you with? Have a great day!' },
+];
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, attrs = {}, ...kids) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === 'text') n.textContent = v;
+    else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
+    else n.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of kids.flat()) if (c != null && c !== false) n.append(c);
+  return n;
+}
+
+const S = {
+  token: null,
+  conn: null,
+  me: null,
+  status: 'away',
+  connState: 'idle',
+  offers: new Map(),   // offer_id -> {offer, deadline}
+  convs: new Map(),    // conversation_id -> conversation
+  active: null,
+  view: location.hash === '#supervisor' ? 'supervisor' : 'inbox',
+  outbox: [],
+  monitored: new Set(),
+  agents: [],
+  topics: new Set(),
+  noteMode: false,
+  typingOn: false, typingSentAt: 0, typingTimer: 0, typingConv: null,
+  pollTimer: 0,
+  canned: { open: false, items: [], index: 0 },
+};
+
+function loadJSON(key, d) { try { return JSON.parse(sessionStorage.getItem(key)) ?? d; } catch { return d; } }
+function saveOutbox() {
+  const keep = S.outbox.filter((it) => it.state === 'queued' || it.state === 'sending')
+    .map(({ cmid, kind, text, conv, ts, baseSeq, sent }) => ({ cmid, kind, text, conv, ts, baseSeq, sent }));
+  sessionStorage.setItem(OUTBOX_KEY, JSON.stringify(keep));
+}
+function saveMonitored() { sessionStorage.setItem(MONITOR_KEY, JSON.stringify([...S.monitored])); }
+
+// ------------------------------------------------------------------ session
+
+function boot() {
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = $('login-token').value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    startSession(token);
+  });
+  $('logout').addEventListener('click', () => logout(''));
+  for (const b of document.querySelectorAll('.status button')) b.addEventListener('click', () => setStatus(b.dataset.status));
+  $('view-inbox').addEventListener('click', () => setView('inbox'));
+  $('view-supervisor').addEventListener('click', () => setView('supervisor'));
+  setupComposer();
+  setupDialogs();
+  setInterval(tickOffers, 250);
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
+
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) startSession(token); else showLogin('');
+}
+
+function showLogin(message) {
+  $('app').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+  $('login-token').value = '';
+  $('login-token').focus();
+}
+
+function startSession(token) {
+  S.token = token;
+  S.outbox = loadJSON(OUTBOX_KEY, []).map((it) => ({ ...it, state: 'queued' }));
+  S.monitored = new Set(loadJSON(MONITOR_KEY, []));
+  $('login').hidden = true;
+  $('app').hidden = false;
+  S.conn = new Connection({
+    url: WS_URL,
+    hello: () => ({ type: 'hello', role: 'agent', token: S.token }),
+    onWelcome,
+    onFrame,
+    onState: (s) => { S.connState = s; onDisconnectMaybe(s); render(); },
+    onClose: (code) => {
+      if (code === 4401) { logout('That token was not accepted.'); return false; }
+      if (code === 4409) { logout('This agent account was removed.'); return false; }
+      return true;
+    },
+  });
+  S.conn.start();
+  setView(S.view);
+}
+
+function logout(message) {
+  S.conn?.stop();
+  S.conn = null;
+  clearInterval(S.pollTimer);
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(OUTBOX_KEY);
+  sessionStorage.removeItem(MONITOR_KEY);
+  S.me = null; S.offers.clear(); S.convs.clear(); S.active = null; S.outbox = [];
+  $('offers').replaceChildren(); $('tabs').replaceChildren(); logNodes.clear();
+  render();
+  showLogin(message);
+}
+
+function onDisconnectMaybe(state) {
+  if (state === 'open') return;
+  for (const c of S.convs.values()) { c.synced = false; c.typing = null; }
+  for (const it of S.outbox) if (it.state === 'sending') it.state = 'queued';
+  S.typingOn = false;
+}
+
+async function loadCanned() {
+  try {
+    const body = await api('/v1/config/canned');
+    const list = (body.canned_responses || []).filter((c) => c && c.shortcut && c.text)
+      .map((c) => ({ key: String(c.shortcut).replace(/^\//, ''), text: String(c.text) }));
+    if (list.length) CANNED = list;
+  } catch { /* keep the built-in list */ }
+}
+
+function onWelcome(m) {
+  if (!S.me) loadCanned();
+  S.me = m.agent;
+  S.status = m.status || 'away';
+  $('view-supervisor').hidden = !S.me.supervisor;
+  if (!S.me.supervisor && S.view === 'supervisor') setView('inbox');
+  const listed = new Set();
+  for (const s of m.conversations || []) {
+    listed.add(s.conversation_id);
+    const c = conv(s.conversation_id);
+    c.state = s.state || c.state;
+    c.member = true;
+  }
+  for (const id of S.monitored) {
+    S.conn.request({ type: 'monitor', conversation_id: id }).then(() => resync(conv(id, { monitoring: true })), () => {});
+  }
+  for (const c of S.convs.values()) {
+    if (S.monitored.has(c.id) && !listed.has(c.id)) continue; // resynced after monitor
+    if (listed.has(c.id) || c.state !== 'closed') resync(c);
+  }
+  render();
+}
+
+function resync(c) {
+  c.synced = false;
+  c.log.catchUp().then((err) => {
+    if (err && (err.code === 'forbidden' || err.code === 'not_found')) { c.member = false; c.gone = true; }
+    c.synced = true;
+    reconcileNotes(c);
+    flush();
+    markRead();
+    render();
+  });
+  if (!c.details) loadDetails(c);
+}
+
+function setStatus(status) {
+  if (!S.conn) return;
+  S.conn.request({ type: 'status', status }).then((ack) => { S.status = ack.status || status; render(); },
+    (err) => toast(err.code === 'disconnected' ? 'Not connected — try again in a moment.' : 'Could not change status: ' + err.code));
+}
+
+function setView(v) {
+  S.view = v === 'supervisor' && S.me?.supervisor !== false ? 'supervisor' : 'inbox';
+  $('inbox').hidden = S.view !== 'inbox';
+  $('supervisor').hidden = S.view !== 'supervisor';
+  $('view-inbox').setAttribute('aria-pressed', String(S.view === 'inbox'));
+  $('view-supervisor').setAttribute('aria-pressed', String(S.view === 'supervisor'));
+  clearInterval(S.pollTimer);
+  if (S.view === 'supervisor') { poll(); S.pollTimer = setInterval(poll, POLL_MS); }
+  history.replaceState(null, '', S.view === 'supervisor' ? '#supervisor' : location.pathname + location.search);
+  markRead();
+}
+
+// ------------------------------------------------------------------ frames
+
+function onFrame(m) {
+  switch (m.type) {
+    case 'event': {
+      const known = S.convs.has(m.conversation_id);
+      const c = conv(m.conversation_id);
+      c.log.offer(m);
+      if (!known) loadDetails(c); // e.g. assigned directly (auto-accept)
+      render();
+      break;
+    }
+    case 'offer': addOffer(m); break;
+    case 'offer_revoked': removeOffer(m.offer_id, m.reason); break;
+    case 'transfer_failed': {
+      const c = conv(m.conversation_id);
+      c.banner = `Transfer failed (${m.reason}) — the conversation stays with you.`;
+      c.transferPending = null;
+      render();
+      break;
+    }
+    case 'typing': {
+      if (!m.from || (m.from.role === 'agent' && m.from.id === S.me?.id)) return;
+      const c = conv(m.conversation_id);
+      c.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+      render();
+      if (m.on) setTimeout(render, 8100);
+      break;
+    }
+    case 'read': {
+      if (m.from?.role !== 'customer') return;
+      const c = conv(m.conversation_id);
+      if (m.seq > c.readSeq) { c.readSeq = m.seq; render(); }
+      break;
+    }
+    case 'status':
+      S.status = m.status;
+      if (m.reason === 'missed_offers') toast('You were set to Away after missing offers.');
+      render();
+      break;
+    case 'error':
+      if (m.code === 'rate_limited') toast('Slow down — too many messages.');
+      else console.debug('switchboard error', m);
+      break;
+    default: break;
+  }
+}
+
+// ------------------------------------------------------------------ conversations
+
+function conv(id, extra) {
+  let c = S.convs.get(id);
+  if (!c) {
+    c = {
+      id, state: 'queued', events: [], customer: null, topic: null, details: null, tickets: null,
+      member: false, monitoring: false, agents: new Map(), seen: 0, sentRead: 0, readSeq: 0,
+      typing: null, banner: '', transferPending: null, synced: false, gone: false, rating: null,
+    };
+    c.log = new ConvLog(id, S.conn, (ev) => apply(c, ev));
+    S.convs.set(id, c);
+    if (!S.active) S.active = id;
+  }
+  if (extra) Object.assign(c, extra);
+  return c;
+}
+
+function apply(c, ev) {
+  c.events.push(ev);
+  const me = S.me?.id;
+  switch (ev.kind) {
+    case 'message':
+      if (ev.from?.role === 'customer') {
+        c.customer = { ...(c.customer || {}), id: ev.from.id, name: ev.from.name || c.customer?.name };
+        c.typing = null;
+        if (!isVisible(c)) notifyTitle();
+      } else if (ev.from?.id === me) dropOutbox((it) => it.cmid === ev.client_msg_id || (it.kind === 'message' && it.conv === c.id && it.seq === ev.seq));
+      break;
+    case 'note':
+      if (ev.from?.id === me) dropOutbox((it) => it.kind === 'note' && it.conv === c.id && it.seq === ev.seq);
+      break;
+    case 'joined':
+      c.agents.set(ev.agent.id, ev.agent);
+      if (c.state !== 'closed') c.state = 'assigned';
+      if (ev.agent.id === me) { c.member = true; c.banner = ''; }
+      else if (c.transferPending) c.transferPending = null;
+      break;
+    case 'left':
+      c.agents.delete(ev.agent.id);
+      if (ev.agent.id === me) {
+        c.member = false;
+        c.banner = ev.reason === 'transferred' ? 'You transferred this conversation.' : `You left this conversation (${ev.reason}).`;
+      }
+      break;
+    case 'transfer': {
+      const to = ev.to_agent ? `agent ${ev.to_agent}` : `topic ${ev.to_topic}`;
+      if (ev.from_agent === me) c.transferPending = to;
+      break;
+    }
+    case 'closed':
+      c.state = 'closed';
+      c.ticketId = ev.ticket_id;
+      c.typing = null;
+      c.banner = `Closed (${ev.resolution})${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}.`;
+      for (const it of S.outbox) if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'conversation closed'; }
+      saveOutbox();
+      break;
+    case 'rating':
+      c.rating = { score: ev.score, comment: ev.comment };
+      break;
+    default: break;
+  }
+  if (c.id === S.active) queueMicrotask(markRead);
+}
+
+function dropOutbox(pred) {
+  const n = S.outbox.length;
+  S.outbox = S.outbox.filter((it) => !pred(it));
+  if (S.outbox.length !== n) saveOutbox();
+}
+
+function isVisible(c) { return S.view === 'inbox' && S.active === c.id && document.visibilityState === 'visible'; }
+
+function unread(c) {
+  let n = 0;
+  for (const e of c.events) if (e.kind === 'message' && e.from?.role === 'customer' && e.seq > c.seen) n++;
+  return n;
+}
+
+function markRead() {
+  const c = S.convs.get(S.active);
+  if (!c || !isVisible(c)) return;
+  if (c.log.applied > c.seen) { c.seen = c.log.applied; render(); }
+  if (c.member && c.state !== 'closed' && c.log.applied > c.sentRead && S.conn?.send({ type: 'read', conversation_id: c.id, seq: c.log.applied })) {
+    c.sentRead = c.log.applied;
+  }
+  notifyTitle();
+}
+
+function notifyTitle() {
+  let n = S.offers.size;
+  for (const c of S.convs.values()) n += unread(c);
+  document.title = (n ? `(${n}) ` : '') + 'Switchboard console';
+}
+
+async function api(path) {
+  const res = await fetch(HUB + path, { headers: { Authorization: 'Bearer ' + S.token } });
+  if (!res.ok) {
+    let body = {};
+    try { body = await res.json(); } catch { /* not json */ }
+    throw Object.assign(new Error(body.message || res.statusText), { status: res.status, code: body.code });
+  }
+  return res.json();
+}
+
+async function loadDetails(c) {
+  try {
+    const body = await api('/v1/conversations/' + encodeURIComponent(c.id));
+    const d = body.conversation || body;
+    c.details = d;
+    if (d.customer) c.customer = { ...(c.customer || {}), ...d.customer };
+    if (d.topic) c.topic = d.topic;
+    render();
+    if (S.me?.supervisor && c.customer?.verified && c.tickets == null) {
+      c.tickets = [];
+      const t = await api('/v1/tickets?limit=200');
+      c.tickets = (t.tickets || []).filter((x) => x.customer?.id === c.customer.id && x.conversation_id !== c.id);
+      render();
+    }
+  } catch (err) {
+    console.debug('details', c.id, err);
+  }
+}
+
+// ------------------------------------------------------------------ offers
+
+function addOffer(o) {
+  S.offers.set(o.offer_id, { offer: o, deadline: Date.now() + (o.expires_ms || 15000), expired: false });
+  if (o.topic) S.topics.add(o.topic);
+  renderOffers();
+  notifyTitle();
+}
+
+function removeOffer(id, reason) {
+  const o = S.offers.get(id);
+  if (!o) return;
+  S.offers.delete(id);
+  if (reason === 'taken') toast('The offer was taken by another agent.');
+  else if (reason === 'closed') toast('The customer left before the offer was answered.');
+  renderOffers();
+  notifyTitle();
+}
+
+function accept(id) {
+  const o = S.offers.get(id);
+  if (!o || !S.conn) return;
+  o.busy = true; renderOffers();
+  S.conn.request({ type: 'accept', offer_id: id }).then((ack) => {
+    S.offers.delete(id);
+    const c = conv(ack.conversation_id || o.offer.conversation_id, { member: true, state: 'assigned' });
+    c.customer = { ...(c.customer || {}), ...o.offer.customer };
+    c.topic = o.offer.topic;
+    if (o.offer.transfer) c.banner = `Transferred from ${o.offer.transfer.from_agent}${o.offer.transfer.note ? ': ' + o.offer.transfer.note : ''}`;
+    select(c.id);
+    resync(c);
+    renderOffers(); notifyTitle();
+  }, (err) => {
+    o.busy = false;
+    if (err.code === 'conflict' || err.code === 'not_found') { S.offers.delete(id); toast('That offer is no longer available.'); }
+    else toast('Accept failed: ' + err.code);
+    renderOffers(); notifyTitle();
+  });
+}
+
+function decline(id) {
+  const o = S.offers.get(id);
+  if (!o) return;
+  S.offers.delete(id);
+  renderOffers(); notifyTitle();
+  S.conn?.request({ type: 'decline', offer_id: id }).catch(() => {});
+}
+
+function tickOffers() {
+  const now = Date.now();
+  let changed = false;
+  for (const [id, o] of S.offers) {
+    if (!o.expired && now >= o.deadline) { o.expired = true; changed = true; }
+    if (now >= o.deadline + 3000) { S.offers.delete(id); changed = true; }
+  }
+  if (changed) { renderOffers(); notifyTitle(); }
+  for (const li of $('offers').children) {
+    const o = S.offers.get(li.dataset.offerId);
+    if (!o) continue;
+    const left = Math.max(0, o.deadline - now);
+    li.querySelector('.bar > i').style.width = (100 * left / (o.offer.expires_ms || 15000)) + '%';
+    li.querySelector('[data-testid="offer-countdown"]').textContent = Math.ceil(left / 1000) + ' s';
+  }
+}
+
+function renderOffers() {
+  const list = $('offers');
+  const keep = new Set();
+  for (const [id, o] of S.offers) {
+    keep.add(id);
+    let li = list.querySelector(`[data-offer-id="${CSS.escape(id)}"]`);
+    if (!li) {
+      const of = o.offer;
+      const cust = of.customer || {};
+      li = h('li', { class: 'offer', 'data-offer-id': id, 'data-conversation-id': of.conversation_id, 'data-testid': 'offer' },
+        h('div', { class: 'who' },
+          h('span', { text: cust.name || cust.id || 'Visitor' }),
+          h('span', { class: 'pill ' + (cust.verified ? 'verified' : 'unverified'), text: cust.verified ? 'verified' : 'unverified' }),
+          h('span', { class: 'pill', text: of.topic })),
+        of.transfer ? h('div', { class: 'small', 'data-testid': 'offer-transfer', text: `Transfer from ${of.transfer.from_agent}${of.transfer.note ? ': “' + of.transfer.note + '”' : ''}` }) : null,
+        h('div', { class: 'preview', text: of.preview || '' }),
+        h('div', { class: 'small muted' }, `waited ${Math.round((of.waited_ms || 0) / 1000)} s · expires in `, h('span', { 'data-testid': 'offer-countdown' })),
+        h('div', { class: 'bar', 'aria-hidden': 'true' }, h('i')),
+        h('div', { class: 'row' },
+          h('button', { class: 'primary', type: 'button', 'data-testid': 'offer-accept', onclick: () => accept(id), text: 'Accept' }),
+          h('button', { type: 'button', 'data-testid': 'offer-decline', onclick: () => decline(id), text: 'Decline' })));
+      list.append(li);
+    }
+    li.classList.toggle('expired', o.expired);
+    for (const b of li.querySelectorAll('button')) b.disabled = !!o.busy || o.expired;
+  }
+  for (const li of [...list.children]) if (!keep.has(li.dataset.offerId)) li.remove();
+  $('offer-count').textContent = S.offers.size ? String(S.offers.size) : '';
+  tickOffers();
+}
+
+// ------------------------------------------------------------------ sending
+
+function flush() {
+  if (!S.conn?.welcomed) return;
+  for (const it of S.outbox) {
+    if (it.state !== 'queued') continue;
+    const c = S.convs.get(it.conv);
+    if (!c || !c.synced) continue;
+    if (c.state === 'closed') { it.state = 'failed'; it.error = 'conversation closed'; continue; }
+    it.state = 'sending';
+    it.sent = true;
+    const frame = it.kind === 'note'
+      ? { type: 'note', conversation_id: it.conv, text: it.text }
+      : { type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid };
+    S.conn.request(frame).then((ack) => {
+      it.state = 'stored'; it.seq = ack.seq;
+      if (c.log.applied >= ack.seq) dropOutbox((x) => x === it);
+      saveOutbox(); render();
+    }, (err) => {
+      if (err.code === 'disconnected') return;
+      if (err.code === 'unavailable' || err.code === 'rate_limited' || err.code === 'timeout') {
+        it.state = 'queued';
+        setTimeout(flush, 1000 + Math.random() * 2000);
+      } else { it.state = 'failed'; it.error = err.code; }
+      saveOutbox(); render();
+    });
+  }
+  saveOutbox();
+  render();
+}
+
+// Notes carry no client_msg_id: one whose ack was lost is resent only when history does not
+// already hold it.
+function reconcileNotes(c) {
+  const me = S.me?.id;
+  dropOutbox((it) => it.kind === 'note' && it.conv === c.id && it.state === 'queued' && it.sent &&
+    c.events.some((e) => e.kind === 'note' && e.from?.id === me && e.text === it.text && e.seq > (it.baseSeq || 0)));
+}
+
+function submit() {
+  const input = $('input');
+  const text = input.value.trim();
+  const c = S.convs.get(S.active);
+  if (!text || !c) return;
+  const kind = S.noteMode || !c.member ? 'note' : 'message';
+  S.outbox.push({ cmid: randomId('m-'), kind, text, conv: c.id, ts: Date.now(), state: 'queued', baseSeq: c.log.applied });
+  input.value = '';
+  closeCanned();
+  typing(false);
+  saveOutbox();
+  flush();
+  render(true);
+}
+
+function typing(on) {
+  clearTimeout(S.typingTimer);
+  const c = S.convs.get(S.active);
+  const can = c && c.member && c.state !== 'closed' && !S.noteMode && S.conn?.welcomed;
+  if (!on || !can) {
+    if (S.typingOn && S.typingConv) S.conn?.send({ type: 'typing', conversation_id: S.typingConv, on: false });
+    S.typingOn = false;
+    return;
+  }
+  const now = Date.now();
+  if (!S.typingOn || S.typingConv !== c.id || now - S.typingSentAt > 4000) {
+    if (S.typingOn && S.typingConv !== c.id) S.conn.send({ type: 'typing', conversation_id: S.typingConv, on: false });
+    S.typingOn = true; S.typingConv = c.id; S.typingSentAt = now;
+    S.conn.send({ type: 'typing', conversation_id: c.id, on: true });
+  }
+  S.typingTimer = setTimeout(() => typing(false), 3000);
+}
+
+// ------------------------------------------------------------------ composer + canned
+
+function setupComposer() {
+  const input = $('input');
+  $('composer').addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+  $('note-toggle').addEventListener('click', () => { S.noteMode = !S.noteMode; typing(false); render(); input.focus(); });
+  input.addEventListener('input', () => { updateCanned(); typing(!!input.value.trim()); });
+  input.addEventListener('keydown', (e) => {
+    if (S.canned.open) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const n = S.canned.items.length;
+        S.canned.index = (S.canned.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+        renderCanned();
+        return;
+      }
+      if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); pickCanned(S.canned.items[S.canned.index]); return; }
+      if (e.key === 'Escape') { e.preventDefault(); closeCanned(); return; }
+    }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+  });
+  input.addEventListener('blur', () => setTimeout(closeCanned, 150));
+}
+
+function updateCanned() {
+  const v = $('input').value;
+  const m = /^\/(\S*)$/.exec(v);
+  if (!m) { closeCanned(); return; }
+  const q = m[1].toLowerCase();
+  const items = CANNED.filter((c) => c.key.startsWith(q) || c.text.toLowerCase().includes(q));
+  if (!items.length) { closeCanned(); return; }
+  S.canned = { open: true, items, index: 0 };
+  renderCanned();
+}
+
+function renderCanned() {
+  const box = $('canned');
+  box.hidden = !S.canned.open;
+  box.replaceChildren(...S.canned.items.map((c, i) => h('div', {
+    role: 'option', 'aria-selected': String(i === S.canned.index), 'data-testid': 'canned-item', 'data-key': c.key,
+    onmousedown: (e) => { e.preventDefault(); pickCanned(c); },
+  }, h('span', { class: 'key', text: '/' + c.key }), h('span', { class: 'txt', text: c.text }))));
+}
+
+function pickCanned(c) {
+  const input = $('input');
+  input.value = c.text;
+  closeCanned();
+  input.focus();
+  input.setSelectionRange(c.text.length, c.text.length);
+  typing(true);
+}
+
+function closeCanned() { S.canned.open = false; $('canned').hidden = true; }
+
+// ------------------------------------------------------------------ dialogs
+
+function setupDialogs() {
+  for (const d of document.querySelectorAll('dialog')) {
+    d.querySelector('[data-close]').addEventListener('click', () => d.close());
+  }
+  $('btn-transfer').addEventListener('click', () => {
+    const f = $('form-transfer');
+    f.reset();
+    $('transfer-error').textContent = '';
+    const dl = $('transfer-targets');
+    const agents = S.agents.filter((a) => a.id !== S.me?.id);
+    dl.replaceChildren(...agents.map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` })),
+      ...[...S.topics].map((t) => h('option', { value: t, text: 'topic ' + t })));
+    $('dlg-transfer').showModal();
+  });
+  $('form-transfer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const c = S.convs.get(S.active);
+    if (!c) return;
+    const target = f.target.value.trim();
+    const frame = { type: 'transfer', conversation_id: c.id };
+    frame[f.kind.value === 'topic' ? 'to_topic' : 'to_agent'] = target;
+    if (f.note.value.trim()) frame.note = f.note.value.trim();
+    S.conn?.request(frame).then(() => {
+      c.transferPending = f.kind.value === 'topic' ? `topic ${target}` : `agent ${target}`;
+      c.banner = '';
+      $('dlg-transfer').close();
+      render();
+    }, (err) => { $('transfer-error').textContent = `Transfer failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+  });
+  $('btn-close').addEventListener('click', () => {
+    $('form-close').reset();
+    $('close-error').textContent = '';
+    $('dlg-close').showModal();
+  });
+  $('form-close').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const c = S.convs.get(S.active);
+    if (!c) return;
+    const tags = f.tags.value.split(',').map((t) => t.trim()).filter(Boolean);
+    S.conn?.request({ type: 'close', conversation_id: c.id, resolution: f.resolution.value, tags }).then((ack) => {
+      c.ticketId = ack.ticket_id || c.ticketId;
+      $('dlg-close').close();
+      render();
+    }, (err) => { $('close-error').textContent = `Close failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+  });
+}
+
+// ------------------------------------------------------------------ supervisor
+
+async function poll() {
+  if (!S.me?.supervisor || S.view !== 'supervisor') return;
+  try {
+    const [stats, agents, queued, open] = await Promise.all([
+      api('/v1/stats'), api('/v1/agents'), api('/v1/conversations?state=queued'), api('/v1/conversations'),
+    ]);
+    $('sup-error').textContent = '';
+    renderSupervisor(stats, agents.agents || [], queued.conversations || [], open.conversations || []);
+  } catch (err) {
+    $('sup-error').textContent = 'Could not load: ' + (err.code || err.message);
+  }
+}
+
+function fmtMs(ms) {
+  if (ms == null || Number.isNaN(+ms)) return '—';
+  const s = Math.round(ms / 1000);
+  return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+}
+
+function topicRows(stats) {
+  const t = stats.topics ?? stats.queues ?? [];
+  return Array.isArray(t) ? t : Object.entries(t).map(([name, v]) => ({ name, ...v }));
+}
+
+function renderSupervisor(stats, agents, queued, open) {
+  S.agents = agents;
+  const rows = topicRows(stats);
+  for (const r of rows) S.topics.add(r.topic ?? r.name);
+  $('sup-queues').replaceChildren(...rows.map((r) => h('tr', { 'data-testid': 'sup-queue', 'data-topic': r.topic ?? r.name },
+    h('td', { text: r.topic ?? r.name }),
+    h('td', { 'data-testid': 'sup-waiting', text: String(r.waiting ?? r.queued ?? 0) }),
+    h('td', { text: fmtMs(r.longest_wait_ms ?? r.longest_wait) }),
+    h('td', { text: String(r.agents_available ?? r.available ?? '—') }))));
+  const tot = stats.totals || {};
+  $('sup-totals').textContent = Object.entries(tot).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+  $('sup-agents').replaceChildren(...agents.map((a) => h('tr', { 'data-testid': 'sup-agent', 'data-agent-id': a.id },
+    h('td', {}, h('strong', { text: a.name || a.id }), ' ', h('span', { class: 'muted small', text: a.id }), a.supervisor ? h('span', { class: 'pill', text: 'supervisor' }) : null),
+    h('td', { class: 'st-' + a.status, text: a.status || '—' }),
+    h('td', { text: `${a.load ?? 0} / ${a.capacity ?? '—'}` }),
+    h('td', { text: String(a.connections ?? '—') }))));
+  const byId = new Map();
+  for (const c of [...queued, ...open]) byId.set(c.conversation_id ?? c.id, c);
+  const list = [...byId.values()].filter((c) => c.state !== 'closed');
+  $('sup-convs').replaceChildren(...list.map((c) => {
+    const id = c.conversation_id ?? c.id;
+    const cust = c.customer || {};
+    const agentsOf = (c.agents || (c.agent ? [c.agent] : [])).map((a) => (typeof a === 'object' ? a.name || a.id : a)).join(', ');
+    const since = c.state === 'queued' ? c.waiting_since ?? c.created_at : null;
+    const monitoring = S.convs.get(id)?.monitoring;
+    return h('tr', { 'data-testid': 'sup-conv', 'data-conversation-id': id, 'data-state': c.state },
+      h('td', { class: 'small', text: id }),
+      h('td', { text: c.topic || '—' }),
+      h('td', { text: c.state || '—' }),
+      h('td', { text: cust.name || cust.id || '—' }),
+      h('td', { text: agentsOf || '—' }),
+      h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
+      h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' })));
+  }));
+}
+
+function monitor(id) {
+  S.conn?.request({ type: 'monitor', conversation_id: id }).then(() => {
+    S.monitored.add(id); saveMonitored();
+    const c = conv(id, { monitoring: true });
+    select(id);
+    setView('inbox');
+    resync(c);
+  }, (err) => toast('Monitor failed: ' + err.code));
+}
+
+function closeTab(id) {
+  const c = S.convs.get(id);
+  if (!c) return;
+  if (c.monitoring) { S.monitored.delete(id); saveMonitored(); S.conn?.request({ type: 'unmonitor', conversation_id: id }).catch(() => {}); }
+  S.convs.delete(id);
+  if (S.active === id) S.active = S.convs.keys().next().value ?? null;
+  render();
+}
+
+// ------------------------------------------------------------------ rendering
+
+function select(id) {
+  if (S.active !== id) { typing(false); S.active = id; closeCanned(); }
+  render(true);
+  markRead();
+}
+
+let queued = false;
+let scrollDown = false;
+function render(scroll) {
+  if (scroll) scrollDown = true;
+  if (queued) return;
+  queued = true;
+  queueMicrotask(() => { queued = false; paint(); scrollDown = false; });
+}
+
+function paint() {
+  if (!S.conn) return;
+  $('me-name').textContent = S.me ? `${S.me.name} (${S.me.id})` : '';
+  for (const b of document.querySelectorAll('.status button')) b.setAttribute('aria-pressed', String(b.dataset.status === S.status));
+  const conn = $('conn');
+  conn.dataset.state = S.connState;
+  conn.textContent = S.connState === 'open' ? 'Connected' : S.connState === 'reconnecting' ? 'Reconnecting…' : 'Connecting…';
+  paintTabs();
+  paintConv();
+  paintDetails();
+  notifyTitle();
+}
+
+function who(c) {
+  const cu = c.customer || {};
+  return cu.name || cu.email || cu.id || 'Visitor';
+}
+
+function paintTabs() {
+  const list = $('tabs');
+  const items = [...S.convs.values()];
+  const keep = new Set();
+  let prev = null;
+  for (const c of items) {
+    keep.add(c.id);
+    let li = list.querySelector(`[data-conversation-id="${CSS.escape(c.id)}"]`);
+    if (!li) {
+      li = h('li', { class: 'tab', role: 'tab', tabindex: '0', 'data-conversation-id': c.id, 'data-testid': 'tab',
+        onclick: () => select(c.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(c.id); } } },
+        h('span', { class: 'name' }), h('span', { class: 'right' }, h('span', { class: 'unread', 'data-testid': 'tab-unread' }), h('span', { class: 'pill st' }),
+          h('button', { class: 'x', type: 'button', 'aria-label': 'Close tab', 'data-testid': 'tab-close', onclick: (e) => { e.stopPropagation(); closeTab(c.id); } }, '×')),
+        h('span', { class: 'last' }));
+    }
+    li.querySelector('.name').textContent = who(c);
+    const u = unread(c);
+    li.querySelector('.unread').textContent = u ? String(u) : '';
+    const st = li.querySelector('.st');
+    st.textContent = c.monitoring && !c.member ? 'monitor' : c.state;
+    st.className = 'pill st' + (c.monitoring && !c.member ? ' monitor' : '');
+    li.querySelector('.x').hidden = !(c.state === 'closed' || !c.member || c.gone);
+    const last = [...c.events].reverse().find((e) => e.kind === 'message' || e.kind === 'note');
+    li.querySelector('.last').textContent = last ? last.text : '';
+    li.setAttribute('aria-selected', String(c.id === S.active));
+    li.dataset.state = c.state;
+    const next = prev ? prev.nextSibling : list.firstChild;
+    if (next !== li) list.insertBefore(li, next);
+    prev = li;
+  }
+  for (const li of [...list.children]) if (!keep.has(li.dataset.conversationId)) li.remove();
+}
+
+const logNodes = new Map();
+let logConv = null;
+
+function clock(ts) { return ts ? new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : ''; }
+
+function describe(ev) {
+  switch (ev.kind) {
+    case 'joined': return `${ev.agent.name || ev.agent.id} joined`;
+    case 'left': return `${ev.agent.name || ev.agent.id} left (${ev.reason})`;
+    case 'transfer': return `${ev.from_agent} transferred to ${ev.to_agent ? 'agent ' + ev.to_agent : 'topic ' + ev.to_topic}`;
+    case 'closed': return `Closed by ${ev.by?.role === 'customer' ? 'the customer' : ev.by?.id || 'system'} · ${ev.resolution}${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}`;
+    case 'rating': return `Customer rated ${ev.score}/5${ev.comment ? ': “' + ev.comment + '”' : ''}`;
+    default: return ev.kind;
+  }
+}
+
+function msgEl(kind, role, text) {
+  const cls = kind === 'note' ? 'msg note' : 'msg ' + (role === 'customer' ? 'customer' : role === 'agent' ? 'agent' : 'system');
+  return h('div', { class: cls, 'data-testid': kind === 'note' ? 'note' : 'msg', 'data-kind': kind, 'data-role': role },
+    kind === 'note' ? h('span', { class: 'label', text: 'Internal note' }) : null,
+    h('div', { class: 'bubble', text }),
+    h('div', { class: 'meta' }));
+}
+
+function setMeta(n, text, state) {
+  const m = n.querySelector('.meta');
+  if (m.textContent !== text) m.textContent = text;
+  if (state && n.dataset.state !== state) n.dataset.state = state;
+}
+
+function paintConv() {
+  const c = S.convs.get(S.active);
+  $('conv-empty').hidden = !!c;
+  $('conv-main').hidden = !c;
+  const log = $('log');
+  if (logConv !== (c?.id ?? null)) { log.replaceChildren(); logNodes.clear(); logConv = c?.id ?? null; }
+  if (!c) return;
+  const cu = c.customer || {};
+  const title = $('conv-title');
+  title.replaceChildren(h('span', { text: who(c) }),
+    h('span', { class: 'pill ' + (cu.verified ? 'verified' : 'unverified'), 'data-testid': 'conv-verified', text: cu.verified ? 'verified' : 'unverified' }),
+    c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: 'monitoring' }) : null);
+  const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
+  $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
+  const open = c.state !== 'closed';
+  const canAct = open && (c.member || S.me?.supervisor);
+  $('btn-transfer').disabled = !canAct;
+  $('btn-close').disabled = !canAct;
+  const banner = c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  $('conv-banner').hidden = !banner;
+  $('conv-banner').textContent = banner || '';
+
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  const want = [];
+  for (const ev of c.events) want.push(['e' + ev.seq, ev]);
+  for (const it of S.outbox) if (it.conv === c.id) want.push(['p' + it.cmid, it]);
+  const keep = new Set();
+  let prev = null;
+  const me = S.me?.id;
+  for (const [key, x] of want) {
+    let n = logNodes.get(key);
+    if (!n) {
+      if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text);
+      else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text);
+      else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x) }),
+        x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: ` — “${x.note}”` }) : null);
+      logNodes.set(key, n);
+    }
+    if (key[0] === 'p') {
+      n.dataset.cmid = x.cmid;
+      const st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
+      setMeta(n, `${clock(x.ts)} · ${st === 'failed' ? 'not sent (' + x.error + ')' : st === 'stored' ? 'sent' : 'sending…'}`, st);
+    } else if (x.kind === 'message' || x.kind === 'note') {
+      n.dataset.seq = x.seq;
+      if (x.client_msg_id) n.dataset.cmid = x.client_msg_id;
+      const name = x.from?.name || x.from?.id || '';
+      if (x.kind === 'message' && x.from?.role === 'agent') {
+        const st = x.seq <= c.readSeq ? 'read' : 'stored';
+        setMeta(n, `${x.from.id === me ? 'You' : name} · ${clock(x.ts)} · ${st === 'read' ? 'seen' : 'sent'}`, st);
+      } else setMeta(n, `${x.from?.id === me ? 'You' : name} · ${clock(x.ts)}`);
+    }
+    keep.add(key);
+    const next = prev ? prev.nextSibling : log.firstChild;
+    if (next !== n) log.insertBefore(n, next);
+    prev = n;
+  }
+  for (const [k, n] of logNodes) if (!keep.has(k)) { n.remove(); logNodes.delete(k); }
+  if (atBottom || scrollDown) log.scrollTop = log.scrollHeight;
+
+  const t = c.typing && c.typing.until > Date.now() ? c.typing : null;
+  $('typing').textContent = t ? `${t.name} is typing…` : '';
+  $('typing').dataset.on = String(!!t);
+
+  const noteOnly = !c.member;
+  const note = S.noteMode || noteOnly;
+  $('composer').classList.toggle('note-mode', note);
+  $('note-toggle').setAttribute('aria-pressed', String(note));
+  $('note-toggle').disabled = noteOnly;
+  $('input').placeholder = note ? 'Internal note — only agents see this' : 'Reply… (type / for canned responses)';
+  $('input').setAttribute('aria-label', note ? 'Internal note' : 'Reply to the customer');
+  $('send').textContent = note ? 'Add note' : 'Send';
+  const canWrite = open && (c.member || S.me?.supervisor);
+  $('input').disabled = !canWrite;
+  $('send').disabled = !canWrite;
+}
+
+function paintDetails() {
+  const box = $('details');
+  const c = S.convs.get(S.active);
+  if (!c) { box.replaceChildren(); return; }
+  const cu = c.customer || {};
+  const d = c.details || {};
+  const rows = [
+    ['Name', cu.name || '—'], ['Email', cu.email || '—'],
+    ['Verified', cu.verified ? 'yes' : 'no'], ['Visitor', cu.id || '—'],
+    ['Topic', c.topic || d.topic || '—'],
+  ];
+  if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
+  if (c.rating) rows.push(['Rating', `${c.rating.score}/5${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
+  const meta = d.metadata && typeof d.metadata === 'object' ? Object.entries(d.metadata) : [];
+  const sig = JSON.stringify([rows, meta, c.tickets]);
+  if (box.dataset.sig === sig && box.dataset.conv === c.id) return;
+  box.dataset.sig = sig; box.dataset.conv = c.id;
+  box.replaceChildren(
+    h('h3', { text: 'Customer' }),
+    h('dl', {}, rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { 'data-testid': 'detail-' + k.toLowerCase(), text: String(v) })])),
+    meta.length ? h('h3', { text: 'Metadata' }) : null,
+    meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) })])) : null,
+    c.tickets?.length ? h('h3', { text: 'Past tickets' }) : null,
+    c.tickets?.length ? h('ul', {}, c.tickets.map((t) => h('li', { text: `${t.ticket_id} · ${t.resolution}${t.closed_at ? ' · ' + new Date(t.closed_at).toLocaleDateString() : ''}` }))) : null,
+  );
+}
+
+let toastTimer = 0;
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.classList.add('show');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => t.classList.remove('show'), 3500);
+}
+
+// A tiny hook for the browser tests.
+window.SwitchboardConsole = {
+  state: () => ({
+    connection: S.connState, status: S.status, me: S.me, active: S.active, offers: [...S.offers.keys()],
+    conversations: [...S.convs.values()].map((c) => ({ id: c.id, state: c.state, lastSeq: c.log.applied, member: c.member, monitoring: c.monitoring, unread: unread(c) })),
+    pending: S.outbox.filter((it) => it.state === 'queued' || it.state === 'sending').length,
+  }),
+};
+
+boot();
