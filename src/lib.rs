@@ -23,7 +23,6 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;
-#[path = "/tmp/router_stub.rs"]
 pub mod router;
 pub mod store;
 pub mod tickets;

@@ -47,7 +47,8 @@ async fn unknown_type_is_bad_request_with_its_req() {
     ws.ping().await;
 
     // No type at all.
-    ws.err(json!({"req": "u2", "text": "hi"}), "bad_request").await;
+    ws.err(json!({"req": "u2", "text": "hi"}), "bad_request")
+        .await;
     ws.ping().await;
 }
 
@@ -80,7 +81,8 @@ async fn missing_or_ill_typed_fields_are_bad_request_with_req() {
 async fn overlong_req_is_bad_request() {
     let (_redis, hub) = setup().await;
     let (mut ws, _) = hub.customer(json!({})).await;
-    ws.send(json!({"type": "ping", "req": "x".repeat(65)})).await;
+    ws.send(json!({"type": "ping", "req": "x".repeat(65)}))
+        .await;
     let error = ws
         .wait_for("an error for a 65-character req", |f| ty(f) == "error")
         .await;
@@ -140,9 +142,11 @@ async fn frame_over_the_frame_limit_closes_1009() {
     let conv = ws.start_chat("general", "hi").await;
     // Under the frame limit: fine.
     ws.say(&conv, &"c".repeat(3000)).await;
-    ws.send(json!({"type": "message", "req": "huge", "conversation_id": conv,
-                   "text": "d".repeat(5000)}))
-        .await;
+    ws.send(
+        json!({"type": "message", "req": "huge", "conversation_id": conv,
+                   "text": "d".repeat(5000)}),
+    )
+    .await;
     ws.expect_close(1009, WAIT).await;
     assert!(
         !ws.seen().iter().any(|f| f["req"] == "huge"),
@@ -187,15 +191,16 @@ async fn frames_without_req_get_no_ack() {
 async fn flood_beyond_the_rate_limit_is_rate_limited_and_the_socket_stays_open() {
     const LIMIT: usize = 5;
     const FLOOD: usize = 12;
-    let (_redis, hub) =
-        setup_with(TestConfig::default().limit("messages_per_10s", LIMIT)).await;
+    let (_redis, hub) = setup_with(TestConfig::default().limit("messages_per_10s", LIMIT)).await;
     let (mut ws, _) = hub.customer(json!({})).await;
     let conv = ws.start_chat("general", "hi").await;
 
     for i in 0..FLOOD {
-        ws.send(json!({"type": "message", "req": format!("f{i}"), "conversation_id": conv,
-                       "text": format!("flood {i}")}))
-            .await;
+        ws.send(
+            json!({"type": "message", "req": format!("f{i}"), "conversation_id": conv,
+                       "text": format!("flood {i}")}),
+        )
+        .await;
     }
     let mut acked = Vec::new();
     let mut limited = 0;
@@ -213,7 +218,10 @@ async fn flood_beyond_the_rate_limit_is_rate_limited_and_the_socket_stays_open()
             _ => panic!("unexpected reply to {req}: {reply}"),
         }
     }
-    assert!(limited > 0, "{FLOOD} messages within 10 s, none rate_limited");
+    assert!(
+        limited > 0,
+        "{FLOOD} messages within 10 s, none rate_limited"
+    );
     assert!(
         acked.len() < LIMIT,
         "{} of {FLOOD} acked with a limit of {LIMIT} per 10 s",

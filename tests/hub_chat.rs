@@ -35,11 +35,16 @@ async fn full_chat_from_start_to_ticket() {
     let (mut customer, welcome) = hub
         .customer(json!({"name": "Ann", "email": "ann@example.com"}))
         .await;
-    let visitor = welcome["visitor_id"].as_str().expect("visitor_id").to_string();
+    let visitor = welcome["visitor_id"]
+        .as_str()
+        .expect("visitor_id")
+        .to_string();
 
     let start = customer
-        .ok(json!({"type": "start", "topic": "general", "text": "My invoice is wrong",
-                   "metadata": {"order": "A-17"}}))
+        .ok(
+            json!({"type": "start", "topic": "general", "text": "My invoice is wrong",
+                   "metadata": {"order": "A-17"}}),
+        )
         .await;
     assert_eq!(start["seq"], 1, "start ack: {start}");
     let conv = start["conversation_id"]
@@ -77,7 +82,11 @@ async fn full_chat_from_start_to_ticket() {
     );
 
     let accepted = agent.accept(&offer).await;
-    assert_eq!(accepted["conversation_id"], conv.as_str(), "accept ack: {accepted}");
+    assert_eq!(
+        accepted["conversation_id"],
+        conv.as_str(),
+        "accept ack: {accepted}"
+    );
 
     for side in [&mut customer, &mut agent] {
         let joined = side.wait_event(&conv, "joined").await;
@@ -100,8 +109,10 @@ async fn full_chat_from_start_to_ticket() {
 
     // Customer → agent, with a client_msg_id.
     let ack = customer
-        .ok(json!({"type": "message", "conversation_id": conv, "text": "Thanks!",
-                   "client_msg_id": "m-1"}))
+        .ok(
+            json!({"type": "message", "conversation_id": conv, "text": "Thanks!",
+                   "client_msg_id": "m-1"}),
+        )
         .await;
     assert_eq!(ack["seq"], 4, "message ack: {ack}");
     let event = agent.wait_seq(&conv, 4).await;
@@ -130,8 +141,10 @@ async fn full_chat_from_start_to_ticket() {
 
     // The agent closes: a ticket is made and both sides hear about it.
     let closed = agent
-        .ok(json!({"type": "close", "conversation_id": conv, "resolution": "resolved",
-                   "tags": ["refund"]}))
+        .ok(
+            json!({"type": "close", "conversation_id": conv, "resolution": "resolved",
+                   "tags": ["refund"]}),
+        )
         .await;
     assert_eq!(closed["seq"], 5, "close ack: {closed}");
     let ticket = closed["ticket_id"]
@@ -165,8 +178,10 @@ async fn resent_client_msg_id_gets_the_first_seq_and_is_stored_once() {
     assert_eq!(again["seq"], first["seq"], "resend ack: {again}");
 
     let next = customer
-        .ok(json!({"type": "message", "conversation_id": conv, "text": "twice",
-                   "client_msg_id": "m-82"}))
+        .ok(
+            json!({"type": "message", "conversation_id": conv, "text": "twice",
+                   "client_msg_id": "m-82"}),
+        )
         .await;
     assert_eq!(next["seq"], 4, "the resend stored nothing: {next}");
 
@@ -186,9 +201,7 @@ async fn two_tabs_of_one_session_both_receive_events() {
     let (mut tab1, welcome) = hub.customer(json!({})).await;
     let conv = tab1.start_chat("general", "hi from tab 1").await;
 
-    let (mut tab2, welcome2) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (mut tab2, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     assert_eq!(welcome2["visitor_id"], welcome["visitor_id"], "{welcome2}");
     let listed = welcome2["conversations"]
         .as_array()
@@ -312,7 +325,10 @@ async fn second_start_while_one_is_open_conflicts() {
     let (mut customer, _) = hub.customer(json!({})).await;
     let conv = customer.start_chat("general", "first").await;
     customer
-        .err(json!({"type": "start", "topic": "general", "text": "second"}), "conflict")
+        .err(
+            json!({"type": "start", "topic": "general", "text": "second"}),
+            "conflict",
+        )
         .await;
 
     // Once the first is closed, a new one may start.
@@ -376,7 +392,10 @@ async fn customer_never_sees_an_agent_note() {
                 && (f["kind"] == "note" || (f["conversation_id"] == conv.as_str() && f["seq"] == 3))
         })
         .collect();
-    assert!(leaked.is_empty(), "the customer received the note: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "the customer received the note: {leaked:?}"
+    );
     assert!(
         !customer
             .seen()

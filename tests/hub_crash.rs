@@ -71,9 +71,7 @@ async fn acknowledged_events_survive_kill_9() {
 
     hub.restart().await;
 
-    let (mut customer, welcome2) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     let listed = welcome2["conversations"]
         .as_array()
         .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
@@ -136,7 +134,10 @@ async fn acknowledged_events_survive_kill_9() {
         "every message stored exactly once, seqs gapless"
     );
     for (i, seq) in &final_seqs {
-        assert_eq!(events[(*seq - 1) as usize]["client_msg_id"], format!("cm-{i}"));
+        assert_eq!(
+            events[(*seq - 1) as usize]["client_msg_id"],
+            format!("cm-{i}")
+        );
     }
 
     // The agent comes back to its conversation too.
@@ -162,9 +163,7 @@ async fn queued_conversation_is_offered_after_kill_9() {
     drop(customer);
     hub.restart().await;
 
-    let (mut customer, welcome2) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     let listed = welcome2["conversations"]
         .as_array()
         .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))

@@ -142,10 +142,7 @@ async fn customer_welcome_has_the_contract_fields() {
     assert!(welcome["session"].is_string(), "welcome: {welcome}");
     assert!(welcome["visitor_id"].is_string(), "welcome: {welcome}");
     assert_eq!(welcome["conversations"], json!([]), "welcome: {welcome}");
-    assert_eq!(
-        welcome["online"], false,
-        "no agent is available: {welcome}"
-    );
+    assert_eq!(welcome["online"], false, "no agent is available: {welcome}");
 }
 
 #[tokio::test]

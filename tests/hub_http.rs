@@ -76,7 +76,10 @@ async fn metrics_are_prometheus_text_with_a_connections_metric() {
         };
         typed.iter().any(|t| name.starts_with(t)) && value.parse::<f64>().is_ok_and(|v| v >= 1.0)
     });
-    assert!(counted, "no connections sample >= 1 with a client connected:\n{body}");
+    assert!(
+        counted,
+        "no connections sample >= 1 with a client connected:\n{body}"
+    );
 }
 
 #[tokio::test]

@@ -67,7 +67,10 @@ async fn redis_outage_answers_unavailable_and_the_hub_recovers_by_itself() {
     let reply = agent
         .request(json!({"type": "note", "conversation_id": conv, "text": "down?"}))
         .await;
-    assert_eq!(reply["code"], "unavailable", "a note with Redis down: {reply}");
+    assert_eq!(
+        reply["code"], "unavailable",
+        "a note with Redis down: {reply}"
+    );
     let reply = agent
         .request(json!({"type": "message", "conversation_id": conv, "text": "hello?"}))
         .await;
@@ -126,9 +129,7 @@ async fn start_during_an_outage_is_unavailable_and_creates_nothing() {
     assert_eq!(ack["seq"], 1, "{ack}");
     let conv = ack["conversation_id"].as_str().expect("conversation_id");
     // The refused start left nothing behind: the visitor holds exactly this conversation.
-    let (_again, welcome) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (_again, welcome) = hub.customer(json!({"session": welcome["session"]})).await;
     let listed = welcome["conversations"].as_array().expect("conversations");
     assert_eq!(listed.len(), 1, "{welcome}");
     assert_eq!(listed[0]["conversation_id"], conv, "{welcome}");

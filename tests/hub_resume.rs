@@ -21,7 +21,11 @@ async fn customer_catches_up_on_missed_messages_after_reconnecting() {
     customer.close().await;
 
     let mut missed = Vec::new();
-    for text in ["are you there?", "I found the problem", "refund is on its way"] {
+    for text in [
+        "are you there?",
+        "I found the problem",
+        "refund is on its way",
+    ] {
         missed.push((agent.say(&conv, text).await, text));
     }
     assert_eq!(
@@ -29,9 +33,7 @@ async fn customer_catches_up_on_missed_messages_after_reconnecting() {
         vec![3, 4, 5]
     );
 
-    let (mut customer, welcome2) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     assert_eq!(welcome2["visitor_id"], welcome["visitor_id"], "{welcome2}");
     let listed = welcome2["conversations"]
         .as_array()
@@ -42,7 +44,11 @@ async fn customer_catches_up_on_missed_messages_after_reconnecting() {
     assert_eq!(listed["last_seq"], 5, "{listed}");
 
     let events = customer.history(&conv, applied).await;
-    assert_eq!(seqs(&events), vec![3, 4, 5], "history after_seq 2: {events:?}");
+    assert_eq!(
+        seqs(&events),
+        vec![3, 4, 5],
+        "history after_seq 2: {events:?}"
+    );
     for (event, (seq, text)) in events.iter().zip(&missed) {
         assert_eq!(event["seq"], *seq, "{event}");
         assert_eq!(event["text"], *text, "{event}");
@@ -69,9 +75,7 @@ async fn customer_reconnecting_after_a_dropped_connection_still_gets_its_convers
     customer.drop_connection();
 
     let seq = agent.say(&conv, "still there?").await;
-    let (mut customer, welcome2) = hub
-        .customer(json!({"session": welcome["session"]}))
-        .await;
+    let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     let listed = welcome2["conversations"]
         .as_array()
         .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))

@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
 use tokio::time::Instant;
 
 const GRACE_MS: u64 = 1500;

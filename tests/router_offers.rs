@@ -93,9 +93,11 @@ async fn agent_that_lets_two_offers_expire_is_set_away() {
     let conv2 = c2.start_chat("general", "two").await;
 
     let away = ann
-        .wait_for_within("status away after missed offers", Duration::from_secs(8), |f| {
-            ty(f) == "status" && f["status"] == "away"
-        })
+        .wait_for_within(
+            "status away after missed offers",
+            Duration::from_secs(8),
+            |f| ty(f) == "status" && f["status"] == "away",
+        )
         .await;
     assert_eq!(away["reason"], "missed_offers", "{away}");
 
@@ -107,7 +109,8 @@ async fn agent_that_lets_two_offers_expire_is_set_away() {
         .filter(|f| ty(f) == "offer_revoked" && f["reason"] == "expired")
         .count();
     assert_eq!(
-        expired_before, 2,
+        expired_before,
+        2,
         "away after max_missed_offers = 2 expired offers: {:?}",
         ann.seen()
     );

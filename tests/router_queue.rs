@@ -30,9 +30,11 @@ async fn agent_at_capacity_gets_no_offer_and_the_next_customer_waits_first_in_li
 
     // Alice is at capacity: the contract's capacity means no offer now.
     alice
-        .expect_no("an offer while at capacity", Duration::from_millis(700), |f| {
-            ty(f) == "offer"
-        })
+        .expect_no(
+            "an offer while at capacity",
+            Duration::from_millis(700),
+            |f| ty(f) == "offer",
+        )
         .await;
 
     alice
@@ -68,7 +70,10 @@ async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
             ty(f) == "queue" && f["conversation_id"] == conv_high.as_str()
         })
         .await;
-    assert_eq!(queue["position"], 1, "priority 10 goes before priority 0: {queue}");
+    assert_eq!(
+        queue["position"], 1,
+        "priority 10 goes before priority 0: {queue}"
+    );
     // The earlier customer moved back, and is told so (at most once a second).
     low.wait_for("the low-priority customer's new position 2", |f| {
         ty(f) == "queue" && f["conversation_id"] == conv_low.as_str() && f["position"] == 2

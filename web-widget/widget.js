@@ -524,7 +524,7 @@
     '*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
     '.launch{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 6px 24px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;justify-content:center;transition:transform .15s}' +
     '.launch:hover{transform:scale(1.06)}.launch:focus-visible{outline:3px solid #fbbf24;outline-offset:3px}' +
-    '.launch svg{width:28px;height:28px;fill:currentColor}' +
+    '.launch svg{width:28px;height:28px;fill:currentColor}.av svg{width:18px;height:18px;fill:#fff}' +
     '.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff}' +
     '.panel{position:fixed;right:20px;bottom:92px;width:370px;height:min(600px,calc(100vh - 112px));background:#fff;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:flex;flex-direction:column;overflow:hidden;z-index:2147483000;color:#111827;font-size:14px}' +
     '.panel[hidden]{display:none}' +
@@ -570,6 +570,7 @@
     '@media (max-width:520px){.panel{right:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0}.panel:not([hidden])~.launch{display:none}}';
 
   var host, root, el = {}, nodes = {}, shownConv = null;
+  var ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
 
   function h(tag, attrs, kids) {
     var n = document.createElement(tag);
@@ -613,7 +614,7 @@
     el.panel.appendChild(el.typing);
     el.panel.appendChild(el.comp);
     el.launch = h('button', { class: 'launch', type: 'button', 'data-testid': 'sb-launcher', 'aria-label': 'Open chat', 'aria-expanded': 'false', onclick: function () { S.open ? close() : open(); } });
-    el.launch.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>'; // static markup, no user data
+    el.launch.innerHTML = ICON; // static markup, no user data
     el.badge = h('span', { class: 'badge', 'data-testid': 'sb-unread', hidden: true, 'aria-hidden': 'true' });
     el.launch.appendChild(el.badge);
     el.live = h('div', { class: 'sr', 'aria-live': 'assertive' });
@@ -633,7 +634,7 @@
 
   function open() {
     S.open = true;
-    render();
+    paint();
     markRead();
     var target = el.panel.querySelector('[data-autofocus]') || el.input;
     if (target && !target.disabled) target.focus();
@@ -848,7 +849,11 @@
     // header
     var agent = c && c.agent;
     el.title.textContent = agent ? agent.name || agent.id : TITLE;
-    el.avatar.textContent = agent ? (agent.name || agent.id || '?').charAt(0).toUpperCase() : '\ud83d\udcac';
+    var initial = agent ? (agent.name || agent.id || '?').charAt(0).toUpperCase() : '';
+    if (el.avatar.getAttribute('data-initial') !== initial) {
+      el.avatar.setAttribute('data-initial', initial);
+      if (initial) el.avatar.textContent = initial; else el.avatar.innerHTML = ICON; // static markup
+    }
     var connText = S.conn === 'open' ? (agent ? 'Online' : c && c.state === 'queued' ? 'Waiting for an agent' : S.online === false ? 'Away' : 'We\u2019re online')
       : S.conn === 'reconnecting' ? 'Reconnecting\u2026' : 'Connecting\u2026';
     el.sub.textContent = connText;

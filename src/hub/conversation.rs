@@ -208,6 +208,11 @@ impl ConversationTask {
                 Some(command) => self.handle(command).await,
                 None => break,
             }
+            if self.members.is_none() {
+                // Unknown conversation or Redis down: hold nothing for it; the next
+                // command starts a fresh task.
+                break;
+            }
         }
         // Hand the slot back first so new commands go to a fresh task, then finish what
         // was already queued here.

@@ -205,6 +205,9 @@ pub struct RoutingTask {
     /// Status before the last disconnect, restored when the agent is back within grace.
     status_before_disconnect: HashMap<String, AgentStatus>,
     status: HashMap<String, AgentStatus>,
+    /// The last queue position told to each waiting customer, repeated when it
+    /// reconnects so a reloaded widget shows its place at once.
+    last_queue: HashMap<String, (u32, u64)>,
     /// Who asked for each pending transfer (told if it fails).
     transfers: HashMap<String, String>,
     /// Where to send the ack of an accept being carried out.
@@ -253,7 +256,7 @@ pub fn router_config(config: &crate::config::Config) -> router::RouterConfig {
         customer_idle_timeout_ms: config.router.customer_idle_timeout_ms,
         queue_update_min_interval_ms: 1_000,
         default_handle_ms: config.router.default_handle_ms,
-        seed: rand::random(),
+        offer_id_seed: rand::random(),
     }
 }
 
@@ -304,6 +307,7 @@ impl RoutingTask {
             status_before_disconnect: HashMap::new(),
             status: HashMap::new(),
             transfers: HashMap::new(),
+            last_queue: HashMap::new(),
             accepting: None,
             handle,
         }
@@ -469,6 +473,18 @@ impl RoutingTask {
                 }
             }
             Msg::CustomerPresence { conversation, present } => {
+                if present {
+                    if let (Some(&(position, eta_ms)), Some(info)) =
+                        (self.last_queue.get(&conversation), self.conversations.get(&conversation))
+                    {
+                        let frame = ServerFrame::Queue {
+                            conversation_id: conversation.clone(),
+                            position,
+                            eta_ms,
+                        };
+                        self.hub.registry.send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
+                    }
+                }
                 let commands = self.core.customer_presence(now, &conversation, present);
                 self.execute(commands);
             }
@@ -537,6 +553,7 @@ impl RoutingTask {
 
     fn forget(&mut self, conversation: &str) {
         self.conversations.remove(conversation);
+        self.last_queue.remove(conversation);
         self.transfers.remove(conversation);
         for set in self.assigned.values_mut() {
             set.remove(conversation);
@@ -598,7 +615,8 @@ impl RoutingTask {
                 reason,
             } => {
                 let reason = match reason {
-                    router::RevokeReason::Expired => RevokeReason::Expired,
+                    // The protocol has no word for "you can no longer take it".
+                    router::RevokeReason::Expired | router::RevokeReason::Withdrawn => RevokeReason::Expired,
                     router::RevokeReason::Taken => RevokeReason::Taken,
                     router::RevokeReason::Closed => RevokeReason::Closed,
                 };
@@ -619,6 +637,7 @@ impl RoutingTask {
                 position,
                 eta_ms,
             } => {
+                self.last_queue.insert(conversation.clone(), (position, eta_ms));
                 if let Some(info) = self.conversations.get(&conversation) {
                     let frame = ServerFrame::Queue {
                         conversation_id: conversation,
@@ -718,10 +737,25 @@ impl RoutingTask {
             }
         };
         let (ack, reply) = match reply {
-            Some((_, ack, reply)) => (ack, Some(reply)),
+            Some((offer_id, ack, reply)) => {
+                // The agent's other tabs still show the offer: it is taken now.
+                let accepting_conn = ack.as_ref().map(|(conn, _)| conn.id);
+                let taken = ServerFrame::OfferRevoked {
+                    offer_id,
+                    reason: RevokeReason::Taken,
+                }
+                .to_text();
+                for conn in self.hub.registry.connections(&PartyKey::Agent(agent.clone())) {
+                    if Some(conn.id) != accepting_conn {
+                        conn.push(taken.clone());
+                    }
+                }
+                (ack, Some(reply))
+            }
             None => (None, None),
         };
         self.hub.metrics.offers.with_label_values(&["accepted"]).inc();
+        self.last_queue.remove(&conversation);
         self.assigned.entry(agent.clone()).or_default().insert(conversation.clone());
         if let Some(previous) = &previous_agent {
             if let Some(set) = self.assigned.get_mut(previous) {

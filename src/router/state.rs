@@ -98,7 +98,7 @@ impl Seek {
 pub(super) enum Transfer {
     ToAgent {
         requested_by: AgentId,
-        target: AgentId,
+        /// The offer to the target agent (which it names).
         offer: OfferId,
     },
     ToTopic {
@@ -147,7 +147,6 @@ pub(super) enum Phase {
 
 #[derive(Debug)]
 pub(super) struct Conv {
-    pub(super) id: ConversationId,
     /// Enqueue order: the last tie-break of the serving order.
     pub(super) seq: u64,
     pub(super) topic: usize,
@@ -215,6 +214,8 @@ pub(super) enum OfferKind {
 
 #[derive(Debug)]
 pub(super) struct Offer {
+    /// Creation order (ids are hashed, so they do not tell).
+    pub(super) serial: u64,
     pub(super) agent: AgentId,
     pub(super) conversation: ConversationId,
     pub(super) expires_at: u64,

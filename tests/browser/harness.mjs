@@ -186,6 +186,14 @@ export async function newPage(browser, { viewport = { width: 1280, height: 800 }
   page.consoleLog = [];
   page.on('console', (m) => page.consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => page.consoleLog.push(`[${name}] pageerror: ${e.message}`));
+  // WebSocket frames, for the diagnostics of a failing test.
+  page.on('websocket', (ws) => {
+    const tag = `[${name}] ws ${new URL(ws.url()).pathname}`;
+    const clip = (p) => String(p).slice(0, 300);
+    ws.on('framesent', (f) => page.consoleLog.push(`${tag} > ${clip(f.payload)}`));
+    ws.on('framereceived', (f) => page.consoleLog.push(`${tag} < ${clip(f.payload)}`));
+    ws.on('close', () => page.consoleLog.push(`${tag} closed`));
+  });
   return page;
 }
 
@@ -243,7 +251,31 @@ export async function consoleSend(page, text) {
 /** Dumps page console logs and the hub log tail when a test fails. */
 export function diagnostics(hub, pages) {
   const out = [];
-  for (const p of pages) if (p && p.consoleLog) out.push(...p.consoleLog.slice(-40));
+  for (const p of pages) if (p && p.consoleLog) out.push(...p.consoleLog.slice(-60));
   if (hub) out.push('--- hub log (tail) ---', hub.log.join('').split('\n').slice(-60).join('\n'));
   return out.join('\n');
+}
+
+/** Customer page with an open widget and an agent console page (available), chatting:
+ *  the customer wrote `first`, the agent accepted the offer. */
+export async function startChat(hub, browser, agentToken, { first = 'Hello, I need help', customerName = 'customer', agentName = 'agent', viewport } = {}) {
+  const agent = await newPage(browser, { name: agentName });
+  await loginConsole(agent, hub, agentToken);
+  await setAvailable(agent);
+  const cust = await newPage(browser, { name: customerName, viewport: viewport || { width: 1100, height: 760 } });
+  await openWidget(cust, hub);
+  await widgetSend(cust, first);
+  const offer = agent.getByTestId('offer');
+  await offer.waitFor({ timeout: 20000 });
+  const convId = await offer.getAttribute('data-conversation-id');
+  await agent.getByTestId('offer-accept').click();
+  await agent.locator('[data-testid=msg][data-role=customer]', { hasText: first }).waitFor();
+  await cust.getByTestId('sb-system').filter({ hasText: 'joined' }).waitFor();
+  return { agent, cust, convId };
+}
+
+/** The conversation's stored events, from the admin API. */
+export async function storedEvents(hub, convId) {
+  const body = await hub.api('GET', '/v1/conversations/' + encodeURIComponent(convId));
+  return body.events;
 }

@@ -69,7 +69,12 @@ impl OutputLog {
     pub fn tail(&self, n: usize) -> String {
         let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let skip = lines.len().saturating_sub(n);
-        lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+        lines
+            .iter()
+            .skip(skip)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn contains(&self, needle: &str) -> bool {
@@ -613,12 +618,10 @@ impl Hub {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap_or_else(|e| {
-            panic!(
-                "{method} {path}: {e}\nhub output:\n{}",
-                self.log_tail(30)
-            )
-        });
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nhub output:\n{}", self.log_tail(30)));
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         (status, text)
@@ -637,7 +640,9 @@ impl Hub {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or_else(|e| {
-                panic!("{method} {path} answered {status} with a body that is not JSON ({e}): {text}")
+                panic!(
+                    "{method} {path} answered {status} with a body that is not JSON ({e}): {text}"
+                )
             })
         };
         (status, value)
@@ -825,8 +830,7 @@ impl Ws {
     /// Sends a text frame as is (for malformed input).
     pub async fn send_raw(&mut self, text: &str) {
         let name = self.name.clone();
-        match tokio::time::timeout(WAIT, self.stream.send(Message::text(text.to_string()))).await
-        {
+        match tokio::time::timeout(WAIT, self.stream.send(Message::text(text.to_string()))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => panic!(
                 "{name}: sending {} failed: {e}{}",
@@ -964,15 +968,28 @@ impl Ws {
 
     /// Asserts that no frame matching `pred` is buffered or arrives within `duration`.
     /// Only for what the contract says must never arrive.
-    pub async fn expect_no(&mut self, what: &str, duration: Duration, pred: impl Fn(&Value) -> bool) {
+    pub async fn expect_no(
+        &mut self,
+        what: &str,
+        duration: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) {
         if let Some(frame) = self.buffer.iter().find(|f| pred(f)) {
-            panic!("{}: unexpected {what}: {frame}{}", self.name, self.context());
+            panic!(
+                "{}: unexpected {what}: {frame}{}",
+                self.name,
+                self.context()
+            );
         }
         let deadline = Instant::now() + duration;
         loop {
             match self.read_one(deadline).await {
                 Ok(frame) if pred(&frame) => {
-                    panic!("{}: unexpected {what}: {frame}{}", self.name, self.context())
+                    panic!(
+                        "{}: unexpected {what}: {frame}{}",
+                        self.name,
+                        self.context()
+                    )
                 }
                 Ok(frame) => self.buffer.push_back(frame),
                 Err(ReadEnd::Timeout) => return,
@@ -1168,8 +1185,10 @@ impl Ws {
         let mut after = after_seq;
         loop {
             let ack = self
-                .ok(json!({"type": "history", "conversation_id": conversation_id,
-                           "after_seq": after, "limit": 200}))
+                .ok(
+                    json!({"type": "history", "conversation_id": conversation_id,
+                           "after_seq": after, "limit": 200}),
+                )
                 .await;
             let page = ack["events"]
                 .as_array()
@@ -1278,3 +1297,4 @@ pub async fn chat(hub: &Hub) -> Chat {
         conversation_id,
     }
 }
+pub mod extra;

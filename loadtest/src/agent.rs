@@ -1,0 +1,507 @@
+//! A simulated agent: `hello` with its token, `status available`, accept every offer,
+//! read the history on joining, answer each customer message after the think time, and
+//! hand the conversation off when the customer's message asks for it (flag `T`, see
+//! [`crate::payload`]). It keeps a [`SeenLog`] per conversation for verification and
+//! records customer→agent latency, offer wait and ack latency. If the hub drops its
+//! socket it reconnects and catches up through `history`, as the console does.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use tokio::{sync::oneshot, time::Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::{
+    metrics::{Lat, Metrics},
+    payload,
+    run::Shared,
+    scenario::TransferTo,
+    verify::{Acked, AgentRecord, SeenLog},
+    wire::{Event, In, Out},
+    ws::{Recv, Ws},
+};
+
+/// Who the agent is.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub id: String,
+    pub token: String,
+    /// The agent it transfers to with `transfer_to = "agent"`.
+    pub transfer_peer: Option<String>,
+}
+
+/// What an agent hands back at the end.
+#[derive(Debug)]
+pub struct AgentOutcome {
+    pub id: String,
+    pub records: Vec<AgentRecord>,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// How often an agent reconnects after the hub dropped it before it gives up.
+const MAX_RECONNECTS: u32 = 20;
+
+struct Conv {
+    record: AgentRecord,
+    topic: String,
+    /// A member: joined and neither left nor closed.
+    active: bool,
+    /// Customer message ids answered or scheduled for an answer.
+    answered: HashSet<String>,
+    transferred: bool,
+}
+
+enum Pending {
+    Status,
+    Accept {
+        conversation_id: String,
+        topic: String,
+    },
+    Reply(Due, u64),
+    History {
+        conversation_id: String,
+    },
+    Transfer,
+}
+
+/// A reply to send once the think time has passed.
+#[derive(Debug, Clone)]
+struct Due {
+    at: Instant,
+    conversation_id: String,
+    customer_msg: String,
+    transfer_after: bool,
+}
+
+struct Agent {
+    spec: AgentSpec,
+    shared: Arc<Shared>,
+    convs: HashMap<String, Conv>,
+    pending: HashMap<String, Pending>,
+    due: VecDeque<Due>,
+    ready: Option<oneshot::Sender<anyhow::Result<()>>>,
+    think: Duration,
+}
+
+/// Runs one agent until `stop`; `ready` fires once it is available (or failed to be).
+pub async fn run_agent(
+    spec: AgentSpec,
+    shared: Arc<Shared>,
+    ready: oneshot::Sender<anyhow::Result<()>>,
+    stop: CancellationToken,
+) -> AgentOutcome {
+    let think = Duration::from_millis(shared.scenario.think_ms);
+    let mut agent = Agent {
+        spec,
+        shared,
+        convs: HashMap::new(),
+        pending: HashMap::new(),
+        due: VecDeque::new(),
+        ready: Some(ready),
+        think,
+    };
+    let error = agent.run(&stop).await.err().map(|e| format!("{e:#}"));
+    if let Some(error) = &error {
+        warn!(agent_id = %agent.spec.id, cause = %error, "agent stopped early");
+        if let Some(ready) = agent.ready.take() {
+            // The run is waiting for this agent; tell it why it will never be ready.
+            if ready.send(Err(anyhow::anyhow!("{error}"))).is_err() {
+                debug!("nobody waits for agent readiness any more");
+            }
+        }
+    }
+    AgentOutcome {
+        id: agent.spec.id.clone(),
+        records: agent.convs.into_values().map(|c| c.record).collect(),
+        error,
+    }
+}
+
+impl Agent {
+    fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    async fn run(&mut self, stop: &CancellationToken) -> anyhow::Result<()> {
+        let mut reconnects = 0;
+        loop {
+            let mut ws = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                ws = self.connect() => ws?,
+            };
+            self.metrics().connection_opened();
+            let outcome = self.session(&mut ws, stop).await;
+            self.metrics().connection_closed();
+            match outcome {
+                Ok(true) => {
+                    ws.close().await;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    warn!(agent_id = %self.spec.id, cause = %err, "agent connection failed");
+                    self.metrics().error("agent_connection_failed");
+                }
+            }
+            reconnects += 1;
+            if reconnects > MAX_RECONNECTS {
+                anyhow::bail!("agent {}: connection lost {reconnects} times", self.spec.id);
+            }
+            Metrics::count(&self.metrics().counters.reconnects);
+            // Replies sent without an ack may or may not be stored: send them again with
+            // the same client_msg_id, as a console would.
+            let now = Instant::now();
+            let mut resend: Vec<Due> = self
+                .pending
+                .drain()
+                .filter_map(|(_, p)| match p {
+                    Pending::Reply(due, _) => Some(Due { at: now, ..due }),
+                    _ => None,
+                })
+                .collect();
+            resend.extend(self.due.drain(..));
+            self.due = resend.into();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<Ws> {
+        let shared = Arc::clone(&self.shared);
+        let mut ws = Ws::connect(&shared.endpoints.agent_ws, &shared.ids).await?;
+        ws.send(&Out::Hello {
+            role: "agent",
+            token: Some(&self.spec.token),
+            session: None,
+            name: None,
+        })
+        .await?;
+        let conversations = loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.recv())
+                .await
+                .context("no welcome within 10 s")??
+            {
+                Recv::Frame(In::Welcome { conversations, .. }) => break conversations,
+                Recv::Frame(In::Error { code, message, .. }) => {
+                    anyhow::bail!("hello refused: {code} {message}")
+                }
+                Recv::Frame(_) => continue,
+                Recv::Closed(code) => anyhow::bail!("closed before welcome (code {code:?})"),
+            }
+        };
+        let req = ws.req();
+        ws.send(&Out::Status {
+            req: &req,
+            status: "available",
+        })
+        .await?;
+        self.pending.insert(req, Pending::Status);
+        // After a reconnect: catch up on the conversations the agent still holds.
+        for summary in conversations {
+            if let Some(conv) = self.convs.get(&summary.conversation_id) {
+                let after = conv.record.seen.highest();
+                self.request_history(&mut ws, &summary.conversation_id, after)
+                    .await?;
+            }
+        }
+        Ok(ws)
+    }
+
+    /// One connection's life. `Ok(true)`: stopped on request; `Ok(false)`: the hub closed it.
+    async fn session(&mut self, ws: &mut Ws, stop: &CancellationToken) -> anyhow::Result<bool> {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        loop {
+            let next_due = self.due.front().map(|d| d.at);
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(true),
+                received = ws.recv() => match received? {
+                    Recv::Frame(frame) => self.on_frame(ws, frame).await?,
+                    Recv::Closed(code) => {
+                        self.metrics().error(&format!("agent_ws_closed_{}", code.unwrap_or(0)));
+                        return Ok(false);
+                    }
+                },
+                _ = tokio::time::sleep_until(next_due.unwrap_or(far)), if next_due.is_some() => {
+                    if let Some(due) = self.due.pop_front() {
+                        self.send_reply(ws, due).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, ws: &mut Ws, frame: In) -> anyhow::Result<()> {
+        match frame {
+            In::Offer {
+                offer_id,
+                conversation_id,
+                topic,
+                preview,
+                transfer,
+            } => {
+                Metrics::count(&self.metrics().counters.offers);
+                if transfer.is_none() {
+                    if let Some(stamp) = payload::decode(&preview) {
+                        let waited = self.metrics().clock.since(stamp.sent_us);
+                        self.metrics().record(Lat::FirstOffer, waited);
+                    }
+                }
+                let req = ws.req();
+                ws.send(&Out::Accept {
+                    req: &req,
+                    offer_id: &offer_id,
+                })
+                .await?;
+                self.pending.insert(
+                    req,
+                    Pending::Accept {
+                        conversation_id,
+                        topic,
+                    },
+                );
+            }
+            In::Ack {
+                req,
+                seq,
+                events,
+                more,
+                ..
+            } => match self.pending.remove(&req) {
+                Some(Pending::Status) => {
+                    if let Some(ready) = self.ready.take() {
+                        if ready.send(Ok(())).is_err() {
+                            debug!("nobody waits for agent readiness any more");
+                        }
+                    }
+                }
+                Some(Pending::Accept {
+                    conversation_id,
+                    topic,
+                }) => {
+                    self.conv(&conversation_id).topic = topic;
+                }
+                Some(Pending::Reply(due, sent_us)) => {
+                    let latency = self.metrics().clock.since(sent_us);
+                    self.metrics().record(Lat::Ack, latency);
+                    Metrics::count(&self.metrics().counters.messages_acked);
+                    let id = payload::reply_id(&due.customer_msg);
+                    match seq {
+                        Some(seq) => self.conv(&due.conversation_id).record.acked.push(Acked { seq, id }),
+                        None => self.metrics().error("ack_without_seq"),
+                    }
+                    if due.transfer_after {
+                        self.transfer(ws, &due.conversation_id).await?;
+                    }
+                }
+                Some(Pending::History { conversation_id }) => {
+                    let events = events.unwrap_or_default();
+                    let last = events.last().map(|e| e.seq);
+                    for event in &events {
+                        self.on_event(event, None);
+                    }
+                    if let (Some(true), Some(last)) = (more, last) {
+                        self.request_history(ws, &conversation_id, last).await?;
+                    }
+                }
+                Some(Pending::Transfer) | None => {}
+            },
+            In::Error { req, code, message } => {
+                let what = req.as_ref().and_then(|r| self.pending.remove(r));
+                match what {
+                    // Another agent (or tab) took the offer first: normal.
+                    Some(Pending::Accept { .. }) if code == "conflict" => {}
+                    Some(Pending::Status) => {
+                        anyhow::bail!("status available refused: {code} {message}")
+                    }
+                    Some(Pending::Reply(due, _)) => {
+                        let still_member = self
+                            .convs
+                            .get(&due.conversation_id)
+                            .is_some_and(|c| c.active);
+                        self.metrics().error(&format!("agent_reply_{code}"));
+                        // Retry what the hub says may be retried, while still a member.
+                        if still_member && (code == "unavailable" || code == "rate_limited") {
+                            self.due.push_back(Due {
+                                at: Instant::now() + Duration::from_millis(100),
+                                ..due
+                            });
+                        }
+                    }
+                    Some(Pending::Transfer) => {
+                        Metrics::count(&self.metrics().counters.transfers_failed);
+                        self.metrics().error(&format!("transfer_{code}"));
+                    }
+                    _ => self.metrics().error(&code),
+                }
+            }
+            In::Event(event) => {
+                let joined_me = event.kind == "joined"
+                    && event.agent.as_ref().is_some_and(|a| a.id == self.spec.id);
+                self.on_event(&event, Some(ws.conn));
+                if joined_me {
+                    // Read what was said before (at least the opening text).
+                    self.request_history(ws, &event.conversation_id, 0).await?;
+                }
+            }
+            In::TransferFailed { reason, .. } => {
+                Metrics::count(&self.metrics().counters.transfers_failed);
+                self.metrics().error(&format!("transfer_failed_{reason}"));
+            }
+            In::Status { status } if status != "available" => {
+                // The router set us away (e.g. missed offers): come back.
+                self.metrics().error(&format!("agent_set_{status}"));
+                let req = ws.req();
+                ws.send(&Out::Status {
+                    req: &req,
+                    status: "available",
+                })
+                .await?;
+                self.pending.insert(req, Pending::Status);
+            }
+            In::Welcome { .. }
+            | In::Queue { .. }
+            | In::OfferRevoked { .. }
+            | In::Status { .. }
+            | In::Other => {}
+        }
+        Ok(())
+    }
+
+    fn conv(&mut self, conversation_id: &str) -> &mut Conv {
+        let agent = self.spec.id.clone();
+        self.convs
+            .entry(conversation_id.to_string())
+            .or_insert_with(|| Conv {
+                record: AgentRecord {
+                    conversation_id: conversation_id.to_string(),
+                    agent,
+                    acked: Vec::new(),
+                    seen: SeenLog::default(),
+                },
+                topic: String::new(),
+                active: false,
+                answered: HashSet::new(),
+                transferred: false,
+            })
+    }
+
+    /// Applies one event, live (`conn`) or from `history` (`None`).
+    fn on_event(&mut self, event: &Event, conn: Option<u64>) {
+        let me = self.spec.id.clone();
+        let think = self.think;
+        let clock = self.shared.metrics.clock;
+        let conv = self.conv(&event.conversation_id);
+        let new = match conn {
+            Some(conn) => conv.record.seen.live(conn, event.seq),
+            None => conv.record.seen.history(event.seq),
+        };
+        let mut schedule = None;
+        let mut latency = None;
+        match event.kind.as_str() {
+            "joined" if event.agent.as_ref().is_some_and(|a| a.id == me) => conv.active = true,
+            "left" if event.agent.as_ref().is_some_and(|a| a.id == me) => conv.active = false,
+            "closed" => conv.active = false,
+            "message" => {
+                let stamp = event.text.as_deref().and_then(payload::decode);
+                if let Some(stamp) = stamp {
+                    if event.is_message_from("customer") {
+                        if new && conn.is_some() {
+                            latency = Some(clock.since(stamp.sent_us));
+                        }
+                        if conv.active && conv.answered.insert(stamp.id.to_string()) {
+                            schedule = Some(Due {
+                                at: Instant::now() + think,
+                                conversation_id: event.conversation_id.clone(),
+                                customer_msg: stamp.id.to_string(),
+                                transfer_after: stamp.flag == payload::FLAG_TRANSFER
+                                    && !conv.transferred,
+                            });
+                        }
+                    } else if let Some(customer_msg) = stamp.replies_to() {
+                        conv.answered.insert(customer_msg.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(us) = latency {
+            self.shared.metrics.record(Lat::CustomerToAgent, us);
+        }
+        if let Some(due) = schedule {
+            self.due.push_back(due);
+        }
+    }
+
+    async fn request_history(&mut self, ws: &mut Ws, conversation_id: &str, after: u64) -> anyhow::Result<()> {
+        let req = ws.req();
+        ws.send(&Out::History {
+            req: &req,
+            conversation_id,
+            after_seq: after,
+            limit: 1000,
+        })
+        .await?;
+        self.pending.insert(
+            req,
+            Pending::History {
+                conversation_id: conversation_id.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn send_reply(&mut self, ws: &mut Ws, due: Due) -> anyhow::Result<()> {
+        if !self.convs.get(&due.conversation_id).is_some_and(|c| c.active) {
+            return Ok(());
+        }
+        let id = payload::reply_id(&due.customer_msg);
+        let sent_us = self.metrics().clock.now_us();
+        let text = payload::encode(
+            sent_us,
+            &id,
+            payload::FLAG_PLAIN,
+            self.shared.scenario.message_size,
+        );
+        let req = ws.req();
+        ws.send(&Out::Message {
+            req: &req,
+            conversation_id: &due.conversation_id,
+            text: &text,
+            client_msg_id: &id,
+        })
+        .await?;
+        self.metrics().sent();
+        self.pending.insert(req, Pending::Reply(due, sent_us));
+        Ok(())
+    }
+
+    async fn transfer(&mut self, ws: &mut Ws, conversation_id: &str) -> anyhow::Result<()> {
+        let conv = self.conv(conversation_id);
+        if !conv.active || conv.transferred {
+            return Ok(());
+        }
+        conv.transferred = true;
+        let topic = conv.topic.clone();
+        let to_agent = match self.shared.scenario.transfer_to {
+            TransferTo::Agent => self.spec.transfer_peer.clone(),
+            TransferTo::Topic => None,
+        };
+        let to_topic = to_agent.is_none().then_some(topic);
+        let req = ws.req();
+        ws.send(&Out::Transfer {
+            req: &req,
+            conversation_id,
+            to_agent: to_agent.as_deref(),
+            to_topic: to_topic.as_deref().filter(|t| !t.is_empty()),
+        })
+        .await?;
+        Metrics::count(&self.metrics().counters.transfers_requested);
+        self.pending.insert(req, Pending::Transfer);
+        Ok(())
+    }
+}

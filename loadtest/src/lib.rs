@@ -1,0 +1,44 @@
+//! Switchboard's load-test harness: simulated customers and agents that speak only the
+//! public wire protocol (`docs/protocol.md`), measured with HDR histograms, checked for
+//! loss and duplicates at the end, and compared against a raw relay floor run with the
+//! same load shape.
+//!
+//! Map of the modules:
+//!
+//! - [`scenario`]: the load shape (TOML file and/or flags), validated once.
+//! - [`pacer`]: when a simulated sender may send its next message (rate and window).
+//! - [`payload`]: message texts that carry their send time and id, padded to size.
+//! - [`wire`]: the frames the harness sends and the ones it reads, as serde types.
+//! - [`ws`]: one WebSocket connection with typed send/receive.
+//! - [`admin`]: the REST calls that create and delete the run's agents.
+//! - [`customer`], [`agent`]: the two simulators.
+//! - [`metrics`]: latency histograms (overall and per second) and counters.
+//! - [`verify`]: what every client saw and stored, and the loss/duplicate check.
+//! - [`floor`]: the minimal pair relay and its load, the baseline every run is compared to.
+//! - [`procfs`]: RSS and CPU of a local process from `/proc`; the fd limit.
+//! - [`progress`]: the live progress line.
+//! - [`report`]: the JSON report and the self-contained HTML one.
+//! - [`run`], [`idle`]: the `run` and `idle` subcommands as library calls.
+
+#![warn(rust_2018_idioms)]
+#![deny(clippy::dbg_macro)]
+
+pub mod admin;
+pub mod agent;
+pub mod customer;
+pub mod floor;
+pub mod idle;
+pub mod metrics;
+pub mod pacer;
+pub mod payload;
+pub mod procfs;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod verify;
+pub mod wire;
+pub mod ws;
+
+pub use run::{run, HubTarget, RunOptions, RunOutcome};
+pub use scenario::Scenario;

@@ -1,0 +1,228 @@
+//! The `run` subcommand as a library call: create the run's agents over REST, bring them
+//! online, start the customers over the ramp-up, wait for them, stop the agents, delete
+//! them, verify what everyone saw, then run the floor with the same shape and put both in
+//! one report. Tests call [`run`] directly.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{bail, Context};
+use tokio::{sync::oneshot, task::JoinSet, time::Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::{
+    admin::{Admin, Endpoints},
+    agent::{run_agent, AgentSpec},
+    customer::run_customer,
+    floor,
+    metrics::{Clock, Metrics},
+    procfs::Sampler,
+    progress::Progress,
+    report::{LoadFigures, Report},
+    scenario::Scenario,
+    verify::{Ledger, Verdict},
+    ws::ConnIds,
+};
+
+/// What every simulated client of one run shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub scenario: Arc<Scenario>,
+    pub endpoints: Endpoints,
+    pub metrics: Arc<Metrics>,
+    pub ids: ConnIds,
+}
+
+/// The hub under test.
+#[derive(Debug, Clone)]
+pub struct HubTarget {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub hub: String,
+    pub admin_token: String,
+    /// The hub's pid, for RSS and CPU from `/proc` (local hubs only).
+    pub hub_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Also run the floor with the same shape and report ratios.
+    pub floor: bool,
+    /// Show the live progress line (it hides itself when stdout is not a terminal).
+    pub progress: bool,
+    /// Prefix of the agent ids; a random one when `None`.
+    pub run_id: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            floor: true,
+            progress: true,
+            run_id: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub report: Report,
+    pub verdict: Verdict,
+}
+
+fn random_run_id() -> String {
+    format!("lt{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Runs the scenario against the hub (and the floor, unless told not to).
+pub async fn run(scenario: &Scenario, target: &HubTarget, options: &RunOptions) -> anyhow::Result<RunOutcome> {
+    scenario.validate()?;
+    let run_id = options.run_id.clone().unwrap_or_else(random_run_id);
+    let endpoints = Endpoints::new(&target.hub)?;
+    let admin = Admin::new(&endpoints.http, &target.admin_token)?;
+    let started_at = crate::report::unix_ms();
+
+    // Agents first, so that a bad token or a hub that is down fails before any load.
+    let ids: Vec<String> = (0..scenario.agents).map(|i| format!("{run_id}-a{i}")).collect();
+    let skills = scenario.agent_skills();
+    let mut tokens = Vec::with_capacity(ids.len());
+    let mut created = Vec::new();
+    for id in &ids {
+        match admin.create_agent(id, &skills, scenario.capacity).await {
+            Ok(token) => {
+                tokens.push(token);
+                created.push(id.clone());
+            }
+            Err(err) => {
+                delete_agents(&admin, &created).await;
+                return Err(err).context("creating the run's agents");
+            }
+        }
+    }
+    info!(run_id = %run_id, agents = ids.len(), "agents created");
+
+    let outcome = hub_load(scenario, target, &endpoints, &ids, tokens, options).await;
+    delete_agents(&admin, &created).await;
+    let (hub, verdict, process) = outcome?;
+
+    let floor = if options.floor {
+        Some(floor::run_floor(scenario, options.progress).await?)
+    } else {
+        None
+    };
+    let report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict, process);
+    Ok(RunOutcome { report, verdict })
+}
+
+async fn delete_agents(admin: &Admin, ids: &[String]) {
+    for id in ids {
+        if let Err(err) = admin.delete_agent(id).await {
+            warn!(agent_id = %id, cause = %err, "could not delete a run agent");
+        }
+    }
+}
+
+type HubResult = (LoadFigures, Verdict, Option<crate::procfs::ProcSummary>);
+
+async fn hub_load(
+    scenario: &Scenario,
+    target: &HubTarget,
+    endpoints: &Endpoints,
+    ids: &[String],
+    tokens: Vec<String>,
+    options: &RunOptions,
+) -> anyhow::Result<HubResult> {
+    let metrics = Arc::new(Metrics::new(Clock::new()));
+    let shared = Arc::new(Shared {
+        scenario: Arc::new(scenario.clone()),
+        endpoints: endpoints.clone(),
+        metrics: Arc::clone(&metrics),
+        ids: ConnIds::default(),
+    });
+    let sampler = target.hub_pid.map(|pid| Sampler::start(pid, Duration::from_secs(1)));
+    let progress = Progress::start("hub", Arc::clone(&metrics), scenario.duration(), options.progress);
+
+    // Agents: connect, go available, wait until all are.
+    let stop_agents = CancellationToken::new();
+    let mut agents = JoinSet::new();
+    let mut readiness = Vec::new();
+    for (i, (id, token)) in ids.iter().zip(tokens).enumerate() {
+        let spec = AgentSpec {
+            id: id.clone(),
+            token,
+            transfer_peer: (ids.len() > 1).then(|| ids[(i + 1) % ids.len()].clone()),
+        };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        readiness.push((id.clone(), ready_rx));
+        agents.spawn(run_agent(spec, Arc::clone(&shared), ready_tx, stop_agents.clone()));
+    }
+    let mut not_ready = None;
+    for (id, ready) in readiness {
+        match tokio::time::timeout(Duration::from_secs(30), ready).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => not_ready = Some(format!("agent {id}: {err:#}")),
+            Ok(Err(_)) => not_ready = Some(format!("agent {id} stopped before it was available")),
+            Err(_) => not_ready = Some(format!("agent {id} not available within 30 s")),
+        }
+        if not_ready.is_some() {
+            break;
+        }
+    }
+    if let Some(why) = not_ready {
+        stop_agents.cancel();
+        while agents.join_next().await.is_some() {}
+        progress.finish();
+        bail!("agents could not go online: {why}");
+    }
+
+    // Customers, spread over the ramp-up.
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let deadline = scenario.duration().map(|d| t0 + d);
+    let mut customers = JoinSet::new();
+    for index in 0..scenario.customers {
+        let start = t0 + scenario.start_offset(index);
+        customers.spawn(run_customer(index, Arc::clone(&shared), start, deadline));
+    }
+    let mut ledger = Ledger::new();
+    let mut failures = Vec::new();
+    while let Some(joined) = customers.join_next().await {
+        match joined {
+            Ok(outcome) => {
+                if let Some(err) = outcome.error {
+                    failures.push(format!("customer {}: {err}", outcome.index));
+                }
+                for record in outcome.records {
+                    ledger.add_customer(record);
+                }
+            }
+            Err(err) => failures.push(format!("a customer task panicked: {err}")),
+        }
+    }
+    // Let the last events (closed, late replies) reach the agents before they stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop_agents.cancel();
+    while let Some(joined) = agents.join_next().await {
+        match joined {
+            Ok(outcome) => {
+                if let Some(err) = outcome.error {
+                    failures.push(format!("agent {}: {err}", outcome.id));
+                }
+                for record in outcome.records {
+                    ledger.add_agent(record);
+                }
+            }
+            Err(err) => failures.push(format!("an agent task panicked: {err}")),
+        }
+    }
+    progress.finish();
+    let process = match sampler {
+        Some(sampler) => Some(sampler.stop().await),
+        None => None,
+    };
+    for failure in failures.iter().take(10) {
+        warn!(cause = %failure, "client failure");
+    }
+    let verdict = ledger.verify();
+    let mut figures = LoadFigures::from_metrics("hub", &metrics);
+    figures.client_failures = failures;
+    Ok((figures, verdict, process))
+}

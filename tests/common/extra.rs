@@ -1,0 +1,529 @@
+//! Helpers for the handoff, ticket and webhook tests (`tests/handoff.rs`,
+//! `tests/tickets.rs`, `tests/webhook.rs`), on top of the shared harness:
+//!
+//! - [`HubConfig`]: the harness's [`TestConfig`] plus the keys it does not write (webhook
+//!   URL and secret, `[webhook]` settings, per-topic `transfer_timeout_ms` and
+//!   `escalation_priority_boost`).
+//! - [`Hub::start_with_env`]: a hub process with extra environment variables (the
+//!   test-only `SWITCHBOARD_FAILPOINT`); [`Hub::wait_exited`] for a hub that dies by itself.
+//! - Ticket and supervisor REST helpers on [`Hub`].
+//! - [`WebhookReceiver`]: an HTTP server inside the test that records every delivery with
+//!   its headers, checks the `Switchboard-Signature` itself (independently of the hub's
+//!   code), and can fail the first N requests, answer 503 while "down", or not listen yet.
+//!
+//! As in the harness, nothing sleeps to synchronize: waits end on the awaited request or
+//! state, with a deadline.
+
+use std::{
+    net::SocketAddr,
+    process::{Command, ExitStatus},
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use hmac::{Hmac, Mac};
+use tokio::sync::watch;
+
+use super::*;
+
+/// Wall-clock milliseconds since the Unix epoch, as the hub stamps `ts` (same machine, same
+/// clock), for bounds on the figures the hub computes.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------
+
+/// [`TestConfig`] plus the keys the tests of tickets, handoffs and the webhook need.
+#[derive(Clone, Debug, Default)]
+pub struct HubConfig {
+    pub base: TestConfig,
+    /// Top-level `key = "value"` (strings).
+    top_level: Vec<(String, String)>,
+    /// `[webhook] key = value`.
+    webhook: Vec<(String, String)>,
+    /// `(topic, key, value)`: extra keys written into that topic's table.
+    topic_keys: Vec<(String, String, String)>,
+}
+
+impl HubConfig {
+    pub fn new(base: TestConfig) -> HubConfig {
+        HubConfig {
+            base,
+            ..HubConfig::default()
+        }
+    }
+
+    /// `webhook_url` and `webhook_secret`.
+    pub fn webhook(mut self, url: &str, secret: &str) -> Self {
+        set(&mut self.top_level, "webhook_url", url.to_string());
+        set(&mut self.top_level, "webhook_secret", secret.to_string());
+        self
+    }
+
+    /// `[webhook] key = value`.
+    pub fn webhook_setting(mut self, key: &str, value: impl Display) -> Self {
+        set(&mut self.webhook, key, value.to_string());
+        self
+    }
+
+    /// `key = value` in the table of `topic` (which must exist in `base`).
+    pub fn topic_key(mut self, topic: &str, key: &str, value: impl Display) -> Self {
+        self.topic_keys
+            .push((topic.to_string(), key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut toml = self.base.to_toml();
+        for (topic, key, value) in &self.topic_keys {
+            // `TestConfig::to_toml` writes each topic's name on a line of its own.
+            let name_line = format!("\nname = {topic:?}\n");
+            let at = toml
+                .find(&name_line)
+                .unwrap_or_else(|| panic!("topic {topic} is not in the test config:\n{toml}"));
+            toml.insert_str(at + name_line.len(), &format!("{key} = {value}\n"));
+        }
+        // Top-level keys must come before the first table.
+        let mut head = String::new();
+        for (key, value) in &self.top_level {
+            head.push_str(&format!("{key} = {value:?}\n"));
+        }
+        toml.insert_str(0, &head);
+        if !self.webhook.is_empty() {
+            toml.push_str("\n[webhook]\n");
+            for (key, value) in &self.webhook {
+                toml.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        toml
+    }
+}
+
+/// Redis and a hub started with `config`.
+pub async fn setup_hub(config: &HubConfig) -> (RedisServer, Hub) {
+    let redis = RedisServer::start().await;
+    let hub = Hub::start(&redis, &config.to_toml()).await;
+    (redis, hub)
+}
+
+// ---------------------------------------------------------------------------------------
+// Hub: processes, REST
+// ---------------------------------------------------------------------------------------
+
+impl Hub {
+    /// Like [`Hub::start`], with extra environment variables for the process (only this
+    /// process: `restart()` later starts one without them).
+    pub async fn start_with_env(redis: &RedisServer, config_toml: &str, env: &[(&str, &str)]) -> Hub {
+        let dir = tempfile::tempdir().expect("temp dir for the hub config");
+        let config_path = dir.path().join("switchboard.toml");
+        std::fs::write(&config_path, config_toml).expect("write hub config");
+        let log = OutputLog::default();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--redis-url", &redis.url()])
+            .arg("--config")
+            .arg(&config_path)
+            .env("NO_COLOR", "1");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let (child, mut lines) = spawn_logged(command, &log).expect("spawn switchboard");
+        let mut child = Some(child);
+        let line = wait_for_line(&mut lines, START_TIMEOUT, |l| l.contains("listening on http://")).await;
+        let Some(addr) = line.as_deref().and_then(parse_listen_addr) else {
+            kill_and_reap(&mut child);
+            panic!(
+                "the hub (env {env:?}) did not print `listening on http://ADDR`; its output:\n{}",
+                log.tail(60)
+            );
+        };
+        Hub {
+            addr,
+            child,
+            log,
+            redis_url: redis.url(),
+            config_path,
+            _dir: dir,
+            http: reqwest::Client::builder().timeout(WAIT).build().expect("http client"),
+        }
+    }
+
+    /// Waits until the hub process ends by itself (a failpoint) and returns how it ended.
+    /// Call after an event that shows it is going down (its sockets closed).
+    pub async fn wait_exited(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("the hub was started");
+            if let Some(status) = child.try_wait().expect("try_wait on the hub") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not exit within {timeout:?}; its output:\n{}",
+                self.log_tail(30)
+            );
+            // A retry interval: process exit has no event to wait for here.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `POST /v1/agents` for a supervisor (not available for chats); returns its token.
+    pub async fn create_supervisor(&self, id: &str, name: &str) -> String {
+        let body = json!({
+            "id": id, "name": name, "skills": {}, "capacity": 1,
+            "supervisor": true, "auto_accept": false,
+        });
+        let (status, reply) = self
+            .http_json("POST", "/v1/agents", Some(ADMIN_TOKEN), Some(body))
+            .await;
+        assert_eq!(status, 201, "POST /v1/agents for supervisor {id}: {status} {reply}");
+        reply["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("POST /v1/agents reply without token: {reply}"))
+            .to_string()
+    }
+
+    /// A connected supervisor (it stays `away`).
+    pub async fn supervisor(&self, id: &str, name: &str) -> (Ws, String) {
+        let token = self.create_supervisor(id, name).await;
+        let (ws, welcome) = self.agent(&token).await;
+        assert_eq!(
+            welcome["agent"]["supervisor"], true,
+            "welcome of supervisor {id}: {welcome}"
+        );
+        (ws, token)
+    }
+
+    /// `GET /v1/tickets/{id}` as admin: status and body.
+    pub async fn ticket(&self, ticket_id: &str) -> (u16, Value) {
+        self.http_json("GET", &format!("/v1/tickets/{ticket_id}"), Some(ADMIN_TOKEN), None)
+            .await
+    }
+
+    /// The ticket once it is stored (the flush may trail the `closed` event a little).
+    pub async fn wait_ticket(&self, ticket_id: &str) -> Value {
+        let what = format!("ticket {ticket_id} at GET /v1/tickets/{ticket_id}");
+        eventually(&what, WAIT, || async {
+            match self.ticket(ticket_id).await {
+                (200, ticket) => Some(ticket),
+                (404, _) => None,
+                (status, body) => panic!("GET /v1/tickets/{ticket_id}: unexpected {status} {body}"),
+            }
+        })
+        .await
+    }
+
+    /// One page of `GET /v1/tickets?after=&limit=` as admin.
+    pub async fn tickets_page(&self, after: Option<&str>, limit: usize) -> Value {
+        let path = match after {
+            Some(cursor) => format!("/v1/tickets?after={cursor}&limit={limit}"),
+            None => format!("/v1/tickets?limit={limit}"),
+        };
+        let (status, page) = self.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+        assert_eq!(status, 200, "GET {path}: {status} {page}");
+        assert!(page["tickets"].is_array(), "GET {path}: no `tickets` array: {page}");
+        page
+    }
+
+    /// Every ticket, oldest first, following `next`.
+    pub async fn all_tickets(&self) -> Vec<Value> {
+        let mut tickets = Vec::new();
+        let mut after: Option<String> = None;
+        for _page in 0..1000 {
+            let page = self.tickets_page(after.as_deref(), 100).await;
+            tickets.extend(page["tickets"].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_string()),
+                None => return tickets,
+            }
+        }
+        panic!("GET /v1/tickets: more than 1000 pages; the cursor does not advance?");
+    }
+
+    /// The tickets of one conversation, from the full list.
+    pub async fn tickets_of(&self, conversation_id: &str) -> Vec<Value> {
+        self.all_tickets()
+            .await
+            .into_iter()
+            .filter(|t| t["conversation_id"] == conversation_id)
+            .collect()
+    }
+
+    /// The value of a counter in `GET /metrics` (summed over matching label sets): lines
+    /// starting with `name{` that contain every `label` (`outcome="failed"`).
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200, "GET /metrics: {status}");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter(|line| labels.iter().all(|label| line.contains(label)))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// An event of `conversation_id` with `kind` among `events` (panics naming them if none).
+pub fn find_event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event among {events:?}"))
+}
+
+/// Every event a customer saw on its socket, plus its whole history: none may be a note
+/// or carry a note field.
+pub async fn assert_customer_never_saw_a_note(customer: &mut Ws, conversation_id: &str) {
+    let history = customer.history(conversation_id, 0).await;
+    let live: Vec<Value> = customer.seen().to_vec();
+    for (source, frames) in [("live", &live), ("history", &history)] {
+        for frame in frames.iter() {
+            assert!(
+                frame["kind"] != "note" && frame.get("note").is_none(),
+                "the customer received a note ({source}): {frame}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------------------
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub idempotency_key: Option<String>,
+    pub signature: Option<String>,
+    /// `Ok` when the signature header is valid for the raw body under the secret and its
+    /// timestamp is within 300 s of now; otherwise why not.
+    pub verified: Result<(), String>,
+    pub body: Value,
+    /// The status the receiver answered.
+    pub status: u16,
+    pub at: Instant,
+}
+
+impl Delivery {
+    pub fn acknowledged(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn is_for(&self, ticket_id: &str) -> bool {
+        self.idempotency_key.as_deref() == Some(ticket_id)
+    }
+}
+
+struct ReceiverState {
+    secret: String,
+    /// Requests still to be failed with 503 before answering normally.
+    fail_next: AtomicUsize,
+    /// Answer 503 to everything while set.
+    down: AtomicBool,
+    log: watch::Sender<Vec<Delivery>>,
+}
+
+/// An HTTP server inside the test standing in for a ticket system: `POST /tickets`.
+pub struct WebhookReceiver {
+    addr: SocketAddr,
+    state: Arc<ReceiverState>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WebhookReceiver {
+    /// Listening at once on a free port.
+    pub async fn start(secret: &str) -> WebhookReceiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the webhook receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let mut receiver = WebhookReceiver::not_listening_at(addr, secret);
+        receiver.serve(listener);
+        receiver
+    }
+
+    /// Not listening yet (connections are refused) on a port that was free a moment ago;
+    /// `listen()` later.
+    pub fn not_listening(secret: &str) -> WebhookReceiver {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        WebhookReceiver::not_listening_at(addr, secret)
+    }
+
+    fn not_listening_at(addr: SocketAddr, secret: &str) -> WebhookReceiver {
+        let (log, _) = watch::channel(Vec::new());
+        WebhookReceiver {
+            addr,
+            state: Arc::new(ReceiverState {
+                secret: secret.to_string(),
+                fail_next: AtomicUsize::new(0),
+                down: AtomicBool::new(false),
+                log,
+            }),
+            server: None,
+        }
+    }
+
+    /// Starts listening on the reserved port.
+    pub async fn listen(&mut self) {
+        assert!(self.server.is_none(), "the receiver is already listening");
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .unwrap_or_else(|e| panic!("bind the webhook receiver on {}: {e}", self.addr));
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let app = axum::Router::new()
+            .route("/tickets", post(receive))
+            .with_state(Arc::clone(&self.state));
+        self.server = Some(tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("webhook receiver");
+        }));
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/tickets", self.addr)
+    }
+
+    /// The next `n` requests are answered 503.
+    pub fn fail_next(&self, n: usize) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// While down, every request is answered 503.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.log.borrow().clone()
+    }
+
+    /// Waits until the deliveries so far satisfy `done`; returns them.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[Delivery]) -> bool,
+    ) -> Vec<Delivery> {
+        let mut log = self.state.log.subscribe();
+        let waited = tokio::time::timeout(timeout, log.wait_for(|d| done(d))).await;
+        match waited {
+            Ok(Ok(deliveries)) => deliveries.clone(),
+            _ => panic!(
+                "webhook receiver: timed out after {timeout:?} waiting for {what}; deliveries:\n{}",
+                describe(&self.deliveries())
+            ),
+        }
+    }
+
+    /// Waits for an acknowledged (2xx) delivery of `ticket_id`; returns all deliveries.
+    pub async fn wait_delivered(&self, ticket_id: &str, timeout: Duration) -> Vec<Delivery> {
+        let what = format!("an acknowledged delivery of {ticket_id}");
+        self.wait_until(&what, timeout, |d| {
+            d.iter().any(|d| d.is_for(ticket_id) && d.acknowledged())
+        })
+        .await
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// One line per delivery, for failure messages.
+pub fn describe(deliveries: &[Delivery]) -> String {
+    if deliveries.is_empty() {
+        return "(none)".into();
+    }
+    deliveries
+        .iter()
+        .map(|d| {
+            format!(
+                "key={:?} status={} verified={:?} signature={:?} ticket_id={}",
+                d.idempotency_key, d.status, d.verified, d.signature, d.body["ticket_id"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let signature = header("switchboard-signature");
+    let verified = match &signature {
+        Some(signature) => verify_signature(&state.secret, signature, &body, 300),
+        None => Err("no Switchboard-Signature header".into()),
+    };
+    let parsed = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| Value::String(format!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body))));
+    let failing = state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    let status = if state.down.load(Ordering::SeqCst) || failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if verified.is_err() {
+        // A real receiver drops unsigned or forged deliveries.
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let delivery = Delivery {
+        idempotency_key: header("idempotency-key"),
+        signature,
+        verified,
+        body: parsed,
+        status: status.as_u16(),
+        at: Instant::now(),
+    };
+    state.log.send_modify(|log| log.push(delivery));
+    status
+}
+
+/// Checks `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` the way a receiver
+/// would (as `docs/tickets.md` shows), with its own HMAC rather than the hub's code.
+pub fn verify_signature(secret: &str, header: &str, body: &[u8], tolerance_s: u64) -> Result<(), String> {
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value),
+            Some(("v1", value)) => v1 = Some(value),
+            _ => {}
+        }
+    }
+    let t = t.ok_or("no t= in the signature")?;
+    let v1 = v1.ok_or("no v1= in the signature")?;
+    let seconds: u64 = t.parse().map_err(|_| format!("t={t} is not unix seconds"))?;
+    let now_s = now_ms() / 1000;
+    if now_s.abs_diff(seconds) > tolerance_s {
+        return Err(format!("t={seconds} is more than {tolerance_s} s from now ({now_s})"));
+    }
+    let expected = hex::decode(v1).map_err(|_| format!("v1={v1} is not hex"))?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| "v1 is not the HMAC-SHA256 of \"<t>.<body>\" under the secret".to_string())
+}
