@@ -82,7 +82,7 @@ enum Command {
     /// Check the author and return the membership (for history, typing, read).
     Members(Author, Permission, oneshot::Sender<Result<Membership>>),
     /// Relay a non-stored frame (typing, read) to the other members.
-    Relay { frame: ServerFrame, from_conn: ConnId, staff_only: bool },
+    Relay { text: Arc<str>, from_conn: ConnId, staff_only: bool },
     /// Events may have been stored without this task (a new conversation): deliver them.
     Resync,
 }
@@ -178,7 +178,8 @@ impl Conversations {
     }
 
     pub async fn relay(self: &Arc<Self>, id: &str, frame: ServerFrame, from_conn: ConnId, staff_only: bool) -> Result<()> {
-        self.send(id, Command::Relay { frame, from_conn, staff_only })
+        let text = frame.to_text();
+        self.send(id, Command::Relay { text, from_conn, staff_only })
     }
 
     pub async fn resync(self: &Arc<Self>, id: &str) -> Result<()> {
@@ -233,9 +234,8 @@ impl ConversationTask {
                 let outcome = self.check(&author, permission).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
-            Command::Relay { frame, from_conn, staff_only } => {
+            Command::Relay { text, from_conn, staff_only } => {
                 if self.load(false).await.is_ok() {
-                    let text = frame.to_text();
                     for conn in self.recipients() {
                         if conn.id != from_conn && (!staff_only || conn.audience == Audience::Staff) {
                             conn.push(text.clone());
