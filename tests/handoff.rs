@@ -9,7 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{extra::*, *};
+use common::extra::{assert_customer_never_saw_a_note, setup_hub, HubConfig};
+use common::*;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -40,7 +41,11 @@ async fn assert_still_owned_by_alice(alice: &mut Ws, customer: &mut Ws, conversa
         .filter(|e| e["kind"] == "joined")
         .map(agent_of)
         .collect();
-    assert_eq!(joined, ["alice"], "joins after a failed transfer: {history:?}");
+    assert_eq!(
+        joined,
+        ["alice"],
+        "joins after a failed transfer: {history:?}"
+    );
     assert!(
         !history.iter().any(|e| e["kind"] == "left"),
         "nobody may leave after a failed transfer: {history:?}"
@@ -69,8 +74,15 @@ async fn transfer_to_agent_accepted_hands_over_with_the_note_and_full_history() 
 
     // Everyone sees the stored transfer event; only agents see its note.
     let seen_by_customer = customer.wait_event(&c, "transfer").await;
-    assert_eq!(seq_of(&seen_by_customer), transfer_seq, "{seen_by_customer}");
-    assert_eq!(seen_by_customer["from_agent"], "alice", "{seen_by_customer}");
+    assert_eq!(
+        seq_of(&seen_by_customer),
+        transfer_seq,
+        "{seen_by_customer}"
+    );
+    assert_eq!(
+        seen_by_customer["from_agent"], "alice",
+        "{seen_by_customer}"
+    );
     assert_eq!(seen_by_customer["to_agent"], "bob", "{seen_by_customer}");
     assert!(
         seen_by_customer.get("note").is_none(),
@@ -157,12 +169,8 @@ async fn transfer_declined_tells_the_requester_who_keeps_the_chat() {
 #[tokio::test]
 async fn transfer_not_answered_in_time_fails_with_timeout() {
     const TRANSFER_TIMEOUT_MS: u64 = 800;
-    let config = HubConfig::new(TestConfig::default()).topic_key(
-        "general",
-        "transfer_timeout_ms",
-        TRANSFER_TIMEOUT_MS,
-    );
-    let (_redis, hub) = setup_hub(&config).await;
+    let config = TestConfig::default().transfer_timeout_ms(TRANSFER_TIMEOUT_MS);
+    let (_redis, hub) = setup_with(config).await;
     let Chat {
         mut customer,
         agent: mut alice,
@@ -245,11 +253,14 @@ async fn transfer_to_an_away_or_full_agent_fails_unavailable() {
 fn escalation_config() -> HubConfig {
     let mut tier2_fr = TopicSpec::new("tier2_fr", &["tier2", "fr"], 3);
     tier2_fr.expand = vec![(1500, vec!["fr".to_string()])];
-    let tier3 = TopicSpec::new("tier3", &["tier3"], 0);
-    HubConfig::new(TestConfig::default().topic(tier2_fr).topic(tier3))
-        .topic_key("tier2_fr", "transfer_timeout_ms", 10_000)
-        .topic_key("tier2_fr", "escalation_priority_boost", 4)
-        .topic_key("tier3", "transfer_timeout_ms", 700)
+    tier2_fr.transfer_timeout_ms = 10_000;
+    let mut tier3 = TopicSpec::new("tier3", &["tier3"], 0);
+    tier3.transfer_timeout_ms = 700;
+    HubConfig::new(TestConfig::default().topic(tier2_fr).topic(tier3)).topic_key(
+        "tier2_fr",
+        "escalation_priority_boost",
+        4,
+    )
 }
 
 #[tokio::test]
@@ -278,7 +289,10 @@ async fn escalation_to_a_topic_widens_and_hands_over() {
     let event = customer.wait_event(&c, "transfer").await;
     assert_eq!(event["to_topic"], "tier2_fr", "{event}");
     assert_eq!(event["from_agent"], "alice", "{event}");
-    assert!(event.get("note").is_none(), "note shown to the customer: {event}");
+    assert!(
+        event.get("note").is_none(),
+        "note shown to the customer: {event}"
+    );
 
     // Nobody has tier2+fr: carol is offered the chat only once fr is dropped.
     let offer = carol
@@ -319,9 +333,11 @@ async fn escalation_to_a_topic_widens_and_hands_over() {
     assert_customer_never_saw_a_note(&mut customer, &c).await;
 
     // Dave (fr only) never qualified.
-    dave.expect_no("an offer for the escalation", Duration::from_millis(200), |f| {
-        ty(f) == "offer"
-    })
+    dave.expect_no(
+        "an offer for the escalation",
+        Duration::from_millis(200),
+        |f| ty(f) == "offer",
+    )
     .await;
 }
 
@@ -422,6 +438,7 @@ async fn supervisor_monitors_sees_notes_and_whispers() {
         .ok(json!({"type": "note", "conversation_id": c, "text": "offer 10% off"}))
         .await;
     let heard = alice.wait_seq(&c, seq_of(&whisper)).await;
+    sam.wait_seq(&c, seq_of(&whisper)).await;
     assert_eq!(heard["kind"], "note", "{heard}");
     assert_eq!(heard["from"]["id"], "sam", "{heard}");
     let seq = alice.say(&c, "I can offer 10% off").await;
@@ -441,13 +458,11 @@ async fn supervisor_monitors_sees_notes_and_whispers() {
     // After unmonitor the supervisor gets nothing more.
     sam.ok(json!({"type": "unmonitor", "conversation_id": c}))
         .await;
-    let seq = alice.say(&c, "Anything else?").await;
-    customer.wait_seq(&c, seq).await;
-    sam.expect_no(
-        "events after unmonitor",
-        Duration::from_millis(300),
-        |f| ty(f) == "event" && f["conversation_id"] == c,
-    )
+    let after = alice.say(&c, "Anything else?").await;
+    customer.wait_seq(&c, after).await;
+    sam.expect_no("events after unmonitor", Duration::from_millis(300), |f| {
+        ty(f) == "event" && f["conversation_id"] == c && f["seq"].as_u64() >= Some(after)
+    })
     .await;
 }
 
@@ -458,8 +473,11 @@ async fn only_supervisors_may_monitor() {
         conversation_id: c, ..
     } = chat(&hub).await;
     let (mut bob, _) = hub.available_agent("bob", "Bob", &[], 3).await;
-    bob.err(json!({"type": "monitor", "conversation_id": c}), "forbidden")
-        .await;
+    bob.err(
+        json!({"type": "monitor", "conversation_id": c}),
+        "forbidden",
+    )
+    .await;
     bob.err(
         json!({"type": "note", "conversation_id": c, "text": "not my chat"}),
         "forbidden",

@@ -10,7 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{extra::*, *};
+use common::extra::{
+    describe, now_ms, setup_hub, verify_signature, HubConfig, WebhookDelivery, WebhookReceiver,
+};
+use common::*;
 use serde_json::json;
 
 const SECRET: &str = "hook-secret";
@@ -48,7 +51,7 @@ async fn closed_chat_ticket(hub: &Hub) -> (String, String) {
 }
 
 /// Every delivery is signed correctly and keyed by the ticket it carries.
-fn assert_signed_and_keyed(deliveries: &[Delivery]) {
+fn assert_signed_and_keyed(deliveries: &[WebhookDelivery]) {
     for d in deliveries {
         assert!(
             d.verified.is_ok(),
@@ -86,8 +89,18 @@ async fn receiver_failing_three_times_still_gets_the_signed_ticket() {
     let delivered = &deliveries[3].body;
     let stored = hub.wait_ticket(&ticket_id).await;
     assert_eq!(delivered["conversation_id"], conversation_id, "{delivered}");
-    for field in ["ticket_id", "resolution", "opened_at", "closed_at", "wait_ms", "transcript"] {
-        assert_eq!(delivered[field], stored[field], "field {field}: {delivered} vs {stored}");
+    for field in [
+        "ticket_id",
+        "resolution",
+        "opened_at",
+        "closed_at",
+        "wait_ms",
+        "transcript",
+    ] {
+        assert_eq!(
+            delivered[field], stored[field],
+            "field {field}: {delivered} vs {stored}"
+        );
     }
 
     // Retries back off: the third wait (600..1200 ms) is longer than the first (150..300
@@ -126,8 +139,15 @@ async fn offline_message_goes_through_the_webhook() {
         .iter()
         .find(|d| d.is_for(ticket_id) && d.acknowledged())
         .expect("acknowledged delivery");
-    assert_eq!(delivered.body["resolution"], "offline_message", "{}", delivered.body);
-    assert_eq!(delivered.body["transcript"][0]["text"], "Please call me back");
+    assert_eq!(
+        delivered.body["resolution"], "offline_message",
+        "{}",
+        delivered.body
+    );
+    assert_eq!(
+        delivered.body["transcript"][0]["text"],
+        "Please call me back"
+    );
 }
 
 #[tokio::test]
@@ -158,12 +178,19 @@ async fn delivery_reaches_a_receiver_that_was_not_listening_across_a_hub_kill() 
     let (ticket_id, _) = closed_chat_ticket(&hub).await;
 
     // Nothing listens, so nothing reaches the receiver; the hub's metrics show it tried.
-    eventually("a failed webhook attempt in /metrics", DELIVERY_WAIT, || async {
-        let failed = hub
-            .metric("switchboard_webhook_deliveries_total", &[r#"outcome="failed""#])
-            .await;
-        (failed >= 1.0).then_some(())
-    })
+    eventually(
+        "a failed webhook attempt in /metrics",
+        DELIVERY_WAIT,
+        || async {
+            let failed = hub
+                .metric(
+                    "switchboard_webhook_deliveries_total",
+                    &[r#"outcome="failed""#],
+                )
+                .await;
+            (failed >= 1.0).then_some(())
+        },
+    )
     .await;
     hub.kill9();
     hub.restart().await;
@@ -191,21 +218,51 @@ async fn delivery_failing_past_give_up_goes_to_the_dead_letters() {
         .await;
     let ticket_id = ack["ticket_id"].as_str().expect("ticket_id").to_string();
 
-    let stats = eventually("the ticket in /v1/stats webhook.dead_letters", DELIVERY_WAIT, || async {
-        let (status, stats) = hub
-            .http_json("GET", "/v1/stats", Some(ADMIN_TOKEN), None)
-            .await;
-        assert_eq!(status, 200, "{stats}");
-        let dead = stats["webhook"]["dead_letters"].as_array()?;
-        dead.iter().any(|t| t == ticket_id.as_str()).then_some(stats)
-    })
+    let stats = eventually(
+        "the ticket in /v1/stats webhook.dead_letters",
+        DELIVERY_WAIT,
+        || async {
+            let (status, stats) = hub
+                .http_json("GET", "/v1/stats", Some(ADMIN_TOKEN), None)
+                .await;
+            assert_eq!(status, 200, "{stats}");
+            let dead = stats["webhook"]["dead_letters"].as_array()?;
+            dead.iter()
+                .any(|t| t == ticket_id.as_str())
+                .then_some(stats)
+        },
+    )
     .await;
     let dead_letters = hub
-        .metric("switchboard_webhook_deliveries_total", &[r#"outcome="dead_letter""#])
+        .metric(
+            "switchboard_webhook_deliveries_total",
+            &[r#"outcome="dead_letter""#],
+        )
         .await;
     assert_eq!(dead_letters, 1.0, "dead_letter metric; stats: {stats}");
     assert!(
-        !receiver.deliveries().iter().any(Delivery::acknowledged),
+        !receiver
+            .deliveries()
+            .iter()
+            .any(WebhookDelivery::acknowledged),
         "nothing was acknowledged"
     );
+}
+
+/// The receiver's verification is not vacuous: it accepts the documented signature and
+/// refuses a wrong secret, a changed body, a mangled header and a stale timestamp.
+#[test]
+fn receiver_signature_check_refuses_forgeries() {
+    let body = r#"{"ticket_id":"t_1"}"#;
+    let now_s = now_ms() / 1000;
+    let header = switchboard::tickets::webhook::signature(SECRET, now_s, body);
+    assert_eq!(
+        verify_signature(SECRET, &header, body.as_bytes(), 300),
+        Ok(())
+    );
+    assert!(verify_signature("other-secret", &header, body.as_bytes(), 300).is_err());
+    assert!(verify_signature(SECRET, &header, br#"{"ticket_id":"t_2"}"#, 300).is_err());
+    assert!(verify_signature(SECRET, "v1=00", body.as_bytes(), 300).is_err());
+    let stale = switchboard::tickets::webhook::signature(SECRET, now_s - 3_600, body);
+    assert!(verify_signature(SECRET, &stale, body.as_bytes(), 300).is_err());
 }

@@ -84,7 +84,8 @@ impl Ticket {
                 } => {
                     resolution.get_or_insert(r.clone());
                     ticket_id.get_or_insert(t.clone());
-                    closed_at.get_or_insert(event.ts);
+                    // The event's own time, so the ticket and the transcript agree.
+                    closed_at = Some(event.ts);
                 }
                 _ => {}
             }

@@ -73,7 +73,8 @@ impl HubConfig {
         self
     }
 
-    /// `key = value` in the table of `topic` (which must exist in `base`).
+    /// `key = value` in the table of `topic` (which must exist in `base`), replacing the
+    /// harness's own line for that key if it writes one.
     pub fn topic_key(mut self, topic: &str, key: &str, value: impl Display) -> Self {
         self.topic_keys
             .push((topic.to_string(), key.to_string(), value.to_string()));
@@ -83,12 +84,29 @@ impl HubConfig {
     pub fn to_toml(&self) -> String {
         let mut toml = self.base.to_toml();
         for (topic, key, value) in &self.topic_keys {
-            // `TestConfig::to_toml` writes each topic's name on a line of its own.
+            // `TestConfig::to_toml` writes each topic's name on a line of its own; the
+            // topic's table runs to the next table header.
             let name_line = format!("\nname = {topic:?}\n");
-            let at = toml
+            let start = toml
                 .find(&name_line)
-                .unwrap_or_else(|| panic!("topic {topic} is not in the test config:\n{toml}"));
-            toml.insert_str(at + name_line.len(), &format!("{key} = {value}\n"));
+                .unwrap_or_else(|| panic!("topic {topic} is not in the test config:\n{toml}"))
+                + name_line.len();
+            let end = toml[start..]
+                .find("\n[")
+                .map_or(toml.len(), |at| start + at + 1);
+            let line = format!("{key} = {value}\n");
+            let existing = toml[start..end]
+                .match_indices(&format!("{key} = "))
+                .map(|(at, _)| start + at)
+                .find(|&at| toml[..at].ends_with('\n'));
+            match existing {
+                // A key the harness already writes: replace its line.
+                Some(at) => {
+                    let line_end = toml[at..].find('\n').map_or(toml.len(), |e| at + e + 1);
+                    toml.replace_range(at..line_end, &line);
+                }
+                None => toml.insert_str(start, &line),
+            }
         }
         // Top-level keys must come before the first table.
         let mut head = String::new();
@@ -120,14 +138,24 @@ pub async fn setup_hub(config: &HubConfig) -> (RedisServer, Hub) {
 impl Hub {
     /// Like [`Hub::start`], with extra environment variables for the process (only this
     /// process: `restart()` later starts one without them).
-    pub async fn start_with_env(redis: &RedisServer, config_toml: &str, env: &[(&str, &str)]) -> Hub {
+    pub async fn start_with_env(
+        redis: &RedisServer,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Hub {
         let dir = tempfile::tempdir().expect("temp dir for the hub config");
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config_toml).expect("write hub config");
         let log = OutputLog::default();
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--redis-url", &redis.url()])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--redis-url",
+                &redis.url(),
+            ])
             .arg("--config")
             .arg(&config_path)
             .env("NO_COLOR", "1");
@@ -136,7 +164,10 @@ impl Hub {
         }
         let (child, mut lines) = spawn_logged(command, &log).expect("spawn switchboard");
         let mut child = Some(child);
-        let line = wait_for_line(&mut lines, START_TIMEOUT, |l| l.contains("listening on http://")).await;
+        let line = wait_for_line(&mut lines, START_TIMEOUT, |l| {
+            l.contains("listening on http://")
+        })
+        .await;
         let Some(addr) = line.as_deref().and_then(parse_listen_addr) else {
             kill_and_reap(&mut child);
             panic!(
@@ -151,7 +182,10 @@ impl Hub {
             redis_url: redis.url(),
             config_path,
             _dir: dir,
-            http: reqwest::Client::builder().timeout(WAIT).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(WAIT)
+                .build()
+                .expect("http client"),
         }
     }
 
@@ -183,7 +217,10 @@ impl Hub {
         let (status, reply) = self
             .http_json("POST", "/v1/agents", Some(ADMIN_TOKEN), Some(body))
             .await;
-        assert_eq!(status, 201, "POST /v1/agents for supervisor {id}: {status} {reply}");
+        assert_eq!(
+            status, 201,
+            "POST /v1/agents for supervisor {id}: {status} {reply}"
+        );
         reply["token"]
             .as_str()
             .unwrap_or_else(|| panic!("POST /v1/agents reply without token: {reply}"))
@@ -203,8 +240,13 @@ impl Hub {
 
     /// `GET /v1/tickets/{id}` as admin: status and body.
     pub async fn ticket(&self, ticket_id: &str) -> (u16, Value) {
-        self.http_json("GET", &format!("/v1/tickets/{ticket_id}"), Some(ADMIN_TOKEN), None)
-            .await
+        self.http_json(
+            "GET",
+            &format!("/v1/tickets/{ticket_id}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await
     }
 
     /// The ticket once it is stored (the flush may trail the `closed` event a little).
@@ -228,7 +270,10 @@ impl Hub {
         };
         let (status, page) = self.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
         assert_eq!(status, 200, "GET {path}: {status} {page}");
-        assert!(page["tickets"].is_array(), "GET {path}: no `tickets` array: {page}");
+        assert!(
+            page["tickets"].is_array(),
+            "GET {path}: no `tickets` array: {page}"
+        );
         page
     }
 
@@ -302,7 +347,7 @@ pub async fn assert_customer_never_saw_a_note(customer: &mut Ws, conversation_id
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     pub idempotency_key: Option<String>,
     pub signature: Option<String>,
     /// `Ok` when the signature header is valid for the raw body under the secret and its
@@ -314,7 +359,7 @@ pub struct Delivery {
     pub at: Instant,
 }
 
-impl Delivery {
+impl WebhookDelivery {
     pub fn acknowledged(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -330,7 +375,7 @@ struct ReceiverState {
     fail_next: AtomicUsize,
     /// Answer 503 to everything while set.
     down: AtomicBool,
-    log: watch::Sender<Vec<Delivery>>,
+    log: watch::Sender<Vec<WebhookDelivery>>,
 }
 
 /// An HTTP server inside the test standing in for a ticket system: `POST /tickets`.
@@ -405,7 +450,7 @@ impl WebhookReceiver {
         self.state.down.store(down, Ordering::SeqCst);
     }
 
-    pub fn deliveries(&self) -> Vec<Delivery> {
+    pub fn deliveries(&self) -> Vec<WebhookDelivery> {
         self.state.log.borrow().clone()
     }
 
@@ -414,8 +459,8 @@ impl WebhookReceiver {
         &self,
         what: &str,
         timeout: Duration,
-        done: impl Fn(&[Delivery]) -> bool,
-    ) -> Vec<Delivery> {
+        done: impl Fn(&[WebhookDelivery]) -> bool,
+    ) -> Vec<WebhookDelivery> {
         let mut log = self.state.log.subscribe();
         let waited = tokio::time::timeout(timeout, log.wait_for(|d| done(d))).await;
         match waited {
@@ -428,7 +473,7 @@ impl WebhookReceiver {
     }
 
     /// Waits for an acknowledged (2xx) delivery of `ticket_id`; returns all deliveries.
-    pub async fn wait_delivered(&self, ticket_id: &str, timeout: Duration) -> Vec<Delivery> {
+    pub async fn wait_delivered(&self, ticket_id: &str, timeout: Duration) -> Vec<WebhookDelivery> {
         let what = format!("an acknowledged delivery of {ticket_id}");
         self.wait_until(&what, timeout, |d| {
             d.iter().any(|d| d.is_for(ticket_id) && d.acknowledged())
@@ -446,7 +491,7 @@ impl Drop for WebhookReceiver {
 }
 
 /// One line per delivery, for failure messages.
-pub fn describe(deliveries: &[Delivery]) -> String {
+pub fn describe(deliveries: &[WebhookDelivery]) -> String {
     if deliveries.is_empty() {
         return "(none)".into();
     }
@@ -462,7 +507,11 @@ pub fn describe(deliveries: &[Delivery]) -> String {
         .join("\n")
 }
 
-async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let header = |name: &str| {
         headers
             .get(name)
@@ -474,8 +523,12 @@ async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, bo
         Some(signature) => verify_signature(&state.secret, signature, &body, 300),
         None => Err("no Switchboard-Signature header".into()),
     };
-    let parsed = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| Value::String(format!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body))));
+    let parsed = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        Value::String(format!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        ))
+    });
     let failing = state
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -488,7 +541,7 @@ async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, bo
     } else {
         StatusCode::OK
     };
-    let delivery = Delivery {
+    let delivery = WebhookDelivery {
         idempotency_key: header("idempotency-key"),
         signature,
         verified,
@@ -502,7 +555,12 @@ async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, bo
 
 /// Checks `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` the way a receiver
 /// would (as `docs/tickets.md` shows), with its own HMAC rather than the hub's code.
-pub fn verify_signature(secret: &str, header: &str, body: &[u8], tolerance_s: u64) -> Result<(), String> {
+pub fn verify_signature(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    tolerance_s: u64,
+) -> Result<(), String> {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
@@ -514,13 +572,18 @@ pub fn verify_signature(secret: &str, header: &str, body: &[u8], tolerance_s: u6
     }
     let t = t.ok_or("no t= in the signature")?;
     let v1 = v1.ok_or("no v1= in the signature")?;
-    let seconds: u64 = t.parse().map_err(|_| format!("t={t} is not unix seconds"))?;
+    let seconds: u64 = t
+        .parse()
+        .map_err(|_| format!("t={t} is not unix seconds"))?;
     let now_s = now_ms() / 1000;
     if now_s.abs_diff(seconds) > tolerance_s {
-        return Err(format!("t={seconds} is more than {tolerance_s} s from now ({now_s})"));
+        return Err(format!(
+            "t={seconds} is more than {tolerance_s} s from now ({now_s})"
+        ));
     }
     let expected = hex::decode(v1).map_err(|_| format!("v1={v1} is not hex"))?;
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
     mac.update(t.as_bytes());
     mac.update(b".");
     mac.update(body);

@@ -4,7 +4,8 @@
 //!
 //! Nothing here sleeps to synchronize: every wait is "until this frame / line arrives, or
 //! fail after a timeout", and a failure names what was awaited and what was seen instead
-//! (frames on the socket, the tail of the hub's output).
+//! (frames on the socket, the tail of the hub's output). The one exception, [`eventually`],
+//! re-asks at a short interval for state the hub only shows when asked (`/readyz`).
 //!
 //! - [`RedisServer`]: `redis-server` with AOF (`appendfsync always`) in a temp dir, so
 //!   acknowledged data survives `kill()` + `restart()`.
@@ -13,6 +14,7 @@
 //! - [`TestConfig`]: the hub's TOML, with builders for per-test limits and timeouts.
 //! - [`Ws`]: one WebSocket connection with a buffer, so a test can wait for one frame while
 //!   unrelated frames are kept for later waits.
+//! - [`WebhookSink`]: a tiny HTTP server receiving the ticket webhook.
 
 #![allow(dead_code)]
 
@@ -313,6 +315,7 @@ pub struct TopicSpec {
     pub skills: Vec<String>,
     pub priority: i32,
     pub offer_timeout_ms: u64,
+    pub transfer_timeout_ms: u64,
     /// `(after_ms, drop_skills)`
     pub expand: Vec<(u64, Vec<String>)>,
 }
@@ -325,6 +328,7 @@ impl TopicSpec {
             skills: skills.iter().map(|s| s.to_string()).collect(),
             priority,
             offer_timeout_ms: 15_000,
+            transfer_timeout_ms: 60_000,
             expand: Vec::new(),
         }
     }
@@ -340,6 +344,8 @@ impl TopicSpec {
 /// - `urgent`: no skills, priority 10.
 #[derive(Clone, Debug)]
 pub struct TestConfig {
+    /// Top-level keys (`webhook_url`, `webhook_secret`), values already TOML.
+    pub top: Vec<(String, String)>,
     pub limits: Vec<(String, String)>,
     pub router: Vec<(String, String)>,
     pub topics: Vec<TopicSpec>,
@@ -352,6 +358,7 @@ impl Default for TestConfig {
         let mut billing_fr = TopicSpec::new("billing_fr", &["billing", "fr"], 5);
         billing_fr.expand = vec![(1500, vec!["fr".to_string()])];
         TestConfig {
+            top: Vec::new(),
             // Generous rate limit: several tests send bursts; the rate-limit test lowers it.
             limits: vec![("messages_per_10s".into(), "10000".into())],
             router: vec![
@@ -377,6 +384,13 @@ fn set(entries: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 impl TestConfig {
+    /// Sets `webhook_url` and `webhook_secret`.
+    pub fn webhook(mut self, url: &str, secret: &str) -> Self {
+        set(&mut self.top, "webhook_url", format!("{url:?}"));
+        set(&mut self.top, "webhook_secret", format!("{secret:?}"));
+        self
+    }
+
     /// Sets `[limits] key = value`.
     pub fn limit(mut self, key: &str, value: impl Display) -> Self {
         set(&mut self.limits, key, value.to_string());
@@ -397,6 +411,14 @@ impl TestConfig {
         self
     }
 
+    /// Sets `transfer_timeout_ms` of every topic.
+    pub fn transfer_timeout_ms(mut self, ms: u64) -> Self {
+        for topic in &mut self.topics {
+            topic.transfer_timeout_ms = ms;
+        }
+        self
+    }
+
     pub fn topic(mut self, topic: TopicSpec) -> Self {
         self.topics.retain(|t| t.name != topic.name);
         self.topics.push(topic);
@@ -408,9 +430,12 @@ impl TestConfig {
             let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
             format!("[{}]", quoted.join(", "))
         };
-        let mut out = format!(
-            "admin_token = {ADMIN_TOKEN:?}\nidentity_secret = {IDENTITY_SECRET:?}\n\n[limits]\n"
-        );
+        let mut out =
+            format!("admin_token = {ADMIN_TOKEN:?}\nidentity_secret = {IDENTITY_SECRET:?}\n");
+        for (key, value) in &self.top {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+        out.push_str("\n[limits]\n");
         for (key, value) in &self.limits {
             out.push_str(&format!("{key} = {value}\n"));
         }
@@ -420,12 +445,13 @@ impl TestConfig {
         }
         for topic in &self.topics {
             out.push_str(&format!(
-                "\n[[topic]]\nname = {:?}\ndefault = {}\nskills = {}\npriority = {}\noffer_timeout_ms = {}\n",
+                "\n[[topic]]\nname = {:?}\ndefault = {}\nskills = {}\npriority = {}\noffer_timeout_ms = {}\ntransfer_timeout_ms = {}\n",
                 topic.name,
                 topic.default,
                 quote(&topic.skills),
                 topic.priority,
-                topic.offer_timeout_ms
+                topic.offer_timeout_ms,
+                topic.transfer_timeout_ms
             ));
             if !topic.expand.is_empty() {
                 let steps: Vec<String> = topic
@@ -602,6 +628,18 @@ impl Hub {
             .to_string()
     }
 
+    /// `POST /v1/agents` as admin with a full body; returns the agent's token.
+    pub async fn create_agent_with(&self, body: Value) -> String {
+        let (status, reply) = self
+            .http_json("POST", "/v1/agents", Some(ADMIN_TOKEN), Some(body.clone()))
+            .await;
+        assert_eq!(status, 201, "POST /v1/agents {body}: got {status} {reply}");
+        reply["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("POST /v1/agents reply without token: {reply}"))
+            .to_string()
+    }
+
     /// A plain request; returns the status and the body as text.
     pub async fn http(
         &self,
@@ -666,9 +704,9 @@ impl Hub {
     /// the `welcome`.
     pub async fn customer(&self, extra: Value) -> (Ws, Value) {
         let mut ws = self.connect_customer().await;
-        let mut hello = json!({"type": "hello", "role": "customer", "name": "Ann"});
-        merge(&mut hello, extra);
-        let welcome = ws.hello(hello).await;
+        let mut opts = json!({"name": "Ann"});
+        merge(&mut opts, extra);
+        let welcome = ws.customer_hello(opts).await;
         (ws, welcome)
     }
 
@@ -676,9 +714,7 @@ impl Hub {
     pub async fn agent(&self, token: &str) -> (Ws, Value) {
         let mut ws = self.connect_agent().await;
         ws.name = "agent".into();
-        let welcome = ws
-            .hello(json!({"type": "hello", "role": "agent", "token": token}))
-            .await;
+        let welcome = ws.agent_login(token).await;
         if let Some(id) = welcome["agent"]["id"].as_str() {
             ws.name = format!("agent {id}");
         }
@@ -727,11 +763,7 @@ pub fn merge(base: &mut Value, extra: Value) {
 
 /// Hex HMAC-SHA256 of `user_id` under `secret`: a customer identity signature.
 pub fn sign_identity(user_id: &str, secret: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
-    mac.update(user_id.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hmac_hex(secret, user_id)
 }
 
 /// A verified identity for `hello`.
@@ -847,6 +879,7 @@ impl Ws {
 
     /// Closes the connection from the client side (a normal close).
     pub async fn close(mut self) {
+        // The hub may already be gone (crash tests); either way the socket is dropped next.
         let _ = tokio::time::timeout(WAIT, self.stream.close(None)).await;
     }
 
@@ -1099,6 +1132,19 @@ impl Ws {
         self.wait_for(&what, |f| ty(f) == "welcome").await
     }
 
+    /// Customer `hello` with `opts` (session, name, email, identity) merged in.
+    pub async fn customer_hello(&mut self, opts: Value) -> Value {
+        let mut hello = json!({"type": "hello", "role": "customer"});
+        merge(&mut hello, opts);
+        self.hello(hello).await
+    }
+
+    /// Agent `hello` with `token`.
+    pub async fn agent_login(&mut self, token: &str) -> Value {
+        self.hello(json!({"type": "hello", "role": "agent", "token": token}))
+            .await
+    }
+
     /// `ping` → `ack`.
     pub async fn ping(&mut self) {
         self.ok(json!({"type": "ping"})).await;
@@ -1298,3 +1344,159 @@ pub async fn chat(hub: &Hub) -> Chat {
     }
 }
 pub mod extra;
+
+// ---------------------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------------------
+
+/// One HTTP request received by [`WebhookSink`].
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The status the sink answered with.
+    pub answered: u16,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == &name.to_ascii_lowercase())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 server for the ticket webhook: answers the first `fail_first`
+/// requests with 500, the rest with 200, and reports every request.
+pub struct WebhookSink {
+    pub url: String,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookSink {
+    pub async fn start(fail_first: usize) -> WebhookSink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook sink");
+        let url = format!(
+            "http://{}/tickets",
+            listener.local_addr().expect("sink address")
+        );
+        let (tx, deliveries) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let tx = tx.clone();
+                let served = served.clone();
+                tokio::spawn(async move {
+                    serve_webhook_connection(stream, tx, served, fail_first).await;
+                });
+            }
+        });
+        WebhookSink {
+            url,
+            deliveries,
+            task,
+        }
+    }
+
+    /// The next request, or a failure naming `what` after `timeout`.
+    pub async fn next(&mut self, what: &str, timeout: Duration) -> Delivery {
+        match tokio::time::timeout(timeout, self.deliveries.recv()).await {
+            Ok(Some(delivery)) => delivery,
+            _ => panic!("webhook sink: no request within {timeout:?} ({what})"),
+        }
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_webhook_connection(
+    mut stream: TcpStream,
+    tx: mpsc::UnboundedSender<Delivery>,
+    served: Arc<std::sync::atomic::AtomicUsize>,
+    fail_first: usize,
+) {
+    let mut buf = Vec::new();
+    loop {
+        // Head.
+        let head_end = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut request_line = lines.next().unwrap_or("").split_whitespace();
+        let method = request_line.next().unwrap_or("").to_string();
+        let path = request_line.next().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+        buf.drain(..head_end + length);
+
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answered = if n < fail_first { 500 } else { 200 };
+        let reply = format!(
+            "HTTP/1.1 {answered} {}\r\ncontent-length: 0\r\n\r\n",
+            if answered == 200 {
+                "OK"
+            } else {
+                "Internal Server Error"
+            }
+        );
+        if stream.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+        let delivery = Delivery {
+            method,
+            path,
+            headers,
+            body,
+            answered,
+        };
+        if tx.send(delivery).is_err() {
+            return;
+        }
+    }
+}
+
+/// Hex HMAC-SHA256 of `message` under `secret`.
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
