@@ -221,7 +221,7 @@
         timer: setTimeout(function () {
           if (S.reqs[req] !== entry) return;
           delete S.reqs[req]; reject({ code: 'timeout' });
-          if (S.ws === sock) sendPing(5000); // no answer: make sure the socket still lives
+          if (S.ws === sock && !S.ping) sendPing(5000); // no answer: make sure the socket still lives
         }, REQUEST_TIMEOUT_MS),
       };
       S.reqs[req] = entry;
@@ -340,12 +340,8 @@
       // even across seqs it never receives (internal notes).
       evs.forEach(function (e) { apply(c, e); });
       for (var k in c.buffer) if (+k <= c.applied) { delete c.buffer[k]; c.buffered--; }
-      if (!ack.more && !evs.length && c.buffered) {
-        // Nothing more to see below the buffer: what it waits for is hidden from us.
-        Object.keys(c.buffer).map(Number).sort(function (a, b) { return a - b; }).forEach(function (s) {
-          var e = c.buffer[s]; delete c.buffer[s]; c.buffered--; apply(c, e);
-        });
-      }
+      // Nothing more to see below the buffer: what it waits for is hidden from us.
+      if (!ack.more && !evs.length && c.buffered) flushBuffer(c);
       drain(c);
       render();
       if (ack.more || c.buffered) fetchHistory(c);
@@ -355,7 +351,13 @@
       if (err.code === 'disconnected') return; // resumed after reconnect
       if (err.code === 'unavailable' || err.code === 'rate_limited' || err.code === 'timeout') {
         setTimeout(function () { fetchHistory(c); }, 1000 + Math.random() * 1000);
-      } else finishHistory(c);
+      } else { flushBuffer(c); render(); finishHistory(c); } // refused: nothing fills the gap
+    });
+  }
+
+  function flushBuffer(c) {
+    Object.keys(c.buffer).map(Number).sort(function (a, b) { return a - b; }).forEach(function (s) {
+      var e = c.buffer[s]; delete c.buffer[s]; c.buffered--; apply(c, e);
     });
   }
 
@@ -560,6 +562,7 @@
     '.card{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:14px;display:flex;flex-direction:column;gap:10px;align-self:stretch}' +
     '.card h3{margin:0;font-size:15px}.card p{margin:0;color:#4b5563;line-height:1.45}' +
     'label{display:flex;flex-direction:column;gap:4px;font-size:12px;color:#374151;font-weight:600}' +
+    'label input,label textarea{font-size:14px;font-weight:400}' +
     '.stars{display:flex;gap:4px}' +
     '.star{border:0;background:none;font-size:28px;line-height:1;color:#d1d5db;cursor:pointer;padding:2px}' +
     '.star.on{color:#f59e0b}' +
@@ -797,12 +800,12 @@
     var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': 'Comment (optional)', placeholder: 'Anything to add? (optional)', 'data-testid': 'sb-rating-comment' });
     var err = h('div', { class: 'err', role: 'alert' });
     var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: 'Send rating' });
-    var row = h('div', { class: 'stars', role: 'radiogroup', 'aria-label': 'Rate this chat from 1 to 5' });
+    var row = h('div', { class: 'stars', role: 'group', 'aria-label': 'Rate this chat from 1 to 5' });
     for (var i = 1; i <= 5; i++) (function (n) {
-      var b = h('button', { class: 'star', type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': n + (n === 1 ? ' star' : ' stars'), 'data-testid': 'sb-star-' + n, text: '\u2605',
+      var b = h('button', { class: 'star', type: 'button', 'aria-pressed': 'false', 'aria-label': n + (n === 1 ? ' star' : ' stars'), 'data-testid': 'sb-star-' + n, text: '\u2605',
         onclick: function () {
           score = n; btn.disabled = false;
-          stars.forEach(function (s, j) { s.classList.toggle('on', j < n); s.setAttribute('aria-checked', String(j + 1 === n)); });
+          stars.forEach(function (s, j) { s.classList.toggle('on', j < n); s.setAttribute('aria-pressed', String(j + 1 === n)); });
         } });
       stars.push(b); row.appendChild(b);
     })(i);
@@ -858,7 +861,7 @@
       : S.conn === 'reconnecting' ? 'Reconnecting\u2026' : 'Connecting\u2026';
     el.sub.textContent = connText;
     el.sub.setAttribute('data-state', S.conn);
-    el.dot.className = 'dot' + (S.conn === 'open' ? ' open' : '');
+    el.dot.className = 'dot' + (S.conn === 'open' && (S.online !== false || agent) ? ' open' : '');
     el.end.hidden = !(c && c.state !== 'closed');
 
     // queue banner

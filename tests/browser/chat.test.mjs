@@ -19,11 +19,9 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     await hub?.stop();
   });
 
-  const fail = async (fn) => {
-    try { return await fn(); } catch (err) { console.log(H.diagnostics(hub, [cust, agent])); throw err; }
-  };
+  const step = H.stepper(() => hub, () => [cust, agent]);
 
-  it('customer writes, the agent gets the offer, accepts and replies', () => fail(async () => {
+  it('customer writes, the agent gets the offer, accepts and replies', step(async () => {
     const token = await hub.createAgent('alice', { name: 'Alice' });
     agent = await H.newPage(browser, { name: 'alice' });
     await H.loginConsole(agent, hub, token);
@@ -58,7 +56,7 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     await cust.locator('[data-testid=sb-msg][data-role=customer][data-state=read]', { hasText: 'order #1042' }).waitFor();
   }));
 
-  it('typing shows both ways', () => fail(async () => {
+  it('typing shows both ways', step(async () => {
     await cust.getByTestId('sb-input').fill('I ordered on Mon');
     await H.until(async () => /is typing/.test(await agent.getByTestId('typing').innerText()), { what: 'customer typing in the console' });
     await cust.getByTestId('sb-input').fill('');
@@ -72,7 +70,7 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     await H.screenshot(agent, 'console-chat');
   }));
 
-  it('renders text as text, never as HTML', () => fail(async () => {
+  it('renders text as text, never as HTML', step(async () => {
     const evil = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
     await H.widgetSend(cust, evil);
     const bubble = agent.locator('[data-testid=msg][data-role=customer]', { hasText: '<b>bold</b>' });
@@ -86,7 +84,7 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     assert.equal(await agent.evaluate(() => window.__pwned), undefined);
   }));
 
-  it('unread count on the launcher while the panel is closed', () => fail(async () => {
+  it('unread count on the launcher while the panel is closed', step(async () => {
     await cust.getByTestId('sb-close').click();
     await cust.getByTestId('sb-panel').waitFor({ state: 'hidden' });
     await H.consoleSend(agent, 'Found it: the parcel is at the depot.');
@@ -98,7 +96,7 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     assert.equal(await cust.getByTestId('sb-unread').isHidden(), true);
   }));
 
-  it('a reload mid-chat shows the whole conversation once', () => fail(async () => {
+  it('a reload mid-chat shows the whole conversation once', step(async () => {
     const before = (await H.widgetState(cust)).messages.map((m) => m.text);
     assert.ok(before.length >= 6, 'conversation has messages');
     const visitor = (await H.widgetState(cust)).visitorId;
@@ -118,7 +116,7 @@ describe('chat between the widget and the console', { timeout: 240000 }, () => {
     assert.equal(await agent.locator('[data-testid=msg]', { hasText: 'after the reload' }).count(), 1);
   }));
 
-  it('close with resolution and tags, then the customer rates', () => fail(async () => {
+  it('close with resolution and tags, then the customer rates', step(async () => {
     await agent.getByTestId('close-open').click();
     await agent.getByTestId('close-resolution').selectOption('resolved');
     await agent.getByTestId('close-tags').fill('shipping, late');

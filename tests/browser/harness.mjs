@@ -76,7 +76,7 @@ name = "billing"
 skills = ["billing"]
 priority = 5
 offer_timeout_ms = 15000
-transfer_timeout_ms = 20000
+transfer_timeout_ms = 4000
 `;
 
 /**
@@ -189,17 +189,19 @@ export async function newPage(browser, { viewport = { width: 1280, height: 800 }
   // WebSocket frames, for the diagnostics of a failing test.
   page.on('websocket', (ws) => {
     const tag = `[${name}] ws ${new URL(ws.url()).pathname}`;
+    const t0 = Date.now();
+    const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
     const clip = (p) => String(p).slice(0, 300);
-    ws.on('framesent', (f) => page.consoleLog.push(`${tag} > ${clip(f.payload)}`));
-    ws.on('framereceived', (f) => page.consoleLog.push(`${tag} < ${clip(f.payload)}`));
-    ws.on('close', () => page.consoleLog.push(`${tag} closed`));
+    ws.on('framesent', (f) => page.consoleLog.push(`${tag} ${stamp()} > ${clip(f.payload)}`));
+    ws.on('framereceived', (f) => page.consoleLog.push(`${tag} ${stamp()} < ${clip(f.payload)}`));
+    ws.on('close', () => page.consoleLog.push(`${tag} ${stamp()} closed`));
   });
   return page;
 }
 
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png') });
+  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), animations: 'disabled' });
 }
 
 /** Closes every open WebSocket of a page, as a network drop would. */
@@ -246,6 +248,17 @@ export async function consoleSend(page, text) {
   const input = page.getByTestId('composer-input');
   await input.fill(text);
   await input.press('Enter');
+}
+
+/** Wraps the steps of one scenario: after a failing step (whose diagnostics are printed),
+ *  the later steps are skipped instead of timing out one by one. */
+export function stepper(getHub, getPages) {
+  let broken = false;
+  return (fn) => async (t) => {
+    if (broken) { t.skip('an earlier step failed'); return; }
+    try { await fn(t); } catch (err) { broken = true; console.log(diagnostics(getHub(), getPages())); throw err; }
+    if (process.env.SB_DIAG) console.log(diagnostics(getHub(), getPages()));
+  };
 }
 
 /** Dumps page console logs and the hub log tail when a test fails. */

@@ -18,11 +18,9 @@ describe('supervisor view', { timeout: 240000 }, () => {
     await hub?.stop();
   });
 
-  const fail = async (fn) => {
-    try { return await fn(); } catch (err) { console.log(H.diagnostics(hub, [cust, alice, sup])); throw err; }
-  };
+  const step = H.stepper(() => hub, () => [cust, alice, sup]);
 
-  it('shows the queue, the agents and a monitor button', () => fail(async () => {
+  it('shows the queue, the agents and a monitor button', step(async () => {
     const aliceToken = await hub.createAgent('alice', { name: 'Alice' });
     const supToken = await hub.createAgent('sam', { name: 'Sam', supervisor: true });
 

@@ -21,11 +21,9 @@ describe('transfer between two agent pages', { timeout: 240000 }, () => {
     await hub?.stop();
   });
 
-  const fail = async (fn) => {
-    try { return await fn(); } catch (err) { console.log(H.diagnostics(hub, [cust, alice, bob])); throw err; }
-  };
+  const step = H.stepper(() => hub, () => [cust, alice, bob]);
 
-  it('an internal note is visibly distinct and never reaches the customer', () => fail(async () => {
+  it('an internal note is visibly distinct and never reaches the customer', step(async () => {
     await alice.getByTestId('note-toggle').click();
     assert.equal(await alice.getByTestId('note-toggle').getAttribute('aria-pressed'), 'true');
     await H.consoleSend(alice, 'VIP customer, order over 500');
@@ -39,7 +37,7 @@ describe('transfer between two agent pages', { timeout: 240000 }, () => {
     assert.ok(!(await H.widgetState(cust)).messages.some((m) => /VIP/.test(m.text)));
   }));
 
-  it('transfer to bob: offer with the note, bob accepts, the customer sees bob', () => fail(async () => {
+  it('transfer to bob: offer with the note, bob accepts, the customer sees bob', step(async () => {
     bob = await H.newPage(browser, { name: 'bob' });
     await H.loginConsole(bob, hub, bobToken);
     await H.setAvailable(bob);
@@ -80,5 +78,20 @@ describe('transfer between two agent pages', { timeout: 240000 }, () => {
     await bob.locator('[data-testid=msg][data-role=customer]', { hasText: 'thanks Bob' }).waitFor();
     await H.screenshot(bob, 'console-after-transfer');
     await H.screenshot(cust, 'widget-after-transfer');
+  }));
+
+  it('a transfer to a queue nobody takes fails and the agent keeps the conversation', step(async () => {
+    await bob.getByTestId('transfer-open').click();
+    await bob.getByTestId('transfer-kind-topic').check();
+    await bob.getByTestId('transfer-target').fill('billing');
+    await bob.getByTestId('transfer-submit').click();
+    await bob.getByTestId('transfer-dialog').waitFor({ state: 'hidden' });
+    await bob.getByTestId('sys').filter({ hasText: 'topic billing' }).waitFor();
+    await cust.getByTestId('sb-system').filter({ hasText: 'billing team' }).waitFor();
+    // Nobody has the billing skill: after the topic's transfer timeout Bob keeps it.
+    await H.until(async () => /Transfer failed/.test(await bob.getByTestId('conv-banner').innerText()), { timeout: 20000, what: 'transfer_failed banner' });
+    await H.consoleSend(bob, 'Still with me, Bob.');
+    await cust.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Still with me' }).waitFor();
+    assert.equal(await cust.getByTestId('sb-agent').innerText(), 'Bob');
   }));
 });

@@ -18,11 +18,9 @@ describe('widget UI', { timeout: 180000 }, () => {
     await hub?.stop();
   });
 
-  const fail = async (fn) => {
-    try { return await fn(); } catch (err) { console.log(H.diagnostics(hub, [page])); throw err; }
-  };
+  const step = H.stepper(() => hub, () => [page]);
 
-  it('offers an offline form when nobody is online and shows the ticket number', () => fail(async () => {
+  it('offers an offline form when nobody is online and shows the ticket number', step(async () => {
     page = await H.newPage(browser, { name: 'offline' });
     await H.openWidget(page, hub);
     assert.equal((await H.widgetState(page)).online, false);
@@ -42,7 +40,7 @@ describe('widget UI', { timeout: 180000 }, () => {
     await page.context().close();
   }));
 
-  it('is keyboard accessible: launcher, focus in the composer, Esc closes', () => fail(async () => {
+  it('is keyboard accessible: launcher, focus in the composer, Esc closes', step(async () => {
     await hub.createAgent('alice', { name: 'Alice' }).then(async (token) => {
       // Someone available so the widget shows the chat composer.
       const agent = await H.newPage(browser, { name: 'alice' });
@@ -78,7 +76,7 @@ describe('widget UI', { timeout: 180000 }, () => {
     await page.context().close();
   }));
 
-  it('fills a phone-sized screen', () => fail(async () => {
+  it('fills a phone-sized screen; the customer can end the chat', step(async () => {
     page = await H.newPage(browser, { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     await H.openWidget(page, hub);
     const box = await page.getByTestId('sb-panel').boundingBox();
@@ -86,6 +84,14 @@ describe('widget UI', { timeout: 180000 }, () => {
     await H.widgetSend(page, 'Hello from my phone');
     await page.locator('[data-testid=sb-msg]', { hasText: 'Hello from my phone' }).waitFor();
     await H.screenshot(page, 'widget-phone');
+    // The customer may end the chat; the rating form follows.
+    await page.getByTestId('sb-end').click();
+    await page.getByTestId('sb-system').filter({ hasText: 'Chat ended' }).waitFor();
+    await page.getByTestId('sb-rating').waitFor();
+    const convId = (await H.widgetState(page)).conversationId;
+    const closed = (await H.storedEvents(hub, convId)).find((e) => e.kind === 'closed');
+    assert.equal(closed.resolution, 'customer_left');
+    assert.equal(closed.by.role, 'customer');
     await page.getByTestId('sb-close').click();
     await page.getByTestId('sb-launcher').waitFor();
   }));

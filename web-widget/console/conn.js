@@ -237,8 +237,7 @@ export class ConvLog {
       for (const e of evs) this.apply(e);
       for (const k of [...this.buffer.keys()]) if (k <= this.applied) this.buffer.delete(k);
       if (!ack.more && !evs.length && this.buffer.size) {
-        // Nothing visible below the buffered events: apply them in order.
-        for (const k of [...this.buffer.keys()].sort((a, b) => a - b)) { const e = this.buffer.get(k); this.buffer.delete(k); this.apply(e); }
+        this.flushBuffer(); // nothing visible below the buffered events: apply them in order
       }
       this.drain();
       if (ack.more || this.buffer.size) this.fetch();
@@ -248,8 +247,17 @@ export class ConvLog {
       if (err.code === 'disconnected') return;
       if (err.code === 'unavailable' || err.code === 'rate_limited' || err.code === 'timeout') {
         setTimeout(() => this.fetch(), 1000 + Math.random() * 1000);
-      } else this.done(err);
+      } else {
+        // History refused (e.g. no longer a member): nothing can fill the gap, so apply what
+        // arrived, still in order, rather than hide it.
+        this.flushBuffer();
+        this.done(err);
+      }
     });
+  }
+
+  flushBuffer() {
+    for (const k of [...this.buffer.keys()].sort((a, b) => a - b)) { const e = this.buffer.get(k); this.buffer.delete(k); this.apply(e); }
   }
 
   done(err) { const w = this.waiters; this.waiters = []; for (const f of w) f(err); }

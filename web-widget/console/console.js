@@ -259,7 +259,7 @@ function conv(id, extra) {
       member: false, monitoring: false, agents: new Map(), seen: 0, sentRead: 0, readSeq: 0,
       typing: null, banner: '', transferPending: null, synced: false, gone: false, rating: null,
     };
-    c.log = new ConvLog(id, S.conn, (ev) => apply(c, ev));
+    c.log = new ConvLog(id, S.conn, (ev) => { apply(c, ev); render(); });
     S.convs.set(id, c);
     if (!S.active) S.active = id;
   }
@@ -291,6 +291,7 @@ function apply(c, ev) {
       c.agents.delete(ev.agent.id);
       if (ev.agent.id === me) {
         c.member = false;
+        c.transferPending = null;
         c.banner = ev.reason === 'transferred' ? 'You transferred this conversation.' : `You left this conversation (${ev.reason}).`;
       }
       break;
@@ -450,7 +451,7 @@ function renderOffers() {
       const cust = of.customer || {};
       li = h('li', { class: 'offer', 'data-offer-id': id, 'data-conversation-id': of.conversation_id, 'data-testid': 'offer' },
         h('div', { class: 'who' },
-          h('span', { text: cust.name || cust.id || 'Visitor' }),
+          h('span', { text: who({ customer: cust }) }),
           h('span', { class: 'pill ' + (cust.verified ? 'verified' : 'unverified'), text: cust.verified ? 'verified' : 'unverified' }),
           h('span', { class: 'pill', text: of.topic })),
         of.transfer ? h('div', { class: 'small', 'data-testid': 'offer-transfer', text: `Transfer from ${of.transfer.from_agent}${of.transfer.note ? ': “' + of.transfer.note + '”' : ''}` }) : null,
@@ -703,7 +704,7 @@ function renderSupervisor(stats, agents, queued, open) {
       h('td', { class: 'small', text: id }),
       h('td', { text: c.topic || '—' }),
       h('td', { text: c.state || '—' }),
-      h('td', { text: cust.name || cust.id || '—' }),
+      h('td', { text: who({ customer: cust }) }),
       h('td', { text: agentsOf || '—' }),
       h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
       h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' })));
@@ -761,7 +762,7 @@ function paint() {
 
 function who(c) {
   const cu = c.customer || {};
-  return cu.name || cu.email || cu.id || 'Visitor';
+  return cu.name || cu.email || (cu.id ? 'Visitor ' + cu.id.replace(/^v_/, '').slice(0, 6) : 'Visitor');
 }
 
 function paintTabs() {
@@ -830,15 +831,16 @@ function setMeta(n, text, state) {
 function paintConv() {
   const c = S.convs.get(S.active);
   $('conv-empty').hidden = !!c;
+  $('conv-hint').textContent = S.status === 'available' ? 'You are available: new conversations arrive as offers on the left.' : 'Set yourself Available to receive offers.';
   $('conv-main').hidden = !c;
   const log = $('log');
   if (logConv !== (c?.id ?? null)) { log.replaceChildren(); logNodes.clear(); logConv = c?.id ?? null; }
   if (!c) return;
   const cu = c.customer || {};
   const title = $('conv-title');
-  title.replaceChildren(h('span', { text: who(c) }),
+  title.replaceChildren(...[h('span', { text: who(c) }),
     h('span', { class: 'pill ' + (cu.verified ? 'verified' : 'unverified'), 'data-testid': 'conv-verified', text: cu.verified ? 'verified' : 'unverified' }),
-    c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: 'monitoring' }) : null);
+    c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: 'monitoring' }) : null].filter(Boolean));
   const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
   $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
   const open = c.state !== 'closed';
@@ -876,7 +878,7 @@ function paintConv() {
       if (x.kind === 'message' && x.from?.role === 'agent') {
         const st = x.seq <= c.readSeq ? 'read' : 'stored';
         setMeta(n, `${x.from.id === me ? 'You' : name} · ${clock(x.ts)} · ${st === 'read' ? 'seen' : 'sent'}`, st);
-      } else setMeta(n, `${x.from?.id === me ? 'You' : name} · ${clock(x.ts)}`);
+      } else setMeta(n, `${x.from?.id === me ? 'You' : x.from?.role === 'customer' ? (x.from.name || who(c)) : name} · ${clock(x.ts)}`);
     }
     keep.add(key);
     const next = prev ? prev.nextSibling : log.firstChild;
@@ -920,14 +922,14 @@ function paintDetails() {
   const sig = JSON.stringify([rows, meta, c.tickets]);
   if (box.dataset.sig === sig && box.dataset.conv === c.id) return;
   box.dataset.sig = sig; box.dataset.conv = c.id;
-  box.replaceChildren(
+  box.replaceChildren(...[
     h('h3', { text: 'Customer' }),
     h('dl', {}, rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { 'data-testid': 'detail-' + k.toLowerCase(), text: String(v) })])),
     meta.length ? h('h3', { text: 'Metadata' }) : null,
-    meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) })])) : null,
+    meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: (typeof v === 'string' ? v : JSON.stringify(v)) || '—' })])) : null,
     c.tickets?.length ? h('h3', { text: 'Past tickets' }) : null,
     c.tickets?.length ? h('ul', {}, c.tickets.map((t) => h('li', { text: `${t.ticket_id} · ${t.resolution}${t.closed_at ? ' · ' + new Date(t.closed_at).toLocaleDateString() : ''}` }))) : null,
-  );
+  ].filter(Boolean));
 }
 
 let toastTimer = 0;
