@@ -159,6 +159,18 @@ async fn full_chat_from_start_to_ticket() {
         assert_eq!(event["resolution"], "resolved", "closed: {event}");
         assert_eq!(event["ticket_id"], ticket.as_str(), "closed: {event}");
     }
+
+    // The ticket keeps the metadata and tags.
+    let path = format!("/v1/tickets/{ticket}");
+    let stored = eventually("the ticket over HTTP", WAIT, || async {
+        let (status, body) = hub.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(stored["metadata"], json!({"order": "A-17"}), "{stored}");
+    assert_eq!(stored["tags"], json!(["refund"]), "{stored}");
+    assert_eq!(stored["resolution"], "resolved", "{stored}");
+    assert_eq!(stored["customer"]["id"], visitor.as_str(), "{stored}");
 }
 
 #[tokio::test]
@@ -448,4 +460,101 @@ async fn customer_cannot_read_or_write_someone_elses_conversation() {
         "mallory received events of a conversation she is not in: {:?}",
         mallory.seen()
     );
+}
+
+/// Both sides pipeline messages at once: every member still receives the events in seq
+/// order, without gaps (a replayed duplicate at or below the highest seq is allowed).
+#[tokio::test]
+async fn concurrent_senders_events_reach_everyone_in_seq_order() {
+    const EACH: u64 = 30;
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        mut agent,
+        welcome,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let (mut tab2, _) = hub.customer(json!({"session": welcome["session"]})).await;
+
+    for i in 0..EACH {
+        customer
+            .send(
+                json!({"type": "message", "req": format!("c{i}"), "conversation_id": conv,
+                         "text": format!("customer {i}")}),
+            )
+            .await;
+        agent
+            .send(
+                json!({"type": "message", "req": format!("a{i}"), "conversation_id": conv,
+                         "text": format!("agent {i}")}),
+            )
+            .await;
+    }
+    let last = 2 + 2 * EACH;
+    for ws in [&mut customer, &mut agent, &mut tab2] {
+        ws.wait_for_within(
+            &format!("event seq {last}"),
+            std::time::Duration::from_secs(10),
+            |f| ty(f) == "event" && f["seq"] == last,
+        )
+        .await;
+        let mut highest = 2;
+        for event in ws.seen().iter().filter(|f| ty(f) == "event") {
+            let seq = seq_of(event);
+            if seq <= highest {
+                continue;
+            }
+            assert_eq!(
+                seq,
+                highest + 1,
+                "{}: event {seq} arrived before {}",
+                ws.name,
+                highest + 1
+            );
+            highest = seq;
+        }
+        assert_eq!(highest, last);
+    }
+    // Every pipelined message got its ack.
+    for (ws, prefix) in [(&customer, 'c'), (&agent, 'a')] {
+        let acked: Vec<u64> = ws
+            .seen()
+            .iter()
+            .filter(|f| ty(f) == "ack" && f["req"].as_str().is_some_and(|r| r.starts_with(prefix)))
+            .map(seq_of)
+            .collect();
+        assert_eq!(acked.len() as u64, EACH);
+    }
+}
+
+#[tokio::test]
+async fn history_pages_with_limit_and_more() {
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    for i in 0..5 {
+        customer.say(&conv, &format!("line {i}")).await;
+    }
+    let page = customer
+        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 0, "limit": 3}))
+        .await;
+    let events = page["events"].as_array().expect("events").clone();
+    assert_eq!(seqs(&events), vec![1, 2, 3], "{page}");
+    assert_eq!(page["more"], true, "{page}");
+    let page = customer
+        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 3, "limit": 3}))
+        .await;
+    let events = page["events"].as_array().expect("events").clone();
+    assert_eq!(seqs(&events), vec![4, 5, 6], "{page}");
+    assert_eq!(page["more"], true, "{page}");
+    let page = customer
+        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 6, "limit": 3}))
+        .await;
+    let events = page["events"].as_array().expect("events").clone();
+    assert_eq!(seqs(&events), vec![7], "{page}");
+    assert_eq!(page["more"], false, "{page}");
 }

@@ -70,6 +70,10 @@ async fn acknowledged_events_survive_kill_9() {
     assert!(errors.is_empty(), "errors before the crash: {errors:?}");
 
     hub.restart().await;
+    eprintln!(
+        "{} of {MESSAGES} messages acknowledged before the kill",
+        acks.len()
+    );
 
     let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     let listed = welcome2["conversations"]
@@ -104,6 +108,7 @@ async fn acknowledged_events_survive_kill_9() {
         );
         assert_eq!(event["text"], format!("message {i}"), "{event}");
     }
+    eprintln!("{} events survived the kill", events.len());
     let mut stored: BTreeMap<String, u64> = BTreeMap::new();
     for event in &events {
         if let Some(id) = event["client_msg_id"].as_str() {

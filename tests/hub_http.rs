@@ -168,3 +168,66 @@ async fn agent_list_shows_status_load_and_capacity() {
     let (status, _) = hub.http_json("GET", "/v1/agents", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn deleting_an_agent_closes_its_sockets_4409_and_requeues_its_conversations() {
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let (mut bob, _) = hub.available_agent("bob", "Bob", &[], 3).await;
+
+    let (status, body) = hub
+        .http("DELETE", "/v1/agents/alice", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    agent.expect_close(4409, WAIT).await;
+
+    let left = customer.wait_event(&conv, "left").await;
+    assert_eq!(left["agent"]["id"], "alice", "{left}");
+    assert_eq!(left["reason"], "removed", "{left}");
+    let offer = bob.wait_offer_for(&conv).await;
+    bob.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+}
+
+#[tokio::test]
+async fn queued_conversations_are_listed() {
+    let (_redis, hub) = setup().await;
+    let (mut customer, _) = hub.customer(json!({})).await;
+    let conv = customer.start_chat("billing", "anyone?").await;
+    let (status, list) = hub
+        .http_json(
+            "GET",
+            "/v1/conversations?state=queued",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let listed = list["conversations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no conversations array: {list}"));
+    assert!(
+        listed.iter().any(|c| c["conversation_id"] == conv.as_str()),
+        "{list}"
+    );
+
+    let (status, one) = hub
+        .http_json(
+            "GET",
+            &format!("/v1/conversations/{conv}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(seqs(one["events"].as_array().expect("events")), vec![1]);
+    let (status, _) = hub
+        .http_json("GET", "/v1/conversations?state=queued", None, None)
+        .await;
+    assert_eq!(status, 401);
+}

@@ -95,3 +95,29 @@ async fn agent_gone_past_grace_leaves_and_the_conversation_is_rerouted() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn customer_gone_past_the_idle_timeout_is_closed_as_abandoned() {
+    let (_redis, hub) =
+        setup_with(TestConfig::default().router("customer_idle_timeout_ms", 1500)).await;
+    let Chat {
+        customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let gone = Instant::now();
+    customer.close().await;
+    let closed = agent
+        .wait_for_within("the abandoned close", Duration::from_secs(8), |f| {
+            is_event(f, &conv, "closed")
+        })
+        .await;
+    assert!(
+        gone.elapsed() >= Duration::from_millis(1450),
+        "closed after {:?}, before the idle timeout",
+        gone.elapsed()
+    );
+    assert_eq!(closed["resolution"], "abandoned", "{closed}");
+    assert!(closed["ticket_id"].is_string(), "{closed}");
+}

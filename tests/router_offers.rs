@@ -133,3 +133,45 @@ async fn agent_that_lets_two_offers_expire_is_set_away() {
         "{offer}"
     );
 }
+
+#[tokio::test]
+async fn auto_accept_agent_is_assigned_without_an_offer() {
+    let (_redis, hub) = setup().await;
+    let token = hub.create_agent("otto", "Otto", &[], 3, true).await;
+    let (mut otto, _) = hub.agent(&token).await;
+    otto.go_available().await;
+    let (mut customer, _) = hub.customer(json!({"name": "Carl"})).await;
+    let conv = customer.start_chat("general", "hi").await;
+
+    let joined = otto.wait_event(&conv, "joined").await;
+    assert_eq!(joined["agent"]["id"], "otto", "{joined}");
+    customer.wait_event(&conv, "joined").await;
+    assert!(
+        !otto.seen().iter().any(|f| ty(f) == "offer"),
+        "an auto-accept agent got an offer: {:?}",
+        otto.seen()
+    );
+}
+
+#[tokio::test]
+async fn offer_is_revoked_when_the_customer_closes() {
+    let (_redis, hub) = setup().await;
+    let (mut ann, _) = hub.available_agent("ann", "Ann", &[], 3).await;
+    let (mut customer, _) = hub.customer(json!({"name": "Carl"})).await;
+    let conv = customer.start_chat("general", "never mind").await;
+    let offer = ann.wait_offer_for(&conv).await;
+    customer
+        .ok(json!({"type": "close", "conversation_id": conv, "resolution": "resolved"}))
+        .await;
+    let revoked = ann
+        .wait_for("the offer's withdrawal", |f| {
+            ty(f) == "offer_revoked" && f["offer_id"] == offer["offer_id"]
+        })
+        .await;
+    assert_eq!(revoked["reason"], "closed", "{revoked}");
+    ann.err(
+        json!({"type": "accept", "offer_id": offer["offer_id"]}),
+        "not_found",
+    )
+    .await;
+}

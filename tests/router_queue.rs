@@ -74,11 +74,6 @@ async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
         queue["position"], 1,
         "priority 10 goes before priority 0: {queue}"
     );
-    // The earlier customer moved back, and is told so (at most once a second).
-    low.wait_for("the low-priority customer's new position 2", |f| {
-        ty(f) == "queue" && f["conversation_id"] == conv_low.as_str() && f["position"] == 2
-    })
-    .await;
 
     alice
         .ok(json!({"type": "close", "conversation_id": conv0, "resolution": "resolved"}))
@@ -96,4 +91,35 @@ async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
         .await;
     let offer = alice.wait_offer().await;
     assert_eq!(offer["conversation_id"], conv_low.as_str(), "{offer}");
+}
+
+#[tokio::test]
+async fn waiting_customer_is_told_when_a_higher_priority_one_moves_ahead() {
+    let (_redis, hub) = setup().await;
+    // One agent who can serve both topics, busy: whoever is first in line is next.
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+    let (mut busy, _) = hub.customer(json!({"name": "Busy"})).await;
+    let conv0 = busy.start_chat("general", "keeping alice busy").await;
+    assert_eq!(alice.accept_next_offer().await, conv0);
+
+    let (mut low, _) = hub.customer(json!({"name": "Low"})).await;
+    let conv_low = low.start_chat("general", "no hurry").await;
+    let queue = low
+        .wait_for("the low-priority customer's queue entry", |f| {
+            ty(f) == "queue" && f["conversation_id"] == conv_low.as_str()
+        })
+        .await;
+    assert_eq!(queue["position"], 1, "{queue}");
+
+    let (mut high, _) = hub.customer(json!({"name": "High"})).await;
+    let conv_high = high.start_chat("urgent", "urgent!").await;
+    high.wait_for("the high-priority customer's queue entry at 1", |f| {
+        ty(f) == "queue" && f["conversation_id"] == conv_high.as_str() && f["position"] == 1
+    })
+    .await;
+    // "whenever the position changes (at most once a second)": low is no longer next.
+    low.wait_for("the low-priority customer's new position 2", |f| {
+        ty(f) == "queue" && f["conversation_id"] == conv_low.as_str() && f["position"] == 2
+    })
+    .await;
 }

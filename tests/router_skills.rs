@@ -116,3 +116,21 @@ async fn billing_fr_widens_to_billing_only_after_the_expand_time() {
     let joined = client.wait_event(&conv, "joined").await;
     assert_eq!(joined["agent"]["id"], "bill", "{joined}");
 }
+
+#[tokio::test]
+async fn unknown_or_absent_topic_uses_the_default_topic() {
+    let (_redis, hub) = setup().await;
+    let (mut gina, _) = hub.available_agent("gina", "Gina", &[], 3).await;
+    let (mut first, _) = hub.customer(json!({})).await;
+    let conv = first.start_chat("no-such-topic", "hello").await;
+    let offer = gina.wait_offer_for(&conv).await;
+    assert_eq!(offer["topic"], "general", "{offer}");
+
+    let (mut second, _) = hub.customer(json!({})).await;
+    let ack = second
+        .ok(json!({"type": "start", "text": "no topic at all"}))
+        .await;
+    let conv = ack["conversation_id"].as_str().expect("conversation_id");
+    let offer = gina.wait_offer_for(conv).await;
+    assert_eq!(offer["topic"], "general", "{offer}");
+}
