@@ -2,13 +2,12 @@
 //! period of an agent whose connections all dropped, and taking conversations away from
 //! an agent that is gone (they are queued again at the front of their priority).
 
-use super::matching::Lapse;
+use super::handover::Lapse;
 use super::rank::Lane;
 use super::state::{Agent, Conv, Phase, Timer};
 use super::topics;
 use super::types::{
-    AgentProfile, AgentStatus, Command, ConversationId, OfferId, RevokeReason,
-    TransferFailReason,
+    AgentProfile, AgentStatus, Command, ConversationId, OfferId, RevokeReason, TransferFailReason,
 };
 use super::Router;
 
@@ -38,7 +37,7 @@ impl Router {
     }
 
     /// The newest offer of an agent holding more than its capacity.
-    fn excess_offer(&self, id: &str) -> Option<OfferId> {
+    pub(super) fn excess_offer(&self, id: &str) -> Option<OfferId> {
         let agent = self.agents.get(id)?;
         if agent.load() <= agent.profile.capacity {
             return None;
@@ -181,7 +180,12 @@ impl Router {
         }
         let mut keys: Vec<_> = conversations
             .iter()
-            .filter_map(|c| self.convs.get(c).and_then(Conv::seek).map(|s| s.key.clone()))
+            .filter_map(|c| {
+                self.convs
+                    .get(c)
+                    .and_then(Conv::seek)
+                    .map(|s| s.key.clone())
+            })
             .collect();
         keys.sort();
         for key in keys {
@@ -194,7 +198,13 @@ impl Router {
 
     /// Puts an assigned conversation (owner already released, no transfer pending) back
     /// in the queue of its topic, keeping its waiting time. Matching is left to the caller.
-    pub(super) fn requeue(&mut self, now_ms: u64, conv_id: &str, lane: Lane, hold_until: Option<u64>) {
+    pub(super) fn requeue(
+        &mut self,
+        now_ms: u64,
+        conv_id: &str,
+        lane: Lane,
+        hold_until: Option<u64>,
+    ) {
         let Some(conv) = self.convs.get(conv_id) else {
             return;
         };

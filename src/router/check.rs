@@ -12,7 +12,10 @@ use super::Router;
 
 impl Router {
     pub(super) fn check(&self, now_ms: u64) {
-        assert!(self.dirty_topics.is_empty(), "dirty topics left after an operation");
+        assert!(
+            self.dirty_topics.is_empty(),
+            "dirty topics left after an operation"
+        );
         self.check_agents();
         let seeks = self.check_conversations();
         self.check_groups(&seeks);
@@ -24,8 +27,16 @@ impl Router {
     fn check_agents(&self) {
         for (id, a) in &self.agents {
             assert_eq!(a.profile.id, *id);
-            assert_eq!(a.groups, qualifying_groups(&self.groups, &a.profile.skills), "groups of {id}");
-            assert_eq!(a.indexed.is_some(), a.status == AgentStatus::Available, "indexed iff available: {id}");
+            assert_eq!(
+                a.groups,
+                qualifying_groups(&self.groups, &a.profile.skills),
+                "groups of {id}"
+            );
+            assert_eq!(
+                a.indexed.is_some(),
+                a.status == AgentStatus::Available,
+                "indexed iff available: {id}"
+            );
             if let Some(ix) = a.indexed {
                 assert_eq!(ix.load, a.load(), "indexed load of {id}");
                 assert_eq!(ix.capacity, a.profile.capacity);
@@ -33,10 +44,18 @@ impl Router {
                 assert_eq!(ix.free, a.has_room());
             }
             for o in &a.offers {
-                assert_eq!(self.offers.get(o).map(|o| o.agent.as_str()), Some(id.as_str()), "offer {o} of {id}");
+                assert_eq!(
+                    self.offers.get(o).map(|o| o.agent.as_str()),
+                    Some(id.as_str()),
+                    "offer {o} of {id}"
+                );
             }
             for c in &a.active {
-                assert_eq!(self.convs.get(c).and_then(Conv::owner), Some(id.as_str()), "{c} owned by {id}");
+                assert_eq!(
+                    self.convs.get(c).and_then(Conv::owner),
+                    Some(id.as_str()),
+                    "{c} owned by {id}"
+                );
             }
             if let Some(at) = a.grace_until {
                 assert_eq!(a.status, AgentStatus::Offline);
@@ -53,13 +72,18 @@ impl Router {
                 Phase::Queued(seek) => {
                     assert_eq!(seek.topic, c.topic);
                     if let Some(o) = &seek.offer {
-                        let offer = self.offers.get(o).expect("queued conversation's offer exists");
+                        let offer = self
+                            .offers
+                            .get(o)
+                            .expect("queued conversation's offer exists");
                         assert_eq!(offer.kind, OfferKind::Queue);
                         assert_eq!(&offer.conversation, id);
                     }
                     seeks.insert(id.clone(), (seek, true));
                 }
-                Phase::Assigned(Assigned { owner, transfer, .. }) => {
+                Phase::Assigned(Assigned {
+                    owner, transfer, ..
+                }) => {
                     let agent = self.agents.get(owner).expect("owner exists");
                     assert!(agent.active.contains(id));
                     match transfer {
@@ -68,9 +92,16 @@ impl Router {
                             assert_eq!(offer.kind, OfferKind::ToAgent);
                             assert_eq!(&offer.conversation, id);
                         }
-                        Some(Transfer::ToTopic { seek, deadline_ms, .. }) => {
-                            assert!(seek.excluded.contains(owner), "escalation excludes its owner");
-                            assert!(self.timers.contains(&(*deadline_ms, Timer::TransferDeadline(id.clone()))));
+                        Some(Transfer::ToTopic {
+                            seek, deadline_ms, ..
+                        }) => {
+                            assert!(
+                                seek.excluded.contains(owner),
+                                "escalation excludes its owner"
+                            );
+                            assert!(self
+                                .timers
+                                .contains(&(*deadline_ms, Timer::TransferDeadline(id.clone()))));
                             if let Some(o) = &seek.offer {
                                 let offer = self.offers.get(o).expect("escalation offer exists");
                                 assert_eq!(offer.kind, OfferKind::ToTopic);
@@ -93,19 +124,55 @@ impl Router {
             assert_eq!(slot.group, seek.group);
             assert_eq!(seek.group, t.levels[seek.level].group);
             if let Some(at) = seek.widen_at {
-                assert!(self.timers.contains(&(at, Timer::Widen(id.clone()))), "widen timer of {id}");
+                assert!(
+                    self.timers.contains(&(at, Timer::Widen(id.clone()))),
+                    "widen timer of {id}"
+                );
             } else {
-                assert!(t.next_widen_after(seek.level).is_none(), "{id} has a widening step left but no timer");
+                assert!(
+                    t.next_widen_after(seek.level).is_none(),
+                    "{id} has a widening step left but no timer"
+                );
             }
             if let Some(at) = seek.hold_until {
                 assert!(self.timers.contains(&(at, Timer::Hold(id.clone()))));
             }
         }
         let entries: usize = self.topics.iter().map(|t| t.order.len()).sum();
-        assert_eq!(entries, seeks.len(), "topic queues hold exactly the active seeks");
-        for t in &self.topics {
+        assert_eq!(
+            entries,
+            seeks.len(),
+            "topic queues hold exactly the active seeks"
+        );
+        for (topic, t) in self.topics.iter().enumerate() {
             assert!(t.dirty_from.is_none());
-            assert_eq!(t.retry_from.is_some(), t.retry_at.is_some());
+            assert_eq!(
+                t.held_timer,
+                t.held.first().map(|(due, _)| *due),
+                "positions timer at the first held time"
+            );
+            if let Some(at) = t.held_timer {
+                assert!(self.timers.contains(&(at, Timer::Positions(topic))));
+            }
+            let interval = self.settings.queue_update_min_interval_ms;
+            for (rank, (key, slot)) in t.order.iter().enumerate() {
+                assert_eq!(slot.rank as usize, rank + 1, "kept rank of {}", key.id);
+                if slot.notify && slot.rank != slot.sent_pos {
+                    assert!(
+                        slot.held,
+                        "{} has an unsent position but is not held",
+                        key.id
+                    );
+                }
+                let due = slot.sent_at.unwrap_or(0).saturating_add(interval);
+                assert_eq!(
+                    slot.held,
+                    t.held.contains(&(due, key.clone())),
+                    "held flag of {}",
+                    key.id
+                );
+            }
+            assert_eq!(t.held.len(), t.order.values().filter(|s| s.held).count());
         }
         seeks
     }
@@ -114,7 +181,7 @@ impl Router {
         for (g, group) in self.groups.iter().enumerate() {
             let mut agents = BTreeSet::new();
             let (mut available, mut capacity, mut free) = (0u32, 0u64, 0u64);
-            for (id, a) in &self.agents {
+            for a in self.agents.values() {
                 let Some(&(_, level)) = a.groups.iter().find(|(x, _)| *x == g) else {
                     continue;
                 };
@@ -125,14 +192,27 @@ impl Router {
                 capacity += u64::from(a.profile.capacity);
                 free += u64::from(a.profile.capacity.saturating_sub(a.load()));
                 if a.has_room() {
-                    agents.insert(AgentRank::new(id, a.load(), a.profile.capacity, level, a.idle_since_ms));
+                    agents.insert(AgentRank::new(
+                        &a.rank_id,
+                        a.load(),
+                        a.profile.capacity,
+                        level,
+                        a.idle_since_ms,
+                    ));
                 }
             }
             assert_eq!(group.available_agents, available, "group {g} available");
             assert_eq!(group.available_capacity, capacity, "group {g} capacity");
             assert_eq!(group.free_capacity, free, "group {g} free");
-            let got: Vec<_> = group.agents.iter().map(|r| (&r.id, r.load, r.level, r.idle_since_ms)).collect();
-            let want: Vec<_> = agents.iter().map(|r| (&r.id, r.load, r.level, r.idle_since_ms)).collect();
+            let got: Vec<_> = group
+                .agents
+                .iter()
+                .map(|r| (&r.id, r.load, r.level, r.idle_since_ms))
+                .collect();
+            let want: Vec<_> = agents
+                .iter()
+                .map(|r| (&r.id, r.load, r.level, r.idle_since_ms))
+                .collect();
             assert_eq!(got, want, "group {g} agent set");
             let waiting: BTreeSet<_> = seeks
                 .values()
@@ -147,9 +227,18 @@ impl Router {
         for (id, o) in &self.offers {
             let agent = self.agents.get(&o.agent).expect("offer's agent exists");
             assert!(agent.offers.contains(id));
-            assert_eq!(agent.status, AgentStatus::Available, "offer {id} to a non-available agent");
-            assert!(self.timers.contains(&(o.expires_at, Timer::OfferExpiry(id.clone()))));
-            let conv = self.convs.get(&o.conversation).expect("offer's conversation exists");
+            assert_eq!(
+                agent.status,
+                AgentStatus::Available,
+                "offer {id} to a non-available agent"
+            );
+            assert!(self
+                .timers
+                .contains(&(o.expires_at, Timer::OfferExpiry(id.clone()))));
+            let conv = self
+                .convs
+                .get(&o.conversation)
+                .expect("offer's conversation exists");
             let referenced = match &conv.phase {
                 Phase::Queued(seek) => seek.offer.as_ref() == Some(id),
                 Phase::Assigned(a) => match &a.transfer {
@@ -173,7 +262,7 @@ impl Router {
                 Timer::Widen(c) => self.convs.get(c).and_then(Conv::seek).and_then(|s| s.widen_at) == Some(*at),
                 Timer::Hold(c) => self.convs.get(c).and_then(Conv::seek).and_then(|s| s.hold_until) == Some(*at),
                 Timer::Abandon(c) => self.convs.get(c).and_then(|c| c.absent_until) == Some(*at),
-                Timer::Positions(t) => self.topics[*t].retry_at == Some(*at),
+                Timer::Positions(t) => self.topics[*t].held_timer == Some(*at),
             };
             assert!(ok, "stale timer {timer:?} at {at}");
         }
@@ -190,8 +279,15 @@ impl Router {
             if !open {
                 continue;
             }
-            let idle = self.groups[seek.group].agents.iter().find(|r| !seek.excluded.contains(&r.id));
-            assert!(idle.is_none(), "{id} waits while {:?} could take it", idle.map(|r| &r.id));
+            let idle = self.groups[seek.group]
+                .agents
+                .iter()
+                .find(|r| !seek.excluded.contains(&*r.id));
+            assert!(
+                idle.is_none(),
+                "{id} waits while {:?} could take it",
+                idle.map(|r| &r.id)
+            );
         }
     }
 }

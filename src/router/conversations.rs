@@ -3,12 +3,11 @@
 //! assignment the hub could not store.
 
 use super::engine::ASSIGN_RETRY_MS;
+use super::handover::Lapse;
 use super::rank::Lane;
 use super::state::{Agent, Assigned, Conv, Phase, Timer};
 use super::topics;
-use super::types::{
-    AgentProfile, Command, NewConversation, RevokeReason, TransferFailReason,
-};
+use super::types::{AgentProfile, Command, NewConversation, RevokeReason, TransferFailReason};
 use super::Router;
 
 impl Router {
@@ -111,11 +110,18 @@ impl Router {
     }
 
     /// Rebuilds an assignment after a restart so load counts are right. Call it after
-    /// upserting the agents and before any other operation on that conversation (a known
-    /// conversation is left alone). An unknown agent gets a placeholder (Offline, capacity
+    /// upserting the agents and before routing starts (before enqueueing or setting
+    /// agents available), so no offer is open; a known conversation is left alone. It
+    /// may leave an agent above its capacity (it then gets nothing new until below). An unknown agent gets a placeholder (Offline, capacity
     /// 0) that a later `upsert_agent` fills in. To start the grace of an agent that does
     /// not reconnect, call `set_status(now, agent, Offline)` afterwards.
-    pub fn restore_assignment(&mut self, agent: &str, conversation: &str, topic: &str, waiting_since_ms: u64) {
+    pub fn restore_assignment(
+        &mut self,
+        agent: &str,
+        conversation: &str,
+        topic: &str,
+        waiting_since_ms: u64,
+    ) {
         if self.convs.contains_key(conversation) {
             return;
         }
@@ -128,7 +134,8 @@ impl Router {
                 auto_accept: false,
             };
             let groups = topics::qualifying_groups(&self.groups, &profile.skills);
-            self.agents.insert(agent.to_owned(), Agent::new(profile, groups));
+            self.agents
+                .insert(agent.to_owned(), Agent::new(profile, groups));
         }
         let topic = self.topic_index(topic);
         let seq = self.next_seq;
@@ -228,6 +235,10 @@ impl Router {
                     a.since_ms = None;
                 }
                 self.update_agent(&previous, |a| a.active.insert(conv_id.to_owned()));
+                // Its freed slot may have been offered meanwhile: the offer gives way.
+                while let Some(offer_id) = self.excess_offer(&previous) {
+                    self.lapse_offer(now_ms, &offer_id, Lapse::Withdrawn, &mut out);
+                }
                 let requested_by = undo
                     .and_then(|u| u.requested_by)
                     .unwrap_or_else(|| previous.clone());
@@ -252,7 +263,13 @@ impl Router {
     }
 
     /// The hold after a failed assignment is over: the conversation competes again.
-    pub(super) fn hold_over(&mut self, now_ms: u64, conv_id: &str, at: u64, out: &mut Vec<Command>) {
+    pub(super) fn hold_over(
+        &mut self,
+        now_ms: u64,
+        conv_id: &str,
+        at: u64,
+        out: &mut Vec<Command>,
+    ) {
         let Some(seek) = self.convs.get_mut(conv_id).and_then(Conv::seek_mut) else {
             return;
         };

@@ -77,9 +77,7 @@ impl Router {
 
     /// (assigned + held offers, capacity).
     pub fn agent_load(&self, id: &str) -> Option<(u32, u32)> {
-        self.agents
-            .get(id)
-            .map(|a| (a.load(), a.profile.capacity))
+        self.agents.get(id).map(|a| (a.load(), a.profile.capacity))
     }
 
     pub fn agent_status(&self, id: &str) -> Option<AgentStatus> {

@@ -24,7 +24,13 @@ impl Router {
             group.available_capacity -= u64::from(ix.capacity);
             group.free_capacity -= u64::from(ix.capacity.saturating_sub(ix.load));
             if ix.free {
-                let rank = AgentRank::new(id, ix.load, ix.capacity, level, ix.idle_since_ms);
+                let rank = AgentRank::new(
+                    &agent.rank_id,
+                    ix.load,
+                    ix.capacity,
+                    level,
+                    ix.idle_since_ms,
+                );
                 group.agents.remove(&rank);
             }
         }
@@ -51,7 +57,13 @@ impl Router {
             group.available_capacity += u64::from(ix.capacity);
             group.free_capacity += u64::from(ix.capacity.saturating_sub(ix.load));
             if ix.free {
-                let rank = AgentRank::new(id, ix.load, ix.capacity, level, ix.idle_since_ms);
+                let rank = AgentRank::new(
+                    &agent.rank_id,
+                    ix.load,
+                    ix.capacity,
+                    level,
+                    ix.idle_since_ms,
+                );
                 group.agents.insert(rank);
             }
         }
@@ -59,7 +71,11 @@ impl Router {
     }
 
     /// Changes an agent with its index entries kept exact.
-    pub(super) fn update_agent<R>(&mut self, id: &str, change: impl FnOnce(&mut Agent) -> R) -> Option<R> {
+    pub(super) fn update_agent<R>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Agent) -> R,
+    ) -> Option<R> {
         self.unindex_agent(id);
         let result = self.agents.get_mut(id).map(change);
         self.reindex_agent(id);
@@ -68,12 +84,20 @@ impl Router {
 
     /// Enters a new seek into its topic queue and group, and schedules its timers. The
     /// caller then stores it in the conversation.
-    pub(super) fn index_seek(&mut self, conv_id: &str, seek: &mut Seek, notify: bool, sent_at: Option<u64>) {
+    pub(super) fn index_seek(
+        &mut self,
+        conv_id: &str,
+        seek: &mut Seek,
+        notify: bool,
+        sent_at: Option<u64>,
+    ) {
         let slot = Slot {
             notify,
             group: seek.group,
+            rank: 0,
             sent_pos: 0,
             sent_at,
+            held: false,
         };
         self.topic_insert(seek.topic, seek.key.clone(), slot);
         if seek.listed() {
@@ -129,8 +153,14 @@ impl Router {
 
     fn topic_remove(&mut self, topic: usize, key: &QueueKey) -> Option<Slot> {
         use std::ops::Bound::{Excluded, Unbounded};
+        let interval = self.settings.queue_update_min_interval_ms;
         let t = &mut self.topics[topic];
         let slot = t.order.remove(key)?;
+        let was_held = slot.held;
+        if was_held {
+            let due = slot.sent_at.unwrap_or(0).saturating_add(interval);
+            t.held.remove(&(due, key.clone()));
+        }
         // Only the entries behind it move up.
         let someone_behind = t.order.range((Excluded(key), Unbounded)).next().is_some();
         if someone_behind {
@@ -138,6 +168,9 @@ impl Router {
                 t.dirty_from = Some(key.clone());
             }
             self.dirty_topics.insert(topic);
+        }
+        if was_held {
+            self.reschedule_positions(topic);
         }
         Some(slot)
     }

@@ -14,7 +14,8 @@
 //! - `state.rs` — internal records (agents, conversations, offers, timers);
 //! - `engine.rs` — the `Router` value, construction, accessors, offer ids;
 //! - `index.rs` — keeping indexes in step with the records;
-//! - `matching.rs` — agent↔conversation matching and offer/assignment mechanics;
+//! - `matching.rs` — agent↔conversation matching (who gets what, from the indexes);
+//! - `handover.rs` — carrying a match out: offers, assignments, completed transfers;
 //! - `agents.rs`, `conversations.rs`, `offers.rs`, `transfer.rs` — the operations;
 //! - `timers.rs` — `tick` and widening; `positions.rs` — queue positions and eta;
 //! - `stats.rs` — snapshots for the admin endpoints.
@@ -25,6 +26,7 @@
 mod agents;
 mod conversations;
 mod engine;
+mod handover;
 mod index;
 mod matching;
 mod offers;
@@ -45,6 +47,6 @@ mod tests;
 pub use engine::Router;
 pub use types::{
     AgentId, AgentProfile, AgentStats, AgentStatus, Command, ConversationId, Expand,
-    NewConversation, OfferId, RevokeReason, RouteError, RouterConfig, RouterStats,
-    StatsTotals, TopicRule, TopicStats, TransferFailReason, TransferInfo,
+    NewConversation, OfferId, RevokeReason, RouteError, RouterConfig, RouterStats, StatsTotals,
+    TopicRule, TopicStats, TransferFailReason, TransferInfo,
 };

@@ -1,7 +1,7 @@
 //! Answers to offers: accept, decline, and expiry (with the missed-offer count that sets
 //! an agent away). Decline and expiry re-offer the conversation at once.
 
-use super::matching::Lapse;
+use super::handover::Lapse;
 use super::state::{Conv, OfferKind};
 use super::types::{AgentStatus, Command, RouteError};
 use super::Router;
@@ -9,14 +9,23 @@ use super::Router;
 impl Router {
     /// The agent takes the offer: `Assign` (with `previous_agent` for a transfer, whose
     /// owner's slot is freed). Resets the agent's missed-offer count.
-    pub fn accept(&mut self, now_ms: u64, agent: &str, offer_id: &str) -> Result<Vec<Command>, RouteError> {
+    pub fn accept(
+        &mut self,
+        now_ms: u64,
+        agent: &str,
+        offer_id: &str,
+    ) -> Result<Vec<Command>, RouteError> {
         self.check_offer(agent, offer_id)?;
         let mut out = Vec::new();
         let offer = self.end_offer(offer_id).ok_or(RouteError::UnknownOffer)?;
         if let Some(a) = self.agents.get_mut(agent) {
             a.missed = 0;
         }
-        if let Some(seek) = self.convs.get_mut(&offer.conversation).and_then(Conv::seek_mut) {
+        if let Some(seek) = self
+            .convs
+            .get_mut(&offer.conversation)
+            .and_then(Conv::seek_mut)
+        {
             seek.offer = None;
         }
         match offer.kind {
@@ -33,7 +42,12 @@ impl Router {
 
     /// The agent refuses the offer: the conversation goes to the next eligible agent at
     /// once (a transfer to this agent fails with Declined). Resets the missed-offer count.
-    pub fn decline(&mut self, now_ms: u64, agent: &str, offer_id: &str) -> Result<Vec<Command>, RouteError> {
+    pub fn decline(
+        &mut self,
+        now_ms: u64,
+        agent: &str,
+        offer_id: &str,
+    ) -> Result<Vec<Command>, RouteError> {
         self.check_offer(agent, offer_id)?;
         let mut out = Vec::new();
         if let Some(a) = self.agents.get_mut(agent) {

@@ -1,12 +1,15 @@
 //! Queue positions and their eta, throttled per conversation.
 //!
-//! A position is the rank in the conversation's topic queue (every conversation competing
-//! in that topic, including ones being offered and escalations into it; only queued
-//! customers are told). A change marks the topic dirty *from the changed key*: only
-//! entries behind it can move, so the flush counts and walks just that tail. A change a
-//! conversation may not be told yet (throttle) is remembered as `retry_from`/`retry_at`
-//! and sent by the `tick` at `retry_at`.
+//! A position is the rank in the conversation's topic queue: every conversation
+//! competing in that topic, including ones being offered and escalations into it (only
+//! queued customers are told). A change marks the topic dirty *from the changed key*:
+//! only entries behind it can move, so the flush that ends every call walks just that
+//! tail, keeps each entry's `rank` exact, and sends what changed. A change the throttle
+//! does not let through yet goes into the topic's `held` set, by the time it may be sent;
+//! the `Positions` timer at the first of those times sends exactly the entries that are
+//! due, using their kept ranks, without walking the queue.
 
+use super::rank::QueueKey;
 use super::state::Timer;
 use super::topics::Group;
 use super::types::Command;
@@ -27,7 +30,8 @@ pub(super) fn eta_ms(position: u32, group: &Group, handle_ms: u64) -> u64 {
 }
 
 impl Router {
-    /// Sends the queue positions of `topic` that changed and may be sent now.
+    /// Recomputes the ranks of the dirty tail of `topic` and sends the positions that
+    /// changed and may be sent now; holds back the others.
     pub(super) fn flush_positions(&mut self, now_ms: u64, topic: usize, out: &mut Vec<Command>) {
         let interval = self.settings.queue_update_min_interval_ms;
         let groups = &self.groups;
@@ -38,59 +42,104 @@ impl Router {
         let tail = t.order.range(&from..).count();
         let mut rank = t.order.len() - tail;
         let handle_ms = t.handle_ewma_ms;
-        let mut held_from = None;
-        let mut held_until: Option<u64> = None;
         for (key, slot) in t.order.range_mut(from..) {
             rank += 1;
-            let position = u32::try_from(rank).unwrap_or(u32::MAX);
-            if !slot.notify || slot.sent_pos == position {
+            slot.rank = u32::try_from(rank).unwrap_or(u32::MAX);
+            if !slot.notify || slot.sent_pos == slot.rank {
                 continue;
             }
-            match slot.sent_at.map(|at| at.saturating_add(interval)) {
+            let due = slot.sent_at.map(|at| at.saturating_add(interval));
+            match due {
                 Some(due) if now_ms < due => {
-                    held_until = Some(held_until.map_or(due, |h| h.min(due)));
-                    held_from.get_or_insert_with(|| key.clone());
+                    if !slot.held {
+                        slot.held = true;
+                        t.held.insert((due, key.clone()));
+                    }
                 }
                 _ => {
-                    out.push(Command::QueuePosition {
-                        conversation: key.id.clone(),
-                        position,
-                        eta_ms: eta_ms(position, &groups[slot.group], handle_ms),
-                    });
-                    slot.sent_pos = position;
+                    if slot.held {
+                        slot.held = false;
+                        if let Some(due) = due {
+                            t.held.remove(&(due, key.clone()));
+                        }
+                    }
+                    out.push(position_command(
+                        key,
+                        slot.rank,
+                        &groups[slot.group],
+                        handle_ms,
+                    ));
+                    slot.sent_pos = slot.rank;
                     slot.sent_at = Some(now_ms);
                 }
             }
         }
-        let (Some(held_from), Some(held_until)) = (held_from, held_until) else {
-            return;
-        };
-        // Merge with changes held back earlier that this flush did not look at.
-        if t.retry_from.as_ref().is_none_or(|r| held_from < *r) {
-            t.retry_from = Some(held_from);
-        }
-        let previous = t.retry_at;
-        if previous.is_none_or(|p| held_until < p) {
-            t.retry_at = Some(held_until);
-            if let Some(p) = previous {
-                self.unschedule(p, Timer::Positions(topic));
-            }
-            self.schedule(held_until, Timer::Positions(topic));
-        }
+        self.reschedule_positions(topic);
     }
 
-    /// The throttle of some held-back updates ran out: recompute from there.
-    pub(super) fn positions_due(&mut self, topic: usize, at: u64) {
-        let t = &mut self.topics[topic];
-        if t.retry_at != Some(at) {
+    /// The throttle of some held-back positions ran out: send those (their ranks are
+    /// exact once any pending flush of the topic is done).
+    pub(super) fn positions_due(
+        &mut self,
+        now_ms: u64,
+        topic: usize,
+        at: u64,
+        out: &mut Vec<Command>,
+    ) {
+        if self.topics[topic].held_timer != Some(at) {
             return;
         }
-        t.retry_at = None;
-        if let Some(from) = t.retry_from.take() {
-            if t.dirty_from.as_ref().is_none_or(|d| from < *d) {
-                t.dirty_from = Some(from);
-            }
-            self.dirty_topics.insert(topic);
+        self.topics[topic].held_timer = None;
+        if self.dirty_topics.remove(&topic) {
+            self.flush_positions(now_ms, topic, out);
         }
+        let groups = &self.groups;
+        let t = &mut self.topics[topic];
+        let handle_ms = t.handle_ewma_ms;
+        while let Some((due, key)) = t.held.first().cloned() {
+            if due > now_ms {
+                break;
+            }
+            t.held.pop_first();
+            let Some(slot) = t.order.get_mut(&key) else {
+                continue;
+            };
+            slot.held = false;
+            if slot.notify && slot.rank != slot.sent_pos {
+                out.push(position_command(
+                    &key,
+                    slot.rank,
+                    &groups[slot.group],
+                    handle_ms,
+                ));
+                slot.sent_pos = slot.rank;
+                slot.sent_at = Some(now_ms);
+            }
+        }
+        self.reschedule_positions(topic);
+    }
+
+    /// Keeps the topic's `Positions` timer at the first held-back time.
+    pub(super) fn reschedule_positions(&mut self, topic: usize) {
+        let t = &mut self.topics[topic];
+        let want = t.held.first().map(|(due, _)| *due);
+        if want == t.held_timer {
+            return;
+        }
+        let previous = std::mem::replace(&mut t.held_timer, want);
+        if let Some(at) = previous {
+            self.unschedule(at, Timer::Positions(topic));
+        }
+        if let Some(at) = want {
+            self.schedule(at, Timer::Positions(topic));
+        }
+    }
+}
+
+fn position_command(key: &QueueKey, position: u32, group: &Group, handle_ms: u64) -> Command {
+    Command::QueuePosition {
+        conversation: key.id.to_string(),
+        position,
+        eta_ms: eta_ms(position, group, handle_ms),
     }
 }

@@ -7,8 +7,7 @@
 //! fields here (and the constructor); no other code compares agents or conversations.
 
 use std::cmp::{Ordering, Reverse};
-
-use super::types::{AgentId, ConversationId};
+use std::sync::Arc;
 
 /// An agent's load as the exact fraction `load / capacity` (capacity is never 0 for an
 /// indexed agent), so 1/2 and 2/4 compare equal without floating point.
@@ -51,12 +50,13 @@ pub(super) struct AgentRank {
     pub(super) load: LoadRatio,
     pub(super) level: Reverse<u32>,
     pub(super) idle_since_ms: u64,
-    pub(super) id: AgentId,
+    /// Shared with the agent record: re-indexing an agent allocates nothing.
+    pub(super) id: Arc<str>,
 }
 
 impl AgentRank {
     pub(super) fn new(
-        id: &str,
+        id: &Arc<str>,
         load: u32,
         capacity: u32,
         level_sum: u32,
@@ -66,7 +66,7 @@ impl AgentRank {
             load: LoadRatio { load, capacity },
             level: Reverse(level_sum),
             idle_since_ms,
-            id: id.to_owned(),
+            id: Arc::clone(id),
         }
     }
 }
@@ -89,17 +89,24 @@ pub(super) struct QueueKey {
     pub(super) lane: Lane,
     pub(super) waiting_since_ms: u64,
     pub(super) seq: u64,
-    pub(super) id: ConversationId,
+    /// Shared, so the many copies the indexes keep cost no allocation.
+    pub(super) id: Arc<str>,
 }
 
 impl QueueKey {
-    pub(super) fn new(id: &str, priority: i32, lane: Lane, waiting_since_ms: u64, seq: u64) -> Self {
+    pub(super) fn new(
+        id: &str,
+        priority: i32,
+        lane: Lane,
+        waiting_since_ms: u64,
+        seq: u64,
+    ) -> Self {
         QueueKey {
             priority: Reverse(priority),
             lane,
             waiting_since_ms,
             seq,
-            id: id.to_owned(),
+            id: Arc::from(id),
         }
     }
 }
@@ -110,28 +117,57 @@ mod tests {
 
     #[test]
     fn load_ratio_compares_fractions_exactly() {
-        let half = LoadRatio { load: 1, capacity: 2 };
-        let two_quarters = LoadRatio { load: 2, capacity: 4 };
-        let third = LoadRatio { load: 1, capacity: 3 };
+        let half = LoadRatio {
+            load: 1,
+            capacity: 2,
+        };
+        let two_quarters = LoadRatio {
+            load: 2,
+            capacity: 4,
+        };
+        let third = LoadRatio {
+            load: 1,
+            capacity: 3,
+        };
         assert_eq!(half, two_quarters);
         assert!(third < half);
-        assert!(LoadRatio { load: 0, capacity: 5 } < LoadRatio { load: 1, capacity: 5 });
+        assert!(
+            LoadRatio {
+                load: 0,
+                capacity: 5
+            } < LoadRatio {
+                load: 1,
+                capacity: 5
+            }
+        );
     }
 
     #[test]
     fn agent_rank_tie_breaks_in_order() {
-        let base = AgentRank::new("b", 1, 2, 5, 100);
-        assert!(AgentRank::new("z", 0, 2, 1, 900) < base, "load first");
-        assert!(AgentRank::new("z", 2, 4, 6, 900) < base, "then level");
-        assert!(AgentRank::new("z", 2, 4, 5, 50) < base, "then idle");
-        assert!(AgentRank::new("a", 2, 4, 5, 100) < base, "then id");
+        let base = AgentRank::new(&"b".into(), 1, 2, 5, 100);
+        assert!(
+            AgentRank::new(&"z".into(), 0, 2, 1, 900) < base,
+            "load first"
+        );
+        assert!(
+            AgentRank::new(&"z".into(), 2, 4, 6, 900) < base,
+            "then level"
+        );
+        assert!(AgentRank::new(&"z".into(), 2, 4, 5, 50) < base, "then idle");
+        assert!(AgentRank::new(&"a".into(), 2, 4, 5, 100) < base, "then id");
     }
 
     #[test]
     fn queue_key_tie_breaks_in_order() {
         let base = QueueKey::new("b", 0, Lane::New, 100, 7);
-        assert!(QueueKey::new("z", 1, Lane::New, 900, 9) < base, "priority first");
-        assert!(QueueKey::new("z", 0, Lane::Requeued, 900, 9) < base, "then lane");
+        assert!(
+            QueueKey::new("z", 1, Lane::New, 900, 9) < base,
+            "priority first"
+        );
+        assert!(
+            QueueKey::new("z", 0, Lane::Requeued, 900, 9) < base,
+            "then lane"
+        );
         assert!(QueueKey::new("z", 0, Lane::New, 50, 9) < base, "then wait");
         assert!(QueueKey::new("z", 0, Lane::New, 100, 3) < base, "then seq");
     }

@@ -3,6 +3,7 @@
 //! transitions between states live in the sibling modules.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::rank::{Lane, QueueKey};
 use super::types::{AgentId, AgentProfile, AgentStatus, ConversationId, OfferId};
@@ -10,6 +11,8 @@ use super::types::{AgentId, AgentProfile, AgentStatus, ConversationId, OfferId};
 #[derive(Debug)]
 pub(super) struct Agent {
     pub(super) profile: AgentProfile,
+    /// The id as the group indexes hold it.
+    pub(super) rank_id: Arc<str>,
     pub(super) status: AgentStatus,
     pub(super) active: BTreeSet<ConversationId>,
     pub(super) offers: BTreeSet<OfferId>,
@@ -38,6 +41,7 @@ pub(super) struct Indexed {
 impl Agent {
     pub(super) fn new(profile: AgentProfile, groups: Vec<(usize, u32)>) -> Self {
         Agent {
+            rank_id: Arc::from(profile.id.as_str()),
             profile,
             status: AgentStatus::Offline,
             active: BTreeSet::new(),

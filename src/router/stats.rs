@@ -76,7 +76,9 @@ impl Router {
 
     /// Whether any agent is Available (the `online` flag of the customer's `welcome`).
     pub fn online(&self) -> bool {
-        self.agents.values().any(|a| a.status == AgentStatus::Available)
+        self.agents
+            .values()
+            .any(|a| a.status == AgentStatus::Available)
     }
 
     /// Queued conversations in serving order of their topic, for `?state=queued`.
@@ -84,8 +86,12 @@ impl Router {
         self.topics
             .iter()
             .flat_map(|t| t.order.keys())
-            .filter(|k| self.convs.get(&k.id).is_some_and(|c: &Conv| c.assigned().is_none()))
-            .map(|k| k.id.as_str())
+            .filter(|k| {
+                self.convs
+                    .get(&*k.id)
+                    .is_some_and(|c: &Conv| c.assigned().is_none())
+            })
+            .map(|k| &*k.id)
             .collect()
     }
 }

@@ -13,12 +13,14 @@ impl Router {
         while let Some((at, timer)) = self.pop_due(now_ms) {
             match timer {
                 Timer::Grace(agent) => self.grace_expired(now_ms, &agent, at, &mut out),
-                Timer::TransferDeadline(conv) => self.transfer_deadline(now_ms, &conv, at, &mut out),
+                Timer::TransferDeadline(conv) => {
+                    self.transfer_deadline(now_ms, &conv, at, &mut out)
+                }
                 Timer::OfferExpiry(offer) => self.offer_expired(now_ms, &offer, &mut out),
                 Timer::Widen(conv) => self.widen(now_ms, &conv, at, &mut out),
                 Timer::Hold(conv) => self.hold_over(now_ms, &conv, at, &mut out),
                 Timer::Abandon(conv) => self.abandon_due(&conv, at, &mut out),
-                Timer::Positions(topic) => self.positions_due(topic, at),
+                Timer::Positions(topic) => self.positions_due(now_ms, topic, at, &mut out),
             }
         }
         self.finish(now_ms, &mut out);
@@ -50,7 +52,8 @@ impl Router {
         seek.widen_at = topic
             .next_widen_after(level)
             .map(|after| seek.widen_from_ms.saturating_add(after));
-        let (key, listed, topic_index, next) = (seek.key.clone(), seek.listed(), seek.topic, seek.widen_at);
+        let (key, listed, topic_index, next) =
+            (seek.key.clone(), seek.listed(), seek.topic, seek.widen_at);
         if new_group != old_group {
             if listed {
                 self.groups[old_group].waiting.remove(&key);

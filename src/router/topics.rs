@@ -43,9 +43,13 @@ pub(super) struct Slot {
     pub(super) notify: bool,
     /// The group the conversation requires now (for the eta).
     pub(super) group: usize,
+    /// Current position, kept exact by every flush (all flushes run before a call returns).
+    pub(super) rank: u32,
     /// Last position sent; 0 forces a send (entry or re-entry).
     pub(super) sent_pos: u32,
     pub(super) sent_at: Option<u64>,
+    /// In the topic's `held` set, at `sent_at + interval`.
+    pub(super) held: bool,
 }
 
 #[derive(Debug)]
@@ -57,9 +61,11 @@ pub(super) struct Topic {
     pub(super) order: BTreeMap<QueueKey, Slot>,
     /// Entries at or after this key may have a new position to send.
     pub(super) dirty_from: Option<QueueKey>,
-    /// Entries at or after this key had a change held back by the throttle, due at `retry_at`.
-    pub(super) retry_from: Option<QueueKey>,
-    pub(super) retry_at: Option<u64>,
+    /// Entries whose position changed while the throttle forbade telling them, by the time
+    /// they may be told.
+    pub(super) held: BTreeSet<(u64, QueueKey)>,
+    /// When the `Positions` timer of this topic is scheduled (the first `held` time).
+    pub(super) held_timer: Option<u64>,
     /// EWMA of assign→close durations, for the eta.
     pub(super) handle_ewma_ms: u64,
 }
@@ -155,8 +161,8 @@ pub(super) fn compile(config: &RouterConfig) -> Compiled {
             levels,
             order: BTreeMap::new(),
             dirty_from: None,
-            retry_from: None,
-            retry_at: None,
+            held: BTreeSet::new(),
+            held_timer: None,
             handle_ewma_ms: config.default_handle_ms,
         });
     }

@@ -4,9 +4,7 @@
 
 use super::rank::Lane;
 use super::state::{Conv, OfferKind, Timer, Transfer};
-use super::types::{
-    Command, RevokeReason, RouteError, TransferFailReason, TransferInfo,
-};
+use super::types::{Command, RevokeReason, RouteError, TransferFailReason, TransferInfo};
 use super::Router;
 
 impl Router {
@@ -42,7 +40,15 @@ impl Router {
 
         let mut out = Vec::new();
         if target.profile.auto_accept {
-            self.hand_over(now_ms, conversation, to_agent, from_agent, None, false, &mut out);
+            self.hand_over(
+                now_ms,
+                conversation,
+                to_agent,
+                from_agent,
+                None,
+                false,
+                &mut out,
+            );
         } else {
             let rule = &self.topics[conv.topic].rule;
             let timeout = rule.offer_timeout_ms.min(rule.transfer_timeout_ms);
@@ -50,8 +56,13 @@ impl Router {
             let topic = rule.name.clone();
             let priority = conv.priority;
             let waited_ms = now_ms.saturating_sub(conv.waiting_since_ms);
-            let offer_id = self.create_offer(to_agent, conversation, expires_at, OfferKind::ToAgent);
-            if let Some(a) = self.convs.get_mut(conversation).and_then(Conv::assigned_mut) {
+            let offer_id =
+                self.create_offer(to_agent, conversation, expires_at, OfferKind::ToAgent);
+            if let Some(a) = self
+                .convs
+                .get_mut(conversation)
+                .and_then(Conv::assigned_mut)
+            {
                 a.transfer = Some(Transfer::ToAgent {
                     requested_by: from_agent.to_owned(),
                     offer: offer_id.clone(),
@@ -116,8 +127,15 @@ impl Router {
         );
         seek.excluded.insert(owner);
         self.index_seek(conversation, &mut seek, false, None);
-        self.schedule(deadline_ms, Timer::TransferDeadline(conversation.to_owned()));
-        if let Some(a) = self.convs.get_mut(conversation).and_then(Conv::assigned_mut) {
+        self.schedule(
+            deadline_ms,
+            Timer::TransferDeadline(conversation.to_owned()),
+        );
+        if let Some(a) = self
+            .convs
+            .get_mut(conversation)
+            .and_then(Conv::assigned_mut)
+        {
             a.transfer = Some(Transfer::ToTopic {
                 requested_by: from_agent.to_owned(),
                 note,
@@ -182,7 +200,13 @@ impl Router {
 
     /// An escalation's deadline passed: revoke its open offer (not counted as a miss) and
     /// report the timeout; the owner keeps the conversation.
-    pub(super) fn transfer_deadline(&mut self, now_ms: u64, conv_id: &str, at: u64, out: &mut Vec<Command>) {
+    pub(super) fn transfer_deadline(
+        &mut self,
+        now_ms: u64,
+        conv_id: &str,
+        at: u64,
+        out: &mut Vec<Command>,
+    ) {
         let due = self
             .convs
             .get(conv_id)

@@ -11,8 +11,8 @@ mod transfer;
 mod widening;
 
 use super::{
-    AgentProfile, AgentStatus, Command, Expand, NewConversation, RouteError, Router,
-    RouterConfig, TopicRule,
+    AgentProfile, AgentStatus, Command, Expand, NewConversation, RouteError, Router, RouterConfig,
+    TopicRule,
 };
 
 /// Topics used by most tests:
@@ -111,7 +111,13 @@ impl Harness {
         self.enqueue_full(id, topic, self.now, None)
     }
 
-    pub(super) fn enqueue_full(&mut self, id: &str, topic: &str, since: u64, preferred: Option<&str>) -> Vec<Command> {
+    pub(super) fn enqueue_full(
+        &mut self,
+        id: &str,
+        topic: &str,
+        since: u64,
+        preferred: Option<&str>,
+    ) -> Vec<Command> {
         let conv = NewConversation {
             id: id.into(),
             topic: topic.into(),
@@ -174,7 +180,9 @@ pub(super) fn offers(out: &[Command]) -> Vec<(String, String)> {
     out.iter()
         .filter_map(|c| match c {
             Command::Offer {
-                agent, conversation, ..
+                agent,
+                conversation,
+                ..
             } => Some((conversation.clone(), agent.clone())),
             _ => None,
         })

@@ -30,11 +30,26 @@ fn offer_carries_topic_priority_wait_and_expiry() {
     h.agent(profile("a", &[("billing", 1), ("fr", 1)], 1));
     h.at(5_000);
     let out = h.enqueue_full("c1", "billing_fr", 1_000, None);
-    let offer = out.iter().find(|c| matches!(c, Command::Offer { .. })).expect("offer");
-    let Command::Offer { topic, priority, waited_ms, expires_ms, transfer, offer_id, .. } = offer else {
+    let offer = out
+        .iter()
+        .find(|c| matches!(c, Command::Offer { .. }))
+        .expect("offer");
+    let Command::Offer {
+        topic,
+        priority,
+        waited_ms,
+        expires_ms,
+        transfer,
+        offer_id,
+        ..
+    } = offer
+    else {
         unreachable!()
     };
-    assert_eq!((topic.as_str(), *priority, *waited_ms, *expires_ms), ("billing_fr", 5, 4_000, 15_000));
+    assert_eq!(
+        (topic.as_str(), *priority, *waited_ms, *expires_ms),
+        ("billing_fr", 5, 4_000, 15_000)
+    );
     assert!(transfer.is_none());
     assert!(offer_id.starts_with("o_") && offer_id.len() == 18);
     assert_eq!(h.r.next_deadline(), Some(20_000));
@@ -49,7 +64,10 @@ fn decline_reoffers_to_next_agent_in_the_same_call() {
     let (offer, agent) = offer_of(&out, "c1").expect("offer");
     assert_eq!(agent, "a");
     let out = h.decline("a", &offer).expect("decline");
-    assert!(!out.iter().any(|c| matches!(c, Command::Revoke { .. })), "no revoke for a decline");
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::Revoke { .. })),
+        "no revoke for a decline"
+    );
     assert_eq!(offers(&out), vec![("c1".into(), "b".into())]);
     // b declines too: nobody left, it waits; a is not asked again.
     let (offer, _) = offer_of(&out, "c1").expect("offer");
@@ -72,7 +90,12 @@ fn expiry_revokes_and_reoffers_exactly_at_the_timeout() {
     let out = h.tick(15_000);
     assert_eq!(
         out[0],
-        Command::Revoke { offer_id: offer.clone(), agent: "a".into(), conversation: "c1".into(), reason: RevokeReason::Expired }
+        Command::Revoke {
+            offer_id: offer.clone(),
+            agent: "a".into(),
+            conversation: "c1".into(),
+            reason: RevokeReason::Expired
+        }
     );
     assert_eq!(offers(&out), vec![("c1".into(), "b".into())]);
     assert_eq!(h.accept("a", &offer), Err(RouteError::UnknownOffer));
@@ -97,7 +120,10 @@ fn missed_offers_in_a_row_set_the_agent_away() {
     let out = h.status("a", AgentStatus::Available);
     assert_eq!(offers(&out), vec![("c3".into(), "a".into())]);
     let out = h.tick(45_000);
-    assert!(!out.contains(&Command::AgentAway { agent: "a".into() }), "one miss only");
+    assert!(
+        !out.contains(&Command::AgentAway { agent: "a".into() }),
+        "one miss only"
+    );
 }
 
 #[test]
@@ -108,7 +134,10 @@ fn accept_or_decline_resets_the_missed_count() {
         h.enqueue(&format!("c{i}"), "general");
     }
     h.tick(15_000); // miss 1 (c0), c1 offered
-    let (offer, _) = h.r.open_offer("c1").map(|(o, a)| (o.to_owned(), a.to_owned())).expect("offer");
+    let (offer, _) =
+        h.r.open_offer("c1")
+            .map(|(o, a)| (o.to_owned(), a.to_owned()))
+            .expect("offer");
     let out = h.decline("a", &offer).expect("decline"); // reset, c2 offered
     assert_eq!(offers(&out), vec![("c2".into(), "a".into())]);
     let out = h.tick(30_000); // miss 1 again, c3 offered
@@ -118,7 +147,10 @@ fn accept_or_decline_resets_the_missed_count() {
 
 #[test]
 fn zero_max_missed_never_sets_away() {
-    let mut h = Harness::with(RouterConfig { max_missed_offers: 0, ..config() });
+    let mut h = Harness::with(RouterConfig {
+        max_missed_offers: 0,
+        ..config()
+    });
     h.agent(profile("a", &[], 1));
     for i in 0..3 {
         h.enqueue(&format!("c{i}"), "general");
@@ -141,7 +173,11 @@ fn offer_errors_change_nothing() {
     assert_eq!(h.accept("a", "o_nope"), Err(RouteError::UnknownOffer));
     assert_eq!(h.r.open_offer("c1").map(|o| o.1), Some("a"));
     h.accept("a", &offer).expect("accept");
-    assert_eq!(h.accept("a", &offer), Err(RouteError::UnknownOffer), "accepted once");
+    assert_eq!(
+        h.accept("a", &offer),
+        Err(RouteError::UnknownOffer),
+        "accepted once"
+    );
 }
 
 #[test]
@@ -154,9 +190,18 @@ fn closing_a_queued_offered_conversation_revokes_and_frees() {
     let out = h.close("c1");
     assert_eq!(
         out[0],
-        Command::Revoke { offer_id: offer, agent: "a".into(), conversation: "c1".into(), reason: RevokeReason::Closed }
+        Command::Revoke {
+            offer_id: offer,
+            agent: "a".into(),
+            conversation: "c1".into(),
+            reason: RevokeReason::Closed
+        }
     );
-    assert_eq!(offers(&out), vec![("c2".into(), "a".into())], "the freed slot goes to c2");
+    assert_eq!(
+        offers(&out),
+        vec![("c2".into(), "a".into())],
+        "the freed slot goes to c2"
+    );
     assert!(h.close("c1").is_empty(), "closing twice is harmless");
 }
 

@@ -12,15 +12,35 @@ use super::*;
 
 const AGENTS: u8 = 6;
 const SKILLS: [&str; 3] = ["billing", "fr", "tier2"];
-const TOPICS: [&str; 6] = ["general", "billing", "billing_fr", "tier2", "vip", "unknown"];
+const TOPICS: [&str; 6] = [
+    "general",
+    "billing",
+    "billing_fr",
+    "tier2",
+    "vip",
+    "unknown",
+];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert { agent: u8, skills: u8, level: u32, capacity: u32, auto_accept: bool },
+    Upsert {
+        agent: u8,
+        skills: u8,
+        level: u32,
+        capacity: u32,
+        auto_accept: bool,
+    },
     Remove(u8),
     Status(u8, u8),
-    Enqueue { topic: u8, preferred: Option<u8>, waited_ms: u64 },
-    Restore { agent: u8, topic: u8 },
+    Enqueue {
+        topic: u8,
+        preferred: Option<u8>,
+        waited_ms: u64,
+    },
+    Restore {
+        agent: u8,
+        topic: u8,
+    },
     Accept(usize),
     Decline(usize),
     AcceptWrong(u8, usize),
@@ -34,11 +54,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        2 => (0..AGENTS, 0u8..8, 0u32..4, 0u32..4, proptest::bool::weighted(0.15)).prop_map(
+        3 => (0..AGENTS, 0u8..8, prop_oneof![1 => Just(0u32), 4 => 1u32..4], 0u32..5, proptest::bool::weighted(0.15)).prop_map(
             |(agent, skills, level, capacity, auto_accept)| Op::Upsert { agent, skills, level, capacity, auto_accept }
         ),
         1 => (0..AGENTS).prop_map(Op::Remove),
-        3 => (0..AGENTS, 0u8..3).prop_map(|(a, s)| Op::Status(a, s)),
+        // Mostly Available, so offers flow.
+        4 => (0..AGENTS, prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]).prop_map(|(a, s)| Op::Status(a, s)),
         5 => (0..6u8, proptest::option::weighted(0.2, 0..AGENTS), 0u64..40_000)
             .prop_map(|(topic, preferred, waited_ms)| Op::Enqueue { topic, preferred, waited_ms }),
         1 => (0..AGENTS, 0..6u8).prop_map(|(agent, topic)| Op::Restore { agent, topic }),
@@ -46,8 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::Decline),
         1 => (0..AGENTS, any::<usize>()).prop_map(|(a, i)| Op::AcceptWrong(a, i)),
         3 => any::<usize>().prop_map(Op::Close),
-        2 => (any::<usize>(), 0..AGENTS).prop_map(|(c, a)| Op::TransferToAgent(c, a)),
-        2 => (any::<usize>(), 0..6u8).prop_map(|(c, t)| Op::TransferToTopic(c, t)),
+        3 => (any::<usize>(), 0..AGENTS).prop_map(|(c, a)| Op::TransferToAgent(c, a)),
+        3 => (any::<usize>(), 0..6u8).prop_map(|(c, t)| Op::TransferToTopic(c, t)),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(c, p)| Op::Presence(c, p)),
         1 => any::<usize>().prop_map(Op::AssignmentFailed),
         5 => prop_oneof![0u64..2_000, 0u64..70_000].prop_map(Op::Advance),
@@ -77,26 +98,65 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
     let mut next_conv = 0u32;
     let mut open: BTreeSet<String> = BTreeSet::new();
     for op in ops {
-        let offers: Vec<(String, String)> = h.r.offers.iter().map(|(id, o)| (id.clone(), o.agent.clone())).collect();
+        let offers: Vec<(String, String)> =
+            h.r.offers
+                .iter()
+                .map(|(id, o)| (id.clone(), o.agent.clone()))
+                .collect();
         let convs: Vec<String> = open.iter().cloned().collect();
+        let assigned: Vec<String> = convs
+            .iter()
+            .filter(|c| h.r.agent_of(c).is_some())
+            .cloned()
+            .collect();
         let before: BTreeMap<String, (u32, u32)> =
-            h.r.agents.iter().map(|(id, a)| (id.clone(), (u32::try_from(a.active.len()).unwrap_or(u32::MAX), a.profile.capacity))).collect();
+            h.r.agents
+                .iter()
+                .map(|(id, a)| {
+                    (
+                        id.clone(),
+                        (
+                            u32::try_from(a.active.len()).unwrap_or(u32::MAX),
+                            a.profile.capacity,
+                        ),
+                    )
+                })
+                .collect();
         let now = h.now;
+        // Restores and undone transfers hand back work regardless of capacity (facts from the store).
         let mut restored = false;
         let out: Vec<Command> = match op.clone() {
-            Op::Upsert { agent, skills, level, capacity, auto_accept } => {
-                let skills: Vec<(&str, u32)> =
-                    SKILLS.iter().enumerate().filter(|(i, _)| skills & (1 << i) != 0).map(|(_, s)| (*s, level)).collect();
+            Op::Upsert {
+                agent,
+                skills,
+                level,
+                capacity,
+                auto_accept,
+            } => {
+                let skills: Vec<(&str, u32)> = SKILLS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| skills & (1 << i) != 0)
+                    .map(|(_, s)| (*s, level))
+                    .collect();
                 let mut p = profile(&agent_id(agent), &skills, capacity);
                 p.auto_accept = auto_accept;
                 h.r.upsert_agent(now, p)
             }
             Op::Remove(a) => h.r.remove_agent(now, &agent_id(a)),
             Op::Status(a, s) => {
-                let status = [AgentStatus::Available, AgentStatus::Away, AgentStatus::Offline][usize::from(s)];
+                let status = [
+                    AgentStatus::Available,
+                    AgentStatus::Away,
+                    AgentStatus::Offline,
+                ][usize::from(s)];
                 h.r.set_status(now, &agent_id(a), status)
             }
-            Op::Enqueue { topic, preferred, waited_ms } => {
+            Op::Enqueue {
+                topic,
+                preferred,
+                waited_ms,
+            } => {
                 next_conv += 1;
                 let id = format!("c{next_conv}");
                 open.insert(id.clone());
@@ -110,6 +170,16 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                     },
                 )
             }
+            // Restoring is for rebuilding before routing starts: an agent holding offers
+            // is not restored onto (documented precondition).
+            Op::Restore { agent, .. }
+                if h.r
+                    .agents
+                    .get(&agent_id(agent))
+                    .is_some_and(|a| !a.offers.is_empty()) =>
+            {
+                Vec::new()
+            }
             Op::Restore { agent, topic } => {
                 next_conv += 1;
                 let id = format!("c{next_conv}");
@@ -118,8 +188,12 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                 h.r.restore_assignment(&agent_id(agent), &id, TOPICS[usize::from(topic)], now);
                 Vec::new()
             }
-            Op::Accept(i) => pick(&offers, i).map(|(o, a)| h.r.accept(now, &a, &o).expect("own open offer")).unwrap_or_default(),
-            Op::Decline(i) => pick(&offers, i).map(|(o, a)| h.r.decline(now, &a, &o).expect("own open offer")).unwrap_or_default(),
+            Op::Accept(i) => pick(&offers, i)
+                .map(|(o, a)| h.r.accept(now, &a, &o).expect("own open offer"))
+                .unwrap_or_default(),
+            Op::Decline(i) => pick(&offers, i)
+                .map(|(o, a)| h.r.decline(now, &a, &o).expect("own open offer"))
+                .unwrap_or_default(),
             Op::AcceptWrong(a, i) => {
                 if let Some((o, owner)) = pick(&offers, i) {
                     let agent = agent_id(a);
@@ -127,7 +201,10 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                         assert_eq!(h.r.accept(now, &agent, &o), Err(RouteError::NotYourOffer));
                     }
                 }
-                assert_eq!(h.r.accept(now, &agent_id(a), "o_none"), Err(RouteError::UnknownOffer));
+                assert_eq!(
+                    h.r.accept(now, &agent_id(a), "o_none"),
+                    Err(RouteError::UnknownOffer)
+                );
                 Vec::new()
             }
             Op::Close(i) => match pick(&convs, i) {
@@ -137,22 +214,33 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                 }
                 None => Vec::new(),
             },
-            Op::TransferToAgent(i, a) => pick(&convs, i)
+            Op::TransferToAgent(i, a) => pick(&assigned, i)
                 .and_then(|c| {
                     let from = h.r.agent_of(&c).unwrap_or("sup").to_owned();
-                    h.r.transfer_to_agent(now, &c, &from, &agent_id(a), Some("n".into())).ok()
+                    h.r.transfer_to_agent(now, &c, &from, &agent_id(a), Some("n".into()))
+                        .ok()
                 })
                 .unwrap_or_default(),
-            Op::TransferToTopic(i, t) => pick(&convs, i)
+            Op::TransferToTopic(i, t) => pick(&assigned, i)
                 .and_then(|c| {
                     let from = h.r.agent_of(&c).unwrap_or("sup").to_owned();
-                    h.r.transfer_to_topic(now, &c, &from, TOPICS[usize::from(t)], None).ok()
+                    h.r.transfer_to_topic(now, &c, &from, TOPICS[usize::from(t)], None)
+                        .ok()
                 })
                 .unwrap_or_default(),
-            Op::Presence(i, present) => pick(&convs, i).map(|c| h.r.customer_presence(now, &c, present)).unwrap_or_default(),
-            Op::AssignmentFailed(i) => pick(&convs, i)
-                .and_then(|c| h.r.agent_of(&c).map(str::to_owned).map(|a| h.r.assignment_failed(now, &a, &c)))
+            Op::Presence(i, present) => pick(&convs, i)
+                .map(|c| h.r.customer_presence(now, &c, present))
                 .unwrap_or_default(),
+            Op::AssignmentFailed(i) => {
+                restored = true;
+                pick(&convs, i)
+                    .and_then(|c| {
+                        h.r.agent_of(&c)
+                            .map(str::to_owned)
+                            .map(|a| h.r.assignment_failed(now, &a, &c))
+                    })
+                    .unwrap_or_default()
+            }
             Op::Advance(ms) => {
                 h.now += ms;
                 let mut out = h.r.tick(h.now);
@@ -178,19 +266,30 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
     log
 }
 
-fn assert_invariants(h: &Harness, before: &BTreeMap<String, (u32, u32)>, restored: bool, out: &[Command]) {
+fn assert_invariants(
+    h: &Harness,
+    before: &BTreeMap<String, (u32, u32)>,
+    restored: bool,
+    out: &[Command],
+) {
     h.r.check(h.now);
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     for (id, a) in &h.r.agents {
         let (active, offers) = (a.active.len() as u64, a.offers.len() as u64);
         let capacity = u64::from(a.profile.capacity);
         if offers > 0 {
-            assert!(active + offers <= capacity, "{id}: {active} + {offers} offers > capacity {capacity}");
+            assert!(
+                active + offers <= capacity,
+                "{id}: {active} + {offers} offers > capacity {capacity}"
+            );
         }
         // Over capacity only by lowering it (or restoring): never grows while over.
         if active > capacity && !restored {
             let (was, _) = before.get(id).copied().unwrap_or((0, 0));
-            assert!(active <= u64::from(was), "{id} got more work while over capacity");
+            assert!(
+                active <= u64::from(was),
+                "{id} got more work while over capacity"
+            );
         }
         for c in &a.active {
             assert!(owners.insert(c, id).is_none(), "{c} assigned to two agents");
@@ -199,8 +298,16 @@ fn assert_invariants(h: &Harness, before: &BTreeMap<String, (u32, u32)>, restore
     }
     let mut offered: BTreeSet<&str> = BTreeSet::new();
     for o in h.r.offers.values() {
-        assert!(offered.insert(&o.conversation), "two open offers for {}", o.conversation);
-        assert_eq!(h.r.agent_status(&o.agent), Some(AgentStatus::Available), "offer to a non-available agent");
+        assert!(
+            offered.insert(&o.conversation),
+            "two open offers for {}",
+            o.conversation
+        );
+        assert_eq!(
+            h.r.agent_status(&o.agent),
+            Some(AgentStatus::Available),
+            "offer to a non-available agent"
+        );
     }
     // Every Offer command names an offer that was open when it was made (it may already
     // have lapsed within the same call, e.g. its agent went away).

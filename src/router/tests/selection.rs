@@ -12,7 +12,11 @@ fn least_loaded_agent_wins_by_ratio() {
     h.assign("c1", "general", "a"); // a: 1/4, b: 0/2
     h.assign("c2", "general", "b"); // a: 1/4, b: 1/2
     let out = h.enqueue("c3", "general");
-    assert_eq!(offer_of(&out, "c3").map(|o| o.1).as_deref(), Some("a"), "1/4 < 1/2");
+    assert_eq!(
+        offer_of(&out, "c3").map(|o| o.1).as_deref(),
+        Some("a"),
+        "1/4 < 1/2"
+    );
 }
 
 #[test]
@@ -101,7 +105,10 @@ fn capacity_one_with_a_held_offer_gets_nothing_more() {
     let (o1, _) = offer_of(&out, "c1").expect("offer");
     assert_eq!(h.r.agent_load("a"), Some((1, 1)));
     let out = h.enqueue("c2", "general");
-    assert!(offers(&out).is_empty(), "the held offer fills the only slot");
+    assert!(
+        offers(&out).is_empty(),
+        "the held offer fills the only slot"
+    );
     // Declining frees the slot: c2 is offered at once, c1 waits (a declined it).
     let out = h.decline("a", &o1).expect("decline");
     assert_eq!(offers(&out), vec![("c2".to_owned(), "a".to_owned())]);
@@ -129,10 +136,17 @@ fn free_agent_takes_highest_priority_then_oldest() {
     h.enqueue_full("low_new", "general", 50, None);
     h.agent(profile("a", &[], 1));
     assert_eq!(h.r.open_offer("high").map(|o| o.1), Some("a"));
-    let (offer, _) = h.r.open_offer("high").map(|(o, a)| (o.to_owned(), a.to_owned())).expect("offer");
+    let (offer, _) =
+        h.r.open_offer("high")
+            .map(|(o, a)| (o.to_owned(), a.to_owned()))
+            .expect("offer");
     h.accept("a", &offer).expect("accept");
     h.close("high");
-    assert_eq!(h.r.open_offer("low_old").map(|o| o.1), Some("a"), "oldest waiting_since first");
+    assert_eq!(
+        h.r.open_offer("low_old").map(|o| o.1),
+        Some("a"),
+        "oldest waiting_since first"
+    );
 }
 
 #[test]
@@ -160,7 +174,10 @@ fn raising_capacity_and_adding_skills_pull_work() {
     let out = h.upsert(profile("a", &[("billing", 2)], 3));
     let mut got = offers(&out);
     got.sort();
-    assert_eq!(got, vec![("c2".into(), "a".into()), ("c3".into(), "a".into())]);
+    assert_eq!(
+        got,
+        vec![("c2".into(), "a".into()), ("c3".into(), "a".into())]
+    );
 }
 
 #[test]
@@ -174,13 +191,20 @@ fn lowering_capacity_withdraws_the_newest_offers_only() {
     let revoked: Vec<_> = out
         .iter()
         .filter_map(|c| match c {
-            Command::Revoke { conversation, reason, .. } => Some((conversation.clone(), *reason)),
+            Command::Revoke {
+                conversation,
+                reason,
+                ..
+            } => Some((conversation.clone(), *reason)),
             _ => None,
         })
         .collect();
     assert_eq!(
         revoked,
-        vec![("c3".into(), super::super::RevokeReason::Withdrawn), ("c2".into(), super::super::RevokeReason::Withdrawn)]
+        vec![
+            ("c3".into(), super::super::RevokeReason::Withdrawn),
+            ("c2".into(), super::super::RevokeReason::Withdrawn)
+        ]
     );
     assert_eq!(h.r.agent_load("a"), Some((1, 1)));
     assert_eq!(h.r.agent_of("c1"), Some("a"));
@@ -233,7 +257,10 @@ fn auto_accept_agents_are_assigned_without_offer() {
             via_offer: false
         }]
     );
-    assert!(positions(&out).is_empty(), "never waited, so no queue position");
+    assert!(
+        positions(&out).is_empty(),
+        "never waited, so no queue position"
+    );
     assert_eq!(h.r.agent_of("c1"), Some("bot"));
 }
 

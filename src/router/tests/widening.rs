@@ -49,10 +49,20 @@ fn several_steps_apply_in_turn() {
     let mut t = TopicRule::new("deep");
     t.skills = vec!["x".into(), "y".into(), "z".into()];
     t.expand = vec![
-        Expand { after_ms: 10, drop_skills: vec!["z".into()] },
-        Expand { after_ms: 20, drop_skills: vec!["y".into()] },
+        Expand {
+            after_ms: 10,
+            drop_skills: vec!["z".into()],
+        },
+        Expand {
+            after_ms: 20,
+            drop_skills: vec!["y".into()],
+        },
     ];
-    let mut h = Harness::with(RouterConfig { topics: vec![t], default_topic: "deep".into(), ..RouterConfig::default() });
+    let mut h = Harness::with(RouterConfig {
+        topics: vec![t],
+        default_topic: "deep".into(),
+        ..RouterConfig::default()
+    });
     h.agent(profile("xy", &[("x", 1), ("y", 1)], 1));
     h.agent(profile("x", &[("x", 1)], 1));
     h.enqueue("c1", "deep");
