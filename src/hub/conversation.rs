@@ -324,6 +324,8 @@ impl ConversationTask {
                     self.catch_up(seq - 1).await?;
                 }
                 self.ack(request.ack, seq);
+                // A hand-off's outgoing agent still hears who joined.
+                let previous_agent = self.members.as_ref().and_then(|m| m.agent.clone());
                 self.apply_updates(&request.updates, seq);
                 let event = Event {
                     conversation_id: self.id.clone(),
@@ -331,7 +333,11 @@ impl ConversationTask {
                     ts,
                     body: request.body,
                 };
-                self.deliver(&event);
+                let also = match (&event.body, previous_agent) {
+                    (EventBody::Joined { agent }, Some(previous)) if previous != agent.id => Some(previous),
+                    _ => None,
+                };
+                self.deliver_also(&event, also);
             }
             AppendOutcome::Duplicate(seq) => self.ack(request.ack, seq),
             AppendOutcome::NotFound | AppendOutcome::WrongState => {}
@@ -410,6 +416,12 @@ impl ConversationTask {
     }
 
     fn deliver(&mut self, event: &Event) {
+        self.deliver_also(event, None);
+    }
+
+    /// Delivers to the members, plus `also` (an agent no longer the owner who must
+    /// still see this event).
+    fn deliver_also(&mut self, event: &Event, also: Option<String>) {
         if event.seq <= self.delivered {
             return;
         }
@@ -419,17 +431,17 @@ impl ConversationTask {
             _ => None,
         };
         let mut recipients = self.recipients();
-        if let Some(agent) = &leaving {
-            // The departing agent still hears that it left.
+        // The departing agent still hears that it left.
+        for agent in leaving.iter().chain(also.iter()) {
             for conn in self.owner.registry.connections(&PartyKey::Agent(agent.clone())) {
                 if !recipients.iter().any(|c| c.id == conn.id) {
                     recipients.push(conn);
                 }
             }
-            if let Some(m) = self.members.as_mut() {
-                if m.agent.as_deref() == Some(agent.as_str()) {
-                    m.agent = None;
-                }
+        }
+        if let (Some(agent), Some(m)) = (&leaving, self.members.as_mut()) {
+            if m.agent.as_deref() == Some(agent.as_str()) {
+                m.agent = None;
             }
         }
         let staff_text = ServerFrame::Event(event.clone()).to_text();
