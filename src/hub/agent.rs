@@ -8,16 +8,16 @@ use super::{
     connection::{HandshakeError, Reply},
     conversation::{AppendRequest, Author, Permission},
     registry::{ConnTx, PartyKey},
-    Hub,
+    requests, Hub,
 };
 use crate::{
     auth,
     error::{Error, Result},
     protocol::{
-        AckBody, AgentInfo, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party, Role, ServerFrame,
-        PROTOCOL_VERSION,
+        AckBody, AgentInfo, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party,
+        Role, ServerFrame, PROTOCOL_VERSION,
     },
-    store::{AgentRecord, AppendOutcome, Requirement},
+    store::{AgentRecord, Requirement},
 };
 
 pub struct AgentSession {
@@ -27,7 +27,11 @@ pub struct AgentSession {
 }
 
 impl AgentSession {
-    pub async fn start(hub: &Arc<Hub>, hello: Hello, conn: &ConnTx) -> Result<(Self, ServerFrame), HandshakeError> {
+    pub async fn start(
+        hub: &Arc<Hub>,
+        hello: Hello,
+        conn: &ConnTx,
+    ) -> Result<(Self, ServerFrame), HandshakeError> {
         let token = hello
             .token
             .filter(|t| !t.is_empty())
@@ -82,7 +86,11 @@ impl AgentSession {
 
     pub fn disconnected(&mut self, hub: &Arc<Hub>, conn: &ConnTx) {
         hub.registry.unmonitor_all(conn.id, &self.monitoring);
-        if hub.registry.remove(&PartyKey::Agent(self.agent.id.clone()), conn.id) == 0 {
+        if hub
+            .registry
+            .remove(&PartyKey::Agent(self.agent.id.clone()), conn.id)
+            == 0
+        {
             hub.router.agent_disconnected(&self.agent.id);
         }
     }
@@ -107,20 +115,17 @@ impl AgentSession {
         read(&self.agent)
     }
 
-    pub async fn handle(&mut self, hub: &Arc<Hub>, conn: &ConnTx, req: Option<String>, frame: ClientFrame) -> Result<Reply> {
+    pub async fn handle(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Reply> {
         if let Some(profile) = hub.agents.get(&self.agent.id) {
             self.agent = profile.clone();
         }
         let max_text = hub.config.limits.max_text_bytes;
-        let check_text = |text: &str| -> Result<()> {
-            if text.len() > max_text {
-                return Err(Error::TooLarge(format!("text is over {max_text} bytes")));
-            }
-            if text.trim().is_empty() {
-                return Err(Error::bad_request("text must not be empty"));
-            }
-            Ok(())
-        };
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
             ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
@@ -132,7 +137,9 @@ impl AgentSession {
                 }))
             }
             ClientFrame::Accept { offer_id } => {
-                hub.router.accept(&self.agent.id, &offer_id, req.map(|r| (conn.clone(), r))).await?;
+                hub.router
+                    .accept(&self.agent.id, &offer_id, req.map(|r| (conn.clone(), r)))
+                    .await?;
                 Ok(Reply::Done)
             }
             ClientFrame::Decline { offer_id } => {
@@ -144,53 +151,103 @@ impl AgentSession {
                 text,
                 client_msg_id,
             } => {
-                check_text(&text)?;
-                append_message(hub, conn, req, &conversation_id, self.author(), self.party(), text, client_msg_id).await
+                requests::message(
+                    hub,
+                    conn,
+                    req,
+                    &conversation_id,
+                    self.author(),
+                    self.party(),
+                    text,
+                    client_msg_id,
+                )
+                .await
             }
-            ClientFrame::Note { conversation_id, text } => {
-                check_text(&text)?;
+            ClientFrame::Note {
+                conversation_id,
+                text,
+            } => {
+                requests::check_text(hub, &text)?;
                 let request = AppendRequest {
                     author: self.author(),
                     permission: Permission::Staff,
-                    body: EventBody::Note { from: self.party(), text },
+                    body: EventBody::Note {
+                        from: self.party(),
+                        text,
+                    },
                     client_msg_id: None,
                     requirement: Requirement::Open,
                     updates: vec![],
                     ack: req.map(|r| (conn.clone(), r, AckBody::default())),
                 };
-                expect_stored(hub.conversations.append(&conversation_id, request).await?, &conversation_id)
+                requests::expect_stored(
+                    hub.conversations.append(&conversation_id, request).await?,
+                    &conversation_id,
+                )
             }
             ClientFrame::History {
                 conversation_id,
                 after_seq,
                 limit,
-            } => history(hub, &conversation_id, self.author(), Audience::Staff, after_seq, limit).await,
-            ClientFrame::Typing { conversation_id, on } => {
-                hub.conversations.members(&conversation_id, self.author(), Permission::Staff).await?;
+            } => {
+                requests::history(
+                    hub,
+                    &conversation_id,
+                    self.author(),
+                    Audience::Staff,
+                    after_seq,
+                    limit,
+                )
+                .await
+            }
+            ClientFrame::Typing {
+                conversation_id,
+                on,
+            } => {
                 let frame = ServerFrame::Typing {
                     conversation_id: conversation_id.clone(),
                     from: self.party(),
                     on,
                 };
-                hub.conversations.relay(&conversation_id, frame, conn.id, false).await?;
-                Ok(Reply::Ack(AckBody::default()))
+                requests::relay(
+                    hub,
+                    conn,
+                    &conversation_id,
+                    self.author(),
+                    Permission::Staff,
+                    frame,
+                    false,
+                )
+                .await
             }
-            ClientFrame::Read { conversation_id, seq } => {
-                hub.conversations.members(&conversation_id, self.author(), Permission::Staff).await?;
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => {
                 let frame = ServerFrame::Read {
                     conversation_id: conversation_id.clone(),
                     from: self.party(),
                     seq,
                 };
-                hub.conversations.relay(&conversation_id, frame, conn.id, false).await?;
-                Ok(Reply::Ack(AckBody::default()))
+                requests::relay(
+                    hub,
+                    conn,
+                    &conversation_id,
+                    self.author(),
+                    Permission::Staff,
+                    frame,
+                    false,
+                )
+                .await
             }
             ClientFrame::Close {
                 conversation_id,
                 resolution,
                 tags,
             } => {
-                let resolution = resolution.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "resolved".into());
+                let resolution = resolution
+                    .filter(|r| !r.trim().is_empty())
+                    .unwrap_or_else(|| "resolved".into());
                 if resolution.len() > 64 || tags.len() > 32 || tags.iter().any(|t| t.len() > 64) {
                     return Err(Error::bad_request("resolution and tags must be short"));
                 }
@@ -219,7 +276,8 @@ impl AgentSession {
                         return Err(Error::TooLarge(format!("note is over {max_text} bytes")));
                     }
                 }
-                self.transfer(hub, conn, req, conversation_id, to_agent, to_topic, note).await
+                self.transfer(hub, conn, req, conversation_id, to_agent, to_topic, note)
+                    .await
             }
             ClientFrame::Monitor { conversation_id } => {
                 if !self.agent.supervisor {
@@ -244,9 +302,9 @@ impl AgentSession {
                 self.monitoring.retain(|c| *c != conversation_id);
                 Ok(Reply::Ack(AckBody::default()))
             }
-            ClientFrame::Start { .. } | ClientFrame::Rate { .. } | ClientFrame::OfflineMessage { .. } => {
-                Err(Error::forbidden("agents cannot do that"))
-            }
+            ClientFrame::Start { .. }
+            | ClientFrame::Rate { .. }
+            | ClientFrame::OfflineMessage { .. } => Err(Error::forbidden("agents cannot do that")),
         }
     }
 
@@ -264,7 +322,11 @@ impl AgentSession {
         let target = match (to_agent, to_topic) {
             (Some(agent), None) => Target::Agent(agent),
             (None, Some(topic)) => Target::Topic(topic),
-            _ => return Err(Error::bad_request("transfer needs exactly one of to_agent and to_topic")),
+            _ => {
+                return Err(Error::bad_request(
+                    "transfer needs exactly one of to_agent and to_topic",
+                ))
+            }
         };
         match &target {
             Target::Agent(agent) if !hub.agents.contains_key(agent) => {
@@ -283,7 +345,9 @@ impl AgentSession {
             .members(&conversation_id, self.author(), Permission::Staff)
             .await?;
         let Some(owner) = members.agent.clone() else {
-            return Err(Error::conflict("the conversation has no agent to hand off from"));
+            return Err(Error::conflict(
+                "the conversation has no agent to hand off from",
+            ));
         };
         let (to_agent, to_topic) = match &target {
             Target::Agent(agent) => (Some(agent.clone()), None),
@@ -303,10 +367,14 @@ impl AgentSession {
             updates: vec![],
             ack: req.map(|r| (conn.clone(), r, AckBody::default())),
         };
-        expect_stored(hub.conversations.append(&conversation_id, request).await?, &conversation_id)?;
+        requests::expect_stored(
+            hub.conversations.append(&conversation_id, request).await?,
+            &conversation_id,
+        )?;
         // The transfer event is stored; whether anyone takes it is told separately
         // (`transfer_failed` to the requester, or `joined`/`left`).
-        hub.router.transfer(conversation_id, owner, self.agent.id.clone(), target, note);
+        hub.router
+            .transfer(conversation_id, owner, self.agent.id.clone(), target, note);
         Ok(Reply::Done)
     }
 }
@@ -316,64 +384,4 @@ impl AgentSession {
 pub enum Target {
     Agent(String),
     Topic(String),
-}
-
-fn expect_stored(outcome: AppendOutcome, conversation_id: &str) -> Result<Reply> {
-    match outcome {
-        AppendOutcome::Stored(_) | AppendOutcome::Duplicate(_) => Ok(Reply::Done),
-        AppendOutcome::NotFound => Err(Error::not_found(format!("no conversation {conversation_id}"))),
-        AppendOutcome::WrongState => Err(Error::conflict(format!("{conversation_id} is closed"))),
-    }
-}
-
-/// `message` from either role: stored (idempotently by `client_msg_id`), acked with its
-/// seq, then delivered to every member.
-#[allow(clippy::too_many_arguments)]
-pub async fn append_message(
-    hub: &Arc<Hub>,
-    conn: &ConnTx,
-    req: Option<String>,
-    conversation_id: &str,
-    author: Author,
-    from: Party,
-    text: String,
-    client_msg_id: Option<String>,
-) -> Result<Reply> {
-    if client_msg_id.as_ref().is_some_and(|id| id.len() > 128) {
-        return Err(Error::bad_request("client_msg_id is too long"));
-    }
-    let request = AppendRequest {
-        author,
-        permission: Permission::Member,
-        body: EventBody::Message {
-            from,
-            text,
-            client_msg_id: client_msg_id.clone(),
-        },
-        client_msg_id,
-        requirement: Requirement::Open,
-        updates: vec![],
-        ack: req.map(|r| (conn.clone(), r, AckBody::default())),
-    };
-    expect_stored(hub.conversations.append(conversation_id, request).await?, conversation_id)
-}
-
-/// `history`: the events the asker may see after `after_seq`, oldest first.
-pub async fn history(
-    hub: &Arc<Hub>,
-    conversation_id: &str,
-    author: Author,
-    audience: Audience,
-    after_seq: u64,
-    limit: Option<usize>,
-) -> Result<Reply> {
-    hub.conversations.members(conversation_id, author, Permission::Member).await?;
-    let limit = limit.unwrap_or(200).clamp(1, hub.config.limits.history_limit_max);
-    let (events, more) = hub.store.history(conversation_id, after_seq, limit).await?;
-    let events = events.into_iter().filter_map(|e| e.visible_to(audience)).collect();
-    Ok(Reply::Ack(AckBody {
-        events: Some(events),
-        more: Some(more),
-        ..AckBody::default()
-    }))
 }

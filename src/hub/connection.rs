@@ -67,7 +67,11 @@ struct RateLimit {
 
 impl RateLimit {
     fn allow(&mut self, now: Instant) -> bool {
-        while self.seen.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(10)) {
+        while self
+            .seen
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(10))
+        {
             self.seen.pop_front();
         }
         if self.seen.len() >= self.limit {
@@ -84,7 +88,11 @@ enum Incoming {
     Closed,
 }
 
-async fn next_text(stream: &mut SplitStream<WebSocket>, max_frame: usize, last_heard: &mut Instant) -> Incoming {
+async fn next_text(
+    stream: &mut SplitStream<WebSocket>,
+    max_frame: usize,
+    last_heard: &mut Instant,
+) -> Incoming {
     loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
@@ -108,7 +116,10 @@ async fn next_text(stream: &mut SplitStream<WebSocket>, max_frame: usize, last_h
             Some(Err(err)) => {
                 // tungstenite refuses frames beyond the hard size limit before we see them.
                 let text = err.to_string();
-                if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
+                if text.contains("too long")
+                    || text.contains("Space limit")
+                    || text.contains("capacity")
+                {
                     return Incoming::TooLarge;
                 }
                 return Incoming::Closed;
@@ -123,7 +134,11 @@ async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16, reason: &
         reason: reason.into(),
     };
     // The peer may already be gone; there is nobody left to tell.
-    let _peer_gone = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+    let _peer_gone = tokio::time::timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
 }
 
 pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint) {
@@ -154,7 +169,9 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
             ..
         }) => hello,
         Ok(_) => return close_now(sink, 4400, "the first frame must be hello").await,
-        Err(failure) => return close_now(sink, 4400, &format!("bad hello: {}", failure.message)).await,
+        Err(failure) => {
+            return close_now(sink, 4400, &format!("bad hello: {}", failure.message)).await
+        }
     };
     let expected = match endpoint {
         Endpoint::Customer => Role::Customer,
@@ -168,16 +185,27 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         Endpoint::Customer => Audience::Customer,
         Endpoint::Agent => Audience::Staff,
     };
-    let (conn, rx) = ConnTx::new(conn_id, audience, limits.send_queue, hub.metrics.slow_reader_closes.clone());
+    let (conn, rx) = ConnTx::new(
+        conn_id,
+        audience,
+        limits.send_queue,
+        hub.metrics.slow_reader_closes.clone(),
+    );
     let started = match endpoint {
-        Endpoint::Customer => CustomerSession::start(&hub, hello, &conn).await.map(|(s, w)| (Session::Customer(s), w)),
-        Endpoint::Agent => AgentSession::start(&hub, hello, &conn).await.map(|(s, w)| (Session::Agent(s), w)),
+        Endpoint::Customer => CustomerSession::start(&hub, hello, &conn)
+            .await
+            .map(|(s, w)| (Session::Customer(s), w)),
+        Endpoint::Agent => AgentSession::start(&hub, hello, &conn)
+            .await
+            .map(|(s, w)| (Session::Agent(s), w)),
     };
     let (mut session, welcome) = match started {
         Ok(started) => started,
         Err(HandshakeError::BadHello(why)) => return close_now(sink, 4400, &why).await,
         Err(HandshakeError::BadCredentials(why)) => return close_now(sink, 4401, &why).await,
-        Err(HandshakeError::Unavailable) => return close_now(sink, 1013, "storage unavailable, retry").await,
+        Err(HandshakeError::Unavailable) => {
+            return close_now(sink, 1013, "storage unavailable, retry").await
+        }
     };
     // The session registered this connection already, so events may be queued; the
     // welcome goes out first, straight to the socket, then the writer drains the queue.
@@ -185,12 +213,24 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         Endpoint::Customer => "customer",
         Endpoint::Agent => "agent",
     };
-    hub.metrics.connections.with_label_values(&[role_label]).inc();
+    hub.metrics
+        .connections
+        .with_label_values(&[role_label])
+        .inc();
     let mut sink = sink;
-    let welcome_sent = sink.send(Message::Text(welcome.to_text().as_ref().into())).await.is_ok();
+    let welcome_sent = sink
+        .send(Message::Text(welcome.to_text().as_ref().into()))
+        .await
+        .is_ok();
     let writer = tokio::spawn(
-        write_loop(sink, rx, conn.clone(), Duration::from_millis(limits.ping_interval_ms), hub.shutdown.clone())
-            .in_current_span(),
+        write_loop(
+            sink,
+            rx,
+            conn.clone(),
+            Duration::from_millis(limits.ping_interval_ms),
+            hub.shutdown.clone(),
+        )
+        .in_current_span(),
     );
 
     if welcome_sent {
@@ -202,8 +242,14 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         Session::Customer(customer) => customer.disconnected(&hub, &conn),
         Session::Agent(agent) => agent.disconnected(&hub, &conn),
     }
-    hub.metrics.connections.with_label_values(&[role_label]).dec();
-    if tokio::time::timeout(Duration::from_secs(3), writer).await.is_err() {
+    hub.metrics
+        .connections
+        .with_label_values(&[role_label])
+        .dec();
+    if tokio::time::timeout(Duration::from_secs(3), writer)
+        .await
+        .is_err()
+    {
         tracing::debug!("writer did not finish in time");
     }
 }
@@ -217,7 +263,8 @@ async fn read_loop(
 ) {
     let limits = &hub.config.limits;
     let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
-    let mut idle_check = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms.min(5_000)));
+    let mut idle_check =
+        tokio::time::interval(Duration::from_millis(limits.ping_interval_ms.min(5_000)));
     let mut rate = RateLimit {
         limit: limits.messages_per_10s as usize,
         seen: Default::default(),
@@ -276,7 +323,10 @@ async fn read_loop(
 }
 
 pub fn send_error(hub: &Hub, conn: &ConnTx, req: Option<String>, err: &Error) {
-    hub.metrics.errors.with_label_values(&[err.code().as_str()]).inc();
+    hub.metrics
+        .errors
+        .with_label_values(&[err.code().as_str()])
+        .inc();
     conn.send(&ServerFrame::error(req, err));
 }
 
@@ -323,6 +373,9 @@ async fn write_loop(
             }
         }
     }
-    let (code, reason) = conn.kick_reason().map(Kick::close_code).unwrap_or((1000, "bye"));
+    let (code, reason) = conn
+        .kick_reason()
+        .map(Kick::close_code)
+        .unwrap_or((1000, "bye"));
     close_now(sink, code, reason).await;
 }

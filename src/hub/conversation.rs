@@ -27,7 +27,10 @@ const IDLE_EXIT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub enum Author {
     Visitor(String),
-    Agent { id: String, supervisor: bool },
+    Agent {
+        id: String,
+        supervisor: bool,
+    },
     /// The hub itself (router decisions, timeouts): always allowed.
     System,
 }
@@ -68,10 +71,19 @@ impl Membership {
     fn allows(&self, author: &Author, permission: Permission) -> bool {
         match (author, permission) {
             (Author::System, _) => true,
-            (Author::Visitor(v), Permission::Member | Permission::Customer) => *v == self.visitor_id,
+            (Author::Visitor(v), Permission::Member | Permission::Customer) => {
+                *v == self.visitor_id
+            }
             (Author::Visitor(_), Permission::Staff) => false,
-            (Author::Agent { supervisor: true, .. }, Permission::Member | Permission::Staff) => true,
-            (Author::Agent { id, .. }, Permission::Member | Permission::Staff) => self.agent.as_deref() == Some(id),
+            (
+                Author::Agent {
+                    supervisor: true, ..
+                },
+                Permission::Member | Permission::Staff,
+            ) => true,
+            (Author::Agent { id, .. }, Permission::Member | Permission::Staff) => {
+                self.agent.as_deref() == Some(id)
+            }
             (Author::Agent { .. }, Permission::Customer) => false,
         }
     }
@@ -81,8 +93,16 @@ enum Command {
     Append(Box<AppendRequest>, oneshot::Sender<Result<AppendOutcome>>),
     /// Check the author and return the membership (for history, typing, read).
     Members(Author, Permission, oneshot::Sender<Result<Membership>>),
-    /// Relay a non-stored frame (typing, read) to the other members.
-    Relay { text: Arc<str>, from_conn: ConnId, staff_only: bool },
+    /// Check the author, then relay a non-stored frame (typing, read) to the other
+    /// members.
+    Relay {
+        author: Author,
+        permission: Permission,
+        text: Arc<str>,
+        from_conn: ConnId,
+        staff_only: bool,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Events may have been stored without this task (a new conversation): deliver them.
     Resync,
 }
@@ -130,7 +150,8 @@ impl Conversations {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::SendError(back)) => {
                     command = back;
-                    self.tasks.remove_if(id, |_, current| current.same_channel(&tx));
+                    self.tasks
+                        .remove_if(id, |_, current| current.same_channel(&tx));
                 }
             }
         }
@@ -152,7 +173,11 @@ impl Conversations {
         tx
     }
 
-    pub async fn append(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<AppendOutcome> {
+    pub async fn append(
+        self: &Arc<Self>,
+        id: &str,
+        request: AppendRequest,
+    ) -> Result<AppendOutcome> {
         self.submit(id, request).await
     }
 
@@ -171,15 +196,41 @@ impl Conversations {
         }
     }
 
-    pub async fn members(self: &Arc<Self>, id: &str, author: Author, permission: Permission) -> Result<Membership> {
+    pub async fn members(
+        self: &Arc<Self>,
+        id: &str,
+        author: Author,
+        permission: Permission,
+    ) -> Result<Membership> {
         let (reply, answer) = oneshot::channel();
         self.send(id, Command::Members(author, permission, reply))?;
         answer.await.map_err(|_| Error::Unavailable)?
     }
 
-    pub async fn relay(self: &Arc<Self>, id: &str, frame: ServerFrame, from_conn: ConnId, staff_only: bool) -> Result<()> {
-        let text = frame.to_text();
-        self.send(id, Command::Relay { text, from_conn, staff_only })
+    /// Relays `frame` from `from_conn` to the conversation's other connections (staff
+    /// only when `staff_only`), once the author is found to be a member.
+    pub async fn relay(
+        self: &Arc<Self>,
+        id: &str,
+        author: Author,
+        permission: Permission,
+        frame: &ServerFrame,
+        from_conn: ConnId,
+        staff_only: bool,
+    ) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(
+            id,
+            Command::Relay {
+                author,
+                permission,
+                text: frame.to_text(),
+                from_conn,
+                staff_only,
+                reply,
+            },
+        )?;
+        answer.await.map_err(|_| Error::Unavailable)?
     }
 
     pub async fn resync(self: &Arc<Self>, id: &str) -> Result<()> {
@@ -217,7 +268,9 @@ impl ConversationTask {
         }
         // Hand the slot back first so new commands go to a fresh task, then finish what
         // was already queued here.
-        self.owner.tasks.remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
+        self.owner
+            .tasks
+            .remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
         rx.close();
         while let Some(command) = rx.recv().await {
             self.handle(command).await;
@@ -234,14 +287,23 @@ impl ConversationTask {
                 let outcome = self.check(&author, permission).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
-            Command::Relay { text, from_conn, staff_only } => {
-                if self.load(false).await.is_ok() {
+            Command::Relay {
+                author,
+                permission,
+                text,
+                from_conn,
+                staff_only,
+                reply,
+            } => {
+                let outcome = self.check(&author, permission).await.map(|_| {
                     for conn in self.recipients() {
-                        if conn.id != from_conn && (!staff_only || conn.audience == Audience::Staff) {
+                        if conn.id != from_conn && (!staff_only || conn.audience == Audience::Staff)
+                        {
                             conn.push(text.clone());
                         }
                     }
-                }
+                });
+                let _ignored_if_requester_left = reply.send(outcome);
             }
             Command::Resync => {
                 if self.members.is_none() {
@@ -334,7 +396,9 @@ impl ConversationTask {
                     body: request.body,
                 };
                 let also = match (&event.body, previous_agent) {
-                    (EventBody::Joined { agent }, Some(previous)) if previous != agent.id => Some(previous),
+                    (EventBody::Joined { agent }, Some(previous)) if previous != agent.id => {
+                        Some(previous)
+                    }
                     _ => None,
                 };
                 self.deliver_also(&event, also);
@@ -354,7 +418,9 @@ impl ConversationTask {
     }
 
     fn apply_updates(&mut self, updates: &[(&'static str, String)], seq: u64) {
-        let Some(members) = self.members.as_mut() else { return };
+        let Some(members) = self.members.as_mut() else {
+            return;
+        };
         members.last_seq = members.last_seq.max(seq);
         for (field, value) in updates {
             match *field {
@@ -369,7 +435,11 @@ impl ConversationTask {
     /// Delivers stored events after `delivered` up to `until` (inclusive), in order.
     async fn catch_up(&mut self, until: u64) -> Result<()> {
         loop {
-            let (events, more) = self.owner.store.history(&self.id, self.delivered, 200).await?;
+            let (events, more) = self
+                .owner
+                .store
+                .history(&self.id, self.delivered, 200)
+                .await?;
             let mut progressed = false;
             for event in events.into_iter().filter(|e| e.seq <= until) {
                 // Replayed events may change membership (a join stored by another node).
@@ -401,7 +471,9 @@ impl ConversationTask {
     }
 
     fn recipients(&self) -> Vec<ConnTx> {
-        let Some(members) = &self.members else { return Vec::new() };
+        let Some(members) = &self.members else {
+            return Vec::new();
+        };
         let registry = &self.owner.registry;
         let mut conns = registry.connections(&PartyKey::Visitor(members.visitor_id.clone()));
         if let Some(agent) = &members.agent {
@@ -433,7 +505,11 @@ impl ConversationTask {
         let mut recipients = self.recipients();
         // The departing agent still hears that it left.
         for agent in leaving.iter().chain(also.iter()) {
-            for conn in self.owner.registry.connections(&PartyKey::Agent(agent.clone())) {
+            for conn in self
+                .owner
+                .registry
+                .connections(&PartyKey::Agent(agent.clone()))
+            {
                 if !recipients.iter().any(|c| c.id == conn.id) {
                     recipients.push(conn);
                 }

@@ -7,13 +7,17 @@ use super::{
     connection::{HandshakeError, Reply},
     conversation::{AppendRequest, Author, Permission},
     registry::{ConnTx, PartyKey},
+    requests,
     routing::QueuedConversation,
     Hub,
 };
 use crate::{
     auth,
     error::{Error, Result},
-    protocol::{AckBody, ClientFrame, ConversationSummary, EventBody, Hello, Party, Role, ServerFrame, PROTOCOL_VERSION},
+    protocol::{
+        AckBody, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party, Role,
+        ServerFrame, PROTOCOL_VERSION,
+    },
     store::{AppendOutcome, NewConversation, Requirement},
 };
 
@@ -26,7 +30,11 @@ pub struct CustomerSession {
 
 impl CustomerSession {
     /// Authenticates the `hello`, registers the connection and builds the `welcome`.
-    pub async fn start(hub: &Arc<Hub>, hello: Hello, conn: &ConnTx) -> Result<(Self, ServerFrame), HandshakeError> {
+    pub async fn start(
+        hub: &Arc<Hub>,
+        hello: Hello,
+        conn: &ConnTx,
+    ) -> Result<(Self, ServerFrame), HandshakeError> {
         let mut session = CustomerSession {
             visitor_id: String::new(),
             name: hello.name.filter(|n| !n.trim().is_empty()),
@@ -35,18 +43,24 @@ impl CustomerSession {
         };
         if let Some(identity) = hello.identity {
             let Some(secret) = &hub.config.identity_secret else {
-                return Err(HandshakeError::BadCredentials("identity verification is not configured".into()));
+                return Err(HandshakeError::BadCredentials(
+                    "identity verification is not configured".into(),
+                ));
             };
             if !auth::verify_identity(secret.expose(), &identity.user_id, &identity.signature) {
-                return Err(HandshakeError::BadCredentials("identity signature does not match".into()));
+                return Err(HandshakeError::BadCredentials(
+                    "identity signature does not match".into(),
+                ));
             }
             session.visitor_id = auth::verified_visitor_id(secret.expose(), &identity.user_id);
             session.verified = true;
             session.name = identity.name.or(session.name);
             session.email = identity.email.or(session.email);
         } else if let Some(token) = hello.session {
-            session.visitor_id = auth::open_session(&hub.session_secret, &token)
-                .ok_or_else(|| HandshakeError::BadCredentials("session token is not valid".into()))?;
+            session.visitor_id =
+                auth::open_session(&hub.session_secret, &token).ok_or_else(|| {
+                    HandshakeError::BadCredentials("session token is not valid".into())
+                })?;
         } else {
             session.visitor_id = auth::random_id("v_");
         }
@@ -64,7 +78,11 @@ impl CustomerSession {
 
     async fn welcome(&self, hub: &Arc<Hub>) -> Result<ServerFrame, HandshakeError> {
         let mut conversations = Vec::new();
-        if let Some(id) = hub.store.visitor_open_conversation(&self.visitor_id).await? {
+        if let Some(id) = hub
+            .store
+            .visitor_open_conversation(&self.visitor_id)
+            .await?
+        {
             if let Some(record) = hub.store.conversation(&id).await? {
                 if record.is_open() {
                     hub.router.customer_presence(&record.id, true);
@@ -117,62 +135,111 @@ impl CustomerSession {
         Author::Visitor(self.visitor_id.clone())
     }
 
-    pub async fn handle(&mut self, hub: &Arc<Hub>, conn: &ConnTx, req: Option<String>, frame: ClientFrame) -> Result<Reply> {
+    pub async fn handle(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Reply> {
         let max_text = hub.config.limits.max_text_bytes;
-        let check_text = |text: &str| -> Result<()> {
-            if text.len() > max_text {
-                return Err(Error::TooLarge(format!("text is over {max_text} bytes")));
-            }
-            if text.trim().is_empty() {
-                return Err(Error::bad_request("text must not be empty"));
-            }
-            Ok(())
-        };
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
             ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
-            ClientFrame::Start { topic, text, metadata } => {
-                check_text(&text)?;
+            ClientFrame::Start {
+                topic,
+                text,
+                metadata,
+            } => {
+                requests::check_text(hub, &text)?;
                 let metadata = metadata.unwrap_or_default();
-                if serde_json::to_string(&metadata).map(|m| m.len()).unwrap_or(usize::MAX) > max_text {
+                if serde_json::to_string(&metadata)
+                    .map(|m| m.len())
+                    .unwrap_or(usize::MAX)
+                    > max_text
+                {
                     return Err(Error::TooLarge("metadata is too large".into()));
                 }
-                self.start_conversation(hub, conn, req, topic, text, metadata).await
+                self.start_conversation(hub, conn, req, topic, text, metadata)
+                    .await
             }
             ClientFrame::Message {
                 conversation_id,
                 text,
                 client_msg_id,
             } => {
-                check_text(&text)?;
-                super::agent::append_message(hub, conn, req, &conversation_id, self.author(), self.party(), text, client_msg_id).await
+                requests::message(
+                    hub,
+                    conn,
+                    req,
+                    &conversation_id,
+                    self.author(),
+                    self.party(),
+                    text,
+                    client_msg_id,
+                )
+                .await
             }
             ClientFrame::History {
                 conversation_id,
                 after_seq,
                 limit,
-            } => super::agent::history(hub, &conversation_id, self.author(), crate::protocol::Audience::Customer, after_seq, limit).await,
-            ClientFrame::Typing { conversation_id, on } => {
-                hub.conversations.members(&conversation_id, self.author(), Permission::Member).await?;
+            } => {
+                requests::history(
+                    hub,
+                    &conversation_id,
+                    self.author(),
+                    Audience::Customer,
+                    after_seq,
+                    limit,
+                )
+                .await
+            }
+            ClientFrame::Typing {
+                conversation_id,
+                on,
+            } => {
                 let frame = ServerFrame::Typing {
                     conversation_id: conversation_id.clone(),
                     from: self.party(),
                     on,
                 };
-                hub.conversations.relay(&conversation_id, frame, conn.id, true).await?;
-                Ok(Reply::Ack(AckBody::default()))
+                requests::relay(
+                    hub,
+                    conn,
+                    &conversation_id,
+                    self.author(),
+                    Permission::Member,
+                    frame,
+                    true,
+                )
+                .await
             }
-            ClientFrame::Read { conversation_id, seq } => {
-                hub.conversations.members(&conversation_id, self.author(), Permission::Member).await?;
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => {
                 let frame = ServerFrame::Read {
                     conversation_id: conversation_id.clone(),
                     from: self.party(),
                     seq,
                 };
-                hub.conversations.relay(&conversation_id, frame, conn.id, false).await?;
-                Ok(Reply::Ack(AckBody::default()))
+                requests::relay(
+                    hub,
+                    conn,
+                    &conversation_id,
+                    self.author(),
+                    Permission::Member,
+                    frame,
+                    false,
+                )
+                .await
             }
-            ClientFrame::Close { conversation_id, tags, .. } => {
+            ClientFrame::Close {
+                conversation_id,
+                tags,
+                ..
+            } => {
                 hub.close_conversation(
                     &conversation_id,
                     self.author(),
@@ -215,12 +282,21 @@ impl CustomerSession {
                         });
                         Ok(Reply::Done)
                     }
-                    AppendOutcome::NotFound => Err(Error::not_found(format!("no conversation {conversation_id}"))),
-                    AppendOutcome::WrongState => Err(Error::conflict("only a closed, unrated conversation can be rated")),
+                    AppendOutcome::NotFound => Err(Error::not_found(format!(
+                        "no conversation {conversation_id}"
+                    ))),
+                    AppendOutcome::WrongState => Err(Error::conflict(
+                        "only a closed, unrated conversation can be rated",
+                    )),
                 }
             }
-            ClientFrame::OfflineMessage { topic, name, email, text } => {
-                check_text(&text)?;
+            ClientFrame::OfflineMessage {
+                topic,
+                name,
+                email,
+                text,
+            } => {
+                requests::check_text(hub, &text)?;
                 if !email.contains('@') || email.len() > 320 {
                     return Err(Error::bad_request("a valid email is required"));
                 }
@@ -232,7 +308,14 @@ impl CustomerSession {
                     .clone();
                 let ticket_id = hub
                     .tickets
-                    .offline_message(&self.visitor_id, name.or(self.name.clone()), email, self.verified, topic, text)
+                    .offline_message(
+                        &self.visitor_id,
+                        name.or(self.name.clone()),
+                        email,
+                        self.verified,
+                        topic,
+                        text,
+                    )
                     .await?;
                 Ok(Reply::Ack(AckBody {
                     ticket_id: Some(ticket_id),
@@ -265,13 +348,26 @@ impl CustomerSession {
             .clone();
         let id = auth::random_id("c_");
         if let Some(existing) = hub.store.claim_visitor_slot(&self.visitor_id, &id).await? {
-            let still_open = hub.store.conversation(&existing).await?.is_some_and(|r| r.is_open());
+            let still_open = hub
+                .store
+                .conversation(&existing)
+                .await?
+                .is_some_and(|r| r.is_open());
             if still_open {
-                return Err(Error::conflict(format!("conversation {existing} is still open")));
+                return Err(Error::conflict(format!(
+                    "conversation {existing} is still open"
+                )));
             }
             // A stale claim (a crash between claim and create, or a missed release).
-            hub.store.release_visitor_slot(&self.visitor_id, &existing).await?;
-            if hub.store.claim_visitor_slot(&self.visitor_id, &id).await?.is_some() {
+            hub.store
+                .release_visitor_slot(&self.visitor_id, &existing)
+                .await?;
+            if hub
+                .store
+                .claim_visitor_slot(&self.visitor_id, &id)
+                .await?
+                .is_some()
+            {
                 return Err(Error::conflict("another conversation was just started"));
             }
         }
@@ -296,7 +392,8 @@ impl CustomerSession {
         };
         if let Err(err) = hub.store.create_conversation(&new).await {
             // Best effort: a stale claim is also repaired by the next start.
-            let _stale_claim_is_repaired_later = hub.store.release_visitor_slot(&self.visitor_id, &id).await;
+            let _stale_claim_is_repaired_later =
+                hub.store.release_visitor_slot(&self.visitor_id, &id).await;
             return Err(err.into());
         }
         hub.metrics.events_stored.inc();

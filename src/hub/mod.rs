@@ -2,7 +2,7 @@
 //! operations on conversations that both roles share (start, close, ticket flush).
 //!
 //! - `connection` — one task per socket: handshake, reader loop, bounded writer.
-//! - `customer`, `agent` — what each role may ask for.
+//! - `customer`, `agent` — what each role may ask for; `requests` — what both share.
 //! - `conversation` — one task per active conversation: ordered delivery.
 //! - `registry` — connections by party, bounded send queues.
 //! - `routing` — the task that owns the router core and carries out its decisions.
@@ -14,6 +14,7 @@ pub mod conversation;
 pub mod customer;
 pub mod recovery;
 pub mod registry;
+pub mod requests;
 pub mod routing;
 
 use std::sync::Arc;
@@ -69,7 +70,12 @@ impl Hub {
         tags: Vec<String>,
         ack: Option<(ConnTx, String)>,
     ) -> Result<(u64, String)> {
-        let ticket_id = format!("t_{}", self.store.next_id(&crate::store::keys::ticket_counter()).await?);
+        let ticket_id = format!(
+            "t_{}",
+            self.store
+                .next_id(&crate::store::keys::ticket_counter())
+                .await?
+        );
         let closed_at = crate::now_ms();
         let request = AppendRequest {
             author,
@@ -86,7 +92,10 @@ impl Hub {
                 ("closed_at", closed_at.to_string()),
                 ("ticket_id", ticket_id.clone()),
                 ("resolution", resolution),
-                ("tags", serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into())),
+                (
+                    "tags",
+                    serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()),
+                ),
             ],
             ack: ack.map(|(conn, req)| {
                 (
@@ -114,8 +123,12 @@ impl Hub {
                 Ok((seq, ticket_id))
             }
             AppendOutcome::Duplicate(seq) => Ok((seq, ticket_id)),
-            AppendOutcome::NotFound => Err(Error::not_found(format!("no conversation {conversation_id}"))),
-            AppendOutcome::WrongState => Err(Error::conflict(format!("{conversation_id} is already closed"))),
+            AppendOutcome::NotFound => Err(Error::not_found(format!(
+                "no conversation {conversation_id}"
+            ))),
+            AppendOutcome::WrongState => Err(Error::conflict(format!(
+                "{conversation_id} is already closed"
+            ))),
         }
     }
 }

@@ -49,6 +49,10 @@ pub async fn restore(hub: &Arc<Hub>) -> StoreResult<()> {
     for agent in hub.agents.iter() {
         hub.router.agent_disconnected(agent.key());
     }
-    tracing::info!(conversations = restored, agents = hub.agents.len(), "state restored from redis");
+    tracing::info!(
+        conversations = restored,
+        agents = hub.agents.len(),
+        "state restored from redis"
+    );
     Ok(())
 }

@@ -145,7 +145,10 @@ impl Registry {
     }
 
     pub fn connections(&self, party: &PartyKey) -> Vec<ConnTx> {
-        self.parties.get(party).map(|c| c.clone()).unwrap_or_default()
+        self.parties
+            .get(party)
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     pub fn count(&self, party: &PartyKey) -> usize {
@@ -166,7 +169,10 @@ impl Registry {
     }
 
     pub fn monitor(&self, conversation_id: &str, conn: ConnTx) {
-        let mut conns = self.monitors.entry(conversation_id.to_string()).or_default();
+        let mut conns = self
+            .monitors
+            .entry(conversation_id.to_string())
+            .or_default();
         if !conns.iter().any(|c| c.id == conn.id) {
             conns.push(conn);
         }
@@ -176,7 +182,8 @@ impl Registry {
         if let Some(mut conns) = self.monitors.get_mut(conversation_id) {
             conns.retain(|c| c.id != id);
         }
-        self.monitors.remove_if(conversation_id, |_, conns| conns.is_empty());
+        self.monitors
+            .remove_if(conversation_id, |_, conns| conns.is_empty());
     }
 
     /// Drops a closing connection from every monitor list.
@@ -187,7 +194,10 @@ impl Registry {
     }
 
     pub fn monitors(&self, conversation_id: &str) -> Vec<ConnTx> {
-        self.monitors.get(conversation_id).map(|c| c.clone()).unwrap_or_default()
+        self.monitors
+            .get(conversation_id)
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     pub fn kick_party(&self, party: &PartyKey, why: Kick) {

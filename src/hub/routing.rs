@@ -21,7 +21,10 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    protocol::{AckBody, AgentRef, AgentStatus, CustomerInfo, EventBody, Party, RevokeReason, Role, ServerFrame, TransferOfferInfo},
+    protocol::{
+        AckBody, AgentRef, AgentStatus, CustomerInfo, EventBody, Party, RevokeReason, Role,
+        ServerFrame, TransferOfferInfo,
+    },
     router::{self, Command as RouterCommand, Router},
     store::{AgentRecord, AppendOutcome, Requirement},
 };
@@ -43,22 +46,64 @@ pub struct QueuedConversation {
 type AckTo = Option<(ConnTx, String)>;
 
 enum Msg {
-    AgentConnected { agent: String, first: bool, reply: oneshot::Sender<(AgentStatus, Vec<String>)> },
-    AgentDisconnected { agent: String },
-    SetStatus { agent: String, status: AgentStatus, reply: oneshot::Sender<Result<AgentStatus>> },
+    AgentConnected {
+        agent: String,
+        first: bool,
+        reply: oneshot::Sender<(AgentStatus, Vec<String>)>,
+    },
+    AgentDisconnected {
+        agent: String,
+    },
+    SetStatus {
+        agent: String,
+        status: AgentStatus,
+        reply: oneshot::Sender<Result<AgentStatus>>,
+    },
     UpsertAgent(AgentRecord),
     RemoveAgent(String),
     Enqueue(Box<QueuedConversation>),
-    Restore { conversation: Box<QueuedConversation>, agent: Option<String> },
-    Accept { agent: String, offer_id: String, ack: AckTo, reply: oneshot::Sender<Result<()>> },
-    Decline { agent: String, offer_id: String, reply: oneshot::Sender<Result<()>> },
-    Closed { conversation: String },
-    Transfer { conversation: String, owner: String, requester: String, target: Target, note: Option<String> },
-    CustomerPresence { conversation: String, present: bool },
-    AssignmentFailed { agent: String, conversation: String },
-    Online { reply: oneshot::Sender<bool> },
-    Stats { reply: oneshot::Sender<router::RouterStats> },
-    Snapshot { reply: oneshot::Sender<Vec<AgentSnapshot>> },
+    Restore {
+        conversation: Box<QueuedConversation>,
+        agent: Option<String>,
+    },
+    Accept {
+        agent: String,
+        offer_id: String,
+        ack: AckTo,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Decline {
+        agent: String,
+        offer_id: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Closed {
+        conversation: String,
+    },
+    Transfer {
+        conversation: String,
+        owner: String,
+        requester: String,
+        target: Target,
+        note: Option<String>,
+    },
+    CustomerPresence {
+        conversation: String,
+        present: bool,
+    },
+    AssignmentFailed {
+        agent: String,
+        conversation: String,
+    },
+    Online {
+        reply: oneshot::Sender<bool>,
+    },
+    Stats {
+        reply: oneshot::Sender<router::RouterStats>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Vec<AgentSnapshot>>,
+    },
 }
 
 /// An agent's routing state for `GET /v1/agents`.
@@ -102,20 +147,30 @@ impl RouterHandle {
 
     pub async fn agent_connected(&self, agent: &str, first: bool) -> (AgentStatus, Vec<String>) {
         let agent = agent.to_string();
-        self.ask(|reply| Msg::AgentConnected { agent, first, reply })
-            .await
-            .unwrap_or((AgentStatus::Away, Vec::new()))
+        self.ask(|reply| Msg::AgentConnected {
+            agent,
+            first,
+            reply,
+        })
+        .await
+        .unwrap_or((AgentStatus::Away, Vec::new()))
     }
 
     pub fn agent_disconnected(&self, agent: &str) {
-        self.tell(Msg::AgentDisconnected { agent: agent.to_string() });
+        self.tell(Msg::AgentDisconnected {
+            agent: agent.to_string(),
+        });
     }
 
     pub async fn set_status(&self, agent: &str, status: AgentStatus) -> Result<AgentStatus> {
         let agent = agent.to_string();
-        self.ask(|reply| Msg::SetStatus { agent, status, reply })
-            .await
-            .unwrap_or(Err(Error::Unavailable))
+        self.ask(|reply| Msg::SetStatus {
+            agent,
+            status,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(Error::Unavailable))
     }
 
     pub fn upsert_agent(&self, agent: AgentRecord) {
@@ -139,16 +194,25 @@ impl RouterHandle {
 
     pub async fn accept(&self, agent: &str, offer_id: &str, ack: AckTo) -> Result<()> {
         let (agent, offer_id) = (agent.to_string(), offer_id.to_string());
-        self.ask(|reply| Msg::Accept { agent, offer_id, ack, reply })
-            .await
-            .unwrap_or(Err(Error::Unavailable))
+        self.ask(|reply| Msg::Accept {
+            agent,
+            offer_id,
+            ack,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(Error::Unavailable))
     }
 
     pub async fn decline(&self, agent: &str, offer_id: &str) -> Result<()> {
         let (agent, offer_id) = (agent.to_string(), offer_id.to_string());
-        self.ask(|reply| Msg::Decline { agent, offer_id, reply })
-            .await
-            .unwrap_or(Err(Error::Unavailable))
+        self.ask(|reply| Msg::Decline {
+            agent,
+            offer_id,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(Error::Unavailable))
     }
 
     pub fn closed(&self, conversation: &str) {
@@ -157,7 +221,14 @@ impl RouterHandle {
         });
     }
 
-    pub fn transfer(&self, conversation: String, owner: String, requester: String, target: Target, note: Option<String>) {
+    pub fn transfer(
+        &self,
+        conversation: String,
+        owner: String,
+        requester: String,
+        target: Target,
+        note: Option<String>,
+    ) {
         self.tell(Msg::Transfer {
             conversation,
             owner,
@@ -175,7 +246,9 @@ impl RouterHandle {
     }
 
     pub async fn online(&self) -> bool {
-        self.ask(|reply| Msg::Online { reply }).await.unwrap_or(false)
+        self.ask(|reply| Msg::Online { reply })
+            .await
+            .unwrap_or(false)
     }
 
     pub async fn stats(&self) -> Option<router::RouterStats> {
@@ -183,7 +256,9 @@ impl RouterHandle {
     }
 
     pub async fn agents(&self) -> Vec<AgentSnapshot> {
-        self.ask(|reply| Msg::Snapshot { reply }).await.unwrap_or_default()
+        self.ask(|reply| Msg::Snapshot { reply })
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -349,34 +424,58 @@ impl RoutingTask {
     fn handle(&mut self, msg: Msg) {
         let now = self.clock.now_ms();
         match msg {
-            Msg::AgentConnected { agent, first, reply } => {
+            Msg::AgentConnected {
+                agent,
+                first,
+                reply,
+            } => {
                 let status = if first {
                     // Back within the grace period: carry on as before the drop.
-                    let status = self.status_before_disconnect.remove(&agent).unwrap_or(AgentStatus::Away);
+                    let status = self
+                        .status_before_disconnect
+                        .remove(&agent)
+                        .unwrap_or(AgentStatus::Away);
                     let commands = self.core.set_status(now, &agent, to_core_status(status));
                     self.status.insert(agent.clone(), status);
                     self.execute(commands);
                     status
                 } else {
-                    self.status.get(&agent).copied().unwrap_or(AgentStatus::Away)
+                    self.status
+                        .get(&agent)
+                        .copied()
+                        .unwrap_or(AgentStatus::Away)
                 };
-                let conversations = self.assigned.get(&agent).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+                let conversations = self
+                    .assigned
+                    .get(&agent)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
                 let _requester_gone = reply.send((status, conversations));
             }
             Msg::AgentDisconnected { agent } => {
                 if self.hub.registry.count(&PartyKey::Agent(agent.clone())) > 0 {
                     return; // a new tab connected in the meantime
                 }
-                let before = self.status.insert(agent.clone(), AgentStatus::Offline).unwrap_or(AgentStatus::Away);
+                let before = self
+                    .status
+                    .insert(agent.clone(), AgentStatus::Offline)
+                    .unwrap_or(AgentStatus::Away);
                 if before != AgentStatus::Offline {
                     self.status_before_disconnect.insert(agent.clone(), before);
                 }
-                let commands = self.core.set_status(now, &agent, router::AgentStatus::Offline);
+                let commands = self
+                    .core
+                    .set_status(now, &agent, router::AgentStatus::Offline);
                 self.execute(commands);
             }
-            Msg::SetStatus { agent, status, reply } => {
+            Msg::SetStatus {
+                agent,
+                status,
+                reply,
+            } => {
                 if status == AgentStatus::Offline {
-                    let _requester_gone = reply.send(Err(Error::bad_request("status must be available or away")));
+                    let _requester_gone =
+                        reply.send(Err(Error::bad_request("status must be available or away")));
                     return;
                 }
                 self.status.insert(agent.clone(), status);
@@ -385,7 +484,9 @@ impl RoutingTask {
                 self.execute(commands);
             }
             Msg::UpsertAgent(agent) => {
-                self.status.entry(agent.id.clone()).or_insert(AgentStatus::Offline);
+                self.status
+                    .entry(agent.id.clone())
+                    .or_insert(AgentStatus::Offline);
                 let commands = self.core.upsert_agent(now, profile(&agent));
                 self.execute(commands);
             }
@@ -394,17 +495,29 @@ impl RoutingTask {
                 self.status.remove(&agent);
                 self.status_before_disconnect.remove(&agent);
                 self.execute_with_reason(commands, "removed");
-                self.hub.registry.kick_party(&PartyKey::Agent(agent), Kick::AgentRemoved);
+                self.hub
+                    .registry
+                    .kick_party(&PartyKey::Agent(agent), Kick::AgentRemoved);
             }
             Msg::Enqueue(conversation) => {
                 let commands = self.queue(*conversation, now);
                 self.execute(commands);
             }
-            Msg::Restore { conversation, agent } => match agent {
+            Msg::Restore {
+                conversation,
+                agent,
+            } => match agent {
                 Some(agent) => {
-                    self.core
-                        .restore_assignment(&agent, &conversation.id, &conversation.topic, conversation.waiting_since_ms);
-                    self.assigned.entry(agent).or_default().insert(conversation.id.clone());
+                    self.core.restore_assignment(
+                        &agent,
+                        &conversation.id,
+                        &conversation.topic,
+                        conversation.waiting_since_ms,
+                    );
+                    self.assigned
+                        .entry(agent)
+                        .or_default()
+                        .insert(conversation.id.clone());
                     let present = conversation.customer_present;
                     let id = conversation.id.clone();
                     self.remember(*conversation);
@@ -418,22 +531,36 @@ impl RoutingTask {
                     self.execute(commands);
                 }
             },
-            Msg::Accept { agent, offer_id, ack, reply } => match self.core.accept(now, &agent, &offer_id) {
+            Msg::Accept {
+                agent,
+                offer_id,
+                ack,
+                reply,
+            } => match self.core.accept(now, &agent, &offer_id) {
                 Ok(commands) => {
                     self.accepting = Some((agent, offer_id, ack, reply));
                     self.execute(commands);
                     if let Some((_, _, _, reply)) = self.accepting.take() {
                         // Accepted but nothing to carry out: should not happen; answer anyway.
-                        let _requester_gone = reply.send(Err(Error::conflict("offer could not be taken")));
+                        let _requester_gone =
+                            reply.send(Err(Error::conflict("offer could not be taken")));
                     }
                 }
                 Err(err) => {
                     let _requester_gone = reply.send(Err(route_error(err)));
                 }
             },
-            Msg::Decline { agent, offer_id, reply } => match self.core.decline(now, &agent, &offer_id) {
+            Msg::Decline {
+                agent,
+                offer_id,
+                reply,
+            } => match self.core.decline(now, &agent, &offer_id) {
                 Ok(commands) => {
-                    self.hub.metrics.offers.with_label_values(&["declined"]).inc();
+                    self.hub
+                        .metrics
+                        .offers
+                        .with_label_values(&["declined"])
+                        .inc();
                     let _requester_gone = reply.send(Ok(()));
                     self.execute(commands);
                 }
@@ -454,8 +581,14 @@ impl RoutingTask {
                 note,
             } => {
                 let result = match &target {
-                    Target::Agent(to) => self.core.transfer_to_agent(now, &conversation, &owner, to, note),
-                    Target::Topic(topic) => self.core.transfer_to_topic(now, &conversation, &owner, topic, note),
+                    Target::Agent(to) => {
+                        self.core
+                            .transfer_to_agent(now, &conversation, &owner, to, note)
+                    }
+                    Target::Topic(topic) => {
+                        self.core
+                            .transfer_to_topic(now, &conversation, &owner, topic, note)
+                    }
                 };
                 match result {
                     Ok(commands) => {
@@ -468,27 +601,38 @@ impl RoutingTask {
                             conversation_id: conversation,
                             reason: "unavailable".into(),
                         };
-                        self.hub.registry.send_to(&PartyKey::Agent(requester), &frame);
+                        self.hub
+                            .registry
+                            .send_to(&PartyKey::Agent(requester), &frame);
                     }
                 }
             }
-            Msg::CustomerPresence { conversation, present } => {
+            Msg::CustomerPresence {
+                conversation,
+                present,
+            } => {
                 if present {
-                    if let (Some(&(position, eta_ms)), Some(info)) =
-                        (self.last_queue.get(&conversation), self.conversations.get(&conversation))
-                    {
+                    if let (Some(&(position, eta_ms)), Some(info)) = (
+                        self.last_queue.get(&conversation),
+                        self.conversations.get(&conversation),
+                    ) {
                         let frame = ServerFrame::Queue {
                             conversation_id: conversation.clone(),
                             position,
                             eta_ms,
                         };
-                        self.hub.registry.send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
+                        self.hub
+                            .registry
+                            .send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
                     }
                 }
                 let commands = self.core.customer_presence(now, &conversation, present);
                 self.execute(commands);
             }
-            Msg::AssignmentFailed { agent, conversation } => {
+            Msg::AssignmentFailed {
+                agent,
+                conversation,
+            } => {
                 if let Some(set) = self.assigned.get_mut(&agent) {
                     set.remove(&conversation);
                 }
@@ -604,7 +748,10 @@ impl RoutingTask {
                     transfer,
                 };
                 hub.metrics.offers.with_label_values(&["made"]).inc();
-                if !hub.registry.send_to(&PartyKey::Agent(agent.clone()), &frame) {
+                if !hub
+                    .registry
+                    .send_to(&PartyKey::Agent(agent.clone()), &frame)
+                {
                     tracing::warn!(agent_id = %agent, "offer to an agent with no connection");
                 }
             }
@@ -616,15 +763,19 @@ impl RoutingTask {
             } => {
                 let reason = match reason {
                     // The protocol has no word for "you can no longer take it".
-                    router::RevokeReason::Expired | router::RevokeReason::Withdrawn => RevokeReason::Expired,
+                    router::RevokeReason::Expired | router::RevokeReason::Withdrawn => {
+                        RevokeReason::Expired
+                    }
                     router::RevokeReason::Taken => RevokeReason::Taken,
                     router::RevokeReason::Closed => RevokeReason::Closed,
                 };
                 if reason == RevokeReason::Expired {
                     hub.metrics.offers.with_label_values(&["expired"]).inc();
                 }
-                hub.registry
-                    .send_to(&PartyKey::Agent(agent), &ServerFrame::OfferRevoked { offer_id, reason });
+                hub.registry.send_to(
+                    &PartyKey::Agent(agent),
+                    &ServerFrame::OfferRevoked { offer_id, reason },
+                );
             }
             RouterCommand::Assign {
                 agent,
@@ -637,14 +788,16 @@ impl RoutingTask {
                 position,
                 eta_ms,
             } => {
-                self.last_queue.insert(conversation.clone(), (position, eta_ms));
+                self.last_queue
+                    .insert(conversation.clone(), (position, eta_ms));
                 if let Some(info) = self.conversations.get(&conversation) {
                     let frame = ServerFrame::Queue {
                         conversation_id: conversation,
                         position,
                         eta_ms,
                     };
-                    hub.registry.send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
+                    hub.registry
+                        .send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
                 }
             }
             RouterCommand::AgentAway { agent } => {
@@ -672,7 +825,10 @@ impl RoutingTask {
                 };
                 hub.registry.send_to(&PartyKey::Agent(requester), &frame);
             }
-            RouterCommand::Unassigned { agent, conversation } => {
+            RouterCommand::Unassigned {
+                agent,
+                conversation,
+            } => {
                 if let Some(set) = self.assigned.get_mut(&agent) {
                     set.remove(&conversation);
                 }
@@ -728,9 +884,17 @@ impl RoutingTask {
         });
     }
 
-    fn assign(&mut self, agent: String, conversation: String, previous_agent: Option<String>, via_offer: bool) {
+    fn assign(
+        &mut self,
+        agent: String,
+        conversation: String,
+        previous_agent: Option<String>,
+        via_offer: bool,
+    ) {
         let reply = match self.accepting.take() {
-            Some((accepting_agent, offer, ack, reply)) if accepting_agent == agent && via_offer => Some((offer, ack, reply)),
+            Some((accepting_agent, offer, ack, reply)) if accepting_agent == agent && via_offer => {
+                Some((offer, ack, reply))
+            }
             other => {
                 self.accepting = other;
                 None
@@ -745,7 +909,11 @@ impl RoutingTask {
                     reason: RevokeReason::Taken,
                 }
                 .to_text();
-                for conn in self.hub.registry.connections(&PartyKey::Agent(agent.clone())) {
+                for conn in self
+                    .hub
+                    .registry
+                    .connections(&PartyKey::Agent(agent.clone()))
+                {
                     if Some(conn.id) != accepting_conn {
                         conn.push(taken.clone());
                     }
@@ -754,9 +922,16 @@ impl RoutingTask {
             }
             None => (None, None),
         };
-        self.hub.metrics.offers.with_label_values(&["accepted"]).inc();
+        self.hub
+            .metrics
+            .offers
+            .with_label_values(&["accepted"])
+            .inc();
         self.last_queue.remove(&conversation);
-        self.assigned.entry(agent.clone()).or_default().insert(conversation.clone());
+        self.assigned
+            .entry(agent.clone())
+            .or_default()
+            .insert(conversation.clone());
         if let Some(previous) = &previous_agent {
             if let Some(set) = self.assigned.get_mut(previous) {
                 set.remove(&conversation);
