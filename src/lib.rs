@@ -67,7 +67,9 @@ impl Server {
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, StartError> {
         let metrics = Metrics::new();
         let timeout = Duration::from_millis(config.limits.store_timeout_ms);
-        let store = Store::connect(&config.redis_url, timeout).await?.with_metrics(metrics.clone());
+        let store = Store::connect(&config.redis_url, timeout)
+            .await?
+            .with_metrics(metrics.clone());
         let session_secret = store.session_secret().await?;
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
@@ -79,7 +81,8 @@ impl Server {
             tracker.clone(),
         );
         let (router, inbox) = routing::channel();
-        let tickets = tickets::Tickets::new(store.clone(), metrics.clone(), config.webhook_url.is_some());
+        let tickets =
+            tickets::Tickets::new(store.clone(), metrics.clone(), config.webhook_url.is_some());
         let hub = Arc::new(Hub {
             config: Arc::new(config),
             store,
@@ -111,6 +114,13 @@ impl Server {
     pub async fn serve(self, listener: TcpListener) -> Result<(), StartError> {
         let shutdown = self.hub.shutdown.clone();
         let app = http::app(Arc::clone(&self.hub));
+        // Chat frames are small and latency-bound: never let Nagle hold them back.
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!(cause = %err, "cannot set TCP_NODELAY");
+                }
+            });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
@@ -127,6 +137,10 @@ impl Server {
 }
 
 /// Starts and serves in one call (what tests usually want).
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     Server::start(config, shutdown).await?.serve(listener).await
 }

@@ -1,0 +1,134 @@
+//! A client too slow to read is disconnected instead of growing the hub's memory, and
+//! loses nothing: it resumes from its last `seq` and finds every acknowledged event.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+/// Reads text frames until one satisfies `pick`.
+async fn read_until<S>(stream: &mut S, what: &str, pick: impl Fn(&Value) -> bool) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
+                if pick(&frame) {
+                    return frame;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended while waiting for {what}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_reader_is_disconnected_and_resumes_without_loss() {
+    const MESSAGES: usize = 800;
+    let config = TestConfig::default()
+        .limit("send_queue", 8)
+        .limit("messages_per_10s", 100_000);
+    let (_redis, hub) = setup_with(config).await;
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+
+    // The slow customer speaks through a raw socket that we can stop reading.
+    let (socket, _) = connect_async(hub.ws_url("/v1/customer/ws"))
+        .await
+        .expect("connect");
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::Text(
+        json!({"type": "hello", "role": "customer"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("send hello");
+    let welcome = read_until(&mut stream, "welcome", |f| ty(f) == "welcome").await;
+    let session = welcome["session"].as_str().expect("session").to_string();
+    let start = json!({"type": "start", "req": "s1", "topic": "general", "text": "hello"});
+    sink.send(Message::Text(start.to_string().into()))
+        .await
+        .expect("send start");
+    let ack = read_until(&mut stream, "the start ack", |f| f["req"] == "s1").await;
+    let conv = ack["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_string();
+    assert_eq!(alice.accept_next_offer().await, conv);
+
+    // From here on the customer reads nothing while the agent writes a lot (reading its
+    // own acks: a pipelining client that never reads is a slow reader too).
+    let text = "x".repeat(7_000);
+    for i in 0..MESSAGES {
+        alice
+            .ok(json!({"type": "message", "conversation_id": conv,
+                       "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
+            .await;
+    }
+    eventually(
+        "a slow-reader close in the metrics",
+        Duration::from_secs(10),
+        || async {
+            (hub.metric("switchboard_slow_reader_closes_total", &[])
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The socket is gone: after whatever was buffered, the stream ends.
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the slow reader's socket was not closed");
+
+    // It comes back with its session and finds every message, in order, once.
+    let (mut again, welcome) = hub.customer(json!({"session": session})).await;
+    assert_eq!(
+        welcome["conversations"][0]["conversation_id"],
+        conv.as_str(),
+        "{welcome}"
+    );
+    let mut texts = Vec::new();
+    let mut after = 0;
+    loop {
+        let reply = again
+            .ok(json!({"type": "history", "conversation_id": conv, "after_seq": after, "limit": 1000}))
+            .await;
+        let events = reply["events"].as_array().expect("events").clone();
+        for event in &events {
+            after = seq_of(event);
+            if event["kind"] == "message" && event["from"]["role"] == "agent" {
+                texts.push(event["text"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if reply["more"] != true {
+            break;
+        }
+    }
+    assert_eq!(
+        texts.len(),
+        MESSAGES,
+        "every acknowledged agent message is stored once"
+    );
+    for (i, text) in texts.iter().enumerate() {
+        assert!(
+            text.starts_with(&format!("{i} ")),
+            "message {i} out of order: {}",
+            &text[..10]
+        );
+    }
+}
