@@ -52,7 +52,10 @@ pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) ->
 
 /// A visitor session token: `<visitor_id>.<hmac>`, opaque to clients.
 pub fn make_session(secret: &str, visitor_id: &str) -> String {
-    format!("{visitor_id}.{}", hmac_hex(secret.as_bytes(), visitor_id.as_bytes()))
+    format!(
+        "{visitor_id}.{}",
+        hmac_hex(secret.as_bytes(), visitor_id.as_bytes())
+    )
 }
 
 /// The visitor id inside a session token whose signature is valid.
@@ -61,19 +64,32 @@ pub fn open_session(secret: &str, session: &str) -> Option<String> {
     if visitor_id.is_empty() || visitor_id.len() > 128 {
         return None;
     }
-    verify_hmac_hex(secret.as_bytes(), visitor_id.as_bytes(), signature).then(|| visitor_id.to_string())
+    verify_hmac_hex(secret.as_bytes(), visitor_id.as_bytes(), signature)
+        .then(|| visitor_id.to_string())
 }
 
 /// Constant-time equality for bearer tokens.
 pub fn same_secret(given: &str, expected: &str) -> bool {
-    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Visitor id of a verified customer: stable per `user_id`, so every device of that
 /// user is the same visitor.
 pub fn verified_visitor_id(identity_secret: &str, user_id: &str) -> String {
-    format!("v_u{}", &hmac_hex(identity_secret.as_bytes(), format!("visitor:{user_id}").as_bytes())[..16])
+    format!(
+        "v_u{}",
+        &hmac_hex(
+            identity_secret.as_bytes(),
+            format!("visitor:{user_id}").as_bytes()
+        )[..16]
+    )
 }
 
 #[cfg(test)]

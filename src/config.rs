@@ -30,7 +30,11 @@ impl std::fmt::Debug for Secret {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "Real-time live-chat and routing hub")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Real-time live-chat and routing hub"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: CliCommand,
@@ -50,7 +54,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Redis URL, the system of record.
-    #[arg(long, env = "SWITCHBOARD_REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/0"
+    )]
     pub redis_url: String,
     /// TOML configuration file.
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
@@ -367,14 +375,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         if self.admin_token.is_empty() {
-            return invalid("admin_token is required (file, --admin-token or SWITCHBOARD_ADMIN_TOKEN)".into());
+            return invalid(
+                "admin_token is required (file, --admin-token or SWITCHBOARD_ADMIN_TOKEN)".into(),
+            );
         }
         if self.webhook_url.is_some() && self.webhook_secret.as_ref().is_none_or(Secret::is_empty) {
             return invalid("webhook_url needs a webhook_secret to sign deliveries".into());
         }
         let limits = &self.limits;
         if limits.max_frame_bytes < 1024 || limits.max_text_bytes == 0 {
-            return invalid("limits.max_frame_bytes must be at least 1024 and max_text_bytes positive".into());
+            return invalid(
+                "limits.max_frame_bytes must be at least 1024 and max_text_bytes positive".into(),
+            );
         }
         if limits.hello_timeout_ms == 0
             || limits.messages_per_10s == 0
@@ -393,7 +405,10 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for topic in &self.topics {
             if topic.name.is_empty() || !names.insert(topic.name.as_str()) {
-                return invalid(format!("topic names must be non-empty and unique: {:?}", topic.name));
+                return invalid(format!(
+                    "topic names must be non-empty and unique: {:?}",
+                    topic.name
+                ));
             }
             if topic.offer_timeout_ms == 0 || topic.transfer_timeout_ms == 0 {
                 return invalid(format!("topic {}: timeouts must be positive", topic.name));
@@ -475,6 +490,9 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         assert!(Config::from_toml("admin_token = \"a\"\nbogus = 1", "redis://x").is_err());
         let bad = "admin_token = \"a\"\n[[topic]]\nname = \"x\"\nskills = [\"a\"]\nexpand = [{ after_ms = 1, drop_skills = [\"b\"] }]";
         assert!(Config::from_toml(bad, "redis://x").is_err());
-        assert!(Config::from_toml("", "redis://x").is_err(), "admin token required");
+        assert!(
+            Config::from_toml("", "redis://x").is_err(),
+            "admin token required"
+        );
     }
 }

@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("switchboard: cannot start the runtime: {err}");
@@ -34,8 +37,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -45,7 +52,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn start(listen: SocketAddr, config: Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let server = switchboard::Server::start(config, shutdown.clone()).await?;
@@ -113,7 +122,9 @@ text = "Glad I could help. Have a great day!"
 "#;
 
 async fn redis_answers(url: &str) -> bool {
-    switchboard::store::Store::connect(url, Duration::from_millis(500)).await.is_ok()
+    switchboard::store::Store::connect(url, Duration::from_millis(500))
+        .await
+        .is_ok()
 }
 
 /// Finds a Redis for the demo: the one in the environment or on the default port, or a
@@ -140,10 +151,20 @@ async fn demo_redis(args: &DemoArgs) -> anyhow::Result<String> {
             bail!("could not install redis-server (are you root?)");
         }
     }
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let dir = std::fs::canonicalize(&args.data_dir)?;
     let status = Command::new("redis-server")
-        .args(["--port", &args.redis_port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes", "--appendonly", "yes"])
+        .args([
+            "--port",
+            &args.redis_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--appendonly",
+            "yes",
+        ])
         .arg("--dir")
         .arg(&dir)
         .arg("--logfile")
@@ -151,16 +172,26 @@ async fn demo_redis(args: &DemoArgs) -> anyhow::Result<String> {
         .status()
         .context("cannot start redis-server")?;
     if !status.success() {
-        bail!("redis-server did not start; see {}", dir.join("redis.log").display());
+        bail!(
+            "redis-server did not start; see {}",
+            dir.join("redis.log").display()
+        );
     }
     for _ in 0..50 {
         if redis_answers(&private).await {
-            eprintln!("switchboard demo: started a private redis on port {} (data in {})", args.redis_port, dir.display());
+            eprintln!(
+                "switchboard demo: started a private redis on port {} (data in {})",
+                args.redis_port,
+                dir.display()
+            );
             return Ok(private);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("redis-server started but does not answer on port {}", args.redis_port)
+    bail!(
+        "redis-server started but does not answer on port {}",
+        args.redis_port
+    )
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -187,7 +218,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let agents = [
-            ("alice", "Alice", r#"{"billing":5,"fr":4,"tier2":3}"#, 3, true),
+            (
+                "alice",
+                "Alice",
+                r#"{"billing":5,"fr":4,"tier2":3}"#,
+                3,
+                true,
+            ),
             ("bob", "Bob", r#"{"billing":3}"#, 2, false),
         ];
         for (id, name, skills, capacity, supervisor) in agents {
@@ -196,7 +233,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                 .bearer_auth("demo-admin")
                 .send()
                 .await;
-            let body = format!(r#"{{"id":"{id}","name":"{name}","skills":{skills},"capacity":{capacity},"supervisor":{supervisor}}}"#);
+            let body = format!(
+                r#"{{"id":"{id}","name":"{name}","skills":{skills},"capacity":{capacity},"supervisor":{supervisor}}}"#
+            );
             match client
                 .post(format!("{base}/v1/agents"))
                 .bearer_auth("demo-admin")
@@ -212,7 +251,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                 Err(err) => eprintln!("demo agent {id} not created: {err}"),
             }
         }
-        println!("demo page: {base}/demo   agent console: {base}/console/   admin token: demo-admin");
+        println!(
+            "demo page: {base}/demo   agent console: {base}/console/   admin token: demo-admin"
+        );
     });
     let served = start(listen, config).await;
     provision.abort();

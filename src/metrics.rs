@@ -30,26 +30,57 @@ fn must<T>(result: prometheus::Result<T>) -> T {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("switchboard".into()), None).expect("static prefix");
-        let connections = must(IntGaugeVec::new(Opts::new("connections", "Open WebSocket connections by role"), &["role"]));
-        let events_stored = must(IntCounter::new("events_stored_total", "Conversation events stored in Redis"));
+        let registry =
+            Registry::new_custom(Some("switchboard".into()), None).expect("static prefix");
+        let connections = must(IntGaugeVec::new(
+            Opts::new("connections", "Open WebSocket connections by role"),
+            &["role"],
+        ));
+        let events_stored = must(IntCounter::new(
+            "events_stored_total",
+            "Conversation events stored in Redis",
+        ));
         let acks = must(IntCounter::new("acks_total", "Acks sent"));
-        let errors = must(IntCounterVec::new(Opts::new("errors_total", "Error frames sent, by code"), &["code"]));
+        let errors = must(IntCounterVec::new(
+            Opts::new("errors_total", "Error frames sent, by code"),
+            &["code"],
+        ));
         let store_seconds = must(HistogramVec::new(
-            HistogramOpts::new("store_seconds", "Redis round trip latency by operation")
-                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0]),
+            HistogramOpts::new("store_seconds", "Redis round trip latency by operation").buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0,
+                ],
+            ),
             &["op"],
         ));
-        let slow_reader_closes = must(IntCounter::new("slow_reader_closes_total", "Connections closed because their send queue was full"));
-        let queue_waiting = must(IntGaugeVec::new(Opts::new("queue_waiting", "Conversations waiting for an agent, by topic"), &["topic"]));
-        let queue_wait_seconds = must(HistogramVec::new(
-            HistogramOpts::new("queue_wait_seconds", "Wait from start to the first join, by topic")
-                .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0]),
+        let slow_reader_closes = must(IntCounter::new(
+            "slow_reader_closes_total",
+            "Connections closed because their send queue was full",
+        ));
+        let queue_waiting = must(IntGaugeVec::new(
+            Opts::new(
+                "queue_waiting",
+                "Conversations waiting for an agent, by topic",
+            ),
             &["topic"],
         ));
-        let offers = must(IntCounterVec::new(Opts::new("offers_total", "Offers by outcome"), &["outcome"]));
+        let queue_wait_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "queue_wait_seconds",
+                "Wait from start to the first join, by topic",
+            )
+            .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0]),
+            &["topic"],
+        ));
+        let offers = must(IntCounterVec::new(
+            Opts::new("offers_total", "Offers by outcome"),
+            &["outcome"],
+        ));
         let tickets = must(IntCounter::new("tickets_total", "Tickets flushed"));
-        let webhook_deliveries = must(IntCounterVec::new(Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"), &["outcome"]));
+        let webhook_deliveries = must(IntCounterVec::new(
+            Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
+            &["outcome"],
+        ));
         for collector in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events_stored.clone()),

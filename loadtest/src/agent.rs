@@ -52,8 +52,10 @@ struct Conv {
     topic: String,
     /// A member: joined and neither left nor closed.
     active: bool,
-    /// Customer message ids answered or scheduled for an answer.
-    answered: HashSet<String>,
+    /// Customer message ids with a reply seen in the conversation (by anyone).
+    replied: HashSet<String>,
+    /// Customer message ids this agent scheduled an answer for.
+    scheduled: HashSet<String>,
     transferred: bool,
 }
 
@@ -291,7 +293,11 @@ impl Agent {
                     Metrics::count(&self.metrics().counters.messages_acked);
                     let id = payload::reply_id(&due.customer_msg);
                     match seq {
-                        Some(seq) => self.conv(&due.conversation_id).record.acked.push(Acked { seq, id }),
+                        Some(seq) => self
+                            .conv(&due.conversation_id)
+                            .record
+                            .acked
+                            .push(Acked { seq, id }),
                         None => self.metrics().error("ack_without_seq"),
                     }
                     if due.transfer_after {
@@ -385,7 +391,8 @@ impl Agent {
                 },
                 topic: String::new(),
                 active: false,
-                answered: HashSet::new(),
+                replied: HashSet::new(),
+                scheduled: HashSet::new(),
                 transferred: false,
             })
     }
@@ -413,7 +420,10 @@ impl Agent {
                         if new && conn.is_some() {
                             latency = Some(clock.since(stamp.sent_us));
                         }
-                        if conv.active && conv.answered.insert(stamp.id.to_string()) {
+                        if conv.active
+                            && !conv.replied.contains(stamp.id)
+                            && conv.scheduled.insert(stamp.id.to_string())
+                        {
                             schedule = Some(Due {
                                 at: Instant::now() + think,
                                 conversation_id: event.conversation_id.clone(),
@@ -423,7 +433,7 @@ impl Agent {
                             });
                         }
                     } else if let Some(customer_msg) = stamp.replies_to() {
-                        conv.answered.insert(customer_msg.to_string());
+                        conv.replied.insert(customer_msg.to_string());
                     }
                 }
             }
@@ -437,7 +447,12 @@ impl Agent {
         }
     }
 
-    async fn request_history(&mut self, ws: &mut Ws, conversation_id: &str, after: u64) -> anyhow::Result<()> {
+    async fn request_history(
+        &mut self,
+        ws: &mut Ws,
+        conversation_id: &str,
+        after: u64,
+    ) -> anyhow::Result<()> {
         let req = ws.req();
         ws.send(&Out::History {
             req: &req,
@@ -456,7 +471,13 @@ impl Agent {
     }
 
     async fn send_reply(&mut self, ws: &mut Ws, due: Due) -> anyhow::Result<()> {
-        if !self.convs.get(&due.conversation_id).is_some_and(|c| c.active) {
+        // Skip conversations we no longer hold, and messages someone answered meanwhile
+        // (the previous agent around a transfer, or a reply further down a history page).
+        let wanted = self
+            .convs
+            .get(&due.conversation_id)
+            .is_some_and(|c| c.active && !c.replied.contains(&due.customer_msg));
+        if !wanted {
             return Ok(());
         }
         let id = payload::reply_id(&due.customer_msg);

@@ -284,14 +284,18 @@ impl Customer {
         }
         // 2. wait for an agent
         let join_limit = Instant::now() + Duration::from_millis(scenario.join_timeout_ms);
-        let joined = self.pump(chat, join_limit, Mode::Wait, |c| c.joined).await?;
+        let joined = self
+            .pump(chat, join_limit, Mode::Wait, |c| c.joined)
+            .await?;
         if joined {
             // 3. the messages
             let far = Instant::now() + Duration::from_secs(86_400);
             let deadline = self.deadline;
             let messages = scenario.messages;
             self.pump(chat, far, Mode::Send, move |c| {
-                c.next_n > messages || deadline.is_some_and(|d| Instant::now() >= d) || c.closed_event
+                c.next_n > messages
+                    || deadline.is_some_and(|d| Instant::now() >= d)
+                    || c.closed_event
             })
             .await?;
             // 4. the last acks and replies
@@ -315,7 +319,9 @@ impl Customer {
         if !chat.closed_event {
             self.send_close(chat).await?;
             if !self
-                .pump(chat, Instant::now() + ANSWER_TIMEOUT, Mode::Wait, |c| c.close_acked)
+                .pump(chat, Instant::now() + ANSWER_TIMEOUT, Mode::Wait, |c| {
+                    c.close_acked
+                })
                 .await?
             {
                 bail!("close was not acknowledged within {ANSWER_TIMEOUT:?}");
@@ -324,7 +330,9 @@ impl Customer {
         // 6. the stored history, for verification
         self.request_history(chat, 0, true).await?;
         if !self
-            .pump(chat, Instant::now() + ANSWER_TIMEOUT, Mode::Wait, |c| c.stored.is_some())
+            .pump(chat, Instant::now() + ANSWER_TIMEOUT, Mode::Wait, |c| {
+                c.stored.is_some()
+            })
             .await?
         {
             bail!("history was not answered within {ANSWER_TIMEOUT:?}");
@@ -420,11 +428,18 @@ impl Customer {
 
     /// Sends (or resends) message `n` of the chat with a fresh stamp.
     async fn send_message(&mut self, chat: &mut Chat, n: u32) -> anyhow::Result<()> {
-        let (Some(conversation_id), Some(unacked)) = (chat.conversation_id.clone(), chat.unacked.get(&n)) else {
+        let (Some(conversation_id), Some(unacked)) =
+            (chat.conversation_id.clone(), chat.unacked.get(&n))
+        else {
             return Ok(());
         };
         let sent_us = self.metrics().clock.now_us();
-        let text = payload::encode(sent_us, &unacked.id, unacked.flag, self.shared.scenario.message_size);
+        let text = payload::encode(
+            sent_us,
+            &unacked.id,
+            unacked.flag,
+            self.shared.scenario.message_size,
+        );
         let id = unacked.id.clone();
         let req = self.req()?;
         self.send(&Out::Message {
@@ -453,7 +468,12 @@ impl Customer {
         Ok(())
     }
 
-    async fn request_history(&mut self, chat: &mut Chat, after: u64, last: bool) -> anyhow::Result<()> {
+    async fn request_history(
+        &mut self,
+        chat: &mut Chat,
+        after: u64,
+        last: bool,
+    ) -> anyhow::Result<()> {
         let Some(conversation_id) = chat.conversation_id.clone() else {
             return Ok(());
         };
@@ -558,7 +578,10 @@ impl Customer {
                         Metrics::count(&self.metrics().counters.messages_acked);
                         if let Some(unacked) = chat.unacked.remove(&n) {
                             match seq {
-                                Some(seq) => chat.acked.push(Acked { seq, id: unacked.id }),
+                                Some(seq) => chat.acked.push(Acked {
+                                    seq,
+                                    id: unacked.id,
+                                }),
                                 None => self.metrics().error("ack_without_seq"),
                             }
                         }
@@ -577,7 +600,9 @@ impl Customer {
                             }
                         }
                         match (more, last_seq) {
-                            (Some(true), Some(after)) => self.request_history(chat, after, last).await?,
+                            (Some(true), Some(after)) => {
+                                self.request_history(chat, after, last).await?
+                            }
                             _ if last => chat.stored = Some(Ok(std::mem::take(&mut chat.history))),
                             _ => {}
                         }

@@ -1,1 +1,216 @@
-fn main() {}
+//! `switchboard-loadtest`: parse flags, set up tracing, call the library, print the
+//! summary, write the reports, and exit 0 (all good), 2 (loss, duplicates or disorder
+//! found) or 1 (the run could not be done).
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use switchboard_loadtest::{
+    floor,
+    idle::{idle, IdleOptions},
+    report::{unix_ms, Report},
+    run,
+    scenario::{Scenario, ScenarioArgs},
+    HubTarget, RunOptions,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard-loadtest",
+    version,
+    about = "Load-test harness for the Switchboard hub"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario against a hub (and the floor with the same shape), verify, report.
+    Run(RunArgs),
+    /// Run a scenario through the built-in raw pair relay only.
+    Floor(FloorArgs),
+    /// Hold N idle customer connections and report the hub's memory per connection.
+    Idle(IdleArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// Write the self-contained HTML report here.
+    #[arg(long)]
+    report_html: Option<PathBuf>,
+    /// Never show the progress line (it is hidden anyway when stdout is not a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+struct HubArgs {
+    /// The hub's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    hub: String,
+    /// The hub's pid, to sample its RSS and CPU from /proc (local hub only).
+    #[arg(long)]
+    hub_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct RedisPidArg {
+    /// Redis's pid, to sample its RSS and CPU too (local Redis only).
+    #[arg(long)]
+    redis_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    #[command(flatten)]
+    redis: RedisPidArg,
+    /// The hub's admin token (creates and deletes the run's agents).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Skip the floor run.
+    #[arg(long)]
+    no_floor: bool,
+    /// Prefix of the run's agent ids (random by default).
+    #[arg(long)]
+    run_id: Option<String>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+struct FloorArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Connections being opened at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Seconds to hold them once all are open.
+    #[arg(long, default_value_t = 10.0)]
+    hold: f64,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard_loadtest=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("switchboard-loadtest: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("switchboard-loadtest: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => {
+            let scenario = Scenario::from_args(&args.scenario)?;
+            let target = HubTarget {
+                hub: args.hub.hub,
+                admin_token: args.admin_token,
+                hub_pid: args.hub.hub_pid,
+                redis_pid: args.redis.redis_pid,
+            };
+            let options = RunOptions {
+                floor: !args.no_floor,
+                progress: !args.report.no_progress,
+                run_id: args.run_id,
+            };
+            let outcome = run(&scenario, &target, &options).await?;
+            print!("{}", outcome.report.text_summary());
+            write_reports(&outcome.report, &args.report)?;
+            if outcome.verdict.is_clean() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("switchboard-loadtest: {}", outcome.verdict.summary());
+                Ok(ExitCode::from(2))
+            }
+        }
+        Command::Floor(args) => {
+            let scenario = Scenario::from_args(&args.scenario)?;
+            switchboard_loadtest::run::warn_if_busy();
+            let started = unix_ms();
+            let figures = floor::run_floor(&scenario, !args.report.no_progress).await?;
+            let report = Report::for_floor(scenario, started, figures);
+            print!("{}", report.text_summary());
+            write_reports(&report, &args.report)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Idle(args) => {
+            if args.hub.hub_pid.is_none() {
+                eprintln!("switchboard-loadtest: without --hub-pid the hub's memory cannot be read; only connection counts are reported");
+            }
+            let options = IdleOptions {
+                hub: args.hub.hub,
+                connections: args.connections,
+                hub_pid: args.hub.hub_pid,
+                concurrency: args.concurrency,
+                hold: Duration::from_secs_f64(args.hold.max(0.0)),
+                progress: !args.report.no_progress,
+                ..IdleOptions::default()
+            };
+            switchboard_loadtest::run::warn_if_busy();
+            let started = unix_ms();
+            let (figures, process) = idle(&options).await?;
+            let failed = figures.failed;
+            let report = Report::for_idle(started, figures, process);
+            print!("{}", report.text_summary());
+            write_reports(&report, &args.report)?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn write_reports(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, report.to_json()?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    if let Some(path) = &args.report_html {
+        std::fs::write(path, report.to_html())
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}

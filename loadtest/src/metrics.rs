@@ -178,7 +178,9 @@ impl Metrics {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain numbers behind: keep using them.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a latency sample of `us` microseconds, measured now.
@@ -203,7 +205,9 @@ impl Metrics {
                 second.delivered += 1;
                 second.latency.saturating_record(us);
                 drop(inner);
-                self.counters.messages_delivered.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .messages_delivered
+                    .fetch_add(1, Ordering::Relaxed);
                 self.last_delivery_us.fetch_max(now_us, Ordering::Relaxed);
             }
             Lat::Ack => inner.ack.saturating_record(us),
@@ -231,12 +235,20 @@ impl Metrics {
 
     pub fn connection_opened(&self) {
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
-        let open = self.counters.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
-        self.counters.connections_peak.fetch_max(open, Ordering::Relaxed);
+        let open = self
+            .counters
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        self.counters
+            .connections_peak
+            .fetch_max(open, Ordering::Relaxed);
     }
 
     pub fn connection_closed(&self) {
-        self.counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.counters
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn count(counter: &AtomicU64) {
@@ -455,8 +467,9 @@ mod tests {
         assert_eq!((series[0].sent, series[0].delivered), (1, 1));
         assert_eq!((series[1].sent, series[1].delivered), (0, 0));
         assert_eq!((series[2].sent, series[2].delivered), (1, 2));
-        assert!(close(series[2].max_ms, 8.0), "{:?}", series[2]);
-        assert!(close(series[0].p50_ms, 2.0), "{:?}", series[0]);
+        // Per-second histograms keep 2 significant digits.
+        assert!((series[2].max_ms - 8.0).abs() < 0.1, "{:?}", series[2]);
+        assert!((series[0].p50_ms - 2.0).abs() < 0.03, "{:?}", series[0]);
         // Acks are not deliveries.
         assert_eq!(metrics.percentiles(Lat::Ack).count, 1);
         // 3 deliveries between t=0.0001 s and t=2.2 s.
@@ -485,7 +498,7 @@ mod tests {
         metrics.record_at(Lat::Joined, u64::MAX, 0);
         let p = metrics.percentiles(Lat::Joined);
         assert_eq!(p.count, 2);
-        assert!(p.max_ms <= 120_001.0);
+        assert!(p.max_ms <= 121_000.0, "{p:?}");
         metrics.error("rate_limited");
         metrics.error("rate_limited");
         metrics.error("ws_closed_1013");

@@ -16,7 +16,7 @@ use crate::{
     customer::run_customer,
     floor,
     metrics::{Clock, Metrics},
-    procfs::Sampler,
+    procfs::Samplers,
     progress::Progress,
     report::{LoadFigures, Report},
     scenario::Scenario,
@@ -41,6 +41,8 @@ pub struct HubTarget {
     pub admin_token: String,
     /// The hub's pid, for RSS and CPU from `/proc` (local hubs only).
     pub hub_pid: Option<u32>,
+    /// Redis's pid, likewise (where the persistence cost shows).
+    pub redis_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,15 +76,22 @@ fn random_run_id() -> String {
 }
 
 /// Runs the scenario against the hub (and the floor, unless told not to).
-pub async fn run(scenario: &Scenario, target: &HubTarget, options: &RunOptions) -> anyhow::Result<RunOutcome> {
+pub async fn run(
+    scenario: &Scenario,
+    target: &HubTarget,
+    options: &RunOptions,
+) -> anyhow::Result<RunOutcome> {
     scenario.validate()?;
     let run_id = options.run_id.clone().unwrap_or_else(random_run_id);
     let endpoints = Endpoints::new(&target.hub)?;
     let admin = Admin::new(&endpoints.http, &target.admin_token)?;
     let started_at = crate::report::unix_ms();
+    warn_if_busy();
 
     // Agents first, so that a bad token or a hub that is down fails before any load.
-    let ids: Vec<String> = (0..scenario.agents).map(|i| format!("{run_id}-a{i}")).collect();
+    let ids: Vec<String> = (0..scenario.agents)
+        .map(|i| format!("{run_id}-a{i}"))
+        .collect();
     let skills = scenario.agent_skills();
     let mut tokens = Vec::with_capacity(ids.len());
     let mut created = Vec::new();
@@ -102,15 +111,28 @@ pub async fn run(scenario: &Scenario, target: &HubTarget, options: &RunOptions) 
 
     let outcome = hub_load(scenario, target, &endpoints, &ids, tokens, options).await;
     delete_agents(&admin, &created).await;
-    let (hub, verdict, process) = outcome?;
+    let (hub, verdict) = outcome?;
 
     let floor = if options.floor {
         Some(floor::run_floor(scenario, options.progress).await?)
     } else {
         None
     };
-    let report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict, process);
+    let report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict);
     Ok(RunOutcome { report, verdict })
+}
+
+/// Other work on the machine skews every figure: say so before measuring.
+pub fn warn_if_busy() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if let Some(load) = crate::procfs::load_average() {
+        if load > cores * 0.5 {
+            warn!(
+                load_average = load,
+                cores, "the machine is busy with other work; figures will be skewed"
+            );
+        }
+    }
 }
 
 async fn delete_agents(admin: &Admin, ids: &[String]) {
@@ -121,7 +143,7 @@ async fn delete_agents(admin: &Admin, ids: &[String]) {
     }
 }
 
-type HubResult = (LoadFigures, Verdict, Option<crate::procfs::ProcSummary>);
+type HubResult = (LoadFigures, Verdict);
 
 async fn hub_load(
     scenario: &Scenario,
@@ -138,8 +160,20 @@ async fn hub_load(
         metrics: Arc::clone(&metrics),
         ids: ConnIds::default(),
     });
-    let sampler = target.hub_pid.map(|pid| Sampler::start(pid, Duration::from_secs(1)));
-    let progress = Progress::start("hub", Arc::clone(&metrics), scenario.duration(), options.progress);
+    let samplers = Samplers::start(
+        &[
+            ("hub", target.hub_pid),
+            ("redis", target.redis_pid),
+            ("harness", Some(std::process::id())),
+        ],
+        Duration::from_secs(1),
+    );
+    let progress = Progress::start(
+        "hub",
+        Arc::clone(&metrics),
+        scenario.duration(),
+        options.progress,
+    );
 
     // Agents: connect, go available, wait until all are.
     let stop_agents = CancellationToken::new();
@@ -153,7 +187,12 @@ async fn hub_load(
         };
         let (ready_tx, ready_rx) = oneshot::channel();
         readiness.push((id.clone(), ready_rx));
-        agents.spawn(run_agent(spec, Arc::clone(&shared), ready_tx, stop_agents.clone()));
+        agents.spawn(run_agent(
+            spec,
+            Arc::clone(&shared),
+            ready_tx,
+            stop_agents.clone(),
+        ));
     }
     let mut not_ready = None;
     for (id, ready) in readiness {
@@ -214,15 +253,13 @@ async fn hub_load(
         }
     }
     progress.finish();
-    let process = match sampler {
-        Some(sampler) => Some(sampler.stop().await),
-        None => None,
-    };
+    let processes = samplers.stop().await;
     for failure in failures.iter().take(10) {
         warn!(cause = %failure, "client failure");
     }
     let verdict = ledger.verify();
     let mut figures = LoadFigures::from_metrics("hub", &metrics);
     figures.client_failures = failures;
-    Ok((figures, verdict, process))
+    figures.processes = processes;
+    Ok((figures, verdict))
 }

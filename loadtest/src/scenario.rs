@@ -8,6 +8,7 @@
 //! capacity = 4
 //! messages = 20          # per chat, after the opening text of `start`
 //! rate = 2.0             # messages/s per customer; 0 = closed loop (next after the reply)
+//! total_rate = 0         # if > 0: messages/s over the run, both ways; sets `rate`
 //! message_size = 64      # bytes of text
 //! duration_s = 60        # 0 = every customer has one chat; else chats repeat until then
 //! ramp_up_s = 5
@@ -68,6 +69,10 @@ pub struct Scenario {
     pub messages: u32,
     /// Messages per second per customer; 0 is closed loop.
     pub rate: f64,
+    /// When positive, replaces `rate`: the messages/s delivered over the whole run, both
+    /// directions together (each customer message gets a reply), i.e.
+    /// `rate = total_rate / (2 × customers)`.
+    pub total_rate: f64,
     /// Most unanswered messages a customer has in flight; 0 picks 1 for a closed loop
     /// and 16 otherwise.
     pub window: u32,
@@ -95,6 +100,7 @@ impl Default for Scenario {
             capacity: 4,
             messages: 10,
             rate: 1.0,
+            total_rate: 0.0,
             window: 0,
             message_size: 64,
             duration_s: 0.0,
@@ -136,6 +142,9 @@ pub struct ScenarioArgs {
     /// Messages per second per customer (0 = closed loop: next message after the reply).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Target messages/s delivered in total, both directions (sets the per-customer rate).
+    #[arg(long)]
+    pub total_rate: Option<f64>,
     /// Most unanswered messages in flight per customer (0 = 1 closed loop, 16 otherwise).
     #[arg(long)]
     pub window: Option<u32>,
@@ -229,6 +238,7 @@ impl Scenario {
             capacity <- capacity,
             messages <- messages,
             rate <- rate,
+            total_rate <- total_rate,
             window <- window,
             message_size <- message_size,
             duration_s <- duration,
@@ -261,6 +271,7 @@ impl Scenario {
         }
         let finite = [
             self.rate,
+            self.total_rate,
             self.duration_s,
             self.ramp_up_s,
             self.transfer_ratio,
@@ -290,9 +301,18 @@ impl Scenario {
         Ok(())
     }
 
+    /// Messages per second per customer (0 = closed loop), `total_rate` applied.
+    pub fn effective_rate(&self) -> f64 {
+        if self.total_rate > 0.0 {
+            self.total_rate / (2.0 * self.customers.max(1) as f64)
+        } else {
+            self.rate
+        }
+    }
+
     /// The unanswered-message window a customer uses.
     pub fn effective_window(&self) -> u32 {
-        match (self.window, self.rate > 0.0) {
+        match (self.window, self.effective_rate() > 0.0) {
             (0, false) => 1,
             (0, true) => 16,
             (w, _) => w,
@@ -301,8 +321,9 @@ impl Scenario {
 
     /// Time between two messages of one customer (zero in a closed loop).
     pub fn interval(&self) -> Duration {
-        if self.rate > 0.0 {
-            Duration::from_secs_f64(1.0 / self.rate)
+        let rate = self.effective_rate();
+        if rate > 0.0 {
+            Duration::from_secs_f64(1.0 / rate)
         } else {
             Duration::ZERO
         }
@@ -398,7 +419,10 @@ mod tests {
         assert!(parse_topic(":2").is_err());
         assert!(parse_topic("x:two").is_err());
         let s = Scenario {
-            topics: vec![parse_topic("a:1").expect("a"), parse_topic("b:3").expect("b")],
+            topics: vec![
+                parse_topic("a:1").expect("a"),
+                parse_topic("b:3").expect("b"),
+            ],
             ..Scenario::default()
         };
         assert_eq!(s.pick_topic(0.0), "a");
@@ -406,6 +430,18 @@ mod tests {
         assert_eq!(s.pick_topic(0.26), "b");
         assert_eq!(s.pick_topic(0.999), "b");
         assert_eq!(s.pick_topic(1.0), "b");
+    }
+
+    #[test]
+    fn total_rate_sets_the_per_customer_rate() {
+        let s = Scenario {
+            customers: 100,
+            total_rate: 2000.0,
+            ..Scenario::default()
+        };
+        assert_eq!(s.effective_rate(), 10.0);
+        assert_eq!(s.interval(), Duration::from_millis(100));
+        assert_eq!(s.effective_window(), 16);
     }
 
     #[test]

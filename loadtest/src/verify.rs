@@ -371,7 +371,12 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
     let cid = || conversation_id.to_string();
 
     for agent in &entry.agents {
-        order_problems(conversation_id, &format!("agent {}", agent.agent), &agent.seen, problems);
+        order_problems(
+            conversation_id,
+            &format!("agent {}", agent.agent),
+            &agent.seen,
+            problems,
+        );
     }
     let Some(customer) = &entry.customer else {
         problems.push(Problem::Unverifiable {
@@ -506,7 +511,13 @@ mod tests {
 
     const CONV: &str = "c_0001";
 
-    fn stored(seq: u64, kind: &str, id: Option<&str>, role: Option<&str>, agent: Option<&str>) -> Stored {
+    fn stored(
+        seq: u64,
+        kind: &str,
+        id: Option<&str>,
+        role: Option<&str>,
+        agent: Option<&str>,
+    ) -> Stored {
         Stored {
             seq,
             kind: kind.into(),
@@ -517,10 +528,7 @@ mod tests {
     }
 
     fn ack(seq: u64, id: &str) -> Acked {
-        Acked {
-            seq,
-            id: id.into(),
-        }
+        Acked { seq, id: id.into() }
     }
 
     /// A clean chat: start (1), joined (2), customer msg (3), reply (4), closed (5).
@@ -683,7 +691,8 @@ mod tests {
             events.push(stored(7, "message", Some("c0.0.2"), Some("customer"), None));
         }
         customer.acked.push(ack(7, "c0.0.2"));
-        for seq in 5..=7 {
+        customer.seen = SeenLog::default();
+        for seq in 1..=7 {
             customer.seen.live(1, seq);
         }
         a1.seen = SeenLog::default();

@@ -197,7 +197,13 @@ mod tests {
         .expect("offer");
         assert!(matches!(offer, In::Offer { transfer: None, .. }));
         let ack = In::parse(r#"{"type":"ack","req":"r3","events":[],"more":false}"#).expect("ack");
-        assert!(matches!(ack, In::Ack { more: Some(false), .. }));
+        assert!(matches!(
+            ack,
+            In::Ack {
+                more: Some(false),
+                ..
+            }
+        ));
         let typing = In::parse(r#"{"type":"typing","conversation_id":"c","from":{},"on":true}"#)
             .expect("typing");
         assert!(matches!(typing, In::Other));

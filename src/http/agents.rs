@@ -38,7 +38,10 @@ fn one() -> u32 {
 }
 
 fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn validate(agent: &AgentRecord) -> Result<(), Error> {
@@ -49,7 +52,9 @@ fn validate(agent: &AgentRecord) -> Result<(), Error> {
         return Err(Error::bad_request("capacity must be 1 to 1000"));
     }
     if agent.skills.len() > 100 || agent.skills.keys().any(|s| s.is_empty() || s.len() > 64) {
-        return Err(Error::bad_request("skills must be at most 100 names of 1 to 64 bytes"));
+        return Err(Error::bad_request(
+            "skills must be at most 100 names of 1 to 64 bytes",
+        ));
     }
     Ok(())
 }
@@ -61,7 +66,11 @@ fn public(agent: &AgentRecord) -> serde_json::Value {
     })
 }
 
-pub async fn create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Json<NewAgent>) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    body: Json<NewAgent>,
+) -> ApiResult<impl IntoResponse> {
     auth::admin(&hub, &headers).await?;
     let Json(new) = body;
     if !valid_id(&new.id) {
@@ -83,7 +92,10 @@ pub async fn create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Json<
     }
     hub.agents.insert(agent.id.clone(), agent.clone());
     hub.router.upsert_agent(agent.clone());
-    Ok((StatusCode::CREATED, Json(json!({"id": agent.id, "token": token}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": agent.id, "token": token})),
+    ))
 }
 
 pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
@@ -97,9 +109,13 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<
         .map(|agent| {
             let mut view = public(agent);
             let state = routing.iter().find(|s| s.id == agent.id);
-            view["status"] = json!(state.map(|s| s.status).unwrap_or(crate::protocol::AgentStatus::Offline));
+            view["status"] = json!(state
+                .map(|s| s.status)
+                .unwrap_or(crate::protocol::AgentStatus::Offline));
             view["load"] = json!(state.map(|s| s.load).unwrap_or(0));
-            view["connections"] = json!(hub.registry.count(&crate::hub::registry::PartyKey::Agent(agent.id.clone())));
+            view["connections"] = json!(hub
+                .registry
+                .count(&crate::hub::registry::PartyKey::Agent(agent.id.clone())));
             view
         })
         .collect();
@@ -113,7 +129,11 @@ pub async fn update(
     body: Json<AgentUpdate>,
 ) -> ApiResult<impl IntoResponse> {
     auth::admin(&hub, &headers).await?;
-    let mut agent = hub.store.agent(&id).await?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
+    let mut agent = hub
+        .store
+        .agent(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
     agent.apply(body.0);
     validate(&agent)?;
     hub.store.save_agent(&agent).await?;
@@ -122,9 +142,17 @@ pub async fn update(
     Ok(Json(public(&agent)))
 }
 
-pub async fn remove(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn remove(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     auth::admin(&hub, &headers).await?;
-    let agent = hub.store.agent(&id).await?.ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
+    let agent = hub
+        .store
+        .agent(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no agent {id}")))?;
     hub.store.delete_agent(&agent).await?;
     hub.agents.remove(&id);
     hub.router.remove_agent(&id);
@@ -132,7 +160,12 @@ pub async fn remove(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): P
 }
 
 /// Canned responses for the console (any agent).
-pub async fn canned(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+pub async fn canned(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
     auth::caller(&hub, &headers).await?;
-    Ok(Json(json!({ "canned_responses": hub.config.canned_responses })))
+    Ok(Json(
+        json!({ "canned_responses": hub.config.canned_responses }),
+    ))
 }

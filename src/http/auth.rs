@@ -2,12 +2,7 @@
 
 use axum::http::HeaderMap;
 
-use crate::{
-    auth,
-    error::Error,
-    hub::Hub,
-    store::AgentRecord,
-};
+use crate::{auth, error::Error, hub::Hub, store::AgentRecord};
 
 pub enum Caller {
     Admin,
@@ -34,7 +29,11 @@ pub async fn caller(hub: &Hub, headers: &HeaderMap) -> Result<Caller, Error> {
     if auth::same_secret(token, hub.config.admin_token.expose()) {
         return Ok(Caller::Admin);
     }
-    match hub.store.agent_by_token_hash(&auth::token_hash(token)).await? {
+    match hub
+        .store
+        .agent_by_token_hash(&auth::token_hash(token))
+        .await?
+    {
         Some(agent) => Ok(Caller::Agent(agent)),
         None => Err(Error::Unauthorized("unknown token".into())),
     }

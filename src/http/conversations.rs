@@ -40,7 +40,11 @@ pub struct ListQuery {
     state: Option<String>,
 }
 
-pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap, Query(query): Query<ListQuery>) -> ApiResult<impl IntoResponse> {
+pub async fn list(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
     let mut conversations = Vec::new();
     for id in hub.store.open_conversation_ids().await? {
@@ -57,7 +61,11 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap, Query(query):
     Ok(Json(json!({ "conversations": conversations })))
 }
 
-pub async fn show(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn show(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let caller = auth::caller(&hub, &headers).await?;
     let record = hub
         .store
@@ -72,7 +80,9 @@ pub async fn show(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): Pat
             return Err(Error::forbidden(format!("not a member of {id}")).into());
         }
     }
-    Ok(Json(json!({ "conversation": summary(&record), "events": events })))
+    Ok(Json(
+        json!({ "conversation": summary(&record), "events": events }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -81,12 +91,18 @@ pub struct TicketQuery {
     limit: Option<usize>,
 }
 
-pub async fn tickets(State(hub): State<Arc<Hub>>, headers: HeaderMap, Query(query): Query<TicketQuery>) -> ApiResult<impl IntoResponse> {
+pub async fn tickets(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Query(query): Query<TicketQuery>,
+) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let after = query.after.filter(|a| !a.is_empty());
     if let Some(cursor) = &after {
-        let valid = cursor.split_once('-').is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok());
+        let valid = cursor
+            .split_once('-')
+            .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok());
         if !valid {
             return Err(Error::bad_request("bad cursor").into());
         }
@@ -101,14 +117,25 @@ pub async fn tickets(State(hub): State<Arc<Hub>>, headers: HeaderMap, Query(quer
     Ok(Json(json!({ "tickets": tickets, "next": page.next })))
 }
 
-pub async fn ticket(State(hub): State<Arc<Hub>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn ticket(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
-    let json = hub.store.ticket(&id).await?.ok_or_else(|| Error::not_found(format!("no ticket {id}")))?;
+    let json = hub
+        .store
+        .ticket(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no ticket {id}")))?;
     let ticket: Value = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
     Ok(Json(ticket))
 }
 
-pub async fn stats(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+pub async fn stats(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
     let stats = hub.router.stats().await.ok_or(Error::Unavailable)?;
     let dead_letters = hub.store.dead_letters().await?;

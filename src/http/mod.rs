@@ -34,8 +34,13 @@ impl<E: Into<Error>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({"code": code, "message": self.0.to_string()}))).into_response()
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(json!({"code": code, "message": self.0.to_string()})),
+        )
+            .into_response()
     }
 }
 
@@ -46,7 +51,10 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/customer/ws", get(customer_ws))
         .route("/v1/agent/ws", get(agent_ws))
         .route("/v1/agents", get(agents::list).post(agents::create))
-        .route("/v1/agents/{id}", patch(agents::update).delete(agents::remove))
+        .route(
+            "/v1/agents/{id}",
+            patch(agents::update).delete(agents::remove),
+        )
         .route("/v1/conversations", get(conversations::list))
         .route("/v1/conversations/{id}", get(conversations::show))
         .route("/v1/tickets", get(conversations::tickets))

@@ -25,7 +25,10 @@ fn asset(path: &str) -> Response {
         Some(file) => {
             let mime = file.metadata.mimetype().to_string();
             (
-                [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache".to_string())],
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::CACHE_CONTROL, "no-cache".to_string()),
+                ],
                 file.data.into_owned(),
             )
                 .into_response()
@@ -39,7 +42,10 @@ pub fn routes() -> Router<Arc<Hub>> {
         .route("/", get(|| async { Redirect::temporary("/demo") }))
         .route("/widget.js", get(|| async { asset("widget.js") }))
         .route("/demo", get(|| async { asset("demo.html") }))
-        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
         .route("/console/", get(|| async { asset("console/index.html") }))
         .route(
             "/console/{*path}",

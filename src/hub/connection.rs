@@ -143,7 +143,13 @@ async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16, reason: &
 
 pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint) {
     let conn_id = hub.registry.next_conn_id();
-    let span = tracing::info_span!("conn", conn_id, role = ?endpoint);
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        role = ?endpoint,
+        agent_id = tracing::field::Empty,
+        visitor_id = tracing::field::Empty
+    );
     run(hub, socket, endpoint, conn_id).instrument(span).await
 }
 
@@ -205,6 +211,14 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         Err(HandshakeError::BadCredentials(why)) => return close_now(sink, 4401, &why).await,
         Err(HandshakeError::Unavailable) => {
             return close_now(sink, 1013, "storage unavailable, retry").await
+        }
+    };
+    match &session {
+        Session::Customer(customer) => {
+            tracing::Span::current().record("visitor_id", customer.visitor_id.as_str())
+        }
+        Session::Agent(agent) => {
+            tracing::Span::current().record("agent_id", agent.agent.id.as_str())
         }
     };
     // The session registered this connection already, so events may be queued; the

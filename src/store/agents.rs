@@ -60,7 +60,12 @@ impl Store {
         let id = agent.id.clone();
         let token_hash = agent.token_hash.clone();
         self.run("create_agent", async move {
-            let created: bool = redis::cmd("HSETNX").arg(keys::agents()).arg(&id).arg(json).query_async(&mut conn).await?;
+            let created: bool = redis::cmd("HSETNX")
+                .arg(keys::agents())
+                .arg(&id)
+                .arg(json)
+                .query_async(&mut conn)
+                .await?;
             if created {
                 redis::cmd("HSET")
                     .arg(keys::agent_tokens())
@@ -79,7 +84,13 @@ impl Store {
         let mut conn = self.conn();
         let id = agent.id.clone();
         self.run("save_agent", async move {
-            redis::cmd("HSET").arg(keys::agents()).arg(id).arg(json).query_async::<i64>(&mut conn).await.map(|_| ())
+            redis::cmd("HSET")
+                .arg(keys::agents())
+                .arg(id)
+                .arg(json)
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
         })
         .await
     }
@@ -88,7 +99,13 @@ impl Store {
         let mut conn = self.conn();
         let id = id.to_string();
         let json: Option<String> = self
-            .run("agent", async move { redis::cmd("HGET").arg(keys::agents()).arg(id).query_async(&mut conn).await })
+            .run("agent", async move {
+                redis::cmd("HGET")
+                    .arg(keys::agents())
+                    .arg(id)
+                    .query_async(&mut conn)
+                    .await
+            })
             .await?;
         Ok(json.map(|text| serde_json::from_str(&text)).transpose()?)
     }
@@ -96,7 +113,12 @@ impl Store {
     pub async fn agents(&self) -> StoreResult<Vec<AgentRecord>> {
         let mut conn = self.conn();
         let all: HashMap<String, String> = self
-            .run("agents", async move { redis::cmd("HGETALL").arg(keys::agents()).query_async(&mut conn).await })
+            .run("agents", async move {
+                redis::cmd("HGETALL")
+                    .arg(keys::agents())
+                    .query_async(&mut conn)
+                    .await
+            })
             .await?;
         let mut agents = all
             .values()
@@ -133,7 +155,11 @@ impl Store {
         let hash = token_hash.to_string();
         let id: Option<String> = self
             .run("agent_by_token", async move {
-                redis::cmd("HGET").arg(keys::agent_tokens()).arg(hash).query_async(&mut conn).await
+                redis::cmd("HGET")
+                    .arg(keys::agent_tokens())
+                    .arg(hash)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         match id {

@@ -190,7 +190,11 @@ impl ConversationRecord {
     }
 }
 
-fn decode_event(conversation_id: &str, entry_id: &str, fields: &HashMap<String, Value>) -> StoreResult<Event> {
+fn decode_event(
+    conversation_id: &str,
+    entry_id: &str,
+    fields: &HashMap<String, Value>,
+) -> StoreResult<Event> {
     let seq = entry_id
         .split('-')
         .next()
@@ -213,12 +217,21 @@ fn decode_event(conversation_id: &str, entry_id: &str, fields: &HashMap<String, 
 impl Store {
     /// Claims the visitor's single open-conversation slot. Returns the conversation that
     /// already holds it, if any.
-    pub async fn claim_visitor_slot(&self, visitor_id: &str, conversation_id: &str) -> StoreResult<Option<String>> {
+    pub async fn claim_visitor_slot(
+        &self,
+        visitor_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<Option<String>> {
         let mut conn = self.conn();
         let key = keys::visitor_open(visitor_id);
         let id = conversation_id.to_string();
         self.run("claim_visitor_slot", async move {
-            let set: Option<String> = redis::cmd("SET").arg(&key).arg(&id).arg("NX").query_async(&mut conn).await?;
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&id)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
             if set.is_some() {
                 return Ok(None);
             }
@@ -228,12 +241,21 @@ impl Store {
     }
 
     /// Frees the visitor's slot if `conversation_id` still holds it.
-    pub async fn release_visitor_slot(&self, visitor_id: &str, conversation_id: &str) -> StoreResult<()> {
+    pub async fn release_visitor_slot(
+        &self,
+        visitor_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let key = keys::visitor_open(visitor_id);
         let id = conversation_id.to_string();
         self.run("release_visitor_slot", async move {
-            DELETE_IF.key(key).arg(id).invoke_async::<i64>(&mut conn).await.map(|_| ())
+            DELETE_IF
+                .key(key)
+                .arg(id)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
         })
         .await
     }
@@ -241,8 +263,10 @@ impl Store {
     pub async fn visitor_open_conversation(&self, visitor_id: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn();
         let key = keys::visitor_open(visitor_id);
-        self.run("visitor_open", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
-            .await
+        self.run("visitor_open", async move {
+            redis::cmd("GET").arg(key).query_async(&mut conn).await
+        })
+        .await
     }
 
     /// Stores a new conversation with its first message as seq 1. The open index is
@@ -259,8 +283,14 @@ impl Store {
             ("visitor_id", new.visitor_id.clone()),
             ("topic", new.topic.clone()),
             ("priority", new.priority.to_string()),
-            ("customer_name", new.customer_name.clone().unwrap_or_default()),
-            ("customer_email", new.customer_email.clone().unwrap_or_default()),
+            (
+                "customer_name",
+                new.customer_name.clone().unwrap_or_default(),
+            ),
+            (
+                "customer_email",
+                new.customer_email.clone().unwrap_or_default(),
+            ),
             ("verified", if new.verified { "1" } else { "0" }.into()),
             ("metadata", metadata),
             ("created_at", new.created_at.to_string()),
@@ -284,7 +314,10 @@ impl Store {
             for (field, value) in &fields {
                 invocation.arg(*field).arg(value);
             }
-            invocation.invoke_async::<i64>(&mut conn).await.map(|created| created == 1)
+            invocation
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|created| created == 1)
         })
         .await
     }
@@ -299,7 +332,10 @@ impl Store {
         requirement: Requirement,
         updates: &[(&str, String)],
     ) -> StoreResult<AppendOutcome> {
-        let json = serde_json::to_string(&StoredEvent { ts, body: body.clone() })?;
+        let json = serde_json::to_string(&StoredEvent {
+            ts,
+            body: body.clone(),
+        })?;
         let mut invocation = APPEND.key(keys::conversation(conversation_id));
         invocation
             .key(keys::events(conversation_id))
@@ -312,7 +348,10 @@ impl Store {
         }
         let mut conn = self.conn();
         let reply: Vec<i64> = self
-            .run("append", async move { invocation.invoke_async(&mut conn).await })
+            .run(
+                "append",
+                async move { invocation.invoke_async(&mut conn).await },
+            )
             .await?;
         match reply.as_slice() {
             [1, seq] => Ok(AppendOutcome::Stored(*seq as u64)),
@@ -327,7 +366,9 @@ impl Store {
         let mut conn = self.conn();
         let key = keys::conversation(id);
         let hash: HashMap<String, String> = self
-            .run("conversation", async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await })
+            .run("conversation", async move {
+                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+            })
             .await?;
         if hash.is_empty() {
             return Ok(None);
@@ -336,7 +377,11 @@ impl Store {
     }
 
     /// Sets plain fields of a conversation's state hash (no event).
-    pub async fn update_conversation(&self, id: &str, updates: &[(&str, String)]) -> StoreResult<()> {
+    pub async fn update_conversation(
+        &self,
+        id: &str,
+        updates: &[(&str, String)],
+    ) -> StoreResult<()> {
         if updates.is_empty() {
             return Ok(());
         }
@@ -346,12 +391,19 @@ impl Store {
             cmd.arg(*field).arg(value);
         }
         let mut conn = self.conn();
-        self.run("update_conversation", async move { cmd.query_async::<i64>(&mut conn).await.map(|_| ()) })
-            .await
+        self.run("update_conversation", async move {
+            cmd.query_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await
     }
 
     /// Events after `after_seq`, oldest first, at most `limit`; `more` when there are more.
-    pub async fn history(&self, conversation_id: &str, after_seq: u64, limit: usize) -> StoreResult<(Vec<Event>, bool)> {
+    pub async fn history(
+        &self,
+        conversation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Event>, bool)> {
         let mut conn = self.conn();
         let key = keys::events(conversation_id);
         let start = format!("{}-0", after_seq.saturating_add(1));
@@ -407,8 +459,10 @@ impl Store {
 
     /// The conversation is flushed: drop it from the open index and free the visitor.
     pub async fn finish_conversation(&self, record: &ConversationRecord) -> StoreResult<()> {
-        self.update_conversation(&record.id, &[("flushed", "1".into())]).await?;
-        self.release_visitor_slot(&record.visitor_id, &record.id).await?;
+        self.update_conversation(&record.id, &[("flushed", "1".into())])
+            .await?;
+        self.release_visitor_slot(&record.visitor_id, &record.id)
+            .await?;
         self.forget_open(&record.id).await
     }
 
@@ -432,7 +486,11 @@ impl Store {
         let key = keys::visitor_last_agent(visitor_id);
         let agent = agent_id.to_string();
         self.run("set_last_agent", async move {
-            redis::cmd("SET").arg(key).arg(agent).query_async::<()>(&mut conn).await
+            redis::cmd("SET")
+                .arg(key)
+                .arg(agent)
+                .query_async::<()>(&mut conn)
+                .await
         })
         .await
     }
@@ -440,8 +498,10 @@ impl Store {
     pub async fn last_agent(&self, visitor_id: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn();
         let key = keys::visitor_last_agent(visitor_id);
-        self.run("last_agent", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
-            .await
+        self.run("last_agent", async move {
+            redis::cmd("GET").arg(key).query_async(&mut conn).await
+        })
+        .await
     }
 }
 

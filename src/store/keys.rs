@@ -74,7 +74,11 @@ mod tests {
     #[test]
     fn conversation_keys_share_a_hash_tag() {
         let id = "c_9f2";
-        for key in [super::conversation(id), super::events(id), super::client_msg_ids(id)] {
+        for key in [
+            super::conversation(id),
+            super::events(id),
+            super::client_msg_ids(id),
+        ] {
             assert!(key.contains("{c_9f2}"), "{key}");
         }
     }

@@ -61,9 +61,9 @@ impl Store {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connect = ConnectionManager::new_with_config(client, config);
-        let conn = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| StoreError::Unavailable(format!("no answer from {url} in {timeout:?}")))??;
+        let conn = tokio::time::timeout(timeout, connect).await.map_err(|_| {
+            StoreError::Unavailable(format!("no answer from {url} in {timeout:?}"))
+        })??;
         let store = Store {
             conn,
             timeout,
@@ -105,7 +105,9 @@ impl Store {
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn();
         let pong: String = self
-            .run("ping", async move { redis::cmd("PING").query_async(&mut conn).await })
+            .run("ping", async move {
+                redis::cmd("PING").query_async(&mut conn).await
+            })
             .await?;
         if pong == "PONG" {
             Ok(())

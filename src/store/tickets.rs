@@ -38,7 +38,11 @@ pub struct OutboxEntry {
 
 fn outbox_entry(entry_id: String, map: &HashMap<String, Value>) -> StoreResult<OutboxEntry> {
     let ticket_id = field(map, "ticket_id")?;
-    let added_ms = entry_id.split('-').next().and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    let added_ms = entry_id
+        .split('-')
+        .next()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
     Ok(OutboxEntry {
         entry_id,
         ticket_id,
@@ -56,7 +60,12 @@ fn field(map: &HashMap<String, Value>, name: &str) -> StoreResult<String> {
 
 impl Store {
     /// Stores a ticket once; false when it already existed.
-    pub async fn store_ticket(&self, ticket_id: &str, json: &str, with_webhook: bool) -> StoreResult<bool> {
+    pub async fn store_ticket(
+        &self,
+        ticket_id: &str,
+        json: &str,
+        with_webhook: bool,
+    ) -> StoreResult<bool> {
         let mut invocation = STORE_TICKET.key(keys::ticket(ticket_id));
         invocation
             .key(keys::ticket_log())
@@ -65,8 +74,13 @@ impl Store {
             .arg(json)
             .arg(if with_webhook { "1" } else { "0" });
         let mut conn = self.conn();
-        self.run("store_ticket", async move { invocation.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) })
-            .await
+        self.run("store_ticket", async move {
+            invocation
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|n| n == 1)
+        })
+        .await
     }
 
     /// Replaces a stored ticket (to attach a rating); false when there is none yet.
@@ -75,7 +89,12 @@ impl Store {
         let key = keys::ticket(ticket_id);
         let json = json.to_string();
         self.run("replace_ticket", async move {
-            let set: Option<String> = redis::cmd("SET").arg(key).arg(json).arg("XX").query_async(&mut conn).await?;
+            let set: Option<String> = redis::cmd("SET")
+                .arg(key)
+                .arg(json)
+                .arg("XX")
+                .query_async(&mut conn)
+                .await?;
             Ok(set.is_some())
         })
         .await
@@ -84,8 +103,10 @@ impl Store {
     pub async fn ticket(&self, ticket_id: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn();
         let key = keys::ticket(ticket_id);
-        self.run("ticket", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
-            .await
+        self.run("ticket", async move {
+            redis::cmd("GET").arg(key).query_async(&mut conn).await
+        })
+        .await
     }
 
     /// Tickets in flush order after the cursor (a log entry id), at most `limit`.
@@ -109,7 +130,11 @@ impl Store {
             .await?;
         let more = reply.ids.len() > limit;
         let page: Vec<_> = reply.ids.iter().take(limit).collect();
-        let next = if more { page.last().map(|entry| entry.id.clone()) } else { None };
+        let next = if more {
+            page.last().map(|entry| entry.id.clone())
+        } else {
+            None
+        };
         let mut tickets = Vec::with_capacity(page.len());
         for entry in page {
             let id = field(&entry.map, "ticket_id")?;
@@ -143,7 +168,13 @@ impl Store {
 
     /// Outbox entries for `consumer`: its own pending ones (`pending`: after a restart)
     /// or new ones never handed out.
-    pub async fn read_outbox(&self, group: &str, consumer: &str, pending: bool, count: usize) -> StoreResult<Vec<OutboxEntry>> {
+    pub async fn read_outbox(
+        &self,
+        group: &str,
+        consumer: &str,
+        pending: bool,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
         let mut conn = self.conn();
         let (group, consumer) = (group.to_string(), consumer.to_string());
         let reply: Option<redis::streams::StreamReadReply> = self
@@ -175,7 +206,13 @@ impl Store {
 
     /// Takes over entries another consumer (a node that died) left pending longer
     /// than `min_idle_ms`.
-    pub async fn adopt_outbox(&self, group: &str, consumer: &str, min_idle_ms: u64, count: usize) -> StoreResult<Vec<OutboxEntry>> {
+    pub async fn adopt_outbox(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle_ms: u64,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
         let mut conn = self.conn();
         let (group, consumer) = (group.to_string(), consumer.to_string());
         let reply: Value = self
@@ -204,7 +241,11 @@ impl Store {
         let id = entry_id.to_string();
         let value: Option<String> = self
             .run("outbox_retry", async move {
-                redis::cmd("HGET").arg(keys::webhook_retries()).arg(id).query_async(&mut conn).await
+                redis::cmd("HGET")
+                    .arg(keys::webhook_retries())
+                    .arg(id)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         Ok(value
@@ -215,7 +256,12 @@ impl Store {
             .unwrap_or((0, 0)))
     }
 
-    pub async fn set_outbox_retry(&self, entry_id: &str, attempts: u32, next_at_ms: u64) -> StoreResult<()> {
+    pub async fn set_outbox_retry(
+        &self,
+        entry_id: &str,
+        attempts: u32,
+        next_at_ms: u64,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let id = entry_id.to_string();
         self.run("outbox_retry_set", async move {
@@ -231,7 +277,12 @@ impl Store {
     }
 
     /// Marks a delivery done (or dead-lettered) so it is never handed out again.
-    pub async fn ack_outbox(&self, group: &str, entry_id: &str, dead_letter: Option<&str>) -> StoreResult<()> {
+    pub async fn ack_outbox(
+        &self,
+        group: &str,
+        entry_id: &str,
+        dead_letter: Option<&str>,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let (group, id) = (group.to_string(), entry_id.to_string());
         let dead = dead_letter.map(str::to_string);
@@ -239,11 +290,24 @@ impl Store {
             let mut pipe = redis::pipe();
             pipe.atomic();
             if let Some(ticket_id) = dead {
-                pipe.cmd("RPUSH").arg(keys::webhook_dead_letters()).arg(ticket_id).ignore();
+                pipe.cmd("RPUSH")
+                    .arg(keys::webhook_dead_letters())
+                    .arg(ticket_id)
+                    .ignore();
             }
-            pipe.cmd("XACK").arg(keys::webhook_outbox()).arg(&group).arg(&id).ignore();
-            pipe.cmd("XDEL").arg(keys::webhook_outbox()).arg(&id).ignore();
-            pipe.cmd("HDEL").arg(keys::webhook_retries()).arg(&id).ignore();
+            pipe.cmd("XACK")
+                .arg(keys::webhook_outbox())
+                .arg(&group)
+                .arg(&id)
+                .ignore();
+            pipe.cmd("XDEL")
+                .arg(keys::webhook_outbox())
+                .arg(&id)
+                .ignore();
+            pipe.cmd("HDEL")
+                .arg(keys::webhook_retries())
+                .arg(&id)
+                .ignore();
             pipe.query_async::<()>(&mut conn).await
         })
         .await
@@ -252,28 +316,46 @@ impl Store {
     pub async fn dead_letters(&self) -> StoreResult<Vec<String>> {
         let mut conn = self.conn();
         self.run("dead_letters", async move {
-            redis::cmd("LRANGE").arg(keys::webhook_dead_letters()).arg(0).arg(-1).query_async(&mut conn).await
+            redis::cmd("LRANGE")
+                .arg(keys::webhook_dead_letters())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
         })
         .await
     }
 
     pub async fn outbox_pending(&self) -> StoreResult<u64> {
         let mut conn = self.conn();
-        self.run("outbox_len", async move { redis::cmd("XLEN").arg(keys::webhook_outbox()).query_async(&mut conn).await })
-            .await
+        self.run("outbox_len", async move {
+            redis::cmd("XLEN")
+                .arg(keys::webhook_outbox())
+                .query_async(&mut conn)
+                .await
+        })
+        .await
     }
 }
 
 fn parse_autoclaim(reply: Value) -> Vec<(String, HashMap<String, Value>)> {
     // XAUTOCLAIM → [next_cursor, [[id, [field, value, ...]], ...], [deleted ids]]
     let mut out = Vec::new();
-    let Value::Array(parts) = reply else { return out };
-    let Some(Value::Array(entries)) = parts.into_iter().nth(1) else { return out };
+    let Value::Array(parts) = reply else {
+        return out;
+    };
+    let Some(Value::Array(entries)) = parts.into_iter().nth(1) else {
+        return out;
+    };
     for entry in entries {
         let Value::Array(pair) = entry else { continue };
         let mut pair = pair.into_iter();
-        let (Some(id), Some(Value::Array(fields))) = (pair.next(), pair.next()) else { continue };
-        let Ok(id) = redis::from_redis_value::<String>(id) else { continue };
+        let (Some(id), Some(Value::Array(fields))) = (pair.next(), pair.next()) else {
+            continue;
+        };
+        let Ok(id) = redis::from_redis_value::<String>(id) else {
+            continue;
+        };
         let mut map = HashMap::new();
         let mut fields = fields.into_iter();
         while let (Some(name), Some(value)) = (fields.next(), fields.next()) {

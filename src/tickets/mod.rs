@@ -66,7 +66,10 @@ impl Ticket {
                     }
                 }
                 EventBody::Message {
-                    from: Party { role: Role::Agent, .. },
+                    from:
+                        Party {
+                            role: Role::Agent, ..
+                        },
                     ..
                 } => {
                     first_response_ms.get_or_insert(event.ts.saturating_sub(record.created_at));
@@ -156,7 +159,11 @@ impl Tickets {
             let events = self.store.all_events(conversation_id).await?;
             let ticket = Ticket::from_conversation(&record, events);
             let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
-            if self.store.store_ticket(&ticket.ticket_id, &json, self.webhook_enabled).await? {
+            if self
+                .store
+                .store_ticket(&ticket.ticket_id, &json, self.webhook_enabled)
+                .await?
+            {
                 self.metrics.tickets.inc();
                 tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
             }
@@ -172,7 +179,10 @@ impl Tickets {
             .conversation(conversation_id)
             .await?
             .ok_or_else(|| Error::not_found(format!("no conversation {conversation_id}")))?;
-        let ticket_id = record.ticket_id.clone().ok_or_else(|| Error::conflict("not closed"))?;
+        let ticket_id = record
+            .ticket_id
+            .clone()
+            .ok_or_else(|| Error::conflict("not closed"))?;
         if self.store.ticket(&ticket_id).await?.is_none() {
             self.flush(conversation_id).await?;
         }
@@ -240,7 +250,11 @@ impl Tickets {
             transcript: vec![event],
         };
         let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
-        if self.store.store_ticket(&ticket_id, &json, self.webhook_enabled).await? {
+        if self
+            .store
+            .store_ticket(&ticket_id, &json, self.webhook_enabled)
+            .await?
+        {
             self.metrics.tickets.inc();
         }
         Ok(ticket_id)
@@ -259,7 +273,9 @@ pub async fn sweep(hub: std::sync::Arc<crate::hub::Hub>) {
             _ = every.tick() => {}
             _ = hub.shutdown.cancelled() => return,
         }
-        let Ok(ids) = hub.store.open_conversation_ids().await else { continue };
+        let Ok(ids) = hub.store.open_conversation_ids().await else {
+            continue;
+        };
         for id in ids {
             match hub.store.conversation(&id).await {
                 Ok(Some(record)) if !record.is_open() => {

@@ -21,7 +21,10 @@ const BATCH: usize = 32;
 
 /// The signature header value for `body` signed at `unix_seconds`.
 pub fn signature(secret: &str, unix_seconds: u64, body: &str) -> String {
-    format!("t={unix_seconds},v1={}", auth::sign(secret, &format!("{unix_seconds}.{body}")))
+    format!(
+        "t={unix_seconds},v1={}",
+        auth::sign(secret, &format!("{unix_seconds}.{body}"))
+    )
 }
 
 /// Delay before attempt `attempts + 1`: doubling from the initial backoff, capped,
@@ -49,7 +52,10 @@ struct Worker {
 }
 
 pub async fn run(hub: Arc<Hub>) {
-    let (Some(url), Some(secret)) = (hub.config.webhook_url.clone(), hub.config.webhook_secret.clone()) else {
+    let (Some(url), Some(secret)) = (
+        hub.config.webhook_url.clone(),
+        hub.config.webhook_secret.clone(),
+    ) else {
         return;
     };
     let client = match reqwest::Client::builder()
@@ -103,7 +109,10 @@ impl Worker {
             let now = crate::now_ms();
             if now.saturating_sub(last_adopt) >= ADOPT_AFTER_MS / 4 {
                 last_adopt = now;
-                if let Ok(adopted) = store.adopt_outbox(GROUP, &consumer, ADOPT_AFTER_MS, BATCH).await {
+                if let Ok(adopted) = store
+                    .adopt_outbox(GROUP, &consumer, ADOPT_AFTER_MS, BATCH)
+                    .await
+                {
                     for entry in adopted {
                         if !self.due.values().any(|e| e.entry_id == entry.entry_id) {
                             self.schedule(entry).await;
@@ -133,34 +142,76 @@ impl Worker {
 
     async fn deliver_due(&mut self) {
         let now = crate::now_ms();
-        let due: Vec<_> = self.due.range(..(now + 1, String::new())).map(|(k, _)| k.clone()).collect();
+        let due: Vec<_> = self
+            .due
+            .range(..(now + 1, String::new()))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in due {
-            let Some(entry) = self.due.remove(&key) else { continue };
+            let Some(entry) = self.due.remove(&key) else {
+                continue;
+            };
             match self.attempt(&entry).await {
                 Outcome::Delivered => {
-                    self.hub.metrics.webhook_deliveries.with_label_values(&["delivered"]).inc();
-                    if let Err(err) = self.hub.store.ack_outbox(GROUP, &entry.entry_id, None).await {
+                    self.hub
+                        .metrics
+                        .webhook_deliveries
+                        .with_label_values(&["delivered"])
+                        .inc();
+                    if let Err(err) = self
+                        .hub
+                        .store
+                        .ack_outbox(GROUP, &entry.entry_id, None)
+                        .await
+                    {
                         // Delivered but not yet acknowledged: retried, which the
                         // Idempotency-Key makes harmless.
                         tracing::warn!(ticket_id = %entry.ticket_id, cause = %err, "delivery not acknowledged in the outbox");
-                        self.due.insert((now + 1_000, entry.entry_id.clone()), entry);
+                        self.due
+                            .insert((now + 1_000, entry.entry_id.clone()), entry);
                     }
                 }
                 Outcome::Failed(why) => {
-                    self.hub.metrics.webhook_deliveries.with_label_values(&["failed"]).inc();
+                    self.hub
+                        .metrics
+                        .webhook_deliveries
+                        .with_label_values(&["failed"])
+                        .inc();
                     let settings = &self.hub.config.webhook;
                     if now.saturating_sub(entry.added_ms) >= settings.give_up_after_ms {
                         tracing::error!(ticket_id = %entry.ticket_id, cause = %why, "webhook gave up: dead letter");
-                        self.hub.metrics.webhook_deliveries.with_label_values(&["dead_letter"]).inc();
-                        if self.hub.store.ack_outbox(GROUP, &entry.entry_id, Some(&entry.ticket_id)).await.is_err() {
-                            self.due.insert((now + 1_000, entry.entry_id.clone()), entry);
+                        self.hub
+                            .metrics
+                            .webhook_deliveries
+                            .with_label_values(&["dead_letter"])
+                            .inc();
+                        if self
+                            .hub
+                            .store
+                            .ack_outbox(GROUP, &entry.entry_id, Some(&entry.ticket_id))
+                            .await
+                            .is_err()
+                        {
+                            self.due
+                                .insert((now + 1_000, entry.entry_id.clone()), entry);
                         }
                         continue;
                     }
-                    let attempts = self.hub.store.outbox_retry(&entry.entry_id).await.map(|(a, _)| a).unwrap_or(0) + 1;
+                    let attempts = self
+                        .hub
+                        .store
+                        .outbox_retry(&entry.entry_id)
+                        .await
+                        .map(|(a, _)| a)
+                        .unwrap_or(0)
+                        + 1;
                     let next_at = now + backoff_ms(settings, attempts);
                     tracing::info!(ticket_id = %entry.ticket_id, attempts, cause = %why, "webhook failed; will retry");
-                    let _kept_in_memory_anyway = self.hub.store.set_outbox_retry(&entry.entry_id, attempts, next_at).await;
+                    let _kept_in_memory_anyway = self
+                        .hub
+                        .store
+                        .set_outbox_retry(&entry.entry_id, attempts, next_at)
+                        .await;
                     self.due.insert((next_at, entry.entry_id.clone()), entry);
                 }
             }
@@ -178,7 +229,10 @@ impl Worker {
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("Switchboard-Signature", signature(&self.secret, now_s, &body))
+            .header(
+                "Switchboard-Signature",
+                signature(&self.secret, now_s, &body),
+            )
             .header("Idempotency-Key", &entry.ticket_id)
             .body(body)
             .send()
@@ -212,7 +266,11 @@ mod tests {
         for attempts in 1..=10u32 {
             let full = (100u64 << (attempts - 1)).min(1_000);
             let delay = backoff_ms(&settings, attempts);
-            assert!(delay <= full && delay >= full / 2, "attempt {attempts}: {delay} not in [{}, {full}]", full / 2);
+            assert!(
+                delay <= full && delay >= full / 2,
+                "attempt {attempts}: {delay} not in [{}, {full}]",
+                full / 2
+            );
         }
     }
 }
