@@ -114,12 +114,8 @@ impl Hub {
                 crate::tickets::failpoint("after_close_before_flush");
                 let hub = Arc::clone(self);
                 let id = conversation_id.to_string();
-                self.tracker.spawn(async move {
-                    if let Err(err) = hub.tickets.flush(&id).await {
-                        // Recovery and the periodic sweep flush it later.
-                        tracing::warn!(conversation_id = %id, cause = %err, "ticket flush deferred");
-                    }
-                });
+                self.tracker
+                    .spawn(async move { hub.tickets.flush_or_defer(&id).await });
                 Ok((seq, ticket_id))
             }
             AppendOutcome::Duplicate(seq) => Ok((seq, ticket_id)),

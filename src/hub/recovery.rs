@@ -22,8 +22,8 @@ pub async fn restore(hub: &Arc<Hub>) -> StoreResult<()> {
         if !record.is_open() {
             if record.flushed {
                 hub.store.finish_conversation(&record).await?;
-            } else if let Err(err) = hub.tickets.flush(&id).await {
-                tracing::warn!(conversation_id = %id, cause = %err, "ticket flush after restart failed; the sweep retries");
+            } else {
+                hub.tickets.flush_or_defer(&id).await;
             }
             continue;
         }

@@ -134,6 +134,8 @@ pub struct Tickets {
     store: Store,
     metrics: Metrics,
     webhook_enabled: bool,
+    /// Closed conversations whose flush failed; the sweep retries them.
+    deferred: std::sync::Arc<dashmap::DashMap<String, ()>>,
 }
 
 impl Tickets {
@@ -142,6 +144,7 @@ impl Tickets {
             store,
             metrics,
             webhook_enabled,
+            deferred: Default::default(),
         }
     }
 
@@ -260,31 +263,40 @@ impl Tickets {
         Ok(ticket_id)
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Flushes now, or leaves it to the sweep when that fails.
+    pub async fn flush_or_defer(&self, conversation_id: &str) {
+        if let Err(err) = self.flush(conversation_id).await {
+            tracing::warn!(conversation_id, cause = %err, "ticket flush deferred");
+            self.deferred.insert(conversation_id.to_string(), ());
+        }
     }
 }
 
 /// Retries flushes that failed (Redis was down at close time) until they succeed.
+/// Flushes lost to a crash are found by recovery at the next start instead.
 pub async fn sweep(hub: std::sync::Arc<crate::hub::Hub>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = hub.shutdown.cancelled() => return,
         }
-        let Ok(ids) = hub.store.open_conversation_ids().await else {
-            continue;
-        };
-        for id in ids {
-            match hub.store.conversation(&id).await {
-                Ok(Some(record)) if !record.is_open() => {
-                    if let Err(err) = hub.tickets.flush(&id).await {
-                        tracing::debug!(conversation_id = %id, cause = %err, "flush still failing");
-                    }
+        let pending: Vec<String> = hub
+            .tickets
+            .deferred
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        for id in pending {
+            match hub.tickets.flush(&id).await {
+                Ok(()) => {
+                    hub.tickets.deferred.remove(&id);
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                Err(crate::error::Error::Unavailable) => break,
+                Err(err) => {
+                    tracing::warn!(conversation_id = %id, cause = %err, "dropping a deferred flush");
+                    hub.tickets.deferred.remove(&id);
+                }
             }
         }
     }
