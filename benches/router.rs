@@ -8,8 +8,10 @@
 //! due — with the clock advancing 1 ms per step.
 //!
 //! Besides criterion's mean, a timed pass records every decision's duration with
-//! `Instant` and prints p50/p90/p99/p99.9/max per kind and overall (only with `--bench`).
-//! Run: `cargo bench --bench router` (or `-- --quick`).
+//! `Instant` and prints p50/p90/p99/p99.9/max per kind and overall, and how many queue
+//! positions each kind of call sent on average (only with `--bench`).
+//! Run: `cargo bench --bench router` (or `-- --quick`). With `ROUTER_BENCH_OPEN_TOPIC=1`
+//! a 51st topic needing no skill is added, which competes with every other topic.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -67,7 +69,20 @@ fn topics(rng: &mut Rng) -> Vec<TopicRule> {
         }];
         topics.push(t);
     }
+    if open_topic() {
+        // Needs no skill: competes with every topic, so every change anywhere moves its
+        // customers' positions and each of its changes moves everyone's.
+        let mut t = TopicRule::new("any");
+        t.priority = rng.below(3) as i32;
+        topics.push(t);
+    }
     topics
+}
+
+/// `ROUTER_BENCH_OPEN_TOPIC=1` adds a 51st topic that needs no skill (stress for
+/// positions across competing topics); off by default.
+fn open_topic() -> bool {
+    std::env::var_os("ROUTER_BENCH_OPEN_TOPIC").is_some_and(|v| v == "1")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -86,6 +101,8 @@ struct World {
     assigned: Vec<String>,
     assigned_total: usize,
     offers: Vec<(String, String)>,
+    /// `QueuePosition` commands received (customers told a new position).
+    positions_sent: u64,
     next_conv: u64,
     close_next: bool,
 }
@@ -109,6 +126,7 @@ impl World {
             assigned: Vec::new(),
             assigned_total: 0,
             offers: Vec::new(),
+            positions_sent: 0,
             next_conv: 0,
             close_next: true,
         };
@@ -164,6 +182,7 @@ impl World {
                     self.assigned_total += 1;
                 }
                 Command::Revoke { offer_id, .. } => self.offers.retain(|(o, _)| *o != offer_id),
+                Command::QueuePosition { .. } => self.positions_sent += 1,
                 _ => {}
             }
         }
@@ -249,18 +268,20 @@ fn timed_pass() {
         world.step();
     }
     let mut all = Vec::with_capacity(TIMED_STEPS);
-    let mut by_kind: Vec<(Kind, Vec<Duration>)> =
+    let mut by_kind: Vec<(Kind, Vec<Duration>, u64)> =
         [Kind::Enqueue, Kind::Accept, Kind::Close, Kind::Tick]
-            .map(|k| (k, Vec::new()))
+            .map(|k| (k, Vec::new(), 0))
             .into();
     let pass = Instant::now();
     for _ in 0..TIMED_STEPS {
+        let sent = world.positions_sent;
         let t = Instant::now();
         let kind = world.step();
         let d = t.elapsed();
         all.push(d);
-        if let Some((_, v)) = by_kind.iter_mut().find(|(k, _)| *k == kind) {
+        if let Some((_, v, told)) = by_kind.iter_mut().find(|(k, _, _)| *k == kind) {
             v.push(d);
+            *told += world.positions_sent - sent;
         }
     }
     let elapsed = pass.elapsed();
@@ -270,14 +291,23 @@ fn timed_pass() {
         world.waiting()
     );
     let mut decisions = Vec::new();
-    for (kind, times) in by_kind {
+    let mut told_per_kind = Vec::new();
+    for (kind, times, told) in by_kind {
+        let label = format!("{kind:?}").to_lowercase();
+        if !times.is_empty() {
+            told_per_kind.push(format!("{label} {:.1}", told as f64 / times.len() as f64));
+        }
         if kind != Kind::Tick {
             decisions.extend_from_slice(&times);
         }
-        report(&format!("{kind:?}").to_lowercase(), times);
+        report(&label, times);
     }
     report("no tick", decisions);
     report("all", all);
+    println!(
+        "queue positions sent per call: {}",
+        told_per_kind.join(", ")
+    );
 }
 
 fn decisions(c: &mut Criterion) {

@@ -146,6 +146,28 @@ impl Router {
         );
         for (topic, t) in self.topics.iter().enumerate() {
             assert!(t.dirty_from.is_none());
+            assert!(t.own_dirty_from.is_none());
+            assert!(t.moves.is_empty());
+            // Competition, from first principles: one requirement contains the other.
+            let skills = |t: &super::topics::Topic| -> BTreeSet<&String> {
+                self.groups[t.levels[0].group].skills.iter().collect()
+            };
+            let mine = skills(t);
+            let competing: Vec<usize> = (0..self.topics.len())
+                .filter(|&o| {
+                    let theirs = skills(&self.topics[o]);
+                    mine.is_subset(&theirs) || theirs.is_subset(&mine)
+                })
+                .collect();
+            assert_eq!(t.competing, competing, "topics competing with {topic}");
+            for (own, (key, slot)) in t.order.iter().enumerate() {
+                assert_eq!(slot.own as usize, own, "own index of {}", key.id);
+                let before: usize = competing
+                    .iter()
+                    .map(|&o| self.topics[o].order.range(..key).count())
+                    .sum();
+                assert_eq!(slot.rank as usize, before + 1, "position of {}", key.id);
+            }
             assert_eq!(
                 t.held_timer,
                 t.held.first().map(|(due, _)| *due),
@@ -155,8 +177,7 @@ impl Router {
                 assert!(self.timers.contains(&(at, Timer::Positions(topic))));
             }
             let interval = self.settings.queue_update_min_interval_ms;
-            for (rank, (key, slot)) in t.order.iter().enumerate() {
-                assert_eq!(slot.rank as usize, rank + 1, "kept rank of {}", key.id);
+            for (key, slot) in &t.order {
                 if slot.notify && slot.rank != slot.sent_pos {
                     assert!(
                         slot.held,

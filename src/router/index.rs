@@ -5,7 +5,7 @@
 
 use super::rank::{AgentRank, QueueKey};
 use super::state::{Agent, Indexed, Seek, Timer};
-use super::topics::Slot;
+use super::topics::{Slot, Topic};
 use super::types::AgentStatus;
 use super::Router;
 
@@ -94,6 +94,7 @@ impl Router {
         let slot = Slot {
             notify,
             group: seek.group,
+            own: 0,
             rank: 0,
             sent_pos: 0,
             sent_at,
@@ -143,35 +144,53 @@ impl Router {
     }
 
     fn topic_insert(&mut self, topic: usize, key: QueueKey, slot: Slot) {
-        let t = &mut self.topics[topic];
-        if t.dirty_from.as_ref().is_none_or(|from| key < *from) {
-            t.dirty_from = Some(key.clone());
-        }
-        t.order.insert(key, slot);
-        self.dirty_topics.insert(topic);
+        self.topics[topic].order.insert(key.clone(), slot);
+        self.queue_changed(topic, &key, 1);
     }
 
     fn topic_remove(&mut self, topic: usize, key: &QueueKey) -> Option<Slot> {
-        use std::ops::Bound::{Excluded, Unbounded};
         let interval = self.settings.queue_update_min_interval_ms;
         let t = &mut self.topics[topic];
         let slot = t.order.remove(key)?;
-        let was_held = slot.held;
-        if was_held {
+        if slot.held {
             let due = slot.sent_at.unwrap_or(0).saturating_add(interval);
             t.held.remove(&(due, key.clone()));
-        }
-        // Only the entries behind it move up.
-        let someone_behind = t.order.range((Excluded(key), Unbounded)).next().is_some();
-        if someone_behind {
-            if t.dirty_from.as_ref().is_none_or(|from| key < from) {
-                t.dirty_from = Some(key.clone());
-            }
-            self.dirty_topics.insert(topic);
-        }
-        if was_held {
             self.reschedule_positions(topic);
         }
+        self.queue_changed(topic, key, -1);
         Some(slot)
+    }
+
+    /// `key` entered (`delta` 1) or left (−1) `topic`'s queue: only entries served after
+    /// it move, in that queue and in every competing one. Each of those queues that has
+    /// such entries records the move and is marked dirty from `key` (queues of topics
+    /// that do not compete are not touched); the flush before the call returns applies
+    /// the moves and sends what changed.
+    fn queue_changed(&mut self, topic: usize, key: &QueueKey, delta: i32) {
+        let behind = |t: &Topic| {
+            t.order
+                .last_key_value()
+                .is_some_and(|(last, _)| last >= key)
+        };
+        let t = &mut self.topics[topic];
+        if behind(t) {
+            lower_to(&mut t.own_dirty_from, key);
+        }
+        for i in 0..self.topics[topic].competing.len() {
+            let c = self.topics[topic].competing[i];
+            let t = &mut self.topics[c];
+            if behind(t) {
+                lower_to(&mut t.dirty_from, key);
+                t.moves.push((key.clone(), delta));
+                self.dirty_topics.insert(c);
+            }
+        }
+    }
+}
+
+/// Moves a "dirty from" mark down to `key` if it is not already at or before it.
+fn lower_to(mark: &mut Option<QueueKey>, key: &QueueKey) {
+    if mark.as_ref().is_none_or(|from| key < from) {
+        *mark = Some(key.clone());
     }
 }

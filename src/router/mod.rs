@@ -10,14 +10,16 @@
 //! Map of the files:
 //! - `types.rs` — the public vocabulary (config, profiles, commands, errors, stats);
 //! - `rank.rs` — the two orderings: agent selection and serving order (change rules here);
-//! - `topics.rs` — topics compiled to requirement groups, and the group/topic indexes;
+//! - `topics.rs` — topics compiled to requirement groups, which topics compete for the
+//!   same agents, and the group/topic indexes;
 //! - `state.rs` — internal records (agents, conversations, offers, timers);
 //! - `engine.rs` — the `Router` value, construction, accessors, offer ids;
 //! - `index.rs` — keeping indexes in step with the records;
 //! - `matching.rs` — agent↔conversation matching (who gets what, from the indexes);
 //! - `handover.rs` — carrying a match out: offers, assignments, completed transfers;
 //! - `agents.rs`, `conversations.rs`, `offers.rs`, `transfer.rs` — the operations;
-//! - `timers.rs` — `tick` and widening; `positions.rs` — queue positions and eta;
+//! - `timers.rs` — `tick` and widening; `positions.rs` — queue positions (across
+//!   competing topics) and eta;
 //! - `stats.rs` — snapshots for the admin endpoints.
 //!
 //! This module is self-contained (only `super::`/`self::` paths, only `std`) so it can be

@@ -7,6 +7,9 @@
 //! free slot that qualify for it (ordered by [`AgentRank`]) and the conversations waiting
 //! for an offer that currently require exactly it (ordered by [`QueueKey`]). That is what
 //! lets every decision look only at set heads instead of scanning agents or queues.
+//!
+//! Topics also know which topics *compete* with them for the same agents ([`competes`]),
+//! which is what queue positions count across (see `positions.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +46,13 @@ pub(super) struct Slot {
     pub(super) notify: bool,
     /// The group the conversation requires now (for the eta).
     pub(super) group: usize,
-    /// Current position, kept exact by every flush (all flushes run before a call returns).
+    /// Index in its own topic's queue (0 is the head), kept exact by every flush; it lets
+    /// a new entry of a competing topic count this topic's entries in front of it in
+    /// O(log n).
+    pub(super) own: u32,
+    /// Current position: 1 + the entries of every competing topic (this one included)
+    /// that are served before it; 0 until the first flush after entering. Kept exact by
+    /// every flush (all flushes run before a call returns).
     pub(super) rank: u32,
     /// Last position sent; 0 forces a send (entry or re-entry).
     pub(super) sent_pos: u32,
@@ -57,10 +66,19 @@ pub(super) struct Topic {
     pub(super) rule: TopicRule,
     /// `levels[0]` is the full requirement (`after_ms` 0); later levels are widened.
     pub(super) levels: Vec<Level>,
-    /// Every conversation competing in this topic, offered or not: the queue positions.
+    /// Every conversation competing in this topic, offered or not, in serving order.
     pub(super) order: BTreeMap<QueueKey, Slot>,
-    /// Entries at or after this key may have a new position to send.
+    /// The topics whose queues count towards this topic's positions: every topic that
+    /// [`competes`] with it, itself included, ascending. Fixed at construction.
+    pub(super) competing: Vec<usize>,
+    /// Entries at or after this key may have a stale `own` index (this queue changed).
+    pub(super) own_dirty_from: Option<QueueKey>,
+    /// Entries at or after this key may have a new position to send (this queue or a
+    /// competing one changed).
     pub(super) dirty_from: Option<QueueKey>,
+    /// Since the last flush, the keys that entered (+1) or left (−1) this queue or a
+    /// competing one while entries of this queue were behind them: what moves them.
+    pub(super) moves: Vec<(QueueKey, i32)>,
     /// Entries whose position changed while the throttle forbade telling them, by the time
     /// they may be told.
     pub(super) held: BTreeSet<(u64, QueueKey)>,
@@ -89,6 +107,22 @@ impl Topic {
     pub(super) fn record_handle_time(&mut self, ms: u64) {
         self.handle_ewma_ms = self.handle_ewma_ms - self.handle_ewma_ms / 5 + ms / 5;
     }
+}
+
+/// Whether two topics compete for the same agents: when one's required skills (before any
+/// widening) are a subset of the other's. Every agent able to serve the larger set can
+/// serve the smaller one, so conversations of both wait for those agents and positions
+/// count across them. A topic needing no skill competes with every topic; `billing` and
+/// `billing + fr` compete; `billing` and `fr` do not. Symmetric and reflexive, not
+/// transitive. Both slices are sorted and deduplicated (a group's `skills`).
+///
+/// This is the one definition: `compile` stores its result in [`Topic::competing`] and
+/// nothing else decides it.
+pub(super) fn competes(a: &[String], b: &[String]) -> bool {
+    fn subset(small: &[String], large: &[String]) -> bool {
+        small.iter().all(|s| large.binary_search(s).is_ok())
+    }
+    subset(a, b) || subset(b, a)
 }
 
 /// The compiled topic table.
@@ -160,11 +194,21 @@ pub(super) fn compile(config: &RouterConfig) -> Compiled {
             rule,
             levels,
             order: BTreeMap::new(),
+            competing: Vec::new(),
+            own_dirty_from: None,
             dirty_from: None,
+            moves: Vec::new(),
             held: BTreeSet::new(),
             held_timer: None,
             handle_ewma_ms: config.default_handle_ms,
         });
+    }
+
+    for i in 0..topics.len() {
+        let skills = &groups[topics[i].levels[0].group].skills;
+        topics[i].competing = (0..topics.len())
+            .filter(|&j| competes(skills, &groups[topics[j].levels[0].group].skills))
+            .collect();
     }
 
     let default_topic = by_name.get(&config.default_topic).copied().unwrap_or(0);
@@ -249,6 +293,51 @@ mod tests {
 
         let compiled = compile(&config(Vec::new()));
         assert_eq!(compiled.topics[0].rule.name, "general");
+    }
+
+    #[test]
+    fn topics_compete_when_one_requirement_contains_the_other() {
+        let mut billing = TopicRule::new("billing");
+        billing.skills = vec!["billing".into()];
+        let mut billing_fr = TopicRule::new("billing_fr");
+        billing_fr.skills = vec!["fr".into(), "billing".into()];
+        // Widening does not matter: competition is about the full requirement.
+        billing_fr.expand = vec![Expand {
+            after_ms: 1_000,
+            drop_skills: vec!["billing".into()],
+        }];
+        let mut fr = TopicRule::new("fr");
+        fr.skills = vec!["fr".into()];
+        let mut fr_too = TopicRule::new("fr_too");
+        fr_too.skills = vec!["fr".into(), "fr".into()];
+        let compiled = compile(&config(vec![
+            TopicRule::new("general"),
+            billing,
+            billing_fr,
+            fr,
+            fr_too,
+        ]));
+        let competing: Vec<&[usize]> = compiled
+            .topics
+            .iter()
+            .map(|t| t.competing.as_slice())
+            .collect();
+        assert_eq!(
+            competing,
+            vec![
+                &[0, 1, 2, 3, 4][..], // general: no skills, competes with all
+                &[0, 1, 2],           // billing: not fr
+                &[0, 1, 2, 3, 4],     // billing_fr: contains billing and fr
+                &[0, 2, 3, 4],        // fr: not billing
+                &[0, 2, 3, 4],        // fr_too: the same requirement as fr
+            ]
+        );
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert!(competes(&s(&["billing"]), &s(&["billing", "fr"])));
+        assert!(competes(&s(&["billing", "fr"]), &s(&["billing"])));
+        assert!(competes(&s(&[]), &s(&["x"])));
+        assert!(!competes(&s(&["billing"]), &s(&["fr"])));
+        assert!(!competes(&s(&["a", "b"]), &s(&["b", "c"])));
     }
 
     #[test]

@@ -319,7 +319,15 @@ fn assert_invariants(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // Failure seeds go next to this file (`prop.regressions`), not to a
+    // `proptest-regressions/` directory at the repository root.
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_operations_keep_invariants_and_are_deterministic(ops in proptest::collection::vec(op(), 1..80)) {
