@@ -115,6 +115,15 @@ impl AgentSession {
         read(&self.agent)
     }
 
+    pub fn speaker(&self) -> requests::Speaker {
+        requests::Speaker {
+            author: self.author(),
+            party: self.party(),
+            audience: Audience::Staff,
+        }
+    }
+
+    /// The requests only this role makes (the shared ones are in `requests`).
     pub async fn handle(
         &mut self,
         hub: &Arc<Hub>,
@@ -128,7 +137,11 @@ impl AgentSession {
         let max_text = hub.config.limits.max_text_bytes;
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
-            ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
+            ClientFrame::Ping {}
+            | ClientFrame::Message { .. }
+            | ClientFrame::History { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Status { status } => {
                 let status = hub.router.set_status(&self.agent.id, status).await?;
                 Ok(Reply::Ack(AckBody {
@@ -145,23 +158,6 @@ impl AgentSession {
             ClientFrame::Decline { offer_id } => {
                 hub.router.decline(&self.agent.id, &offer_id).await?;
                 Ok(Reply::Ack(AckBody::default()))
-            }
-            ClientFrame::Message {
-                conversation_id,
-                text,
-                client_msg_id,
-            } => {
-                requests::message(
-                    hub,
-                    conn,
-                    req,
-                    &conversation_id,
-                    self.author(),
-                    self.party(),
-                    text,
-                    client_msg_id,
-                )
-                .await
             }
             ClientFrame::Note {
                 conversation_id,
@@ -184,61 +180,6 @@ impl AgentSession {
                     hub.conversations.append(&conversation_id, request).await?,
                     &conversation_id,
                 )
-            }
-            ClientFrame::History {
-                conversation_id,
-                after_seq,
-                limit,
-            } => {
-                requests::history(
-                    hub,
-                    &conversation_id,
-                    self.author(),
-                    Audience::Staff,
-                    after_seq,
-                    limit,
-                )
-                .await
-            }
-            ClientFrame::Typing {
-                conversation_id,
-                on,
-            } => {
-                let frame = ServerFrame::Typing {
-                    conversation_id: conversation_id.clone(),
-                    from: self.party(),
-                    on,
-                };
-                requests::relay(
-                    hub,
-                    conn,
-                    &conversation_id,
-                    self.author(),
-                    Permission::Staff,
-                    frame,
-                    false,
-                )
-                .await
-            }
-            ClientFrame::Read {
-                conversation_id,
-                seq,
-            } => {
-                let frame = ServerFrame::Read {
-                    conversation_id: conversation_id.clone(),
-                    from: self.party(),
-                    seq,
-                };
-                requests::relay(
-                    hub,
-                    conn,
-                    &conversation_id,
-                    self.author(),
-                    Permission::Staff,
-                    frame,
-                    false,
-                )
-                .await
             }
             ClientFrame::Close {
                 conversation_id,

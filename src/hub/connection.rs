@@ -17,7 +17,7 @@ use super::{
     agent::AgentSession,
     customer::CustomerSession,
     registry::{ConnTx, Kick},
-    Hub,
+    requests, Hub,
 };
 use crate::{
     error::Error,
@@ -319,9 +319,16 @@ async fn read_loop(
             send_error(hub, conn, req, &Error::RateLimited);
             continue;
         }
-        let outcome = match session {
-            Session::Customer(customer) => customer.handle(hub, conn, req.clone(), frame).await,
-            Session::Agent(agent) => agent.handle(hub, conn, req.clone(), frame).await,
+        let speaker = match session {
+            Session::Customer(customer) => customer.speaker(),
+            Session::Agent(agent) => agent.speaker(),
+        };
+        let outcome = match requests::shared(hub, conn, req.clone(), frame, speaker).await {
+            Ok(outcome) => outcome,
+            Err(frame) => match session {
+                Session::Customer(customer) => customer.handle(hub, conn, req.clone(), frame).await,
+                Session::Agent(agent) => agent.handle(hub, conn, req.clone(), frame).await,
+            },
         };
         match outcome {
             Ok(Reply::Ack(body)) => {

@@ -135,6 +135,15 @@ impl CustomerSession {
         Author::Visitor(self.visitor_id.clone())
     }
 
+    pub fn speaker(&self) -> requests::Speaker {
+        requests::Speaker {
+            author: self.author(),
+            party: self.party(),
+            audience: Audience::Customer,
+        }
+    }
+
+    /// The requests only this role makes (the shared ones are in `requests`).
     pub async fn handle(
         &mut self,
         hub: &Arc<Hub>,
@@ -145,7 +154,11 @@ impl CustomerSession {
         let max_text = hub.config.limits.max_text_bytes;
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
-            ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
+            ClientFrame::Ping {}
+            | ClientFrame::Message { .. }
+            | ClientFrame::History { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Start {
                 topic,
                 text,
@@ -162,78 +175,6 @@ impl CustomerSession {
                 }
                 self.start_conversation(hub, conn, req, topic, text, metadata)
                     .await
-            }
-            ClientFrame::Message {
-                conversation_id,
-                text,
-                client_msg_id,
-            } => {
-                requests::message(
-                    hub,
-                    conn,
-                    req,
-                    &conversation_id,
-                    self.author(),
-                    self.party(),
-                    text,
-                    client_msg_id,
-                )
-                .await
-            }
-            ClientFrame::History {
-                conversation_id,
-                after_seq,
-                limit,
-            } => {
-                requests::history(
-                    hub,
-                    &conversation_id,
-                    self.author(),
-                    Audience::Customer,
-                    after_seq,
-                    limit,
-                )
-                .await
-            }
-            ClientFrame::Typing {
-                conversation_id,
-                on,
-            } => {
-                let frame = ServerFrame::Typing {
-                    conversation_id: conversation_id.clone(),
-                    from: self.party(),
-                    on,
-                };
-                requests::relay(
-                    hub,
-                    conn,
-                    &conversation_id,
-                    self.author(),
-                    Permission::Member,
-                    frame,
-                    true,
-                )
-                .await
-            }
-            ClientFrame::Read {
-                conversation_id,
-                seq,
-            } => {
-                let frame = ServerFrame::Read {
-                    conversation_id: conversation_id.clone(),
-                    from: self.party(),
-                    seq,
-                };
-                requests::relay(
-                    hub,
-                    conn,
-                    &conversation_id,
-                    self.author(),
-                    Permission::Member,
-                    frame,
-                    false,
-                )
-                .await
             }
             ClientFrame::Close {
                 conversation_id,

@@ -11,9 +11,81 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    protocol::{AckBody, Audience, EventBody, Party, ServerFrame},
+    protocol::{AckBody, Audience, ClientFrame, EventBody, Party, ServerFrame},
     store::{AppendOutcome, Requirement},
 };
+
+/// Who is speaking on a connection, as the shared requests need it.
+pub struct Speaker {
+    pub author: Author,
+    pub party: Party,
+    pub audience: Audience,
+}
+
+/// Handles the requests both roles make the same way; hands any other frame back.
+pub async fn shared(
+    hub: &Arc<Hub>,
+    conn: &ConnTx,
+    req: Option<String>,
+    frame: ClientFrame,
+    speaker: Speaker,
+) -> std::result::Result<Result<Reply>, ClientFrame> {
+    let Speaker {
+        author,
+        party,
+        audience,
+    } = speaker;
+    // A customer's typing goes to staff only: its own other tabs need no indicator.
+    let customer = audience == Audience::Customer;
+    Ok(match frame {
+        ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
+        ClientFrame::Message {
+            conversation_id,
+            text,
+            client_msg_id,
+        } => {
+            message(
+                hub,
+                conn,
+                req,
+                &conversation_id,
+                author,
+                party,
+                text,
+                client_msg_id,
+            )
+            .await
+        }
+        ClientFrame::History {
+            conversation_id,
+            after_seq,
+            limit,
+        } => history(hub, &conversation_id, author, audience, after_seq, limit).await,
+        ClientFrame::Typing {
+            conversation_id,
+            on,
+        } => {
+            let frame = ServerFrame::Typing {
+                conversation_id: conversation_id.clone(),
+                from: party,
+                on,
+            };
+            relay(hub, conn, &conversation_id, author, frame, customer).await
+        }
+        ClientFrame::Read {
+            conversation_id,
+            seq,
+        } => {
+            let frame = ServerFrame::Read {
+                conversation_id: conversation_id.clone(),
+                from: party,
+                seq,
+            };
+            relay(hub, conn, &conversation_id, author, frame, false).await
+        }
+        other => return Err(other),
+    })
+}
 
 /// Rejects empty texts and texts over `limits.max_text_bytes`.
 pub fn check_text(hub: &Hub, text: &str) -> Result<()> {
@@ -40,7 +112,7 @@ pub fn expect_stored(outcome: AppendOutcome, conversation_id: &str) -> Result<Re
 /// `message` from either role: stored (idempotently by `client_msg_id`), acked with its
 /// seq, then delivered to every member.
 #[allow(clippy::too_many_arguments)]
-pub async fn message(
+async fn message(
     hub: &Arc<Hub>,
     conn: &ConnTx,
     req: Option<String>,
@@ -74,7 +146,7 @@ pub async fn message(
 }
 
 /// `history`: the events the asker may see after `after_seq`, oldest first.
-pub async fn history(
+async fn history(
     hub: &Arc<Hub>,
     conversation_id: &str,
     author: Author,
@@ -100,14 +172,13 @@ pub async fn history(
     }))
 }
 
-/// `typing` or `read` from a member, relayed to the others (a customer's only to staff
-/// and for `typing`; its other tabs need no typing indicator of itself).
-pub async fn relay(
+/// `typing` or `read` from a member, relayed to the others (to staff only when
+/// `staff_only`).
+async fn relay(
     hub: &Arc<Hub>,
     conn: &ConnTx,
     conversation_id: &str,
     author: Author,
-    permission: Permission,
     frame: ServerFrame,
     staff_only: bool,
 ) -> Result<Reply> {
@@ -115,7 +186,7 @@ pub async fn relay(
         .relay(
             conversation_id,
             author,
-            permission,
+            Permission::Member,
             &frame,
             conn.id,
             staff_only,
