@@ -35,11 +35,11 @@ pub struct Acked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     pub seq: u64,
-    pub kind: String,
+    pub kind: &'static str,
     /// The harness's message id (`client_msg_id`, or the id in the text for `start`).
     pub id: Option<String>,
     /// `from.role` of a message.
-    pub role: Option<String>,
+    pub role: Option<&'static str>,
     /// The agent of a `joined` or `left` event.
     pub agent: Option<String>,
 }
@@ -55,20 +55,94 @@ impl Stored {
         });
         Stored {
             seq: event.seq,
-            kind: event.kind.clone(),
+            kind: intern(&event.kind),
             id: if event.kind == "message" { id } else { None },
-            role: event.from.as_ref().map(|f| f.role.clone()),
+            role: event.from.as_ref().map(|f| intern(&f.role)),
             agent: event.agent.as_ref().map(|a| a.id.clone()),
         }
+    }
+}
+
+/// Kinds and roles are a handful of words: keep one static copy, not a String per event.
+pub fn intern(word: &str) -> &'static str {
+    const WORDS: [&str; 11] = [
+        "message",
+        "joined",
+        "left",
+        "transfer",
+        "note",
+        "closed",
+        "rating",
+        "customer",
+        "agent",
+        "system",
+        "supervisor",
+    ];
+    WORDS
+        .iter()
+        .find(|w| **w == word)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// A set of seqs: a bitmap (seqs of one conversation are small and dense), with a
+/// fallback for absurd values so a bogus seq cannot allocate without bound.
+#[derive(Debug, Clone, Default)]
+struct SeqSet {
+    words: Vec<u64>,
+    far: BTreeSet<u64>,
+    len: usize,
+}
+
+const BITMAP_LIMIT: u64 = 1 << 22;
+
+impl SeqSet {
+    fn insert(&mut self, seq: u64) -> bool {
+        let new = if seq < BITMAP_LIMIT {
+            let (word, bit) = ((seq / 64) as usize, seq % 64);
+            if self.words.len() <= word {
+                self.words.resize(word + 1, 0);
+            }
+            let new = self.words[word] & (1 << bit) == 0;
+            self.words[word] |= 1 << bit;
+            new
+        } else {
+            self.far.insert(seq)
+        };
+        self.len += usize::from(new);
+        new
+    }
+
+    fn contains(&self, seq: u64) -> bool {
+        if seq < BITMAP_LIMIT {
+            self.words
+                .get((seq / 64) as usize)
+                .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+        } else {
+            self.far.contains(&seq)
+        }
+    }
+
+    fn last(&self) -> Option<u64> {
+        if let Some(&far) = self.far.last() {
+            return Some(far);
+        }
+        let (index, word) = self
+            .words
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, w)| **w != 0)?;
+        Some(index as u64 * 64 + 63 - u64::from(word.leading_zeros()))
     }
 }
 
 /// What one client read of one conversation.
 #[derive(Debug, Clone, Default)]
 pub struct SeenLog {
-    seen: BTreeSet<u64>,
+    seen: SeqSet,
     /// Per live connection: the last `seq` read and every `seq` read on it.
-    live: HashMap<u64, (u64, BTreeSet<u64>)>,
+    live: HashMap<u64, (u64, SeqSet)>,
     duplicates: Vec<(u64, u64)>,
     out_of_order: Vec<(u64, u64, u64)>,
 }
@@ -77,7 +151,7 @@ impl SeenLog {
     /// Notes a live event read on connection `conn`. Returns whether the client had not
     /// seen this `seq` before (the event is new to it and should be applied).
     pub fn live(&mut self, conn: u64, seq: u64) -> bool {
-        let (last, on_conn) = self.live.entry(conn).or_insert((0, BTreeSet::new()));
+        let (last, on_conn) = self.live.entry(conn).or_default();
         if !on_conn.insert(seq) {
             self.duplicates.push((conn, seq));
         } else if seq <= *last {
@@ -93,20 +167,20 @@ impl SeenLog {
     }
 
     pub fn contains(&self, seq: u64) -> bool {
-        self.seen.contains(&seq)
+        self.seen.contains(seq)
     }
 
     /// The highest `seq` applied (what a reconnecting client asks `history` after).
     pub fn highest(&self) -> u64 {
-        self.seen.last().copied().unwrap_or(0)
+        self.seen.last().unwrap_or(0)
     }
 
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.seen.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.seen.len == 0
     }
 }
 
@@ -140,6 +214,9 @@ pub enum Problem {
         seq: u64,
         id: String,
         to: String,
+        /// The stored events around `seq` (kind, author or agent), to tell what happened.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        around: String,
     },
     /// An acknowledged message is missing from the stored history (or stored at another seq).
     NotStored {
@@ -203,10 +280,17 @@ impl fmt::Display for Problem {
                 seq,
                 id,
                 to,
-            } => write!(
-                f,
-                "LOST: {conversation_id} seq {seq} ({id}) acknowledged but never delivered to {to}"
-            ),
+                around,
+            } => {
+                write!(
+                    f,
+                    "LOST: {conversation_id} seq {seq} ({id}) acknowledged but never delivered to {to}"
+                )?;
+                if !around.is_empty() {
+                    write!(f, "; stored around it: {around}")?;
+                }
+                Ok(())
+            }
             Problem::NotStored {
                 conversation_id,
                 seq,
@@ -366,6 +450,22 @@ fn order_problems(conversation_id: &str, observer: &str, seen: &SeenLog, out: &m
     }
 }
 
+/// The stored events within 3 of `seq`, e.g. `25 joined a1, 26 message customer c0.0.4`.
+fn around(stored: &[Stored], seq: u64) -> String {
+    stored
+        .iter()
+        .filter(|e| e.seq + 3 >= seq && e.seq <= seq + 3)
+        .map(|e| {
+            let who = e.agent.as_deref().or(e.role).unwrap_or_default();
+            let id = e.id.as_deref().unwrap_or_default();
+            format!("{} {} {who} {id}", e.seq, e.kind)
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdict) {
     let problems = &mut verdict.problems;
     let cid = || conversation_id.to_string();
@@ -455,7 +555,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
     // 2. Agent side: membership windows from the stored joined/left events.
     let mut window_end: BTreeMap<&str, u64> = BTreeMap::new();
     for event in stored {
-        match (event.kind.as_str(), event.agent.as_deref()) {
+        match (event.kind, event.agent.as_deref()) {
             ("joined", Some(agent)) => {
                 window_end.insert(agent, u64::MAX);
             }
@@ -484,6 +584,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
                         seq,
                         id: id.to_string(),
                         to: format!("agent {agent}"),
+                        around: around(stored, seq),
                     });
                 }
             }
@@ -499,6 +600,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
                     seq,
                     id: id.to_string(),
                     to: customer_name.clone(),
+                    around: around(stored, seq),
                 });
             }
         }
@@ -520,9 +622,9 @@ mod tests {
     ) -> Stored {
         Stored {
             seq,
-            kind: kind.into(),
+            kind: intern(kind),
             id: id.map(String::from),
-            role: role.map(String::from),
+            role: role.map(intern),
             agent: agent.map(String::from),
         }
     }
@@ -576,6 +678,24 @@ mod tests {
     }
 
     #[test]
+    fn seq_sets() {
+        let mut set = SeqSet::default();
+        assert_eq!(set.last(), None);
+        for seq in [5, 1, 64, 200] {
+            assert!(set.insert(seq));
+        }
+        assert!(!set.insert(64));
+        assert!(set.contains(1) && set.contains(200) && !set.contains(2));
+        assert_eq!((set.len, set.last()), (4, Some(200)));
+        assert!(
+            set.insert(u64::MAX - 1),
+            "absurd seqs do not allocate a bitmap"
+        );
+        assert_eq!(set.last(), Some(u64::MAX - 1));
+        assert!(set.words.len() < 10);
+    }
+
+    #[test]
     fn a_clean_chat_passes() {
         let (customer, agent) = clean();
         let v = verdict(customer, vec![agent]);
@@ -602,6 +722,9 @@ mod tests {
                 seq: 3,
                 id: "c0.0.1".into(),
                 to: "agent a1".into(),
+                around: "1 message customer c0.0.0, 2 joined a1, 3 message customer c0.0.1, \
+                         4 message agent rc0.0.1, 5 closed"
+                    .into(),
             }]
         );
         assert!(v.summary().starts_with("FAILED: 1 lost"), "{}", v.summary());
@@ -718,6 +841,9 @@ mod tests {
                 seq: 7,
                 id: "c0.0.2".into(),
                 to: "agent a2".into(),
+                around:
+                    "4 message agent rc0.0.1, 5 joined a2, 6 left a1, 7 message customer c0.0.2"
+                        .into(),
             }]
         );
         a2.seen.live(3, 6);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The issue-6 benchmarks on this machine, against a release build of the hub.
+#
+#   cargo build --release -p switchboard -p switchboard-loadtest
+#   loadtest/scripts/bench.sh OUT_DIR [saturation] [latency] [idle] [soak]
+#
+# With no benchmark named it runs saturation, latency and idle (the soak takes 10 min;
+# name it). Each benchmark gets a fresh redis-server (AOF on, appendfsync everysec, in a
+# temp dir) and a fresh hub, so memory figures start from a clean process. Reports land
+# in OUT_DIR as <bench>.json / <bench>.html plus the terminal summary in <bench>.txt.
+# `latency` and `soak` read the saturation throughput from OUT_DIR/saturation.json (run
+# `saturation` first) and load the hub at 25 % / 50 % of it.
+#
+# Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
+# binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+HUB="${HUB:-$TARGET/release/switchboard}"
+LOADTEST="${LOADTEST:-$TARGET/release/switchboard-loadtest}"
+SCENARIOS="$ROOT/loadtest/scenarios"
+REDIS_PORT="${REDIS_PORT:-16400}"
+HUB_PORT="${HUB_PORT:-18400}"
+IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-15000}"
+ADMIN=bench-admin
+
+OUT="${1:?usage: bench.sh OUT_DIR [saturation] [latency] [idle] [soak]}"
+shift
+BENCHES=("$@")
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(saturation latency idle)
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+WORK="$(mktemp -d)"
+REDIS_PID=""
+HUB_PID=""
+
+stop_all() {
+    [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null || true
+    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
+    HUB_PID=""
+    REDIS_PID=""
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+start_all() {
+    stop_all
+    rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+        --appendfsync everysec --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    SWITCHBOARD_LOG=warn "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
+        --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --config "$SCENARIOS/hub.toml" >"$WORK/hub.log" 2>&1 &
+    HUB_PID=$!
+    for _ in $(seq 100); do grep -q "listening on" "$WORK/hub.log" && break; sleep 0.1; done
+    grep -q "listening on" "$WORK/hub.log" || { cat "$WORK/hub.log"; exit 1; }
+}
+
+run_scenario() { # name scenario-file [extra flags]
+    local name=$1 file=$2
+    shift 2
+    echo "== $name ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
+    start_all
+    "$LOADTEST" run --hub "http://127.0.0.1:$HUB_PORT" --admin-token "$ADMIN" \
+        --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --scenario "$file" "$@" \
+        --report-json "$OUT/$name.json" --report-html "$OUT/$name.html" | tee "$OUT/$name.txt"
+}
+
+saturation_rate() {
+    jq -e '.hub.messages.per_sec' "$OUT/saturation.json" 2>/dev/null ||
+        { echo "run the saturation benchmark first" >&2; exit 1; }
+}
+
+for bench in "${BENCHES[@]}"; do
+    case "$bench" in
+    saturation)
+        run_scenario saturation "$SCENARIOS/saturation.toml"
+        ;;
+    latency)
+        sat=$(saturation_rate)
+        for share in 25 50; do
+            rate=$(awk -v s="$sat" -v p="$share" 'BEGIN { printf "%.0f", s * p / 100 }')
+            run_scenario "latency$share" "$SCENARIOS/latency.toml" --total-rate "$rate"
+        done
+        ;;
+    soak)
+        sat=$(saturation_rate)
+        rate=$(awk -v s="$sat" 'BEGIN { printf "%.0f", s / 2 }')
+        run_scenario soak "$SCENARIOS/soak.toml" --total-rate "$rate" --no-floor
+        ;;
+    idle)
+        echo "== idle $IDLE_CONNECTIONS ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
+        start_all
+        "$LOADTEST" idle --hub "http://127.0.0.1:$HUB_PORT" --hub-pid "$HUB_PID" \
+            --connections "$IDLE_CONNECTIONS" --hold 10 \
+            --report-json "$OUT/idle.json" --report-html "$OUT/idle.html" | tee "$OUT/idle.txt"
+        ;;
+    *)
+        echo "unknown benchmark: $bench" >&2
+        exit 1
+        ;;
+    esac
+done
+stop_all

@@ -1,0 +1,238 @@
+//! A local process seen through `/proc`: resident memory (`VmRSS`) and CPU time
+//! (`utime + stime`), sampled at an interval while a run lasts; and this process's own
+//! open-file limit, raised for runs that hold thousands of sockets. Linux only; on other
+//! systems reads fail with a clear error and the report simply has no process figures.
+
+use std::{io, time::Duration};
+
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Resident set size of `pid` in KiB.
+pub fn rss_kb(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_rss_kb(&status).ok_or_else(|| io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+}
+
+fn parse_rss_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+}
+
+/// User + system CPU time of `pid`, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat).ok_or_else(|| io::Error::other(format!("unreadable /proc/{pid}/stat")))
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' come field 3 (state) onwards; utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The 1-minute load average of the machine (other work competing for the cores).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Samplers for several processes at once, by name.
+pub struct Samplers(Vec<Sampler>);
+
+impl Samplers {
+    pub fn start(processes: &[(&str, Option<u32>)], every: Duration) -> Samplers {
+        Samplers(
+            processes
+                .iter()
+                .filter_map(|(name, pid)| pid.map(|pid| Sampler::start(name, pid, every)))
+                .collect(),
+        )
+    }
+
+    pub async fn stop(self) -> Vec<ProcSummary> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for sampler in self.0 {
+            out.push(sampler.stop().await);
+        }
+        out
+    }
+}
+
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
+/// Raises this process's soft open-file limit towards `want` (up to the hard limit).
+/// Returns the soft limit in force afterwards.
+pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let target = want.min(limit.rlim_max);
+    if target > limit.rlim_cur {
+        limit.rlim_cur = target;
+        // SAFETY: `limit` is a valid rlimit with cur <= max.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// One sample.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ProcSample {
+    pub t_s: f64,
+    pub rss_mb: f64,
+    /// CPU over the last interval, in percent of one core.
+    pub cpu_pct: f64,
+}
+
+/// A process over a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProcSummary {
+    /// What the process is (`hub`, `redis`, `harness`).
+    pub name: String,
+    pub pid: u32,
+    pub rss_start_mb: f64,
+    pub rss_end_mb: f64,
+    pub rss_peak_mb: f64,
+    pub cpu_mean_pct: f64,
+    pub cpu_peak_pct: f64,
+    pub samples: Vec<ProcSample>,
+    /// Why sampling stopped early, if it did (e.g. the process exited).
+    pub error: Option<String>,
+}
+
+impl ProcSummary {
+    fn of(name: String, pid: u32, samples: Vec<ProcSample>, error: Option<String>) -> ProcSummary {
+        let rss = |s: Option<&ProcSample>| s.map_or(0.0, |s| s.rss_mb);
+        let cpu: Vec<f64> = samples.iter().skip(1).map(|s| s.cpu_pct).collect();
+        ProcSummary {
+            name,
+            pid,
+            rss_start_mb: rss(samples.first()),
+            rss_end_mb: rss(samples.last()),
+            rss_peak_mb: samples.iter().map(|s| s.rss_mb).fold(0.0, f64::max),
+            cpu_mean_pct: if cpu.is_empty() {
+                0.0
+            } else {
+                cpu.iter().sum::<f64>() / cpu.len() as f64
+            },
+            cpu_peak_pct: cpu.iter().copied().fold(0.0, f64::max),
+            samples,
+            error,
+        }
+    }
+}
+
+/// Samples a process in the background until stopped.
+pub struct Sampler {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<ProcSummary>,
+}
+
+impl Sampler {
+    pub fn start(name: &str, pid: u32, every: Duration) -> Sampler {
+        let name = name.to_string();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let tick = ticks_per_second() as f64;
+            let t0 = Instant::now();
+            let mut samples = Vec::new();
+            let mut last: Option<(Instant, u64)> = None;
+            let mut error = None;
+            let mut interval = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = interval.tick() => {}
+                }
+                let now = Instant::now();
+                let (rss, ticks) = match (rss_kb(pid), cpu_ticks(pid)) {
+                    (Ok(rss), Ok(ticks)) => (rss, ticks),
+                    (Err(err), _) | (_, Err(err)) => {
+                        error = Some(format!("pid {pid}: {err}"));
+                        break;
+                    }
+                };
+                let cpu_pct = match last {
+                    Some((at, before)) => {
+                        let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+                        (ticks.saturating_sub(before)) as f64 / tick / secs * 100.0
+                    }
+                    None => 0.0,
+                };
+                last = Some((now, ticks));
+                samples.push(ProcSample {
+                    t_s: now.duration_since(t0).as_secs_f64(),
+                    rss_mb: rss as f64 / 1024.0,
+                    cpu_pct,
+                });
+            }
+            ProcSummary::of(name, pid, samples, error)
+        });
+        Sampler { stop, task }
+    }
+
+    pub async fn stop(self) -> ProcSummary {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(summary) => summary,
+            Err(err) => ProcSummary::of(
+                String::new(),
+                0,
+                Vec::new(),
+                Some(format!("sampler task failed: {err}")),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_and_stat() {
+        assert_eq!(
+            parse_rss_kb("Name:\tx\nVmRSS:\t   1234 kB\nVmSwap: 0 kB\n"),
+            Some(1234)
+        );
+        assert_eq!(parse_rss_kb("Name: x\n"), None);
+        let stat =
+            "42 (my (odd) prog) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000 0 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        assert!(rss_kb(pid).expect("own rss") > 0);
+        assert!(cpu_ticks(pid).is_ok());
+        assert!(ticks_per_second() > 0);
+        let limit = raise_fd_limit(1024).expect("fd limit");
+        assert!(limit >= 1024 || limit > 0);
+    }
+}
