@@ -72,8 +72,13 @@ fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: connection::Endpoint) 
     // The hard limit sits above the configured one so an oversize frame still reaches
     // the connection, which closes it with 1009 as the contract says.
     let hard_limit = (hub.config.limits.max_frame_bytes * 2).max(1 << 20);
+    // Small socket buffers: most connections are idle chats, and 128 KiB of buffers
+    // each (the default) would cost more than everything else a connection holds. The
+    // writer batches frames itself before each flush.
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| connection::serve(hub, socket, endpoint))
 }
 

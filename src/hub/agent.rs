@@ -175,6 +175,7 @@ impl AgentSession {
                     requirement: Requirement::Open,
                     updates: vec![],
                     ack: req.map(|r| (conn.clone(), r, AckBody::default())),
+                    errors_to: None,
                 };
                 requests::expect_stored(
                     hub.conversations.append(&conversation_id, request).await?,
@@ -307,6 +308,7 @@ impl AgentSession {
             requirement: Requirement::Open,
             updates: vec![],
             ack: req.map(|r| (conn.clone(), r, AckBody::default())),
+            errors_to: None,
         };
         requests::expect_stored(
             hub.conversations.append(&conversation_id, request).await?,

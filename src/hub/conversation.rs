@@ -20,8 +20,9 @@ use crate::{
     store::{AppendOutcome, Requirement, Store},
 };
 
-/// How long an idle conversation task lives before it hands its slot back.
-const IDLE_EXIT: Duration = Duration::from_secs(300);
+/// How long an idle conversation task lives before it hands its slot back (a later
+/// command simply starts a new one).
+const IDLE_EXIT: Duration = Duration::from_secs(60);
 
 /// Who asks, for the membership check.
 #[derive(Debug, Clone)]
@@ -55,13 +56,20 @@ pub struct AppendRequest {
     pub updates: Vec<(&'static str, String)>,
     /// Queue this ack (with the stored seq filled in) before the event goes out.
     pub ack: Option<(ConnTx, String, AckBody)>,
+    /// When set, failures are answered here (with the ack's `req`) by the conversation
+    /// task itself, so the requester need not wait: a connection can pipeline messages.
+    pub errors_to: Option<ConnTx>,
 }
 
 /// Membership as the conversation task knows it.
 #[derive(Debug, Clone)]
 pub struct Membership {
     pub visitor_id: String,
+    /// The owning agent.
     pub agent: Option<String>,
+    /// Agents who hear the conversation: from their `joined` until their `left`, so an
+    /// outgoing agent of a hand-off still gets everything stored before its `left`.
+    pub present: Vec<String>,
     pub state: String,
     pub last_seq: u64,
     pub topic: String,
@@ -196,6 +204,13 @@ impl Conversations {
         }
     }
 
+    /// Queues an append whose ack or error the conversation task sends itself
+    /// (`ack` and `errors_to` set); the caller moves on at once.
+    pub fn submit_detached(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<()> {
+        let (reply, _nobody_waits) = oneshot::channel();
+        self.send(id, Command::Append(Box::new(request), reply))
+    }
+
     pub async fn members(
         self: &Arc<Self>,
         id: &str,
@@ -280,7 +295,29 @@ impl ConversationTask {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Append(request, reply) => {
+                let errors_to = request.errors_to.clone();
+                let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
                 let outcome = self.append(*request).await;
+                if let Some(conn) = errors_to {
+                    let failure = match &outcome {
+                        Ok(AppendOutcome::NotFound) => {
+                            Some(Error::not_found(format!("no conversation {}", self.id)))
+                        }
+                        Ok(AppendOutcome::WrongState) => {
+                            Some(Error::conflict(format!("{} is closed", self.id)))
+                        }
+                        Ok(_) => None,
+                        Err(err) => Some(err.clone()),
+                    };
+                    if let Some(err) = failure {
+                        self.owner
+                            .metrics
+                            .errors
+                            .with_label_values(&[err.code().as_str()])
+                            .inc();
+                        conn.send(&ServerFrame::error(req, &err));
+                    }
+                }
                 let _ignored_if_requester_left = reply.send(outcome);
             }
             Command::Members(author, permission, reply) => {
@@ -333,6 +370,7 @@ impl ConversationTask {
             self.delivered = if fresh { 0 } else { record.last_seq };
             self.members = Some(Membership {
                 visitor_id: record.visitor_id,
+                present: record.agent.iter().cloned().collect(),
                 agent: record.agent,
                 state: record.state,
                 last_seq: record.last_seq,
@@ -386,8 +424,6 @@ impl ConversationTask {
                     self.catch_up(seq - 1).await?;
                 }
                 self.ack(request.ack, seq);
-                // A hand-off's outgoing agent still hears who joined.
-                let previous_agent = self.members.as_ref().and_then(|m| m.agent.clone());
                 self.apply_updates(&request.updates, seq);
                 let event = Event {
                     conversation_id: self.id.clone(),
@@ -395,13 +431,7 @@ impl ConversationTask {
                     ts,
                     body: request.body,
                 };
-                let also = match (&event.body, previous_agent) {
-                    (EventBody::Joined { agent }, Some(previous)) if previous != agent.id => {
-                        Some(previous)
-                    }
-                    _ => None,
-                };
-                self.deliver_also(&event, also);
+                self.deliver(&event);
             }
             AppendOutcome::Duplicate(seq) => self.ack(request.ack, seq),
             AppendOutcome::NotFound | AppendOutcome::WrongState => {}
@@ -442,19 +472,9 @@ impl ConversationTask {
                 .await?;
             let mut progressed = false;
             for event in events.into_iter().filter(|e| e.seq <= until) {
-                // Replayed events may change membership (a join stored by another node).
-                match &event.body {
-                    EventBody::Joined { agent } => {
-                        if let Some(m) = self.members.as_mut() {
-                            m.agent = Some(agent.id.clone());
-                        }
-                    }
-                    EventBody::Closed { .. } => {
-                        if let Some(m) = self.members.as_mut() {
-                            m.state = "closed".into();
-                        }
-                    }
-                    _ => {}
+                // Replayed events may change state (stored by another node).
+                if let (EventBody::Closed { .. }, Some(m)) = (&event.body, self.members.as_mut()) {
+                    m.state = "closed".into();
                 }
                 if let Some(m) = self.members.as_mut() {
                     m.last_seq = m.last_seq.max(event.seq);
@@ -476,7 +496,7 @@ impl ConversationTask {
         };
         let registry = &self.owner.registry;
         let mut conns = registry.connections(&PartyKey::Visitor(members.visitor_id.clone()));
-        if let Some(agent) = &members.agent {
+        for agent in &members.present {
             conns.extend(registry.connections(&PartyKey::Agent(agent.clone())));
         }
         for monitor in registry.monitors(&self.id) {
@@ -488,35 +508,22 @@ impl ConversationTask {
     }
 
     fn deliver(&mut self, event: &Event) {
-        self.deliver_also(event, None);
-    }
-
-    /// Delivers to the members, plus `also` (an agent no longer the owner who must
-    /// still see this event).
-    fn deliver_also(&mut self, event: &Event, also: Option<String>) {
         if event.seq <= self.delivered {
             return;
         }
         self.delivered = event.seq;
-        let leaving = match &event.body {
-            EventBody::Left { agent, .. } => Some(agent.id.clone()),
-            _ => None,
-        };
-        let mut recipients = self.recipients();
-        // The departing agent still hears that it left.
-        for agent in leaving.iter().chain(also.iter()) {
-            for conn in self
-                .owner
-                .registry
-                .connections(&PartyKey::Agent(agent.clone()))
-            {
-                if !recipients.iter().any(|c| c.id == conn.id) {
-                    recipients.push(conn);
-                }
+        // A joining agent hears its own `joined`; a leaving one its own `left`, after
+        // which it hears nothing more.
+        if let (EventBody::Joined { agent }, Some(m)) = (&event.body, self.members.as_mut()) {
+            m.agent = Some(agent.id.clone());
+            if !m.present.contains(&agent.id) {
+                m.present.push(agent.id.clone());
             }
         }
-        if let (Some(agent), Some(m)) = (&leaving, self.members.as_mut()) {
-            if m.agent.as_deref() == Some(agent.as_str()) {
+        let recipients = self.recipients();
+        if let (EventBody::Left { agent, .. }, Some(m)) = (&event.body, self.members.as_mut()) {
+            m.present.retain(|a| *a != agent.id);
+            if m.agent.as_deref() == Some(agent.id.as_str()) {
                 m.agent = None;
             }
         }

@@ -211,6 +211,7 @@ impl CustomerSession {
                     requirement: Requirement::ClosedUnrated,
                     updates: vec![],
                     ack: req.map(|r| (conn.clone(), r, AckBody::default())),
+                    errors_to: None,
                 };
                 match hub.conversations.append(&conversation_id, request).await? {
                     AppendOutcome::Stored(_) | AppendOutcome::Duplicate(_) => {

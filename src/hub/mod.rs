@@ -107,6 +107,7 @@ impl Hub {
                     },
                 )
             }),
+            errors_to: None,
         };
         match self.conversations.append(conversation_id, request).await? {
             AppendOutcome::Stored(seq) => {

@@ -138,11 +138,13 @@ async fn message(
         requirement: Requirement::Open,
         updates: vec![],
         ack: req.map(|r| (conn.clone(), r, AckBody::default())),
+        errors_to: Some(conn.clone()),
     };
-    expect_stored(
-        hub.conversations.append(conversation_id, request).await?,
-        conversation_id,
-    )
+    // The conversation task answers (ack or error); reading the next frame need not
+    // wait for Redis, so one connection's messages are pipelined, in order.
+    hub.conversations
+        .submit_detached(conversation_id, request)?;
+    Ok(Reply::Done)
 }
 
 /// `history`: the events the asker may see after `after_seq`, oldest first.

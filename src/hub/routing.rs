@@ -844,6 +844,7 @@ impl RoutingTask {
                     requirement: Requirement::Open,
                     updates: vec![("state", "queued".into()), ("agent", String::new())],
                     ack: None,
+                    errors_to: None,
                 };
                 self.store_in_order(conversation, request, |_| {});
             }
@@ -971,6 +972,7 @@ impl RoutingTask {
                     },
                 )
             }),
+            errors_to: None,
         };
         let hub = Arc::clone(&self.hub);
         let handle = self.handle.clone();
@@ -1022,6 +1024,7 @@ impl RoutingTask {
                 requirement: Requirement::Open,
                 updates: vec![],
                 ack: None,
+                errors_to: None,
             };
             self.store_in_order(conversation, request, |_| {});
         }
