@@ -569,8 +569,8 @@ impl RoutingTask {
                 }
             },
             Msg::Closed { conversation } => {
-                let commands = self.core.close(now, &conversation);
                 self.forget(&conversation);
+                let commands = self.core.close(now, &conversation);
                 self.execute(commands);
             }
             Msg::Transfer {
@@ -695,12 +695,16 @@ impl RoutingTask {
         );
     }
 
+    /// Drops what this task kept about a closed conversation. Call before the core's
+    /// `close`, which forgets the owner.
     fn forget(&mut self, conversation: &str) {
         self.conversations.remove(conversation);
         self.last_queue.remove(conversation);
         self.transfers.remove(conversation);
-        for set in self.assigned.values_mut() {
-            set.remove(conversation);
+        if let Some(owner) = self.core.agent_of(conversation) {
+            if let Some(set) = self.assigned.get_mut(owner) {
+                set.remove(conversation);
+            }
         }
     }
 
