@@ -17,7 +17,7 @@ use crate::{
     error::{Error, Result},
     metrics::Metrics,
     protocol::{AckBody, Audience, Event, EventBody, ServerFrame},
-    store::{AppendOutcome, Requirement, Store},
+    store::{AppendItem, AppendOutcome, Requirement, Store},
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -97,8 +97,13 @@ impl Membership {
     }
 }
 
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// Appends handled in one Redis round trip at most.
+const MAX_BATCH: usize = 64;
+
 enum Command {
-    Append(Box<AppendRequest>, oneshot::Sender<Result<AppendOutcome>>),
+    Append(Box<AppendRequest>, Reply<AppendOutcome>),
     /// Check the author and return the membership (for history, typing, read).
     Members(Author, Permission, oneshot::Sender<Result<Membership>>),
     /// Check the author, then relay a non-stored frame (typing, read) to the other
@@ -272,6 +277,26 @@ impl ConversationTask {
                 _ = self.owner.shutdown.cancelled() => None,
             };
             match command {
+                Some(Command::Append(request, reply)) => {
+                    // Appends already queued behind this one go to Redis in the same
+                    // round trip.
+                    let mut batch = vec![(request, reply)];
+                    let mut held = None;
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Command::Append(request, reply)) => batch.push((request, reply)),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.append_batch(batch).await;
+                    if let Some(command) = held {
+                        self.handle(command).await;
+                    }
+                }
                 Some(command) => self.handle(command).await,
                 None => break,
             }
@@ -294,32 +319,7 @@ impl ConversationTask {
 
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Append(request, reply) => {
-                let errors_to = request.errors_to.clone();
-                let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
-                let outcome = self.append(*request).await;
-                if let Some(conn) = errors_to {
-                    let failure = match &outcome {
-                        Ok(AppendOutcome::NotFound) => {
-                            Some(Error::not_found(format!("no conversation {}", self.id)))
-                        }
-                        Ok(AppendOutcome::WrongState) => {
-                            Some(Error::conflict(format!("{} is closed", self.id)))
-                        }
-                        Ok(_) => None,
-                        Err(err) => Some(err.clone()),
-                    };
-                    if let Some(err) = failure {
-                        self.owner
-                            .metrics
-                            .errors
-                            .with_label_values(&[err.code().as_str()])
-                            .inc();
-                        conn.send(&ServerFrame::error(req, &err));
-                    }
-                }
-                let _ignored_if_requester_left = reply.send(outcome);
-            }
+            Command::Append(request, reply) => self.append_batch(vec![(request, reply)]).await,
             Command::Members(author, permission, reply) => {
                 let outcome = self.check(&author, permission).await;
                 let _ignored_if_requester_left = reply.send(outcome);
@@ -390,38 +390,74 @@ impl ConversationTask {
         Ok(members.clone())
     }
 
-    async fn append(&mut self, request: AppendRequest) -> Result<AppendOutcome> {
-        self.check(&request.author, request.permission).await?;
+    /// Stores a batch of appends in one round trip and answers each in order.
+    async fn append_batch(&mut self, batch: Vec<(Box<AppendRequest>, Reply<AppendOutcome>)>) {
+        let mut allowed = Vec::with_capacity(batch.len());
+        for (request, reply) in batch {
+            match self.check(&request.author, request.permission).await {
+                Ok(_) => allowed.push((request, reply)),
+                Err(err) => self.answer(&request, Err(err), reply),
+            }
+        }
+        if allowed.is_empty() {
+            return;
+        }
         if self.needs_resync {
-            self.catch_up(u64::MAX).await?;
+            if let Err(err) = self.catch_up(u64::MAX).await {
+                for (request, reply) in allowed {
+                    self.answer(&request, Err(err.clone()), reply);
+                }
+                return;
+            }
         }
         let ts = crate::now_ms();
-        let outcome = self
-            .owner
-            .store
-            .append(
-                &self.id,
+        let items: Vec<AppendItem<'_>> = allowed
+            .iter()
+            .map(|(request, _)| AppendItem {
                 ts,
-                &request.body,
-                request.client_msg_id.as_deref(),
-                request.requirement,
-                &request.updates,
-            )
-            .await;
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
+                body: &request.body,
+                client_msg_id: request.client_msg_id.as_deref(),
+                requirement: request.requirement,
+                updates: &request.updates,
+            })
+            .collect();
+        let outcomes = self.owner.store.append_batch(&self.id, &items).await;
+        drop(items);
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
             Err(err) => {
-                // The script may or may not have run: re-read before delivering more.
+                // The scripts may or may not have run: re-read before delivering more.
                 self.needs_resync = true;
-                return Err(err.into());
+                let err = Error::from(err);
+                for (request, reply) in allowed {
+                    self.answer(&request, Err(err.clone()), reply);
+                }
+                return;
             }
         };
-        match outcome {
+        for ((request, reply), outcome) in allowed.into_iter().zip(outcomes) {
+            let outcome = self.stored(*request, ts, outcome).await;
+            // `stored` consumed the request; answer failures from what the outcome says.
+            let _ignored_if_requester_left = reply.send(outcome);
+        }
+    }
+
+    /// Acks and delivers one stored append (or reports why it was not stored).
+    async fn stored(
+        &mut self,
+        request: AppendRequest,
+        ts: u64,
+        outcome: AppendOutcome,
+    ) -> Result<AppendOutcome> {
+        let failure = match outcome {
             AppendOutcome::Stored(seq) => {
                 self.owner.metrics.events_stored.inc();
                 if seq > self.delivered + 1 {
                     // Someone else stored events in between (another node, a lost reply).
-                    self.catch_up(seq - 1).await?;
+                    if let Err(err) = self.catch_up(seq - 1).await {
+                        self.needs_resync = true;
+                        tracing::warn!(cause = %err, "catch-up before delivery failed");
+                    }
                 }
                 self.ack(request.ack, seq);
                 self.apply_updates(&request.updates, seq);
@@ -432,11 +468,43 @@ impl ConversationTask {
                     body: request.body,
                 };
                 self.deliver(&event);
+                return Ok(outcome);
             }
-            AppendOutcome::Duplicate(seq) => self.ack(request.ack, seq),
-            AppendOutcome::NotFound | AppendOutcome::WrongState => {}
+            AppendOutcome::Duplicate(seq) => {
+                self.ack(request.ack, seq);
+                return Ok(outcome);
+            }
+            AppendOutcome::NotFound => Error::not_found(format!("no conversation {}", self.id)),
+            AppendOutcome::WrongState => Error::conflict(format!("{} is closed", self.id)),
+        };
+        if let Some(conn) = &request.errors_to {
+            let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
+            self.report(conn, req, &failure);
         }
         Ok(outcome)
+    }
+
+    /// Answers a request that was not stored.
+    fn answer(
+        &self,
+        request: &AppendRequest,
+        outcome: Result<AppendOutcome>,
+        reply: Reply<AppendOutcome>,
+    ) {
+        if let (Some(conn), Err(err)) = (&request.errors_to, &outcome) {
+            let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
+            self.report(conn, req, err);
+        }
+        let _ignored_if_requester_left = reply.send(outcome);
+    }
+
+    fn report(&self, conn: &ConnTx, req: Option<String>, err: &Error) {
+        self.owner
+            .metrics
+            .errors
+            .with_label_values(&[err.code().as_str()])
+            .inc();
+        conn.send(&ServerFrame::error(req, err));
     }
 
     fn ack(&self, ack: Option<(ConnTx, String, AckBody)>, seq: u64) {

@@ -91,6 +91,46 @@ pub enum AppendOutcome {
     WrongState,
 }
 
+/// One event to append, with what the append requires and changes.
+pub struct AppendItem<'a> {
+    pub ts: u64,
+    pub body: &'a EventBody,
+    pub client_msg_id: Option<&'a str>,
+    pub requirement: Requirement,
+    pub updates: &'a [(&'a str, String)],
+}
+
+fn append_invocation(
+    conversation_id: &str,
+    item: &AppendItem<'_>,
+) -> StoreResult<redis::ScriptInvocation<'static>> {
+    let json = serde_json::to_string(&StoredEvent {
+        ts: item.ts,
+        body: item.body.clone(),
+    })?;
+    let mut invocation = APPEND.key(keys::conversation(conversation_id));
+    invocation
+        .key(keys::events(conversation_id))
+        .key(keys::client_msg_ids(conversation_id))
+        .arg(json)
+        .arg(item.client_msg_id.unwrap_or(""))
+        .arg(item.requirement.as_str());
+    for (field, value) in item.updates {
+        invocation.arg(*field).arg(value);
+    }
+    Ok(invocation)
+}
+
+fn decode_append(reply: &[i64]) -> StoreResult<AppendOutcome> {
+    match reply {
+        [1, seq] => Ok(AppendOutcome::Stored(*seq as u64)),
+        [0, seq] => Ok(AppendOutcome::Duplicate(*seq as u64)),
+        [-1] => Ok(AppendOutcome::NotFound),
+        [-2] => Ok(AppendOutcome::WrongState),
+        other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
+    }
+}
+
 /// The stored form of an event: the body plus its time; seq is the stream entry id.
 #[derive(Serialize, Deserialize)]
 struct StoredEvent {
@@ -322,44 +362,34 @@ impl Store {
         .await
     }
 
-    /// Appends one event, atomically with its seq and the given state changes.
-    pub async fn append(
+    /// Appends several events of one conversation in one round trip, in order. Each
+    /// append is its own atomic script; the pipeline loads the script first, so it also
+    /// works right after a Redis restart emptied the script cache.
+    pub async fn append_batch(
         &self,
         conversation_id: &str,
-        ts: u64,
-        body: &EventBody,
-        client_msg_id: Option<&str>,
-        requirement: Requirement,
-        updates: &[(&str, String)],
-    ) -> StoreResult<AppendOutcome> {
-        let json = serde_json::to_string(&StoredEvent {
-            ts,
-            body: body.clone(),
-        })?;
-        let mut invocation = APPEND.key(keys::conversation(conversation_id));
-        invocation
-            .key(keys::events(conversation_id))
-            .key(keys::client_msg_ids(conversation_id))
-            .arg(json)
-            .arg(client_msg_id.unwrap_or(""))
-            .arg(requirement.as_str());
-        for (field, value) in updates {
-            invocation.arg(*field).arg(value);
+        items: &[AppendItem<'_>],
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        let mut pipe = redis::pipe();
+        pipe.load_script(&APPEND).ignore();
+        for item in items {
+            pipe.invoke_script(&append_invocation(conversation_id, item)?);
         }
         let mut conn = self.conn();
-        let reply: Vec<i64> = self
+        let replies: Vec<Vec<i64>> = self
             .run(
-                "append",
-                async move { invocation.invoke_async(&mut conn).await },
+                "append_batch",
+                async move { pipe.query_async(&mut conn).await },
             )
             .await?;
-        match reply.as_slice() {
-            [1, seq] => Ok(AppendOutcome::Stored(*seq as u64)),
-            [0, seq] => Ok(AppendOutcome::Duplicate(*seq as u64)),
-            [-1] => Ok(AppendOutcome::NotFound),
-            [-2] => Ok(AppendOutcome::WrongState),
-            other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
+        if replies.len() != items.len() {
+            return Err(StoreError::Corrupt(format!(
+                "append batch of {} answered {} replies",
+                items.len(),
+                replies.len()
+            )));
         }
+        replies.iter().map(|reply| decode_append(reply)).collect()
     }
 
     pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {

@@ -16,7 +16,9 @@ use std::{future::Future, time::Duration};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use agents::{AgentRecord, AgentUpdate};
-pub use conversations::{AppendOutcome, ConversationRecord, NewConversation, Requirement};
+pub use conversations::{
+    AppendItem, AppendOutcome, ConversationRecord, NewConversation, Requirement,
+};
 pub use tickets::{OutboxEntry, TicketPage};
 
 #[derive(Debug, thiserror::Error)]
