@@ -13,7 +13,8 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..', '..');
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
-const BIN = process.env.SWITCHBOARD_BIN || path.join(REPO, 'target', 'debug', 'switchboard');
+const BIN = process.env.SWITCHBOARD_BIN
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'debug', 'switchboard');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const ADMIN_TOKEN = 'browser-test-admin';
 
