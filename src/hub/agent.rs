@@ -106,13 +106,8 @@ impl AgentSession {
     fn author(&self) -> Author {
         Author::Agent {
             id: self.agent.id.clone(),
-            supervisor: self.current(|a| a.supervisor),
+            supervisor: self.agent.supervisor,
         }
-    }
-
-    /// Reads a flag from the live profile (an admin may change it while connected).
-    fn current<T>(&self, read: impl Fn(&AgentRecord) -> T) -> T {
-        read(&self.agent)
     }
 
     pub fn speaker(&self) -> requests::Speaker {

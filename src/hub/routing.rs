@@ -640,8 +640,7 @@ impl RoutingTask {
                 self.execute(commands);
             }
             Msg::Online { reply } => {
-                let online = self.status.values().any(|s| *s == AgentStatus::Available);
-                let _requester_gone = reply.send(online);
+                let _requester_gone = reply.send(self.core.online());
             }
             Msg::Stats { reply } => {
                 let _requester_gone = reply.send(self.core.stats(now));

@@ -3,7 +3,7 @@
 //! it with the owner and tells the requester.
 
 use super::rank::Lane;
-use super::state::{Conv, OfferKind, Timer, Transfer};
+use super::state::{Assigned, Conv, OfferKind, Timer, Transfer};
 use super::types::{Command, RevokeReason, RouteError, TransferFailReason, TransferInfo};
 use super::Router;
 
@@ -22,14 +22,7 @@ impl Router {
         to_agent: &str,
         note: Option<String>,
     ) -> Result<Vec<Command>, RouteError> {
-        let conv = self
-            .convs
-            .get(conversation)
-            .ok_or(RouteError::UnknownConversation)?;
-        let assigned = conv.assigned().ok_or(RouteError::NotAssigned)?;
-        if assigned.transfer.is_some() {
-            return Err(RouteError::TransferPending);
-        }
+        let (conv, assigned) = self.transferable(conversation)?;
         let target = self.agents.get(to_agent).ok_or(RouteError::UnknownAgent)?;
         if assigned.owner == to_agent {
             return Err(RouteError::AlreadyOwner);
@@ -100,14 +93,7 @@ impl Router {
         topic: &str,
         note: Option<String>,
     ) -> Result<Vec<Command>, RouteError> {
-        let conv = self
-            .convs
-            .get(conversation)
-            .ok_or(RouteError::UnknownConversation)?;
-        let assigned = conv.assigned().ok_or(RouteError::NotAssigned)?;
-        if assigned.transfer.is_some() {
-            return Err(RouteError::TransferPending);
-        }
+        let (conv, assigned) = self.transferable(conversation)?;
         let target = *self.topic_ids.get(topic).ok_or(RouteError::UnknownTopic)?;
         let rule = &self.topics[target].rule;
         let priority = rule.priority.saturating_add(rule.escalation_priority_boost);
@@ -224,5 +210,19 @@ impl Router {
         if let Some(agent) = freed {
             self.seek_work(now_ms, &agent, out);
         }
+    }
+
+    /// The conversation and its assignment, if it can be handed off now: assigned, and
+    /// no other transfer pending.
+    fn transferable(&self, conversation: &str) -> Result<(&Conv, &Assigned), RouteError> {
+        let conv = self
+            .convs
+            .get(conversation)
+            .ok_or(RouteError::UnknownConversation)?;
+        let assigned = conv.assigned().ok_or(RouteError::NotAssigned)?;
+        if assigned.transfer.is_some() {
+            return Err(RouteError::TransferPending);
+        }
+        Ok((conv, assigned))
     }
 }
