@@ -7,6 +7,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// A serialized server frame, shared by every connection it goes to: cloning it is a
+/// reference count, and the WebSocket writer sends it without another copy.
+pub type FrameText = axum::extract::ws::Utf8Bytes;
+
 use crate::error::{Error, ErrorCode};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -31,6 +35,10 @@ impl Inbound {
     /// a missing/ill-typed field is a `bad_request`; its `req` is kept when readable so
     /// the error can be matched to the request.
     pub fn parse(text: &str) -> Result<Inbound, ParseFailure> {
+        Self::parse_message(text).map_or_else(|| Self::parse_general(text), Ok)
+    }
+
+    fn parse_general(text: &str) -> Result<Inbound, ParseFailure> {
         let mut value: Value = serde_json::from_str(text).map_err(|err| ParseFailure {
             req: None,
             message: format!("malformed JSON: {err}"),
@@ -73,6 +81,40 @@ impl Inbound {
                 message: err.to_string(),
             }),
         }
+    }
+}
+
+impl Inbound {
+    /// The one frame a busy chat is made of, parsed straight into its fields. Anything
+    /// this does not take as a plain valid `message` (other types, an odd `req`,
+    /// duplicate keys) goes the general way, which gives the precise error.
+    fn parse_message(text: &str) -> Option<Inbound> {
+        #[derive(Deserialize)]
+        struct MessageFrame<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: &'a str,
+            req: Option<String>,
+            conversation_id: String,
+            text: String,
+            client_msg_id: Option<String>,
+        }
+        let frame: MessageFrame<'_> = serde_json::from_str(text).ok()?;
+        if frame.kind != "message"
+            || frame
+                .req
+                .as_ref()
+                .is_some_and(|r| r.chars().count() > MAX_REQ_LEN)
+        {
+            return None;
+        }
+        Some(Inbound {
+            req: frame.req,
+            frame: ClientFrame::Message {
+                conversation_id: frame.conversation_id,
+                text: frame.text,
+                client_msg_id: frame.client_msg_id,
+            },
+        })
     }
 }
 
@@ -266,30 +308,62 @@ pub enum Audience {
     Staff,
 }
 
+/// How an event looks to the customer.
+pub enum CustomerView {
+    Hidden,
+    /// Exactly as staff see it.
+    Same,
+    /// With the staff-only part taken out.
+    Redacted(Event),
+}
+
 impl Event {
     /// The event as `audience` may see it, or `None` when it is hidden from them.
     pub fn visible_to(&self, audience: Audience) -> Option<Event> {
-        match (audience, &self.body) {
-            (Audience::Staff, _) => Some(self.clone()),
-            (Audience::Customer, EventBody::Note { .. } | EventBody::Rating { .. }) => None,
-            (
-                Audience::Customer,
-                EventBody::Transfer {
-                    from_agent,
-                    to_agent,
-                    to_topic,
-                    ..
-                },
-            ) => Some(Event {
+        match (audience, self.customer_view()) {
+            (Audience::Staff, _) | (Audience::Customer, CustomerView::Same) => Some(self.clone()),
+            (Audience::Customer, CustomerView::Hidden) => None,
+            (Audience::Customer, CustomerView::Redacted(event)) => Some(event),
+        }
+    }
+
+    /// What the customer sees of this event, without copying it when that is all of it.
+    pub fn customer_view(&self) -> CustomerView {
+        match &self.body {
+            EventBody::Note { .. } | EventBody::Rating { .. } => CustomerView::Hidden,
+            EventBody::Transfer {
+                from_agent,
+                to_agent,
+                to_topic,
+                ..
+            } => CustomerView::Redacted(Event {
+                conversation_id: self.conversation_id.clone(),
+                seq: self.seq,
+                ts: self.ts,
                 body: EventBody::Transfer {
                     from_agent: from_agent.clone(),
                     to_agent: to_agent.clone(),
                     to_topic: to_topic.clone(),
                     note: None,
                 },
-                ..self.clone()
             }),
-            (Audience::Customer, _) => Some(self.clone()),
+            _ => CustomerView::Same,
+        }
+    }
+
+    /// The `event` frame for this event; the same text as
+    /// `ServerFrame::Event(event.clone()).to_text()` without the copy.
+    pub fn frame_text(&self) -> FrameText {
+        /// Serializes like `ServerFrame::Event` from a borrowed event.
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename = "event")]
+        struct EventFrame<'a> {
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        match serde_json::to_string(&EventFrame { event: self }) {
+            Ok(text) => text.into(),
+            Err(_) => ServerFrame::Event(self.clone()).to_text(),
         }
     }
 }
@@ -443,15 +517,16 @@ impl ServerFrame {
     }
 
     /// Serializes once; the text is shared by every connection it is fanned out to.
-    pub fn to_text(&self) -> std::sync::Arc<str> {
+    pub fn to_text(&self) -> FrameText {
         match serde_json::to_string(self) {
             Ok(text) => text.into(),
             // Every field is a plain string, number or map with string keys, so this
             // cannot fail; say so loudly rather than send nothing if it ever does.
             Err(err) => {
                 tracing::error!(cause = %err, "failed to serialize a server frame");
-                r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#
-                    .into()
+                FrameText::from_static(
+                    r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#,
+                )
             }
         }
     }
@@ -469,6 +544,38 @@ mod tests {
         .expect("valid frame");
         assert_eq!(inbound.req.as_deref(), Some("r2"));
         assert!(matches!(inbound.frame, ClientFrame::Message { .. }));
+    }
+
+    #[test]
+    fn message_fast_path_agrees_with_the_general_parse() {
+        let frames = [
+            r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"h\u00e9 \"x\"","client_msg_id":"m-1","extra":1}"#,
+            r#"{"conversation_id":"c_1","text":"hi","type":"message"}"#,
+            r#"{"type":"message","req":null,"conversation_id":"c_1","text":"hi","client_msg_id":null}"#,
+        ];
+        for text in frames {
+            let fast = Inbound::parse_message(text).expect("fast path takes it");
+            let general = Inbound::parse_general(text).expect("parses");
+            assert_eq!(fast.req, general.req, "{text}");
+            assert_eq!(
+                format!("{:?}", fast.frame),
+                format!("{:?}", general.frame),
+                "{text}"
+            );
+        }
+        let long_req = format!(
+            r#"{{"type":"message","req":"{}","conversation_id":"c","text":"t"}}"#,
+            "x".repeat(65)
+        );
+        for refused in [
+            long_req.as_str(),
+            r#"{"type":"typing","conversation_id":"c_1","on":true}"#,
+            r#"{"type":"message","conversation_id":"c_1"}"#,
+            r#"{"type":"message","type":"message","conversation_id":"c","text":"t"}"#,
+        ] {
+            assert!(Inbound::parse_message(refused).is_none(), "{refused}");
+        }
+        assert!(Inbound::parse(&long_req).is_err());
     }
 
     #[test]
@@ -507,7 +614,12 @@ mod tests {
                 client_msg_id: None,
             },
         };
-        let text = ServerFrame::Event(event).to_text();
+        let text = ServerFrame::Event(event.clone()).to_text();
+        assert_eq!(
+            event.frame_text(),
+            text,
+            "the borrowed form is the same frame"
+        );
         let value: Value = serde_json::from_str(&text).expect("json");
         assert_eq!(value["type"], "event");
         assert_eq!(value["kind"], "message");

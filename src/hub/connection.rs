@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     error::Error,
-    protocol::{AckBody, Audience, ClientFrame, Inbound, Role, ServerFrame},
+    protocol::{AckBody, Audience, ClientFrame, FrameText, Inbound, Role, ServerFrame},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl RateLimit {
 }
 
 enum Incoming {
-    Text(String),
+    Text(FrameText),
     TooLarge,
     Closed,
 }
@@ -100,7 +100,7 @@ async fn next_text(
                 if text.len() > max_frame {
                     return Incoming::TooLarge;
                 }
-                return Incoming::Text(text.as_str().to_string());
+                return Incoming::Text(text);
             }
             Some(Ok(Message::Binary(bytes))) => {
                 *last_heard = Instant::now();
@@ -109,7 +109,7 @@ async fn next_text(
                 }
                 // Binary frames are not part of the protocol; treat them as text so the
                 // client gets a `bad_request` rather than silence.
-                return Incoming::Text(String::from_utf8_lossy(&bytes).into_owned());
+                return Incoming::Text(String::from_utf8_lossy(&bytes).into_owned().into());
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => *last_heard = Instant::now(),
             Some(Ok(Message::Close(_))) | None => return Incoming::Closed,
@@ -232,10 +232,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         .with_label_values(&[role_label])
         .inc();
     let mut sink = sink;
-    let welcome_sent = sink
-        .send(Message::Text(welcome.to_text().as_ref().into()))
-        .await
-        .is_ok();
+    let welcome_sent = sink.send(Message::Text(welcome.to_text())).await.is_ok();
     let writer = tokio::spawn(
         write_loop(
             sink,
@@ -353,7 +350,7 @@ pub fn send_error(hub: &Hub, conn: &ConnTx, req: Option<String>, err: &Error) {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Arc<str>>,
+    mut rx: mpsc::Receiver<FrameText>,
     conn: ConnTx,
     ping_every: Duration,
     shutdown: tokio_util::sync::CancellationToken,
@@ -370,10 +367,10 @@ async fn write_loop(
             next = rx.recv() => {
                 let Some(text) = next else { break };
                 // Batch whatever else is queued into one flush.
-                let mut write = sink.feed(Message::Text(text.as_ref().into())).await;
+                let mut write = sink.feed(Message::Text(text)).await;
                 while write.is_ok() {
                     match rx.try_recv() {
-                        Ok(more) => write = sink.feed(Message::Text(more.as_ref().into())).await,
+                        Ok(more) => write = sink.feed(Message::Text(more)).await,
                         Err(_) => break,
                     }
                 }

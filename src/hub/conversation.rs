@@ -12,11 +12,11 @@ use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::registry::{ConnId, ConnTx, PartyKey, Registry};
+use super::registry::{ConnId, ConnTx, Registry};
 use crate::{
     error::{Error, Result},
     metrics::Metrics,
-    protocol::{AckBody, Audience, Event, EventBody, ServerFrame},
+    protocol::{AckBody, Audience, CustomerView, Event, EventBody, FrameText, ServerFrame},
     store::{AppendItem, AppendOutcome, Requirement, Store},
 };
 
@@ -111,7 +111,7 @@ enum Command {
     Relay {
         author: Author,
         permission: Permission,
-        text: Arc<str>,
+        text: FrameText,
         from_conn: ConnId,
         staff_only: bool,
         reply: oneshot::Sender<Result<()>>,
@@ -154,11 +154,17 @@ impl Conversations {
     fn send(self: &Arc<Self>, id: &str, mut command: Command) -> Result<()> {
         // A task that just exited for idleness refuses the command; spawn a fresh one.
         for _ in 0..3 {
-            let tx = self
-                .tasks
-                .entry(id.to_string())
-                .or_insert_with(|| self.spawn(id))
-                .clone();
+            // Look up by `&str` first: a busy conversation's task exists, and `entry`
+            // would allocate the key on every message.
+            let running = self.tasks.get(id).map(|tx| tx.clone());
+            let tx = match running {
+                Some(tx) => tx,
+                None => self
+                    .tasks
+                    .entry(id.to_string())
+                    .or_insert_with(|| self.spawn(id))
+                    .clone(),
+            };
             match tx.send(command) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::SendError(back)) => {
@@ -332,13 +338,13 @@ impl ConversationTask {
                 staff_only,
                 reply,
             } => {
-                let outcome = self.check(&author, permission).await.map(|_| {
-                    for conn in self.recipients() {
+                let outcome = self.permit(&author, permission).await.map(|()| {
+                    self.for_each_recipient(|conn| {
                         if conn.id != from_conn && (!staff_only || conn.audience == Audience::Staff)
                         {
                             conn.push(text.clone());
                         }
-                    }
+                    });
                 });
                 let _ignored_if_requester_left = reply.send(outcome);
             }
@@ -383,19 +389,25 @@ impl ConversationTask {
     }
 
     async fn check(&mut self, author: &Author, permission: Permission) -> Result<Membership> {
-        let members = self.load(false).await?;
-        if !members.allows(author, permission) {
-            return Err(Error::forbidden(format!("not a member of {}", self.id)));
+        self.permit(author, permission).await?;
+        self.load(false).await.map(|members| members.clone())
+    }
+
+    /// Whether `author` may do what `permission` covers (loading membership once).
+    async fn permit(&mut self, author: &Author, permission: Permission) -> Result<()> {
+        if self.load(false).await?.allows(author, permission) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("not a member of {}", self.id)))
         }
-        Ok(members.clone())
     }
 
     /// Stores a batch of appends in one round trip and answers each in order.
     async fn append_batch(&mut self, batch: Vec<(Box<AppendRequest>, Reply<AppendOutcome>)>) {
         let mut allowed = Vec::with_capacity(batch.len());
         for (request, reply) in batch {
-            match self.check(&request.author, request.permission).await {
-                Ok(_) => allowed.push((request, reply)),
+            match self.permit(&request.author, request.permission).await {
+                Ok(()) => allowed.push((request, reply)),
                 Err(err) => self.answer(&request, Err(err), reply),
             }
         }
@@ -558,21 +570,33 @@ impl ConversationTask {
         Ok(())
     }
 
-    fn recipients(&self) -> Vec<ConnTx> {
+    /// Calls `visit` once for each connection that hears this conversation: the
+    /// customer's tabs, present agents' tabs, then monitoring supervisors not already
+    /// among them. In place, without collecting: this runs for every event.
+    fn for_each_recipient(&self, mut visit: impl FnMut(&ConnTx)) {
         let Some(members) = &self.members else {
-            return Vec::new();
+            return;
         };
         let registry = &self.owner.registry;
-        let mut conns = registry.connections(&PartyKey::Visitor(members.visitor_id.clone()));
-        for agent in &members.present {
-            conns.extend(registry.connections(&PartyKey::Agent(agent.clone())));
-        }
-        for monitor in registry.monitors(&self.id) {
-            if !conns.iter().any(|c| c.id == monitor.id) {
-                conns.push(monitor);
+        let monitored = registry.is_monitored(&self.id);
+        let mut visited: Vec<ConnId> = Vec::new();
+        let mut member = |conn: &ConnTx| {
+            if monitored {
+                visited.push(conn.id);
             }
+            visit(conn);
+        };
+        registry.for_each_visitor_conn(&members.visitor_id, &mut member);
+        for agent in &members.present {
+            registry.for_each_agent_conn(agent, &mut member);
         }
-        conns
+        if monitored {
+            registry.for_each_monitor(&self.id, |conn| {
+                if !visited.contains(&conn.id) {
+                    visit(conn);
+                }
+            });
+        }
     }
 
     fn deliver(&mut self, event: &Event) {
@@ -588,27 +612,27 @@ impl ConversationTask {
                 m.present.push(agent.id.clone());
             }
         }
-        let recipients = self.recipients();
+        let staff_text = event.frame_text();
+        let customer_text = match event.customer_view() {
+            CustomerView::Same => Some(staff_text.clone()),
+            CustomerView::Redacted(redacted) => Some(redacted.frame_text()),
+            CustomerView::Hidden => None,
+        };
+        self.for_each_recipient(|conn| match conn.audience {
+            Audience::Staff => {
+                conn.push(staff_text.clone());
+            }
+            Audience::Customer => {
+                if let Some(text) = &customer_text {
+                    conn.push(text.clone());
+                }
+            }
+        });
+        // Recipients were taken before this: a leaving agent hears its own `left`.
         if let (EventBody::Left { agent, .. }, Some(m)) = (&event.body, self.members.as_mut()) {
             m.present.retain(|a| *a != agent.id);
             if m.agent.as_deref() == Some(agent.id.as_str()) {
                 m.agent = None;
-            }
-        }
-        let staff_text = ServerFrame::Event(event.clone()).to_text();
-        let customer_text = event
-            .visible_to(Audience::Customer)
-            .map(|e| ServerFrame::Event(e).to_text());
-        for conn in recipients {
-            match conn.audience {
-                Audience::Staff => {
-                    conn.push(staff_text.clone());
-                }
-                Audience::Customer => {
-                    if let Some(text) = &customer_text {
-                        conn.push(text.clone());
-                    }
-                }
             }
         }
     }

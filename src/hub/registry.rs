@@ -13,7 +13,7 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::{Audience, ServerFrame};
+use crate::protocol::{Audience, FrameText, ServerFrame};
 
 pub type ConnId = u64;
 
@@ -39,14 +39,19 @@ impl Kick {
     }
 }
 
-/// The sending side of one connection.
+/// The sending side of one connection. Cheap to clone (one reference count): requests
+/// carry it to the conversation task, which answers on it.
 #[derive(Clone)]
 pub struct ConnTx {
     pub id: ConnId,
     pub audience: Audience,
-    tx: mpsc::Sender<Arc<str>>,
+    shared: Arc<ConnShared>,
+}
+
+struct ConnShared {
+    tx: mpsc::Sender<FrameText>,
     kill: CancellationToken,
-    kick: Arc<std::sync::OnceLock<Kick>>,
+    kick: std::sync::OnceLock<Kick>,
     slow_reader_closes: prometheus::IntCounter,
 }
 
@@ -56,30 +61,33 @@ impl ConnTx {
         audience: Audience,
         capacity: usize,
         slow_reader_closes: prometheus::IntCounter,
-    ) -> (ConnTx, mpsc::Receiver<Arc<str>>) {
+    ) -> (ConnTx, mpsc::Receiver<FrameText>) {
         let (tx, rx) = mpsc::channel(capacity);
         let conn = ConnTx {
             id,
             audience,
-            tx,
-            kill: CancellationToken::new(),
-            kick: Arc::new(std::sync::OnceLock::new()),
-            slow_reader_closes,
+            shared: Arc::new(ConnShared {
+                tx,
+                kill: CancellationToken::new(),
+                kick: std::sync::OnceLock::new(),
+                slow_reader_closes,
+            }),
         };
         (conn, rx)
     }
 
     /// Queues a serialized frame. Returns false when the connection is gone or was just
     /// closed for reading too slowly.
-    pub fn push(&self, text: Arc<str>) -> bool {
-        match self.tx.try_send(text) {
+    pub fn push(&self, text: FrameText) -> bool {
+        let shared = &self.shared;
+        match shared.tx.try_send(text) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.kick.set(Kick::SlowReader).is_ok() {
-                    self.slow_reader_closes.inc();
+                if shared.kick.set(Kick::SlowReader).is_ok() {
+                    shared.slow_reader_closes.inc();
                     tracing::info!(conn_id = self.id, "send queue full: closing slow reader");
                 }
-                self.kill.cancel();
+                shared.kill.cancel();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -91,16 +99,16 @@ impl ConnTx {
     }
 
     pub fn kick(&self, why: Kick) {
-        let _first = self.kick.set(why);
-        self.kill.cancel();
+        let _first = self.shared.kick.set(why);
+        self.shared.kill.cancel();
     }
 
     pub fn killed(&self) -> &CancellationToken {
-        &self.kill
+        &self.shared.kill
     }
 
     pub fn kick_reason(&self) -> Option<Kick> {
-        self.kick.get().copied()
+        self.shared.kick.get().copied()
     }
 }
 
@@ -110,28 +118,42 @@ pub enum PartyKey {
     Agent(String),
 }
 
+type Connections = DashMap<String, Vec<ConnTx>>;
+
 #[derive(Default)]
 pub struct Registry {
     next_id: AtomicU64,
-    parties: DashMap<PartyKey, Vec<ConnTx>>,
-    monitors: DashMap<String, Vec<ConnTx>>,
+    // Visitors and agents apart, so fan-out looks a party up by `&str` without building
+    // a key.
+    visitors: Connections,
+    agents: Connections,
+    monitors: Connections,
 }
 
 impl Registry {
+    fn side<'a>(&self, party: &'a PartyKey) -> (&Connections, &'a str) {
+        match party {
+            PartyKey::Visitor(id) => (&self.visitors, id),
+            PartyKey::Agent(id) => (&self.agents, id),
+        }
+    }
+
     pub fn next_conn_id(&self) -> ConnId {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Adds a connection; returns how many the party has now.
     pub fn add(&self, party: PartyKey, conn: ConnTx) -> usize {
-        let mut conns = self.parties.entry(party).or_default();
+        let (map, id) = self.side(&party);
+        let mut conns = map.entry(id.to_string()).or_default();
         conns.push(conn);
         conns.len()
     }
 
     /// Removes a connection; returns how many the party has left.
     pub fn remove(&self, party: &PartyKey, id: ConnId) -> usize {
-        let left = match self.parties.get_mut(party) {
+        let (map, party) = self.side(party);
+        let left = match map.get_mut(party) {
             Some(mut conns) => {
                 conns.retain(|c| c.id != id);
                 conns.len()
@@ -139,32 +161,60 @@ impl Registry {
             None => 0,
         };
         if left == 0 {
-            self.parties.remove_if(party, |_, conns| conns.is_empty());
+            map.remove_if(party, |_, conns| conns.is_empty());
         }
         left
     }
 
+    /// Calls `visit` with each connection of a party, in place: fan-out runs this for
+    /// every event, so it must not copy the list. `visit` must not block.
+    pub fn for_each(&self, party: &PartyKey, visit: impl FnMut(&ConnTx)) {
+        let (map, id) = self.side(party);
+        Self::visit(map, id, visit);
+    }
+
+    pub fn for_each_visitor_conn(&self, visitor_id: &str, visit: impl FnMut(&ConnTx)) {
+        Self::visit(&self.visitors, visitor_id, visit);
+    }
+
+    pub fn for_each_agent_conn(&self, agent_id: &str, visit: impl FnMut(&ConnTx)) {
+        Self::visit(&self.agents, agent_id, visit);
+    }
+
+    fn visit(map: &Connections, id: &str, mut visit: impl FnMut(&ConnTx)) {
+        if let Some(conns) = map.get(id) {
+            conns.iter().for_each(&mut visit);
+        }
+    }
+
+    /// Like [`Registry::for_each`] over the connections monitoring a conversation.
+    pub fn for_each_monitor(&self, conversation_id: &str, visit: impl FnMut(&ConnTx)) {
+        Self::visit(&self.monitors, conversation_id, visit);
+    }
+
+    pub fn is_monitored(&self, conversation_id: &str) -> bool {
+        self.monitors.contains_key(conversation_id)
+    }
+
     pub fn connections(&self, party: &PartyKey) -> Vec<ConnTx> {
-        self.parties
-            .get(party)
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        let (map, id) = self.side(party);
+        map.get(id).map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn count(&self, party: &PartyKey) -> usize {
-        self.parties.get(party).map(|c| c.len()).unwrap_or(0)
+        let (map, id) = self.side(party);
+        map.get(id).map(|c| c.len()).unwrap_or(0)
     }
 
     /// Sends one frame to every connection of a party; false if it has none.
     pub fn send_to(&self, party: &PartyKey, frame: &ServerFrame) -> bool {
-        let conns = self.connections(party);
-        if conns.is_empty() {
+        if self.count(party) == 0 {
             return false;
         }
         let text = frame.to_text();
-        for conn in &conns {
+        self.for_each(party, |conn| {
             conn.push(text.clone());
-        }
+        });
         true
     }
 
