@@ -74,10 +74,12 @@ fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: connection::Endpoint) 
     let hard_limit = (hub.config.limits.max_frame_bytes * 2).max(1 << 20);
     // Small socket buffers: most connections are idle chats, and 128 KiB of buffers
     // each (the default) would cost more than everything else a connection holds. The
-    // writer batches frames itself before each flush.
+    // writer batches frames itself before each flush. The read buffer is allocated up
+    // front for every connection and grows for a large frame, so it is sized for chat
+    // frames (a few hundred bytes): 2 KiB still takes a dozen of them per read.
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| connection::serve(hub, socket, endpoint))
 }

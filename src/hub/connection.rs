@@ -280,6 +280,11 @@ async fn read_loop(
         limit: limits.messages_per_10s as usize,
         seen: Default::default(),
     };
+    // Waiters registered once, not once per frame.
+    let killed = conn.killed().cancelled();
+    tokio::pin!(killed);
+    let shutting_down = hub.shutdown.cancelled();
+    tokio::pin!(shutting_down);
     loop {
         let incoming = tokio::select! {
             incoming = next_text(stream, limits.max_frame_bytes, &mut last_heard) => incoming,
@@ -290,8 +295,8 @@ async fn read_loop(
                 }
                 continue;
             }
-            _ = conn.killed().cancelled() => return,
-            _ = hub.shutdown.cancelled() => {
+            _ = &mut killed => return,
+            _ = &mut shutting_down => {
                 conn.kick(Kick::ShuttingDown);
                 return;
             }
@@ -356,11 +361,16 @@ async fn write_loop(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let killed_token = conn.killed().clone();
+    let killed = killed_token.cancelled();
+    tokio::pin!(killed);
+    let shutting_down = shutdown.cancelled();
+    tokio::pin!(shutting_down);
     loop {
         tokio::select! {
             biased;
-            _ = conn.killed().cancelled() => break,
-            _ = shutdown.cancelled() => {
+            _ = &mut killed => break,
+            _ = &mut shutting_down => {
                 conn.kick(Kick::ShuttingDown);
                 break;
             }
@@ -376,7 +386,7 @@ async fn write_loop(
                 }
                 let flushed = tokio::select! {
                     flushed = async { write?; sink.flush().await } => flushed.is_ok(),
-                    _ = conn.killed().cancelled() => false,
+                    _ = &mut killed => false,
                 };
                 if !flushed {
                     conn.killed().cancel();

@@ -9,7 +9,10 @@
 use std::{sync::Arc, time::Duration};
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 use tracing::Instrument;
 
 use super::registry::{ConnId, ConnTx, Registry};
@@ -23,6 +26,10 @@ use crate::{
 /// How long an idle conversation task lives before it hands its slot back (a later
 /// command simply starts a new one).
 const IDLE_EXIT: Duration = Duration::from_secs(60);
+
+/// The same for a closed conversation: only a rating may still come, and a busy hub
+/// closes hundreds of chats a second, so their tasks should not linger.
+const CLOSED_IDLE_EXIT: Duration = Duration::from_secs(5);
 
 /// Who asks, for the membership check.
 #[derive(Debug, Clone)]
@@ -276,12 +283,28 @@ struct ConversationTask {
 
 impl ConversationTask {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        // One timer and one shutdown waiter for the task's life, not one per command:
+        // the timer is only moved when it fires early.
+        let shutdown = self.owner.shutdown.clone();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
+        let idle = tokio::time::sleep(IDLE_EXIT);
+        tokio::pin!(idle);
+        let mut last_active = Instant::now();
         loop {
             let command = tokio::select! {
                 command = rx.recv() => command,
-                _ = tokio::time::sleep(IDLE_EXIT) => None,
-                _ = self.owner.shutdown.cancelled() => None,
+                _ = &mut idle => {
+                    let deadline = last_active + self.idle_exit();
+                    if Instant::now() < deadline {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
+                    None
+                }
+                _ = &mut shutting_down => None,
             };
+            last_active = Instant::now();
             match command {
                 Some(Command::Append(request, reply)) => {
                     // Appends already queued behind this one go to Redis in the same
@@ -310,6 +333,9 @@ impl ConversationTask {
                 // Unknown conversation or Redis down: hold nothing for it; the next
                 // command starts a fresh task.
                 break;
+            }
+            if idle.deadline() > last_active + self.idle_exit() {
+                idle.as_mut().reset(last_active + self.idle_exit());
             }
         }
         // Hand the slot back first so new commands go to a fresh task, then finish what
@@ -361,6 +387,13 @@ impl ConversationTask {
                     tracing::warn!(cause = %err, "resync failed; will retry on the next event");
                 }
             }
+        }
+    }
+
+    fn idle_exit(&self) -> Duration {
+        match &self.members {
+            Some(members) if members.state == "closed" => CLOSED_IDLE_EXIT,
+            _ => IDLE_EXIT,
         }
     }
 
