@@ -319,9 +319,9 @@ pub enum CustomerView {
 
 impl Event {
     /// The event as `audience` may see it, or `None` when it is hidden from them.
-    pub fn visible_to(&self, audience: Audience) -> Option<Event> {
+    pub fn visible_to(self, audience: Audience) -> Option<Event> {
         match (audience, self.customer_view()) {
-            (Audience::Staff, _) | (Audience::Customer, CustomerView::Same) => Some(self.clone()),
+            (Audience::Staff, _) | (Audience::Customer, CustomerView::Same) => Some(self),
             (Audience::Customer, CustomerView::Hidden) => None,
             (Audience::Customer, CustomerView::Redacted(event)) => Some(event),
         }
@@ -642,7 +642,7 @@ mod tests {
                 text: "internal".into(),
             },
         };
-        assert!(note.visible_to(Audience::Customer).is_none());
+        assert!(note.clone().visible_to(Audience::Customer).is_none());
         let transfer = Event {
             body: EventBody::Transfer {
                 from_agent: "alice".into(),

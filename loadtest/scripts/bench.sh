@@ -88,6 +88,10 @@ for bench in "${BENCHES[@]}"; do
         sat=$(saturation_rate)
         rate=$(awk -v s="$sat" 'BEGIN { printf "%.0f", s / 2 }')
         run_scenario soak "$SCENARIOS/soak.toml" --total-rate "$rate" --no-floor
+        # Flat memory is read off the samples: RSS once a minute, per process.
+        jq -r '.hub.processes[] | "\(.name) RSS by minute (MB): " +
+            ([.samples[] | select((.t_s | floor) % 60 == 0) | .rss_mb | floor | tostring]
+             | join(" "))' "$OUT/soak.json" | tee -a "$OUT/soak.txt"
         ;;
     idle)
         echo "== idle $IDLE_CONNECTIONS ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
