@@ -211,6 +211,44 @@ impl Default for WebhookSettings {
     }
 }
 
+/// How long Redis keeps what a finished chat leaves behind. Without it every
+/// conversation and ticket stays forever (a 10-minute load test filled 7 GB).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// A closed conversation's keys live this long after its ticket is stored, so a
+    /// customer who reloads the widget still sees the chat and can rate it. The ticket
+    /// holds the whole transcript, so keeping these forever buys nothing: must be positive.
+    pub closed_conversation_s: u64,
+    /// Tickets (and their ticket-log entries) live this long; 0 keeps them forever. Also
+    /// how long a visitor's sticky-routing hint outlives the last ticket it came from.
+    pub ticket_s: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            closed_conversation_s: 86_400,
+            ticket_s: 30 * 86_400,
+        }
+    }
+}
+
+/// Ten years: anything longer is taken for a unit mistake (milliseconds) rather than
+/// a wish, and keeps every TTL far from overflowing when turned into milliseconds.
+const MAX_RETENTION_S: u64 = 10 * 365 * 86_400;
+
+impl RetentionSettings {
+    pub fn closed_conversation_ms(&self) -> u64 {
+        self.closed_conversation_s.saturating_mul(1000)
+    }
+
+    /// `None`: tickets are kept forever.
+    pub fn ticket_ms(&self) -> Option<u64> {
+        (self.ticket_s > 0).then(|| self.ticket_s.saturating_mul(1000))
+    }
+}
+
 /// The TOML file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +265,8 @@ struct FileConfig {
     router: RouterSettings,
     #[serde(default)]
     webhook: WebhookSettings,
+    #[serde(default)]
+    retention: RetentionSettings,
     #[serde(default)]
     canned_responses: Vec<CannedResponse>,
 }
@@ -251,6 +291,7 @@ pub struct Config {
     pub topics: Vec<TopicConfig>,
     pub router: RouterSettings,
     pub webhook: WebhookSettings,
+    pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
 }
 
@@ -276,6 +317,7 @@ impl Default for Config {
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),
+            retention: RetentionSettings::default(),
             canned_responses: vec![],
         }
     }
@@ -336,6 +378,7 @@ impl Config {
             },
             router: file.router,
             webhook: file.webhook,
+            retention: file.retention,
             canned_responses: file.canned_responses,
         };
         config.validate()?;
@@ -363,6 +406,7 @@ impl Config {
             topics: file.topic,
             router: file.router,
             webhook: file.webhook,
+            retention: file.retention,
             canned_responses: file.canned_responses,
         };
         if config.topics.is_empty() {
@@ -398,6 +442,24 @@ impl Config {
             || limits.max_connections == 0
         {
             return invalid("limits: timeouts and counts must be positive, send_queue at least 8, idle_timeout_ms above ping_interval_ms".into());
+        }
+        let retention = &self.retention;
+        if retention.closed_conversation_s == 0 {
+            return invalid("retention.closed_conversation_s must be positive (the ticket keeps the transcript; raise it to keep closed chats longer)".into());
+        }
+        if retention.closed_conversation_s > MAX_RETENTION_S || retention.ticket_s > MAX_RETENTION_S
+        {
+            return invalid(format!(
+                "retention: values are seconds, at most {MAX_RETENTION_S} (ten years)"
+            ));
+        }
+        if retention.ticket_s > 0 && retention.ticket_s < retention.closed_conversation_s {
+            return invalid("retention.ticket_s must be 0 (forever) or at least closed_conversation_s: a late rating updates the ticket".into());
+        }
+        if let (Some(_), Some(ticket_ms)) = (&self.webhook_url, retention.ticket_ms()) {
+            if ticket_ms < self.webhook.give_up_after_ms {
+                return invalid("retention.ticket_s must be 0 (forever) or cover webhook.give_up_after_ms: a ticket must outlive its delivery attempts".into());
+            }
         }
         if self.topics.is_empty() {
             return invalid("at least one [[topic]] is needed".into());
@@ -494,5 +556,64 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
             Config::from_toml("", "redis://x").is_err(),
             "admin token required"
         );
+    }
+
+    fn with_retention(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(&format!("admin_token = \"a\"\n{extra}"), "redis://x")
+    }
+
+    #[test]
+    fn retention_defaults_to_a_day_and_thirty_days() {
+        let config = with_retention("").expect("valid");
+        assert_eq!(config.retention, RetentionSettings::default());
+        assert_eq!(config.retention.closed_conversation_ms(), 86_400_000);
+        assert_eq!(config.retention.ticket_ms(), Some(30 * 86_400_000));
+    }
+
+    #[test]
+    fn retention_is_read_and_zero_keeps_tickets_forever() {
+        let config =
+            with_retention("[retention]\nclosed_conversation_s = 60\nticket_s = 0").expect("valid");
+        assert_eq!(config.retention.closed_conversation_s, 60);
+        assert_eq!(config.retention.ticket_ms(), None);
+        let config = with_retention("[retention]\nticket_s = 86400").expect("valid");
+        assert_eq!(
+            config.retention.closed_conversation_s, 86_400,
+            "default kept"
+        );
+        assert_eq!(config.retention.ticket_ms(), Some(86_400_000));
+    }
+
+    #[test]
+    fn bad_retention_is_refused() {
+        for (toml, why) in [
+            (
+                "[retention]\nclosed_conversation_s = 0",
+                "closed chats kept forever",
+            ),
+            (
+                "[retention]\nclosed_conversation_s = 600\nticket_s = 60",
+                "ticket before chat",
+            ),
+            ("[retention]\nticket_s = 999999999999", "unit mistake"),
+            ("[retention]\nticket_s = -1", "negative"),
+            ("[retention]\nticket_days = 3", "unknown key"),
+        ] {
+            assert!(with_retention(toml).is_err(), "{why}: {toml}");
+        }
+    }
+
+    #[test]
+    fn tickets_must_outlive_webhook_retries() {
+        let webhook = "webhook_url = \"http://h/t\"\nwebhook_secret = \"s\"\n";
+        let short = "[retention]\nclosed_conversation_s = 60\nticket_s = 3600";
+        assert!(
+            with_retention(short).is_ok(),
+            "no webhook: nothing to outlive"
+        );
+        let err = with_retention(&format!("{webhook}{short}")).expect_err("below give_up_after_ms");
+        assert!(err.to_string().contains("give_up_after_ms"), "{err}");
+        let forever = "[retention]\nticket_s = 0";
+        assert!(with_retention(&format!("{webhook}{forever}")).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! Tickets and the webhook outbox. A ticket is written with `SET NX` in the same script
 //! that appends it to the ticket log and the outbox, so flushing twice (a retry after a
-//! crash, two nodes racing) stores and delivers it once.
+//! crash, two nodes racing) stores and delivers it once. The same script gives the ticket
+//! its TTL and trims log entries older than that, so neither grows forever.
 
 use std::{collections::HashMap, sync::LazyLock};
 
@@ -8,16 +9,31 @@ use redis::{streams::StreamRangeReply, Script, Value};
 
 use super::{keys, Store, StoreError, StoreResult};
 
-/// KEYS: ticket, log, outbox. ARGV: ticket id, ticket JSON, with_webhook ("1"/"0").
+/// KEYS: ticket, log, outbox. ARGV: ticket id, ticket JSON, with_webhook ("1"/"0"),
+/// time to keep in ms ("0": forever).
+///
+/// The log's entry ids are Redis's clock in ms, so the new entry's id tells the script
+/// "now" and `MINID now - keep` drops exactly the entries whose tickets have expired
+/// (approximately, `~`: whole stream nodes at a time, which is far cheaper; a page
+/// skips an entry whose ticket is gone, so a straggler costs nothing).
 static STORE_TICKET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('SET', KEYS[1], ARGV[2], 'NX') then
-  redis.call('XADD', KEYS[2], '*', 'ticket_id', ARGV[1])
-  if ARGV[3] == '1' then redis.call('XADD', KEYS[3], '*', 'ticket_id', ARGV[1]) end
-  return 1
+local keep = tonumber(ARGV[4])
+local stored
+if keep > 0 then
+  stored = redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', keep)
+else
+  stored = redis.call('SET', KEYS[1], ARGV[2], 'NX')
 end
-return 0
+if not stored then return 0 end
+local entry = redis.call('XADD', KEYS[2], '*', 'ticket_id', ARGV[1])
+local now = tonumber(string.match(entry, '^%d+'))
+if keep > 0 and now > keep then
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', string.format('%.0f', now - keep))
+end
+if ARGV[3] == '1' then redis.call('XADD', KEYS[3], '*', 'ticket_id', ARGV[1]) end
+return 1
 "#,
     )
 });
@@ -59,12 +75,14 @@ fn field(map: &HashMap<String, Value>, name: &str) -> StoreResult<String> {
 }
 
 impl Store {
-    /// Stores a ticket once; false when it already existed.
+    /// Stores a ticket once, kept for `keep_ms` (`None`: forever); false when it
+    /// already existed (its TTL is then the one it was stored with).
     pub async fn store_ticket(
         &self,
         ticket_id: &str,
         json: &str,
         with_webhook: bool,
+        keep_ms: Option<u64>,
     ) -> StoreResult<bool> {
         let mut invocation = STORE_TICKET.key(keys::ticket(ticket_id));
         invocation
@@ -72,7 +90,8 @@ impl Store {
             .key(keys::webhook_outbox())
             .arg(ticket_id)
             .arg(json)
-            .arg(if with_webhook { "1" } else { "0" });
+            .arg(if with_webhook { "1" } else { "0" })
+            .arg(keep_ms.map_or(0, |ms| ms.max(1)));
         let mut conn = self.conn();
         self.run("store_ticket", async move {
             invocation
@@ -83,7 +102,9 @@ impl Store {
         .await
     }
 
-    /// Replaces a stored ticket (to attach a rating); false when there is none yet.
+    /// Replaces a stored ticket (to attach a rating); false when there is none (not yet
+    /// stored, or expired). The ticket keeps its expiry: a plain `SET` would drop it and
+    /// keep every rated ticket forever.
     pub async fn replace_ticket(&self, ticket_id: &str, json: &str) -> StoreResult<bool> {
         let mut conn = self.conn();
         let key = keys::ticket(ticket_id);
@@ -93,6 +114,7 @@ impl Store {
                 .arg(key)
                 .arg(json)
                 .arg("XX")
+                .arg("KEEPTTL")
                 .query_async(&mut conn)
                 .await?;
             Ok(set.is_some())
@@ -109,7 +131,9 @@ impl Store {
         .await
     }
 
-    /// Tickets in flush order after the cursor (a log entry id), at most `limit`.
+    /// Tickets in flush order after the cursor (a log entry id), at most `limit`. A log
+    /// entry whose ticket has expired (the log is trimmed lazily) is skipped, so a page
+    /// may hold fewer tickets than `limit` while `next` still moves on.
     pub async fn tickets(&self, after: Option<&str>, limit: usize) -> StoreResult<TicketPage> {
         let start = match after {
             Some(cursor) => format!("({cursor}"),
@@ -135,13 +159,24 @@ impl Store {
         } else {
             None
         };
-        let mut tickets = Vec::with_capacity(page.len());
-        for entry in page {
-            let id = field(&entry.map, "ticket_id")?;
-            if let Some(json) = self.ticket(&id).await? {
-                tickets.push(json);
-            }
+        let keys = page
+            .iter()
+            .map(|entry| field(&entry.map, "ticket_id").map(|id| keys::ticket(&id)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if keys.is_empty() {
+            return Ok(TicketPage {
+                tickets: Vec::new(),
+                next,
+            });
         }
+        // One round trip for the page; every ticket key shares the `{tickets}` tag.
+        let mut conn = self.conn();
+        let found: Vec<Option<String>> = self
+            .run("tickets", async move {
+                redis::cmd("MGET").arg(keys).query_async(&mut conn).await
+            })
+            .await?;
+        let tickets = found.into_iter().flatten().collect();
         Ok(TicketPage { tickets, next })
     }
 

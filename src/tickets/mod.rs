@@ -2,6 +2,11 @@
 //! hub dies during the flush (the open-conversations index keeps it until the ticket
 //! is stored; storing is `SET NX`). Offline messages become tickets at once. When a
 //! webhook is configured, every ticket also enters the outbox (`webhook`).
+//!
+//! Retention (`[retention]`): a ticket expires `ticket_s` after it is stored; the
+//! conversation's keys expire `closed_conversation_s` after its flush. The expiry is
+//! set by every flush, the first or a repeat after a crash, before the conversation
+//! leaves the open index, so no flushed conversation is left without one.
 
 pub mod webhook;
 
@@ -9,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
+    config::{Config, RetentionSettings},
     error::{Error, Result},
     metrics::Metrics,
     protocol::{AgentRef, Event, EventBody, Party, Role},
@@ -134,21 +140,33 @@ pub struct Tickets {
     store: Store,
     metrics: Metrics,
     webhook_enabled: bool,
+    retention: RetentionSettings,
     /// Closed conversations whose flush failed; the sweep retries them.
     deferred: std::sync::Arc<dashmap::DashMap<String, ()>>,
 }
 
 impl Tickets {
+    /// With the default retention; the server uses [`Tickets::from_config`].
     pub fn new(store: Store, metrics: Metrics, webhook_enabled: bool) -> Self {
         Tickets {
             store,
             metrics,
             webhook_enabled,
+            retention: RetentionSettings::default(),
             deferred: Default::default(),
         }
     }
 
-    /// Flushes a closed conversation to its ticket. Safe to call any number of times.
+    pub fn from_config(store: Store, metrics: Metrics, config: &Config) -> Self {
+        Tickets {
+            retention: config.retention.clone(),
+            ..Tickets::new(store, metrics, config.webhook_url.is_some())
+        }
+    }
+
+    /// Flushes a closed conversation to its ticket and retires the conversation (sets
+    /// its expiry, frees the visitor, leaves the open index). Safe to call any number
+    /// of times: a ticket already stored is kept, an expiry already set is not extended.
     pub async fn flush(&self, conversation_id: &str) -> Result<()> {
         let record = self
             .store
@@ -164,18 +182,33 @@ impl Tickets {
             let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
             if self
                 .store
-                .store_ticket(&ticket.ticket_id, &json, self.webhook_enabled)
+                .store_ticket(
+                    &ticket.ticket_id,
+                    &json,
+                    self.webhook_enabled,
+                    self.retention.ticket_ms(),
+                )
                 .await?
             {
                 self.metrics.tickets.inc();
                 tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
             }
         }
-        self.store.finish_conversation(&record).await?;
+        // Also when the ticket was already stored (a flush repeated after a crash): the
+        // crash may have come before the expiry was set.
+        self.store
+            .retire_conversation(
+                &record,
+                self.retention.closed_conversation_ms(),
+                self.retention.ticket_ms(),
+            )
+            .await?;
         Ok(())
     }
 
-    /// Puts a rating given after close on the ticket (flushing first if needed).
+    /// Puts a rating given after close on the ticket (flushing first if needed). Once
+    /// the conversation or its ticket has expired there is nothing to rate: `not_found`,
+    /// and nothing is written (a write would recreate the key without a TTL).
     pub async fn attach_rating(&self, conversation_id: &str) -> Result<()> {
         let record = self
             .store
@@ -190,7 +223,7 @@ impl Tickets {
             self.flush(conversation_id).await?;
         }
         let Some(json) = self.store.ticket(&ticket_id).await? else {
-            return Err(Error::Unavailable);
+            return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
         };
         let mut ticket: Ticket = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
         if ticket.rating.is_some() {
@@ -201,7 +234,9 @@ impl Tickets {
         ticket.rating = rated.rating;
         ticket.transcript = rated.transcript;
         let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
-        self.store.replace_ticket(&ticket_id, &json).await?;
+        if !self.store.replace_ticket(&ticket_id, &json).await? {
+            return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
+        }
         Ok(())
     }
 
@@ -255,7 +290,12 @@ impl Tickets {
         let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
         if self
             .store
-            .store_ticket(&ticket_id, &json, self.webhook_enabled)
+            .store_ticket(
+                &ticket_id,
+                &json,
+                self.webhook_enabled,
+                self.retention.ticket_ms(),
+            )
             .await?
         {
             self.metrics.tickets.inc();

@@ -2,8 +2,8 @@
 //! `tests/tickets.rs`, `tests/webhook.rs`), on top of the shared harness:
 //!
 //! - [`HubConfig`]: the harness's [`TestConfig`] plus the keys it does not write (webhook
-//!   URL and secret, `[webhook]` settings, per-topic `transfer_timeout_ms` and
-//!   `escalation_priority_boost`).
+//!   URL and secret, `[webhook]` and `[retention]` settings, per-topic
+//!   `transfer_timeout_ms` and `escalation_priority_boost`).
 //! - [`Hub::start_with_env`]: a hub process with extra environment variables (the
 //!   test-only `SWITCHBOARD_FAILPOINT`); [`Hub::wait_exited`] for a hub that dies by itself.
 //! - Ticket and supervisor REST helpers on [`Hub`].
@@ -48,6 +48,8 @@ pub struct HubConfig {
     top_level: Vec<(String, String)>,
     /// `[webhook] key = value`.
     webhook: Vec<(String, String)>,
+    /// `[retention] key = value`.
+    retention: Vec<(String, String)>,
     /// `(topic, key, value)`: extra keys written into that topic's table.
     topic_keys: Vec<(String, String, String)>,
 }
@@ -70,6 +72,12 @@ impl HubConfig {
     /// `[webhook] key = value`.
     pub fn webhook_setting(mut self, key: &str, value: impl Display) -> Self {
         set(&mut self.webhook, key, value.to_string());
+        self
+    }
+
+    /// `[retention] key = value`.
+    pub fn retention(mut self, key: &str, value: impl Display) -> Self {
+        set(&mut self.retention, key, value.to_string());
         self
     }
 
@@ -117,6 +125,12 @@ impl HubConfig {
         if !self.webhook.is_empty() {
             toml.push_str("\n[webhook]\n");
             for (key, value) in &self.webhook {
+                toml.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        if !self.retention.is_empty() {
+            toml.push_str("\n[retention]\n");
+            for (key, value) in &self.retention {
                 toml.push_str(&format!("{key} = {value}\n"));
             }
         }

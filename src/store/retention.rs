@@ -1,0 +1,81 @@
+//! Expiry of what a finished chat leaves in Redis: once its ticket is stored, a
+//! conversation is retired (marked flushed, its three keys set to expire together), its
+//! visitor's open slot is freed and it leaves the open index. Ticket expiry lives with
+//! the ticket script (`tickets.rs`).
+//!
+//! Must not decide durations: the caller passes them from `[retention]`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use super::{keys, ConversationRecord, Store, StoreResult};
+
+/// KEYS: conversation hash, events stream, client_msg_id hash. ARGV: time to keep (ms).
+/// Returns 0 when the conversation is gone (already expired), 1 otherwise.
+///
+/// `flushed` and the expiry are set in one script, so a conversation marked flushed
+/// always has its TTL: recovery, which only finishes flushed conversations, never
+/// leaves one without. A deadline already set is kept (a repeated flush, a late rating
+/// that flushes again) so retrying never extends a conversation's life. The state hash
+/// is expired first, so its deadline is never later than the others': every append
+/// checks the hash first, and while it exists the stream does too, so no append can
+/// recreate the stream without a TTL.
+static RETIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local keep = redis.call('PTTL', KEYS[1])
+if keep < 0 then keep = ARGV[1] end
+redis.call('HSET', KEYS[1], 'flushed', '1')
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], keep) end
+return 1
+"#,
+    )
+});
+
+impl Store {
+    /// Retires a conversation whose ticket is stored: its keys expire after `keep_ms`
+    /// (or keep the deadline they already have), the visitor's sticky-routing hint
+    /// expires after `last_agent_ms` (`None`: kept), the visitor may start again and
+    /// the conversation leaves the open index. Safe to repeat.
+    ///
+    /// This is `finish_conversation` with the expiry: its plain `HSET flushed` would, on
+    /// a conversation that just expired, recreate the hash with no TTL.
+    pub async fn retire_conversation(
+        &self,
+        record: &ConversationRecord,
+        keep_ms: u64,
+        last_agent_ms: Option<u64>,
+    ) -> StoreResult<()> {
+        let id = record.id.clone();
+        let mut invocation = RETIRE.key(keys::conversation(&id));
+        invocation
+            .key(keys::events(&id))
+            .key(keys::client_msg_ids(&id))
+            .arg(keep_ms.max(1));
+        let mut conn = self.conn();
+        self.run("retire_conversation", async move {
+            invocation.invoke_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await?;
+        if let Some(ttl) = last_agent_ms {
+            // The visitor's own hash tag: a separate command. The hint is refreshed by
+            // each join (a plain SET, which drops the TTL) and re-armed by each flush.
+            let mut conn = self.conn();
+            let key = keys::visitor_last_agent(&record.visitor_id);
+            self.run("expire_last_agent", async move {
+                redis::cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(ttl.max(1))
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map(|_| ())
+            })
+            .await?;
+        }
+        self.release_visitor_slot(&record.visitor_id, &record.id)
+            .await?;
+        self.forget_open(&record.id).await
+    }
+}
