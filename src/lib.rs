@@ -81,8 +81,7 @@ impl Server {
             tracker.clone(),
         );
         let (router, inbox) = routing::channel();
-        let tickets =
-            tickets::Tickets::new(store.clone(), metrics.clone(), config.webhook_url.is_some());
+        let tickets = tickets::Tickets::from_config(store.clone(), metrics.clone(), &config);
         let hub = Arc::new(Hub {
             config: Arc::new(config),
             store,
