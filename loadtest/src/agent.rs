@@ -2,8 +2,11 @@
 //! read the history on joining, answer each customer message after the think time, and
 //! hand the conversation off when the customer's message asks for it (flag `T`, see
 //! [`crate::payload`]). It keeps a [`SeenLog`] per conversation for verification and
-//! records customer→agent latency, offer wait and ack latency. If the hub drops its
-//! socket it reconnects and catches up through `history`, as the console does.
+//! hands it to the run's [`Verifier`](crate::verify::Verifier) as soon as it is done
+//! with the conversation (it heard its own `left` or the `closed`, and no request of its
+//! about it is unanswered), so what it holds follows its open conversations. It records
+//! customer→agent latency, offer wait and ack latency. If the hub drops its socket it
+//! reconnects and catches up through `history`, as the console does.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -35,11 +38,10 @@ pub struct AgentSpec {
     pub transfer_peer: Option<String>,
 }
 
-/// What an agent hands back at the end.
+/// What an agent hands back at the end (its records went to the run's verifier).
 #[derive(Debug)]
 pub struct AgentOutcome {
     pub id: String,
-    pub records: Vec<AgentRecord>,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
 }
@@ -52,6 +54,8 @@ struct Conv {
     topic: String,
     /// A member: joined and neither left nor closed.
     active: bool,
+    /// It heard its own `left` or the `closed`: nothing more of this membership will come.
+    ended: bool,
     /// Customer message ids with a reply seen in the conversation (by anyone).
     replied: HashSet<String>,
     /// Customer message ids this agent scheduled an answer for.
@@ -69,7 +73,24 @@ enum Pending {
     History {
         conversation_id: String,
     },
-    Transfer,
+    Transfer {
+        conversation_id: String,
+    },
+}
+
+impl Pending {
+    /// Whether the answer to this request still belongs in the conversation's record.
+    fn concerns(&self, conversation: &str) -> bool {
+        match self {
+            Pending::Status => false,
+            Pending::Accept {
+                conversation_id, ..
+            }
+            | Pending::History { conversation_id }
+            | Pending::Transfer { conversation_id } => conversation_id == conversation,
+            Pending::Reply(due, _) => due.conversation_id == conversation,
+        }
+    }
 }
 
 /// A reply to send once the think time has passed.
@@ -118,9 +139,12 @@ pub async fn run_agent(
             }
         }
     }
+    // Whatever is left: conversations still held, or whose end the agent never heard.
+    for conv in agent.convs.into_values() {
+        agent.shared.verifier.agent(conv.record);
+    }
     AgentOutcome {
-        id: agent.spec.id.clone(),
-        records: agent.convs.into_values().map(|c| c.record).collect(),
+        id: agent.spec.id,
         error,
     }
 }
@@ -169,6 +193,16 @@ impl Agent {
                 .collect();
             resend.extend(self.due.drain(..));
             self.due = resend.into();
+            // The dropped requests may have been all that kept ended conversations open.
+            let ended: Vec<String> = self
+                .convs
+                .iter()
+                .filter(|(_, c)| c.ended)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ended {
+                self.finish_if_done(&id);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -286,6 +320,7 @@ impl Agent {
                     topic,
                 }) => {
                     self.conv(&conversation_id).topic = topic;
+                    self.finish_if_done(&conversation_id);
                 }
                 Some(Pending::Reply(due, sent_us)) => {
                     let latency = self.metrics().clock.since(sent_us);
@@ -303,6 +338,7 @@ impl Agent {
                     if due.transfer_after {
                         self.transfer(ws, &due.conversation_id).await?;
                     }
+                    self.finish_if_done(&due.conversation_id);
                 }
                 Some(Pending::History { conversation_id }) => {
                     let events = events.unwrap_or_default();
@@ -313,14 +349,20 @@ impl Agent {
                     if let (Some(true), Some(last)) = (more, last) {
                         self.request_history(ws, &conversation_id, last).await?;
                     }
+                    self.finish_if_done(&conversation_id);
                 }
-                Some(Pending::Transfer) | None => {}
+                Some(Pending::Transfer { conversation_id }) => {
+                    self.finish_if_done(&conversation_id);
+                }
+                None => {}
             },
             In::Error { req, code, message } => {
                 let what = req.as_ref().and_then(|r| self.pending.remove(r));
                 match what {
                     // Another agent (or tab) took the offer first: normal.
-                    Some(Pending::Accept { .. }) if code == "conflict" => {}
+                    Some(Pending::Accept {
+                        conversation_id, ..
+                    }) if code == "conflict" => self.finish_if_done(&conversation_id),
                     Some(Pending::Status) => {
                         anyhow::bail!("status available refused: {code} {message}")
                     }
@@ -336,13 +378,26 @@ impl Agent {
                                 at: Instant::now() + Duration::from_millis(100),
                                 ..due
                             });
+                        } else {
+                            self.finish_if_done(&due.conversation_id);
                         }
                     }
-                    Some(Pending::Transfer) => {
+                    Some(Pending::Transfer { conversation_id }) => {
                         Metrics::count(&self.metrics().counters.transfers_failed);
                         self.metrics().error(&format!("transfer_{code}"));
+                        self.finish_if_done(&conversation_id);
                     }
-                    _ => self.metrics().error(&code),
+                    Some(other) => {
+                        self.metrics().error(&code);
+                        if let Pending::Accept {
+                            conversation_id, ..
+                        }
+                        | Pending::History { conversation_id } = other
+                        {
+                            self.finish_if_done(&conversation_id);
+                        }
+                    }
+                    None => self.metrics().error(&code),
                 }
             }
             In::Event(event) => {
@@ -353,6 +408,7 @@ impl Agent {
                     // Read what was said before (at least the opening text).
                     self.request_history(ws, &event.conversation_id, 0).await?;
                 }
+                self.finish_if_done(&event.conversation_id);
             }
             In::TransferFailed { reason, .. } => {
                 Metrics::count(&self.metrics().counters.transfers_failed);
@@ -378,6 +434,24 @@ impl Agent {
         Ok(())
     }
 
+    /// Hands the conversation's record to the verifier and forgets the conversation once
+    /// the agent is done with it: it heard the end of its membership and no answer to a
+    /// request about it is still due (a late ack would belong in the record). Offered the
+    /// conversation again later, it starts a new record, which the verifier joins to this one.
+    fn finish_if_done(&mut self, conversation_id: &str) {
+        // Most calls are for conversations in full swing: look at the flag before the
+        // requests in flight.
+        if !self.convs.get(conversation_id).is_some_and(|c| c.ended) {
+            return;
+        }
+        if self.pending.values().any(|p| p.concerns(conversation_id)) {
+            return;
+        }
+        if let Some(conv) = self.convs.remove(conversation_id) {
+            self.shared.verifier.agent(conv.record);
+        }
+    }
+
     fn conv(&mut self, conversation_id: &str) -> &mut Conv {
         let agent = self.spec.id.clone();
         self.convs
@@ -391,6 +465,7 @@ impl Agent {
                 },
                 topic: String::new(),
                 active: false,
+                ended: false,
                 replied: HashSet::new(),
                 scheduled: HashSet::new(),
                 transferred: false,
@@ -410,9 +485,18 @@ impl Agent {
         let mut schedule = None;
         let mut latency = None;
         match event.kind.as_str() {
-            "joined" if event.agent.as_ref().is_some_and(|a| a.id == me) => conv.active = true,
-            "left" if event.agent.as_ref().is_some_and(|a| a.id == me) => conv.active = false,
-            "closed" => conv.active = false,
+            "joined" if event.agent.as_ref().is_some_and(|a| a.id == me) => {
+                conv.active = true;
+                conv.ended = false;
+            }
+            "left" if event.agent.as_ref().is_some_and(|a| a.id == me) => {
+                conv.active = false;
+                conv.ended = true;
+            }
+            "closed" => {
+                conv.active = false;
+                conv.ended = true;
+            }
             "message" => {
                 let stamp = event.text.as_deref().and_then(payload::decode);
                 if let Some(stamp) = stamp {
@@ -522,7 +606,12 @@ impl Agent {
         })
         .await?;
         Metrics::count(&self.metrics().counters.transfers_requested);
-        self.pending.insert(req, Pending::Transfer);
+        self.pending.insert(
+            req,
+            Pending::Transfer {
+                conversation_id: conversation_id.to_string(),
+            },
+        );
         Ok(())
     }
 }

@@ -7,6 +7,11 @@
 //! with `hello` + `session`, catch up with `history after_seq`, and resend every message
 //! not yet acknowledged with the same `client_msg_id`. The same resume runs whenever the
 //! hub closes the socket (e.g. 1013, slow reader).
+//!
+//! Everything a chat keeps (acks, seqs read, the stored history, requests in flight) lives
+//! in that chat's state; when the chat is over its record goes to the run's
+//! [`Verifier`](crate::verify::Verifier) and the rest is dropped, so a customer holds one
+//! chat's worth of bookkeeping however long the run.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -29,11 +34,10 @@ use crate::{
     ws::{Recv, Ws},
 };
 
-/// What a customer hands back at the end.
+/// What a customer hands back at the end (its records went to the run's verifier).
 #[derive(Debug)]
 pub struct CustomerOutcome {
     pub index: usize,
-    pub records: Vec<CustomerRecord>,
     pub chats: u32,
     pub error: Option<String>,
 }
@@ -135,7 +139,6 @@ pub async fn run_customer(
         resumes_in_a_row: 0,
     };
     tokio::time::sleep_until(start).await;
-    let mut records = Vec::new();
     let mut chats = 0;
     let mut error = None;
     if let Err(err) = customer.connect().await {
@@ -147,7 +150,7 @@ pub async fn run_customer(
         let outcome = customer.chat(&mut chat).await;
         let failure = outcome.as_ref().err().map(|e| format!("{e:#}"));
         if let Some(record) = chat.record(index, failure.clone()) {
-            records.push(record);
+            customer.shared.verifier.customer(record);
         }
         if let Some(failure) = failure {
             warn!(customer = index, cause = %failure, "customer chat failed");
@@ -166,7 +169,6 @@ pub async fn run_customer(
     }
     CustomerOutcome {
         index,
-        records,
         chats,
         error,
     }

@@ -1,7 +1,7 @@
 //! Switchboard's load-test harness: simulated customers and agents that speak only the
 //! public wire protocol (`docs/protocol.md`), measured with HDR histograms, checked for
-//! loss and duplicates at the end, and compared against a raw relay floor run with the
-//! same load shape.
+//! loss and duplicates conversation by conversation as chats end, and compared against a
+//! raw relay floor run with the same load shape.
 //!
 //! Map of the modules:
 //!
@@ -13,7 +13,8 @@
 //! - [`admin`]: the REST calls that create and delete the run's agents.
 //! - [`customer`], [`agent`]: the two simulators.
 //! - [`metrics`]: latency histograms (overall and per second) and counters.
-//! - [`verify`]: what every client saw and stored, and the loss/duplicate check.
+//! - [`verify`]: what every client saw and stored, and the loss/duplicate check, run as
+//!   each conversation's records come in.
 //! - [`floor`]: the minimal pair relay and its load, the baseline every run is compared to.
 //! - [`procfs`]: RSS and CPU of a local process from `/proc`; the fd limit.
 //! - [`progress`]: the live progress line.

@@ -5,6 +5,11 @@
 //! The histograms sit behind a std `Mutex`: each record is a few nanoseconds of work, the
 //! lock is never held across an `.await`, and on a two-core machine contention is low; a
 //! channel to an owner task would cost more than it saves here.
+//!
+//! Memory does not grow with the messages of a run: a histogram has a fixed size, and a
+//! second's histogram is reduced to the figures the series shows once the second is a few
+//! seconds old (its histogram is then reused), so an hour-long soak keeps a few live
+//! histograms, not 3600 of 21 KB each.
 
 use std::{
     collections::BTreeMap,
@@ -103,23 +108,53 @@ fn new_histogram(sigfig: u8) -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, sigfig).expect("valid constant histogram bounds")
 }
 
+/// How many of the latest seconds keep their histogram, for samples taken just before a
+/// second ended and recorded just after. A sample later than that (a thread stalled for
+/// seconds between reading the clock and recording) still counts in the overall figures
+/// and in the second's deliveries, not in the second's latency.
+const LIVE_SECONDS: usize = 5;
+
 /// One second of the run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SecondBucket {
     pub sent: u64,
     pub delivered: u64,
-    /// Message latency (both directions) of deliveries in this second, 2 significant digits.
-    pub latency: Histogram<u64>,
+    /// Message latency (both directions) of deliveries in this second.
+    latency: SecondLatency,
 }
 
-impl SecondBucket {
-    fn new() -> SecondBucket {
-        SecondBucket {
-            sent: 0,
-            delivered: 0,
-            latency: new_histogram(2),
+/// What the series shows of a second's latency: p50, p99 and max, in microseconds.
+type Figures = (u64, u64, u64);
+
+fn figures(h: &Histogram<u64>) -> Figures {
+    (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max())
+}
+
+#[derive(Debug, Clone, Default)]
+enum SecondLatency {
+    /// No delivery in this second.
+    #[default]
+    Empty,
+    /// Recent: samples may still come in (2 significant digits).
+    Live(Histogram<u64>),
+    /// Long over.
+    Done(Figures),
+}
+
+impl SecondLatency {
+    fn figures(&self) -> Option<Figures> {
+        match self {
+            SecondLatency::Empty => None,
+            SecondLatency::Live(h) => Some(figures(h)),
+            SecondLatency::Done(f) => Some(*f),
         }
     }
+}
+
+fn second_index(now_us: u64) -> usize {
+    let index = usize::try_from(now_us / 1_000_000).unwrap_or(usize::MAX);
+    // A run is hours at most; cap the index so a clock oddity cannot allocate wildly.
+    index.min(24 * 3600)
 }
 
 #[derive(Debug)]
@@ -131,18 +166,58 @@ struct Inner {
     first_offer: Histogram<u64>,
     joined: Histogram<u64>,
     seconds: Vec<SecondBucket>,
+    /// Seconds before this one hold no live histogram.
+    live_from: usize,
+    /// Histograms of seconds reduced to their figures, cleared, for the next seconds.
+    spare: Vec<Histogram<u64>>,
     errors: BTreeMap<String, u64>,
 }
 
 impl Inner {
     fn second(&mut self, now_us: u64) -> &mut SecondBucket {
-        let index = usize::try_from(now_us / 1_000_000).unwrap_or(usize::MAX);
-        // A run is hours at most; cap the index so a clock oddity cannot allocate wildly.
-        let index = index.min(24 * 3600);
-        if self.seconds.len() <= index {
-            self.seconds.resize_with(index + 1, SecondBucket::new);
-        }
+        let index = second_index(now_us);
+        self.reach(index);
         &mut self.seconds[index]
+    }
+
+    /// Makes room up to second `index`; the seconds now out of the live window settle.
+    fn reach(&mut self, index: usize) {
+        if self.seconds.len() <= index {
+            self.seconds.resize_with(index + 1, SecondBucket::default);
+            self.settle_before(index.saturating_sub(LIVE_SECONDS));
+        }
+    }
+
+    /// Reduces the histograms of the seconds before `end` to their figures.
+    fn settle_before(&mut self, end: usize) {
+        if end <= self.live_from {
+            return;
+        }
+        for bucket in &mut self.seconds[self.live_from..end] {
+            if let SecondLatency::Live(mut h) = std::mem::take(&mut bucket.latency) {
+                bucket.latency = SecondLatency::Done(figures(&h));
+                h.reset();
+                self.spare.push(h);
+            }
+        }
+        self.live_from = end;
+    }
+
+    /// Counts a delivery of latency `us` in its second.
+    fn record_second(&mut self, now_us: u64, us: u64) {
+        let index = second_index(now_us);
+        self.reach(index);
+        let bucket = &mut self.seconds[index];
+        bucket.delivered += 1;
+        match &mut bucket.latency {
+            SecondLatency::Live(h) => h.saturating_record(us),
+            SecondLatency::Done(_) => {}
+            empty @ SecondLatency::Empty => {
+                let mut h = self.spare.pop().unwrap_or_else(|| new_histogram(2));
+                h.saturating_record(us);
+                *empty = SecondLatency::Live(h);
+            }
+        }
     }
 }
 
@@ -169,6 +244,8 @@ impl Metrics {
                 first_offer: new_histogram(3),
                 joined: new_histogram(3),
                 seconds: Vec::new(),
+                live_from: 0,
+                spare: Vec::new(),
                 errors: BTreeMap::new(),
             }),
             first_send_us: AtomicU64::new(u64::MAX),
@@ -201,9 +278,7 @@ impl Metrics {
                     inner.a2c.saturating_record(us);
                 }
                 inner.message.saturating_record(us);
-                let second = inner.second(now_us);
-                second.delivered += 1;
-                second.latency.saturating_record(us);
+                inner.record_second(now_us, us);
                 drop(inner);
                 self.counters
                     .messages_delivered
@@ -401,15 +476,12 @@ pub struct SeriesPoint {
 
 impl SeriesPoint {
     fn of(t_s: f64, b: &SecondBucket) -> SeriesPoint {
-        let (p50, p99, max) = if b.latency.is_empty() {
-            (0.0, 0.0, 0.0)
-        } else {
-            (
-                us_to_ms(b.latency.value_at_quantile(0.5)),
-                us_to_ms(b.latency.value_at_quantile(0.99)),
-                us_to_ms(b.latency.max()),
-            )
-        };
+        let (p50, p99, max) = b
+            .latency
+            .figures()
+            .map_or((0.0, 0.0, 0.0), |(p50, p99, max)| {
+                (us_to_ms(p50), us_to_ms(p99), us_to_ms(max))
+            });
         SeriesPoint {
             t_s,
             sent: b.sent,
@@ -506,5 +578,36 @@ mod tests {
         assert_eq!(metrics.error_total(), 3);
         let curve = metrics.message_curve();
         assert!(curve.is_empty());
+    }
+
+    #[test]
+    fn old_seconds_keep_their_figures_without_a_histogram() {
+        let metrics = Metrics::new(Clock::new());
+        // 100 seconds, second t with samples of (t + 1) ms and 2 × (t + 1) ms; 40 and 41 idle.
+        for t in (0..100u64).filter(|t| !(40..=41).contains(t)) {
+            let at = t * 1_000_000 + 500_000;
+            metrics.record_at(Lat::CustomerToAgent, (t + 1) * 1000, at);
+            metrics.record_at(Lat::AgentToCustomer, 2 * (t + 1) * 1000, at + 1);
+        }
+        let series = metrics.series();
+        assert_eq!(series.len(), 100);
+        for (t, point) in series.iter().enumerate() {
+            if (40..=41).contains(&t) {
+                assert_eq!((point.delivered, point.max_ms), (0, 0.0), "{point:?}");
+                continue;
+            }
+            let ms = (t + 1) as f64;
+            assert_eq!(point.delivered, 2, "{point:?}");
+            assert!((point.p50_ms - ms).abs() <= ms * 0.01, "{point:?}");
+            assert!((point.max_ms - 2.0 * ms).abs() <= ms * 0.02, "{point:?}");
+        }
+        let inner = metrics.lock();
+        let live = inner
+            .seconds
+            .iter()
+            .filter(|b| matches!(b.latency, SecondLatency::Live(_)))
+            .count();
+        assert!(live <= LIVE_SECONDS + 1, "{live} live histograms");
+        assert!(inner.spare.len() <= 1, "histograms are reused");
     }
 }

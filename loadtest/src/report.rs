@@ -11,7 +11,7 @@ use crate::{
     metrics::{CurvePoint, Lat, Metrics, Percentiles, SeriesPoint},
     procfs::ProcSummary,
     scenario::Scenario,
-    verify::{Problem, Verdict},
+    verify::{Problem, Verdict, PROBLEMS_KEPT},
 };
 
 pub fn unix_ms() -> u64 {
@@ -147,7 +147,7 @@ pub struct VerificationSummary {
     pub messages_checked: u64,
     pub unassigned: usize,
     pub counts: BTreeMap<&'static str, usize>,
-    /// The first problems found (at most 200).
+    /// The first problems found (at most [`PROBLEMS_KEPT`]).
     pub problems: Vec<Problem>,
 }
 
@@ -160,7 +160,7 @@ impl VerificationSummary {
             messages_checked: v.messages_checked,
             unassigned: v.unassigned,
             counts: v.counts(),
-            problems: v.problems.iter().take(200).cloned().collect(),
+            problems: v.problems.iter().take(PROBLEMS_KEPT).cloned().collect(),
         }
     }
 }

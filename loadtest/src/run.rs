@@ -1,14 +1,15 @@
 //! The `run` subcommand as a library call: create the run's agents over REST, bring them
 //! online, start the customers over the ramp-up, wait for them, stop the agents, delete
-//! them, verify what everyone saw, then run the floor with the same shape and put both in
-//! one report. Tests call [`run`] directly.
+//! them, verify what everyone saw (conversation by conversation as they end, through the
+//! shared [`Verifier`], and whatever is left at the end), then run the floor with the same
+//! shape and put both in one report. Tests call [`run`] directly.
 
 use std::{sync::Arc, time::Duration};
 
 use anyhow::{bail, Context};
 use tokio::{sync::oneshot, task::JoinSet, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     admin::{Admin, Endpoints},
@@ -20,7 +21,7 @@ use crate::{
     progress::Progress,
     report::{LoadFigures, Report},
     scenario::Scenario,
-    verify::{Ledger, Verdict},
+    verify::{Verdict, Verifier},
     ws::ConnIds,
 };
 
@@ -31,6 +32,8 @@ pub struct Shared {
     pub endpoints: Endpoints,
     pub metrics: Arc<Metrics>,
     pub ids: ConnIds,
+    /// Where clients hand in their records of each conversation.
+    pub verifier: Verifier,
 }
 
 /// The hub under test.
@@ -69,6 +72,10 @@ impl Default for RunOptions {
 pub struct RunOutcome {
     pub report: Report,
     pub verdict: Verdict,
+    /// Conversations still waiting for records once every customer was done and the
+    /// agents were about to stop: what incremental verification did not free while the
+    /// load ran (0 when every client hands its records in as it should).
+    pub unverified_at_agent_stop: usize,
 }
 
 fn random_run_id() -> String {
@@ -111,7 +118,7 @@ pub async fn run(
 
     let outcome = hub_load(scenario, target, &endpoints, &ids, tokens, options).await;
     delete_agents(&admin, &created).await;
-    let (hub, verdict) = outcome?;
+    let (hub, verdict, unverified_at_agent_stop) = outcome?;
 
     let floor = if options.floor {
         Some(floor::run_floor(scenario, options.progress).await?)
@@ -119,7 +126,11 @@ pub async fn run(
         None
     };
     let report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict);
-    Ok(RunOutcome { report, verdict })
+    Ok(RunOutcome {
+        report,
+        verdict,
+        unverified_at_agent_stop,
+    })
 }
 
 /// Other work on the machine skews every figure: say so before measuring.
@@ -143,7 +154,7 @@ async fn delete_agents(admin: &Admin, ids: &[String]) {
     }
 }
 
-type HubResult = (LoadFigures, Verdict);
+type HubResult = (LoadFigures, Verdict, usize);
 
 async fn hub_load(
     scenario: &Scenario,
@@ -159,6 +170,7 @@ async fn hub_load(
         endpoints: endpoints.clone(),
         metrics: Arc::clone(&metrics),
         ids: ConnIds::default(),
+        verifier: Verifier::new(),
     });
     let samplers = Samplers::start(
         &[
@@ -221,7 +233,6 @@ async fn hub_load(
         let start = t0 + scenario.start_offset(index);
         customers.spawn(run_customer(index, Arc::clone(&shared), start, deadline));
     }
-    let mut ledger = Ledger::new();
     let mut failures = Vec::new();
     while let Some(joined) = customers.join_next().await {
         match joined {
@@ -229,24 +240,23 @@ async fn hub_load(
                 if let Some(err) = outcome.error {
                     failures.push(format!("customer {}: {err}", outcome.index));
                 }
-                for record in outcome.records {
-                    ledger.add_customer(record);
-                }
             }
             Err(err) => failures.push(format!("a customer task panicked: {err}")),
         }
     }
     // Let the last events (closed, late replies) reach the agents before they stop.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let unverified_at_agent_stop = shared.verifier.pending();
+    debug!(
+        pending = unverified_at_agent_stop,
+        "conversations still waiting for records when the agents stop"
+    );
     stop_agents.cancel();
     while let Some(joined) = agents.join_next().await {
         match joined {
             Ok(outcome) => {
                 if let Some(err) = outcome.error {
                     failures.push(format!("agent {}: {err}", outcome.id));
-                }
-                for record in outcome.records {
-                    ledger.add_agent(record);
                 }
             }
             Err(err) => failures.push(format!("an agent task panicked: {err}")),
@@ -257,9 +267,9 @@ async fn hub_load(
     for failure in failures.iter().take(10) {
         warn!(cause = %failure, "client failure");
     }
-    let verdict = ledger.verify();
+    let verdict = shared.verifier.verdict();
     let mut figures = LoadFigures::from_metrics("hub", &metrics);
     figures.client_failures = failures;
     figures.processes = processes;
-    Ok((figures, verdict))
+    Ok((figures, verdict, unverified_at_agent_stop))
 }

@@ -1,7 +1,7 @@
 //! Loss and duplicate detection. Every simulated client keeps, per conversation, a
 //! [`SeenLog`] of the `seq`s it read (live, per connection, or through `history`) and the
 //! messages the hub acknowledged to it; the customer also keeps the conversation's stored
-//! history read at the end. [`Ledger::verify`] then checks the durability rule from the
+//! history read at the end. The [`Ledger`] then checks the durability rule from the
 //! outside:
 //!
 //! - every acknowledged message is in the stored history, once, at its acknowledged `seq`;
@@ -13,11 +13,23 @@
 //!   duplicate, a step back is out of order. Replays on a *new* connection after a
 //!   reconnect are fine; a client deduplicates them by `seq`, as the contract says.
 //!
+//! Verification is incremental, so that the harness's memory follows the chats that are
+//! open, not every message of the run: clients hand their records in as they finish with
+//! a conversation (through the shared [`Verifier`]), and a conversation is checked and
+//! its records dropped as soon as everything it needs is in — the customer's record with
+//! the stored history, and a record from every agent the history names that has seen the
+//! event ending its membership (its `left`, or `closed`). Only the counters and the first
+//! [`PROBLEMS_KEPT`] problems (in conversation-id order, as a check of everything at once
+//! would list them) are kept. [`Ledger::verify`] checks what is still pending exactly as
+//! if it were checked at the end, so a conversation whose records never complete is still
+//! checked and its missing parts are reported.
+//!
 //! It owns the bookkeeping and the verdict; it never talks to the network.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{hash_map, BTreeMap, BTreeSet, HashMap},
     fmt,
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use serde::Serialize;
@@ -135,6 +147,22 @@ impl SeqSet {
             .find(|(_, w)| **w != 0)?;
         Some(index as u64 * 64 + 63 - u64::from(word.leading_zeros()))
     }
+
+    /// The seqs in increasing order.
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let near = self.words.iter().enumerate().flat_map(|(index, &word)| {
+            let base = index as u64 * 64;
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = u64::from(rest.trailing_zeros());
+                    rest &= rest - 1;
+                    base + bit
+                })
+            })
+        });
+        near.chain(self.far.iter().copied())
+    }
 }
 
 /// What one client read of one conversation.
@@ -182,6 +210,37 @@ impl SeenLog {
     pub fn is_empty(&self) -> bool {
         self.seen.len == 0
     }
+
+    /// Takes in what the same client read of the conversation *after* this log was handed
+    /// in (an agent offered the conversation again after it left), as if it had been
+    /// read into this log: a seq read again on a connection is a duplicate, and one below
+    /// what that connection had already read is out of order.
+    pub fn absorb(&mut self, later: SeenLog) {
+        for seq in later.seen.iter() {
+            self.seen.insert(seq);
+        }
+        for (conn, (later_last, later_set)) in later.live {
+            match self.live.entry(conn) {
+                hash_map::Entry::Vacant(slot) => {
+                    slot.insert((later_last, later_set));
+                }
+                hash_map::Entry::Occupied(slot) => {
+                    let (last, on_conn) = slot.into_mut();
+                    let earlier_last = *last;
+                    for seq in later_set.iter() {
+                        if !on_conn.insert(seq) {
+                            self.duplicates.push((conn, seq));
+                        } else if seq <= earlier_last {
+                            self.out_of_order.push((conn, earlier_last, seq));
+                        }
+                    }
+                    *last = earlier_last.max(later_last);
+                }
+            }
+        }
+        self.duplicates.extend(later.duplicates);
+        self.out_of_order.extend(later.out_of_order);
+    }
 }
 
 /// The customer's side of one conversation.
@@ -203,6 +262,18 @@ pub struct AgentRecord {
     pub acked: Vec<Acked>,
     pub seen: SeenLog,
 }
+
+impl AgentRecord {
+    /// Takes in a later record of the same agent and conversation (see [`SeenLog::absorb`]).
+    fn absorb(&mut self, later: AgentRecord) {
+        self.acked.extend(later.acked);
+        self.seen.absorb(later.seen);
+    }
+}
+
+/// How many problems a verdict lists (the report shows at most this many); the counts by
+/// kind cover all of them.
+pub const PROBLEMS_KEPT: usize = 200;
 
 /// Something verification found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -347,20 +418,22 @@ pub struct Verdict {
     pub messages_checked: u64,
     /// Conversations no agent ever joined (not a loss; reported on its own).
     pub unassigned: usize,
+    /// Conversations checked as soon as their records were all in; the others were checked
+    /// at the end with whatever records they had.
+    pub verified_early: usize,
+    /// The first problems in conversation-id order, at most [`PROBLEMS_KEPT`].
     pub problems: Vec<Problem>,
+    /// Every problem found, by kind (`problems` keeps only the first ones).
+    counts: BTreeMap<&'static str, usize>,
 }
 
 impl Verdict {
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.counts.is_empty()
     }
 
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        let mut counts = BTreeMap::new();
-        for problem in &self.problems {
-            *counts.entry(problem.kind()).or_default() += 1;
-        }
-        counts
+        self.counts.clone()
     }
 
     /// One line: "OK …" or "FAILED …" with the counts by kind.
@@ -388,13 +461,111 @@ impl Verdict {
 #[derive(Debug, Default)]
 struct Entry {
     customer: Option<CustomerRecord>,
+    /// One per agent: a later record of the same agent is absorbed into the first.
     agents: Vec<AgentRecord>,
 }
 
-/// Every client's records, gathered at the end of a run.
+impl Entry {
+    /// Whether every record the conversation needs is in: the customer's, with a readable
+    /// stored history (which is complete: the customer reads it after the close), and for
+    /// every agent the history names, a record that has seen the event ending the agent's
+    /// last membership. An agent hears nothing of the conversation after that event, and
+    /// hands its record in only once no request of its own about it is still unanswered,
+    /// so no later record can change the outcome.
+    fn is_complete(&self) -> bool {
+        let Some(Ok(stored)) = self.customer.as_ref().map(|c| &c.stored) else {
+            return false;
+        };
+        let closed = stored.iter().find(|e| e.kind == "closed").map(|e| e.seq);
+        // Agent → seq of the event that ended its last membership (None while it lasts).
+        let mut ends: HashMap<&str, Option<u64>> = HashMap::new();
+        for event in stored {
+            match (event.kind, event.agent.as_deref()) {
+                ("joined", Some(agent)) => {
+                    ends.insert(agent, None);
+                }
+                ("left", Some(agent)) => {
+                    ends.insert(agent, Some(event.seq));
+                }
+                _ => {}
+            }
+        }
+        ends.into_iter().all(|(agent, end)| {
+            end.or(closed).is_some_and(|end| {
+                self.agents
+                    .iter()
+                    .find(|r| r.agent == agent)
+                    .is_some_and(|r| r.seen.contains(end))
+            })
+        })
+    }
+}
+
+/// What checking one conversation found.
+#[derive(Debug, Default)]
+struct Checked {
+    messages: u64,
+    unassigned: bool,
+    problems: Vec<Problem>,
+}
+
+/// Running totals of the conversations checked so far.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    conversations: usize,
+    messages_checked: u64,
+    unassigned: usize,
+    verified_early: usize,
+    counts: BTreeMap<&'static str, usize>,
+    /// The first problems by (conversation id, order found): the order of a check of
+    /// every conversation at once, whatever order the conversations completed in.
+    first: BTreeMap<(String, u64), Problem>,
+    found: u64,
+}
+
+impl Tally {
+    fn add(&mut self, conversation_id: &str, checked: Checked, early: bool) {
+        self.conversations += 1;
+        self.verified_early += usize::from(early);
+        self.messages_checked += checked.messages;
+        self.unassigned += usize::from(checked.unassigned);
+        for problem in checked.problems {
+            *self.counts.entry(problem.kind()).or_default() += 1;
+            self.found += 1;
+            let key = (conversation_id.to_string(), self.found);
+            let full = self.first.len() >= PROBLEMS_KEPT;
+            if full
+                && self
+                    .first
+                    .last_key_value()
+                    .is_some_and(|(last, _)| key > *last)
+            {
+                continue;
+            }
+            self.first.insert(key, problem);
+            if full {
+                self.first.pop_last();
+            }
+        }
+    }
+
+    fn verdict(self) -> Verdict {
+        Verdict {
+            conversations: self.conversations,
+            messages_checked: self.messages_checked,
+            unassigned: self.unassigned,
+            verified_early: self.verified_early,
+            problems: self.first.into_values().collect(),
+            counts: self.counts,
+        }
+    }
+}
+
+/// The records of the conversations not checked yet, and the totals of those checked.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    conversations: BTreeMap<String, Entry>,
+    pending: HashMap<String, Entry>,
+    tally: Tally,
 }
 
 impl Ledger {
@@ -402,31 +573,115 @@ impl Ledger {
         Ledger::default()
     }
 
+    /// Files the customer's record; checks the conversation if that completes it.
     pub fn add_customer(&mut self, record: CustomerRecord) {
-        let entry = self
-            .conversations
-            .entry(record.conversation_id.clone())
-            .or_default();
-        entry.customer = Some(record);
-    }
-
-    pub fn add_agent(&mut self, record: AgentRecord) {
-        self.conversations
-            .entry(record.conversation_id.clone())
-            .or_default()
-            .agents
-            .push(record);
-    }
-
-    pub fn verify(&self) -> Verdict {
-        let mut verdict = Verdict {
-            conversations: self.conversations.len(),
-            ..Verdict::default()
-        };
-        for (conversation_id, entry) in &self.conversations {
-            verify_conversation(conversation_id, entry, &mut verdict);
+        if let Some((id, entry)) = self.file_customer(record) {
+            let checked = verify_conversation(&id, &entry);
+            drop(entry);
+            self.tally.add(&id, checked, true);
         }
-        verdict
+    }
+
+    /// Files an agent's record; checks the conversation if that completes it.
+    pub fn add_agent(&mut self, record: AgentRecord) {
+        if let Some((id, entry)) = self.file_agent(record) {
+            let checked = verify_conversation(&id, &entry);
+            drop(entry);
+            self.tally.add(&id, checked, true);
+        }
+    }
+
+    /// Conversations with records but not checked yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The verdict over everything filed: the conversations checked so far, and the
+    /// pending ones checked now with whatever records they have.
+    pub fn verify(&self) -> Verdict {
+        let mut tally = self.tally.clone();
+        let mut pending: Vec<(&String, &Entry)> = self.pending.iter().collect();
+        pending.sort_unstable_by_key(|(id, _)| *id);
+        for (id, entry) in pending {
+            tally.add(id, verify_conversation(id, entry), false);
+        }
+        tally.verdict()
+    }
+
+    /// Files a record; returns the conversation's entry, taken out, once it is complete.
+    fn file_customer(&mut self, record: CustomerRecord) -> Option<(String, Entry)> {
+        let id = record.conversation_id.clone();
+        self.pending.entry(id.clone()).or_default().customer = Some(record);
+        self.take_if_complete(id)
+    }
+
+    fn file_agent(&mut self, record: AgentRecord) -> Option<(String, Entry)> {
+        let id = record.conversation_id.clone();
+        let entry = self.pending.entry(id.clone()).or_default();
+        match entry.agents.iter_mut().find(|r| r.agent == record.agent) {
+            Some(earlier) => earlier.absorb(record),
+            None => entry.agents.push(record),
+        }
+        self.take_if_complete(id)
+    }
+
+    fn take_if_complete(&mut self, id: String) -> Option<(String, Entry)> {
+        if !self.pending.get(&id)?.is_complete() {
+            return None;
+        }
+        let entry = self.pending.remove(&id)?;
+        Some((id, entry))
+    }
+}
+
+/// The run's [`Ledger`], shared by every simulated client. Filing a record is a short
+/// critical section; checking a completed conversation and freeing its records happen
+/// outside the lock, and the lock is never held across an `.await`.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl Verifier {
+    pub fn new() -> Verifier {
+        Verifier::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ledger> {
+        // A panic elsewhere while filing leaves whole records behind: keep using them.
+        self.ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A customer's record, handed in when its chat is over.
+    pub fn customer(&self, record: CustomerRecord) {
+        let done = self.lock().file_customer(record);
+        self.settle(done);
+    }
+
+    /// An agent's record, handed in when it is done with the conversation (or stops).
+    pub fn agent(&self, record: AgentRecord) {
+        let done = self.lock().file_agent(record);
+        self.settle(done);
+    }
+
+    fn settle(&self, done: Option<(String, Entry)>) {
+        if let Some((id, entry)) = done {
+            let checked = verify_conversation(&id, &entry);
+            drop(entry);
+            self.lock().tally.add(&id, checked, true);
+        }
+    }
+
+    /// Conversations with records but not checked yet.
+    pub fn pending(&self) -> usize {
+        self.lock().pending()
+    }
+
+    /// See [`Ledger::verify`]; call it once every client has handed its records in.
+    pub fn verdict(&self) -> Verdict {
+        self.lock().verify()
     }
 }
 
@@ -466,8 +721,9 @@ fn around(stored: &[Stored], seq: u64) -> String {
         .join(", ")
 }
 
-fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdict) {
-    let problems = &mut verdict.problems;
+fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
+    let mut checked = Checked::default();
+    let problems = &mut checked.problems;
     let cid = || conversation_id.to_string();
 
     for agent in &entry.agents {
@@ -483,7 +739,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
             conversation_id: cid(),
             reason: "no customer record (the customer task failed before reporting)".into(),
         });
-        return;
+        return checked;
     };
     let customer_name = format!("customer {}", customer.customer);
     order_problems(conversation_id, &customer_name, &customer.seen, problems);
@@ -499,7 +755,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
             agent_acks.entry(&ack.id).or_default().insert(ack.seq);
         }
     }
-    verdict.messages_checked += (customer_acks.len() + agent_acks.len()) as u64;
+    checked.messages += (customer_acks.len() + agent_acks.len()) as u64;
     for (id, seqs) in customer_acks.iter().chain(agent_acks.iter()) {
         if seqs.len() > 1 {
             problems.push(Problem::AckMismatch {
@@ -517,7 +773,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
                 conversation_id: cid(),
                 reason: format!("stored history not readable: {reason}"),
             });
-            return;
+            return checked;
         }
     };
 
@@ -565,9 +821,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
             _ => {}
         }
     }
-    if window_end.is_empty() {
-        verdict.unassigned += 1;
-    }
+    checked.unassigned = window_end.is_empty();
     for (agent, &end) in &window_end {
         let Some(record) = entry.agents.iter().find(|r| r.agent == *agent) else {
             problems.push(Problem::Unverifiable {
@@ -605,6 +859,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry, verdict: &mut Verdi
             }
         }
     }
+    checked
 }
 
 #[cfg(test)]
@@ -635,6 +890,10 @@ mod tests {
 
     /// A clean chat: start (1), joined (2), customer msg (3), reply (4), closed (5).
     fn clean() -> (CustomerRecord, AgentRecord) {
+        clean_in(CONV)
+    }
+
+    fn clean_in(conversation_id: &str) -> (CustomerRecord, AgentRecord) {
         let mut customer_seen = SeenLog::default();
         for seq in 1..=5 {
             customer_seen.live(1, seq);
@@ -647,7 +906,7 @@ mod tests {
             agent_seen.live(2, seq);
         }
         let customer = CustomerRecord {
-            conversation_id: CONV.into(),
+            conversation_id: conversation_id.into(),
             customer: "0".into(),
             acked: vec![ack(1, "c0.0.0"), ack(3, "c0.0.1")],
             seen: customer_seen,
@@ -660,7 +919,7 @@ mod tests {
             ]),
         };
         let agent = AgentRecord {
-            conversation_id: CONV.into(),
+            conversation_id: conversation_id.into(),
             agent: "a1".into(),
             acked: vec![ack(4, "rc0.0.1")],
             seen: agent_seen,
@@ -693,6 +952,10 @@ mod tests {
         );
         assert_eq!(set.last(), Some(u64::MAX - 1));
         assert!(set.words.len() < 10);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![1, 5, 64, 200, u64::MAX - 1]
+        );
     }
 
     #[test]
@@ -873,5 +1136,353 @@ mod tests {
         let v = verdict(customer, vec![]);
         assert!(v.is_clean(), "{:?}", v.problems);
         assert_eq!(v.unassigned, 1);
+    }
+
+    fn agent_record(agent: &str, acked: Vec<Acked>, seen: SeenLog) -> AgentRecord {
+        AgentRecord {
+            conversation_id: CONV.into(),
+            agent: agent.into(),
+            acked,
+            seen,
+        }
+    }
+
+    /// a1 answers, transfers to a2 (joined 5, left a1 6), a2 answers the next message,
+    /// the customer closes (9).
+    fn transferred() -> (CustomerRecord, AgentRecord, AgentRecord) {
+        let (mut customer, mut a1) = clean();
+        customer.stored = Ok(vec![
+            stored(1, "message", Some("c0.0.0"), Some("customer"), None),
+            stored(2, "joined", None, None, Some("a1")),
+            stored(3, "message", Some("c0.0.1"), Some("customer"), None),
+            stored(4, "message", Some("rc0.0.1"), Some("agent"), None),
+            stored(5, "joined", None, None, Some("a2")),
+            stored(6, "left", None, None, Some("a1")),
+            stored(7, "message", Some("c0.0.2"), Some("customer"), None),
+            stored(8, "message", Some("rc0.0.2"), Some("agent"), None),
+            stored(9, "closed", None, None, None),
+        ]);
+        customer.acked.push(ack(7, "c0.0.2"));
+        customer.seen = SeenLog::default();
+        for seq in 1..=9 {
+            customer.seen.live(1, seq);
+        }
+        a1.seen = SeenLog::default();
+        for seq in 1..=6 {
+            a1.seen.live(2, seq);
+        }
+        let mut seen = SeenLog::default();
+        seen.live(3, 5);
+        for seq in 1..=5 {
+            seen.history(seq);
+        }
+        for seq in 6..=9 {
+            seen.live(3, seq);
+        }
+        let a2 = agent_record("a2", vec![ack(8, "rc0.0.2")], seen);
+        (customer, a1, a2)
+    }
+
+    #[test]
+    fn a_conversation_is_checked_and_freed_once_its_records_are_in() {
+        let (customer, agent) = clean();
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        assert_eq!(ledger.pending(), 1, "waits for the agent");
+        ledger.add_agent(agent);
+        assert_eq!(ledger.pending(), 0, "checked, and the records dropped");
+        let v = ledger.verify();
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!(
+            (v.conversations, v.verified_early, v.messages_checked),
+            (1, 1, 3)
+        );
+    }
+
+    #[test]
+    fn the_agent_record_may_come_first() {
+        let (customer, agent) = clean();
+        let mut ledger = Ledger::new();
+        ledger.add_agent(agent);
+        assert_eq!(ledger.pending(), 1, "waits for the customer");
+        ledger.add_customer(customer);
+        assert_eq!(ledger.pending(), 0);
+        let v = ledger.verify();
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!((v.conversations, v.verified_early), (1, 1));
+    }
+
+    #[test]
+    fn a_loss_and_a_duplicate_are_caught_when_checked_early() {
+        let (customer, mut agent) = clean();
+        let mut seen = SeenLog::default();
+        for seq in [1, 2, 4, 5] {
+            seen.live(2, seq);
+        }
+        seen.live(2, 5);
+        agent.seen = seen;
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        ledger.add_agent(agent);
+        assert_eq!(ledger.pending(), 0, "checked early");
+        let v = ledger.verify();
+        assert_eq!(v.verified_early, 1);
+        assert_eq!(
+            v.problems,
+            vec![
+                Problem::Duplicate {
+                    conversation_id: CONV.into(),
+                    seq: 5,
+                    observer: "agent a1".into(),
+                    conn: 2,
+                },
+                Problem::Lost {
+                    conversation_id: CONV.into(),
+                    seq: 3,
+                    id: "c0.0.1".into(),
+                    to: "agent a1".into(),
+                    around: "1 message customer c0.0.0, 2 joined a1, 3 message customer c0.0.1, \
+                             4 message agent rc0.0.1, 5 closed"
+                        .into(),
+                },
+            ]
+        );
+        assert!(
+            v.summary().starts_with("FAILED: 1 duplicate, 1 lost"),
+            "{}",
+            v.summary()
+        );
+    }
+
+    #[test]
+    fn a_transfer_waits_for_both_agents_in_any_order() {
+        let (customer, a1, a2) = transferred();
+        // Customer, old agent, new agent.
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer.clone());
+        ledger.add_agent(a1.clone());
+        assert_eq!(ledger.pending(), 1, "a2 is still missing");
+        ledger.add_agent(a2.clone());
+        assert_eq!(ledger.pending(), 0);
+        let v = ledger.verify();
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!((v.verified_early, v.messages_checked), (1, 5));
+        // New agent, customer, old agent.
+        let mut ledger = Ledger::new();
+        ledger.add_agent(a2.clone());
+        ledger.add_customer(customer.clone());
+        assert_eq!(ledger.pending(), 1, "a1 is still missing");
+        ledger.add_agent(a1.clone());
+        assert_eq!(ledger.pending(), 0);
+        assert!(ledger.verify().is_clean());
+        // A message the new agent never read is still caught.
+        let mut a2_lossy = a2.clone();
+        a2_lossy.seen = SeenLog::default();
+        for seq in 1..=5 {
+            a2_lossy.seen.history(seq);
+        }
+        for seq in [5, 6, 8, 9] {
+            a2_lossy.seen.live(3, seq);
+        }
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer.clone());
+        ledger.add_agent(a2_lossy);
+        ledger.add_agent(a1.clone());
+        assert_eq!(ledger.pending(), 0);
+        let v = ledger.verify();
+        assert_eq!(v.counts().get("lost"), Some(&1), "{:?}", v.problems);
+        assert!(
+            v.problems[0].to_string().contains("seq 7"),
+            "{}",
+            v.problems[0]
+        );
+        // Without a2's record the conversation waits for the end, and says what is missing.
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        ledger.add_agent(a1);
+        let v = ledger.verify();
+        assert_eq!((v.conversations, v.verified_early), (1, 0));
+        assert_eq!(
+            v.problems,
+            vec![Problem::Unverifiable {
+                conversation_id: CONV.into(),
+                reason: "agent a2 joined but reported no record".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_record_that_did_not_see_the_end_waits_for_the_end_of_the_run() {
+        // The agent stopped before it heard the close: its record may not be its last word.
+        let (customer, mut agent) = clean();
+        agent.seen = SeenLog::default();
+        for seq in 1..=4 {
+            agent.seen.live(2, seq);
+        }
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        ledger.add_agent(agent);
+        assert_eq!(ledger.pending(), 1);
+        let v = ledger.verify();
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!(
+            (v.conversations, v.verified_early, v.messages_checked),
+            (1, 0, 3)
+        );
+    }
+
+    #[test]
+    fn incomplete_records_are_checked_at_the_end_as_before() {
+        let (mut customer, agent) = clean();
+        customer.stored = Err("forbidden".into());
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        ledger.add_agent(agent);
+        assert_eq!(ledger.pending(), 1, "no history: the members are unknown");
+        let v = ledger.verify();
+        assert_eq!(
+            v.problems,
+            vec![Problem::Unverifiable {
+                conversation_id: CONV.into(),
+                reason: "stored history not readable: forbidden".into(),
+            }]
+        );
+
+        let (_, agent) = clean();
+        let mut ledger = Ledger::new();
+        ledger.add_agent(agent);
+        let v = ledger.verify();
+        assert_eq!(v.counts().get("unverifiable"), Some(&1), "{:?}", v.problems);
+        assert!(v.problems[0].to_string().contains("no customer record"));
+    }
+
+    #[test]
+    fn an_agent_offered_the_conversation_again_is_one_record() {
+        // a1 joins (2), hands over to a2 (joined 3, left a1 4), the customer writes (5),
+        // a1 gets it back (joined 6, left a2 7), the customer closes (8). a1 hands in one
+        // record per membership.
+        let (mut customer, _) = clean();
+        customer.stored = Ok(vec![
+            stored(1, "message", Some("c0.0.0"), Some("customer"), None),
+            stored(2, "joined", None, None, Some("a1")),
+            stored(3, "joined", None, None, Some("a2")),
+            stored(4, "left", None, None, Some("a1")),
+            stored(5, "message", Some("c0.0.1"), Some("customer"), None),
+            stored(6, "joined", None, None, Some("a1")),
+            stored(7, "left", None, None, Some("a2")),
+            stored(8, "closed", None, None, None),
+        ]);
+        customer.acked = vec![ack(1, "c0.0.0"), ack(5, "c0.0.1")];
+        customer.seen = SeenLog::default();
+        for seq in 1..=8 {
+            customer.seen.live(1, seq);
+        }
+        let mut first = SeenLog::default();
+        first.history(1);
+        for seq in 2..=4 {
+            first.live(2, seq);
+        }
+        let mut a2 = SeenLog::default();
+        a2.history(1);
+        for seq in 3..=7 {
+            a2.live(3, seq);
+        }
+        let mut second = SeenLog::default();
+        for seq in 1..=6 {
+            second.history(seq);
+        }
+        for seq in 6..=8 {
+            second.live(2, seq);
+        }
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer.clone());
+        ledger.add_agent(agent_record("a1", vec![], first.clone()));
+        ledger.add_agent(agent_record("a2", vec![], a2.clone()));
+        assert_eq!(ledger.pending(), 1, "a1 is a member again until the close");
+        ledger.add_agent(agent_record("a1", vec![], second.clone()));
+        assert_eq!(ledger.pending(), 0);
+        let v = ledger.verify();
+        assert!(v.is_clean(), "{:?}", v.problems);
+
+        // A seq the first membership read live, read again on the same connection later,
+        // is a duplicate.
+        second.live(2, 4);
+        let mut ledger = Ledger::new();
+        ledger.add_customer(customer);
+        ledger.add_agent(agent_record("a1", vec![], first));
+        ledger.add_agent(agent_record("a2", vec![], a2));
+        ledger.add_agent(agent_record("a1", vec![], second));
+        let v = ledger.verify();
+        assert_eq!(
+            v.counts(),
+            BTreeMap::from([("duplicate", 1), ("out_of_order", 1)]),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn problems_past_the_cap_are_counted_and_the_first_ones_kept_in_order() {
+        let total = PROBLEMS_KEPT + 50;
+        let mut ledger = Ledger::new();
+        // Conversations complete in the reverse of their id order.
+        for i in (0..total).rev() {
+            let (customer, mut agent) = clean_in(&format!("c_{i:04}"));
+            agent.seen = SeenLog::default();
+            for seq in [1, 2, 4, 5] {
+                agent.seen.live(2, seq);
+            }
+            ledger.add_agent(agent);
+            ledger.add_customer(customer);
+        }
+        assert_eq!(ledger.pending(), 0);
+        let v = ledger.verify();
+        assert_eq!(v.counts().get("lost"), Some(&total));
+        assert_eq!(v.conversations, total);
+        let ids: Vec<String> = v
+            .problems
+            .iter()
+            .map(|p| match p {
+                Problem::Lost {
+                    conversation_id, ..
+                } => conversation_id.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let expected: Vec<String> = (0..PROBLEMS_KEPT).map(|i| format!("c_{i:04}")).collect();
+        assert_eq!(ids, expected);
+        assert!(v.summary().starts_with(&format!("FAILED: {total} lost")));
+    }
+
+    #[test]
+    fn the_shared_verifier_takes_records_from_many_threads() {
+        let verifier = Verifier::new();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let verifier = verifier.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let (customer, agent) = clean_in(&format!("c_{t}_{i}"));
+                        if i % 2 == 0 {
+                            verifier.customer(customer);
+                            verifier.agent(agent);
+                        } else {
+                            verifier.agent(agent);
+                            verifier.customer(customer);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a filing thread");
+        }
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!(
+            (v.conversations, v.verified_early, v.messages_checked),
+            (200, 200, 600)
+        );
     }
 }

@@ -199,6 +199,13 @@ async fn a_tiny_run_against_the_real_hub_loses_nothing() {
     assert!(hub.client_failures.is_empty(), "{summary}");
     // 6 chats × 7 customer messages, each with a reply: 84 acknowledged messages.
     assert_eq!(outcome.verdict.messages_checked, 84, "{summary}");
+    // Every conversation was checked, and its records freed, as the chats ended: none
+    // waited for the agents to stop, nor for the end of the run.
+    assert_eq!(outcome.unverified_at_agent_stop, 0, "{summary}");
+    assert_eq!(
+        outcome.verdict.verified_early, outcome.verdict.conversations,
+        "{summary}"
+    );
     assert!(outcome.report.ratios.is_some(), "floor ran: {summary}");
     let sampled: Vec<&str> = hub.processes.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(sampled, ["hub", "harness"], "processes sampled: {summary}");
