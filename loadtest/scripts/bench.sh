@@ -12,7 +12,9 @@
 # `saturation` first) and load the hub at 25 % / 50 % of it.
 #
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
-# binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000).
+# binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
+# (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
+# rewrites cost).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -47,7 +49,7 @@ start_all() {
     stop_all
     rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-        --appendfsync everysec --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+        --appendfsync everysec --dir "$WORK/redis" ${REDIS_ARGS:-} >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
     SWITCHBOARD_LOG=warn "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
