@@ -44,6 +44,10 @@ pub struct CustomerOutcome {
 
 /// How long a customer waits for a plain answer (start, close, history) from the hub.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the whole stored history may take to read for verification: a chat that
+/// lasted the whole run is thousands of events over several pages, and every customer
+/// reads its own at the same moment when a timed run ends.
+const STORED_HISTORY_TIMEOUT: Duration = Duration::from_secs(90);
 /// Resumes in a row after which the customer gives up.
 const MAX_RESUMES: u32 = 10;
 
@@ -332,12 +336,12 @@ impl Customer {
         // 6. the stored history, for verification
         self.request_history(chat, 0, true).await?;
         if !self
-            .pump(chat, Instant::now() + ANSWER_TIMEOUT, Mode::Wait, |c| {
+            .pump(chat, Instant::now() + STORED_HISTORY_TIMEOUT, Mode::Wait, |c| {
                 c.stored.is_some()
             })
             .await?
         {
-            bail!("history was not answered within {ANSWER_TIMEOUT:?}");
+            bail!("the stored history was not read within {STORED_HISTORY_TIMEOUT:?}");
         }
         Ok(())
     }
