@@ -581,7 +581,7 @@ impl ConversationTask {
             let (events, more) = self
                 .owner
                 .store
-                .history(&self.id, self.delivered, 200)
+                .history_in_order(&self.id, self.delivered, 200)
                 .await?;
             let mut progressed = false;
             for event in events.into_iter().filter(|e| e.seq <= until) {

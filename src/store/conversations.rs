@@ -474,26 +474,48 @@ impl Store {
     }
 
     /// Events after `after_seq`, oldest first, at most `limit`; `more` when there are more.
+    /// A page of a conversation's events for a client, read over the bulk connection a
+    /// few pages at a time.
     pub async fn history(
         &self,
         conversation_id: &str,
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
-        let mut conn = self.conn();
+        let _turn = self.bulk_turn().await?;
+        self.history_on(self.bulk_conn(), conversation_id, after_seq, limit)
+            .await
+    }
+
+    /// A page of events read over the connection the appends use, so it sees every
+    /// append sent before it, even one whose reply timed out: the conversation task
+    /// repairs gaps with this.
+    pub async fn history_in_order(
+        &self,
+        conversation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Event>, bool)> {
+        self.history_on(self.conn(), conversation_id, after_seq, limit)
+            .await
+    }
+
+    async fn history_on(
+        &self,
+        conn: redis::aio::ConnectionManager,
+        conversation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Event>, bool)> {
         let key = keys::events(conversation_id);
         let start = format!("{}-0", after_seq.saturating_add(1));
         let count = limit.saturating_add(1);
         let reply: StreamRangeReply = self
-            .run("history", async move {
-                redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count)
-                    .query_async(&mut conn)
-                    .await
+            .run_read("history", || {
+                let mut conn = conn.clone();
+                let mut cmd = redis::cmd("XRANGE");
+                cmd.arg(&key).arg(&start).arg("+").arg("COUNT").arg(count);
+                async move { cmd.query_async(&mut conn).await }
             })
             .await?;
         let more = reply.ids.len() > limit;

@@ -13,9 +13,10 @@ pub mod keys;
 mod retention;
 mod tickets;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{
@@ -45,11 +46,21 @@ impl From<serde_json::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// History pages read from Redis at once. When hundreds of clients reconnect together
+/// and each asks for a page of up to 1,000 events, reading them all at once queues each
+/// behind the others' replies until the store timeout fails them; a few at a time, each
+/// read is quick and the rest wait their turn outside the timeout.
+const BULK_READS_AT_ONCE: usize = 4;
+
 /// A handle to Redis; cheap to clone. Requests from every task share one multiplexed
-/// connection, so concurrent writes are pipelined rather than sent one by one.
+/// connection, so concurrent writes are pipelined rather than sent one by one. Client
+/// history pages (large replies) go over a second connection, so a burst of them never
+/// holds up the appends that chats are waiting on.
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
+    bulk: ConnectionManager,
+    bulk_permits: Arc<Semaphore>,
     timeout: Duration,
     metrics: Option<crate::metrics::Metrics>,
 }
@@ -64,12 +75,18 @@ impl Store {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connect = ConnectionManager::new_with_config(client, config);
-        let conn = tokio::time::timeout(timeout, connect).await.map_err(|_| {
+        let connect = async {
+            let conn = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+            let bulk = ConnectionManager::new_with_config(client, config).await?;
+            Ok::<_, redis::RedisError>((conn, bulk))
+        };
+        let (conn, bulk) = tokio::time::timeout(timeout, connect).await.map_err(|_| {
             StoreError::Unavailable(format!("no answer from {url} in {timeout:?}"))
         })??;
         let store = Store {
             conn,
+            bulk,
+            bulk_permits: Arc::new(Semaphore::new(BULK_READS_AT_ONCE)),
             timeout,
             metrics: None,
         };
@@ -86,17 +103,58 @@ impl Store {
         self.conn.clone()
     }
 
+    pub(crate) fn bulk_conn(&self) -> ConnectionManager {
+        self.bulk.clone()
+    }
+
+    /// Waits for a turn to read a large reply (see [`BULK_READS_AT_ONCE`]).
+    pub(crate) async fn bulk_turn(&self) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
+        self.bulk_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))
+    }
+
+    /// Like [`Store::run`] for a read, which is safe to send twice: when the connection
+    /// turns out to be broken (Redis restarted while this connection sat unused), the
+    /// connection manager reconnects and the read is tried once more, instead of failing
+    /// the first client to ask after a restart.
+    pub(crate) async fn run_read<T, F, Fut>(&self, op: &'static str, mut read: F) -> StoreResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let broken = |err: &redis::RedisError| {
+            err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
+        };
+        match self.timed(op, read()).await {
+            Ok(Err(err)) if broken(&err) => {
+                tracing::debug!(op, cause = %err, "read on a broken connection: once more");
+                self.run(op, read()).await
+            }
+            first => Self::settle(op, first),
+        }
+    }
+
     /// Runs one Redis exchange under the store timeout and records its latency.
     pub(crate) async fn run<T, F>(&self, op: &'static str, fut: F) -> StoreResult<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
+        Self::settle(op, self.timed(op, fut).await)
+    }
+
+    /// Runs `fut` under the store timeout, recording its latency.
+    async fn timed<T, F>(
+        &self,
+        op: &'static str,
+        fut: F,
+    ) -> Result<redis::RedisResult<T>, tokio::time::error::Elapsed>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(self.timeout, fut).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(StoreError::from(err)),
-            Err(_) => Err(StoreError::Unavailable(format!("{op}: timed out"))),
-        };
+        let outcome = tokio::time::timeout(self.timeout, fut).await;
         if let Some(metrics) = &self.metrics {
             metrics
                 .store_seconds
@@ -104,6 +162,17 @@ impl Store {
                 .observe(started.elapsed().as_secs_f64());
         }
         outcome
+    }
+
+    fn settle<T>(
+        op: &'static str,
+        outcome: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> StoreResult<T> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(StoreError::from(err)),
+            Err(_) => Err(StoreError::Unavailable(format!("{op}: timed out"))),
+        }
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
