@@ -158,7 +158,12 @@ async fn relay(stream: TcpStream, lobby: Lobby) -> anyhow::Result<()> {
             *seen.lock().unwrap_or_else(|p| p.into_inner()) = request.uri().path().to_string();
             Ok(response)
         };
-    let socket = tokio_tungstenite::accept_hdr_async(stream, callback).await?;
+    let socket = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        callback,
+        Some(crate::ws::relay_config()),
+    )
+    .await?;
     let path = std::mem::take(&mut *path.lock().unwrap_or_else(|p| p.into_inner()));
     let (mut sink, mut source) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
