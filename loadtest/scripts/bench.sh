@@ -14,7 +14,7 @@
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
 # (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
-# rewrites cost).
+# rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,7 +52,7 @@ start_all() {
         --appendfsync everysec --dir "$WORK/redis" ${REDIS_ARGS:-} >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    SWITCHBOARD_LOG=warn "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
+    SWITCHBOARD_LOG=warn TOKIO_WORKER_THREADS="${HUB_WORKERS:-$(nproc)}" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
         --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --config "$SCENARIOS/hub.toml" >"$WORK/hub.log" 2>&1 &
     HUB_PID=$!
     for _ in $(seq 100); do grep -q "listening on" "$WORK/hub.log" && break; sleep 0.1; done
