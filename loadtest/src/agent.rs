@@ -388,7 +388,14 @@ impl Agent {
                         self.finish_if_done(&conversation_id);
                     }
                     Some(other) => {
-                        self.metrics().error(&code);
+                        // Named by request, so a report says which answer was refused.
+                        let request = match &other {
+                            Pending::Status => "status",
+                            Pending::Accept { .. } => "accept",
+                            Pending::History { .. } => "history",
+                            Pending::Reply(..) | Pending::Transfer { .. } => "request",
+                        };
+                        self.metrics().error(&format!("{request}_{code}"));
                         if let Pending::Accept {
                             conversation_id, ..
                         }
