@@ -107,12 +107,17 @@ impl Store {
         self.bulk.clone()
     }
 
-    /// Waits for a turn to read a large reply (see [`BULK_READS_AT_ONCE`]).
+    /// Waits for a turn to read a large reply (see [`BULK_READS_AT_ONCE`]), at most the
+    /// store timeout: while Redis is down every turn lasts that long, and a queue of
+    /// readers must still hear `unavailable` soon rather than one after another.
     pub(crate) async fn bulk_turn(&self) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
-        self.bulk_permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))
+        match tokio::time::timeout(self.timeout, self.bulk_permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(StoreError::Unavailable("the store is shutting down".into())),
+            Err(_) => Err(StoreError::Unavailable(
+                "history reads: no turn in time".into(),
+            )),
+        }
     }
 
     /// Like [`Store::run`] for a read, which is safe to send twice: when the connection

@@ -251,6 +251,20 @@ impl RedisServer {
         kill_and_reap(&mut self.child);
     }
 
+    /// SIGSTOP: Redis hangs with its sockets open, like a server stuck on a slow disk.
+    pub fn stop(&self) {
+        if let Some(child) = &self.child {
+            signal(child.id(), "-STOP");
+        }
+    }
+
+    /// SIGCONT after `stop()`.
+    pub fn cont(&self) {
+        if let Some(child) = &self.child {
+            signal(child.id(), "-CONT");
+        }
+    }
+
     /// SIGTERM and wait for the exit (a clean shutdown).
     pub fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
