@@ -146,6 +146,13 @@ async fn a_closed_chat_and_its_ticket_expire_as_configured() {
     for key in conversation_keys(&c) {
         assert_eq!(pttl(&conn, &key).await, -1, "{key} expires while open");
     }
+    // The sticky-routing hint expires even if no flush ever comes to set it again.
+    let hint = keys::visitor_last_agent(&visitor_id);
+    let hint_ttl = pttl(&conn, &hint).await;
+    assert!(
+        hint_ttl > 0 && hint_ttl <= 2 * HOUR_S * 1000,
+        "{hint} while the chat is open: PTTL {hint_ttl}"
+    );
 
     let ticket_id = close(&hub, &mut chat).await;
     wait_retired(&conn, &c).await;
@@ -154,7 +161,6 @@ async fn a_closed_chat_and_its_ticket_expire_as_configured() {
     }
     let ticket = keys::ticket(&ticket_id);
     assert_fresh_ttl(&ticket, pttl(&conn, &ticket).await, 2 * HOUR_S);
-    let hint = keys::visitor_last_agent(&visitor_id);
     assert_fresh_ttl(&hint, pttl(&conn, &hint).await, 2 * HOUR_S);
     assert!(
         !exists(&conn, &keys::visitor_open(&visitor_id)).await,

@@ -991,8 +991,13 @@ impl RoutingTask {
                             .observe(waited_ms as f64 / 1000.0);
                     }
                     let store = hub.store.clone();
+                    let ticket_s = hub.config.retention.ticket_s;
+                    let ttl_ms = (ticket_s > 0).then(|| ticket_s.saturating_mul(1000));
                     hub.tracker.spawn(async move {
-                        if let Err(err) = store.set_last_agent(&visitor_id, &joined_agent).await {
+                        if let Err(err) = store
+                            .set_last_agent(&visitor_id, &joined_agent, ttl_ms)
+                            .await
+                        {
                             tracing::debug!(cause = %err, "sticky routing hint not saved");
                         }
                     });

@@ -579,16 +579,22 @@ impl Store {
         .await
     }
 
-    pub async fn set_last_agent(&self, visitor_id: &str, agent_id: &str) -> StoreResult<()> {
+    /// Remembers who served a visitor, for `ttl_ms` (`None`: kept). The flush sets the
+    /// expiry again when the chat ends; this one covers a hint written after that.
+    pub async fn set_last_agent(
+        &self,
+        visitor_id: &str,
+        agent_id: &str,
+        ttl_ms: Option<u64>,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
-        let key = keys::visitor_last_agent(visitor_id);
-        let agent = agent_id.to_string();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(keys::visitor_last_agent(visitor_id)).arg(agent_id);
+        if let Some(ttl_ms) = ttl_ms {
+            cmd.arg("PX").arg(ttl_ms.max(1));
+        }
         self.run("set_last_agent", async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(agent)
-                .query_async::<()>(&mut conn)
-                .await
+            cmd.query_async::<()>(&mut conn).await
         })
         .await
     }
