@@ -60,8 +60,8 @@ impl Store {
         })
         .await?;
         if let Some(ttl) = last_agent_ms {
-            // The visitor's own hash tag: a separate command. The hint is refreshed by
-            // each join (a plain SET, which drops the TTL) and re-armed by each flush.
+            // The visitor's own hash tag: a separate command. Each join rewrites the hint
+            // with an expiry of its own; the flush re-arms it from the chat's end.
             let mut conn = self.conn();
             let key = keys::visitor_last_agent(&record.visitor_id);
             self.run("expire_last_agent", async move {
