@@ -336,9 +336,12 @@ impl Customer {
         // 6. the stored history, for verification
         self.request_history(chat, 0, true).await?;
         if !self
-            .pump(chat, Instant::now() + STORED_HISTORY_TIMEOUT, Mode::Wait, |c| {
-                c.stored.is_some()
-            })
+            .pump(
+                chat,
+                Instant::now() + STORED_HISTORY_TIMEOUT,
+                Mode::Wait,
+                |c| c.stored.is_some(),
+            )
             .await?
         {
             bail!("the stored history was not read within {STORED_HISTORY_TIMEOUT:?}");
