@@ -243,13 +243,6 @@ impl Registry {
         }
     }
 
-    pub fn monitors(&self, conversation_id: &str) -> Vec<ConnTx> {
-        self.monitors
-            .get(conversation_id)
-            .map(|c| c.clone())
-            .unwrap_or_default()
-    }
-
     pub fn kick_party(&self, party: &PartyKey, why: Kick) {
         for conn in self.connections(party) {
             conn.kick(why);

@@ -913,15 +913,11 @@ impl RoutingTask {
                     reason: RevokeReason::Taken,
                 }
                 .to_text();
-                for conn in self
-                    .hub
-                    .registry
-                    .connections(&PartyKey::Agent(agent.clone()))
-                {
+                self.hub.registry.for_each_agent_conn(&agent, |conn| {
                     if Some(conn.id) != accepting_conn {
                         conn.push(taken.clone());
                     }
-                }
+                });
                 (ack, Some(reply))
             }
             None => (None, None),
