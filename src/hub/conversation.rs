@@ -522,10 +522,7 @@ impl ConversationTask {
             AppendOutcome::NotFound => Error::not_found(format!("no conversation {}", self.id)),
             AppendOutcome::WrongState => Error::conflict(format!("{} is closed", self.id)),
         };
-        if let Some(conn) = &request.errors_to {
-            let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
-            self.report(conn, req, &failure);
-        }
+        self.report(&request, &failure);
         Ok(outcome)
     }
 
@@ -536,19 +533,23 @@ impl ConversationTask {
         outcome: Result<AppendOutcome>,
         reply: Reply<AppendOutcome>,
     ) {
-        if let (Some(conn), Err(err)) = (&request.errors_to, &outcome) {
-            let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
-            self.report(conn, req, err);
+        if let Err(err) = &outcome {
+            self.report(request, err);
         }
         let _ignored_if_requester_left = reply.send(outcome);
     }
 
-    fn report(&self, conn: &ConnTx, req: Option<String>, err: &Error) {
+    /// Sends the requester the error for its request, when it asked the task to answer.
+    fn report(&self, request: &AppendRequest, err: &Error) {
+        let Some(conn) = &request.errors_to else {
+            return;
+        };
         self.owner
             .metrics
             .errors
             .with_label_values(&[err.code().as_str()])
             .inc();
+        let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
         conn.send(&ServerFrame::error(req, err));
     }
 
