@@ -387,22 +387,16 @@ impl Agent {
                         self.metrics().error(&format!("transfer_{code}"));
                         self.finish_if_done(&conversation_id);
                     }
-                    Some(other) => {
-                        // Named by request, so a report says which answer was refused.
-                        let request = match &other {
-                            Pending::Status => "status",
-                            Pending::Accept { .. } => "accept",
-                            Pending::History { .. } => "history",
-                            Pending::Reply(..) | Pending::Transfer { .. } => "request",
-                        };
-                        self.metrics().error(&format!("{request}_{code}"));
-                        if let Pending::Accept {
-                            conversation_id, ..
-                        }
-                        | Pending::History { conversation_id } = other
-                        {
-                            self.finish_if_done(&conversation_id);
-                        }
+                    // Named by request, so a report says which answer was refused.
+                    Some(Pending::Accept {
+                        conversation_id, ..
+                    }) => {
+                        self.metrics().error(&format!("accept_{code}"));
+                        self.finish_if_done(&conversation_id);
+                    }
+                    Some(Pending::History { conversation_id }) => {
+                        self.metrics().error(&format!("history_{code}"));
+                        self.finish_if_done(&conversation_id);
                     }
                     None => self.metrics().error(&code),
                 }

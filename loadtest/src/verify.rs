@@ -477,20 +477,7 @@ impl Entry {
             return false;
         };
         let closed = stored.iter().find(|e| e.kind == "closed").map(|e| e.seq);
-        // Agent → seq of the event that ended its last membership (None while it lasts).
-        let mut ends: HashMap<&str, Option<u64>> = HashMap::new();
-        for event in stored {
-            match (event.kind, event.agent.as_deref()) {
-                ("joined", Some(agent)) => {
-                    ends.insert(agent, None);
-                }
-                ("left", Some(agent)) => {
-                    ends.insert(agent, Some(event.seq));
-                }
-                _ => {}
-            }
-        }
-        ends.into_iter().all(|(agent, end)| {
+        membership_ends(stored).into_iter().all(|(agent, end)| {
             end.or(closed).is_some_and(|end| {
                 self.agents
                     .iter()
@@ -569,28 +556,6 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new() -> Ledger {
-        Ledger::default()
-    }
-
-    /// Files the customer's record; checks the conversation if that completes it.
-    pub fn add_customer(&mut self, record: CustomerRecord) {
-        if let Some((id, entry)) = self.file_customer(record) {
-            let checked = verify_conversation(&id, &entry);
-            drop(entry);
-            self.tally.add(&id, checked, true);
-        }
-    }
-
-    /// Files an agent's record; checks the conversation if that completes it.
-    pub fn add_agent(&mut self, record: AgentRecord) {
-        if let Some((id, entry)) = self.file_agent(record) {
-            let checked = verify_conversation(&id, &entry);
-            drop(entry);
-            self.tally.add(&id, checked, true);
-        }
-    }
-
     /// Conversations with records but not checked yet.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -705,6 +670,24 @@ fn order_problems(conversation_id: &str, observer: &str, seen: &SeenLog, out: &m
     }
 }
 
+/// Every agent the stored history names → the seq of the `left` that ended its last
+/// membership (`None` while it lasts).
+fn membership_ends(stored: &[Stored]) -> BTreeMap<&str, Option<u64>> {
+    let mut ends = BTreeMap::new();
+    for event in stored {
+        match (event.kind, event.agent.as_deref()) {
+            ("joined", Some(agent)) => {
+                ends.insert(agent, None);
+            }
+            ("left", Some(agent)) => {
+                ends.insert(agent, Some(event.seq));
+            }
+            _ => {}
+        }
+    }
+    ends
+}
+
 /// The stored events within 3 of `seq`, e.g. `25 joined a1, 26 message customer c0.0.4`.
 fn around(stored: &[Stored], seq: u64) -> String {
     stored
@@ -809,21 +792,11 @@ fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
     }
 
     // 2. Agent side: membership windows from the stored joined/left events.
-    let mut window_end: BTreeMap<&str, u64> = BTreeMap::new();
-    for event in stored {
-        match (event.kind, event.agent.as_deref()) {
-            ("joined", Some(agent)) => {
-                window_end.insert(agent, u64::MAX);
-            }
-            ("left", Some(agent)) => {
-                window_end.insert(agent, event.seq);
-            }
-            _ => {}
-        }
-    }
+    let window_end = membership_ends(stored);
     checked.unassigned = window_end.is_empty();
-    for (agent, &end) in &window_end {
-        let Some(record) = entry.agents.iter().find(|r| r.agent == *agent) else {
+    for (agent, end) in window_end {
+        let end = end.unwrap_or(u64::MAX);
+        let Some(record) = entry.agents.iter().find(|r| r.agent == agent) else {
             problems.push(Problem::Unverifiable {
                 conversation_id: cid(),
                 reason: format!("agent {agent} joined but reported no record"),
@@ -884,6 +857,15 @@ mod tests {
         }
     }
 
+    /// A log of `seqs` read live, in that order, on connection `conn`.
+    fn read_live(conn: u64, seqs: impl IntoIterator<Item = u64>) -> SeenLog {
+        let mut seen = SeenLog::default();
+        for seq in seqs {
+            seen.live(conn, seq);
+        }
+        seen
+    }
+
     fn ack(seq: u64, id: &str) -> Acked {
         Acked { seq, id: id.into() }
     }
@@ -894,10 +876,7 @@ mod tests {
     }
 
     fn clean_in(conversation_id: &str) -> (CustomerRecord, AgentRecord) {
-        let mut customer_seen = SeenLog::default();
-        for seq in 1..=5 {
-            customer_seen.live(1, seq);
-        }
+        let customer_seen = read_live(1, 1..=5);
         let mut agent_seen = SeenLog::default();
         agent_seen.live(2, 2);
         agent_seen.history(1);
@@ -928,12 +907,12 @@ mod tests {
     }
 
     fn verdict(customer: CustomerRecord, agents: Vec<AgentRecord>) -> Verdict {
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
+        let verifier = Verifier::new();
+        verifier.customer(customer);
         for agent in agents {
-            ledger.add_agent(agent);
+            verifier.agent(agent);
         }
-        ledger.verify()
+        verifier.verdict()
     }
 
     #[test]
@@ -972,11 +951,7 @@ mod tests {
     fn a_dropped_message_is_caught() {
         // The agent never reads the customer's message (seq 3).
         let (customer, mut agent) = clean();
-        let mut seen = SeenLog::default();
-        for seq in [1, 2, 4, 5] {
-            seen.live(2, seq);
-        }
-        agent.seen = seen;
+        agent.seen = read_live(2, [1, 2, 4, 5]);
         let v = verdict(customer, vec![agent]);
         assert_eq!(
             v.problems,
@@ -996,11 +971,7 @@ mod tests {
     #[test]
     fn a_dropped_reply_is_caught() {
         let (mut customer, agent) = clean();
-        let mut seen = SeenLog::default();
-        for seq in [1, 2, 3, 5] {
-            seen.live(1, seq);
-        }
-        customer.seen = seen;
+        customer.seen = read_live(1, [1, 2, 3, 5]);
         let v = verdict(customer, vec![agent]);
         assert_eq!(v.counts().get("lost"), Some(&1), "{:?}", v.problems);
         assert!(v.problems[0].to_string().contains("customer 0"));
@@ -1026,14 +997,10 @@ mod tests {
     fn a_replay_after_reconnect_is_not_a_duplicate() {
         // The customer drops after seq 3 and its new connection (7) replays 2..=5.
         let (mut customer, agent) = clean();
-        let mut seen = SeenLog::default();
-        for seq in 1..=3 {
-            seen.live(1, seq);
-        }
+        customer.seen = read_live(1, 1..=3);
         for seq in 2..=5 {
-            seen.live(7, seq);
+            customer.seen.live(7, seq);
         }
-        customer.seen = seen;
         let v = verdict(customer, vec![agent]);
         assert!(v.is_clean(), "{:?}", v.problems);
     }
@@ -1041,11 +1008,7 @@ mod tests {
     #[test]
     fn out_of_order_delivery_is_caught() {
         let (mut customer, agent) = clean();
-        let mut seen = SeenLog::default();
-        for seq in [1, 2, 4, 3, 5] {
-            seen.live(1, seq);
-        }
-        customer.seen = seen;
+        customer.seen = read_live(1, [1, 2, 4, 3, 5]);
         let v = verdict(customer, vec![agent]);
         assert_eq!(v.counts().get("out_of_order"), Some(&1), "{:?}", v.problems);
     }
@@ -1077,14 +1040,8 @@ mod tests {
             events.push(stored(7, "message", Some("c0.0.2"), Some("customer"), None));
         }
         customer.acked.push(ack(7, "c0.0.2"));
-        customer.seen = SeenLog::default();
-        for seq in 1..=7 {
-            customer.seen.live(1, seq);
-        }
-        a1.seen = SeenLog::default();
-        for seq in 1..=6 {
-            a1.seen.live(2, seq);
-        }
+        customer.seen = read_live(1, 1..=7);
+        a1.seen = read_live(2, 1..=6);
         let mut a2 = AgentRecord {
             conversation_id: CONV.into(),
             agent: "a2".into(),
@@ -1121,8 +1078,7 @@ mod tests {
         let v = verdict(customer, vec![agent]);
         assert_eq!(v.counts().get("unverifiable"), Some(&1));
 
-        let mut lonely = SeenLog::default();
-        lonely.live(1, 1);
+        let lonely = read_live(1, [1]);
         let customer = CustomerRecord {
             conversation_id: "c_0002".into(),
             customer: "1".into(),
@@ -1163,14 +1119,8 @@ mod tests {
             stored(9, "closed", None, None, None),
         ]);
         customer.acked.push(ack(7, "c0.0.2"));
-        customer.seen = SeenLog::default();
-        for seq in 1..=9 {
-            customer.seen.live(1, seq);
-        }
-        a1.seen = SeenLog::default();
-        for seq in 1..=6 {
-            a1.seen.live(2, seq);
-        }
+        customer.seen = read_live(1, 1..=9);
+        a1.seen = read_live(2, 1..=6);
         let mut seen = SeenLog::default();
         seen.live(3, 5);
         for seq in 1..=5 {
@@ -1186,12 +1136,12 @@ mod tests {
     #[test]
     fn a_conversation_is_checked_and_freed_once_its_records_are_in() {
         let (customer, agent) = clean();
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        assert_eq!(ledger.pending(), 1, "waits for the agent");
-        ledger.add_agent(agent);
-        assert_eq!(ledger.pending(), 0, "checked, and the records dropped");
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        assert_eq!(verifier.pending(), 1, "waits for the agent");
+        verifier.agent(agent);
+        assert_eq!(verifier.pending(), 0, "checked, and the records dropped");
+        let v = verifier.verdict();
         assert!(v.is_clean(), "{:?}", v.problems);
         assert_eq!(
             (v.conversations, v.verified_early, v.messages_checked),
@@ -1202,12 +1152,12 @@ mod tests {
     #[test]
     fn the_agent_record_may_come_first() {
         let (customer, agent) = clean();
-        let mut ledger = Ledger::new();
-        ledger.add_agent(agent);
-        assert_eq!(ledger.pending(), 1, "waits for the customer");
-        ledger.add_customer(customer);
-        assert_eq!(ledger.pending(), 0);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.agent(agent);
+        assert_eq!(verifier.pending(), 1, "waits for the customer");
+        verifier.customer(customer);
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
         assert!(v.is_clean(), "{:?}", v.problems);
         assert_eq!((v.conversations, v.verified_early), (1, 1));
     }
@@ -1215,17 +1165,12 @@ mod tests {
     #[test]
     fn a_loss_and_a_duplicate_are_caught_when_checked_early() {
         let (customer, mut agent) = clean();
-        let mut seen = SeenLog::default();
-        for seq in [1, 2, 4, 5] {
-            seen.live(2, seq);
-        }
-        seen.live(2, 5);
-        agent.seen = seen;
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        ledger.add_agent(agent);
-        assert_eq!(ledger.pending(), 0, "checked early");
-        let v = ledger.verify();
+        agent.seen = read_live(2, [1, 2, 4, 5, 5]);
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        verifier.agent(agent);
+        assert_eq!(verifier.pending(), 0, "checked early");
+        let v = verifier.verdict();
         assert_eq!(v.verified_early, 1);
         assert_eq!(
             v.problems,
@@ -1258,23 +1203,23 @@ mod tests {
     fn a_transfer_waits_for_both_agents_in_any_order() {
         let (customer, a1, a2) = transferred();
         // Customer, old agent, new agent.
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer.clone());
-        ledger.add_agent(a1.clone());
-        assert_eq!(ledger.pending(), 1, "a2 is still missing");
-        ledger.add_agent(a2.clone());
-        assert_eq!(ledger.pending(), 0);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer.clone());
+        verifier.agent(a1.clone());
+        assert_eq!(verifier.pending(), 1, "a2 is still missing");
+        verifier.agent(a2.clone());
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
         assert!(v.is_clean(), "{:?}", v.problems);
         assert_eq!((v.verified_early, v.messages_checked), (1, 5));
         // New agent, customer, old agent.
-        let mut ledger = Ledger::new();
-        ledger.add_agent(a2.clone());
-        ledger.add_customer(customer.clone());
-        assert_eq!(ledger.pending(), 1, "a1 is still missing");
-        ledger.add_agent(a1.clone());
-        assert_eq!(ledger.pending(), 0);
-        assert!(ledger.verify().is_clean());
+        let verifier = Verifier::new();
+        verifier.agent(a2.clone());
+        verifier.customer(customer.clone());
+        assert_eq!(verifier.pending(), 1, "a1 is still missing");
+        verifier.agent(a1.clone());
+        assert_eq!(verifier.pending(), 0);
+        assert!(verifier.verdict().is_clean());
         // A message the new agent never read is still caught.
         let mut a2_lossy = a2.clone();
         a2_lossy.seen = SeenLog::default();
@@ -1284,12 +1229,12 @@ mod tests {
         for seq in [5, 6, 8, 9] {
             a2_lossy.seen.live(3, seq);
         }
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer.clone());
-        ledger.add_agent(a2_lossy);
-        ledger.add_agent(a1.clone());
-        assert_eq!(ledger.pending(), 0);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer.clone());
+        verifier.agent(a2_lossy);
+        verifier.agent(a1.clone());
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
         assert_eq!(v.counts().get("lost"), Some(&1), "{:?}", v.problems);
         assert!(
             v.problems[0].to_string().contains("seq 7"),
@@ -1297,10 +1242,10 @@ mod tests {
             v.problems[0]
         );
         // Without a2's record the conversation waits for the end, and says what is missing.
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        ledger.add_agent(a1);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        verifier.agent(a1);
+        let v = verifier.verdict();
         assert_eq!((v.conversations, v.verified_early), (1, 0));
         assert_eq!(
             v.problems,
@@ -1315,15 +1260,12 @@ mod tests {
     fn a_record_that_did_not_see_the_end_waits_for_the_end_of_the_run() {
         // The agent stopped before it heard the close: its record may not be its last word.
         let (customer, mut agent) = clean();
-        agent.seen = SeenLog::default();
-        for seq in 1..=4 {
-            agent.seen.live(2, seq);
-        }
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        ledger.add_agent(agent);
-        assert_eq!(ledger.pending(), 1);
-        let v = ledger.verify();
+        agent.seen = read_live(2, 1..=4);
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        verifier.agent(agent);
+        assert_eq!(verifier.pending(), 1);
+        let v = verifier.verdict();
         assert!(v.is_clean(), "{:?}", v.problems);
         assert_eq!(
             (v.conversations, v.verified_early, v.messages_checked),
@@ -1335,11 +1277,11 @@ mod tests {
     fn incomplete_records_are_checked_at_the_end_as_before() {
         let (mut customer, agent) = clean();
         customer.stored = Err("forbidden".into());
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        ledger.add_agent(agent);
-        assert_eq!(ledger.pending(), 1, "no history: the members are unknown");
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        verifier.agent(agent);
+        assert_eq!(verifier.pending(), 1, "no history: the members are unknown");
+        let v = verifier.verdict();
         assert_eq!(
             v.problems,
             vec![Problem::Unverifiable {
@@ -1349,9 +1291,9 @@ mod tests {
         );
 
         let (_, agent) = clean();
-        let mut ledger = Ledger::new();
-        ledger.add_agent(agent);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.agent(agent);
+        let v = verifier.verdict();
         assert_eq!(v.counts().get("unverifiable"), Some(&1), "{:?}", v.problems);
         assert!(v.problems[0].to_string().contains("no customer record"));
     }
@@ -1373,10 +1315,7 @@ mod tests {
             stored(8, "closed", None, None, None),
         ]);
         customer.acked = vec![ack(1, "c0.0.0"), ack(5, "c0.0.1")];
-        customer.seen = SeenLog::default();
-        for seq in 1..=8 {
-            customer.seen.live(1, seq);
-        }
+        customer.seen = read_live(1, 1..=8);
         let mut first = SeenLog::default();
         first.history(1);
         for seq in 2..=4 {
@@ -1394,25 +1333,29 @@ mod tests {
         for seq in 6..=8 {
             second.live(2, seq);
         }
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer.clone());
-        ledger.add_agent(agent_record("a1", vec![], first.clone()));
-        ledger.add_agent(agent_record("a2", vec![], a2.clone()));
-        assert_eq!(ledger.pending(), 1, "a1 is a member again until the close");
-        ledger.add_agent(agent_record("a1", vec![], second.clone()));
-        assert_eq!(ledger.pending(), 0);
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer.clone());
+        verifier.agent(agent_record("a1", vec![], first.clone()));
+        verifier.agent(agent_record("a2", vec![], a2.clone()));
+        assert_eq!(
+            verifier.pending(),
+            1,
+            "a1 is a member again until the close"
+        );
+        verifier.agent(agent_record("a1", vec![], second.clone()));
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
         assert!(v.is_clean(), "{:?}", v.problems);
 
         // A seq the first membership read live, read again on the same connection later,
         // is a duplicate.
         second.live(2, 4);
-        let mut ledger = Ledger::new();
-        ledger.add_customer(customer);
-        ledger.add_agent(agent_record("a1", vec![], first));
-        ledger.add_agent(agent_record("a2", vec![], a2));
-        ledger.add_agent(agent_record("a1", vec![], second));
-        let v = ledger.verify();
+        let verifier = Verifier::new();
+        verifier.customer(customer);
+        verifier.agent(agent_record("a1", vec![], first));
+        verifier.agent(agent_record("a2", vec![], a2));
+        verifier.agent(agent_record("a1", vec![], second));
+        let v = verifier.verdict();
         assert_eq!(
             v.counts(),
             BTreeMap::from([("duplicate", 1), ("out_of_order", 1)]),
@@ -1424,19 +1367,16 @@ mod tests {
     #[test]
     fn problems_past_the_cap_are_counted_and_the_first_ones_kept_in_order() {
         let total = PROBLEMS_KEPT + 50;
-        let mut ledger = Ledger::new();
+        let verifier = Verifier::new();
         // Conversations complete in the reverse of their id order.
         for i in (0..total).rev() {
             let (customer, mut agent) = clean_in(&format!("c_{i:04}"));
-            agent.seen = SeenLog::default();
-            for seq in [1, 2, 4, 5] {
-                agent.seen.live(2, seq);
-            }
-            ledger.add_agent(agent);
-            ledger.add_customer(customer);
+            agent.seen = read_live(2, [1, 2, 4, 5]);
+            verifier.agent(agent);
+            verifier.customer(customer);
         }
-        assert_eq!(ledger.pending(), 0);
-        let v = ledger.verify();
+        assert_eq!(verifier.pending(), 0);
+        let v = verifier.verdict();
         assert_eq!(v.counts().get("lost"), Some(&total));
         assert_eq!(v.conversations, total);
         let ids: Vec<String> = v
