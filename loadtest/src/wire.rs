@@ -165,8 +165,137 @@ pub enum In {
 }
 
 impl In {
+    /// Reads a server frame. `event` and `ack` frames, nearly every frame of a run, are
+    /// read straight into their fields ([`In::parse_common`]); anything else goes through
+    /// the tagged enum, which first buffers every field of the frame as serde `Content`.
+    /// Both ways give the same result for every input.
     pub fn parse(text: &str) -> Result<In, serde_json::Error> {
-        serde_json::from_str(text)
+        match In::parse_common(text) {
+            Some(frame) => Ok(frame),
+            None => serde_json::from_str(text),
+        }
+    }
+
+    /// An `event` or `ack` frame with `type` as its first key and only the fields the hub
+    /// writes in a chat, read without the tagged enum's buffering. `None` for anything
+    /// else (another type, `type` not first, a second `type`, another field, a malformed
+    /// frame): the general way then gives the same frame or the precise error.
+    ///
+    /// Unknown fields are refused rather than skipped because serde_json checks less when
+    /// it skips a value than when it parses one (no nesting limit, lone surrogates in
+    /// `\u` escapes and numbers too large for an `f64` pass), while the tagged enum
+    /// parses every value: a frame this reads is one the general way reads the same.
+    fn parse_common(text: &str) -> Option<In> {
+        if text.starts_with(r#"{"type":"event""#) {
+            let frame: EventFrame<'_> = serde_json::from_str(text).ok()?;
+            Some(In::Event(frame.into()))
+        } else if text.starts_with(r#"{"type":"ack""#) {
+            let frame: AckFrame<'_> = serde_json::from_str(text).ok()?;
+            Some(frame.into())
+        } else {
+            None
+        }
+    }
+}
+
+/// The `type` of an `event` frame, read without allocating.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EventType {
+    Event,
+}
+
+/// The `type` of an `ack` frame.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AckType {
+    Ack,
+}
+
+/// An [`Event`] as the hub writes one in an `event` frame (with `type`) or a history page
+/// (without), fields the harness does not use included.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventFrame<'a> {
+    #[serde(rename = "type", default)]
+    _type: Option<EventType>,
+    conversation_id: String,
+    seq: u64,
+    #[serde(rename = "ts", default)]
+    _ts: Option<u64>,
+    kind: String,
+    #[serde(default, borrow)]
+    from: Option<PartyFrame<'a>>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    client_msg_id: Option<String>,
+    #[serde(default, borrow)]
+    agent: Option<AgentFrame<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartyFrame<'a> {
+    role: String,
+    id: String,
+    #[serde(rename = "name", default, borrow)]
+    _name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFrame<'a> {
+    id: String,
+    #[serde(rename = "name", default, borrow)]
+    _name: Option<&'a str>,
+}
+
+impl From<EventFrame<'_>> for Event {
+    fn from(frame: EventFrame<'_>) -> Event {
+        Event {
+            conversation_id: frame.conversation_id,
+            seq: frame.seq,
+            kind: frame.kind,
+            from: frame.from.map(|p| Party {
+                role: p.role,
+                id: p.id,
+            }),
+            text: frame.text,
+            client_msg_id: frame.client_msg_id,
+            agent: frame.agent.map(|a| AgentRef { id: a.id }),
+        }
+    }
+}
+
+/// An `ack` as the hub writes one for `start`, `message` and `history`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckFrame<'a> {
+    #[serde(rename = "type")]
+    _type: AckType,
+    req: String,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default, borrow)]
+    events: Option<Vec<EventFrame<'a>>>,
+    #[serde(default)]
+    more: Option<bool>,
+}
+
+impl From<AckFrame<'_>> for In {
+    fn from(frame: AckFrame<'_>) -> In {
+        In::Ack {
+            req: frame.req,
+            conversation_id: frame.conversation_id,
+            seq: frame.seq,
+            events: frame
+                .events
+                .map(|events| events.into_iter().map(Event::from).collect()),
+            more: frame.more,
+        }
     }
 }
 
@@ -207,6 +336,133 @@ mod tests {
         let typing = In::parse(r#"{"type":"typing","conversation_id":"c","from":{},"on":true}"#)
             .expect("typing");
         assert!(matches!(typing, In::Other));
+    }
+
+    /// The frames of a chat as the hub writes them (`type` first, compact).
+    const CHAT_FRAMES: [&str; 5] = [
+        r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":7,"ts":1763790000123,"kind":"message","from":{"role":"customer","id":"v_9e0f1a2b3c4d5e6f","name":"lt-c3"},"text":"812345 c3.0.4 - xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","client_msg_id":"c3.0.4"}"#,
+        r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":2,"ts":1763790000200,"kind":"joined","agent":{"id":"lt1a2b3c-a0","name":"lt1a2b3c-a0"}}"#,
+        r#"{"type":"ack","req":"r12","seq":8}"#,
+        r#"{"type":"ack","req":"r1","conversation_id":"c_00f3a9e1b2c4d5e6","seq":1}"#,
+        r#"{"type":"ack","req":"r40","events":[{"conversation_id":"c_1","seq":1,"ts":1,"kind":"message","from":{"role":"customer","id":"v_1"},"text":"5 c0.0.0 -","client_msg_id":"c0.0.0"},{"conversation_id":"c_1","seq":2,"ts":2,"kind":"joined","agent":{"id":"a0","name":"a0"}}],"more":true}"#,
+    ];
+
+    /// Once per chat: the fast path leaves it to the general way.
+    const CLOSED: &str = r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":9,"ts":1763790000300,"kind":"closed","by":{"role":"customer","id":"v_1"},"resolution":"resolved","ticket_id":"t_1"}"#;
+
+    /// `In::parse` gives exactly what the tagged enum alone gives, error or frame.
+    fn agrees(text: &str) {
+        let general = serde_json::from_str::<In>(text);
+        assert_eq!(
+            format!("{:?}", In::parse(text)),
+            format!("{general:?}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_hubs_events_and_acks_take_the_fast_path() {
+        for text in CHAT_FRAMES {
+            assert!(In::parse_common(text).is_some(), "{text}");
+            assert!(serde_json::from_str::<In>(text).is_ok(), "{text}");
+            agrees(text);
+        }
+        assert!(In::parse_common(CLOSED).is_none());
+        assert!(matches!(In::parse(CLOSED), Ok(In::Event(e)) if e.kind == "closed"));
+    }
+
+    #[test]
+    fn other_frames_go_the_general_way_with_the_same_result() {
+        let cases = [
+            // `type` not first.
+            r#"{"conversation_id":"c","type":"event","seq":1,"kind":"message"}"#,
+            r#"{"req":"r1","type":"ack","seq":3}"#,
+            // Other types, and names that merely start like ours.
+            r#"{"type":"error","req":"r1","code":"conflict","message":"taken"}"#,
+            r#"{"type":"events","conversation_id":"c","seq":1,"kind":"message"}"#,
+            r#"{"type":"acknowledged","req":"r1"}"#,
+            r#"{"type":"ack" ,"req":"r1"}"#,
+            // A second `type`: an error for the tagged enum, so for the fast path too.
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","type":"ack"}"#,
+            r#"{"type":"ack","req":"r1","type":"ack"}"#,
+            // Missing, mistyped and repeated fields.
+            r#"{"type":"event","seq":1,"kind":"message"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":-1,"kind":"message"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1.5,"kind":"message"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"seq":2,"kind":"message"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","from":null,"text":null}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","from":["agent","a1"]}"#,
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","req":null}"#,
+            r#"{"type":"ack","req":"r1","events":[{"seq":1}]}"#,
+            r#"{"type":"ack","req":"r1","more":"yes"}"#,
+            // Malformed JSON.
+            r#"{"type":"event""#,
+            r#"{"type":"event",}"#,
+            r#"{"type":"ack","req":"r1"} trailing"#,
+            r#"{"type":"ack","req":"r1"}}"#,
+            "",
+            "[]",
+            "null",
+            // Escapes the fast path leaves to the general way.
+            r#"{"type":"ack","req":"r\u0031"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","text":"say \"hi\"\n"}"#,
+        ];
+        for text in cases {
+            agrees(text);
+        }
+        assert!(In::parse_common(cases[0]).is_none());
+    }
+
+    /// serde_json checks less when it skips a value than when it parses one, and the
+    /// tagged enum parses every value: the fast path must not skip what it would refuse.
+    #[test]
+    fn what_skipping_would_let_through_is_refused_both_ways() {
+        let deep = format!(
+            r#"{{"type":"ack","req":"r1","x":{}{}}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        let long_number = format!(r#"{{"type":"ack","req":"r1","x":1{}}}"#, "0".repeat(400));
+        let refused = [
+            r#"{"type":"ack","req":"r1","x":"\ud800"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","from":{"role":"customer","id":"v","name":"\udc00"}}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"ts":1e400,"kind":"message"}"#,
+            r#"{"type":"ack","req":"r1","x":-2.5E+999}"#,
+            long_number.as_str(),
+            deep.as_str(),
+        ];
+        for text in refused {
+            assert!(serde_json::from_str::<In>(text).is_err(), "{text}");
+            assert!(In::parse_common(text).is_none(), "{text}");
+            agrees(text);
+        }
+        // Fields the fast path does not know, or reads stricter than the harness needs,
+        // go the general way.
+        for text in [
+            r#"{"type":"ack","req":"r1","ticket_id":"t_1"}"#,
+            r#"{"type":"ack","req":"r1","x":[[[[[[[[[[{}]]]]]]]]]]}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"ts":-1,"kind":"message"}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"message","from":{"role":"agent","id":"a","name":7}}"#,
+            r#"{"type":"event","conversation_id":"c","seq":1,"kind":"joined","agent":{"id":"a","name":"\u0041"}}"#,
+        ] {
+            assert!(In::parse_common(text).is_none(), "{text}");
+            assert!(In::parse(text).is_ok(), "{text}");
+            agrees(text);
+        }
+    }
+
+    /// Every truncation and every one-character deletion of the hub's frames.
+    #[test]
+    fn damaged_frames_give_the_same_result_both_ways() {
+        for frame in CHAT_FRAMES.into_iter().chain([CLOSED]) {
+            for (at, _) in frame.char_indices() {
+                agrees(&frame[..at]);
+                let mut damaged = frame.to_string();
+                damaged.remove(at);
+                agrees(&damaged);
+            }
+        }
     }
 
     #[test]
