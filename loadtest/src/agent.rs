@@ -8,13 +8,10 @@
 //! customer→agent latency, offer wait and ack latency. If the hub drops its socket it
 //! reconnects and catches up through `history`, as the console does.
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::{sync::oneshot, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -57,9 +54,9 @@ struct Conv {
     /// It heard its own `left` or the `closed`: nothing more of this membership will come.
     ended: bool,
     /// Customer message ids with a reply seen in the conversation (by anyone).
-    replied: HashSet<String>,
+    replied: FxHashSet<String>,
     /// Customer message ids this agent scheduled an answer for.
-    scheduled: HashSet<String>,
+    scheduled: FxHashSet<String>,
     transferred: bool,
 }
 
@@ -105,8 +102,8 @@ struct Due {
 struct Agent {
     spec: AgentSpec,
     shared: Arc<Shared>,
-    convs: HashMap<String, Conv>,
-    pending: HashMap<String, Pending>,
+    convs: FxHashMap<String, Conv>,
+    pending: FxHashMap<String, Pending>,
     due: VecDeque<Due>,
     ready: Option<oneshot::Sender<anyhow::Result<()>>>,
     think: Duration,
@@ -123,8 +120,8 @@ pub async fn run_agent(
     let mut agent = Agent {
         spec,
         shared,
-        convs: HashMap::new(),
-        pending: HashMap::new(),
+        convs: FxHashMap::default(),
+        pending: FxHashMap::default(),
         due: VecDeque::new(),
         ready: Some(ready),
         think,
@@ -467,8 +464,8 @@ impl Agent {
                 topic: String::new(),
                 active: false,
                 ended: false,
-                replied: HashSet::new(),
-                scheduled: HashSet::new(),
+                replied: FxHashSet::default(),
+                scheduled: FxHashSet::default(),
                 transferred: false,
             })
     }

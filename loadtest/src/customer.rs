@@ -13,14 +13,11 @@
 //! [`Verifier`](crate::verify::Verifier) and the rest is dropped, so a customer holds one
 //! chat's worth of bookkeeping however long the run.
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::{bail, Context};
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -76,9 +73,9 @@ struct Chat {
     /// Events that arrived before the `start` ack named the conversation.
     early: Vec<(Event, u64)>,
     joined: bool,
-    pending: HashMap<String, Pending>,
+    pending: FxHashMap<String, Pending>,
     unacked: BTreeMap<u32, Unacked>,
-    awaiting_reply: HashSet<String>,
+    awaiting_reply: FxHashSet<String>,
     pacer: Pacer,
     next_n: u32,
     transfer_at: Option<u32>,
@@ -205,9 +202,9 @@ impl Customer {
             seen: SeenLog::default(),
             early: Vec::new(),
             joined: false,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             unacked: BTreeMap::new(),
-            awaiting_reply: HashSet::new(),
+            awaiting_reply: FxHashSet::default(),
             pacer: Pacer::new(
                 scenario.interval(),
                 scenario.effective_window(),

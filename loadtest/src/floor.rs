@@ -18,6 +18,7 @@ use std::{
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
+use rustc_hash::FxHashSet;
 use serde::Deserialize;
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -344,7 +345,7 @@ async fn floor_customer(
             scenario.effective_window(),
             Instant::now(),
         );
-        let mut awaiting: std::collections::HashSet<String> = Default::default();
+        let mut awaiting: FxHashSet<String> = FxHashSet::default();
         let mut n = 0u32;
         let mut drain_until: Option<Instant> = None;
         loop {

@@ -27,11 +27,12 @@
 //! It owns the bookkeeping and the verdict; it never talks to the network.
 
 use std::{
-    collections::{hash_map, BTreeMap, BTreeSet, HashMap},
+    collections::{hash_map, BTreeMap, BTreeSet},
     fmt,
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::{payload, wire::Event};
@@ -170,7 +171,7 @@ impl SeqSet {
 pub struct SeenLog {
     seen: SeqSet,
     /// Per live connection: the last `seq` read and every `seq` read on it.
-    live: HashMap<u64, (u64, SeqSet)>,
+    live: FxHashMap<u64, (u64, SeqSet)>,
     duplicates: Vec<(u64, u64)>,
     out_of_order: Vec<(u64, u64, u64)>,
 }
@@ -551,7 +552,7 @@ impl Tally {
 /// The records of the conversations not checked yet, and the totals of those checked.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    pending: HashMap<String, Entry>,
+    pending: FxHashMap<String, Entry>,
     tally: Tally,
 }
 
@@ -762,7 +763,7 @@ fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
 
     // 1. Stored: each acknowledged id once, at its seq.
     let mut stored_ids: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    let mut by_seq: HashMap<u64, &Stored> = HashMap::new();
+    let mut by_seq: FxHashMap<u64, &Stored> = FxHashMap::default();
     for event in stored {
         by_seq.insert(event.seq, event);
         if let Some(id) = &event.id {
