@@ -20,7 +20,9 @@ use crate::{
     error::{Error, Result},
     metrics::Metrics,
     protocol::{AckBody, Audience, CustomerView, Event, EventBody, FrameText, ServerFrame},
-    store::{AppendItem, AppendOutcome, Requirement, Store},
+    store::{
+        event_frame_from_stored, stored_event_json, AppendItem, AppendOutcome, Requirement, Store,
+    },
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -456,11 +458,26 @@ impl ConversationTask {
             }
         }
         let ts = crate::now_ms();
+        // Each event is serialized once: the stored form goes to Redis and the frame
+        // members get is spliced from it.
+        let mut stored_forms = Vec::with_capacity(allowed.len());
+        for (request, _) in &allowed {
+            match stored_event_json(ts, &request.body) {
+                Ok(json) => stored_forms.push(json),
+                Err(err) => {
+                    let err = Error::from(err);
+                    for (request, reply) in allowed {
+                        self.answer(&request, Err(err.clone()), reply);
+                    }
+                    return;
+                }
+            }
+        }
         let items: Vec<AppendItem<'_>> = allowed
             .iter()
-            .map(|(request, _)| AppendItem {
-                ts,
-                body: &request.body,
+            .zip(&stored_forms)
+            .map(|((request, _), stored)| AppendItem {
+                stored,
                 client_msg_id: request.client_msg_id.as_deref(),
                 requirement: request.requirement,
                 updates: &request.updates,
@@ -480,8 +497,10 @@ impl ConversationTask {
                 return;
             }
         };
-        for ((request, reply), outcome) in allowed.into_iter().zip(outcomes) {
-            let outcome = self.stored(*request, ts, outcome).await;
+        for (((request, reply), outcome), stored) in
+            allowed.into_iter().zip(outcomes).zip(stored_forms)
+        {
+            let outcome = self.stored(*request, ts, &stored, outcome).await;
             // `stored` consumed the request; answer failures from what the outcome says.
             let _ignored_if_requester_left = reply.send(outcome);
         }
@@ -492,6 +511,7 @@ impl ConversationTask {
         &mut self,
         request: AppendRequest,
         ts: u64,
+        stored: &str,
         outcome: AppendOutcome,
     ) -> Result<AppendOutcome> {
         let failure = match outcome {
@@ -512,7 +532,8 @@ impl ConversationTask {
                     ts,
                     body: request.body,
                 };
-                self.deliver(&event);
+                let frame = event_frame_from_stored(&self.id, seq, stored).map(FrameText::from);
+                self.deliver(&event, frame);
                 return Ok(outcome);
             }
             AppendOutcome::Duplicate(seq) => {
@@ -593,7 +614,7 @@ impl ConversationTask {
                 if let Some(m) = self.members.as_mut() {
                     m.last_seq = m.last_seq.max(event.seq);
                 }
-                self.deliver(&event);
+                self.deliver(&event, None);
                 progressed = true;
             }
             if !more || !progressed || self.delivered >= until {
@@ -633,7 +654,9 @@ impl ConversationTask {
         }
     }
 
-    fn deliver(&mut self, event: &Event) {
+    /// Fans `event` out to its recipients; `frame` is its `event` frame when the caller
+    /// has it already.
+    fn deliver(&mut self, event: &Event, frame: Option<FrameText>) {
         if event.seq <= self.delivered {
             return;
         }
@@ -646,7 +669,7 @@ impl ConversationTask {
                 m.present.push(agent.id.clone());
             }
         }
-        let staff_text = event.frame_text();
+        let staff_text = frame.unwrap_or_else(|| event.frame_text());
         let customer_text = match event.customer_view() {
             CustomerView::Same => Some(staff_text.clone()),
             CustomerView::Redacted(redacted) => Some(redacted.frame_text()),

@@ -20,19 +20,24 @@ use crate::protocol::{Event, EventBody};
 /// {-1, 0} no such conversation, {-2, 0} not in the required state.
 ///
 /// One script call per batch rather than one per event: the per-call overhead in Redis
-/// (argument parsing, Lua entry, reply) was most of the cost of a chat message.
+/// (argument parsing, Lua entry, reply) was most of the cost of a chat message. For the
+/// same reason a stored message costs two commands: `state` and `last_seq` are read and
+/// `last_seq` written once per batch, and `HSETNX` both checks and records the
+/// `client_msg_id`.
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local out = {}
 -- A conversation always has a state, so a missing one means no conversation. The state
 -- is read once and followed through this batch's own updates.
-local state = redis.call('HGET', KEYS[1], 'state')
+local head = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
+local state, last = head[1], tonumber(head[2]) or 0
+local first_last = last
 local i = 1
 while i <= #ARGV do
   local json, msg_id, need, pairs = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local first, last = i + 4, i + 3 + 2 * pairs
-  i = last + 1
+  local first, final = i + 4, i + 3 + 2 * pairs
+  i = final + 1
   local status, seq = 1, 0
   if not state then
     status = -1
@@ -45,25 +50,27 @@ while i <= #ARGV do
       redis.call('HSET', KEYS[1], 'rated', '1')
     end
   end
-  if status == 1 and msg_id ~= '' then
-    local seen = redis.call('HGET', KEYS[3], msg_id)
-    if seen then status, seq = 0, tonumber(seen) end
+  -- Integer formatting: Lua's own number-to-string goes through printf's float path.
+  local seq_text = string.format('%d', last + 1)
+  if status == 1 and msg_id ~= '' and redis.call('HSETNX', KEYS[3], msg_id, seq_text) == 0 then
+    status, seq = 0, tonumber(redis.call('HGET', KEYS[3], msg_id))
   end
   if status == 1 then
-    seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
-    -- Integer formatting: Lua's own number-to-string goes through printf's float path.
-    local seq_text = string.format('%d', seq)
+    last = last + 1
+    seq = last
     redis.call('XADD', KEYS[2], seq_text .. '-0', 'e', json)
-    if msg_id ~= '' then redis.call('HSET', KEYS[3], msg_id, seq_text) end
     if pairs > 0 then
-      redis.call('HSET', KEYS[1], unpack(ARGV, first, last))
-      for f = first, last, 2 do
+      redis.call('HSET', KEYS[1], unpack(ARGV, first, final))
+      for f = first, final, 2 do
         if ARGV[f] == 'state' then state = ARGV[f + 1] end
       end
     end
   end
   out[#out + 1] = status
   out[#out + 1] = seq
+end
+if last ~= first_last then
+  redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
 end
 return out
 "#,
@@ -123,31 +130,45 @@ pub enum AppendOutcome {
 
 /// One event to append, with what the append requires and changes.
 pub struct AppendItem<'a> {
-    pub ts: u64,
-    pub body: &'a EventBody,
+    /// The event in its stored form, from [`stored_event_json`].
+    pub stored: &'a str,
     pub client_msg_id: Option<&'a str>,
     pub requirement: Requirement,
     pub updates: &'a [(&'a str, String)],
 }
 
+/// The stored form of an event: its body and time as one JSON object; the seq is the
+/// stream entry id.
+pub fn stored_event_json(ts: u64, body: &EventBody) -> StoreResult<String> {
+    Ok(serde_json::to_string(&StoredEventRef { ts, body })?)
+}
+
+/// The `event` frame of a stored event, spliced from its stored JSON: the same text as
+/// `Event::frame_text`, without serializing the body a second time. The stored object
+/// starts with `"ts"`, the field that follows `seq` in the frame.
+pub fn event_frame_from_stored(conversation_id: &str, seq: u64, stored: &str) -> Option<String> {
+    let fields = stored.strip_prefix("{\"ts\":")?;
+    let id = serde_json::to_string(conversation_id).ok()?;
+    let mut frame = String::with_capacity(48 + id.len() + stored.len());
+    frame.push_str("{\"type\":\"event\",\"conversation_id\":");
+    frame.push_str(&id);
+    frame.push_str(",\"seq\":");
+    frame.push_str(itoa::Buffer::new().format(seq));
+    frame.push_str(",\"ts\":");
+    frame.push_str(fields);
+    Some(frame)
+}
+
 /// Adds one event's arguments to a batch invocation of [`APPEND`].
-fn push_append_args(
-    invocation: &mut redis::ScriptInvocation<'static>,
-    item: &AppendItem<'_>,
-) -> StoreResult<()> {
-    let json = serde_json::to_string(&StoredEventRef {
-        ts: item.ts,
-        body: item.body,
-    })?;
+fn push_append_args(invocation: &mut redis::ScriptInvocation<'static>, item: &AppendItem<'_>) {
     invocation
-        .arg(json)
+        .arg(item.stored)
         .arg(item.client_msg_id.unwrap_or(""))
         .arg(item.requirement.as_str())
         .arg(item.updates.len());
     for (field, value) in item.updates {
         invocation.arg(*field).arg(value);
     }
-    Ok(())
 }
 
 fn decode_append(status: i64, seq: i64) -> StoreResult<AppendOutcome> {
@@ -415,7 +436,7 @@ impl Store {
             .key(keys::events(conversation_id))
             .key(keys::client_msg_ids(conversation_id));
         for item in items {
-            push_append_args(&mut invocation, item)?;
+            push_append_args(&mut invocation, item);
         }
         let mut conn = self.conn();
         // EVALSHA, loading the script on NOSCRIPT (a restarted Redis): the script either
@@ -612,6 +633,87 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{AgentRef, Party, Role};
+
+    fn party(id: &str) -> Party {
+        Party {
+            role: Role::Customer,
+            id: id.into(),
+            name: Some("Ann \"the\" \u{e9}\\".into()),
+        }
+    }
+
+    /// The spliced frame is byte for byte the frame serialized from the event, for every
+    /// kind and for texts that need escaping.
+    #[test]
+    fn frame_spliced_from_stored_form_equals_serialized_frame() {
+        let bodies = vec![
+            EventBody::Message {
+                from: party("v_1"),
+                text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
+                client_msg_id: Some("m-1".into()),
+            },
+            EventBody::Message {
+                from: party("v_2"),
+                text: "no id".into(),
+                client_msg_id: None,
+            },
+            EventBody::Joined {
+                agent: AgentRef {
+                    id: "alice".into(),
+                    name: "Alice".into(),
+                },
+            },
+            EventBody::Left {
+                agent: AgentRef {
+                    id: "bob".into(),
+                    name: "Bob".into(),
+                },
+                reason: "transfer".into(),
+            },
+            EventBody::Transfer {
+                from_agent: "alice".into(),
+                to_agent: None,
+                to_topic: Some("billing".into()),
+                note: Some("tier 2".into()),
+            },
+            EventBody::Note {
+                from: party("alice"),
+                text: "internal".into(),
+            },
+            EventBody::Closed {
+                by: party("v_1"),
+                resolution: "resolved".into(),
+                ticket_id: "t_9".into(),
+            },
+            EventBody::Rating {
+                score: 5,
+                comment: None,
+            },
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let event = Event {
+                conversation_id: "c_\"odd\"\\id".into(),
+                seq: 1 + 1000 * i as u64,
+                ts: 1_763_790_000_123 + i as u64,
+                body,
+            };
+            let stored = stored_event_json(event.ts, &event.body).expect("serializes");
+            let spliced = event_frame_from_stored(&event.conversation_id, event.seq, &stored)
+                .expect("stored form starts with ts");
+            assert_eq!(spliced, event.frame_text().as_str());
+            let stored_back: StoredEvent = serde_json::from_str(&stored).expect("parses");
+            assert_eq!(stored_back.body, event.body);
+        }
+    }
+
+    #[test]
+    fn splice_refuses_an_unexpected_stored_form() {
+        assert_eq!(
+            event_frame_from_stored("c_1", 2, r#"{"kind":"x","ts":1}"#),
+            None
+        );
+    }
 
     #[test]
     fn record_parses_from_hash() {

@@ -20,7 +20,8 @@ use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{
-    AppendItem, AppendOutcome, ConversationRecord, NewConversation, Requirement,
+    event_frame_from_stored, stored_event_json, AppendItem, AppendOutcome, ConversationRecord,
+    NewConversation, Requirement,
 };
 pub use tickets::{OutboxEntry, TicketPage};
 
