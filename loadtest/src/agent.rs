@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::{
     metrics::{Lat, Metrics},
+    pacer::rearm,
     payload,
     run::Shared,
     scenario::TransferTo,
@@ -247,11 +248,17 @@ impl Agent {
 
     /// One connection's life. `Ok(true)`: stopped on request; `Ok(false)`: the hub closed it.
     async fn session(&mut self, ws: &mut Ws, stop: &CancellationToken) -> anyhow::Result<bool> {
+        // One stop waiter and one reply timer for the connection, not one of each per
+        // frame read (see `rearm`).
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let stopped = stop.cancelled();
+        let reply_timer = tokio::time::sleep_until(far);
+        tokio::pin!(stopped, reply_timer);
         loop {
             let next_due = self.due.front().map(|d| d.at);
+            rearm(reply_timer.as_mut(), next_due);
             tokio::select! {
-                _ = stop.cancelled() => return Ok(true),
+                () = &mut stopped => return Ok(true),
                 received = ws.recv() => match received? {
                     Recv::Frame(frame) => self.on_frame(ws, frame).await?,
                     Recv::Closed(code) => {
@@ -259,7 +266,7 @@ impl Agent {
                         return Ok(false);
                     }
                 },
-                _ = tokio::time::sleep_until(next_due.unwrap_or(far)), if next_due.is_some() => {
+                () = &mut reply_timer, if next_due.is_some() => {
                     if let Some(due) = self.due.pop_front() {
                         self.send_reply(ws, due).await?;
                     }

@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 
 use crate::{
     metrics::{Lat, Metrics},
-    pacer::Pacer,
+    pacer::{rearm, Pacer},
     payload,
     run::Shared,
     verify::{Acked, CustomerRecord, SeenLog, Stored},
@@ -357,6 +357,10 @@ impl Customer {
     ) -> anyhow::Result<bool> {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         let messages = self.shared.scenario.messages;
+        // Two timers for the whole call, not two per frame read (see `rearm`).
+        let send_timer = tokio::time::sleep_until(far);
+        let limit_timer = tokio::time::sleep_until(limit);
+        tokio::pin!(send_timer, limit_timer);
         loop {
             if done(chat) {
                 return Ok(true);
@@ -369,6 +373,7 @@ impl Customer {
             } else {
                 None
             };
+            rearm(send_timer.as_mut(), send_at);
             let Some(ws) = self.ws.as_mut() else {
                 self.resume(chat, false).await?;
                 continue;
@@ -387,7 +392,7 @@ impl Customer {
                         self.resume(chat, false).await?;
                     }
                 },
-                _ = tokio::time::sleep_until(send_at.unwrap_or(far)), if send_at.is_some() => {
+                () = &mut send_timer, if send_at.is_some() => {
                     let n = chat.next_n;
                     chat.next_n += 1;
                     let id = payload::customer_msg_id(self.index, chat.number, n);
@@ -405,7 +410,7 @@ impl Customer {
                         self.resume(chat, true).await?;
                     }
                 }
-                _ = tokio::time::sleep_until(limit) => {}
+                () = &mut limit_timer => {}
             }
         }
     }

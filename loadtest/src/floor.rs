@@ -35,7 +35,7 @@ use tracing::{debug, warn};
 
 use crate::{
     metrics::{Clock, Lat, Metrics},
-    pacer::Pacer,
+    pacer::{rearm, Pacer},
     payload,
     procfs::Samplers,
     progress::Progress,
@@ -337,6 +337,10 @@ async fn floor_customer(
     let per_chat = scenario.messages + 1;
     let reply_timeout = Duration::from_millis(scenario.reply_timeout_ms);
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    // Two timers for the pair, not two per frame read (see `rearm`), as the hub's customers.
+    let send_timer = tokio::time::sleep_until(far);
+    let drain_timer = tokio::time::sleep_until(far);
+    tokio::pin!(send_timer, drain_timer);
     let mut req = 0u64;
     let mut chat = 0u32;
     loop {
@@ -368,7 +372,8 @@ async fn floor_customer(
             } else {
                 pacer.next_send()
             };
-            let wake = drain_until.unwrap_or(far);
+            rearm(send_timer.as_mut(), send_at);
+            rearm(drain_timer.as_mut(), drain_until);
             tokio::select! {
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -384,7 +389,7 @@ async fn floor_customer(
                     Some(Err(err)) => return Err(err).context("floor customer read"),
                     None => bail!("the floor relay closed pair {index}"),
                 },
-                _ = tokio::time::sleep_until(send_at.unwrap_or(far)), if send_at.is_some() => {
+                () = &mut send_timer, if send_at.is_some() => {
                     let id = payload::customer_msg_id(index, chat, n);
                     n += 1;
                     req += 1;
@@ -394,7 +399,7 @@ async fn floor_customer(
                     awaiting.insert(id);
                     pacer.on_sent(Instant::now());
                 }
-                _ = tokio::time::sleep_until(wake), if drain_until.is_some() => {}
+                () = &mut drain_timer, if drain_until.is_some() => {}
             }
         }
         chat += 1;
@@ -418,8 +423,12 @@ async fn floor_agent(
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut due: VecDeque<(Instant, String)> = VecDeque::new();
     let mut req = 0u64;
+    // One reply timer, not one per frame read (see `rearm`).
+    let reply_timer = tokio::time::sleep_until(far);
+    tokio::pin!(reply_timer);
     loop {
         let next = due.front().map(|d| d.0);
+        rearm(reply_timer.as_mut(), next);
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
@@ -433,7 +442,7 @@ async fn floor_agent(
                 Some(Ok(_)) => {}
                 Some(Err(err)) => return Err(err).context("floor agent read"),
             },
-            _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => {
+            () = &mut reply_timer, if next.is_some() => {
                 if let Some((_, customer_msg)) = due.pop_front() {
                     let id = payload::reply_id(&customer_msg);
                     req += 1;

@@ -2,10 +2,11 @@
 //! loop) and never more than `window` messages awaiting their reply. A zero interval with
 //! a window of one is a closed loop: the next message goes as soon as the reply is in.
 //! Shared by the hub's customers and the floor's pairs so both see the same load shape.
+//! [`rearm`] keeps one timer per client loop for such times, not a new one per frame.
 
-use std::time::Duration;
+use std::{pin::Pin, time::Duration};
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -46,6 +47,18 @@ impl Pacer {
     }
 }
 
+/// Points `timer` at `at`, when given, unless it points there already. A client loop
+/// that `select!`s on one pinned timer this way, only while it has an `at`, waits as if
+/// it made a new `sleep_until(at)` each time round (a timer that fired stays ready, as a
+/// new one for a time past is), without registering and dropping a timer per frame read.
+pub fn rearm(timer: Pin<&mut Sleep>, at: Option<Instant>) {
+    if let Some(at) = at {
+        if timer.deadline() != at {
+            timer.reset(at);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +91,37 @@ mod tests {
         assert_eq!(p.next_send(), Some(t0));
         p.on_reply();
         assert_eq!(p.outstanding(), 0, "extra replies never go negative");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rearmed_timer_waits_like_a_new_one() {
+        use std::{future::Future, task::Poll};
+
+        /// Whether the timer is ready when polled once now.
+        fn ready(timer: Pin<&mut Sleep>) -> bool {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            matches!(timer.poll(&mut cx), Poll::Ready(()))
+        }
+
+        let t0 = Instant::now();
+        let timer = tokio::time::sleep_until(t0 + Duration::from_secs(3600));
+        tokio::pin!(timer);
+        rearm(timer.as_mut(), Some(t0 + Duration::from_millis(100)));
+        assert!(!ready(timer.as_mut()));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(ready(timer.as_mut()));
+        // The same time again (the pacer did not move): still ready, not waiting anew.
+        rearm(timer.as_mut(), Some(t0 + Duration::from_millis(100)));
+        assert!(ready(timer.as_mut()));
+        // No time: left as it is.
+        rearm(timer.as_mut(), None);
+        assert!(ready(timer.as_mut()));
+        // A later time waits for it; a time already past is ready at once.
+        rearm(timer.as_mut(), Some(t0 + Duration::from_millis(150)));
+        assert!(!ready(timer.as_mut()));
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(ready(timer.as_mut()));
+        rearm(timer.as_mut(), Some(t0 + Duration::from_millis(120)));
+        assert!(ready(timer.as_mut()));
     }
 }
