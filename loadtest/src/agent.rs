@@ -458,13 +458,13 @@ impl Agent {
     }
 
     fn conv(&mut self, conversation_id: &str) -> &mut Conv {
-        let agent = self.spec.id.clone();
-        self.convs
-            .entry(conversation_id.to_string())
-            .or_insert_with(|| Conv {
+        // Nearly every call (one per event read) is for a conversation already held: look
+        // it up before making a key, rather than copying the ids for `entry` every time.
+        if !self.convs.contains_key(conversation_id) {
+            let conv = Conv {
                 record: AgentRecord {
                     conversation_id: conversation_id.to_string(),
-                    agent,
+                    agent: self.spec.id.clone(),
                     acked: Vec::new(),
                     seen: SeenLog::default(),
                 },
@@ -474,12 +474,17 @@ impl Agent {
                 replied: FxHashSet::default(),
                 scheduled: FxHashSet::default(),
                 transferred: false,
-            })
+            };
+            self.convs.insert(conversation_id.to_string(), conv);
+        }
+        self.convs
+            .get_mut(conversation_id)
+            .expect("the conversation was inserted above")
     }
 
     /// Applies one event, live (`conn`) or from `history` (`None`).
     fn on_event(&mut self, event: &Event, conn: Option<u64>) {
-        let me = self.spec.id.clone();
+        let about_me = event.agent.as_ref().is_some_and(|a| a.id == self.spec.id);
         let think = self.think;
         let clock = self.shared.metrics.clock;
         let conv = self.conv(&event.conversation_id);
@@ -490,11 +495,11 @@ impl Agent {
         let mut schedule = None;
         let mut latency = None;
         match event.kind.as_str() {
-            "joined" if event.agent.as_ref().is_some_and(|a| a.id == me) => {
+            "joined" if about_me => {
                 conv.active = true;
                 conv.ended = false;
             }
-            "left" if event.agent.as_ref().is_some_and(|a| a.id == me) => {
+            "left" if about_me => {
                 conv.active = false;
                 conv.ended = true;
             }

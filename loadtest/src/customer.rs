@@ -424,12 +424,10 @@ impl Customer {
             self.shared.scenario.message_size,
         );
         let req = self.req()?;
-        let text = chat.start_text.clone();
-        let topic = chat.topic.clone();
         self.send(&Out::Start {
             req: &req,
-            topic: &topic,
-            text: &text,
+            topic: &chat.topic,
+            text: &chat.start_text,
         })
         .await?;
         chat.awaiting_reply.insert(chat.start_id.clone());
@@ -440,7 +438,7 @@ impl Customer {
     /// Sends (or resends) message `n` of the chat with a fresh stamp.
     async fn send_message(&mut self, chat: &mut Chat, n: u32) -> anyhow::Result<()> {
         let (Some(conversation_id), Some(unacked)) =
-            (chat.conversation_id.clone(), chat.unacked.get(&n))
+            (chat.conversation_id.as_deref(), chat.unacked.get(&n))
         else {
             return Ok(());
         };
@@ -451,13 +449,12 @@ impl Customer {
             unacked.flag,
             self.shared.scenario.message_size,
         );
-        let id = unacked.id.clone();
         let req = self.req()?;
         self.send(&Out::Message {
             req: &req,
-            conversation_id: &conversation_id,
+            conversation_id,
             text: &text,
-            client_msg_id: &id,
+            client_msg_id: &unacked.id,
         })
         .await?;
         self.metrics().sent();
@@ -466,13 +463,13 @@ impl Customer {
     }
 
     async fn send_close(&mut self, chat: &mut Chat) -> anyhow::Result<()> {
-        let Some(conversation_id) = chat.conversation_id.clone() else {
+        let Some(conversation_id) = chat.conversation_id.as_deref() else {
             return Ok(());
         };
         let req = self.req()?;
         self.send(&Out::Close {
             req: &req,
-            conversation_id: &conversation_id,
+            conversation_id,
         })
         .await?;
         chat.pending.insert(req, Pending::Close);
@@ -485,7 +482,7 @@ impl Customer {
         after: u64,
         last: bool,
     ) -> anyhow::Result<()> {
-        let Some(conversation_id) = chat.conversation_id.clone() else {
+        let Some(conversation_id) = chat.conversation_id.as_deref() else {
             return Ok(());
         };
         if last && after == 0 {
@@ -494,7 +491,7 @@ impl Customer {
         let req = self.req()?;
         self.send(&Out::History {
             req: &req,
-            conversation_id: &conversation_id,
+            conversation_id,
             after_seq: after,
             limit: 1000,
         })
@@ -530,11 +527,10 @@ impl Customer {
                 }
                 None => {
                     let req = self.req()?;
-                    let (text, topic) = (chat.start_text.clone(), chat.topic.clone());
                     self.send(&Out::Start {
                         req: &req,
-                        topic: &topic,
-                        text: &text,
+                        topic: &chat.topic,
+                        text: &chat.start_text,
                     })
                     .await?;
                     chat.pending.insert(req, Pending::Start);

@@ -30,7 +30,13 @@ impl<'a> Stamp<'a> {
 
 /// Builds a text of at least `size` bytes (longer only when the head itself is longer).
 pub fn encode(sent_us: u64, id: &str, flag: char, size: usize) -> String {
-    let mut text = format!("{sent_us} {id} {flag} ");
+    use std::fmt::Write;
+
+    // One allocation: the head (at most 20 digits, the id, the flag, 3 spaces) and the
+    // padding both fit.
+    let mut text = String::with_capacity(size.max(id.len() + 28));
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{sent_us} {id} {flag} ");
     if text.len() < size {
         let pad = size - text.len();
         text.extend(std::iter::repeat_n('x', pad));
