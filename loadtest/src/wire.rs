@@ -1,7 +1,8 @@
 //! The frames of the public protocol the harness uses, as serde types: [`Out`] is what a
 //! simulated client sends, [`In`] what it reads. Only the fields the harness needs are
 //! declared; unknown fields and unknown frame types are ignored, as a careful client
-//! does. Nothing else in the crate builds or pokes at JSON.
+//! does. [`In::parse`] reads the frames of a chat without serde's tagged-enum buffering,
+//! with the same outcome. Nothing else in the crate builds or pokes at JSON.
 
 use serde::{Deserialize, Serialize};
 
@@ -166,7 +167,7 @@ pub enum In {
 
 impl In {
     /// Reads a server frame. `event` and `ack` frames, nearly every frame of a run, are
-    /// read straight into their fields ([`In::parse_common`]); anything else goes through
+    /// read straight into their fields (`parse_common`); anything else goes through
     /// the tagged enum, which first buffers every field of the frame as serde `Content`.
     /// Both ways give the same result for every input.
     pub fn parse(text: &str) -> Result<In, serde_json::Error> {
@@ -178,8 +179,9 @@ impl In {
 
     /// An `event` or `ack` frame with `type` as its first key and only the fields the hub
     /// writes in a chat, read without the tagged enum's buffering. `None` for anything
-    /// else (another type, `type` not first, a second `type`, another field, a malformed
-    /// frame): the general way then gives the same frame or the precise error.
+    /// else (another type, `type` not first, a second `type`, another field, an escaped
+    /// string where a borrowed one is read, a malformed frame): the general way then
+    /// gives the same frame or the precise error.
     ///
     /// Unknown fields are refused rather than skipped because serde_json checks less when
     /// it skips a value than when it parses one (no nesting limit, lone surrogates in
@@ -214,7 +216,7 @@ enum AckType {
 
 /// An [`Event`] as the hub writes one in an `event` frame (with `type`) or a history page
 /// (without). The fields the harness does not use are declared too, so that they are
-/// parsed (and checked) rather than skipped.
+/// parsed (and checked) rather than skipped; borrowed, they cost no allocation.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventFrame<'a> {
