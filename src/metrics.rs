@@ -2,8 +2,8 @@
 //! singletons), so two servers can run in one test process.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct Metrics {
     pub queue_wait_seconds: HistogramVec,
     pub offers: IntCounterVec,
     pub tickets: IntCounter,
+    pub ticket_flushes_running: IntGauge,
     pub webhook_deliveries: IntCounterVec,
 }
 
@@ -77,6 +78,10 @@ impl Metrics {
             &["outcome"],
         ));
         let tickets = must(IntCounter::new("tickets_total", "Tickets flushed"));
+        let ticket_flushes_running = must(IntGauge::new(
+            "ticket_flushes_running",
+            "Ticket flushes holding a transcript in memory now",
+        ));
         let webhook_deliveries = must(IntCounterVec::new(
             Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
             &["outcome"],
@@ -92,6 +97,7 @@ impl Metrics {
             Box::new(queue_wait_seconds.clone()),
             Box::new(offers.clone()),
             Box::new(tickets.clone()),
+            Box::new(ticket_flushes_running.clone()),
             Box::new(webhook_deliveries.clone()),
         ] {
             must(registry.register(collector));
@@ -111,6 +117,7 @@ impl Metrics {
             queue_wait_seconds,
             offers,
             tickets,
+            ticket_flushes_running,
             webhook_deliveries,
         }
     }

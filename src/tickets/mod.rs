@@ -143,6 +143,24 @@ pub struct Tickets {
     retention: RetentionSettings,
     /// Closed conversations whose flush failed; the sweep retries them.
     deferred: std::sync::Arc<dashmap::DashMap<String, ()>>,
+    /// A flush holds the whole transcript in memory (and its JSON): a wave of closes of
+    /// long chats must not hold them all at once.
+    flush_permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// How many flushes build a ticket at the same time; the others wait their turn.
+pub const FLUSHES_AT_ONCE: usize = 4;
+
+/// A flush's turn: counted in `ticket_flushes_running` while held.
+struct FlushTurn<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    running: &'a prometheus::IntGauge,
+}
+
+impl Drop for FlushTurn<'_> {
+    fn drop(&mut self) {
+        self.running.dec();
+    }
 }
 
 impl Tickets {
@@ -154,7 +172,22 @@ impl Tickets {
             webhook_enabled,
             retention: RetentionSettings::default(),
             deferred: Default::default(),
+            flush_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(FLUSHES_AT_ONCE)),
         }
+    }
+
+    async fn turn(&self) -> Result<FlushTurn<'_>> {
+        // The semaphore is never closed; a closed one would mean shutting down.
+        let permit = self
+            .flush_permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable)?;
+        self.metrics.ticket_flushes_running.inc();
+        Ok(FlushTurn {
+            _permit: permit,
+            running: &self.metrics.ticket_flushes_running,
+        })
     }
 
     pub fn from_config(store: Store, metrics: Metrics, config: &Config) -> Self {
@@ -168,6 +201,12 @@ impl Tickets {
     /// its expiry, frees the visitor, leaves the open index). Safe to call any number
     /// of times: a ticket already stored is kept, an expiry already set is not extended.
     pub async fn flush(&self, conversation_id: &str) -> Result<()> {
+        let _turn = self.turn().await?;
+        self.flush_in_turn(conversation_id).await
+    }
+
+    /// [`Tickets::flush`] for a caller that holds a turn already.
+    async fn flush_in_turn(&self, conversation_id: &str) -> Result<()> {
         let record = self
             .store
             .conversation(conversation_id)
@@ -210,6 +249,7 @@ impl Tickets {
     /// the conversation or its ticket has expired there is nothing to rate: `not_found`,
     /// and nothing is written (a write would recreate the key without a TTL).
     pub async fn attach_rating(&self, conversation_id: &str) -> Result<()> {
+        let _turn = self.turn().await?;
         let record = self
             .store
             .conversation(conversation_id)
@@ -220,7 +260,7 @@ impl Tickets {
             .clone()
             .ok_or_else(|| Error::conflict("not closed"))?;
         if self.store.ticket(&ticket_id).await?.is_none() {
-            self.flush(conversation_id).await?;
+            self.flush_in_turn(conversation_id).await?;
         }
         let Some(json) = self.store.ticket(&ticket_id).await? else {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
