@@ -104,6 +104,9 @@ pub struct Limits {
     pub messages_per_10s: u32,
     /// Frames queued for one connection before it counts as a slow reader and is closed.
     pub send_queue: usize,
+    /// Bytes queued for one connection before the same (a frame larger than this still
+    /// goes out alone).
+    pub send_queue_bytes: usize,
     pub ping_interval_ms: u64,
     /// Close a connection from which nothing (not even a pong) arrived for this long.
     pub idle_timeout_ms: u64,
@@ -121,6 +124,7 @@ impl Default for Limits {
             hello_timeout_ms: 10_000,
             messages_per_10s: 50,
             send_queue: 512,
+            send_queue_bytes: 16 * 1024 * 1024,
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             store_timeout_ms: 3_000,
@@ -435,13 +439,14 @@ impl Config {
         if limits.hello_timeout_ms == 0
             || limits.messages_per_10s == 0
             || limits.send_queue < 8
+            || limits.send_queue_bytes < 64 * 1024
             || limits.ping_interval_ms == 0
             || limits.idle_timeout_ms <= limits.ping_interval_ms
             || limits.store_timeout_ms == 0
             || limits.history_limit_max == 0
             || limits.max_connections == 0
         {
-            return invalid("limits: timeouts and counts must be positive, send_queue at least 8, idle_timeout_ms above ping_interval_ms".into());
+            return invalid("limits: timeouts and counts must be positive, send_queue at least 8, send_queue_bytes at least 65536, idle_timeout_ms above ping_interval_ms".into());
         }
         let retention = &self.retention;
         if retention.closed_conversation_s == 0 {

@@ -132,3 +132,89 @@ async fn slow_reader_is_disconnected_and_resumes_without_loss() {
         );
     }
 }
+
+/// A client that asks for history page after page and reads none of them fills its
+/// queue by bytes long before it has 512 frames queued: it is closed as a slow reader
+/// (1013) instead of holding hundreds of pages in the hub's memory.
+#[tokio::test]
+async fn unread_history_pages_close_the_reader_by_bytes() {
+    const LONG_MESSAGES: usize = 60;
+    const PAGE_REQUESTS: usize = 300;
+    let config = TestConfig::default()
+        .limit("send_queue_bytes", 1024 * 1024)
+        .limit("messages_per_10s", 100_000);
+    let (_redis, hub) = setup_with(config).await;
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+
+    let (socket, _) = connect_async(hub.ws_url("/v1/customer/ws"))
+        .await
+        .expect("connect");
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::Text(
+        json!({"type": "hello", "role": "customer"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("send hello");
+    read_until(&mut stream, "welcome", |f| ty(f) == "welcome").await;
+    let start = json!({"type": "start", "req": "s1", "topic": "general", "text": "hello"});
+    sink.send(Message::Text(start.to_string().into()))
+        .await
+        .expect("send start");
+    let ack = read_until(&mut stream, "the start ack", |f| f["req"] == "s1").await;
+    let conv = ack["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_string();
+    assert_eq!(alice.accept_next_offer().await, conv);
+    // A history page of this chat is ≈ 60 × 7 KB = 420 KB.
+    let text = "y".repeat(7_000);
+    for i in 0..LONG_MESSAGES {
+        alice
+            .ok(json!({"type": "message", "conversation_id": conv,
+                       "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
+            .await;
+    }
+
+    // 300 pages (≈ 126 MB) asked for, none read: far fewer frames than `send_queue`.
+    for i in 0..PAGE_REQUESTS {
+        let request = json!({"type": "history", "req": format!("h{i}"),
+                             "conversation_id": conv, "after_seq": 0, "limit": 1000});
+        if sink
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .is_err()
+        {
+            break; // Closed already.
+        }
+    }
+    eventually(
+        "a slow-reader close in the metrics",
+        Duration::from_secs(10),
+        || async {
+            (hub.metric("switchboard_slow_reader_closes_total", &[])
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    // What was already on the wire drains, then the socket ends. The close frame says
+    // why when the hub could still send it (it waits 2 s for the reader to make room;
+    // a test machine under load may take longer to start reading).
+    let close = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the slow reader's socket was closed");
+    if let Some(code) = close {
+        assert_eq!(code, 1013, "close code");
+    }
+}

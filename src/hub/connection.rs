@@ -195,6 +195,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         conn_id,
         audience,
         limits.send_queue,
+        limits.send_queue_bytes,
         hub.metrics.slow_reader_closes.clone(),
     );
     let started = match endpoint {
@@ -377,10 +378,14 @@ async fn write_loop(
             next = rx.recv() => {
                 let Some(text) = next else { break };
                 // Batch whatever else is queued into one flush.
+                conn.taken(text.len());
                 let mut write = sink.feed(Message::Text(text)).await;
                 while write.is_ok() {
                     match rx.try_recv() {
-                        Ok(more) => write = sink.feed(Message::Text(more)).await,
+                        Ok(more) => {
+                            conn.taken(more.len());
+                            write = sink.feed(Message::Text(more)).await;
+                        }
                         Err(_) => break,
                     }
                 }
@@ -389,8 +394,10 @@ async fn write_loop(
                     _ = &mut killed => false,
                 };
                 if !flushed {
+                    // Still try to say why (bounded by `close_now`): a slow reader that
+                    // reads again gets its 1013 after what was already on the wire.
                     conn.killed().cancel();
-                    return;
+                    break;
                 }
             }
             _ = ping.tick() => {

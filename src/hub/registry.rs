@@ -3,9 +3,12 @@
 //!
 //! Pushing never waits: a full queue means the client reads too slowly, and it is
 //! disconnected (it resumes from its last `seq`) rather than allowed to grow memory.
+//! A queue is full at `send_queue` frames or `send_queue_bytes` bytes, whichever comes
+//! first: frames differ in size by three orders of magnitude (an ack against a history
+//! page of a thousand long messages).
 
 use std::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
     Arc,
 };
 
@@ -50,6 +53,9 @@ pub struct ConnTx {
 
 struct ConnShared {
     tx: mpsc::Sender<FrameText>,
+    /// Bytes pushed and not yet taken by the writer.
+    queued_bytes: AtomicUsize,
+    byte_budget: usize,
     kill: CancellationToken,
     kick: std::sync::OnceLock<Kick>,
     slow_reader_closes: prometheus::IntCounter,
@@ -60,6 +66,7 @@ impl ConnTx {
         id: ConnId,
         audience: Audience,
         capacity: usize,
+        byte_budget: usize,
         slow_reader_closes: prometheus::IntCounter,
     ) -> (ConnTx, mpsc::Receiver<FrameText>) {
         let (tx, rx) = mpsc::channel(capacity);
@@ -68,6 +75,8 @@ impl ConnTx {
             audience,
             shared: Arc::new(ConnShared {
                 tx,
+                queued_bytes: AtomicUsize::new(0),
+                byte_budget,
                 kill: CancellationToken::new(),
                 kick: std::sync::OnceLock::new(),
                 slow_reader_closes,
@@ -80,18 +89,40 @@ impl ConnTx {
     /// closed for reading too slowly.
     pub fn push(&self, text: FrameText) -> bool {
         let shared = &self.shared;
+        let len = text.len();
+        let queued = shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        // A frame larger than the whole budget still goes out when nothing is queued.
+        if queued > 0 && queued + len > shared.byte_budget {
+            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.close_slow_reader();
+            return false;
+        }
         match shared.tx.try_send(text) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if shared.kick.set(Kick::SlowReader).is_ok() {
-                    shared.slow_reader_closes.inc();
-                    tracing::info!(conn_id = self.id, "send queue full: closing slow reader");
-                }
-                shared.kill.cancel();
+                shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.close_slow_reader();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
         }
+    }
+
+    /// The writer took a frame of `len` bytes off the queue.
+    pub fn taken(&self, len: usize) {
+        self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    fn close_slow_reader(&self) {
+        let shared = &self.shared;
+        if shared.kick.set(Kick::SlowReader).is_ok() {
+            shared.slow_reader_closes.inc();
+            tracing::info!(conn_id = self.id, "send queue full: closing slow reader");
+        }
+        shared.kill.cancel();
     }
 
     pub fn send(&self, frame: &ServerFrame) -> bool {
