@@ -124,7 +124,7 @@ impl Default for Limits {
             hello_timeout_ms: 10_000,
             messages_per_10s: 50,
             send_queue: 512,
-            send_queue_bytes: 16 * 1024 * 1024,
+            send_queue_bytes: 32 * 1024 * 1024,
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             store_timeout_ms: 3_000,
