@@ -19,7 +19,7 @@ pub struct Metrics {
     pub queue_wait_seconds: HistogramVec,
     pub offers: IntCounterVec,
     pub tickets: IntCounter,
-    pub ticket_flushes_running: IntGauge,
+    pub ticket_flush_events_held: IntGauge,
     pub webhook_deliveries: IntCounterVec,
 }
 
@@ -78,9 +78,9 @@ impl Metrics {
             &["outcome"],
         ));
         let tickets = must(IntCounter::new("tickets_total", "Tickets flushed"));
-        let ticket_flushes_running = must(IntGauge::new(
-            "ticket_flushes_running",
-            "Ticket flushes holding a transcript in memory now",
+        let ticket_flush_events_held = must(IntGauge::new(
+            "ticket_flush_events_held",
+            "Transcript events held in memory by ticket flushes now",
         ));
         let webhook_deliveries = must(IntCounterVec::new(
             Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
@@ -97,7 +97,7 @@ impl Metrics {
             Box::new(queue_wait_seconds.clone()),
             Box::new(offers.clone()),
             Box::new(tickets.clone()),
-            Box::new(ticket_flushes_running.clone()),
+            Box::new(ticket_flush_events_held.clone()),
             Box::new(webhook_deliveries.clone()),
         ] {
             must(registry.register(collector));
@@ -117,7 +117,7 @@ impl Metrics {
             queue_wait_seconds,
             offers,
             tickets,
-            ticket_flushes_running,
+            ticket_flush_events_held,
             webhook_deliveries,
         }
     }

@@ -1,70 +1,155 @@
 //! A flush holds a closed chat's whole transcript in memory while it builds the ticket,
-//! so a wave of closes is flushed `FLUSHES_AT_ONCE` at a time, not all at once (the end
-//! of a load test closed 200 chats of 10,000 events together and the hub peaked near
-//! 1 GB). Redis is frozen (SIGSTOP) so that every flush that has its turn stays inside
-//! it; the ones waiting for a turn must not start.
+//! so all flushes together hold at most a budget of events (the end of a load test
+//! closed 200 chats of 10,000 events together and the hub peaked near 1 GB), while
+//! short chats still flush side by side (a budget counted in flushes let a steady 550
+//! closes a second outrun the flushes and pile up).
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
+use serde_json::Map;
 use switchboard::{
-    error::Error,
     metrics::Metrics,
-    store::Store,
-    tickets::{Tickets, FLUSHES_AT_ONCE},
+    protocol::{EventBody, Party, Role},
+    store::{stored_event_json, AppendItem, AppendOutcome, NewConversation, Requirement, Store},
+    tickets::Tickets,
 };
-use tokio::time::Instant;
 
-const WAVE: usize = 12;
+/// Creates a closed conversation of `events` events (the first message, messages, the
+/// close) and returns its ticket id.
+async fn closed_chat(store: &Store, id: &str, events: usize) -> String {
+    let customer = Party {
+        role: Role::Customer,
+        id: format!("v_{id}"),
+        name: None,
+    };
+    let message = |text: &str| EventBody::Message {
+        from: customer.clone(),
+        text: text.into(),
+        client_msg_id: None,
+    };
+    let created = store
+        .create_conversation(&NewConversation {
+            id: id.into(),
+            visitor_id: customer.id.clone(),
+            topic: "general".into(),
+            priority: 0,
+            customer_name: None,
+            customer_email: None,
+            verified: false,
+            metadata: Map::new(),
+            created_at: 1,
+            first_message: message("first"),
+            preview: "first".into(),
+        })
+        .await
+        .expect("create conversation");
+    assert!(created);
+    let ticket_id = format!("t_{id}");
+    let mut bodies: Vec<EventBody> = (2..events).map(|n| message(&format!("m{n}"))).collect();
+    bodies.push(EventBody::Closed {
+        by: customer.clone(),
+        resolution: "resolved".into(),
+        ticket_id: ticket_id.clone(),
+    });
+    let closing = vec![
+        ("state", "closed".to_string()),
+        ("ticket_id", ticket_id.clone()),
+    ];
+    let stored: Vec<String> = bodies
+        .iter()
+        .map(|body| stored_event_json(2, body).expect("serialize"))
+        .collect();
+    let last = stored.len() - 1;
+    let items: Vec<AppendItem<'_>> = stored
+        .iter()
+        .enumerate()
+        .map(|(i, stored)| AppendItem {
+            stored,
+            client_msg_id: None,
+            requirement: Requirement::Open,
+            updates: if i == last { &closing } else { &[] },
+        })
+        .collect();
+    let outcomes = store.append_batch(id, &items).await.expect("append");
+    assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(events as u64)));
+    ticket_id
+}
 
 #[tokio::test]
-async fn a_wave_of_closes_is_flushed_a_few_at_a_time() {
+async fn flushes_together_hold_at_most_the_transcript_budget() {
+    const CHATS: usize = 12;
+    const EVENTS: usize = 6;
+    const BUDGET: u32 = 10;
     let redis = RedisServer::start().await;
     let store = Store::connect(&redis.url(), Duration::from_secs(20))
         .await
         .unwrap_or_else(|err| panic!("connect to the test's redis: {err}"));
-    let metrics = Metrics::new();
-    let tickets = Tickets::new(store, metrics.clone(), false);
-    let running = || metrics.ticket_flushes_running.get();
+    let mut tickets_ids = Vec::new();
+    for i in 0..CHATS {
+        tickets_ids.push(closed_chat(&store, &format!("c_wave_{i}"), EVENTS).await);
+    }
+    let tickets = Tickets::new(store.clone(), Metrics::new(), false).with_transcript_budget(BUDGET);
 
+    // Redis frozen while the wave starts: every flush has read nothing yet, so when Redis
+    // comes back all of them want their transcript at the same moment.
     redis.stop();
-    let flushes: Vec<_> = (0..WAVE)
+    let flushes: Vec<_> = (0..CHATS)
         .map(|i| {
             let tickets = tickets.clone();
             tokio::spawn(async move { tickets.flush(&format!("c_wave_{i}")).await })
         })
         .collect();
-
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running() < FLUSHES_AT_ONCE as i64 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} flushes started",
-            running()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // Every flush task has been polled by now; the waiting ones must stay waiting while
-    // the first ones are held up by Redis.
-    let watch_until = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < watch_until {
-        assert_eq!(running(), FLUSHES_AT_ONCE as i64, "flushes running at once");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-
+    tokio::task::yield_now().await;
     redis.cont();
     for flush in flushes {
-        let outcome = tokio::time::timeout(Duration::from_secs(20), flush)
+        tokio::time::timeout(Duration::from_secs(20), flush)
             .await
-            .expect("every flush finishes once Redis is back")
-            .expect("flush task");
-        // No such conversations: each flush looked and found nothing to do.
-        assert!(
-            matches!(outcome, Err(Error::NotFound(_))),
-            "flush outcome: {outcome:?}"
-        );
+            .expect("every flush finishes")
+            .expect("flush task")
+            .expect("flush");
     }
-    assert_eq!(running(), 0, "every turn is given back");
+
+    assert!(
+        tickets.peak_events_held() <= u64::from(BUDGET),
+        "flushes held {} events at once, the budget is {BUDGET}",
+        tickets.peak_events_held()
+    );
+    assert_eq!(
+        tickets.peak_events_held(),
+        EVENTS as u64,
+        "one 6-event transcript fits in a budget of 10, two do not"
+    );
+    for ticket_id in &tickets_ids {
+        let ticket = store.ticket(ticket_id).await.expect("read ticket");
+        assert!(ticket.is_some(), "ticket {ticket_id} stored");
+    }
+}
+
+#[tokio::test]
+async fn a_transcript_longer_than_the_budget_is_flushed_alone() {
+    let redis = RedisServer::start().await;
+    let store = Store::connect(&redis.url(), Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|err| panic!("connect to the test's redis: {err}"));
+    let ticket_id = closed_chat(&store, "c_long", 30).await;
+    let tickets = Tickets::new(store.clone(), Metrics::new(), false).with_transcript_budget(10);
+    tokio::time::timeout(Duration::from_secs(20), tickets.flush("c_long"))
+        .await
+        .expect("the flush finishes")
+        .expect("flush");
+    assert_eq!(tickets.peak_events_held(), 10, "it takes the whole budget");
+    let ticket = store
+        .ticket(&ticket_id)
+        .await
+        .expect("read ticket")
+        .expect("ticket stored");
+    let ticket: serde_json::Value = serde_json::from_str(&ticket).expect("ticket JSON");
+    assert_eq!(
+        ticket["transcript"].as_array().map(Vec::len),
+        Some(30),
+        "the whole transcript is on the ticket"
+    );
 }

@@ -143,23 +143,29 @@ pub struct Tickets {
     retention: RetentionSettings,
     /// Closed conversations whose flush failed; the sweep retries them.
     deferred: std::sync::Arc<dashmap::DashMap<String, ()>>,
-    /// A flush holds the whole transcript in memory (and its JSON): a wave of closes of
-    /// long chats must not hold them all at once.
-    flush_permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// A flush holds the whole transcript in memory (and its JSON): together, flushes
+    /// hold at most this many events' worth (a wave of closes of long chats must not hold
+    /// them all at once; short chats, nearly all of them, flush side by side).
+    transcript_budget: std::sync::Arc<tokio::sync::Semaphore>,
+    budget_events: u32,
+    /// The most events held at once so far (diagnostics and tests).
+    peak_events_held: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// How many flushes build a ticket at the same time; the others wait their turn.
-pub const FLUSHES_AT_ONCE: usize = 4;
+/// Events that all flushes together may hold in memory at once (≈ 1 KB each with the
+/// ticket's JSON): a transcript longer than this is flushed alone.
+pub const TRANSCRIPT_BUDGET_EVENTS: u32 = 50_000;
 
-/// A flush's turn: counted in `ticket_flushes_running` while held.
-struct FlushTurn<'a> {
-    _permit: tokio::sync::SemaphorePermit<'a>,
-    running: &'a prometheus::IntGauge,
+/// A flush's share of the transcript budget, given back on drop.
+struct TranscriptHold<'a> {
+    _permits: tokio::sync::SemaphorePermit<'a>,
+    events: i64,
+    held: &'a prometheus::IntGauge,
 }
 
-impl Drop for FlushTurn<'_> {
+impl Drop for TranscriptHold<'_> {
     fn drop(&mut self) {
-        self.running.dec();
+        self.held.sub(self.events);
     }
 }
 
@@ -172,21 +178,47 @@ impl Tickets {
             webhook_enabled,
             retention: RetentionSettings::default(),
             deferred: Default::default(),
-            flush_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(FLUSHES_AT_ONCE)),
+            transcript_budget: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                TRANSCRIPT_BUDGET_EVENTS as usize,
+            )),
+            budget_events: TRANSCRIPT_BUDGET_EVENTS,
+            peak_events_held: Default::default(),
         }
     }
 
-    async fn turn(&self) -> Result<FlushTurn<'_>> {
+    /// The same with a smaller transcript budget (tests).
+    pub fn with_transcript_budget(mut self, events: u32) -> Self {
+        let events = events.max(1);
+        self.transcript_budget = std::sync::Arc::new(tokio::sync::Semaphore::new(events as usize));
+        self.budget_events = events;
+        self
+    }
+
+    /// The most transcript events flushes have held at once since start.
+    pub fn peak_events_held(&self) -> u64 {
+        self.peak_events_held
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until a transcript of `events` events fits in the budget.
+    async fn hold(&self, events: u64) -> Result<TranscriptHold<'_>> {
+        let weight = events.clamp(1, u64::from(self.budget_events)) as u32;
         // The semaphore is never closed; a closed one would mean shutting down.
-        let permit = self
-            .flush_permits
-            .acquire()
+        let permits = self
+            .transcript_budget
+            .acquire_many(weight)
             .await
             .map_err(|_| Error::Unavailable)?;
-        self.metrics.ticket_flushes_running.inc();
-        Ok(FlushTurn {
-            _permit: permit,
-            running: &self.metrics.ticket_flushes_running,
+        let held = &self.metrics.ticket_flush_events_held;
+        held.add(i64::from(weight));
+        self.peak_events_held.fetch_max(
+            held.get().max(0) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(TranscriptHold {
+            _permits: permits,
+            events: i64::from(weight),
+            held,
         })
     }
 
@@ -201,12 +233,6 @@ impl Tickets {
     /// its expiry, frees the visitor, leaves the open index). Safe to call any number
     /// of times: a ticket already stored is kept, an expiry already set is not extended.
     pub async fn flush(&self, conversation_id: &str) -> Result<()> {
-        let _turn = self.turn().await?;
-        self.flush_in_turn(conversation_id).await
-    }
-
-    /// [`Tickets::flush`] for a caller that holds a turn already.
-    async fn flush_in_turn(&self, conversation_id: &str) -> Result<()> {
         let record = self
             .store
             .conversation(conversation_id)
@@ -216,6 +242,7 @@ impl Tickets {
             return Err(Error::conflict("only a closed conversation is flushed"));
         }
         if !record.flushed {
+            let _hold = self.hold(record.last_seq).await?;
             let events = self.store.all_events(conversation_id).await?;
             let ticket = Ticket::from_conversation(&record, events);
             let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
@@ -249,7 +276,6 @@ impl Tickets {
     /// the conversation or its ticket has expired there is nothing to rate: `not_found`,
     /// and nothing is written (a write would recreate the key without a TTL).
     pub async fn attach_rating(&self, conversation_id: &str) -> Result<()> {
-        let _turn = self.turn().await?;
         let record = self
             .store
             .conversation(conversation_id)
@@ -260,7 +286,7 @@ impl Tickets {
             .clone()
             .ok_or_else(|| Error::conflict("not closed"))?;
         if self.store.ticket(&ticket_id).await?.is_none() {
-            self.flush_in_turn(conversation_id).await?;
+            self.flush(conversation_id).await?;
         }
         let Some(json) = self.store.ticket(&ticket_id).await? else {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
@@ -269,6 +295,7 @@ impl Tickets {
         if ticket.rating.is_some() {
             return Ok(());
         }
+        let _hold = self.hold(record.last_seq).await?;
         let events = self.store.all_events(conversation_id).await?;
         let rated = Ticket::from_conversation(&record, events);
         ticket.rating = rated.rating;
