@@ -49,27 +49,6 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
-/// The whole machine's CPU time so far, in clock ticks: `(busy, total)` from the `cpu`
-/// line of `/proc/stat` (busy is everything but idle and iowait). Counts every process,
-/// Redis's AOF rewrite child and the kernel's network work included.
-pub fn machine_cpu_ticks() -> io::Result<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    parse_machine_ticks(&stat).ok_or_else(|| io::Error::other("no cpu line in /proc/stat"))
-}
-
-fn parse_machine_ticks(stat: &str) -> Option<(u64, u64)> {
-    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
-    let ticks: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(|field| field.parse().ok())
-        .collect::<Option<_>>()?;
-    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user]
-    let total: u64 = ticks.iter().take(8).sum();
-    let idle = ticks.get(3)? + ticks.get(4)?;
-    Some((total - idle, total))
-}
-
 /// Samplers for several processes at once, by name.
 pub struct Samplers(Vec<Sampler>);
 
@@ -234,15 +213,6 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_machine_cpu_line() {
-        let stat = "cpu  100 5 50 800 20 3 2 0 7 0\ncpu0 50 2 25 400 10 1 1 0 0 0\nintr 1\n";
-        // busy: user + nice + system + irq + softirq + steal; guest is inside user.
-        assert_eq!(parse_machine_ticks(stat), Some((160, 980)));
-        assert_eq!(parse_machine_ticks("intr 1\n"), None);
-        assert_eq!(parse_machine_ticks("cpu  1 x 3 4\n"), None);
-    }
 
     #[test]
     fn parses_status_and_stat() {

@@ -121,7 +121,6 @@ pub async fn run(
     let (hub, verdict, unverified_at_agent_stop) = outcome?;
 
     let floor = if options.floor {
-        wait_for_quiet_machine().await;
         Some(floor::run_floor(scenario, options.progress).await?)
     } else {
         None
@@ -132,33 +131,6 @@ pub async fn run(
         verdict,
         unverified_at_agent_stop,
     })
-}
-
-/// Waits (up to a minute) until the machine is nearly idle: the hub run leaves work
-/// behind (ticket flushes of the closed chats, a Redis AOF rewrite) that would otherwise
-/// run during the floor and slow it.
-async fn wait_for_quiet_machine() {
-    const WINDOW: Duration = Duration::from_millis(500);
-    const QUIET_SHARE: f64 = 0.15;
-    let started = Instant::now();
-    let mut last = crate::procfs::machine_cpu_ticks().ok();
-    while started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(WINDOW).await;
-        let now = crate::procfs::machine_cpu_ticks().ok();
-        let (Some((busy_before, total_before)), Some((busy, total))) = (last, now) else {
-            return; // No /proc: nothing to wait on.
-        };
-        last = now;
-        let share = (busy - busy_before) as f64 / (total - total_before).max(1) as f64;
-        if share < QUIET_SHARE {
-            info!(
-                waited_ms = started.elapsed().as_millis() as u64,
-                "machine quiet; floor next"
-            );
-            return;
-        }
-    }
-    warn!("the machine did not go quiet in a minute; the floor runs anyway");
 }
 
 /// Other work on the machine skews every figure: say so before measuring.
