@@ -33,16 +33,23 @@ where
     }
 }
 
-#[tokio::test]
-async fn slow_reader_is_disconnected_and_resumes_without_loss() {
-    const MESSAGES: usize = 800;
-    let config = TestConfig::default()
-        .limit("send_queue", 8)
-        .limit("messages_per_10s", 100_000);
-    let (_redis, hub) = setup_with(config).await;
-    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+type Sink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+type Stream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
 
-    // The slow customer speaks through a raw socket that we can stop reading.
+/// A customer on a raw socket (so a test can stop reading it) in a chat `agent` accepted.
+struct RawCustomer {
+    sink: Sink,
+    stream: Stream,
+    session: String,
+    conv: String,
+}
+
+async fn raw_customer_in_chat(hub: &Hub, agent: &mut Ws) -> RawCustomer {
     let (socket, _) = connect_async(hub.ws_url("/v1/customer/ws"))
         .await
         .expect("connect");
@@ -65,7 +72,32 @@ async fn slow_reader_is_disconnected_and_resumes_without_loss() {
         .as_str()
         .expect("conversation id")
         .to_string();
-    assert_eq!(alice.accept_next_offer().await, conv);
+    assert_eq!(agent.accept_next_offer().await, conv);
+    RawCustomer {
+        sink,
+        stream,
+        session,
+        conv,
+    }
+}
+
+#[tokio::test]
+async fn slow_reader_is_disconnected_and_resumes_without_loss() {
+    const MESSAGES: usize = 800;
+    let config = TestConfig::default()
+        .limit("send_queue", 8)
+        .limit("messages_per_10s", 100_000);
+    let (_redis, hub) = setup_with(config).await;
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+
+    // The slow customer speaks through a raw socket that we can stop reading (its
+    // sending half is kept, unused, so that the socket stays open).
+    let RawCustomer {
+        sink: _sink,
+        mut stream,
+        session,
+        conv,
+    } = raw_customer_in_chat(&hub, &mut alice).await;
 
     // From here on the customer reads nothing while the agent writes a lot (reading its
     // own acks: a pipelining client that never reads is a slow reader too).
@@ -146,28 +178,12 @@ async fn unread_history_pages_close_the_reader_by_bytes() {
     let (_redis, hub) = setup_with(config).await;
     let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
 
-    let (socket, _) = connect_async(hub.ws_url("/v1/customer/ws"))
-        .await
-        .expect("connect");
-    let (mut sink, mut stream) = socket.split();
-    sink.send(Message::Text(
-        json!({"type": "hello", "role": "customer"})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("send hello");
-    read_until(&mut stream, "welcome", |f| ty(f) == "welcome").await;
-    let start = json!({"type": "start", "req": "s1", "topic": "general", "text": "hello"});
-    sink.send(Message::Text(start.to_string().into()))
-        .await
-        .expect("send start");
-    let ack = read_until(&mut stream, "the start ack", |f| f["req"] == "s1").await;
-    let conv = ack["conversation_id"]
-        .as_str()
-        .expect("conversation id")
-        .to_string();
-    assert_eq!(alice.accept_next_offer().await, conv);
+    let RawCustomer {
+        mut sink,
+        mut stream,
+        conv,
+        ..
+    } = raw_customer_in_chat(&hub, &mut alice).await;
     // A history page of this chat is ≈ 60 × 7 KB = 420 KB.
     let text = "y".repeat(7_000);
     for i in 0..LONG_MESSAGES {
