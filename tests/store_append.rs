@@ -5,86 +5,20 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::*;
-use serde_json::Map;
-use switchboard::protocol::{EventBody, Party, Role};
-use switchboard::store::{
-    stored_event_json, AppendItem, AppendOutcome, NewConversation, Requirement, Store,
+use common::store_fixtures::{
+    append, connect_store, create_conversation, customer_message, Append,
 };
+use common::*;
+use switchboard::protocol::EventBody;
+use switchboard::store::{AppendOutcome, Requirement, Store};
 
-async fn store(redis: &RedisServer) -> Store {
-    Store::connect(&redis.url(), Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|err| panic!("connect to the test's redis: {err}"))
-}
-
-fn message(text: &str) -> EventBody {
-    EventBody::Message {
-        from: Party {
-            role: Role::Customer,
-            id: "v_1".into(),
-            name: None,
-        },
-        text: text.into(),
-        client_msg_id: None,
+/// A message of visitor `v_1`, with its `client_msg_id` if given.
+fn item(text: &str, client_msg_id: Option<&'static str>) -> Append {
+    let item = Append::event(customer_message("v_1", text));
+    match client_msg_id {
+        Some(id) => item.with_id(id),
+        None => item,
     }
-}
-
-async fn create(store: &Store, id: &str) {
-    let created = store
-        .create_conversation(&NewConversation {
-            id: id.into(),
-            visitor_id: "v_1".into(),
-            topic: "general".into(),
-            priority: 0,
-            customer_name: None,
-            customer_email: None,
-            verified: false,
-            metadata: Map::new(),
-            created_at: 1,
-            first_message: message("first"),
-            preview: "first".into(),
-        })
-        .await
-        .expect("create conversation");
-    assert!(created, "{id} is new");
-}
-
-/// One event to append: its text, `client_msg_id`, requirement and field updates.
-struct Item {
-    text: &'static str,
-    client_msg_id: Option<&'static str>,
-    requirement: Requirement,
-    updates: Vec<(&'static str, String)>,
-}
-
-fn item(text: &'static str, client_msg_id: Option<&'static str>) -> Item {
-    Item {
-        text,
-        client_msg_id,
-        requirement: Requirement::Open,
-        updates: Vec::new(),
-    }
-}
-
-async fn append(store: &Store, id: &str, items: &[Item]) -> Vec<AppendOutcome> {
-    let stored: Vec<String> = items
-        .iter()
-        .map(|item| stored_event_json(7, &message(item.text)).expect("serialize"))
-        .collect();
-    let batch: Vec<AppendItem<'_>> = items
-        .iter()
-        .zip(&stored)
-        .map(|(item, stored)| AppendItem {
-            stored,
-            client_msg_id: item.client_msg_id,
-            requirement: item.requirement,
-            updates: &item.updates,
-        })
-        .collect();
-    store.append_batch(id, &batch).await.expect("append batch")
 }
 
 async fn stored_texts(store: &Store, id: &str) -> Vec<(u64, String)> {
@@ -105,8 +39,8 @@ async fn stored_texts(store: &Store, id: &str) -> Vec<(u64, String)> {
 #[tokio::test]
 async fn a_batch_answers_each_event_as_if_appended_alone() {
     let redis = RedisServer::start().await;
-    let store = store(&redis).await;
-    create(&store, "c_batch").await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_batch", "v_1").await;
 
     let outcomes = append(
         &store,
@@ -162,15 +96,10 @@ async fn a_batch_answers_each_event_as_if_appended_alone() {
 #[tokio::test]
 async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
     let redis = RedisServer::start().await;
-    let store = store(&redis).await;
-    create(&store, "c_close").await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_close", "v_1").await;
 
-    let close = Item {
-        text: "closing",
-        client_msg_id: None,
-        requirement: Requirement::Open,
-        updates: vec![("state", "closed".to_string())],
-    };
+    let close = item("closing", None).updating("state", "closed");
     let outcomes = append(
         &store,
         "c_close",
@@ -205,20 +134,10 @@ async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
         !claimed,
         "a refused message must not claim its client_msg_id"
     );
-    let rating = Item {
-        text: "rated",
-        client_msg_id: None,
-        requirement: Requirement::ClosedUnrated,
-        updates: Vec::new(),
-    };
+    let rating = item("rated", None).requiring(Requirement::ClosedUnrated);
     let outcomes = append(&store, "c_close", &[rating]).await;
     assert_eq!(outcomes, vec![AppendOutcome::Stored(4)]);
-    let again = Item {
-        text: "rated twice",
-        client_msg_id: None,
-        requirement: Requirement::ClosedUnrated,
-        updates: Vec::new(),
-    };
+    let again = item("rated twice", None).requiring(Requirement::ClosedUnrated);
     assert_eq!(
         append(&store, "c_close", &[again]).await,
         vec![AppendOutcome::WrongState]
@@ -229,7 +148,7 @@ async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
 #[tokio::test]
 async fn appending_to_a_missing_conversation_stores_nothing() {
     let redis = RedisServer::start().await;
-    let store = store(&redis).await;
+    let store = connect_store(&redis).await;
     let outcomes = append(&store, "c_none", &[item("x", Some("m-x")), item("y", None)]).await;
     assert_eq!(
         outcomes,

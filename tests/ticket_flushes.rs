@@ -8,72 +8,41 @@ mod common;
 
 use std::time::Duration;
 
+use common::store_fixtures::{
+    append, connect_store, create_conversation, customer_message, Append,
+};
 use common::*;
-use serde_json::Map;
 use switchboard::{
     metrics::Metrics,
     protocol::{EventBody, Party, Role},
-    store::{stored_event_json, AppendItem, AppendOutcome, NewConversation, Requirement, Store},
+    store::{AppendOutcome, Store},
     tickets::Tickets,
 };
 
 /// Creates a closed conversation of `events` events (the first message, messages, the
 /// close) and returns its ticket id.
 async fn closed_chat(store: &Store, id: &str, events: usize) -> String {
-    let customer = Party {
-        role: Role::Customer,
-        id: format!("v_{id}"),
-        name: None,
-    };
-    let message = |text: &str| EventBody::Message {
-        from: customer.clone(),
-        text: text.into(),
-        client_msg_id: None,
-    };
-    let created = store
-        .create_conversation(&NewConversation {
-            id: id.into(),
-            visitor_id: customer.id.clone(),
-            topic: "general".into(),
-            priority: 0,
-            customer_name: None,
-            customer_email: None,
-            verified: false,
-            metadata: Map::new(),
-            created_at: 1,
-            first_message: message("first"),
-            preview: "first".into(),
-        })
-        .await
-        .expect("create conversation");
-    assert!(created);
+    let visitor = format!("v_{id}");
+    create_conversation(store, id, &visitor).await;
     let ticket_id = format!("t_{id}");
-    let mut bodies: Vec<EventBody> = (2..events).map(|n| message(&format!("m{n}"))).collect();
-    bodies.push(EventBody::Closed {
-        by: customer.clone(),
+    let mut items: Vec<Append> = (2..events)
+        .map(|n| Append::event(customer_message(&visitor, &format!("m{n}"))))
+        .collect();
+    let close = EventBody::Closed {
+        by: Party {
+            role: Role::Customer,
+            id: visitor.clone(),
+            name: None,
+        },
         resolution: "resolved".into(),
         ticket_id: ticket_id.clone(),
-    });
-    let closing = vec![
-        ("state", "closed".to_string()),
-        ("ticket_id", ticket_id.clone()),
-    ];
-    let stored: Vec<String> = bodies
-        .iter()
-        .map(|body| stored_event_json(2, body).expect("serialize"))
-        .collect();
-    let last = stored.len() - 1;
-    let items: Vec<AppendItem<'_>> = stored
-        .iter()
-        .enumerate()
-        .map(|(i, stored)| AppendItem {
-            stored,
-            client_msg_id: None,
-            requirement: Requirement::Open,
-            updates: if i == last { &closing } else { &[] },
-        })
-        .collect();
-    let outcomes = store.append_batch(id, &items).await.expect("append");
+    };
+    items.push(
+        Append::event(close)
+            .updating("state", "closed")
+            .updating("ticket_id", &ticket_id),
+    );
+    let outcomes = append(store, id, &items).await;
     assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(events as u64)));
     ticket_id
 }
@@ -84,9 +53,7 @@ async fn flushes_together_hold_at_most_the_transcript_budget() {
     const EVENTS: usize = 6;
     const BUDGET: u32 = 10;
     let redis = RedisServer::start().await;
-    let store = Store::connect(&redis.url(), Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|err| panic!("connect to the test's redis: {err}"));
+    let store = connect_store(&redis).await;
     let mut tickets_ids = Vec::new();
     for i in 0..CHATS {
         tickets_ids.push(closed_chat(&store, &format!("c_wave_{i}"), EVENTS).await);
@@ -131,9 +98,7 @@ async fn flushes_together_hold_at_most_the_transcript_budget() {
 #[tokio::test]
 async fn a_transcript_longer_than_the_budget_is_flushed_alone() {
     let redis = RedisServer::start().await;
-    let store = Store::connect(&redis.url(), Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|err| panic!("connect to the test's redis: {err}"));
+    let store = connect_store(&redis).await;
     let ticket_id = closed_chat(&store, "c_long", 30).await;
     let tickets = Tickets::new(store.clone(), Metrics::new(), false).with_transcript_budget(10);
     tokio::time::timeout(Duration::from_secs(20), tickets.flush("c_long"))

@@ -1358,6 +1358,7 @@ pub async fn chat(hub: &Hub) -> Chat {
     }
 }
 pub mod extra;
+pub mod store_fixtures;
 
 // ---------------------------------------------------------------------------------------
 // Webhook receiver
