@@ -14,7 +14,9 @@
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
 # (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
-# rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core).
+# rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core),
+# RUN_FLAGS (extra `switchboard-loadtest run` flags for every run, e.g. "--no-floor
+# --window 64" for a hub-only run with another load shape).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -65,7 +67,7 @@ run_scenario() { # name scenario-file [extra flags]
     echo "== $name ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
     start_all
     "$LOADTEST" run --hub "http://127.0.0.1:$HUB_PORT" --admin-token "$ADMIN" \
-        --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --scenario "$file" "$@" \
+        --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --scenario "$file" "$@" ${RUN_FLAGS:-} \
         --report-json "$OUT/$name.json" --report-html "$OUT/$name.html" | tee "$OUT/$name.txt"
 }
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# What one stored message costs Redis, command by command: Redis CPU per operation
+# (user + system, read from /proc) for pipelined redis-benchmark runs against a fresh
+# redis-server with AOF on (appendfsync everysec, automatic rewrites off so they do not
+# blur the figures). The Lua rows mirror the hub's append script for a batch of one
+# message (src/store/conversations.rs, APPEND), with and without the client_msg_id claim.
+#
+#   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
+#
+# Environment: REDIS_PORT (16600).
+set -euo pipefail
+
+PORT="${REDIS_PORT:-16600}"
+REQUESTS="${1:-500000}"
+WORK="$(mktemp -d)"
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --auto-aof-rewrite-percentage 0 --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+trap 'kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# A stored event as the hub writes it (64-byte text, as in the benchmarks).
+EVENT='{"ts":1764028800000,"kind":"message","from":{"role":"customer","id":"v_12345678"},"text":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","client_msg_id":"m-1234567-1234"}'
+
+load() { redis-cli -p "$PORT" script load "$1"; }
+EMPTY=$(load "return 1")
+XADD_ONLY=$(load "return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])")
+APPEND_NO_CLAIM=$(load "
+local h = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
+local last = (tonumber(h[2]) or 0) + 1
+local s = string.format('%d', last)
+redis.call('XADD', KEYS[2], s .. '-0', 'e', ARGV[1])
+redis.call('HSET', KEYS[1], 'last_seq', s)
+return {1, last}")
+APPEND=$(load "
+local h = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
+local last = (tonumber(h[2]) or 0) + 1
+local s = string.format('%d', last)
+if redis.call('HSETNX', KEYS[3], ARGV[2], s) == 0 then return {0, 0} end
+redis.call('XADD', KEYS[2], s .. '-0', 'e', ARGV[1])
+redis.call('HSET', KEYS[1], 'last_seq', s)
+return {1, last}")
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; }
+row() { # label, then redis-benchmark arguments
+    local label=$1
+    shift
+    local before after
+    before=$(cpu_ticks)
+    redis-benchmark -p "$PORT" -c 20 -n "$REQUESTS" -P 32 -q "$@" >/dev/null 2>&1
+    after=$(cpu_ticks)
+    # ticks are 1/100 s: ns per op = ticks * 10^7 / requests
+    printf '%-44s %6.2f µs\n' "$label" "$(awk -v t=$((after - before)) -v n="$REQUESTS" 'BEGIN { print t * 1e4 / n }')"
+}
+
+echo "Redis CPU per operation, pipelined (-P 32, 20 connections, $REQUESTS requests each):"
+row "PING (the per-request floor)" PING
+row "XADD" XADD 'c:{x}:s' '*' e "$EVENT"
+row "HSET" HSET 'c:{x}:h' last_seq 12345
+row "HSETNX, a new field each time" -r 100000000 HSETNX 'c:{x}:d' m-__rand_int__ 12345
+row "EVALSHA of an empty script" EVALSHA "$EMPTY" 0
+row "EVALSHA: XADD" EVALSHA "$XADD_ONLY" 1 'c:{y}:s' "$EVENT"
+row "EVALSHA: append, no client_msg_id claim" EVALSHA "$APPEND_NO_CLAIM" 2 'c:{z}:h' 'c:{z}:s' "$EVENT"
+row "EVALSHA: append as the hub runs it" -r 100000000 \
+    EVALSHA "$APPEND" 3 'c:{w}:h' 'c:{w}:s' 'c:{w}:d' "$EVENT" m-__rand_int__
