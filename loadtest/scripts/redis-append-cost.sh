@@ -2,8 +2,9 @@
 # What one stored message costs Redis, command by command: Redis CPU per operation
 # (user + system, read from /proc) for pipelined redis-benchmark runs against a fresh
 # redis-server with AOF on (appendfsync everysec, automatic rewrites off so they do not
-# blur the figures). The Lua rows mirror the hub's append script for a batch of one
-# message (src/store/conversations.rs, APPEND), with and without the client_msg_id claim.
+# blur the figures). The last two rows run the Redis calls of the hub's append script
+# (src/store/conversations.rs, APPEND) for a batch of one message, in a shortened script
+# without its state checks, with and without the client_msg_id claim.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
