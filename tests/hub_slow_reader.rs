@@ -108,17 +108,7 @@ async fn slow_reader_is_disconnected_and_resumes_without_loss() {
                        "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
             .await;
     }
-    eventually(
-        "a slow-reader close in the metrics",
-        Duration::from_secs(10),
-        || async {
-            (hub.metric("switchboard_slow_reader_closes_total", &[])
-                .await
-                >= 1.0)
-                .then_some(())
-        },
-    )
-    .await;
+    slow_reader_closed(&hub).await;
 
     // The socket is gone: after whatever was buffered, the stream ends.
     let ended = tokio::time::timeout(Duration::from_secs(15), async {
@@ -205,17 +195,7 @@ async fn unread_history_pages_close_the_reader_by_bytes() {
             break; // Closed already.
         }
     }
-    eventually(
-        "a slow-reader close in the metrics",
-        Duration::from_secs(10),
-        || async {
-            (hub.metric("switchboard_slow_reader_closes_total", &[])
-                .await
-                >= 1.0)
-                .then_some(())
-        },
-    )
-    .await;
+    slow_reader_closed(&hub).await;
     // What was already on the wire drains, then the socket ends. The close frame says
     // why when the hub could still send it (it waits 2 s for the reader to make room;
     // a test machine under load may take longer to start reading).
@@ -233,4 +213,19 @@ async fn unread_history_pages_close_the_reader_by_bytes() {
     if let Some(code) = close {
         assert_eq!(code, 1013, "close code");
     }
+}
+
+/// Waits until the hub's metrics count a slow-reader close.
+async fn slow_reader_closed(hub: &Hub) {
+    eventually(
+        "a slow-reader close in the metrics",
+        Duration::from_secs(10),
+        || async {
+            (hub.metric("switchboard_slow_reader_closes_total", &[])
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
 }
