@@ -16,7 +16,10 @@
 # (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
 # rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core),
 # RUN_FLAGS (extra `switchboard-loadtest run` flags for every run, e.g. "--no-floor
-# --window 64" for a hub-only run with another load shape).
+# --window 64" for a hub-only run with another load shape), ROUNDS (saturation runs, 1 by
+# default: with more, each round is kept as saturation-K.* and the round with the median
+# hub ÷ floor ratio becomes saturation.*; runs on this machine vary by ±8 % or more, so one
+# round cannot show a smaller effect).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -71,6 +74,20 @@ run_scenario() { # name scenario-file [extra flags]
         --report-json "$OUT/$name.json" --report-html "$OUT/$name.html" | tee "$OUT/$name.txt"
 }
 
+# Lists each round's figures and copies the round with the median ratio to saturation.*.
+median_round() {
+    local median
+    echo "== saturation rounds (hub msg/s, floor msg/s, ratio)" | tee "$OUT/saturation-rounds.txt"
+    for report in "$OUT"/saturation-[0-9]*.json; do
+        jq -r --arg f "$(basename "$report" .json)" \
+            '"\($f) \(.hub.messages.per_sec | floor) \(.floor.messages.per_sec // 0 | floor) \(.ratios.throughput // 0 | . * 1000 | round / 1000)"' \
+            "$report"
+    done | sort -k4 -n | tee -a "$OUT/saturation-rounds.txt" >"$WORK/rounds"
+    median=$(awk '{ line[NR] = $1 } END { print line[int((NR + 1) / 2)] }' "$WORK/rounds")
+    echo "median round: $median" | tee -a "$OUT/saturation-rounds.txt"
+    for ext in json html txt; do cp "$OUT/$median.$ext" "$OUT/saturation.$ext"; done
+}
+
 saturation_rate() {
     jq -e '.hub.messages.per_sec' "$OUT/saturation.json" 2>/dev/null ||
         { echo "run the saturation benchmark first" >&2; exit 1; }
@@ -79,7 +96,15 @@ saturation_rate() {
 for bench in "${BENCHES[@]}"; do
     case "$bench" in
     saturation)
-        run_scenario saturation "$SCENARIOS/saturation.toml"
+        rounds=${ROUNDS:-1}
+        if [ "$rounds" -le 1 ]; then
+            run_scenario saturation "$SCENARIOS/saturation.toml"
+        else
+            for round in $(seq "$rounds"); do
+                run_scenario "saturation-$round" "$SCENARIOS/saturation.toml"
+            done
+            median_round
+        fi
         ;;
     latency)
         sat=$(saturation_rate)

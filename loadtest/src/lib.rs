@@ -40,6 +40,7 @@ pub mod pacer;
 pub mod payload;
 pub mod procfs;
 pub mod progress;
+pub mod quiet;
 pub mod report;
 pub mod run;
 pub mod scenario;

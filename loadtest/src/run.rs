@@ -1,8 +1,9 @@
 //! The `run` subcommand as a library call: create the run's agents over REST, bring them
 //! online, start the customers over the ramp-up, wait for them, stop the agents, delete
 //! them, verify what everyone saw (conversation by conversation as they end, through the
-//! shared [`Verifier`], and whatever is left at the end), then run the floor with the same
-//! shape and put both in one report. Tests call [`run`] directly.
+//! shared [`Verifier`], and whatever is left at the end), wait for a local hub and Redis to
+//! settle ([`crate::quiet`]), then run the floor with the same shape and put both in one
+//! report. Tests call [`run`] directly.
 
 use std::{sync::Arc, time::Duration};
 
@@ -82,6 +83,10 @@ fn random_run_id() -> String {
     format!("lt{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
+/// The longest the floor waits for a local hub and Redis to finish the hub run's work
+/// (closing and flushing every chat) before it starts regardless.
+const FLOOR_SETTLE_LIMIT: Duration = Duration::from_secs(120);
+
 /// Runs the scenario against the hub (and the floor, unless told not to).
 pub async fn run(
     scenario: &Scenario,
@@ -121,6 +126,11 @@ pub async fn run(
     let (hub, verdict, unverified_at_agent_stop) = outcome?;
 
     let floor = if options.floor {
+        let watched: Vec<(&str, u32)> = [("hub", target.hub_pid), ("redis", target.redis_pid)]
+            .into_iter()
+            .filter_map(|(name, pid)| Some((name, pid?)))
+            .collect();
+        crate::quiet::wait_until_settled(&watched, FLOOR_SETTLE_LIMIT).await;
         Some(floor::run_floor(scenario, options.progress).await?)
     } else {
         None
