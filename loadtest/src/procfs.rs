@@ -39,6 +39,12 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Share of one core, in percent, used between two readings of a process's CPU ticks.
+pub fn cpu_pct(before: u64, after: u64, ticks_per_second: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    after.saturating_sub(before) as f64 / ticks_per_second.max(1) as f64 / secs * 100.0
+}
+
 /// The 1-minute load average of the machine (other work competing for the cores).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -158,7 +164,7 @@ impl Sampler {
         let stop = CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move {
-            let tick = ticks_per_second() as f64;
+            let tick = ticks_per_second();
             let t0 = Instant::now();
             let mut samples = Vec::new();
             let mut last: Option<(Instant, u64)> = None;
@@ -178,10 +184,7 @@ impl Sampler {
                     }
                 };
                 let cpu_pct = match last {
-                    Some((at, before)) => {
-                        let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-                        (ticks.saturating_sub(before)) as f64 / tick / secs * 100.0
-                    }
+                    Some((at, before)) => cpu_pct(before, ticks, tick, now.duration_since(at)),
                     None => 0.0,
                 };
                 last = Some((now, ticks));
@@ -213,6 +216,16 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_share_is_ticks_over_wall_time() {
+        // 50 ticks of 100 per second over one second: half a core.
+        assert_eq!(cpu_pct(1000, 1050, 100, Duration::from_secs(1)), 50.0);
+        // Two cores' worth over half a second.
+        assert_eq!(cpu_pct(0, 100, 100, Duration::from_millis(500)), 200.0);
+        // A counter that went backwards (another process took the pid) reads as idle.
+        assert_eq!(cpu_pct(500, 10, 100, Duration::from_secs(1)), 0.0);
+    }
 
     #[test]
     fn parses_status_and_stat() {

@@ -1,4 +1,4 @@
-//! Waiting for the machine to settle between the hub's load and the floor's. The two
+//! Waiting for a local hub and Redis to settle between the hub's load and the floor's. The two
 //! loads are compared as a ratio, so the floor must not start while the hub (or Redis) is
 //! still busy with the end of the hub run: when every chat of a saturation run closes at
 //! once, the hub flushes their tickets for ten seconds or more, and a floor measured
@@ -9,18 +9,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::procfs::{cpu_ticks, ticks_per_second};
+use crate::procfs::{cpu_pct, cpu_ticks, ticks_per_second};
 
 /// A process counts as settled below this share of one core.
 pub const SETTLED_CPU_PCT: f64 = 10.0;
 /// How long each look at the processes' CPU lasts.
 const WINDOW: Duration = Duration::from_secs(1);
-
-/// Share of one core used between two readings of a process's CPU ticks.
-pub fn cpu_pct(before: u64, after: u64, ticks_per_second: u64, elapsed: Duration) -> f64 {
-    let secs = elapsed.as_secs_f64().max(1e-3);
-    after.saturating_sub(before) as f64 / ticks_per_second.max(1) as f64 / secs * 100.0
-}
 
 /// Waits until each of `pids` uses less than [`SETTLED_CPU_PCT`] of a core over a
 /// one-second window, or until `limit` has passed. A process that cannot be read (gone,
@@ -68,16 +62,6 @@ pub async fn wait_until_settled(pids: &[(&str, u32)], limit: Duration) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_share_is_ticks_over_wall_time() {
-        // 50 ticks of 100 per second over one second: half a core.
-        assert_eq!(cpu_pct(1000, 1050, 100, Duration::from_secs(1)), 50.0);
-        // Two cores' worth over half a second.
-        assert_eq!(cpu_pct(0, 100, 100, Duration::from_millis(500)), 200.0);
-        // A counter that went backwards (another process took the pid) reads as idle.
-        assert_eq!(cpu_pct(500, 10, 100, Duration::from_secs(1)), 0.0);
-    }
 
     /// A child process, killed when dropped; watched instead of the test process, whose
     /// CPU depends on whatever other tests run beside it.
