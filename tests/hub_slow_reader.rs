@@ -101,13 +101,7 @@ async fn slow_reader_is_disconnected_and_resumes_without_loss() {
 
     // From here on the customer reads nothing while the agent writes a lot (reading its
     // own acks: a pipelining client that never reads is a slow reader too).
-    let text = "x".repeat(7_000);
-    for i in 0..MESSAGES {
-        alice
-            .ok(json!({"type": "message", "conversation_id": conv,
-                       "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
-            .await;
-    }
+    send_long_messages(&mut alice, &conv, MESSAGES).await;
     slow_reader_closed(&hub).await;
 
     // The socket is gone: after whatever was buffered, the stream ends.
@@ -175,13 +169,7 @@ async fn unread_history_pages_close_the_reader_by_bytes() {
         ..
     } = raw_customer_in_chat(&hub, &mut alice).await;
     // A history page of this chat is ≈ 60 × 7 KB = 420 KB.
-    let text = "y".repeat(7_000);
-    for i in 0..LONG_MESSAGES {
-        alice
-            .ok(json!({"type": "message", "conversation_id": conv,
-                       "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
-            .await;
-    }
+    send_long_messages(&mut alice, &conv, LONG_MESSAGES).await;
 
     // 300 pages (≈ 126 MB) asked for, none read: far fewer frames than `send_queue`.
     for i in 0..PAGE_REQUESTS {
@@ -212,6 +200,18 @@ async fn unread_history_pages_close_the_reader_by_bytes() {
     .expect("the slow reader's socket was closed");
     if let Some(code) = close {
         assert_eq!(code, 1013, "close code");
+    }
+}
+
+/// `agent` sends `count` messages of ≈ 7 KB into `conv`, each acknowledged; message `i`
+/// starts with `"{i} "`.
+async fn send_long_messages(agent: &mut Ws, conv: &str, count: usize) {
+    let text = "x".repeat(7_000);
+    for i in 0..count {
+        agent
+            .ok(json!({"type": "message", "conversation_id": conv,
+                       "text": format!("{i} {text}"), "client_msg_id": format!("a-{i}")}))
+            .await;
     }
 }
 

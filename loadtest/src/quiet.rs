@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::procfs::{cpu_pct, cpu_ticks, ticks_per_second};
 
 /// A process counts as settled below this share of one core.
-pub const SETTLED_CPU_PCT: f64 = 10.0;
+const SETTLED_CPU_PCT: f64 = 10.0;
 /// How long each look at the processes' CPU lasts.
 const WINDOW: Duration = Duration::from_secs(1);
 
