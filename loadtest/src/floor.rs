@@ -37,13 +37,16 @@ use crate::{
     metrics::{Clock, Lat, Metrics},
     pacer::{rearm, Pacer},
     payload,
-    procfs::Samplers,
+    procfs::{Samplers, Watched},
     progress::Progress,
     report::LoadFigures,
     scenario::Scenario,
     wire::Out,
     ws,
 };
+
+/// The name of the relay runtime's threads, by which their CPU is told from the clients'.
+const RELAY_THREADS: &str = "floor-relay";
 
 /// Frames queued for one socket of the relay.
 const QUEUE: usize = 512;
@@ -75,7 +78,7 @@ impl FloorServer {
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
-            .thread_name("floor-relay")
+            .thread_name(RELAY_THREADS)
             .enable_all()
             .build()
             .context("build the floor relay runtime")?;
@@ -251,9 +254,13 @@ pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Resu
         scenario.duration(),
         show_progress,
     );
-    // The relay runs in this process: its CPU is the harness's, clients and relay together.
-    let samplers = Samplers::start(
-        &[("harness+relay", Some(std::process::id()))],
+    // The relay runs in this process: the process's CPU is clients and relay together,
+    // and the relay's own runtime threads are sampled apart.
+    let samplers = Samplers::watch(
+        &[
+            ("harness+relay", Watched::Process(std::process::id())),
+            ("relay", Watched::Threads(std::process::id(), RELAY_THREADS)),
+        ],
         Duration::from_secs(1),
     );
     let scenario = Arc::new(scenario.clone());
@@ -281,10 +288,12 @@ pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Resu
         }
     }
     progress.finish();
+    // Sample before the relay's threads exit: an exited thread's CPU no longer shows.
+    let processes = samplers.stop().await;
     server.stop();
     let mut figures = LoadFigures::from_metrics("floor", &metrics);
     figures.client_failures = failures;
-    figures.processes = samplers.stop().await;
+    figures.processes = processes;
     Ok(figures)
 }
 

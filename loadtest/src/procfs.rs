@@ -1,6 +1,7 @@
 //! A local process seen through `/proc`: resident memory (`VmRSS`) and CPU time
-//! (`utime + stime`), sampled at an interval while a run lasts; and this process's own
-//! open-file limit, raised for runs that hold thousands of sockets. Linux only; on other
+//! (`utime + stime`, of the whole process or of its threads with a given name, plus the
+//! CPU of the children it reaped), sampled at an interval while a run lasts; and this
+//! process's own open-file limit, raised for runs that hold thousands of sockets. Linux only; on other
 //! systems reads fail with a clear error and the report simply has no process figures.
 
 use std::{io, time::Duration};
@@ -25,18 +26,55 @@ fn parse_rss_kb(status: &str) -> Option<u64> {
 
 /// User + system CPU time of `pid`, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_cpu_ticks(&stat).ok_or_else(|| io::Error::other(format!("unreadable /proc/{pid}/stat")))
+    stat_ticks(pid).map(|ticks| ticks.own)
 }
 
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// CPU time of a process in clock ticks: its own (all its threads) and that of the
+/// children it has waited for. Redis's AOF rewrites run in such children, so their cost
+/// is in `children` and in no sample of Redis's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatTicks {
+    pub own: u64,
+    pub children: u64,
+}
+
+pub fn stat_ticks(pid: u32) -> io::Result<StatTicks> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_stat_ticks(&stat).ok_or_else(|| io::Error::other(format!("unreadable /proc/{pid}/stat")))
+}
+
+/// The CPU ticks of the threads of `pid` whose name is `thread_name`, summed. A thread
+/// that has exited no longer counts, so read this while the threads run.
+pub fn thread_cpu_ticks(pid: u32, thread_name: &str) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread may exit between the listing and the read: skip it.
+        let Ok(stat) = std::fs::read_to_string(entry?.path().join("stat")) else {
+            continue;
+        };
+        if stat_name(&stat) == Some(thread_name) {
+            total += parse_stat_ticks(&stat).map_or(0, |ticks| ticks.own);
+        }
+    }
+    Ok(total)
+}
+
+/// The command (or thread) name of a `stat` line: between the first '(' and the last ')'.
+fn stat_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
+fn parse_stat_ticks(stat: &str) -> Option<StatTicks> {
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')' come field 3 (state) onwards; utime is field 14, stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    // After ')' come field 3 (state) onwards: utime is field 14, stime 15, cutime 16,
+    // cstime 17.
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(StatTicks {
+        own: field(14)? + field(15)?,
+        children: field(16)? + field(17)?,
+    })
 }
 
 /// Share of one core, in percent, used between two readings of a process's CPU ticks.
@@ -55,15 +93,53 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// What a sampler watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// A whole process.
+    Process(u32),
+    /// The CPU of the threads of a process with this name (e.g. the floor's relay, which
+    /// runs inside the harness). RSS is the whole process's.
+    Threads(u32, &'static str),
+}
+
+impl Watched {
+    fn pid(self) -> u32 {
+        match self {
+            Watched::Process(pid) | Watched::Threads(pid, _) => pid,
+        }
+    }
+
+    fn ticks(self) -> io::Result<StatTicks> {
+        match self {
+            Watched::Process(pid) => stat_ticks(pid),
+            Watched::Threads(pid, name) => Ok(StatTicks {
+                own: thread_cpu_ticks(pid, name)?,
+                children: 0,
+            }),
+        }
+    }
+}
+
 /// Samplers for several processes at once, by name.
 pub struct Samplers(Vec<Sampler>);
 
 impl Samplers {
     pub fn start(processes: &[(&str, Option<u32>)], every: Duration) -> Samplers {
-        Samplers(
-            processes
+        Samplers::watch(
+            &processes
                 .iter()
-                .filter_map(|(name, pid)| pid.map(|pid| Sampler::start(name, pid, every)))
+                .filter_map(|(name, pid)| pid.map(|pid| (*name, Watched::Process(pid))))
+                .collect::<Vec<_>>(),
+            every,
+        )
+    }
+
+    pub fn watch(watched: &[(&str, Watched)], every: Duration) -> Samplers {
+        Samplers(
+            watched
+                .iter()
+                .map(|(name, what)| Sampler::watch(name, *what, every))
                 .collect(),
         )
     }
@@ -120,23 +196,41 @@ pub struct ProcSummary {
     /// What the process is (`hub`, `redis`, `harness`).
     pub name: String,
     pub pid: u32,
+    /// Set when only the CPU of this process's threads of that name was sampled; the RSS
+    /// figures are then the whole process's.
+    pub threads: Option<String>,
     pub rss_start_mb: f64,
     pub rss_end_mb: f64,
     pub rss_peak_mb: f64,
     pub cpu_mean_pct: f64,
     pub cpu_peak_pct: f64,
+    /// CPU seconds from the first sample to the last.
+    pub cpu_s: f64,
+    /// CPU seconds of children reaped in that time (Redis's AOF rewrites).
+    pub children_cpu_s: f64,
     pub samples: Vec<ProcSample>,
     /// Why sampling stopped early, if it did (e.g. the process exited).
     pub error: Option<String>,
 }
 
 impl ProcSummary {
-    fn of(name: String, pid: u32, samples: Vec<ProcSample>, error: Option<String>) -> ProcSummary {
+    fn of(
+        name: String,
+        watched: Option<Watched>,
+        samples: Vec<ProcSample>,
+        used: StatTicks,
+        error: Option<String>,
+    ) -> ProcSummary {
         let rss = |s: Option<&ProcSample>| s.map_or(0.0, |s| s.rss_mb);
         let cpu: Vec<f64> = samples.iter().skip(1).map(|s| s.cpu_pct).collect();
+        let seconds = |ticks: u64| ticks as f64 / ticks_per_second() as f64;
         ProcSummary {
             name,
-            pid,
+            pid: watched.map_or(0, Watched::pid),
+            threads: match watched {
+                Some(Watched::Threads(_, name)) => Some(name.to_string()),
+                _ => None,
+            },
             rss_start_mb: rss(samples.first()),
             rss_end_mb: rss(samples.last()),
             rss_peak_mb: samples.iter().map(|s| s.rss_mb).fold(0.0, f64::max),
@@ -146,6 +240,8 @@ impl ProcSummary {
                 cpu.iter().sum::<f64>() / cpu.len() as f64
             },
             cpu_peak_pct: cpu.iter().copied().fold(0.0, f64::max),
+            cpu_s: seconds(used.own),
+            children_cpu_s: seconds(used.children),
             samples,
             error,
         }
@@ -160,14 +256,20 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn start(name: &str, pid: u32, every: Duration) -> Sampler {
+        Sampler::watch(name, Watched::Process(pid), every)
+    }
+
+    pub fn watch(name: &str, watched: Watched, every: Duration) -> Sampler {
         let name = name.to_string();
         let stop = CancellationToken::new();
         let token = stop.clone();
+        let pid = watched.pid();
         let task = tokio::spawn(async move {
             let tick = ticks_per_second();
             let t0 = Instant::now();
             let mut samples = Vec::new();
-            let mut last: Option<(Instant, u64)> = None;
+            let mut first: Option<StatTicks> = None;
+            let mut last: Option<(Instant, StatTicks)> = None;
             let mut error = None;
             let mut interval = tokio::time::interval(every);
             loop {
@@ -176,7 +278,7 @@ impl Sampler {
                     _ = interval.tick() => {}
                 }
                 let now = Instant::now();
-                let (rss, ticks) = match (rss_kb(pid), cpu_ticks(pid)) {
+                let (rss, ticks) = match (rss_kb(pid), watched.ticks()) {
                     (Ok(rss), Ok(ticks)) => (rss, ticks),
                     (Err(err), _) | (_, Err(err)) => {
                         error = Some(format!("pid {pid}: {err}"));
@@ -184,9 +286,12 @@ impl Sampler {
                     }
                 };
                 let cpu_pct = match last {
-                    Some((at, before)) => cpu_pct(before, ticks, tick, now.duration_since(at)),
+                    Some((at, before)) => {
+                        cpu_pct(before.own, ticks.own, tick, now.duration_since(at))
+                    }
                     None => 0.0,
                 };
+                first.get_or_insert(ticks);
                 last = Some((now, ticks));
                 samples.push(ProcSample {
                     t_s: now.duration_since(t0).as_secs_f64(),
@@ -194,7 +299,14 @@ impl Sampler {
                     cpu_pct,
                 });
             }
-            ProcSummary::of(name, pid, samples, error)
+            let used = match (first, last) {
+                (Some(first), Some((_, last))) => StatTicks {
+                    own: last.own.saturating_sub(first.own),
+                    children: last.children.saturating_sub(first.children),
+                },
+                _ => StatTicks::default(),
+            };
+            ProcSummary::of(name, Some(watched), samples, used, error)
         });
         Sampler { stop, task }
     }
@@ -205,8 +317,9 @@ impl Sampler {
             Ok(summary) => summary,
             Err(err) => ProcSummary::of(
                 String::new(),
-                0,
+                None,
                 Vec::new(),
+                StatTicks::default(),
                 Some(format!("sampler task failed: {err}")),
             ),
         }
@@ -235,8 +348,68 @@ mod tests {
         );
         assert_eq!(parse_rss_kb("Name: x\n"), None);
         let stat =
-            "42 (my (odd) prog) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000 0 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
+            "42 (my (odd) prog) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 7 5 20 0 4 0 1000 0 0";
+        assert_eq!(
+            parse_stat_ticks(stat),
+            Some(StatTicks {
+                own: 300,
+                children: 12
+            })
+        );
+        assert_eq!(stat_name(stat), Some("my (odd) prog"));
+        assert_eq!(parse_stat_ticks("42 (x) S 1 2 3"), None);
+    }
+
+    #[test]
+    fn counts_the_threads_of_one_name_only() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = std::sync::Arc::clone(&stop);
+        let spinner = std::thread::Builder::new()
+            .name("lt-cpu-probe".into())
+            .spawn(move || {
+                let mut turns = 0u64;
+                while !spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+            })
+            .expect("spawn the spinning thread");
+        let pid = std::process::id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut ticks = 0;
+        while ticks == 0 && std::time::Instant::now() < deadline {
+            ticks = thread_cpu_ticks(pid, "lt-cpu-probe").expect("own threads");
+            std::thread::yield_now();
+        }
+        // Asked while the spinner still runs, so that its CPU would show if names were
+        // not told apart.
+        let others = thread_cpu_ticks(pid, "no-such-thread").expect("own threads");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinner.join().expect("spinner");
+        assert!(ticks > 0, "the spinning thread's CPU was not seen");
+        assert_eq!(others, 0);
+        assert!(
+            ticks <= cpu_ticks(pid).expect("own ticks"),
+            "one thread used more CPU than its whole process"
+        );
+    }
+
+    #[test]
+    fn reaped_children_count_as_children() {
+        let pid = std::process::id();
+        let before = stat_ticks(pid).expect("own stat").children;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // Each child spins for a while; some 10 ms tick of it must land in `children`
+        // once it is reaped.
+        let mut after = before;
+        while after == before && std::time::Instant::now() < deadline {
+            let status = std::process::Command::new("sh")
+                .args(["-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"])
+                .status()
+                .expect("run sh");
+            assert!(status.success());
+            after = stat_ticks(pid).expect("own stat").children;
+        }
+        assert!(after > before, "a reaped child's CPU was not seen");
     }
 
     #[test]

@@ -331,7 +331,46 @@ impl Report {
     }
 }
 
+/// CPU per delivered message, by process: where one message's cost goes on the machine.
+/// A thread subset (the floor's relay) is shown as part of its process, not added to the
+/// total; reaped children (Redis's AOF rewrites) are added.
+fn cpu_per_message(f: &LoadFigures) -> Option<String> {
+    let delivered = f.messages.delivered;
+    if delivered == 0 || f.processes.is_empty() {
+        return None;
+    }
+    let us = |seconds: f64| seconds * 1e6 / delivered as f64;
+    let mut parts = Vec::new();
+    let mut total = 0.0;
+    for p in &f.processes {
+        let own = us(p.cpu_s);
+        let mut part = match &p.threads {
+            Some(_) => format!("of which {} {own:.1} µs", p.name),
+            None => {
+                total += own;
+                format!("{} {own:.1} µs", p.name)
+            }
+        };
+        if p.children_cpu_s > 0.0 {
+            let children = us(p.children_cpu_s);
+            total += children;
+            let _ = write!(part, " (+{children:.1} µs in its children)");
+        }
+        parts.push(part);
+    }
+    Some(format!(
+        "CPU per delivered message: {}; all {total:.1} µs",
+        parts.join(", ")
+    ))
+}
+
 fn process_text(p: &ProcSummary) -> String {
+    if let Some(threads) = &p.threads {
+        return format!(
+            "{} ({threads} threads of process {}): CPU mean {:.0}% peak {:.0}% of a core",
+            p.name, p.pid, p.cpu_mean_pct, p.cpu_peak_pct
+        );
+    }
     format!(
         "{} process {}: RSS {:.1} → {:.1} MB (peak {:.1}), CPU mean {:.0}% peak {:.0}% of a core{}",
         p.name,
@@ -408,6 +447,9 @@ fn figures_text(f: &LoadFigures) -> String {
     }
     for p in &f.processes {
         let _ = writeln!(out, "  {}", process_text(p));
+    }
+    if let Some(line) = cpu_per_message(f) {
+        let _ = writeln!(out, "  {line}");
     }
     out.trim_end().to_string()
 }
@@ -683,13 +725,26 @@ fn figures_html(f: &LoadFigures) -> String {
     if !f.processes.is_empty() {
         out.push_str("<table><tr><th>process</th><th>pid</th><th>RSS start (MB)</th><th>end</th><th>peak</th><th>CPU mean (% of a core)</th><th>peak</th></tr>");
         for p in &f.processes {
+            let rss = match p.threads {
+                Some(_) => "<td>—</td><td>—</td><td>—</td>".to_string(),
+                None => format!(
+                    "<td>{:.1}</td><td>{:.1}</td><td>{:.1}</td>",
+                    p.rss_start_mb, p.rss_end_mb, p.rss_peak_mb
+                ),
+            };
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td></tr>",
-                esc(&p.name), p.pid, p.rss_start_mb, p.rss_end_mb, p.rss_peak_mb, p.cpu_mean_pct, p.cpu_peak_pct
+                "<tr><td>{}</td><td>{}</td>{rss}<td>{:.0}</td><td>{:.0}</td></tr>",
+                esc(&p.name),
+                p.pid,
+                p.cpu_mean_pct,
+                p.cpu_peak_pct
             );
         }
         out.push_str("</table>");
+        if let Some(line) = cpu_per_message(f) {
+            let _ = write!(out, "<p>{}</p>", esc(&line));
+        }
         out.push_str(&process_charts(&f.label, &f.processes));
     }
     out
@@ -707,6 +762,7 @@ fn process_charts(label: &str, processes: &[ProcSummary]) -> String {
     let rss: Vec<Line> = processes
         .iter()
         .enumerate()
+        .filter(|(_, p)| p.threads.is_none())
         .map(|(i, p)| line(i, p, |s| s.rss_mb))
         .collect();
     let cpu: Vec<Line> = processes
@@ -883,6 +939,58 @@ mod tests {
         let json = report.to_json().expect("json");
         assert!(json.contains("\"ratios\""));
         assert!(report.text_summary().contains("hub vs floor"));
+    }
+
+    fn process(name: &str, threads: Option<&str>, cpu_s: f64, children_cpu_s: f64) -> ProcSummary {
+        ProcSummary {
+            name: name.into(),
+            pid: 7,
+            threads: threads.map(String::from),
+            rss_start_mb: 1.0,
+            rss_end_mb: 2.0,
+            rss_peak_mb: 2.0,
+            cpu_mean_pct: 50.0,
+            cpu_peak_pct: 90.0,
+            cpu_s,
+            children_cpu_s,
+            samples: Vec::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn cpu_per_message_adds_processes_and_children_not_thread_subsets() {
+        let mut hub = figures("hub", 1);
+        hub.messages.delivered = 1_000_000;
+        hub.processes = vec![
+            process("hub", None, 11.7, 0.0),
+            process("redis", None, 7.0, 2.8),
+            process("harness", None, 11.4, 0.0),
+        ];
+        assert_eq!(
+            cpu_per_message(&hub).as_deref(),
+            Some(
+                "CPU per delivered message: hub 11.7 µs, redis 7.0 µs (+2.8 µs in its \
+                 children), harness 11.4 µs; all 32.9 µs"
+            )
+        );
+        let mut floor = figures("floor", 1);
+        floor.messages.delivered = 2_000_000;
+        floor.processes = vec![
+            process("harness+relay", None, 28.0, 0.0),
+            process("relay", Some("floor-relay"), 12.0, 0.0),
+        ];
+        let text = figures_text(&floor);
+        assert!(
+            text.contains("CPU per delivered message: harness+relay 14.0 µs, of which relay 6.0 µs; all 14.0 µs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("relay (floor-relay threads of process 7): CPU mean 50%"),
+            "{text}"
+        );
+        floor.messages.delivered = 0;
+        assert_eq!(cpu_per_message(&floor), None);
     }
 
     #[test]
