@@ -7,6 +7,7 @@
 //! - `registry` — connections by party, bounded send queues.
 //! - `routing` — the task that owns the router core and carries out its decisions.
 //! - `recovery` — rebuilding state from Redis at start-up.
+//! - `throttle` — at most once per interval (the routing task's gauges).
 
 pub mod agent;
 pub mod connection;
@@ -16,6 +17,7 @@ pub mod recovery;
 pub mod registry;
 pub mod requests;
 pub mod routing;
+pub mod throttle;
 
 use std::sync::Arc;
 

@@ -17,6 +17,7 @@ use super::{
     agent::Target,
     conversation::{AppendRequest, Author, Permission},
     registry::{ConnTx, Kick, PartyKey},
+    throttle::Throttle,
     Hub,
 };
 use crate::{
@@ -288,7 +289,11 @@ pub struct RoutingTask {
     /// Where to send the ack of an accept being carried out.
     accepting: Option<(String, String, AckTo, oneshot::Sender<Result<()>>)>,
     handle: RouterHandle,
+    gauges: Throttle,
 }
+
+/// How often the queue gauges are recomputed at most (a Prometheus scrape is seconds apart).
+const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The router's clock: wall-clock milliseconds at start plus monotonic time since, so
 /// stored wall-clock wait starts compare directly and tests can pause tokio's time.
@@ -385,6 +390,7 @@ impl RoutingTask {
             last_queue: HashMap::new(),
             accepting: None,
             handle,
+            gauges: Throttle::new(GAUGES_EVERY),
         }
     }
 
@@ -404,9 +410,12 @@ impl RoutingTask {
                     let commands = self.core.tick(self.clock.now_ms());
                     self.execute(commands);
                 }
+                _ = sleep_until(self.gauges.due()) => {}
                 _ = shutdown.cancelled() => break,
             }
-            self.publish_gauges();
+            if self.gauges.changed(tokio::time::Instant::now()) {
+                self.publish_gauges();
+            }
         }
     }
 
