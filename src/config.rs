@@ -297,6 +297,18 @@ pub struct Config {
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
+    /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
+    /// the `failpoints` feature; always `None` otherwise.
+    pub failpoint: Option<String>,
+}
+
+/// The failpoint named in the environment, in builds that have failpoints.
+fn failpoint_from_env() -> Option<String> {
+    if cfg!(feature = "failpoints") {
+        std::env::var("SWITCHBOARD_FAILPOINT").ok()
+    } else {
+        None
+    }
 }
 
 impl Default for Config {
@@ -323,6 +335,7 @@ impl Default for Config {
             webhook: WebhookSettings::default(),
             retention: RetentionSettings::default(),
             canned_responses: vec![],
+            failpoint: None,
         }
     }
 }
@@ -384,6 +397,7 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            failpoint: failpoint_from_env(),
         };
         config.validate()?;
         Ok(config)
@@ -412,6 +426,7 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
             config.topics = Config::default().topics;

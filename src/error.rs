@@ -111,3 +111,21 @@ impl From<crate::store::StoreError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::router::RouteError> for Error {
+    /// The router's refusals as the contract's codes, in words a client can act on.
+    fn from(err: crate::router::RouteError) -> Self {
+        use crate::router::RouteError as E;
+        match err {
+            E::UnknownOffer => Error::not_found("no such offer (expired, taken or withdrawn)"),
+            E::NotYourOffer => Error::forbidden("that offer was made to someone else"),
+            E::UnknownConversation => Error::not_found("the conversation is not routed"),
+            E::UnknownAgent => Error::not_found("unknown agent"),
+            E::UnknownTopic => Error::not_found("unknown topic"),
+            E::NotAssigned => Error::conflict("the conversation is not assigned"),
+            E::AgentUnavailable => Error::conflict("that agent cannot take it now"),
+            E::AlreadyOwner => Error::conflict("the agent already owns the conversation"),
+            E::TransferPending => Error::conflict("a transfer is already pending"),
+        }
+    }
+}

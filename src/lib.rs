@@ -1,52 +1,64 @@
 //! Switchboard: a real-time live-chat and routing hub.
 //!
-//! - [`protocol`] — serde types for every wire frame (the contract is `docs/protocol.md`).
-//! - [`config`] — flags, environment and the TOML file, validated once.
-//! - [`error`] — the one error type, mapped onto the contract's error codes.
-//! - [`hub`] — WebSocket connections, conversation membership and ordered fan-out.
-//! - [`router`] — pure routing state and decisions (no I/O, time passed in).
-//! - [`store`] — everything that talks to Redis, the system of record.
-//! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox.
-//! - [`http`] — REST API, health, metrics and the embedded web pages.
-//! - [`auth`], [`metrics`] — credentials; Prometheus metrics per instance.
+//! One folder (or file) per job; arrows only point down this list, never back:
+//! - [`http`] — REST API, health, metrics, the embedded pages, WebSocket upgrades;
+//! - [`transport`] — one task per socket: `hello`, reader loop, bounded writer, pings,
+//!   close codes;
+//! - [`session`] — what each role may ask (dispatched once per frame);
+//! - [`hub`] — the handles a node gives its sessions and handlers (owns nothing);
+//! - [`routing`] — the task owning the pure router core, and the effects of its commands;
+//! - [`conversation`] — one task per conversation, the only writer of its events;
+//! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox;
+//! - [`registry`] — who is connected (bounded send queues by party);
+//! - [`directory`] — agent profiles for permissions and names;
+//! - [`store`] — every Redis call and key, the system of record;
+//! - [`router`] — pure routing state and decisions (no I/O, time passed in);
+//! - [`protocol`] — every wire frame, typed; [`config`], [`error`], [`auth`],
+//!   [`metrics`], [`clock`] — the leaves.
 //!
-//! [`Server::start`] connects to Redis and rebuilds state; [`Server::serve`] runs until
-//! the shutdown token is cancelled. The binary and the tests both go through them.
+//! [`Server::start`] connects to Redis, wires the owners together and rebuilds state;
+//! [`Server::serve`] runs until the shutdown token is cancelled. The binary and the tests
+//! both go through them.
 
 #![warn(rust_2018_idioms)]
 #![deny(clippy::dbg_macro)]
 
 pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod conversation;
+pub mod directory;
 pub mod error;
+#[cfg(feature = "failpoints")]
+mod failpoint;
 pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;
+pub mod registry;
 pub mod router;
+pub mod routing;
+pub mod session;
 pub mod store;
 pub mod tickets;
+pub mod transport;
 
 use std::{sync::Arc, time::Duration};
 
-use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::Config,
-    hub::{conversation::Conversations, registry::Registry, routing, Hub},
+    conversation::{Conversations, OnClosed},
+    directory::Directory,
+    hub::Hub,
     metrics::Metrics,
+    registry::Registry,
+    routing::{RouterHandle, RoutingDeps, RoutingTask},
     store::{Store, StoreError},
+    tickets::Tickets,
 };
-
-/// Milliseconds since the Unix epoch, the unit of every `ts` on the wire.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -65,6 +77,7 @@ impl Server {
     /// Connects to Redis (failing at once if it cannot), rebuilds routing state from it
     /// and starts the background tasks.
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, StartError> {
+        let config = Arc::new(config);
         let metrics = Metrics::new();
         let timeout = Duration::from_millis(config.limits.store_timeout_ms);
         let store = Store::connect(&config.redis_url, timeout)
@@ -73,35 +86,53 @@ impl Server {
         let session_secret = store.session_secret().await?;
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
+        let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config);
+        let (router, inbox) = routing::channel();
         let conversations = Conversations::new(
             store.clone(),
             Arc::clone(&registry),
             metrics.clone(),
+            on_closed(&config, &router, &tickets, &tracker),
             shutdown.clone(),
             tracker.clone(),
         );
-        let (router, inbox) = routing::channel();
-        let tickets = tickets::Tickets::from_config(store.clone(), metrics.clone(), &config);
+        let routing_task = RoutingTask::new(
+            RoutingDeps {
+                config: Arc::clone(&config),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                registry: Arc::clone(&registry),
+                conversations: Arc::clone(&conversations),
+                shutdown: shutdown.clone(),
+                tracker: tracker.clone(),
+            },
+            router.clone(),
+        );
+        tracker.spawn(routing_task.run(inbox));
+        let agents = Arc::new(Directory::default());
+        routing::recovery::restore(&store, &router, &tickets, &agents).await?;
+        tracker.spawn(tickets::sweep(tickets.clone(), shutdown.clone()));
+        if config.webhook_url.is_some() {
+            tracker.spawn(tickets::webhook::run(
+                Arc::clone(&config),
+                store.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         let hub = Arc::new(Hub {
-            config: Arc::new(config),
+            config,
             store,
             metrics,
             registry,
             conversations,
-            router: router.clone(),
-            agents: DashMap::new(),
+            router,
+            agents,
+            tickets,
             session_secret,
             shutdown,
-            tracker: tracker.clone(),
-            tickets,
+            tracker,
         });
-        let routing_task = routing::RoutingTask::new(Arc::clone(&hub), router);
-        tracker.spawn(routing_task.run(inbox));
-        hub::recovery::restore(&hub).await?;
-        tracker.spawn(tickets::sweep(Arc::clone(&hub)));
-        if hub.config.webhook_url.is_some() {
-            tracker.spawn(tickets::webhook::run(Arc::clone(&hub)));
-        }
         Ok(Server { hub })
     }
 
@@ -142,4 +173,27 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     Server::start(config, shutdown).await?.serve(listener).await
+}
+
+/// What follows a stored `closed`: the router frees the slot, and the ticket is flushed
+/// (or left to the sweep when Redis fails).
+fn on_closed(
+    config: &Config,
+    router: &RouterHandle,
+    tickets: &Tickets,
+    tracker: &TaskTracker,
+) -> OnClosed {
+    let (router, tickets, tracker) = (router.clone(), tickets.clone(), tracker.clone());
+    #[cfg(feature = "failpoints")]
+    let armed = config.failpoint.clone();
+    #[cfg(not(feature = "failpoints"))]
+    let _ = config;
+    Arc::new(move |conversation_id: &str| {
+        router.closed(conversation_id);
+        #[cfg(feature = "failpoints")]
+        failpoint::hit(armed.as_deref(), "after_close_before_flush");
+        let tickets = tickets.clone();
+        let id = conversation_id.to_string();
+        tracker.spawn(async move { tickets.flush_or_defer(&id).await });
+    })
 }

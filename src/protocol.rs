@@ -144,12 +144,52 @@ pub struct Hello {
     pub identity: Option<Identity>,
 }
 
+/// The router's own vocabulary, spelled on the wire by the impls at the end of this file:
+/// one enum per concept, never a second copy mapped by hand.
+pub use crate::router::{AgentStatus, RevokeReason, TransferFailReason};
+
+/// Where a conversation is: waiting for an agent, with one, or over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AgentStatus {
-    Available,
-    Away,
-    Offline,
+pub enum ConversationState {
+    Queued,
+    Assigned,
+    Closed,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Queued => "queued",
+            ConversationState::Assigned => "assigned",
+            ConversationState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(ConversationState::Queued),
+            "assigned" => Some(ConversationState::Assigned),
+            "closed" => Some(ConversationState::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        self != ConversationState::Closed
+    }
+}
+
+/// Why an agent left a conversation (`left.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// Handed off to another agent or topic.
+    Transferred,
+    /// Its connections dropped and the grace period ran out.
+    Disconnected,
+    /// The admin deleted the agent.
+    Removed,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,7 +303,7 @@ pub enum EventBody {
     },
     Left {
         agent: AgentRef,
-        reason: String,
+        reason: LeftReason,
     },
     Transfer {
         from_agent: String,
@@ -368,10 +408,60 @@ impl Event {
     }
 }
 
+/// The stored form of an event: its body and time as one JSON object (the seq is the
+/// stream entry id, the conversation the key). It is the `event` frame without its
+/// first fields, which is what lets [`StoredEvent::event_frame`] splice frames.
+#[derive(Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub ts: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// [`StoredEvent`] for writing, without copying the body.
+#[derive(Serialize)]
+struct StoredEventRef<'a> {
+    ts: u64,
+    #[serde(flatten)]
+    body: &'a EventBody,
+}
+
+impl StoredEvent {
+    /// The stored JSON of an event body at `ts`.
+    pub fn json(ts: u64, body: &EventBody) -> serde_json::Result<String> {
+        serde_json::to_string(&StoredEventRef { ts, body })
+    }
+
+    /// The `event` frame of a stored event, spliced from its stored JSON: the same text as
+    /// `Event::frame_text`, without serializing the body a second time. The stored object
+    /// starts with `"ts"`, the field that follows `seq` in the frame.
+    pub fn event_frame(conversation_id: &str, seq: u64, stored: &str) -> Option<FrameText> {
+        let fields = stored.strip_prefix("{\"ts\":")?;
+        let id = serde_json::to_string(conversation_id).ok()?;
+        let mut frame = String::with_capacity(48 + id.len() + stored.len());
+        frame.push_str("{\"type\":\"event\",\"conversation_id\":");
+        frame.push_str(&id);
+        frame.push_str(",\"seq\":");
+        frame.push_str(itoa::Buffer::new().format(seq));
+        frame.push_str(",\"ts\":");
+        frame.push_str(fields);
+        Some(frame.into())
+    }
+
+    pub fn into_event(self, conversation_id: &str, seq: u64) -> Event {
+        Event {
+            conversation_id: conversation_id.to_string(),
+            seq,
+            ts: self.ts,
+            body: self.body,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConversationSummary {
     pub conversation_id: String,
-    pub state: String,
+    pub state: ConversationState,
     pub last_seq: u64,
 }
 
@@ -411,14 +501,6 @@ pub struct AckBody {
     pub status: Option<AgentStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RevokeReason {
-    Expired,
-    Taken,
-    Closed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -484,7 +566,7 @@ pub enum ServerFrame {
     },
     TransferFailed {
         conversation_id: String,
-        reason: String,
+        reason: TransferFailReason,
     },
     Typing {
         conversation_id: String,
@@ -499,8 +581,16 @@ pub enum ServerFrame {
     Status {
         status: AgentStatus,
         #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
+        reason: Option<StatusReason>,
     },
+}
+
+/// Why the hub changed an agent's status itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusReason {
+    /// Too many offers expired in a row.
+    MissedOffers,
 }
 
 impl ServerFrame {
@@ -532,9 +622,139 @@ impl ServerFrame {
     }
 }
 
+/// Writes a router enum as its protocol spelling.
+macro_rules! serialize_as_wire {
+    ($($ty:ty),*) => {$(
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_wire())
+            }
+        }
+    )*};
+}
+
+serialize_as_wire!(AgentStatus, RevokeReason, TransferFailReason);
+
+impl<'de> Deserialize<'de> for AgentStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        [
+            AgentStatus::Available,
+            AgentStatus::Away,
+            AgentStatus::Offline,
+        ]
+        .into_iter()
+        .find(|status| status.as_wire() == text)
+        .ok_or_else(|| serde::de::Error::unknown_variant(&text, &["available", "away", "offline"]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn party(id: &str) -> Party {
+        Party {
+            role: Role::Customer,
+            id: id.into(),
+            name: Some("Ann \"the\" \u{e9}\\".into()),
+        }
+    }
+
+    /// The spliced frame is byte for byte the frame serialized from the event, for every
+    /// kind and for texts that need escaping.
+    #[test]
+    fn frame_spliced_from_stored_form_equals_serialized_frame() {
+        let bodies = vec![
+            EventBody::Message {
+                from: party("v_1"),
+                text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
+                client_msg_id: Some("m-1".into()),
+            },
+            EventBody::Message {
+                from: party("v_2"),
+                text: "no id".into(),
+                client_msg_id: None,
+            },
+            EventBody::Joined {
+                agent: AgentRef {
+                    id: "alice".into(),
+                    name: "Alice".into(),
+                },
+            },
+            EventBody::Left {
+                agent: AgentRef {
+                    id: "bob".into(),
+                    name: "Bob".into(),
+                },
+                reason: LeftReason::Transferred,
+            },
+            EventBody::Transfer {
+                from_agent: "alice".into(),
+                to_agent: None,
+                to_topic: Some("billing".into()),
+                note: Some("tier 2".into()),
+            },
+            EventBody::Note {
+                from: party("alice"),
+                text: "internal".into(),
+            },
+            EventBody::Closed {
+                by: party("v_1"),
+                resolution: "resolved".into(),
+                ticket_id: "t_9".into(),
+            },
+            EventBody::Rating {
+                score: 5,
+                comment: None,
+            },
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let event = Event {
+                conversation_id: "c_\"odd\"\\id".into(),
+                seq: 1 + 1000 * i as u64,
+                ts: 1_763_790_000_123 + i as u64,
+                body,
+            };
+            let stored = StoredEvent::json(event.ts, &event.body).expect("serializes");
+            let spliced = StoredEvent::event_frame(&event.conversation_id, event.seq, &stored)
+                .expect("stored form starts with ts");
+            assert_eq!(spliced, event.frame_text());
+            let stored_back: StoredEvent = serde_json::from_str(&stored).expect("parses");
+            assert_eq!(stored_back.body, event.body);
+        }
+    }
+
+    #[test]
+    fn splice_refuses_an_unexpected_stored_form() {
+        assert_eq!(
+            StoredEvent::event_frame("c_1", 2, r#"{"kind":"x","ts":1}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn router_vocabulary_is_spelled_as_the_protocol_says() {
+        let frame = ServerFrame::OfferRevoked {
+            offer_id: "o_1".into(),
+            reason: RevokeReason::Withdrawn,
+        };
+        assert_eq!(
+            frame.to_text().as_str(),
+            r#"{"type":"offer_revoked","offer_id":"o_1","reason":"expired"}"#
+        );
+        let status: AgentStatus = serde_json::from_str(r#""away""#).expect("parses");
+        assert_eq!(status, AgentStatus::Away);
+        assert!(serde_json::from_str::<AgentStatus>(r#""busy""#).is_err());
+        let failed = ServerFrame::TransferFailed {
+            conversation_id: "c".into(),
+            reason: TransferFailReason::Declined,
+        };
+        assert!(failed
+            .to_text()
+            .as_str()
+            .ends_with(r#""reason":"declined"}"#));
+    }
 
     #[test]
     fn parses_message_with_req() {

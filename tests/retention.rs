@@ -237,6 +237,10 @@ async fn ticket_s_zero_keeps_tickets_forever() {
     assert_eq!(pttl(&conn, &keys::ticket(offline)).await, -1);
 }
 
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the failpoints feature (the test command enables it)"
+)]
 #[tokio::test]
 async fn a_flush_finished_after_a_crash_sets_the_expiry() {
     let redis = RedisServer::start().await;

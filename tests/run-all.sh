@@ -19,7 +19,9 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+cargo clippy --workspace --all-targets --features switchboard/failpoints -- -D warnings
+# The crash tests need the test-only failpoints compiled in; a release build has none.
+cargo test --workspace --features switchboard/failpoints
 
 if [ -f tests/browser/package.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)

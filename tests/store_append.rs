@@ -9,8 +9,8 @@ use common::store_fixtures::{
     append, connect_store, create_conversation, customer_message, Append,
 };
 use common::*;
-use switchboard::protocol::EventBody;
-use switchboard::store::{AppendOutcome, Requirement, Store};
+use switchboard::protocol::{ConversationState, EventBody};
+use switchboard::store::{AppendOutcome, Requirement, Store, Update};
 
 /// A message of visitor `v_1`, with its `client_msg_id` if given.
 fn item(text: &str, client_msg_id: Option<&'static str>) -> Append {
@@ -99,7 +99,7 @@ async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
     let store = connect_store(&redis).await;
     create_conversation(&store, "c_close", "v_1").await;
 
-    let close = item("closing", None).updating("state", "closed");
+    let close = item("closing", None).updating(Update::State(ConversationState::Closed));
     let outcomes = append(
         &store,
         "c_close",

@@ -14,8 +14,8 @@ use common::store_fixtures::{
 use common::*;
 use switchboard::{
     metrics::Metrics,
-    protocol::{EventBody, Party, Role},
-    store::{AppendOutcome, Store},
+    protocol::{ConversationState, EventBody, Party, Role},
+    store::{AppendOutcome, Store, Update},
     tickets::Tickets,
 };
 
@@ -39,8 +39,8 @@ async fn closed_chat(store: &Store, id: &str, events: usize) -> String {
     };
     items.push(
         Append::event(close)
-            .updating("state", "closed")
-            .updating("ticket_id", &ticket_id),
+            .updating(Update::State(ConversationState::Closed))
+            .updating(Update::TicketId(ticket_id.clone())),
     );
     let outcomes = append(store, id, &items).await;
     assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(events as u64)));

@@ -506,6 +506,10 @@ async fn tickets_page_in_order_with_a_cursor() {
     assert_eq!(page["tickets"].as_array().map(Vec::len), Some(5), "{page}");
 }
 
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the failpoints feature (the test command enables it)"
+)]
 #[tokio::test]
 async fn hub_killed_between_close_and_flush_still_yields_one_ticket() {
     let redis = RedisServer::start().await;

@@ -90,7 +90,7 @@ pub async fn create(
     if !hub.store.create_agent(&agent).await? {
         return Err(Error::conflict(format!("agent {} exists", agent.id)).into());
     }
-    hub.agents.insert(agent.id.clone(), agent.clone());
+    hub.agents.insert(agent.clone());
     hub.router.upsert_agent(agent.clone());
     Ok((
         StatusCode::CREATED,
@@ -115,7 +115,7 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<
             view["load"] = json!(state.map(|s| s.load).unwrap_or(0));
             view["connections"] = json!(hub
                 .registry
-                .count(&crate::hub::registry::PartyKey::Agent(agent.id.clone())));
+                .count(&crate::registry::PartyKey::Agent(agent.id.clone())));
             view
         })
         .collect();
@@ -137,7 +137,7 @@ pub async fn update(
     agent.apply(body.0);
     validate(&agent)?;
     hub.store.save_agent(&agent).await?;
-    hub.agents.insert(agent.id.clone(), agent.clone());
+    hub.agents.insert(agent.clone());
     hub.router.upsert_agent(agent.clone());
     Ok(Json(public(&agent)))
 }

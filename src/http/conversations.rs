@@ -37,7 +37,7 @@ fn summary(record: &ConversationRecord) -> Value {
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    state: Option<String>,
+    state: Option<crate::protocol::ConversationState>,
 }
 
 pub async fn list(

@@ -19,7 +19,8 @@ use serde_json::json;
 
 use crate::{
     error::Error,
-    hub::{connection, Hub},
+    hub::Hub,
+    transport::{self, Endpoint},
 };
 
 /// An `Error` as an HTTP response with the contract's error code.
@@ -68,7 +69,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
-fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: connection::Endpoint) -> Response {
+fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint) -> Response {
     // The hard limit sits above the configured one so an oversize frame still reaches
     // the connection, which closes it with 1009 as the contract says.
     let hard_limit = (hub.config.limits.max_frame_bytes * 2).max(1 << 20);
@@ -81,15 +82,19 @@ fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: connection::Endpoint) 
         .max_frame_size(hard_limit)
         .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| connection::serve(hub, socket, endpoint))
+        .on_upgrade(move |socket| {
+            // Tracked, so shutdown waits for the connection's Close frame.
+            let tracker = hub.tracker.clone();
+            tracker.track_future(transport::serve(hub, socket, endpoint))
+        })
 }
 
 async fn customer_ws(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
-    upgrade(hub, ws, connection::Endpoint::Customer)
+    upgrade(hub, ws, Endpoint::Customer)
 }
 
 async fn agent_ws(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
-    upgrade(hub, ws, connection::Endpoint::Agent)
+    upgrade(hub, ws, Endpoint::Agent)
 }
 
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {

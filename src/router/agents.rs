@@ -98,12 +98,40 @@ impl Router {
                 self.withdraw_offers(now_ms, id, &mut out);
             }
             AgentStatus::Offline => {
+                if let Some(agent) = self
+                    .agents
+                    .get_mut(id)
+                    .filter(|_| previous != AgentStatus::Offline)
+                {
+                    agent.resume_status = previous;
+                }
                 self.withdraw_offers(now_ms, id, &mut out);
                 self.start_grace(now_ms, id);
             }
         }
         self.finish(now_ms, &mut out);
         out
+    }
+
+    /// A connection of the agent arrived. After all its connections had dropped it takes
+    /// back the status it had before (Away if it never was online), cancelling the grace
+    /// period; a further tab changes nothing. Returns the status it has now.
+    pub fn agent_connected(&mut self, now_ms: u64, id: &str) -> (AgentStatus, Vec<Command>) {
+        let Some(agent) = self.agents.get(id) else {
+            // Not routed (yet): it gets no offers, as if away.
+            return (AgentStatus::Away, Vec::new());
+        };
+        if agent.status != AgentStatus::Offline {
+            return (agent.status, Vec::new());
+        }
+        let resume = agent.resume_status;
+        (resume, self.set_status(now_ms, id, resume))
+    }
+
+    /// The agent's last connection closed: Offline (offers withdrawn, grace starts), and
+    /// the status it had is kept for [`Router::agent_connected`].
+    pub fn agent_disconnected(&mut self, now_ms: u64, id: &str) -> Vec<Command> {
+        self.set_status(now_ms, id, AgentStatus::Offline)
     }
 
     /// Withdraws every open offer of an agent that can no longer take them; each

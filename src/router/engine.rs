@@ -84,6 +84,11 @@ impl Router {
         self.agents.get(id).map(|a| a.status)
     }
 
+    /// The display name of an agent, as its profile gives it.
+    pub fn agent_name(&self, id: &str) -> Option<&str> {
+        self.agents.get(id).map(|a| a.profile.name.as_str())
+    }
+
     /// The current owner (during a transfer, still the old one).
     pub fn agent_of(&self, conversation: &str) -> Option<&str> {
         self.convs.get(conversation).and_then(Conv::owner)

@@ -40,17 +40,17 @@ impl Router {
         let Some(seek) = conv.seek() else {
             return false;
         };
+        // The offer of an escalation names the agent handing off (the owner), whoever
+        // asked for it.
         let escalation = match conv.assigned() {
             Some(Assigned {
+                owner,
                 transfer:
                     Some(Transfer::ToTopic {
-                        requested_by,
-                        note,
-                        deadline_ms,
-                        ..
+                        note, deadline_ms, ..
                     }),
                 ..
-            }) => Some((requested_by.clone(), note.clone(), *deadline_ms)),
+            }) => Some((owner.clone(), note.clone(), *deadline_ms)),
             _ => None,
         };
         if auto_accept {

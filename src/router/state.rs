@@ -14,6 +14,9 @@ pub(super) struct Agent {
     /// The id as the group indexes hold it.
     pub(super) rank_id: Arc<str>,
     pub(super) status: AgentStatus,
+    /// The status to take back when a connection returns after all had dropped: what it
+    /// was before it went Offline (Away for an agent never seen online).
+    pub(super) resume_status: AgentStatus,
     pub(super) active: BTreeSet<ConversationId>,
     pub(super) offers: BTreeSet<OfferId>,
     /// Offers let expire in a row.
@@ -44,6 +47,7 @@ impl Agent {
             rank_id: Arc::from(profile.id.as_str()),
             profile,
             status: AgentStatus::Offline,
+            resume_status: AgentStatus::Away,
             active: BTreeSet::new(),
             offers: BTreeSet::new(),
             missed: 0,

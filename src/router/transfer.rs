@@ -12,13 +12,13 @@ impl Router {
     /// (no skill check: a person chose it). The offer expires after
     /// min(offer_timeout, transfer_timeout) of the conversation's topic; decline →
     /// TransferFailed Declined, expiry → TransferFailed Timeout. An auto-accept target is
-    /// assigned at once. `from_agent` is who asked (the owner or a supervisor; the hub
-    /// checks the permission).
+    /// assigned at once. `requested_by` is who asked (the owner or a supervisor; the hub
+    /// checks the permission): it hears of a failure. The offer names the owner.
     pub fn transfer_to_agent(
         &mut self,
         now_ms: u64,
         conversation: &str,
-        from_agent: &str,
+        requested_by: &str,
         to_agent: &str,
         note: Option<String>,
     ) -> Result<Vec<Command>, RouteError> {
@@ -31,13 +31,14 @@ impl Router {
             return Err(RouteError::AgentUnavailable);
         }
 
+        let owner = assigned.owner.clone();
         let mut out = Vec::new();
         if target.profile.auto_accept {
             self.hand_over(
                 now_ms,
                 conversation,
                 to_agent,
-                from_agent,
+                requested_by,
                 None,
                 false,
                 &mut out,
@@ -57,7 +58,7 @@ impl Router {
                 .and_then(Conv::assigned_mut)
             {
                 a.transfer = Some(Transfer::ToAgent {
-                    requested_by: from_agent.to_owned(),
+                    requested_by: requested_by.to_owned(),
                     offer: offer_id.clone(),
                 });
             }
@@ -70,7 +71,7 @@ impl Router {
                 waited_ms,
                 expires_ms: timeout,
                 transfer: Some(TransferInfo {
-                    from_agent: from_agent.to_owned(),
+                    from_agent: owner,
                     note,
                     to_topic: None,
                 }),
@@ -89,7 +90,7 @@ impl Router {
         &mut self,
         now_ms: u64,
         conversation: &str,
-        from_agent: &str,
+        requested_by: &str,
         topic: &str,
         note: Option<String>,
     ) -> Result<Vec<Command>, RouteError> {
@@ -123,7 +124,7 @@ impl Router {
             .and_then(Conv::assigned_mut)
         {
             a.transfer = Some(Transfer::ToTopic {
-                requested_by: from_agent.to_owned(),
+                requested_by: requested_by.to_owned(),
                 note,
                 seek,
                 deadline_ms,

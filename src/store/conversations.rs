@@ -6,11 +6,10 @@
 use std::{collections::HashMap, sync::LazyLock};
 
 use redis::{streams::StreamRangeReply, Script, Value};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::{keys, Store, StoreError, StoreResult};
-use crate::protocol::{Event, EventBody};
+use crate::protocol::{ConversationState, Event, EventBody, StoredEvent};
 
 /// Appends a batch of events to one conversation, each as if alone, in order.
 /// KEYS: conversation hash, events stream, client_msg_id hash.
@@ -134,29 +133,36 @@ pub struct AppendItem<'a> {
     pub stored: &'a str,
     pub client_msg_id: Option<&'a str>,
     pub requirement: Requirement,
-    pub updates: &'a [(&'a str, String)],
+    pub updates: &'a [Update],
 }
 
-/// The stored form of an event: its body and time as one JSON object; the seq is the
-/// stream entry id.
-pub fn stored_event_json(ts: u64, body: &EventBody) -> StoreResult<String> {
-    Ok(serde_json::to_string(&StoredEventRef { ts, body })?)
+/// A change to a conversation's state hash made together with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    State(ConversationState),
+    /// The owning agent; `None` clears it.
+    Agent(Option<String>),
+    ClosedAt(u64),
+    TicketId(String),
+    Resolution(String),
+    Tags(Vec<String>),
 }
 
-/// The `event` frame of a stored event, spliced from its stored JSON: the same text as
-/// `Event::frame_text`, without serializing the body a second time. The stored object
-/// starts with `"ts"`, the field that follows `seq` in the frame.
-pub fn event_frame_from_stored(conversation_id: &str, seq: u64, stored: &str) -> Option<String> {
-    let fields = stored.strip_prefix("{\"ts\":")?;
-    let id = serde_json::to_string(conversation_id).ok()?;
-    let mut frame = String::with_capacity(48 + id.len() + stored.len());
-    frame.push_str("{\"type\":\"event\",\"conversation_id\":");
-    frame.push_str(&id);
-    frame.push_str(",\"seq\":");
-    frame.push_str(itoa::Buffer::new().format(seq));
-    frame.push_str(",\"ts\":");
-    frame.push_str(fields);
-    Some(frame)
+impl Update {
+    /// The hash field and value this update writes.
+    fn field(&self) -> (&'static str, String) {
+        match self {
+            Update::State(state) => ("state", state.as_str().to_string()),
+            Update::Agent(agent) => ("agent", agent.clone().unwrap_or_default()),
+            Update::ClosedAt(at) => ("closed_at", at.to_string()),
+            Update::TicketId(id) => ("ticket_id", id.clone()),
+            Update::Resolution(resolution) => ("resolution", resolution.clone()),
+            Update::Tags(tags) => (
+                "tags",
+                serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()),
+            ),
+        }
+    }
 }
 
 /// Adds one event's arguments to a batch invocation of [`APPEND`].
@@ -166,8 +172,9 @@ fn push_append_args(invocation: &mut redis::ScriptInvocation<'static>, item: &Ap
         .arg(item.client_msg_id.unwrap_or(""))
         .arg(item.requirement.as_str())
         .arg(item.updates.len());
-    for (field, value) in item.updates {
-        invocation.arg(*field).arg(value);
+    for update in item.updates {
+        let (field, value) = update.field();
+        invocation.arg(field).arg(value);
     }
 }
 
@@ -179,22 +186,6 @@ fn decode_append(status: i64, seq: i64) -> StoreResult<AppendOutcome> {
         (-2, _) => Ok(AppendOutcome::WrongState),
         other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
     }
-}
-
-/// The stored form of an event: the body plus its time; seq is the stream entry id.
-#[derive(Serialize, Deserialize)]
-struct StoredEvent {
-    ts: u64,
-    #[serde(flatten)]
-    body: EventBody,
-}
-
-/// [`StoredEvent`] for writing, without copying the body.
-#[derive(Serialize)]
-struct StoredEventRef<'a> {
-    ts: u64,
-    #[serde(flatten)]
-    body: &'a EventBody,
 }
 
 #[derive(Debug, Clone)]
@@ -213,7 +204,7 @@ pub struct NewConversation {
 }
 
 /// A conversation's state hash, typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConversationRecord {
     pub id: String,
     pub visitor_id: String,
@@ -226,7 +217,7 @@ pub struct ConversationRecord {
     pub created_at: u64,
     /// Original start of the wait; kept through transfers and re-queues.
     pub waiting_since: u64,
-    pub state: String,
+    pub state: ConversationState,
     pub agent: Option<String>,
     pub last_seq: u64,
     pub closed_at: Option<u64>,
@@ -239,7 +230,7 @@ pub struct ConversationRecord {
 
 impl ConversationRecord {
     pub fn is_open(&self) -> bool {
-        self.state != "closed"
+        self.state.is_open()
     }
 
     fn from_hash(id: &str, mut hash: HashMap<String, String>) -> StoreResult<Self> {
@@ -273,7 +264,10 @@ impl ConversationRecord {
             metadata,
             created_at: number(take("created_at"))?,
             waiting_since: number(take("waiting_since"))?,
-            state: take("state").unwrap_or_default(),
+            state: take("state")
+                .as_deref()
+                .and_then(ConversationState::parse)
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation {id}: no state")))?,
             agent: non_empty(take("agent")),
             last_seq: number(take("last_seq"))?,
             closed_at: non_empty(take("closed_at"))
@@ -304,12 +298,7 @@ fn decode_event(
     let text: String = redis::from_redis_value_ref(raw)
         .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
     let stored: StoredEvent = serde_json::from_str(&text)?;
-    Ok(Event {
-        conversation_id: conversation_id.to_string(),
-        seq,
-        ts: stored.ts,
-        body: stored.body,
-    })
+    Ok(stored.into_event(conversation_id, seq))
 }
 
 impl Store {
@@ -371,10 +360,7 @@ impl Store {
     /// written first, so a crash in between leaves an index entry that recovery drops
     /// rather than a conversation nobody knows about.
     pub async fn create_conversation(&self, new: &NewConversation) -> StoreResult<bool> {
-        let first = serde_json::to_string(&StoredEvent {
-            ts: new.created_at,
-            body: new.first_message.clone(),
-        })?;
+        let first = StoredEvent::json(new.created_at, &new.first_message)?;
         let metadata = serde_json::to_string(&new.metadata)?;
         let fields: Vec<(&str, String)> = vec![
             ("id", new.id.clone()),
@@ -393,7 +379,7 @@ impl Store {
             ("metadata", metadata),
             ("created_at", new.created_at.to_string()),
             ("waiting_since", new.created_at.to_string()),
-            ("state", "queued".into()),
+            ("state", ConversationState::Queued.as_str().into()),
             ("agent", String::new()),
             ("preview", new.preview.clone()),
         ];
@@ -633,88 +619,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{AgentRef, Party, Role};
-
-    fn party(id: &str) -> Party {
-        Party {
-            role: Role::Customer,
-            id: id.into(),
-            name: Some("Ann \"the\" \u{e9}\\".into()),
-        }
-    }
-
-    /// The spliced frame is byte for byte the frame serialized from the event, for every
-    /// kind and for texts that need escaping.
-    #[test]
-    fn frame_spliced_from_stored_form_equals_serialized_frame() {
-        let bodies = vec![
-            EventBody::Message {
-                from: party("v_1"),
-                text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
-                client_msg_id: Some("m-1".into()),
-            },
-            EventBody::Message {
-                from: party("v_2"),
-                text: "no id".into(),
-                client_msg_id: None,
-            },
-            EventBody::Joined {
-                agent: AgentRef {
-                    id: "alice".into(),
-                    name: "Alice".into(),
-                },
-            },
-            EventBody::Left {
-                agent: AgentRef {
-                    id: "bob".into(),
-                    name: "Bob".into(),
-                },
-                reason: "transfer".into(),
-            },
-            EventBody::Transfer {
-                from_agent: "alice".into(),
-                to_agent: None,
-                to_topic: Some("billing".into()),
-                note: Some("tier 2".into()),
-            },
-            EventBody::Note {
-                from: party("alice"),
-                text: "internal".into(),
-            },
-            EventBody::Closed {
-                by: party("v_1"),
-                resolution: "resolved".into(),
-                ticket_id: "t_9".into(),
-            },
-            EventBody::Rating {
-                score: 5,
-                comment: None,
-            },
-        ];
-        for (i, body) in bodies.into_iter().enumerate() {
-            let event = Event {
-                conversation_id: "c_\"odd\"\\id".into(),
-                seq: 1 + 1000 * i as u64,
-                ts: 1_763_790_000_123 + i as u64,
-                body,
-            };
-            let stored = stored_event_json(event.ts, &event.body).expect("serializes");
-            let spliced = event_frame_from_stored(&event.conversation_id, event.seq, &stored)
-                .expect("stored form starts with ts");
-            assert_eq!(spliced, event.frame_text().as_str());
-            let stored_back: StoredEvent = serde_json::from_str(&stored).expect("parses");
-            assert_eq!(stored_back.body, event.body);
-        }
-    }
-
-    #[test]
-    fn splice_refuses_an_unexpected_stored_form() {
-        assert_eq!(
-            event_frame_from_stored("c_1", 2, r#"{"kind":"x","ts":1}"#),
-            None
-        );
-    }
-
     #[test]
     fn record_parses_from_hash() {
         let hash: HashMap<String, String> = [

@@ -20,8 +20,7 @@ use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{
-    event_frame_from_stored, stored_event_json, AppendItem, AppendOutcome, ConversationRecord,
-    NewConversation, Requirement,
+    AppendItem, AppendOutcome, ConversationRecord, NewConversation, Requirement, Update,
 };
 pub use tickets::{OutboxEntry, TicketPage};
 

@@ -123,18 +123,6 @@ impl Ticket {
     }
 }
 
-/// Test-only crash point: when the environment variable `SWITCHBOARD_FAILPOINT` names
-/// this point, the process dies here at once, as `kill -9` would. Tests use it to prove
-/// the exactly-once flush; nobody sets it in production.
-pub fn failpoint(name: &str) {
-    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let armed = ARMED.get_or_init(|| std::env::var("SWITCHBOARD_FAILPOINT").ok());
-    if armed.as_deref() == Some(name) {
-        tracing::error!(failpoint = name, "failpoint hit: aborting");
-        std::process::abort();
-    }
-}
-
 #[derive(Clone)]
 pub struct Tickets {
     store: Store,
@@ -318,7 +306,7 @@ impl Tickets {
         text: String,
     ) -> Result<String> {
         let ticket_id = format!("t_{}", self.store.next_id(&keys::ticket_counter()).await?);
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let event = Event {
             conversation_id: String::new(),
             seq: 1,
@@ -381,28 +369,23 @@ impl Tickets {
 
 /// Retries flushes that failed (Redis was down at close time) until they succeed.
 /// Flushes lost to a crash are found by recovery at the next start instead.
-pub async fn sweep(hub: std::sync::Arc<crate::hub::Hub>) {
+pub async fn sweep(tickets: Tickets, shutdown: tokio_util::sync::CancellationToken) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = hub.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
         }
-        let pending: Vec<String> = hub
-            .tickets
-            .deferred
-            .iter()
-            .map(|e| e.key().clone())
-            .collect();
+        let pending: Vec<String> = tickets.deferred.iter().map(|e| e.key().clone()).collect();
         for id in pending {
-            match hub.tickets.flush(&id).await {
+            match tickets.flush(&id).await {
                 Ok(()) => {
-                    hub.tickets.deferred.remove(&id);
+                    tickets.deferred.remove(&id);
                 }
                 Err(crate::error::Error::Unavailable) => break,
                 Err(err) => {
                     tracing::warn!(conversation_id = %id, cause = %err, "dropping a deferred flush");
-                    hub.tickets.deferred.remove(&id);
+                    tickets.deferred.remove(&id);
                 }
             }
         }

@@ -12,7 +12,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use rand::Rng;
 
-use crate::{auth, config::WebhookSettings, hub::Hub, store::OutboxEntry};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth,
+    config::{Config, WebhookSettings},
+    metrics::Metrics,
+    store::{OutboxEntry, Store},
+};
 
 const GROUP: &str = "webhook";
 /// How long another node's entry must sit unacknowledged before we adopt it.
@@ -43,7 +50,10 @@ enum Outcome {
 }
 
 struct Worker {
-    hub: Arc<Hub>,
+    config: Arc<Config>,
+    store: Store,
+    metrics: Metrics,
+    shutdown: CancellationToken,
     client: reqwest::Client,
     url: String,
     secret: String,
@@ -51,15 +61,14 @@ struct Worker {
     due: BTreeMap<(u64, String), OutboxEntry>,
 }
 
-pub async fn run(hub: Arc<Hub>) {
-    let (Some(url), Some(secret)) = (
-        hub.config.webhook_url.clone(),
-        hub.config.webhook_secret.clone(),
-    ) else {
+/// Delivers the outbox until shutdown (nothing to do without a webhook URL and secret).
+pub async fn run(config: Arc<Config>, store: Store, metrics: Metrics, shutdown: CancellationToken) {
+    let (Some(url), Some(secret)) = (config.webhook_url.clone(), config.webhook_secret.clone())
+    else {
         return;
     };
     let client = match reqwest::Client::builder()
-        .timeout(Duration::from_millis(hub.config.webhook.request_timeout_ms))
+        .timeout(Duration::from_millis(config.webhook.request_timeout_ms))
         .build()
     {
         Ok(client) => client,
@@ -69,7 +78,10 @@ pub async fn run(hub: Arc<Hub>) {
         }
     };
     let mut worker = Worker {
-        hub,
+        config,
+        store,
+        metrics,
+        shutdown,
         client,
         url,
         secret: secret.expose().to_string(),
@@ -80,8 +92,8 @@ pub async fn run(hub: Arc<Hub>) {
 
 impl Worker {
     async fn run(&mut self) {
-        let shutdown = self.hub.shutdown.clone();
-        let consumer = self.hub.config.node_id.clone();
+        let shutdown = self.shutdown.clone();
+        let consumer = self.config.node_id.clone();
         let mut ready = false;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last_adopt = 0u64;
@@ -90,7 +102,7 @@ impl Worker {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            let store = self.hub.store.clone();
+            let store = self.store.clone();
             if !ready {
                 // Our own pending entries from before a restart come first.
                 if store.ensure_outbox_group(GROUP).await.is_err() {
@@ -106,7 +118,7 @@ impl Worker {
                     Err(_) => continue,
                 }
             }
-            let now = crate::now_ms();
+            let now = crate::clock::now_ms();
             if now.saturating_sub(last_adopt) >= ADOPT_AFTER_MS / 4 {
                 last_adopt = now;
                 if let Ok(adopted) = store
@@ -133,7 +145,7 @@ impl Worker {
     }
 
     async fn schedule(&mut self, entry: OutboxEntry) {
-        let next_at = match self.hub.store.outbox_retry(&entry.entry_id).await {
+        let next_at = match self.store.outbox_retry(&entry.entry_id).await {
             Ok((_, next_at)) => next_at,
             Err(_) => 0,
         };
@@ -141,7 +153,7 @@ impl Worker {
     }
 
     async fn deliver_due(&mut self) {
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let due: Vec<_> = self
             .due
             .range(..(now + 1, String::new()))
@@ -153,17 +165,11 @@ impl Worker {
             };
             match self.attempt(&entry).await {
                 Outcome::Delivered => {
-                    self.hub
-                        .metrics
+                    self.metrics
                         .webhook_deliveries
                         .with_label_values(&["delivered"])
                         .inc();
-                    if let Err(err) = self
-                        .hub
-                        .store
-                        .ack_outbox(GROUP, &entry.entry_id, None)
-                        .await
-                    {
+                    if let Err(err) = self.store.ack_outbox(GROUP, &entry.entry_id, None).await {
                         // Delivered but not yet acknowledged: retried, which the
                         // Idempotency-Key makes harmless.
                         tracing::warn!(ticket_id = %entry.ticket_id, cause = %err, "delivery not acknowledged in the outbox");
@@ -172,21 +178,18 @@ impl Worker {
                     }
                 }
                 Outcome::Failed(why) => {
-                    self.hub
-                        .metrics
+                    self.metrics
                         .webhook_deliveries
                         .with_label_values(&["failed"])
                         .inc();
-                    let settings = &self.hub.config.webhook;
+                    let settings = &self.config.webhook;
                     if now.saturating_sub(entry.added_ms) >= settings.give_up_after_ms {
                         tracing::error!(ticket_id = %entry.ticket_id, cause = %why, "webhook gave up: dead letter");
-                        self.hub
-                            .metrics
+                        self.metrics
                             .webhook_deliveries
                             .with_label_values(&["dead_letter"])
                             .inc();
                         if self
-                            .hub
                             .store
                             .ack_outbox(GROUP, &entry.entry_id, Some(&entry.ticket_id))
                             .await
@@ -198,7 +201,6 @@ impl Worker {
                         continue;
                     }
                     let attempts = self
-                        .hub
                         .store
                         .outbox_retry(&entry.entry_id)
                         .await
@@ -208,7 +210,6 @@ impl Worker {
                     let next_at = now + backoff_ms(settings, attempts);
                     tracing::info!(ticket_id = %entry.ticket_id, attempts, cause = %why, "webhook failed; will retry");
                     let _kept_in_memory_anyway = self
-                        .hub
                         .store
                         .set_outbox_retry(&entry.entry_id, attempts, next_at)
                         .await;
@@ -219,12 +220,12 @@ impl Worker {
     }
 
     async fn attempt(&self, entry: &OutboxEntry) -> Outcome {
-        let body = match self.hub.store.ticket(&entry.ticket_id).await {
+        let body = match self.store.ticket(&entry.ticket_id).await {
             Ok(Some(body)) => body,
             Ok(None) => return Outcome::Failed(format!("ticket {} not found", entry.ticket_id)),
             Err(err) => return Outcome::Failed(err.to_string()),
         };
-        let now_s = crate::now_ms() / 1000;
+        let now_s = crate::clock::now_ms() / 1000;
         let response = self
             .client
             .post(&self.url)

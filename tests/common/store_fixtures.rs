@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Map;
 use switchboard::{
-    protocol::{EventBody, Party, Role},
-    store::{stored_event_json, AppendItem, AppendOutcome, NewConversation, Requirement, Store},
+    protocol::{EventBody, Party, Role, StoredEvent},
+    store::{AppendItem, AppendOutcome, NewConversation, Requirement, Store, Update},
 };
 
 use super::RedisServer;
@@ -55,7 +55,7 @@ pub struct Append {
     pub body: EventBody,
     pub client_msg_id: Option<&'static str>,
     pub requirement: Requirement,
-    pub updates: Vec<(&'static str, String)>,
+    pub updates: Vec<Update>,
 }
 
 impl Append {
@@ -79,8 +79,8 @@ impl Append {
         self
     }
 
-    pub fn updating(mut self, field: &'static str, value: &str) -> Append {
-        self.updates.push((field, value.to_string()));
+    pub fn updating(mut self, update: Update) -> Append {
+        self.updates.push(update);
         self
     }
 }
@@ -89,7 +89,7 @@ impl Append {
 pub async fn append(store: &Store, id: &str, items: &[Append]) -> Vec<AppendOutcome> {
     let stored: Vec<String> = items
         .iter()
-        .map(|item| stored_event_json(7, &item.body).expect("serialize"))
+        .map(|item| StoredEvent::json(7, &item.body).expect("serialize"))
         .collect();
     let batch: Vec<AppendItem<'_>> = items
         .iter()

@@ -158,3 +158,28 @@ fn removing_an_agent_unassigns_and_revokes() {
     );
     assert!(h.remove("a").is_empty());
 }
+
+#[test]
+fn a_reconnecting_agent_takes_back_the_status_it_had() {
+    let mut h = Harness::new();
+    h.agent(profile("a", &[], 2));
+    // Never online before: it comes in away, and a second tab changes nothing.
+    assert_eq!(h.r.agent_connected(0, "a").0, AgentStatus::Away);
+    h.status("a", AgentStatus::Available);
+    assert_eq!(h.r.agent_connected(0, "a").0, AgentStatus::Available);
+    h.assign("c1", "general", "a");
+    h.at(1_000);
+    h.r.agent_disconnected(h.now, "a");
+    assert_eq!(h.r.agent_status("a"), Some(AgentStatus::Offline));
+    assert_eq!(h.r.next_deadline(), Some(61_000), "grace runs");
+    h.at(5_000);
+    let (status, _) = h.r.agent_connected(h.now, "a");
+    assert_eq!(status, AgentStatus::Available, "back as it left");
+    assert_eq!(h.r.next_deadline(), None, "grace cancelled");
+    // Away before the drop: away after it, even past the grace period.
+    h.status("a", AgentStatus::Away);
+    h.r.agent_disconnected(h.now, "a");
+    h.at(200_000);
+    h.tick(200_000);
+    assert_eq!(h.r.agent_connected(h.now, "a").0, AgentStatus::Away);
+}

@@ -32,6 +32,10 @@ enum Op {
     },
     Remove(u8),
     Status(u8, u8),
+    /// A connection arrives (takes back the status from before the last disconnect).
+    Connect(u8),
+    /// The last connection closes.
+    Disconnect(u8),
     Enqueue {
         topic: u8,
         preferred: Option<u8>,
@@ -60,6 +64,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..AGENTS).prop_map(Op::Remove),
         // Mostly Available, so offers flow.
         4 => (0..AGENTS, prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]).prop_map(|(a, s)| Op::Status(a, s)),
+        2 => (0..AGENTS).prop_map(Op::Connect),
+        2 => (0..AGENTS).prop_map(Op::Disconnect),
         5 => (0..6u8, proptest::option::weighted(0.2, 0..AGENTS), 0u64..40_000)
             .prop_map(|(topic, preferred, waited_ms)| Op::Enqueue { topic, preferred, waited_ms }),
         1 => (0..AGENTS, 0..6u8).prop_map(|(agent, topic)| Op::Restore { agent, topic }),
@@ -97,7 +103,14 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
     let mut log = Vec::new();
     let mut next_conv = 0u32;
     let mut open: BTreeSet<String> = BTreeSet::new();
+    // The model of the disconnect rule: each agent's status before it last went Offline.
+    let mut resume: BTreeMap<String, AgentStatus> = BTreeMap::new();
     for op in ops {
+        let statuses: BTreeMap<String, AgentStatus> =
+            h.r.agents
+                .iter()
+                .map(|(id, a)| (id.clone(), a.status))
+                .collect();
         let offers: Vec<(String, String)> =
             h.r.offers
                 .iter()
@@ -143,7 +156,28 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                 p.auto_accept = auto_accept;
                 h.r.upsert_agent(now, p)
             }
-            Op::Remove(a) => h.r.remove_agent(now, &agent_id(a)),
+            Op::Remove(a) => {
+                resume.remove(&agent_id(a));
+                h.r.remove_agent(now, &agent_id(a))
+            }
+            Op::Connect(a) => {
+                let id = agent_id(a);
+                let expected = match statuses.get(&id) {
+                    // Not routed: no offers, as if away.
+                    None => AgentStatus::Away,
+                    Some(AgentStatus::Offline) => {
+                        resume.get(&id).copied().unwrap_or(AgentStatus::Away)
+                    }
+                    Some(online) => *online,
+                };
+                let (status, out) = h.r.agent_connected(now, &id);
+                assert_eq!(status, expected, "{id} connected");
+                if statuses.contains_key(&id) {
+                    assert_eq!(h.r.agent_status(&id), Some(expected));
+                }
+                out
+            }
+            Op::Disconnect(a) => h.r.agent_disconnected(now, &agent_id(a)),
             Op::Status(a, s) => {
                 let status = [
                     AgentStatus::Available,
@@ -260,6 +294,13 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                 out
             }
         };
+        for (id, agent) in &h.r.agents {
+            if let Some(&was) = statuses.get(id) {
+                if was != AgentStatus::Offline && agent.status == AgentStatus::Offline {
+                    resume.insert(id.clone(), was);
+                }
+            }
+        }
         assert_invariants(&h, &before, restored, &out);
         log.push(out);
     }

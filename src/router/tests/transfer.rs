@@ -395,3 +395,39 @@ fn escalation_widening_counts_from_the_escalation() {
     let out = h.tick(130_000);
     assert_eq!(offers(&out), vec![("c1".into(), "mono".into())]);
 }
+
+#[test]
+fn a_supervisors_transfer_names_the_owner_and_reports_to_the_supervisor() {
+    let mut h = setup();
+    let out =
+        h.r.transfer_to_agent(0, "c1", "sup", "b", Some("vip".into()))
+            .expect("transfer");
+    let transfer = out.iter().find_map(|c| match c {
+        Command::Offer { transfer, .. } => transfer.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        transfer,
+        Some(TransferInfo {
+            from_agent: "a".into(),
+            note: Some("vip".into()),
+            to_topic: None
+        }),
+        "the offer names who hands off, not who asked"
+    );
+    let escalated = {
+        let mut h = setup();
+        let out =
+            h.r.transfer_to_topic(0, "c1", "sup", "tier2", None)
+                .expect("escalate");
+        out.iter().find_map(|c| match c {
+            Command::Offer { transfer, .. } => transfer.clone(),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        escalated.map(|t| t.from_agent),
+        Some("a".to_string()),
+        "an escalation's offer names the owner too"
+    );
+}

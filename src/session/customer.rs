@@ -4,20 +4,20 @@
 use std::sync::Arc;
 
 use super::{
-    connection::{HandshakeError, Reply},
-    conversation::{AppendRequest, Author, Permission},
-    registry::{ConnTx, PartyKey},
-    requests,
-    routing::QueuedConversation,
-    Hub,
+    shared::{self, Speaker},
+    HandshakeError, Reply,
 };
 use crate::{
     auth,
+    conversation::{Ack, AppendRequest, Author, Close, Permission},
     error::{Error, Result},
+    hub::Hub,
     protocol::{
-        AckBody, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party, Role,
-        ServerFrame, PROTOCOL_VERSION,
+        AckBody, Audience, ClientFrame, ConversationSummary, CustomerInfo, EventBody, Hello, Party,
+        Role, ServerFrame, PROTOCOL_VERSION,
     },
+    registry::{ConnTx, PartyKey},
+    routing::QueuedConversation,
     store::{AppendOutcome, NewConversation, Requirement},
 };
 
@@ -135,15 +135,15 @@ impl CustomerSession {
         Author::Visitor(self.visitor_id.clone())
     }
 
-    pub fn speaker(&self) -> requests::Speaker {
-        requests::Speaker {
+    pub fn speaker(&self) -> Speaker {
+        Speaker {
             author: self.author(),
             party: self.party(),
             audience: Audience::Customer,
         }
     }
 
-    /// The requests only this role makes (the shared ones are in `requests`).
+    /// The requests only this role makes (the shared ones are in `shared`).
     pub async fn handle(
         &mut self,
         hub: &Arc<Hub>,
@@ -153,18 +153,12 @@ impl CustomerSession {
     ) -> Result<Reply> {
         let max_text = hub.config.limits.max_text_bytes;
         match frame {
-            ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
-            ClientFrame::Ping {}
-            | ClientFrame::Message { .. }
-            | ClientFrame::History { .. }
-            | ClientFrame::Typing { .. }
-            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Start {
                 topic,
                 text,
                 metadata,
             } => {
-                requests::check_text(hub, &text)?;
+                shared::check_text(hub, &text)?;
                 let metadata = metadata.unwrap_or_default();
                 if serde_json::to_string(&metadata)
                     .map(|m| m.len())
@@ -181,15 +175,15 @@ impl CustomerSession {
                 tags,
                 ..
             } => {
-                hub.close_conversation(
-                    &conversation_id,
-                    self.author(),
-                    self.party(),
-                    "customer_left".into(),
+                let close = Close {
+                    author: self.author(),
+                    by: self.party(),
+                    resolution: "customer_left".into(),
                     tags,
-                    req.map(|r| (conn.clone(), r)),
-                )
-                .await?;
+                };
+                hub.conversations
+                    .close(&conversation_id, close, req.map(|r| Ack::to(conn, r)))
+                    .await?;
                 Ok(Reply::Done)
             }
             ClientFrame::Rate {
@@ -203,16 +197,13 @@ impl CustomerSession {
                 if comment.as_ref().is_some_and(|c| c.len() > max_text) {
                     return Err(Error::TooLarge(format!("comment is over {max_text} bytes")));
                 }
-                let request = AppendRequest {
-                    author: self.author(),
-                    permission: Permission::Customer,
-                    body: EventBody::Rating { score, comment },
-                    client_msg_id: None,
-                    requirement: Requirement::ClosedUnrated,
-                    updates: vec![],
-                    ack: req.map(|r| (conn.clone(), r, AckBody::default())),
-                    errors_to: None,
-                };
+                let mut request = AppendRequest::new(
+                    self.author(),
+                    Permission::Customer,
+                    EventBody::Rating { score, comment },
+                );
+                request.requirement = Requirement::ClosedUnrated;
+                request.ack = req.map(|r| Ack::to(conn, r));
                 match hub.conversations.append(&conversation_id, request).await? {
                     AppendOutcome::Stored(_) | AppendOutcome::Duplicate(_) => {
                         let hub = Arc::clone(hub);
@@ -238,7 +229,7 @@ impl CustomerSession {
                 email,
                 text,
             } => {
-                requests::check_text(hub, &text)?;
+                shared::check_text(hub, &text)?;
                 if !email.contains('@') || email.len() > 320 {
                     return Err(Error::bad_request("a valid email is required"));
                 }
@@ -264,6 +255,12 @@ impl CustomerSession {
                     ..AckBody::default()
                 }))
             }
+            ClientFrame::Hello(_)
+            | ClientFrame::Ping {}
+            | ClientFrame::Message { .. }
+            | ClientFrame::History { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Status { .. }
             | ClientFrame::Accept { .. }
             | ClientFrame::Decline { .. }
@@ -313,7 +310,7 @@ impl CustomerSession {
                 return Err(Error::conflict("another conversation was just started"));
             }
         }
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let preview: String = text.chars().take(140).collect();
         let new = NewConversation {
             id: id.clone(),
@@ -332,25 +329,19 @@ impl CustomerSession {
             },
             preview: preview.clone(),
         };
-        if let Err(err) = hub.store.create_conversation(&new).await {
+        let ack = req.map(|r| {
+            Ack::to(conn, r).with(AckBody {
+                conversation_id: Some(id.clone()),
+                ..AckBody::default()
+            })
+        });
+        if let Err(err) = hub.conversations.create(new, ack).await {
             // Best effort: a stale claim is also repaired by the next start.
-            let _stale_claim_is_repaired_later =
-                hub.store.release_visitor_slot(&self.visitor_id, &id).await;
-            return Err(err.into());
+            if let Err(release) = hub.store.release_visitor_slot(&self.visitor_id, &id).await {
+                tracing::debug!(cause = %release, "visitor slot left for the next start to repair");
+            }
+            return Err(err);
         }
-        hub.metrics.events_stored.inc();
-        if let Some(req) = req {
-            hub.metrics.acks.inc();
-            conn.send(&ServerFrame::ack(
-                req,
-                AckBody {
-                    conversation_id: Some(id.clone()),
-                    seq: Some(1),
-                    ..AckBody::default()
-                },
-            ));
-        }
-        hub.conversations.resync(&id).await?;
         let preferred_agent = if self.verified {
             hub.store.last_agent(&self.visitor_id).await.unwrap_or(None)
         } else {
@@ -360,7 +351,7 @@ impl CustomerSession {
             id,
             visitor_id: self.visitor_id.clone(),
             topic: topic.name,
-            customer: crate::protocol::CustomerInfo {
+            customer: CustomerInfo {
                 id: self.visitor_id.clone(),
                 name: self.name.clone(),
                 email: self.email.clone(),

@@ -2,28 +2,34 @@
 //! hub carries on where the last one stopped. Offers in flight are not stored: their
 //! conversations are simply queued again and re-offered.
 
-use std::sync::Arc;
+use super::{QueuedConversation, RouterHandle};
+use crate::{
+    directory::Directory, protocol::CustomerInfo, store::Store, store::StoreResult,
+    tickets::Tickets,
+};
 
-use super::{routing::QueuedConversation, Hub};
-use crate::{protocol::CustomerInfo, store::StoreResult};
-
-pub async fn restore(hub: &Arc<Hub>) -> StoreResult<()> {
-    for agent in hub.store.agents().await? {
-        hub.agents.insert(agent.id.clone(), agent.clone());
-        hub.router.upsert_agent(agent);
+pub async fn restore(
+    store: &Store,
+    router: &RouterHandle,
+    tickets: &Tickets,
+    directory: &Directory,
+) -> StoreResult<()> {
+    for agent in store.agents().await? {
+        directory.insert(agent.clone());
+        router.upsert_agent(agent);
     }
     let mut restored = 0usize;
-    for id in hub.store.open_conversation_ids().await? {
-        let Some(record) = hub.store.conversation(&id).await? else {
+    for id in store.open_conversation_ids().await? {
+        let Some(record) = store.conversation(&id).await? else {
             // The index was written but the create never ran.
-            hub.store.forget_open(&id).await?;
+            store.forget_open(&id).await?;
             continue;
         };
         if !record.is_open() {
             if record.flushed {
-                hub.store.finish_conversation(&record).await?;
+                store.finish_conversation(&record).await?;
             } else {
-                hub.tickets.flush_or_defer(&id).await;
+                tickets.flush_or_defer(&id).await;
             }
             continue;
         }
@@ -42,16 +48,16 @@ pub async fn restore(hub: &Arc<Hub>) -> StoreResult<()> {
             preferred_agent: None,
             customer_present: false,
         };
-        hub.router.restore(conversation, record.agent.clone());
+        router.restore(conversation, record.agent.clone());
         restored += 1;
     }
     // Nobody is connected yet: agents holding conversations start their grace period.
-    for agent in hub.agents.iter() {
-        hub.router.agent_disconnected(agent.key());
+    for agent in directory.ids() {
+        router.agent_disconnected(&agent);
     }
     tracing::info!(
         conversations = restored,
-        agents = hub.agents.len(),
+        agents = directory.len(),
         "state restored from redis"
     );
     Ok(())

@@ -1,28 +1,19 @@
-//! One task per active conversation owns its membership and the order of delivery.
-//!
-//! Appends for a conversation go through its task, so events reach members strictly in
-//! `seq` order, the requester's `ack` is queued before the event it acknowledges, and a
-//! Redis failure with an unknown outcome is repaired by re-reading the stream before the
-//! next delivery. Different conversations run in parallel and their writes are
-//! pipelined on the shared Redis connection.
+//! The task of one conversation: it batches appends into one Redis round trip, acks each
+//! stored event before delivering it, delivers in `seq` order to every connection that
+//! hears the conversation, and repairs unknown outcomes by reading the stream back.
 
 use std::{sync::Arc, time::Duration};
 
-use dashmap::DashMap;
-use tokio::{
-    sync::{mpsc, oneshot},
-    time::Instant,
-};
-use tracing::Instrument;
+use tokio::{sync::mpsc, time::Instant};
 
-use super::registry::{ConnId, ConnTx, Registry};
+use super::{Ack, AppendRequest, Author, Command, Conversations, Membership, Permission, Reply};
 use crate::{
     error::{Error, Result},
-    metrics::Metrics,
-    protocol::{AckBody, Audience, CustomerView, Event, EventBody, FrameText, ServerFrame},
-    store::{
-        event_frame_from_stored, stored_event_json, AppendItem, AppendOutcome, Requirement, Store,
+    protocol::{
+        Audience, ConversationState, CustomerView, Event, EventBody, ServerFrame, StoredEvent,
     },
+    registry::{ConnId, ConnTx},
+    store::{AppendItem, AppendOutcome, NewConversation},
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -33,247 +24,10 @@ const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// closes hundreds of chats a second, so their tasks should not linger.
 const CLOSED_IDLE_EXIT: Duration = Duration::from_secs(5);
 
-/// Who asks, for the membership check.
-#[derive(Debug, Clone)]
-pub enum Author {
-    Visitor(String),
-    Agent {
-        id: String,
-        supervisor: bool,
-    },
-    /// The hub itself (router decisions, timeouts): always allowed.
-    System,
-}
-
-/// What an append requires of the author.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// The customer, the owning agent, or a supervisor.
-    Member,
-    /// The owning agent or a supervisor (notes, transfers).
-    Staff,
-    /// Only the customer (ratings).
-    Customer,
-}
-
-pub struct AppendRequest {
-    pub author: Author,
-    pub permission: Permission,
-    pub body: EventBody,
-    pub client_msg_id: Option<String>,
-    pub requirement: Requirement,
-    pub updates: Vec<(&'static str, String)>,
-    /// Queue this ack (with the stored seq filled in) before the event goes out.
-    pub ack: Option<(ConnTx, String, AckBody)>,
-    /// When set, failures are answered here (with the ack's `req`) by the conversation
-    /// task itself, so the requester need not wait: a connection can pipeline messages.
-    pub errors_to: Option<ConnTx>,
-}
-
-/// Membership as the conversation task knows it.
-#[derive(Debug, Clone)]
-pub struct Membership {
-    pub visitor_id: String,
-    /// The owning agent.
-    pub agent: Option<String>,
-    /// Agents who hear the conversation: from their `joined` until their `left`, so an
-    /// outgoing agent of a hand-off still gets everything stored before its `left`.
-    pub present: Vec<String>,
-    pub state: String,
-    pub last_seq: u64,
-    pub topic: String,
-}
-
-impl Membership {
-    fn allows(&self, author: &Author, permission: Permission) -> bool {
-        match (author, permission) {
-            (Author::System, _) => true,
-            (Author::Visitor(v), Permission::Member | Permission::Customer) => {
-                *v == self.visitor_id
-            }
-            (Author::Visitor(_), Permission::Staff) => false,
-            (
-                Author::Agent {
-                    supervisor: true, ..
-                },
-                Permission::Member | Permission::Staff,
-            ) => true,
-            (Author::Agent { id, .. }, Permission::Member | Permission::Staff) => {
-                self.agent.as_deref() == Some(id)
-            }
-            (Author::Agent { .. }, Permission::Customer) => false,
-        }
-    }
-}
-
-type Reply<T> = oneshot::Sender<Result<T>>;
-
 /// Appends handled in one Redis round trip at most.
 const MAX_BATCH: usize = 64;
 
-enum Command {
-    Append(Box<AppendRequest>, Reply<AppendOutcome>),
-    /// Check the author and return the membership (for history, typing, read).
-    Members(Author, Permission, oneshot::Sender<Result<Membership>>),
-    /// Check the author, then relay a non-stored frame (typing, read) to the other
-    /// members.
-    Relay {
-        author: Author,
-        permission: Permission,
-        text: FrameText,
-        from_conn: ConnId,
-        staff_only: bool,
-        reply: oneshot::Sender<Result<()>>,
-    },
-    /// Events may have been stored without this task (a new conversation): deliver them.
-    Resync,
-}
-
-/// The set of running conversation tasks.
-pub struct Conversations {
-    tasks: DashMap<String, mpsc::UnboundedSender<Command>>,
-    store: Store,
-    registry: Arc<Registry>,
-    metrics: Metrics,
-    shutdown: tokio_util::sync::CancellationToken,
-    tracker: tokio_util::task::TaskTracker,
-}
-
-impl Conversations {
-    pub fn new(
-        store: Store,
-        registry: Arc<Registry>,
-        metrics: Metrics,
-        shutdown: tokio_util::sync::CancellationToken,
-        tracker: tokio_util::task::TaskTracker,
-    ) -> Arc<Self> {
-        Arc::new(Conversations {
-            tasks: DashMap::new(),
-            store,
-            registry,
-            metrics,
-            shutdown,
-            tracker,
-        })
-    }
-
-    /// Queues a command for the conversation's task, starting one if needed. The queue
-    /// is unbounded because its producers are bounded: each connection waits for its
-    /// own request, and the router sends a handful per decision.
-    fn send(self: &Arc<Self>, id: &str, mut command: Command) -> Result<()> {
-        // A task that just exited for idleness refuses the command; spawn a fresh one.
-        for _ in 0..3 {
-            // Look up by `&str` first: a busy conversation's task exists, and `entry`
-            // would allocate the key on every message.
-            let running = self.tasks.get(id).map(|tx| tx.clone());
-            let tx = match running {
-                Some(tx) => tx,
-                None => self
-                    .tasks
-                    .entry(id.to_string())
-                    .or_insert_with(|| self.spawn(id))
-                    .clone(),
-            };
-            match tx.send(command) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(back)) => {
-                    command = back;
-                    self.tasks
-                        .remove_if(id, |_, current| current.same_channel(&tx));
-                }
-            }
-        }
-        Err(Error::Unavailable)
-    }
-
-    fn spawn(self: &Arc<Self>, id: &str) -> mpsc::UnboundedSender<Command> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = ConversationTask {
-            id: id.to_string(),
-            members: None,
-            delivered: 0,
-            needs_resync: false,
-            owner: Arc::clone(self),
-            me: tx.clone(),
-        };
-        let span = tracing::info_span!("conversation", conversation_id = %id);
-        self.tracker.spawn(task.run(rx).instrument(span));
-        tx
-    }
-
-    pub async fn append(
-        self: &Arc<Self>,
-        id: &str,
-        request: AppendRequest,
-    ) -> Result<AppendOutcome> {
-        self.submit(id, request).await
-    }
-
-    /// Queues an append now (fixing its order among this conversation's appends) and
-    /// returns a future of its outcome.
-    pub fn submit(
-        self: &Arc<Self>,
-        id: &str,
-        request: AppendRequest,
-    ) -> impl std::future::Future<Output = Result<AppendOutcome>> + Send + 'static {
-        let (reply, answer) = oneshot::channel();
-        let queued = self.send(id, Command::Append(Box::new(request), reply));
-        async move {
-            queued?;
-            answer.await.map_err(|_| Error::Unavailable)?
-        }
-    }
-
-    /// Queues an append whose ack or error the conversation task sends itself
-    /// (`ack` and `errors_to` set); the caller moves on at once.
-    pub fn submit_detached(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<()> {
-        let (reply, _nobody_waits) = oneshot::channel();
-        self.send(id, Command::Append(Box::new(request), reply))
-    }
-
-    pub async fn members(
-        self: &Arc<Self>,
-        id: &str,
-        author: Author,
-        permission: Permission,
-    ) -> Result<Membership> {
-        let (reply, answer) = oneshot::channel();
-        self.send(id, Command::Members(author, permission, reply))?;
-        answer.await.map_err(|_| Error::Unavailable)?
-    }
-
-    /// Relays `frame` from `from_conn` to the conversation's other connections (staff
-    /// only when `staff_only`), once the author is found to be a member.
-    pub async fn relay(
-        self: &Arc<Self>,
-        id: &str,
-        author: Author,
-        permission: Permission,
-        frame: &ServerFrame,
-        from_conn: ConnId,
-        staff_only: bool,
-    ) -> Result<()> {
-        let (reply, answer) = oneshot::channel();
-        self.send(
-            id,
-            Command::Relay {
-                author,
-                permission,
-                text: frame.to_text(),
-                from_conn,
-                staff_only,
-                reply,
-            },
-        )?;
-        answer.await.map_err(|_| Error::Unavailable)?
-    }
-
-    pub async fn resync(self: &Arc<Self>, id: &str) -> Result<()> {
-        self.send(id, Command::Resync)
-    }
-}
-
-struct ConversationTask {
+pub(super) struct ConversationTask {
     id: String,
     members: Option<Membership>,
     /// Highest seq delivered to members.
@@ -284,7 +38,22 @@ struct ConversationTask {
 }
 
 impl ConversationTask {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+    pub(super) fn new(
+        id: &str,
+        owner: Arc<Conversations>,
+        me: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        ConversationTask {
+            id: id.to_string(),
+            members: None,
+            delivered: 0,
+            needs_resync: false,
+            owner,
+            me,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         // One timer and one shutdown waiter for the task's life, not one per command:
         // the timer is only moved when it fires early.
         let shutdown = self.owner.shutdown.clone();
@@ -376,31 +145,49 @@ impl ConversationTask {
                 });
                 let _ignored_if_requester_left = reply.send(outcome);
             }
-            Command::Resync => {
-                if self.members.is_none() {
-                    // A conversation created just now: nothing of it was delivered yet.
-                    if self.load(true).await.is_ok() {
-                        self.needs_resync = true;
-                    }
-                } else {
-                    self.needs_resync = true;
-                }
-                if let Err(err) = self.catch_up(u64::MAX).await {
-                    tracing::warn!(cause = %err, "resync failed; will retry on the next event");
-                }
+            Command::Create(new, ack, reply) => {
+                let outcome = self.create(*new, ack).await;
+                let _ignored_if_requester_left = reply.send(outcome);
             }
         }
     }
 
+    /// Stores the conversation with its first event as seq 1, then acks and delivers it.
+    async fn create(&mut self, new: NewConversation, ack: Option<Ack>) -> Result<()> {
+        if self.members.is_some() {
+            return Err(Error::conflict(format!("{} exists already", self.id)));
+        }
+        if !self.owner.store.create_conversation(&new).await? {
+            return Err(Error::conflict(format!("{} exists already", self.id)));
+        }
+        self.owner.metrics.events_stored.inc();
+        self.members = Some(Membership {
+            visitor_id: new.visitor_id,
+            agent: None,
+            present: Vec::new(),
+            state: ConversationState::Queued,
+            last_seq: 1,
+        });
+        self.ack(ack, 1);
+        let event = Event {
+            conversation_id: new.id,
+            seq: 1,
+            ts: new.created_at,
+            body: new.first_message,
+        };
+        self.deliver(&event, None);
+        Ok(())
+    }
+
     fn idle_exit(&self) -> Duration {
         match &self.members {
-            Some(members) if members.state == "closed" => CLOSED_IDLE_EXIT,
+            Some(members) if members.state == ConversationState::Closed => CLOSED_IDLE_EXIT,
             _ => IDLE_EXIT,
         }
     }
 
-    /// Loads membership from Redis once. `fresh`: start delivery from seq 1.
-    async fn load(&mut self, fresh: bool) -> Result<&mut Membership> {
+    /// Loads membership from Redis once; delivery goes on from the stored `last_seq`.
+    async fn load(&mut self) -> Result<&mut Membership> {
         if self.members.is_none() {
             let record = self
                 .owner
@@ -408,15 +195,8 @@ impl ConversationTask {
                 .conversation(&self.id)
                 .await?
                 .ok_or_else(|| Error::not_found(format!("no conversation {}", self.id)))?;
-            self.delivered = if fresh { 0 } else { record.last_seq };
-            self.members = Some(Membership {
-                visitor_id: record.visitor_id,
-                present: record.agent.iter().cloned().collect(),
-                agent: record.agent,
-                state: record.state,
-                last_seq: record.last_seq,
-                topic: record.topic,
-            });
+            self.delivered = record.last_seq;
+            self.members = Some(Membership::from_record(record));
         }
         self.members
             .as_mut()
@@ -425,12 +205,12 @@ impl ConversationTask {
 
     async fn check(&mut self, author: &Author, permission: Permission) -> Result<Membership> {
         self.permit(author, permission).await?;
-        self.load(false).await.map(|members| members.clone())
+        self.load().await.map(|members| members.clone())
     }
 
     /// Whether `author` may do what `permission` covers (loading membership once).
     async fn permit(&mut self, author: &Author, permission: Permission) -> Result<()> {
-        if self.load(false).await?.allows(author, permission) {
+        if self.load().await?.allows(author, permission) {
             Ok(())
         } else {
             Err(Error::forbidden(format!("not a member of {}", self.id)))
@@ -457,15 +237,15 @@ impl ConversationTask {
                 return;
             }
         }
-        let ts = crate::now_ms();
+        let ts = crate::clock::now_ms();
         // Each event is serialized once: the stored form goes to Redis and the frame
         // members get is spliced from it.
         let mut stored_forms = Vec::with_capacity(allowed.len());
         for (request, _) in &allowed {
-            match stored_event_json(ts, &request.body) {
+            match StoredEvent::json(ts, &request.body) {
                 Ok(json) => stored_forms.push(json),
                 Err(err) => {
-                    let err = Error::from(err);
+                    let err = Error::from(crate::store::StoreError::from(err));
                     for (request, reply) in allowed {
                         self.answer(&request, Err(err.clone()), reply);
                     }
@@ -525,15 +305,20 @@ impl ConversationTask {
                     }
                 }
                 self.ack(request.ack, seq);
-                self.apply_updates(&request.updates, seq);
+                if let Some(members) = self.members.as_mut() {
+                    members.apply(&request.updates, seq);
+                }
+                let closed = matches!(request.body, EventBody::Closed { .. });
                 let event = Event {
                     conversation_id: self.id.clone(),
                     seq,
                     ts,
                     body: request.body,
                 };
-                let frame = event_frame_from_stored(&self.id, seq, stored).map(FrameText::from);
-                self.deliver(&event, frame);
+                self.deliver(&event, StoredEvent::event_frame(&self.id, seq, stored));
+                if closed {
+                    (self.owner.on_closed)(&self.id);
+                }
                 return Ok(outcome);
             }
             AppendOutcome::Duplicate(seq) => {
@@ -570,30 +355,20 @@ impl ConversationTask {
             .errors
             .with_label_values(&[err.code().as_str()])
             .inc();
-        let req = request.ack.as_ref().map(|(_, req, _)| req.clone());
+        let req = request.ack.as_ref().map(|ack| ack.req.clone());
         conn.send(&ServerFrame::error(req, err));
     }
 
-    fn ack(&self, ack: Option<(ConnTx, String, AckBody)>, seq: u64) {
-        if let Some((conn, req, mut body)) = ack {
+    fn ack(&self, ack: Option<Ack>, seq: u64) {
+        if let Some(Ack {
+            conn,
+            req,
+            mut body,
+        }) = ack
+        {
             body.seq = Some(seq);
             self.owner.metrics.acks.inc();
             conn.send(&ServerFrame::ack(req, body));
-        }
-    }
-
-    fn apply_updates(&mut self, updates: &[(&'static str, String)], seq: u64) {
-        let Some(members) = self.members.as_mut() else {
-            return;
-        };
-        members.last_seq = members.last_seq.max(seq);
-        for (field, value) in updates {
-            match *field {
-                "state" => members.state = value.clone(),
-                "agent" => members.agent = Some(value.clone()).filter(|v| !v.is_empty()),
-                "topic" => members.topic = value.clone(),
-                _ => {}
-            }
         }
     }
 
@@ -607,14 +382,13 @@ impl ConversationTask {
                 .await?;
             let mut progressed = false;
             for event in events.into_iter().filter(|e| e.seq <= until) {
-                // Replayed events may change state (stored by another node).
-                if let (EventBody::Closed { .. }, Some(m)) = (&event.body, self.members.as_mut()) {
-                    m.state = "closed".into();
-                }
-                if let Some(m) = self.members.as_mut() {
-                    m.last_seq = m.last_seq.max(event.seq);
-                }
+                let closed = matches!(event.body, EventBody::Closed { .. });
+                let fresh = event.seq > self.delivered;
                 self.deliver(&event, None);
+                if closed && fresh {
+                    // Stored by a request whose reply was lost: the close still counts.
+                    (self.owner.on_closed)(&self.id);
+                }
                 progressed = true;
             }
             if !more || !progressed || self.delivered >= until {
@@ -656,18 +430,13 @@ impl ConversationTask {
 
     /// Fans `event` out to its recipients; `frame` is its `event` frame when the caller
     /// has it already.
-    fn deliver(&mut self, event: &Event, frame: Option<FrameText>) {
+    fn deliver(&mut self, event: &Event, frame: Option<crate::protocol::FrameText>) {
         if event.seq <= self.delivered {
             return;
         }
         self.delivered = event.seq;
-        // A joining agent hears its own `joined`; a leaving one its own `left`, after
-        // which it hears nothing more.
-        if let (EventBody::Joined { agent }, Some(m)) = (&event.body, self.members.as_mut()) {
-            m.agent = Some(agent.id.clone());
-            if !m.present.contains(&agent.id) {
-                m.present.push(agent.id.clone());
-            }
+        if let Some(members) = self.members.as_mut() {
+            members.before_delivery(event.seq, &event.body);
         }
         let staff_text = frame.unwrap_or_else(|| event.frame_text());
         let customer_text = match event.customer_view() {
@@ -686,11 +455,8 @@ impl ConversationTask {
             }
         });
         // Recipients were taken before this: a leaving agent hears its own `left`.
-        if let (EventBody::Left { agent, .. }, Some(m)) = (&event.body, self.members.as_mut()) {
-            m.present.retain(|a| *a != agent.id);
-            if m.agent.as_deref() == Some(agent.id.as_str()) {
-                m.agent = None;
-            }
+        if let Some(members) = self.members.as_mut() {
+            members.after_delivery(&event.body);
         }
     }
 }

@@ -5,23 +5,28 @@
 use std::sync::Arc;
 
 use super::{
-    connection::{HandshakeError, Reply},
-    conversation::{AppendRequest, Author, Permission},
-    registry::{ConnTx, PartyKey},
-    requests, Hub,
+    shared::{self, Speaker},
+    HandshakeError, Reply,
 };
 use crate::{
     auth,
+    conversation::{expect_stored, Ack, AppendRequest, Author, Close, Permission},
     error::{Error, Result},
+    hub::Hub,
     protocol::{
         AckBody, AgentInfo, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party,
         Role, ServerFrame, PROTOCOL_VERSION,
     },
-    store::{AgentRecord, Requirement},
+    registry::{ConnTx, PartyKey},
+    routing::Target,
+    store::AgentRecord,
 };
 
 pub struct AgentSession {
-    pub agent: AgentRecord,
+    pub id: String,
+    /// The profile as of the last frame: the directory has the current one (a supervisor
+    /// demoted by the API loses the right at the next frame).
+    profile: Arc<AgentRecord>,
     /// Conversations this connection monitors (supervisors), to clean up on close.
     monitoring: Vec<String>,
 }
@@ -42,8 +47,8 @@ impl AgentSession {
             .await?
             .ok_or_else(|| HandshakeError::BadCredentials("unknown agent token".into()))?;
         let party = PartyKey::Agent(agent.id.clone());
-        let first = hub.registry.add(party.clone(), conn.clone()) == 1;
-        let (status, conversations) = hub.router.agent_connected(&agent.id, first).await;
+        hub.registry.add(party.clone(), conn.clone());
+        let (status, conversations) = hub.router.agent_connected(&agent.id).await;
         let mut summaries = Vec::new();
         for id in conversations {
             match hub.store.conversation(&id).await {
@@ -77,7 +82,8 @@ impl AgentSession {
         };
         Ok((
             AgentSession {
-                agent,
+                id: agent.id.clone(),
+                profile: Arc::new(agent),
                 monitoring: Vec::new(),
             },
             welcome,
@@ -88,37 +94,42 @@ impl AgentSession {
         hub.registry.unmonitor_all(conn.id, &self.monitoring);
         if hub
             .registry
-            .remove(&PartyKey::Agent(self.agent.id.clone()), conn.id)
+            .remove(&PartyKey::Agent(self.id.clone()), conn.id)
             == 0
         {
-            hub.router.agent_disconnected(&self.agent.id);
+            hub.router.agent_disconnected(&self.id);
         }
     }
 
     fn party(&self) -> Party {
         Party {
             role: Role::Agent,
-            id: self.agent.id.clone(),
-            name: Some(self.agent.name.clone()),
+            id: self.id.clone(),
+            name: Some(self.profile.name.clone()),
         }
     }
 
     fn author(&self) -> Author {
         Author::Agent {
-            id: self.agent.id.clone(),
-            supervisor: self.agent.supervisor,
+            id: self.id.clone(),
+            supervisor: self.profile.supervisor,
         }
     }
 
-    pub fn speaker(&self) -> requests::Speaker {
-        requests::Speaker {
+    /// Who speaks, with the profile as the directory has it now.
+    pub fn speaker(&mut self, hub: &Hub) -> Speaker {
+        if let Some(profile) = hub.agents.get(&self.id) {
+            self.profile = profile;
+        }
+        Speaker {
             author: self.author(),
             party: self.party(),
             audience: Audience::Staff,
         }
     }
 
-    /// The requests only this role makes (the shared ones are in `requests`).
+    /// The requests only this role makes (the shared ones are in `shared`). The profile
+    /// was refreshed by [`AgentSession::speaker`] for this frame.
     pub async fn handle(
         &mut self,
         hub: &Arc<Hub>,
@@ -126,19 +137,10 @@ impl AgentSession {
         req: Option<String>,
         frame: ClientFrame,
     ) -> Result<Reply> {
-        if let Some(profile) = hub.agents.get(&self.agent.id) {
-            self.agent = profile.clone();
-        }
         let max_text = hub.config.limits.max_text_bytes;
         match frame {
-            ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
-            ClientFrame::Ping {}
-            | ClientFrame::Message { .. }
-            | ClientFrame::History { .. }
-            | ClientFrame::Typing { .. }
-            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Status { status } => {
-                let status = hub.router.set_status(&self.agent.id, status).await?;
+                let status = hub.router.set_status(&self.id, status).await?;
                 Ok(Reply::Ack(AckBody {
                     status: Some(status),
                     ..AckBody::default()
@@ -146,36 +148,33 @@ impl AgentSession {
             }
             ClientFrame::Accept { offer_id } => {
                 hub.router
-                    .accept(&self.agent.id, &offer_id, req.map(|r| (conn.clone(), r)))
+                    .accept(&self.id, &offer_id, req.map(|r| Ack::to(conn, r)))
                     .await?;
                 Ok(Reply::Done)
             }
             ClientFrame::Decline { offer_id } => {
-                hub.router.decline(&self.agent.id, &offer_id).await?;
+                hub.router.decline(&self.id, &offer_id).await?;
                 Ok(Reply::Ack(AckBody::default()))
             }
             ClientFrame::Note {
                 conversation_id,
                 text,
             } => {
-                requests::check_text(hub, &text)?;
-                let request = AppendRequest {
-                    author: self.author(),
-                    permission: Permission::Staff,
-                    body: EventBody::Note {
+                shared::check_text(hub, &text)?;
+                let mut request = AppendRequest::new(
+                    self.author(),
+                    Permission::Staff,
+                    EventBody::Note {
                         from: self.party(),
                         text,
                     },
-                    client_msg_id: None,
-                    requirement: Requirement::Open,
-                    updates: vec![],
-                    ack: req.map(|r| (conn.clone(), r, AckBody::default())),
-                    errors_to: None,
-                };
-                requests::expect_stored(
+                );
+                request.ack = req.map(|r| Ack::to(conn, r));
+                expect_stored(
                     hub.conversations.append(&conversation_id, request).await?,
                     &conversation_id,
-                )
+                )?;
+                Ok(Reply::Done)
             }
             ClientFrame::Close {
                 conversation_id,
@@ -188,18 +187,18 @@ impl AgentSession {
                 if resolution.len() > 64 || tags.len() > 32 || tags.iter().any(|t| t.len() > 64) {
                     return Err(Error::bad_request("resolution and tags must be short"));
                 }
-                hub.close_conversation(
-                    &conversation_id,
-                    self.author(),
-                    Party {
+                let close = Close {
+                    author: self.author(),
+                    by: Party {
                         name: None,
                         ..self.party()
                     },
                     resolution,
                     tags,
-                    req.map(|r| (conn.clone(), r)),
-                )
-                .await?;
+                };
+                hub.conversations
+                    .close(&conversation_id, close, req.map(|r| Ack::to(conn, r)))
+                    .await?;
                 Ok(Reply::Done)
             }
             ClientFrame::Transfer {
@@ -217,7 +216,7 @@ impl AgentSession {
                     .await
             }
             ClientFrame::Monitor { conversation_id } => {
-                if !self.agent.supervisor {
+                if !self.profile.supervisor {
                     return Err(Error::forbidden("only supervisors can monitor"));
                 }
                 let members = hub
@@ -239,6 +238,12 @@ impl AgentSession {
                 self.monitoring.retain(|c| *c != conversation_id);
                 Ok(Reply::Ack(AckBody::default()))
             }
+            ClientFrame::Hello(_)
+            | ClientFrame::Ping {}
+            | ClientFrame::Message { .. }
+            | ClientFrame::History { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Start { .. }
             | ClientFrame::Rate { .. }
             | ClientFrame::OfflineMessage { .. } => Err(Error::forbidden("agents cannot do that")),
@@ -266,10 +271,10 @@ impl AgentSession {
             }
         };
         match &target {
-            Target::Agent(agent) if !hub.agents.contains_key(agent) => {
+            Target::Agent(agent) if !hub.agents.contains(agent) => {
                 return Err(Error::not_found(format!("no agent {agent}")))
             }
-            Target::Agent(agent) if *agent == self.agent.id => {
+            Target::Agent(agent) if *agent == self.id => {
                 return Err(Error::bad_request("cannot transfer to yourself"))
             }
             Target::Topic(topic) if hub.config.topic(topic).is_none() => {
@@ -290,36 +295,25 @@ impl AgentSession {
             Target::Agent(agent) => (Some(agent.clone()), None),
             Target::Topic(topic) => (None, Some(topic.clone())),
         };
-        let request = AppendRequest {
-            author: self.author(),
-            permission: Permission::Staff,
-            body: EventBody::Transfer {
-                from_agent: owner.clone(),
+        let mut request = AppendRequest::new(
+            self.author(),
+            Permission::Staff,
+            EventBody::Transfer {
+                from_agent: owner,
                 to_agent,
                 to_topic,
                 note: note.clone(),
             },
-            client_msg_id: None,
-            requirement: Requirement::Open,
-            updates: vec![],
-            ack: req.map(|r| (conn.clone(), r, AckBody::default())),
-            errors_to: None,
-        };
-        requests::expect_stored(
+        );
+        request.ack = req.map(|r| Ack::to(conn, r));
+        expect_stored(
             hub.conversations.append(&conversation_id, request).await?,
             &conversation_id,
         )?;
         // The transfer event is stored; whether anyone takes it is told separately
         // (`transfer_failed` to the requester, or `joined`/`left`).
         hub.router
-            .transfer(conversation_id, owner, self.agent.id.clone(), target, note);
+            .transfer(conversation_id, self.id.clone(), target, note);
         Ok(Reply::Done)
     }
-}
-
-/// Where a conversation is handed to.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Agent(String),
-    Topic(String),
 }

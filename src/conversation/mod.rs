@@ -1,0 +1,333 @@
+//! Conversations: one task per active conversation owns its membership and is the only
+//! writer of its events, the first one included.
+//!
+//! Appends for a conversation go through its task, so events reach members strictly in
+//! `seq` order, the requester's `ack` is queued before the event it acknowledges, and a
+//! Redis failure with an unknown outcome is repaired by re-reading the stream before the
+//! next delivery. Different conversations run in parallel and their writes are
+//! pipelined on the shared Redis connection.
+//!
+//! - `membership` — who belongs and what each may do (plain data);
+//! - `task` — the per-conversation task: batching, storing, acking, fan-out.
+//!
+//! This module does not route: when a conversation closes it tells whoever was given as
+//! [`OnClosed`] (the server wires it to the router and the ticket flush).
+
+mod membership;
+mod task;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
+
+pub use self::membership::{Author, Membership, Permission};
+use self::task::ConversationTask;
+use crate::{
+    error::{Error, Result},
+    metrics::Metrics,
+    protocol::{AckBody, ConversationState, EventBody, FrameText, Party, ServerFrame},
+    registry::{ConnId, ConnTx, Registry},
+    store::{AppendOutcome, NewConversation, Requirement, Store, Update},
+};
+
+/// Told the id of each conversation whose `closed` event was just stored and delivered.
+pub type OnClosed = Arc<dyn Fn(&str) + Send + Sync>;
+
+pub struct AppendRequest {
+    pub author: Author,
+    pub permission: Permission,
+    pub body: EventBody,
+    pub client_msg_id: Option<String>,
+    pub requirement: Requirement,
+    pub updates: Vec<Update>,
+    /// Queue this ack (with the stored seq filled in) before the event goes out.
+    pub ack: Option<Ack>,
+    /// When set, failures are answered here (with the ack's `req`) by the conversation
+    /// task itself, so the requester need not wait: a connection can pipeline messages.
+    pub errors_to: Option<ConnTx>,
+}
+
+impl AppendRequest {
+    /// An append by `author` that needs an open conversation and changes nothing else.
+    pub fn new(author: Author, permission: Permission, body: EventBody) -> Self {
+        AppendRequest {
+            author,
+            permission,
+            body,
+            client_msg_id: None,
+            requirement: Requirement::Open,
+            updates: Vec::new(),
+            ack: None,
+            errors_to: None,
+        }
+    }
+}
+
+/// Where the ack of a request goes, with its request id and the fields it carries
+/// besides the stored seq.
+pub struct Ack {
+    pub conn: ConnTx,
+    pub req: String,
+    pub body: AckBody,
+}
+
+impl Ack {
+    pub fn to(conn: &ConnTx, req: String) -> Self {
+        Ack {
+            conn: conn.clone(),
+            req,
+            body: AckBody::default(),
+        }
+    }
+
+    pub fn with(mut self, body: AckBody) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+enum Command {
+    /// Store the conversation and its first event (seq 1), ack, deliver.
+    Create(Box<NewConversation>, Option<Ack>, Reply<()>),
+    Append(Box<AppendRequest>, Reply<AppendOutcome>),
+    /// Check the author and return the membership (for history, monitor, transfer).
+    Members(Author, Permission, Reply<Membership>),
+    /// Check the author, then relay a non-stored frame (typing, read) to the other
+    /// members.
+    Relay {
+        author: Author,
+        permission: Permission,
+        text: FrameText,
+        from_conn: ConnId,
+        staff_only: bool,
+        reply: Reply<()>,
+    },
+}
+
+/// The set of running conversation tasks.
+pub struct Conversations {
+    tasks: DashMap<String, mpsc::UnboundedSender<Command>>,
+    store: Store,
+    registry: Arc<Registry>,
+    metrics: Metrics,
+    on_closed: OnClosed,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Conversations {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        metrics: Metrics,
+        on_closed: OnClosed,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Arc<Self> {
+        Arc::new(Conversations {
+            tasks: DashMap::new(),
+            store,
+            registry,
+            metrics,
+            on_closed,
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// Queues a command for the conversation's task, starting one if needed. The queue
+    /// is unbounded because its producers are bounded: each connection waits for its
+    /// own request, and the router sends a handful per decision.
+    fn send(self: &Arc<Self>, id: &str, mut command: Command) -> Result<()> {
+        // A task that just exited for idleness refuses the command; spawn a fresh one.
+        for _ in 0..3 {
+            // Look up by `&str` first: a busy conversation's task exists, and `entry`
+            // would allocate the key on every message.
+            let running = self.tasks.get(id).map(|tx| tx.clone());
+            let tx = match running {
+                Some(tx) => tx,
+                None => self
+                    .tasks
+                    .entry(id.to_string())
+                    .or_insert_with(|| self.spawn(id))
+                    .clone(),
+            };
+            match tx.send(command) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => {
+                    command = back;
+                    self.tasks
+                        .remove_if(id, |_, current| current.same_channel(&tx));
+                }
+            }
+        }
+        Err(Error::Unavailable)
+    }
+
+    fn spawn(self: &Arc<Self>, id: &str) -> mpsc::UnboundedSender<Command> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = ConversationTask::new(id, Arc::clone(self), tx.clone());
+        let span = tracing::info_span!("conversation", conversation_id = %id);
+        self.tracker.spawn(task.run(rx).instrument(span));
+        tx
+    }
+
+    async fn ask<T>(
+        self: &Arc<Self>,
+        id: &str,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, make(reply))?;
+        answer.await.map_err(|_| Error::Unavailable)?
+    }
+
+    /// Stores a new conversation with its first message as seq 1, through its task: the
+    /// ack (carrying the id and seq 1) goes out before the event reaches the customer.
+    pub async fn create(self: &Arc<Self>, new: NewConversation, ack: Option<Ack>) -> Result<()> {
+        let id = new.id.clone();
+        self.ask(&id, |reply| Command::Create(Box::new(new), ack, reply))
+            .await
+    }
+
+    pub async fn append(
+        self: &Arc<Self>,
+        id: &str,
+        request: AppendRequest,
+    ) -> Result<AppendOutcome> {
+        self.submit(id, request).await
+    }
+
+    /// Queues an append now (fixing its order among this conversation's appends) and
+    /// returns a future of its outcome.
+    pub fn submit(
+        self: &Arc<Self>,
+        id: &str,
+        request: AppendRequest,
+    ) -> impl std::future::Future<Output = Result<AppendOutcome>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.send(id, Command::Append(Box::new(request), reply));
+        async move {
+            queued?;
+            answer.await.map_err(|_| Error::Unavailable)?
+        }
+    }
+
+    /// Queues an append whose ack or error the conversation task sends itself
+    /// (`ack` and `errors_to` set); the caller moves on at once.
+    pub fn submit_detached(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<()> {
+        let (reply, _nobody_waits) = oneshot::channel();
+        self.send(id, Command::Append(Box::new(request), reply))
+    }
+
+    pub async fn members(
+        self: &Arc<Self>,
+        id: &str,
+        author: Author,
+        permission: Permission,
+    ) -> Result<Membership> {
+        self.ask(id, |reply| Command::Members(author, permission, reply))
+            .await
+    }
+
+    /// Relays `frame` from `from_conn` to the conversation's other connections (staff
+    /// only when `staff_only`), once the author is found to be a member.
+    pub async fn relay(
+        self: &Arc<Self>,
+        id: &str,
+        author: Author,
+        permission: Permission,
+        frame: &ServerFrame,
+        from_conn: ConnId,
+        staff_only: bool,
+    ) -> Result<()> {
+        let text = frame.to_text();
+        self.ask(id, |reply| Command::Relay {
+            author,
+            permission,
+            text,
+            from_conn,
+            staff_only,
+            reply,
+        })
+        .await
+    }
+
+    /// Closes a conversation: numbers its ticket and stores the `closed` event (once);
+    /// [`OnClosed`] hears of it. The ack (if any) carries the seq and ticket id.
+    pub async fn close(
+        self: &Arc<Self>,
+        conversation_id: &str,
+        close: Close,
+        ack: Option<Ack>,
+    ) -> Result<(u64, String)> {
+        let ticket_id = format!(
+            "t_{}",
+            self.store
+                .next_id(&crate::store::keys::ticket_counter())
+                .await?
+        );
+        let Close {
+            author,
+            by,
+            resolution,
+            tags,
+        } = close;
+        let mut request = AppendRequest::new(
+            author,
+            Permission::Member,
+            EventBody::Closed {
+                by,
+                resolution: resolution.clone(),
+                ticket_id: ticket_id.clone(),
+            },
+        );
+        request.updates = vec![
+            Update::State(ConversationState::Closed),
+            Update::ClosedAt(crate::clock::now_ms()),
+            Update::TicketId(ticket_id.clone()),
+            Update::Resolution(resolution),
+            Update::Tags(tags),
+        ];
+        request.ack = ack.map(|ack| {
+            ack.with(AckBody {
+                ticket_id: Some(ticket_id.clone()),
+                ..AckBody::default()
+            })
+        });
+        match self.append(conversation_id, request).await? {
+            AppendOutcome::Stored(seq) | AppendOutcome::Duplicate(seq) => Ok((seq, ticket_id)),
+            AppendOutcome::NotFound => Err(Error::not_found(format!(
+                "no conversation {conversation_id}"
+            ))),
+            AppendOutcome::WrongState => Err(Error::conflict(format!(
+                "{conversation_id} is already closed"
+            ))),
+        }
+    }
+}
+
+/// Who closes a conversation, and how it ended.
+pub struct Close {
+    pub author: Author,
+    pub by: Party,
+    pub resolution: String,
+    pub tags: Vec<String>,
+}
+
+/// The answer to a request stored through a conversation task, when nothing but its
+/// success matters.
+pub fn expect_stored(outcome: AppendOutcome, conversation_id: &str) -> Result<()> {
+    match outcome {
+        AppendOutcome::Stored(_) | AppendOutcome::Duplicate(_) => Ok(()),
+        AppendOutcome::NotFound => Err(Error::not_found(format!(
+            "no conversation {conversation_id}"
+        ))),
+        AppendOutcome::WrongState => Err(Error::conflict(format!("{conversation_id} is closed"))),
+    }
+}

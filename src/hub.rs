@@ -1,0 +1,33 @@
+//! The handles one hub node gives its sessions and HTTP handlers (the axum state). It
+//! owns no mutable state itself: each piece has its owner (the conversation tasks, the
+//! routing task, the registry, the directory, Redis) and this only holds the way to it.
+//! Background workers (routing, tickets) are handed what they use, never this.
+
+use std::sync::Arc;
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    config::Config, conversation::Conversations, directory::Directory, metrics::Metrics,
+    registry::Registry, routing::RouterHandle, store::Store, tickets::Tickets,
+};
+
+pub struct Hub {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Metrics,
+    /// Who is connected, by party.
+    pub registry: Arc<Registry>,
+    /// The conversation tasks.
+    pub conversations: Arc<Conversations>,
+    /// The routing task.
+    pub router: RouterHandle,
+    /// Agent profiles for permissions and names.
+    pub agents: Arc<Directory>,
+    pub tickets: Tickets,
+    /// Signs visitor sessions (the same for every node, from Redis).
+    pub session_secret: String,
+    pub shutdown: CancellationToken,
+    /// Every task the node spawns, drained at shutdown.
+    pub tracker: TaskTracker,
+}

@@ -1,0 +1,152 @@
+//! Sessions: what each role may ask, once the transport has a `hello`.
+//!
+//! - this file — the [`Session`] of one connection: authentication at the start, one
+//!   dispatch of each frame by role, clean-up at the end;
+//! - `shared` — the requests both roles make the same way (messages, history, typing,
+//!   read receipts) and the text checks in front of them;
+//! - `customer`, `agent` — what only that role may do.
+//!
+//! Nothing here touches a socket: answers go out through the connection's [`ConnTx`].
+
+mod agent;
+mod customer;
+mod shared;
+
+use std::sync::Arc;
+
+use self::{agent::AgentSession, customer::CustomerSession};
+use crate::{
+    error::{Error, Result},
+    hub::Hub,
+    protocol::{AckBody, ClientFrame, Hello, Role, ServerFrame},
+    registry::ConnTx,
+};
+
+/// What a handled request answers.
+pub enum Reply {
+    /// Send an ack with these fields (if the frame had a `req`).
+    Ack(AckBody),
+    /// The ack was already queued (by the conversation or routing task) or nothing is due.
+    Done,
+}
+
+/// Why a handshake failed, as a close code.
+#[derive(Debug)]
+pub enum HandshakeError {
+    BadHello(String),
+    BadCredentials(String),
+    Unavailable,
+}
+
+impl HandshakeError {
+    /// The WebSocket close code and reason.
+    pub fn close(&self) -> (u16, &str) {
+        match self {
+            HandshakeError::BadHello(why) => (4400, why),
+            HandshakeError::BadCredentials(why) => (4401, why),
+            HandshakeError::Unavailable => (1013, "storage unavailable, retry"),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for HandshakeError {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::warn!(cause = %err, "storage unavailable during handshake");
+        HandshakeError::Unavailable
+    }
+}
+
+/// The role-specific half of a connection.
+pub enum Session {
+    Customer(CustomerSession),
+    Agent(AgentSession),
+}
+
+impl Session {
+    /// Authenticates the `hello` of a `role` connection, registers the connection and
+    /// builds the `welcome`.
+    pub async fn start(
+        hub: &Arc<Hub>,
+        role: Role,
+        hello: Hello,
+        conn: &ConnTx,
+    ) -> Result<(Session, ServerFrame), HandshakeError> {
+        if hello.role != role {
+            return Err(HandshakeError::BadHello(
+                "wrong role for this endpoint".into(),
+            ));
+        }
+        match role {
+            Role::Agent => AgentSession::start(hub, hello, conn)
+                .await
+                .map(|(s, w)| (Session::Agent(s), w)),
+            Role::Customer | Role::System => CustomerSession::start(hub, hello, conn)
+                .await
+                .map(|(s, w)| (Session::Customer(s), w)),
+        }
+    }
+
+    /// Records who this is on the connection's span.
+    pub fn record_identity(&self, span: &tracing::Span) {
+        match self {
+            Session::Customer(customer) => span.record("visitor_id", customer.visitor_id.as_str()),
+            Session::Agent(agent) => span.record("agent_id", agent.id.as_str()),
+        };
+    }
+
+    /// Handles one request, whichever role asks.
+    pub async fn handle(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Reply> {
+        let speaker = match self {
+            Session::Customer(customer) => customer.speaker(),
+            Session::Agent(agent) => agent.speaker(hub),
+        };
+        match frame {
+            ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
+            ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),
+            ClientFrame::Message {
+                conversation_id,
+                text,
+                client_msg_id,
+            } => shared::message(
+                hub,
+                conn,
+                req,
+                &conversation_id,
+                speaker,
+                text,
+                client_msg_id,
+            ),
+            ClientFrame::History {
+                conversation_id,
+                after_seq,
+                limit,
+            } => shared::history(hub, &conversation_id, speaker, after_seq, limit).await,
+            ClientFrame::Typing {
+                conversation_id,
+                on,
+            } => shared::typing(hub, conn, conversation_id, speaker, on).await,
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => shared::read(hub, conn, conversation_id, speaker, seq).await,
+            frame => match self {
+                Session::Customer(customer) => customer.handle(hub, conn, req, frame).await,
+                Session::Agent(agent) => agent.handle(hub, conn, req, frame).await,
+            },
+        }
+    }
+
+    /// The connection closed.
+    pub fn disconnected(&mut self, hub: &Arc<Hub>, conn: &ConnTx) {
+        match self {
+            Session::Customer(customer) => customer.disconnected(hub, conn),
+            Session::Agent(agent) => agent.disconnected(hub, conn),
+        }
+    }
+}
