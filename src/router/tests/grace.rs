@@ -162,8 +162,9 @@ fn removing_an_agent_unassigns_and_revokes() {
 #[test]
 fn a_reconnecting_agent_takes_back_the_status_it_had() {
     let mut h = Harness::new();
-    h.agent(profile("a", &[], 2));
+    h.upsert(profile("a", &[], 2));
     // Never online before: it comes in away, and a second tab changes nothing.
+    assert_eq!(h.r.agent_connected(0, "a").0, AgentStatus::Away);
     assert_eq!(h.r.agent_connected(0, "a").0, AgentStatus::Away);
     h.status("a", AgentStatus::Available);
     assert_eq!(h.r.agent_connected(0, "a").0, AgentStatus::Available);
