@@ -203,6 +203,55 @@ impl Hub {
         }
     }
 
+    /// `switchboard ARGS` exactly as given (no harness flags), with the environment `env`
+    /// added and every inherited `SWITCHBOARD_*` variable removed, run in a temp dir of its
+    /// own; waits for `listening on http://ADDR`. For tests of the command line itself
+    /// (flags read from the environment, the `demo` command). `restart()` is not for
+    /// such a hub: it would start `serve` with the harness's flags.
+    pub async fn start_command(args: &[&str], env: &[(&str, &str)]) -> Hub {
+        let dir = tempfile::tempdir().expect("temp dir for the hub");
+        let log = OutputLog::default();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SWITCHBOARD_") {
+                command.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let (child, mut lines) = spawn_logged(command, &log).expect("spawn switchboard");
+        let mut child = Some(child);
+        let line = wait_for_line(&mut lines, START_TIMEOUT, |l| {
+            l.contains("listening on http://")
+        })
+        .await;
+        let Some(addr) = line.as_deref().and_then(parse_listen_addr) else {
+            kill_and_reap(&mut child);
+            panic!(
+                "`switchboard {}` (env {env:?}) did not print `listening on http://ADDR`; its output:\n{}",
+                args.join(" "),
+                log.tail(60)
+            );
+        };
+        Hub {
+            addr,
+            child,
+            log,
+            redis_url: String::new(),
+            config_path: PathBuf::new(),
+            _dir: dir,
+            http: reqwest::Client::builder()
+                .timeout(WAIT)
+                .build()
+                .expect("http client"),
+        }
+    }
+
     /// Waits until the hub process ends by itself (a failpoint) and returns how it ended.
     /// Call after an event that shows it is going down (its sockets closed).
     pub async fn wait_exited(&mut self, timeout: Duration) -> ExitStatus {
