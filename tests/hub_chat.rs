@@ -3,17 +3,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::*;
 use serde_json::{json, Value};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
 
 /// `ts` is integer milliseconds since the epoch (checked against this machine's clock).
 fn assert_recent_ts(event: &Value) {

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::extra::{find_event, now_ms};
+use common::extra::find_event;
 use common::*;
 use serde_json::{json, Value};
 
