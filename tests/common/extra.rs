@@ -1,5 +1,6 @@
 //! Helpers for the handoff, ticket and webhook tests (`tests/handoff.rs`,
-//! `tests/tickets.rs`, `tests/webhook.rs`), on top of the shared harness:
+//! `tests/tickets.rs`, `tests/tickets_api.rs`, `tests/webhook.rs`), on top of the shared
+//! harness:
 //!
 //! - [`HubConfig`]: the harness's [`TestConfig`] plus the keys it does not write (webhook
 //!   URL and secret, `[webhook]` and `[retention]` settings, per-topic
@@ -345,6 +346,16 @@ pub fn find_event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
         .iter()
         .find(|e| e["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind} event among {events:?}"))
+}
+
+/// Agent ids of a ticket's `agents` (objects with `id`, or plain ids).
+pub fn agent_ids(ticket: &Value) -> Vec<String> {
+    ticket["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ticket without an agents array: {ticket}"))
+        .iter()
+        .map(|a| a["id"].as_str().or(a.as_str()).unwrap_or("?").to_string())
+        .collect()
 }
 
 /// Every event a customer saw on its socket, plus its whole history: none may be a note
