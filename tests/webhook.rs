@@ -109,9 +109,7 @@ async fn ticket_is_posted_signed_and_retried_until_accepted() {
     let (_redis, hub) = setup_hub(&config).await;
     let (closed, conv) = close_a_chat(&hub).await;
 
-    let first = receiver
-        .nth("the ticket", 0, Duration::from_secs(10))
-        .await;
+    let first = receiver.nth("the ticket", 0, Duration::from_secs(10)).await;
     assert_eq!(first.status, 500);
     let ticket = verify(&first);
     assert_eq!(ticket["ticket_id"], closed["ticket_id"], "{ticket}");
@@ -236,9 +234,7 @@ async fn pending_delivery_survives_a_hub_kill_9() {
     let config = HubConfig::new(TestConfig::default()).webhook(&receiver.url(), SECRET);
     let (_redis, mut hub) = setup_hub(&config).await;
     let (closed, _) = close_a_chat(&hub).await;
-    let first = receiver
-        .nth("the ticket", 0, Duration::from_secs(10))
-        .await;
+    let first = receiver.nth("the ticket", 0, Duration::from_secs(10)).await;
     assert_eq!(first.status, 500);
     hub.kill9();
     hub.restart().await;

@@ -522,9 +522,7 @@ impl WebhookReceiver {
 
     /// Waits for request number `index` (0 is the first this receiver got); returns it.
     pub async fn nth(&self, what: &str, index: usize, timeout: Duration) -> WebhookDelivery {
-        let deliveries = self
-            .wait_until(what, timeout, |d| d.len() > index)
-            .await;
+        let deliveries = self.wait_until(what, timeout, |d| d.len() > index).await;
         deliveries[index].clone()
     }
 
@@ -588,9 +586,8 @@ async fn receive(
         None => Err("no Switchboard-Signature header".into()),
     };
     let raw_body = String::from_utf8_lossy(&body).to_string();
-    let parsed = serde_json::from_slice(&body).unwrap_or_else(|e| {
-        Value::String(format!("body is not JSON ({e}): {raw_body}"))
-    });
+    let parsed = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| Value::String(format!("body is not JSON ({e}): {raw_body}")));
     let routed = method == Method::POST && uri.path() == "/tickets";
     let failing = routed
         && state
