@@ -1327,6 +1327,19 @@ where
     }
 }
 
+/// The entry of `conversation_id` in the `conversations` of a `welcome`; fails naming
+/// `whose` welcome when it is not listed.
+pub fn listed_in_welcome(welcome: &Value, conversation_id: &str, whose: &str) -> Value {
+    welcome["conversations"]
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .find(|c| c["conversation_id"] == conversation_id)
+        })
+        .unwrap_or_else(|| panic!("{whose} does not list {conversation_id}: {welcome}"))
+        .clone()
+}
+
 /// A chat in progress: a customer and an agent (`alice`) who accepted it.
 pub struct Chat {
     pub customer: Ws,
