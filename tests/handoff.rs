@@ -1,8 +1,10 @@
 //! Handoffs mid-chat (issue 4): transfer to a named agent (accepted, declined, timed out,
-//! target away or full), escalation to a topic with widening, internal notes that never
-//! reach the customer, and supervisors who monitor, whisper and are refused to others.
+//! target away or full; the current agent keeps the chat until the new one accepts, then
+//! the new one `joined` and the old one `left` with reason `transferred`), escalation to a
+//! topic (offered by skills, with widening), internal notes that never reach the customer,
+//! and supervisors who monitor and whisper (plain agents refused: `tests/hub_supervisor.rs`).
 //!
-//! Contract: `transfer`, `transfer_failed`, `note`, `monitor` in `/work/shared/protocol.md`;
+//! Contract: `transfer`, `transfer_failed`, `note`, `monitor` in `docs/protocol.md`;
 //! `offer.transfer` and the `left.reason` values in `docs/decisions.md`.
 
 mod common;
@@ -18,6 +20,10 @@ const NOTE: &str = "wants a refund over 500";
 
 fn transfer_to_agent(conversation_id: &str, to: &str) -> Value {
     json!({"type": "transfer", "conversation_id": conversation_id, "to_agent": to, "note": NOTE})
+}
+
+fn transfer_to_topic(conversation_id: &str, topic: &str) -> Value {
+    json!({"type": "transfer", "conversation_id": conversation_id, "to_topic": topic, "note": NOTE})
 }
 
 fn is_transfer_failed(frame: &Value, conversation_id: &str) -> bool {
@@ -143,6 +149,70 @@ async fn transfer_to_agent_accepted_hands_over_with_the_note_and_full_history() 
 }
 
 #[tokio::test]
+async fn transfer_to_an_agent_hands_over_on_accept() {
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let (mut bob, _) = hub.available_agent("bob", "Bob", &[], 3).await;
+
+    let ack = agent.ok(transfer_to_agent(&conv, "bob")).await;
+    assert_eq!(ack["seq"], 3, "transfer ack: {ack}");
+
+    // The customer sees the transfer, never its note.
+    let transfer = customer.wait_seq(&conv, 3).await;
+    assert_eq!(transfer["kind"], "transfer", "{transfer}");
+    assert_eq!(transfer["from_agent"], "alice", "{transfer}");
+    assert_eq!(transfer["to_agent"], "bob", "{transfer}");
+    assert!(
+        transfer.get("note").is_none_or(|n| n.is_null()),
+        "the transfer note reached the customer: {transfer}"
+    );
+
+    let offer = bob.wait_offer_for(&conv).await;
+    assert_eq!(offer["transfer"]["from_agent"], "alice", "{offer}");
+    assert_eq!(offer["transfer"]["note"], NOTE, "{offer}");
+
+    // Until bob accepts, alice still owns it.
+    let seq = customer.say(&conv, "hello?").await;
+    agent.wait_seq(&conv, seq).await;
+
+    bob.accept(&offer).await;
+    let joined = customer.wait_event(&conv, "joined").await;
+    let joined = if joined["agent"]["id"] == "alice" {
+        customer.wait_event(&conv, "joined").await
+    } else {
+        joined
+    };
+    assert_eq!(joined["agent"]["id"], "bob", "{joined}");
+    let left = customer.wait_event(&conv, "left").await;
+    assert_eq!(left["agent"]["id"], "alice", "{left}");
+    assert_eq!(left["reason"], "transferred", "{left}");
+    assert!(
+        seq_of(&joined) < seq_of(&left),
+        "the new agent joins, then the old one leaves"
+    );
+
+    let seq = customer.say(&conv, "hi bob").await;
+    bob.wait_seq(&conv, seq).await;
+
+    let events = customer.history(&conv, 0).await;
+    assert!(
+        !events.iter().any(|e| e.to_string().contains(NOTE)),
+        "customer history holds the transfer note: {events:?}"
+    );
+    let events = bob.history(&conv, 0).await;
+    let transfer = events
+        .iter()
+        .find(|e| e["kind"] == "transfer")
+        .unwrap_or_else(|| panic!("no transfer event in bob's history: {events:?}"));
+    assert_eq!(transfer["note"], NOTE, "agents see the note: {transfer}");
+}
+
+#[tokio::test]
 async fn transfer_declined_tells_the_requester_who_keeps_the_chat() {
     let (_redis, hub) = setup().await;
     let Chat {
@@ -206,6 +276,41 @@ async fn transfer_not_answered_in_time_fails_with_timeout() {
     assert_eq!(ty(&late), "error", "accepting a timed-out transfer: {late}");
 
     assert_still_owned_by_alice(&mut alice, &mut customer, &c).await;
+}
+
+#[tokio::test]
+async fn unanswered_transfer_fails_and_the_agent_keeps_the_conversation() {
+    let (_redis, hub) = setup_with(TestConfig::default().transfer_timeout_ms(1000)).await;
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let (mut bob, _) = hub.available_agent("bob", "Bob", &[], 3).await;
+
+    agent.ok(transfer_to_agent(&conv, "bob")).await;
+    let offer = bob.wait_offer_for(&conv).await;
+    let failed = agent
+        .wait_for_within("transfer_failed", Duration::from_secs(6), |f| {
+            ty(f) == "transfer_failed"
+        })
+        .await;
+    assert_eq!(failed["conversation_id"], conv.as_str(), "{failed}");
+    assert_eq!(failed["reason"], "timeout", "{failed}");
+
+    // The offer is gone and alice still owns the conversation.
+    bob.wait_for("the transfer offer withdrawn", |f| {
+        ty(f) == "offer_revoked" && f["offer_id"] == offer["offer_id"]
+    })
+    .await;
+    let seq = customer.say(&conv, "still there?").await;
+    agent.wait_seq(&conv, seq).await;
+    let events = customer.history(&conv, 0).await;
+    assert!(
+        !events.iter().any(|e| e["kind"] == "left"),
+        "the customer was left without an owner: {events:?}"
+    );
 }
 
 #[tokio::test]
@@ -282,9 +387,7 @@ async fn escalation_to_a_topic_widens_and_hands_over() {
     alice
         .ok(json!({"type": "note", "conversation_id": c, "text": "customer is on the pro plan"}))
         .await;
-    let ack = alice
-        .ok(json!({"type": "transfer", "conversation_id": c, "to_topic": "tier2_fr", "note": NOTE}))
-        .await;
+    let ack = alice.ok(transfer_to_topic(&c, "tier2_fr")).await;
     let transfer_seq = seq_of(&ack);
     let event = customer.wait_event(&c, "transfer").await;
     assert_eq!(event["to_topic"], "tier2_fr", "{event}");
@@ -342,6 +445,44 @@ async fn escalation_to_a_topic_widens_and_hands_over() {
 }
 
 #[tokio::test]
+async fn transfer_to_a_topic_goes_to_an_agent_with_its_skills() {
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let (mut gina, _) = hub.available_agent("gina", "Gina", &[], 3).await;
+    let (mut bill, _) = hub
+        .available_agent("bill", "Bill", &[("billing", 5)], 3)
+        .await;
+
+    agent.ok(transfer_to_topic(&conv, "billing")).await;
+    let offer = bill.wait_offer_for(&conv).await;
+    assert_eq!(offer["topic"], "billing", "{offer}");
+    assert_eq!(offer["transfer"]["from_agent"], "alice", "{offer}");
+    bill.accept(&offer).await;
+    let left = customer.wait_event(&conv, "left").await;
+    assert_eq!(left["agent"]["id"], "alice", "{left}");
+    let events = customer.history(&conv, 0).await;
+    let joined: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "joined")
+        .map(|e| e["agent"]["id"].clone())
+        .collect();
+    assert_eq!(joined, vec![json!("alice"), json!("bill")], "{events:?}");
+    gina.ping().await;
+    assert!(
+        !gina
+            .seen()
+            .iter()
+            .any(|f| ty(f) == "offer" && f["conversation_id"] == conv.as_str()),
+        "gina has no billing skill but was offered the escalation"
+    );
+}
+
+#[tokio::test]
 async fn escalation_nobody_can_take_fails_with_timeout() {
     let (_redis, hub) = setup_hub(&escalation_config()).await;
     let Chat {
@@ -352,9 +493,7 @@ async fn escalation_nobody_can_take_fails_with_timeout() {
     } = chat(&hub).await;
 
     let asked = Instant::now();
-    alice
-        .ok(json!({"type": "transfer", "conversation_id": c, "to_topic": "tier3", "note": NOTE}))
-        .await;
+    alice.ok(transfer_to_topic(&c, "tier3")).await;
     let failed = alice
         .wait_for("transfer_failed", |f| is_transfer_failed(f, &c))
         .await;
@@ -463,24 +602,5 @@ async fn supervisor_monitors_sees_notes_and_whispers() {
     sam.expect_no("events after unmonitor", Duration::from_millis(300), |f| {
         ty(f) == "event" && f["conversation_id"] == c && f["seq"].as_u64() >= Some(after)
     })
-    .await;
-}
-
-#[tokio::test]
-async fn only_supervisors_may_monitor() {
-    let (_redis, hub) = setup().await;
-    let Chat {
-        conversation_id: c, ..
-    } = chat(&hub).await;
-    let (mut bob, _) = hub.available_agent("bob", "Bob", &[], 3).await;
-    bob.err(
-        json!({"type": "monitor", "conversation_id": c}),
-        "forbidden",
-    )
-    .await;
-    bob.err(
-        json!({"type": "note", "conversation_id": c, "text": "not my chat"}),
-        "forbidden",
-    )
     .await;
 }

@@ -3,17 +3,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::*;
 use serde_json::{json, Value};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
 
 /// `ts` is integer milliseconds since the epoch (checked against this machine's clock).
 fn assert_recent_ts(event: &Value) {
@@ -215,11 +206,7 @@ async fn two_tabs_of_one_session_both_receive_events() {
 
     let (mut tab2, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     assert_eq!(welcome2["visitor_id"], welcome["visitor_id"], "{welcome2}");
-    let listed = welcome2["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("second tab's welcome does not list {conv}: {welcome2}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome2, &conv, "second tab's welcome");
     assert_eq!(listed["last_seq"], 1, "listed: {listed}");
 
     agent.accept_next_offer().await;
@@ -539,22 +526,18 @@ async fn history_pages_with_limit_and_more() {
     for i in 0..5 {
         customer.say(&conv, &format!("line {i}")).await;
     }
-    let page = customer
-        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 0, "limit": 3}))
-        .await;
-    let events = page["events"].as_array().expect("events").clone();
-    assert_eq!(seqs(&events), vec![1, 2, 3], "{page}");
-    assert_eq!(page["more"], true, "{page}");
-    let page = customer
-        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 3, "limit": 3}))
-        .await;
-    let events = page["events"].as_array().expect("events").clone();
-    assert_eq!(seqs(&events), vec![4, 5, 6], "{page}");
-    assert_eq!(page["more"], true, "{page}");
-    let page = customer
-        .ok(json!({"type": "history", "conversation_id": conv, "after_seq": 6, "limit": 3}))
-        .await;
-    let events = page["events"].as_array().expect("events").clone();
-    assert_eq!(seqs(&events), vec![7], "{page}");
-    assert_eq!(page["more"], false, "{page}");
+    // Pages of 3: after which seq, the seqs on the page, and `more`.
+    let pages = [
+        (0, vec![1, 2, 3], true),
+        (3, vec![4, 5, 6], true),
+        (6, vec![7], false),
+    ];
+    for (after_seq, expected, more) in pages {
+        let page = customer
+            .ok(json!({"type": "history", "conversation_id": conv, "after_seq": after_seq, "limit": 3}))
+            .await;
+        let events = page["events"].as_array().expect("events").clone();
+        assert_eq!(seqs(&events), expected, "{page}");
+        assert_eq!(page["more"], more, "{page}");
+    }
 }

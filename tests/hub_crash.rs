@@ -76,11 +76,7 @@ async fn acknowledged_events_survive_kill_9() {
     );
 
     let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
-    let listed = welcome2["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("the restarted hub's welcome does not list {conv}: {welcome2}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome2, &conv, "the restarted hub's welcome");
     assert_ne!(listed["state"], "closed", "{listed}");
     let last_seq = listed["last_seq"]
         .as_u64()
@@ -147,11 +143,11 @@ async fn acknowledged_events_survive_kill_9() {
 
     // The agent comes back to its conversation too.
     let (mut agent, agent_welcome) = hub.agent(&agent_token).await;
-    let listed = agent_welcome["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("agent welcome after restart lacks {conv}: {agent_welcome}"))
-        .clone();
+    let listed = listed_in_welcome(
+        &agent_welcome,
+        &conv,
+        "the agent's welcome after the restart",
+    );
     assert_eq!(listed["last_seq"], total, "{listed}");
     let seq = agent.say(&conv, "sorry, we had a hiccup").await;
     assert_eq!(seq, total + 1);
@@ -169,11 +165,7 @@ async fn queued_conversation_is_offered_after_kill_9() {
     hub.restart().await;
 
     let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
-    let listed = welcome2["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("the restarted hub's welcome does not list {conv}: {welcome2}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome2, &conv, "the restarted hub's welcome");
     assert_eq!(listed["state"], "queued", "{listed}");
 
     let (mut agent, _) = hub.agent(&token).await;

@@ -35,11 +35,7 @@ async fn customer_catches_up_on_missed_messages_after_reconnecting() {
 
     let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
     assert_eq!(welcome2["visitor_id"], welcome["visitor_id"], "{welcome2}");
-    let listed = welcome2["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("welcome does not list {conv}: {welcome2}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome2, &conv, "welcome");
     assert_eq!(listed["state"], "assigned", "{listed}");
     assert_eq!(listed["last_seq"], 5, "{listed}");
 
@@ -76,11 +72,7 @@ async fn customer_reconnecting_after_a_dropped_connection_still_gets_its_convers
 
     let seq = agent.say(&conv, "still there?").await;
     let (mut customer, welcome2) = hub.customer(json!({"session": welcome["session"]})).await;
-    let listed = welcome2["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("welcome does not list {conv}: {welcome2}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome2, &conv, "welcome");
     assert_eq!(listed["last_seq"], seq, "{listed}");
     let events = customer.history(&conv, 2).await;
     assert_eq!(seqs(&events), vec![seq], "{events:?}");

@@ -6,18 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-async fn supervisor(hub: &Hub) -> Ws {
-    let token = hub
-        .create_agent_with(
-            json!({"id": "sue", "name": "Sue", "skills": {}, "capacity": 3,
-                                  "supervisor": true, "auto_accept": false}),
-        )
-        .await;
-    let (ws, welcome) = hub.agent(&token).await;
-    assert_eq!(welcome["agent"]["supervisor"], true, "{welcome}");
-    ws
-}
-
 #[tokio::test]
 async fn supervisor_monitors_notes_and_closes_any_conversation() {
     let (_redis, hub) = setup().await;
@@ -27,7 +15,7 @@ async fn supervisor_monitors_notes_and_closes_any_conversation() {
         conversation_id: conv,
         ..
     } = chat(&hub).await;
-    let mut sue = supervisor(&hub).await;
+    let (mut sue, _) = hub.supervisor("sue", "Sue").await;
 
     let ack = sue
         .ok(json!({"type": "monitor", "conversation_id": conv}))

@@ -29,11 +29,7 @@ async fn agent_back_within_grace_still_owns_the_conversation() {
 
     agent.drop_connection();
     let (mut alice, welcome) = hub.agent(&agent_token).await;
-    let listed = welcome["conversations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|c| c["conversation_id"] == conv.as_str()))
-        .unwrap_or_else(|| panic!("alice's welcome lacks {conv}: {welcome}"))
-        .clone();
+    let listed = listed_in_welcome(&welcome, &conv, "alice's welcome");
     assert_eq!(listed["state"], "assigned", "{listed}");
 
     // Past the grace period nothing happens: the customer must never see alice leave.

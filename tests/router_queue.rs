@@ -6,7 +6,31 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// alice (capacity 1) takes a first chat, so the next customers wait; returns her, that
+/// first customer (kept connected) and its conversation id.
+async fn busy_alice(hub: &Hub) -> (Ws, Ws, String) {
+    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
+    let (mut busy, _) = hub.customer(json!({"name": "Busy"})).await;
+    let conv0 = busy.start_chat("general", "keeping alice busy").await;
+    assert_eq!(alice.accept_next_offer().await, conv0);
+    (alice, busy, conv0)
+}
+
+/// Customer `name` starts a chat in `topic` and waits for its `queue` frame; returns the
+/// customer, the conversation id and that frame.
+async fn queued_customer(hub: &Hub, name: &str, topic: &str, text: &str) -> (Ws, String, Value) {
+    let (mut customer, _) = hub.customer(json!({"name": name})).await;
+    let conv = customer.start_chat(topic, text).await;
+    let what = format!("the queue position of {name}'s conversation");
+    let queue = customer
+        .wait_for(&what, |f| {
+            ty(f) == "queue" && f["conversation_id"] == conv.as_str()
+        })
+        .await;
+    (customer, conv, queue)
+}
 
 #[tokio::test]
 async fn agent_at_capacity_gets_no_offer_and_the_next_customer_waits_first_in_line() {
@@ -18,13 +42,7 @@ async fn agent_at_capacity_gets_no_offer_and_the_next_customer_waits_first_in_li
     assert_eq!(alice.accept_next_offer().await, conv1);
     first.wait_event(&conv1, "joined").await;
 
-    let (mut second, _) = hub.customer(json!({"name": "Second"})).await;
-    let conv2 = second.start_chat("general", "second").await;
-    let queue = second
-        .wait_for("queue position for the second customer", |f| {
-            ty(f) == "queue" && f["conversation_id"] == conv2.as_str()
-        })
-        .await;
+    let (mut second, conv2, queue) = queued_customer(&hub, "Second", "general", "second").await;
     assert_eq!(queue["position"], 1, "{queue}");
     assert!(queue["eta_ms"].is_u64(), "{queue}");
 
@@ -49,27 +67,12 @@ async fn agent_at_capacity_gets_no_offer_and_the_next_customer_waits_first_in_li
 #[tokio::test]
 async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
     let (_redis, hub) = setup().await;
-    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
-    let (mut busy, _) = hub.customer(json!({"name": "Busy"})).await;
-    let conv0 = busy.start_chat("general", "keeping alice busy").await;
-    assert_eq!(alice.accept_next_offer().await, conv0);
+    let (mut alice, _busy, conv0) = busy_alice(&hub).await;
 
-    let (mut low, _) = hub.customer(json!({"name": "Low"})).await;
-    let conv_low = low.start_chat("general", "no hurry").await;
-    let queue = low
-        .wait_for("the low-priority customer's queue entry", |f| {
-            ty(f) == "queue" && f["conversation_id"] == conv_low.as_str()
-        })
-        .await;
+    let (_low, conv_low, queue) = queued_customer(&hub, "Low", "general", "no hurry").await;
     assert_eq!(queue["position"], 1, "{queue}");
 
-    let (mut high, _) = hub.customer(json!({"name": "High"})).await;
-    let conv_high = high.start_chat("urgent", "urgent!").await;
-    let queue = high
-        .wait_for("the high-priority customer's queue entry", |f| {
-            ty(f) == "queue" && f["conversation_id"] == conv_high.as_str()
-        })
-        .await;
+    let (_high, conv_high, queue) = queued_customer(&hub, "High", "urgent", "urgent!").await;
     assert_eq!(
         queue["position"], 1,
         "priority 10 goes before priority 0: {queue}"
@@ -97,18 +100,9 @@ async fn higher_priority_topic_is_served_first_when_an_agent_frees_up() {
 async fn waiting_customer_is_told_when_a_higher_priority_one_moves_ahead() {
     let (_redis, hub) = setup().await;
     // One agent who can serve both topics, busy: whoever is first in line is next.
-    let (mut alice, _) = hub.available_agent("alice", "Alice", &[], 1).await;
-    let (mut busy, _) = hub.customer(json!({"name": "Busy"})).await;
-    let conv0 = busy.start_chat("general", "keeping alice busy").await;
-    assert_eq!(alice.accept_next_offer().await, conv0);
+    let (_alice, _busy, _conv0) = busy_alice(&hub).await;
 
-    let (mut low, _) = hub.customer(json!({"name": "Low"})).await;
-    let conv_low = low.start_chat("general", "no hurry").await;
-    let queue = low
-        .wait_for("the low-priority customer's queue entry", |f| {
-            ty(f) == "queue" && f["conversation_id"] == conv_low.as_str()
-        })
-        .await;
+    let (mut low, conv_low, queue) = queued_customer(&hub, "Low", "general", "no hurry").await;
     assert_eq!(queue["position"], 1, "{queue}");
 
     let (mut high, _) = hub.customer(json!({"name": "High"})).await;

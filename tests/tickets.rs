@@ -1,7 +1,10 @@
-//! Tickets (issue 4): closing by the agent, the customer, a supervisor or the idle timeout
-//! flushes exactly one ticket with the contract's fields and the right `wait_ms` and
-//! `first_response_ms`; ratings after close; offline messages; paging with a cursor; and
-//! a hub killed between the close and the flush still yields exactly one ticket.
+//! Tickets of closed chats (issue 4): closing by the agent, the customer, a supervisor or
+//! the idle timeout flushes exactly one ticket with the contract's fields, the full
+//! transcript (notes included) and the right `wait_ms` and `first_response_ms`; ratings
+//! after close (for agents and supervisors, stored on the ticket once); and a hub killed
+//! between the close and the flush still yields exactly one ticket.
+//!
+//! Offline messages and reading and paging tickets over HTTP are in `tests/tickets_api.rs`.
 //!
 //! Timing figures are checked against wall-clock bounds this test observed around each
 //! step (the hub and the test share the machine's clock), and against the ticket's own
@@ -11,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::extra::{find_event, now_ms};
+use common::extra::{agent_ids, find_event};
 use common::*;
 use serde_json::{json, Value};
 
@@ -94,16 +97,6 @@ fn assert_between(name: &str, figure: &Value, start: Window, event: Window, tick
         (low..=high).contains(&figure),
         "{name} = {figure} ms, but the test saw it between {low} and {high} ms: {ticket}"
     );
-}
-
-/// Agent ids of a ticket's `agents` (objects with `id`, or plain ids).
-fn agent_ids(ticket: &Value) -> Vec<String> {
-    ticket["agents"]
-        .as_array()
-        .unwrap_or_else(|| panic!("ticket without an agents array: {ticket}"))
-        .iter()
-        .map(|a| a["id"].as_str().or(a.as_str()).unwrap_or("?").to_string())
-        .collect()
 }
 
 /// Fields every ticket of a closed conversation shares, the exactly-once count, and the
@@ -235,6 +228,50 @@ async fn close_by_agent_makes_one_ticket_with_timing_figures() {
     assert_eq!(ty(&again), "error", "a second close: {again}");
     assert_eq!(hub.tickets_of(&c).await.len(), 1);
     assert_eq!(hub.all_tickets().await.len(), 1);
+}
+
+#[tokio::test]
+async fn closed_conversation_becomes_a_ticket_with_the_full_transcript() {
+    let (_redis, hub) = setup().await;
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    agent
+        .ok(json!({"type": "note", "conversation_id": conv, "text": "vip customer"}))
+        .await;
+    agent.say(&conv, "done!").await;
+    let closed = agent
+        .ok(
+            json!({"type": "close", "conversation_id": conv, "resolution": "resolved",
+                   "tags": ["refund"]}),
+        )
+        .await;
+    let id = closed["ticket_id"].as_str().expect("ticket_id").to_string();
+    customer.wait_event(&conv, "closed").await;
+
+    let ticket = hub.wait_ticket(&id).await;
+    assert_eq!(ticket["ticket_id"], id.as_str(), "{ticket}");
+    assert_eq!(ticket["conversation_id"], conv.as_str(), "{ticket}");
+    assert_eq!(ticket["topic"], "general", "{ticket}");
+    assert_eq!(ticket["resolution"], "resolved", "{ticket}");
+    assert_eq!(ticket["tags"], json!(["refund"]), "{ticket}");
+    let agents = ticket["agents"].to_string();
+    assert!(agents.contains("alice"), "agents: {ticket}");
+    for field in ["opened_at", "closed_at", "wait_ms", "first_response_ms"] {
+        assert!(ticket[field].is_u64(), "{field}: {ticket}");
+    }
+    let transcript = ticket["transcript"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no transcript: {ticket}"));
+    assert_eq!(seqs(transcript), vec![1, 2, 3, 4, 5], "{ticket}");
+    assert_eq!(
+        kinds(transcript),
+        vec!["message", "joined", "note", "message", "closed"],
+        "the transcript holds every event, notes included"
+    );
 }
 
 #[tokio::test]
@@ -400,110 +437,52 @@ async fn rating_after_close_lands_on_the_ticket_once() {
 }
 
 #[tokio::test]
-async fn offline_message_becomes_a_ticket_at_once() {
+async fn rating_after_close_is_stored_for_agents_only() {
     let (_redis, hub) = setup().await;
-    let (mut customer, welcome) = hub.customer(json!({})).await;
-    assert_eq!(welcome["online"], false, "no agent is online: {welcome}");
-
+    let Chat {
+        mut customer,
+        mut agent,
+        conversation_id: conv,
+        ..
+    } = chat(&hub).await;
+    let closed = customer
+        .ok(json!({"type": "close", "conversation_id": conv, "resolution": "resolved"}))
+        .await;
+    let rated = customer
+        .ok(json!({"type": "rate", "conversation_id": conv, "score": 5, "comment": "quick!"}))
+        .await;
+    assert_eq!(rated["seq"], 4, "rate ack: {rated}");
     customer
         .err(
-            json!({"type": "offline_message", "topic": "billing", "name": "Ann", "text": "Call me"}),
+            json!({"type": "rate", "conversation_id": conv, "score": 9}),
             "bad_request",
         )
         .await;
-    let ack = customer
-        .ok(json!({
-            "type": "offline_message", "topic": "billing", "name": "Ann",
-            "email": "ann@example.com", "text": "Please call me back",
-        }))
-        .await;
-    let ticket_id = ack["ticket_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("offline_message ack without ticket_id: {ack}"));
 
-    // "At once": stored before the ack, so the first look finds it.
-    let (status, ticket) = hub.ticket(ticket_id).await;
-    assert_eq!(
-        status, 200,
-        "GET /v1/tickets/{ticket_id} right after the ack: {ticket}"
-    );
-    assert_eq!(ticket["ticket_id"], ticket_id, "{ticket}");
-    assert_eq!(ticket["resolution"], "offline_message", "{ticket}");
-    assert_eq!(ticket["topic"], "billing", "{ticket}");
-    assert_eq!(ticket["customer"]["id"], welcome["visitor_id"], "{ticket}");
+    let events = agent.history(&conv, 0).await;
+    let rating = events
+        .iter()
+        .find(|e| e["kind"] == "rating")
+        .unwrap_or_else(|| panic!("no rating in the agent's history: {events:?}"));
+    assert_eq!(rating["score"], 5, "{rating}");
+    assert_eq!(rating["comment"], "quick!", "{rating}");
+    let events = customer.history(&conv, 0).await;
     assert!(
-        ticket["customer"].to_string().contains("ann@example.com"),
-        "the ticket must keep the email to answer: {ticket}"
-    );
-    let transcript = ticket["transcript"].as_array().expect("transcript");
-    assert_eq!(transcript.len(), 1, "one message: {ticket}");
-    assert_eq!(transcript[0]["kind"], "message", "{ticket}");
-    assert_eq!(transcript[0]["text"], "Please call me back", "{ticket}");
-    assert_eq!(agent_ids(&ticket), Vec::<String>::new(), "{ticket}");
-    assert_eq!(hub.all_tickets().await.len(), 1);
-}
-
-#[tokio::test]
-async fn tickets_page_in_order_with_a_cursor() {
-    let (_redis, hub) = setup().await;
-    let (mut customer, _) = hub.customer(json!({})).await;
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        let ack = customer
-            .ok(json!({
-                "type": "offline_message", "topic": "general", "name": "Ann",
-                "email": "ann@example.com", "text": format!("message {n}"),
-            }))
-            .await;
-        ids.push(ack["ticket_id"].as_str().expect("ticket_id").to_string());
-    }
-
-    let mut pages: Vec<Vec<String>> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = hub.tickets_page(after.as_deref(), 2).await;
-        let tickets = page["tickets"].as_array().expect("tickets").clone();
-        pages.push(
-            tickets
-                .iter()
-                .map(|t| t["ticket_id"].as_str().unwrap_or("?").to_string())
-                .collect(),
-        );
-        for ticket in &tickets {
-            assert_eq!(ticket["resolution"], "offline_message", "{ticket}");
-        }
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_string()),
-            None => break,
-        }
-        assert!(pages.len() < 10, "the cursor does not end: {pages:?}");
-    }
-    assert_eq!(
-        pages,
-        [ids[0..2].to_vec(), ids[2..4].to_vec(), ids[4..5].to_vec()],
-        "pages of 2, oldest first"
+        !events.iter().any(|e| e["kind"] == "rating"),
+        "ratings are for agents and supervisors: {events:?}"
     );
 
-    // One ticket by id; who may read tickets.
-    let (status, one) = hub.ticket(&ids[3]).await;
-    assert_eq!(status, 200);
-    assert_eq!(one["transcript"][0]["text"], "message 3", "{one}");
-    assert_eq!(hub.ticket("t_999999").await.0, 404);
-    let path = format!("/v1/tickets/{}", ids[0]);
-    assert_eq!(hub.http("GET", &path, None, None).await.0, 401);
-    let agent_token = hub.create_agent("alice", "Alice", &[], 3, false).await;
-    assert_eq!(
-        hub.http("GET", "/v1/tickets", Some(&agent_token), None)
-            .await
-            .0,
-        403
-    );
-    let supervisor_token = hub.create_supervisor("sam", "Sam").await;
-    let (status, page) = hub
-        .http_json("GET", "/v1/tickets?limit=10", Some(&supervisor_token), None)
-        .await;
-    assert_eq!(status, 200, "{page}");
-    assert_eq!(page["tickets"].as_array().map(Vec::len), Some(5), "{page}");
+    let id = closed["ticket_id"].as_str().expect("ticket_id");
+    let ticket = eventually(
+        "the ticket to carry the rating",
+        Duration::from_secs(5),
+        || async {
+            let ticket = hub.wait_ticket(id).await;
+            (!ticket["rating"].is_null()).then_some(ticket)
+        },
+    )
+    .await;
+    assert_eq!(ticket["rating"]["score"], 5, "{ticket}");
 }
 
 #[cfg_attr(

@@ -1,7 +1,8 @@
-//! The ticket webhook outbox (issue 4): every ticket is POSTed at least once, signed
-//! (`Switchboard-Signature`, verified here with our own HMAC) and keyed
-//! (`Idempotency-Key`); failures are retried with backoff; a pending delivery survives a
-//! hub killed with -9 whether the receiver answers 503 or is not listening at all; a
+//! The ticket webhook outbox (issue 4): every ticket is POSTed at least once to
+//! `/tickets`, signed (`Switchboard-Signature: t=..,v1=hex HMAC-SHA256("<t>.<body>")`,
+//! verified here with our own HMAC) and keyed (`Idempotency-Key: <ticket_id>`); non-2xx
+//! answers are retried with backoff; a pending delivery survives a hub killed with -9
+//! whether the receiver answered an error, answers 503 or is not listening at all; a
 //! delivery that keeps failing ends in the dead-letter list.
 //!
 //! The receiver is an HTTP server inside the test (`common::extra::WebhookReceiver`).
@@ -11,24 +12,15 @@ mod common;
 use std::time::Duration;
 
 use common::extra::{
-    describe, now_ms, setup_hub, verify_signature, HubConfig, WebhookDelivery, WebhookReceiver,
+    describe, setup_hub, signature_parts, verify_signature, webhook_config, HubConfig,
+    WebhookDelivery, WebhookReceiver,
 };
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const SECRET: &str = "hook-secret";
 /// Deliveries wait out backoffs (and a restart): longer than the socket waits.
 const DELIVERY_WAIT: Duration = Duration::from_secs(15);
-
-/// Retries start at 300 ms and double (with jitter, up to half off) to at most 2 s.
-fn webhook_config(url: &str) -> HubConfig {
-    HubConfig::new(TestConfig::default())
-        .webhook(url, SECRET)
-        .webhook_setting("initial_backoff_ms", 300)
-        .webhook_setting("max_backoff_ms", 2_000)
-        .webhook_setting("give_up_after_ms", 600_000)
-        .webhook_setting("request_timeout_ms", 2_000)
-}
 
 /// A chat alice closes; returns its ticket id and conversation id.
 async fn closed_chat_ticket(hub: &Hub) -> (String, String) {
@@ -50,6 +42,47 @@ async fn closed_chat_ticket(hub: &Hub) -> (String, String) {
     (ticket_id, conversation_id)
 }
 
+/// alice closes a new chat; returns the close ack and the conversation id.
+async fn close_a_chat(hub: &Hub) -> (Value, String) {
+    let Chat {
+        mut agent,
+        conversation_id,
+        ..
+    } = chat(hub).await;
+    let closed = agent
+        .ok(json!({"type": "close", "conversation_id": conversation_id, "resolution": "resolved"}))
+        .await;
+    (closed, conversation_id)
+}
+
+/// Checks method, path, signature, key and body of one delivery; returns the ticket.
+fn verify(delivery: &WebhookDelivery) -> Value {
+    assert_eq!(delivery.method, "POST", "{delivery:?}");
+    assert_eq!(delivery.path, "/tickets", "{delivery:?}");
+    let signature = delivery
+        .signature
+        .as_deref()
+        .unwrap_or_else(|| panic!("no Switchboard-Signature: {delivery:?}"));
+    let (t, v1) = signature_parts(signature);
+    let t = t.unwrap_or_else(|| panic!("signature without t: {signature}"));
+    let v1 = v1.unwrap_or_else(|| panic!("signature without v1: {signature}"));
+    let seconds: u64 = t.parse().expect("t is unix seconds");
+    let now = now_ms() / 1000;
+    assert!(seconds.abs_diff(now) < 120, "t={t} is not now ({now})");
+    assert_eq!(
+        v1,
+        hmac_hex(SECRET, &format!("{t}.{}", delivery.raw_body)),
+        "v1 must be the HMAC of \"<t>.<body>\" under the webhook secret"
+    );
+    let ticket: Value = serde_json::from_str(&delivery.raw_body).expect("the body is JSON");
+    assert_eq!(
+        delivery.idempotency_key.as_deref(),
+        ticket["ticket_id"].as_str(),
+        "Idempotency-Key is the ticket id: {delivery:?}"
+    );
+    ticket
+}
+
 /// Every delivery is signed correctly and keyed by the ticket it carries.
 fn assert_signed_and_keyed(deliveries: &[WebhookDelivery]) {
     for d in deliveries {
@@ -69,10 +102,32 @@ fn assert_signed_and_keyed(deliveries: &[WebhookDelivery]) {
 }
 
 #[tokio::test]
+async fn ticket_is_posted_signed_and_retried_until_accepted() {
+    let receiver = WebhookReceiver::start(SECRET).await;
+    receiver.fail_next_with(1, 500);
+    let config = HubConfig::new(TestConfig::default()).webhook(&receiver.url(), SECRET);
+    let (_redis, hub) = setup_hub(&config).await;
+    let (closed, conv) = close_a_chat(&hub).await;
+
+    let first = receiver.nth("the ticket", 0, Duration::from_secs(10)).await;
+    assert_eq!(first.status, 500);
+    let ticket = verify(&first);
+    assert_eq!(ticket["ticket_id"], closed["ticket_id"], "{ticket}");
+    assert_eq!(ticket["conversation_id"], conv.as_str(), "{ticket}");
+
+    let retry = receiver
+        .nth("the retry after a 500", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(retry.status, 200);
+    let again = verify(&retry);
+    assert_eq!(again["ticket_id"], closed["ticket_id"]);
+}
+
+#[tokio::test]
 async fn receiver_failing_three_times_still_gets_the_signed_ticket() {
     let receiver = WebhookReceiver::start(SECRET).await;
     receiver.fail_next(3);
-    let (_redis, hub) = setup_hub(&webhook_config(&receiver.url())).await;
+    let (_redis, hub) = setup_hub(&webhook_config(&receiver.url(), SECRET)).await;
 
     let (ticket_id, conversation_id) = closed_chat_ticket(&hub).await;
     let deliveries = receiver.wait_delivered(&ticket_id, DELIVERY_WAIT).await;
@@ -123,7 +178,7 @@ async fn receiver_failing_three_times_still_gets_the_signed_ticket() {
 #[tokio::test]
 async fn offline_message_goes_through_the_webhook() {
     let receiver = WebhookReceiver::start(SECRET).await;
-    let (_redis, hub) = setup_hub(&webhook_config(&receiver.url())).await;
+    let (_redis, hub) = setup_hub(&webhook_config(&receiver.url(), SECRET)).await;
     let (mut customer, _) = hub.customer(json!({})).await;
     let ack = customer
         .ok(json!({
@@ -154,7 +209,7 @@ async fn offline_message_goes_through_the_webhook() {
 async fn pending_delivery_survives_a_hub_kill_while_the_receiver_is_down() {
     let receiver = WebhookReceiver::start(SECRET).await;
     receiver.set_down(true);
-    let (_redis, mut hub) = setup_hub(&webhook_config(&receiver.url())).await;
+    let (_redis, mut hub) = setup_hub(&webhook_config(&receiver.url(), SECRET)).await;
     let (ticket_id, _) = closed_chat_ticket(&hub).await;
 
     // The hub tried and was refused: the delivery is pending when the hub dies.
@@ -172,9 +227,40 @@ async fn pending_delivery_survives_a_hub_kill_while_the_receiver_is_down() {
 }
 
 #[tokio::test]
+async fn pending_delivery_survives_a_hub_kill_9() {
+    // Refuse the first delivery, then kill the hub before it can retry.
+    let receiver = WebhookReceiver::start(SECRET).await;
+    receiver.fail_next_with(1, 500);
+    let config = HubConfig::new(TestConfig::default()).webhook(&receiver.url(), SECRET);
+    let (_redis, mut hub) = setup_hub(&config).await;
+    let (closed, _) = close_a_chat(&hub).await;
+    let first = receiver.nth("the ticket", 0, Duration::from_secs(10)).await;
+    assert_eq!(first.status, 500);
+    hub.kill9();
+    hub.restart().await;
+
+    let mut next = 1;
+    let delivered = loop {
+        let delivery = receiver
+            .nth(
+                "the delivery from the restarted hub",
+                next,
+                Duration::from_secs(15),
+            )
+            .await;
+        next += 1;
+        if delivery.status == 200 {
+            break delivery;
+        }
+    };
+    let ticket = verify(&delivered);
+    assert_eq!(ticket["ticket_id"], closed["ticket_id"], "{ticket}");
+}
+
+#[tokio::test]
 async fn delivery_reaches_a_receiver_that_was_not_listening_across_a_hub_kill() {
     let mut receiver = WebhookReceiver::not_listening(SECRET);
-    let (_redis, mut hub) = setup_hub(&webhook_config(&receiver.url())).await;
+    let (_redis, mut hub) = setup_hub(&webhook_config(&receiver.url(), SECRET)).await;
     let (ticket_id, _) = closed_chat_ticket(&hub).await;
 
     // Nothing listens, so nothing reaches the receiver; the hub's metrics show it tried.
@@ -204,7 +290,7 @@ async fn delivery_reaches_a_receiver_that_was_not_listening_across_a_hub_kill() 
 async fn delivery_failing_past_give_up_goes_to_the_dead_letters() {
     let receiver = WebhookReceiver::start(SECRET).await;
     receiver.set_down(true);
-    let config = webhook_config(&receiver.url())
+    let config = webhook_config(&receiver.url(), SECRET)
         .webhook_setting("initial_backoff_ms", 100)
         .webhook_setting("max_backoff_ms", 200)
         .webhook_setting("give_up_after_ms", 800);

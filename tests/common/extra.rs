@@ -1,15 +1,18 @@
 //! Helpers for the handoff, ticket and webhook tests (`tests/handoff.rs`,
-//! `tests/tickets.rs`, `tests/webhook.rs`), on top of the shared harness:
+//! `tests/tickets.rs`, `tests/tickets_api.rs`, `tests/webhook.rs`), on top of the shared
+//! harness:
 //!
 //! - [`HubConfig`]: the harness's [`TestConfig`] plus the keys it does not write (webhook
 //!   URL and secret, `[webhook]` and `[retention]` settings, per-topic
-//!   `transfer_timeout_ms` and `escalation_priority_boost`).
+//!   `transfer_timeout_ms` and `escalation_priority_boost`); [`webhook_config`], the
+//!   webhook tests' hub with quick retries.
 //! - [`Hub::start_with_env`]: a hub process with extra environment variables (the
 //!   test-only `SWITCHBOARD_FAILPOINT`); [`Hub::wait_exited`] for a hub that dies by itself.
 //! - Ticket and supervisor REST helpers on [`Hub`].
-//! - [`WebhookReceiver`]: an HTTP server inside the test that records every delivery with
-//!   its headers, checks the `Switchboard-Signature` itself (independently of the hub's
-//!   code), and can fail the first N requests, answer 503 while "down", or not listen yet.
+//! - [`WebhookReceiver`]: an HTTP server inside the test that records every request with
+//!   its method, path, headers and raw body, checks the `Switchboard-Signature` itself
+//!   (independently of the hub's code), and can fail the next N requests (503, or a status
+//!   of the test's choosing), answer 503 while "down", or not listen yet.
 //!
 //! As in the harness, nothing sleeps to synchronize: waits end on the awaited request or
 //! state, with a deadline.
@@ -17,24 +20,18 @@
 use std::{
     net::SocketAddr,
     process::{Command, ExitStatus},
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
+    sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering},
 };
 
-use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri},
+};
 use hmac::{Hmac, Mac};
 use tokio::sync::watch;
 
 use super::*;
-
-/// Wall-clock milliseconds since the Unix epoch, as the hub stamps `ts` (same machine, same
-/// clock), for bounds on the figures the hub computes.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -136,6 +133,17 @@ impl HubConfig {
         }
         toml
     }
+}
+
+/// The webhook tests' hub: deliveries to `url` signed with `secret`; retries start at
+/// 300 ms and double (with jitter, up to half off) to at most 2 s.
+pub fn webhook_config(url: &str, secret: &str) -> HubConfig {
+    HubConfig::new(TestConfig::default())
+        .webhook(url, secret)
+        .webhook_setting("initial_backoff_ms", 300)
+        .webhook_setting("max_backoff_ms", 2_000)
+        .webhook_setting("give_up_after_ms", 600_000)
+        .webhook_setting("request_timeout_ms", 2_000)
 }
 
 /// Redis and a hub started with `config`.
@@ -389,6 +397,16 @@ pub fn find_event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} event among {events:?}"))
 }
 
+/// Agent ids of a ticket's `agents` (objects with `id`, or plain ids).
+pub fn agent_ids(ticket: &Value) -> Vec<String> {
+    ticket["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ticket without an agents array: {ticket}"))
+        .iter()
+        .map(|a| a["id"].as_str().or(a.as_str()).unwrap_or("?").to_string())
+        .collect()
+}
+
 /// Every event a customer saw on its socket, plus its whole history: none may be a note
 /// or carry a note field.
 pub async fn assert_customer_never_saw_a_note(customer: &mut Ws, conversation_id: &str) {
@@ -411,11 +429,18 @@ pub async fn assert_customer_never_saw_a_note(customer: &mut Ws, conversation_id
 /// One request the receiver got.
 #[derive(Clone, Debug)]
 pub struct WebhookDelivery {
+    /// `POST` for a delivery.
+    pub method: String,
+    /// The request path (`/tickets` for a delivery).
+    pub path: String,
     pub idempotency_key: Option<String>,
     pub signature: Option<String>,
     /// `Ok` when the signature header is valid for the raw body under the secret and its
     /// timestamp is within 300 s of now; otherwise why not.
     pub verified: Result<(), String>,
+    /// The body as received (what the signature covers).
+    pub raw_body: String,
+    /// The body parsed as JSON (a string saying why when it is not JSON).
     pub body: Value,
     /// The status the receiver answered.
     pub status: u16,
@@ -434,14 +459,16 @@ impl WebhookDelivery {
 
 struct ReceiverState {
     secret: String,
-    /// Requests still to be failed with 503 before answering normally.
+    /// Requests still to be failed (with `fail_status`) before answering normally.
     fail_next: AtomicUsize,
+    fail_status: AtomicU16,
     /// Answer 503 to everything while set.
     down: AtomicBool,
     log: watch::Sender<Vec<WebhookDelivery>>,
 }
 
-/// An HTTP server inside the test standing in for a ticket system: `POST /tickets`.
+/// An HTTP server inside the test standing in for a ticket system: `POST /tickets`. Every
+/// request is recorded, also one with another method or path (answered 404).
 pub struct WebhookReceiver {
     addr: SocketAddr,
     state: Arc<ReceiverState>,
@@ -474,6 +501,7 @@ impl WebhookReceiver {
             state: Arc::new(ReceiverState {
                 secret: secret.to_string(),
                 fail_next: AtomicUsize::new(0),
+                fail_status: AtomicU16::new(503),
                 down: AtomicBool::new(false),
                 log,
             }),
@@ -492,7 +520,7 @@ impl WebhookReceiver {
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let app = axum::Router::new()
-            .route("/tickets", post(receive))
+            .fallback(receive)
             .with_state(Arc::clone(&self.state));
         self.server = Some(tokio::spawn(async move {
             axum::serve(listener, app).await.expect("webhook receiver");
@@ -505,6 +533,12 @@ impl WebhookReceiver {
 
     /// The next `n` requests are answered 503.
     pub fn fail_next(&self, n: usize) {
+        self.fail_next_with(n, 503);
+    }
+
+    /// The next `n` requests are answered `status`.
+    pub fn fail_next_with(&self, n: usize, status: u16) {
+        self.state.fail_status.store(status, Ordering::SeqCst);
         self.state.fail_next.store(n, Ordering::SeqCst);
     }
 
@@ -535,6 +569,12 @@ impl WebhookReceiver {
         }
     }
 
+    /// Waits for request number `index` (0 is the first this receiver got); returns it.
+    pub async fn nth(&self, what: &str, index: usize, timeout: Duration) -> WebhookDelivery {
+        let deliveries = self.wait_until(what, timeout, |d| d.len() > index).await;
+        deliveries[index].clone()
+    }
+
     /// Waits for an acknowledged (2xx) delivery of `ticket_id`; returns all deliveries.
     pub async fn wait_delivered(&self, ticket_id: &str, timeout: Duration) -> Vec<WebhookDelivery> {
         let what = format!("an acknowledged delivery of {ticket_id}");
@@ -562,8 +602,14 @@ pub fn describe(deliveries: &[WebhookDelivery]) -> String {
         .iter()
         .map(|d| {
             format!(
-                "key={:?} status={} verified={:?} signature={:?} ticket_id={}",
-                d.idempotency_key, d.status, d.verified, d.signature, d.body["ticket_id"]
+                "{} {} key={:?} status={} verified={:?} signature={:?} ticket_id={}",
+                d.method,
+                d.path,
+                d.idempotency_key,
+                d.status,
+                d.verified,
+                d.signature,
+                d.body["ticket_id"]
             )
         })
         .collect::<Vec<_>>()
@@ -572,6 +618,8 @@ pub fn describe(deliveries: &[WebhookDelivery]) -> String {
 
 async fn receive(
     State(state): State<Arc<ReceiverState>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
@@ -586,18 +634,22 @@ async fn receive(
         Some(signature) => verify_signature(&state.secret, signature, &body, 300),
         None => Err("no Switchboard-Signature header".into()),
     };
-    let parsed = serde_json::from_slice(&body).unwrap_or_else(|e| {
-        Value::String(format!(
-            "body is not JSON ({e}): {}",
-            String::from_utf8_lossy(&body)
-        ))
-    });
-    let failing = state
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    let status = if state.down.load(Ordering::SeqCst) || failing {
+    let raw_body = String::from_utf8_lossy(&body).to_string();
+    let parsed = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| Value::String(format!("body is not JSON ({e}): {raw_body}")));
+    let routed = method == Method::POST && uri.path() == "/tickets";
+    let failing = routed
+        && state
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    let status = if !routed {
+        StatusCode::NOT_FOUND
+    } else if state.down.load(Ordering::SeqCst) {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if failing {
+        StatusCode::from_u16(state.fail_status.load(Ordering::SeqCst))
+            .expect("a valid failure status")
     } else if verified.is_err() {
         // A real receiver drops unsigned or forged deliveries.
         StatusCode::UNAUTHORIZED
@@ -605,15 +657,33 @@ async fn receive(
         StatusCode::OK
     };
     let delivery = WebhookDelivery {
+        method: method.to_string(),
+        path: uri.path().to_string(),
         idempotency_key: header("idempotency-key"),
         signature,
         verified,
+        raw_body,
         body: parsed,
         status: status.as_u16(),
         at: Instant::now(),
     };
     state.log.send_modify(|log| log.push(delivery));
     status
+}
+
+/// The `t` and `v1` parts of a `Switchboard-Signature` header (`t=<unix seconds>,v1=<hex>`),
+/// each `None` when missing.
+pub fn signature_parts(header: &str) -> (Option<&str>, Option<&str>) {
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value),
+            Some(("v1", value)) => v1 = Some(value),
+            _ => {}
+        }
+    }
+    (t, v1)
 }
 
 /// Checks `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` the way a receiver
@@ -624,15 +694,7 @@ pub fn verify_signature(
     body: &[u8],
     tolerance_s: u64,
 ) -> Result<(), String> {
-    let mut t = None;
-    let mut v1 = None;
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", value)) => t = Some(value),
-            Some(("v1", value)) => v1 = Some(value),
-            _ => {}
-        }
-    }
+    let (t, v1) = signature_parts(header);
     let t = t.ok_or("no t= in the signature")?;
     let v1 = v1.ok_or("no v1= in the signature")?;
     let seconds: u64 = t

@@ -1,6 +1,6 @@
 //! Integration-test harness: a private `redis-server` and a `switchboard serve` process per
 //! test, both on free ports, plus a WebSocket client that speaks the wire contract
-//! (`/work/shared/protocol.md`, `docs/decisions.md`).
+//! (`docs/protocol.md`, `docs/decisions.md`).
 //!
 //! Nothing here sleeps to synchronize: every wait is "until this frame / line arrives, or
 //! fail after a timeout", and a failure names what was awaited and what was seen instead
@@ -14,7 +14,8 @@
 //! - [`TestConfig`]: the hub's TOML, with builders for per-test limits and timeouts.
 //! - [`Ws`]: one WebSocket connection with a buffer, so a test can wait for one frame while
 //!   unrelated frames are kept for later waits.
-//! - [`WebhookSink`]: a tiny HTTP server receiving the ticket webhook.
+//!
+//! More helpers (tickets, supervisors, the webhook receiver) are in [`extra`].
 
 #![allow(dead_code)]
 
@@ -26,7 +27,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use futures_util::{SinkExt, StreamExt};
@@ -49,6 +50,15 @@ pub const IDENTITY_SECRET: &str = "site-secret";
 
 /// How many output lines of a child process are kept for failure messages.
 const LOG_LINES: usize = 300;
+
+/// Wall-clock milliseconds since the Unix epoch, as the hub stamps `ts` (same machine, same
+/// clock), for bounds on the figures the hub computes.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
 
 // ---------------------------------------------------------------------------------------
 // Child processes and their output
@@ -358,8 +368,6 @@ impl TopicSpec {
 /// - `urgent`: no skills, priority 10.
 #[derive(Clone, Debug)]
 pub struct TestConfig {
-    /// Top-level keys (`webhook_url`, `webhook_secret`), values already TOML.
-    pub top: Vec<(String, String)>,
     pub limits: Vec<(String, String)>,
     pub router: Vec<(String, String)>,
     pub topics: Vec<TopicSpec>,
@@ -372,7 +380,6 @@ impl Default for TestConfig {
         let mut billing_fr = TopicSpec::new("billing_fr", &["billing", "fr"], 5);
         billing_fr.expand = vec![(1500, vec!["fr".to_string()])];
         TestConfig {
-            top: Vec::new(),
             // Generous rate limit: several tests send bursts; the rate-limit test lowers it.
             limits: vec![("messages_per_10s".into(), "10000".into())],
             router: vec![
@@ -398,13 +405,6 @@ fn set(entries: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 impl TestConfig {
-    /// Sets `webhook_url` and `webhook_secret`.
-    pub fn webhook(mut self, url: &str, secret: &str) -> Self {
-        set(&mut self.top, "webhook_url", format!("{url:?}"));
-        set(&mut self.top, "webhook_secret", format!("{secret:?}"));
-        self
-    }
-
     /// Sets `[limits] key = value`.
     pub fn limit(mut self, key: &str, value: impl Display) -> Self {
         set(&mut self.limits, key, value.to_string());
@@ -446,9 +446,6 @@ impl TestConfig {
         };
         let mut out =
             format!("admin_token = {ADMIN_TOKEN:?}\nidentity_secret = {IDENTITY_SECRET:?}\n");
-        for (key, value) in &self.top {
-            out.push_str(&format!("{key} = {value}\n"));
-        }
         out.push_str("\n[limits]\n");
         for (key, value) in &self.limits {
             out.push_str(&format!("{key} = {value}\n"));
@@ -1330,6 +1327,19 @@ where
     }
 }
 
+/// The entry of `conversation_id` in the `conversations` of a `welcome`; fails naming
+/// `whose` welcome when it is not listed.
+pub fn listed_in_welcome(welcome: &Value, conversation_id: &str, whose: &str) -> Value {
+    welcome["conversations"]
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .find(|c| c["conversation_id"] == conversation_id)
+        })
+        .unwrap_or_else(|| panic!("{whose} does not list {conversation_id}: {welcome}"))
+        .clone()
+}
+
 /// A chat in progress: a customer and an agent (`alice`) who accepted it.
 pub struct Chat {
     pub customer: Ws,
@@ -1359,153 +1369,6 @@ pub async fn chat(hub: &Hub) -> Chat {
 }
 pub mod extra;
 pub mod store_fixtures;
-
-// ---------------------------------------------------------------------------------------
-// Webhook receiver
-// ---------------------------------------------------------------------------------------
-
-/// One HTTP request received by [`WebhookSink`].
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub method: String,
-    pub path: String,
-    /// Header names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// The status the sink answered with.
-    pub answered: u16,
-}
-
-impl Delivery {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == &name.to_ascii_lowercase())
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A minimal HTTP/1.1 server for the ticket webhook: answers the first `fail_first`
-/// requests with 500, the rest with 200, and reports every request.
-pub struct WebhookSink {
-    pub url: String,
-    deliveries: mpsc::UnboundedReceiver<Delivery>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WebhookSink {
-    pub async fn start(fail_first: usize) -> WebhookSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind webhook sink");
-        let url = format!(
-            "http://{}/tickets",
-            listener.local_addr().expect("sink address")
-        );
-        let (tx, deliveries) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let tx = tx.clone();
-                let served = served.clone();
-                tokio::spawn(async move {
-                    serve_webhook_connection(stream, tx, served, fail_first).await;
-                });
-            }
-        });
-        WebhookSink {
-            url,
-            deliveries,
-            task,
-        }
-    }
-
-    /// The next request, or a failure naming `what` after `timeout`.
-    pub async fn next(&mut self, what: &str, timeout: Duration) -> Delivery {
-        match tokio::time::timeout(timeout, self.deliveries.recv()).await {
-            Ok(Some(delivery)) => delivery,
-            _ => panic!("webhook sink: no request within {timeout:?} ({what})"),
-        }
-    }
-}
-
-impl Drop for WebhookSink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve_webhook_connection(
-    mut stream: TcpStream,
-    tx: mpsc::UnboundedSender<Delivery>,
-    served: Arc<std::sync::atomic::AtomicUsize>,
-    fail_first: usize,
-) {
-    let mut buf = Vec::new();
-    loop {
-        // Head.
-        let head_end = loop {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let mut lines = head.split("\r\n");
-        let mut request_line = lines.next().unwrap_or("").split_whitespace();
-        let method = request_line.next().unwrap_or("").to_string();
-        let path = request_line.next().unwrap_or("").to_string();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + length {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
-        buf.drain(..head_end + length);
-
-        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let answered = if n < fail_first { 500 } else { 200 };
-        let reply = format!(
-            "HTTP/1.1 {answered} {}\r\ncontent-length: 0\r\n\r\n",
-            if answered == 200 {
-                "OK"
-            } else {
-                "Internal Server Error"
-            }
-        );
-        if stream.write_all(reply.as_bytes()).await.is_err() {
-            return;
-        }
-        let delivery = Delivery {
-            method,
-            path,
-            headers,
-            body,
-            answered,
-        };
-        if tx.send(delivery).is_err() {
-            return;
-        }
-    }
-}
 
 /// Hex HMAC-SHA256 of `message` under `secret`.
 pub fn hmac_hex(secret: &str, message: &str) -> String {
