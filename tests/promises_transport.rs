@@ -447,7 +447,6 @@ async fn pings_do_not_count_against_the_rate_limit_and_other_frames_do() {
 }
 
 #[tokio::test]
-#[ignore = "bug: frames that fail to parse (unknown type, missing field) get bad_request and are never counted against limits.messages_per_10s"]
 async fn frames_that_fail_to_parse_count_against_the_rate_limit_too() {
     const LIMIT: usize = 4;
     let (_redis, hub) = setup_with(TestConfig::default().limit("messages_per_10s", LIMIT)).await;

@@ -190,18 +190,26 @@ async fn read_loop(
             }
             Incoming::Closed => return,
         };
-        let inbound = match Inbound::parse(&text) {
-            Ok(inbound) => inbound,
+        // Every frame but `ping` counts, a frame that does not parse too: otherwise
+        // malformed frames would buy an error reply each without limit.
+        let (req, frame) = match Inbound::parse(&text) {
+            Ok(Inbound { req, frame }) => {
+                if frame.counts_against_rate_limit() && !rate.allow(Instant::now()) {
+                    send_error(hub, conn, req, &Error::RateLimited);
+                    continue;
+                }
+                (req, frame)
+            }
             Err(failure) => {
-                send_error(hub, conn, failure.req, &Error::BadRequest(failure.message));
+                let err = if rate.allow(Instant::now()) {
+                    Error::BadRequest(failure.message)
+                } else {
+                    Error::RateLimited
+                };
+                send_error(hub, conn, failure.req, &err);
                 continue;
             }
         };
-        let Inbound { req, frame } = inbound;
-        if frame.counts_against_rate_limit() && !rate.allow(Instant::now()) {
-            send_error(hub, conn, req, &Error::RateLimited);
-            continue;
-        }
         let outcome = session.handle(hub, conn, req.clone(), frame).await;
         match outcome {
             Ok(Reply::Ack(body)) => {

@@ -1,0 +1,299 @@
+//! Wire protocol v1, typed: every frame is parsed once at the edge and built here. The
+//! contract is `docs/protocol.md`; nothing else in the crate reads or builds JSON by hand.
+//!
+//! - this file — the frames: `ClientFrame` (what clients send), `ServerFrame` (what the
+//!   hub sends) and their parts;
+//! - `inbound` — parsing a client's text frame (with a fast path for `message`);
+//! - `event` — stored conversation events, what customers may see of them, and their
+//!   stored form (from which `event` frames are spliced);
+//! - `vocabulary` — the enums of states and reasons, and the wire spelling of the
+//!   router's own enums.
+
+mod event;
+mod inbound;
+mod vocabulary;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use self::{
+    event::{AgentRef, Audience, CustomerView, Event, EventBody, Party, StoredEvent},
+    inbound::{Inbound, ParseFailure},
+    vocabulary::{
+        AgentStatus, ConversationState, LeftReason, RevokeReason, StatusReason, TransferFailReason,
+    },
+};
+use crate::error::{Error, ErrorCode};
+
+/// A serialized server frame, shared by every connection it goes to: cloning it is a
+/// reference count, and the WebSocket writer sends it without another copy.
+pub type FrameText = axum::extract::ws::Utf8Bytes;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const MAX_REQ_LEN: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Agent,
+    System,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Identity {
+    pub user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hello {
+    pub role: Role,
+    pub token: Option<String>,
+    pub session: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub identity: Option<Identity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello(Hello),
+    Start {
+        topic: Option<String>,
+        text: String,
+        #[serde(default)]
+        metadata: Option<Map<String, Value>>,
+    },
+    Message {
+        conversation_id: String,
+        text: String,
+        client_msg_id: Option<String>,
+    },
+    History {
+        conversation_id: String,
+        #[serde(default)]
+        after_seq: u64,
+        limit: Option<usize>,
+    },
+    Typing {
+        conversation_id: String,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: u64,
+    },
+    Ping {},
+    Close {
+        conversation_id: String,
+        resolution: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+    Rate {
+        conversation_id: String,
+        score: u8,
+        comment: Option<String>,
+    },
+    OfflineMessage {
+        topic: Option<String>,
+        name: Option<String>,
+        email: String,
+        text: String,
+    },
+    Status {
+        status: AgentStatus,
+    },
+    Accept {
+        offer_id: String,
+    },
+    Decline {
+        offer_id: String,
+    },
+    Transfer {
+        conversation_id: String,
+        to_agent: Option<String>,
+        to_topic: Option<String>,
+        note: Option<String>,
+    },
+    Note {
+        conversation_id: String,
+        text: String,
+    },
+    Monitor {
+        conversation_id: String,
+    },
+    Unmonitor {
+        conversation_id: String,
+    },
+}
+
+impl ClientFrame {
+    /// `ping` is exempt from rate limiting: it is how a browser proves its socket is alive.
+    pub fn counts_against_rate_limit(&self) -> bool {
+        !matches!(self, ClientFrame::Ping {})
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub conversation_id: String,
+    pub state: ConversationState,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    pub id: String,
+    pub name: String,
+    pub skills: std::collections::BTreeMap<String, u32>,
+    pub capacity: u32,
+    pub supervisor: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInfo {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub verified: bool,
+}
+
+/// Request-specific fields of an `ack`; only the ones set are sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AckBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Event>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AgentStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferOfferInfo {
+    pub from_agent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_topic: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        protocol: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        visitor_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verified: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        online: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentInfo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<AgentStatus>,
+        conversations: Vec<ConversationSummary>,
+    },
+    Ack {
+        req: String,
+        #[serde(flatten)]
+        body: AckBody,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    Event(Event),
+    Queue {
+        conversation_id: String,
+        position: u32,
+        eta_ms: u64,
+    },
+    Offer {
+        offer_id: String,
+        conversation_id: String,
+        topic: String,
+        priority: i32,
+        customer: CustomerInfo,
+        preview: String,
+        waited_ms: u64,
+        expires_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transfer: Option<TransferOfferInfo>,
+    },
+    OfferRevoked {
+        offer_id: String,
+        reason: RevokeReason,
+    },
+    TransferFailed {
+        conversation_id: String,
+        reason: TransferFailReason,
+    },
+    Typing {
+        conversation_id: String,
+        from: Party,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        from: Party,
+        seq: u64,
+    },
+    Status {
+        status: AgentStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<StatusReason>,
+    },
+}
+
+impl ServerFrame {
+    pub fn ack(req: String, body: AckBody) -> Self {
+        ServerFrame::Ack { req, body }
+    }
+
+    pub fn error(req: Option<String>, err: &Error) -> Self {
+        ServerFrame::Error {
+            req,
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+
+    /// Serializes once; the text is shared by every connection it is fanned out to.
+    pub fn to_text(&self) -> FrameText {
+        match serde_json::to_string(self) {
+            Ok(text) => text.into(),
+            // Every field is a plain string, number or map with string keys, so this
+            // cannot fail; say so loudly rather than send nothing if it ever does.
+            Err(err) => {
+                tracing::error!(cause = %err, "failed to serialize a server frame");
+                FrameText::from_static(
+                    r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#,
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+//! The protocol's unit tests: parsing, serialization, what customers see.
+
+use serde_json::Value;
+
+use super::*;
+
+fn party(id: &str) -> Party {
+    Party {
+        role: Role::Customer,
+        id: id.into(),
+        name: Some("Ann \"the\" \u{e9}\\".into()),
+    }
+}
+
+/// The spliced frame is byte for byte the frame serialized from the event, for every
+/// kind and for texts that need escaping.
+#[test]
+fn frame_spliced_from_stored_form_equals_serialized_frame() {
+    let bodies = vec![
+        EventBody::Message {
+            from: party("v_1"),
+            text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
+            client_msg_id: Some("m-1".into()),
+        },
+        EventBody::Message {
+            from: party("v_2"),
+            text: "no id".into(),
+            client_msg_id: None,
+        },
+        EventBody::Joined {
+            agent: AgentRef {
+                id: "alice".into(),
+                name: "Alice".into(),
+            },
+        },
+        EventBody::Left {
+            agent: AgentRef {
+                id: "bob".into(),
+                name: "Bob".into(),
+            },
+            reason: LeftReason::Transferred,
+        },
+        EventBody::Transfer {
+            from_agent: "alice".into(),
+            to_agent: None,
+            to_topic: Some("billing".into()),
+            note: Some("tier 2".into()),
+        },
+        EventBody::Note {
+            from: party("alice"),
+            text: "internal".into(),
+        },
+        EventBody::Closed {
+            by: party("v_1"),
+            resolution: "resolved".into(),
+            ticket_id: "t_9".into(),
+        },
+        EventBody::Rating {
+            score: 5,
+            comment: None,
+        },
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let event = Event {
+            conversation_id: "c_\"odd\"\\id".into(),
+            seq: 1 + 1000 * i as u64,
+            ts: 1_763_790_000_123 + i as u64,
+            body,
+        };
+        let stored = StoredEvent::json(event.ts, &event.body).expect("serializes");
+        let spliced = StoredEvent::event_frame(&event.conversation_id, event.seq, &stored)
+            .expect("stored form starts with ts");
+        assert_eq!(spliced, event.frame_text());
+        let stored_back: StoredEvent = serde_json::from_str(&stored).expect("parses");
+        assert_eq!(stored_back.body, event.body);
+    }
+}
+
+#[test]
+fn splice_refuses_an_unexpected_stored_form() {
+    assert_eq!(
+        StoredEvent::event_frame("c_1", 2, r#"{"kind":"x","ts":1}"#),
+        None
+    );
+}
+
+#[test]
+fn router_vocabulary_is_spelled_as_the_protocol_says() {
+    let frame = ServerFrame::OfferRevoked {
+        offer_id: "o_1".into(),
+        reason: RevokeReason::Withdrawn,
+    };
+    assert_eq!(
+        frame.to_text().as_str(),
+        r#"{"type":"offer_revoked","offer_id":"o_1","reason":"expired"}"#
+    );
+    let status: AgentStatus = serde_json::from_str(r#""away""#).expect("parses");
+    assert_eq!(status, AgentStatus::Away);
+    assert!(serde_json::from_str::<AgentStatus>(r#""busy""#).is_err());
+    let failed = ServerFrame::TransferFailed {
+        conversation_id: "c".into(),
+        reason: TransferFailReason::Declined,
+    };
+    assert!(failed
+        .to_text()
+        .as_str()
+        .ends_with(r#""reason":"declined"}"#));
+}
+
+#[test]
+fn parses_message_with_req() {
+    let inbound = Inbound::parse(
+        r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"hi","client_msg_id":"m-1"}"#,
+    )
+    .expect("valid frame");
+    assert_eq!(inbound.req.as_deref(), Some("r2"));
+    assert!(matches!(inbound.frame, ClientFrame::Message { .. }));
+}
+
+#[test]
+fn message_fast_path_agrees_with_the_general_parse() {
+    let frames = [
+        r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"h\u00e9 \"x\"","client_msg_id":"m-1","extra":1}"#,
+        r#"{"conversation_id":"c_1","text":"hi","type":"message"}"#,
+        r#"{"type":"message","req":null,"conversation_id":"c_1","text":"hi","client_msg_id":null}"#,
+    ];
+    for text in frames {
+        let fast = Inbound::parse_message(text).expect("fast path takes it");
+        let general = Inbound::parse_general(text).expect("parses");
+        assert_eq!(fast.req, general.req, "{text}");
+        assert_eq!(
+            format!("{:?}", fast.frame),
+            format!("{:?}", general.frame),
+            "{text}"
+        );
+    }
+    let long_req = format!(
+        r#"{{"type":"message","req":"{}","conversation_id":"c","text":"t"}}"#,
+        "x".repeat(65)
+    );
+    for refused in [
+        long_req.as_str(),
+        r#"{"type":"typing","conversation_id":"c_1","on":true}"#,
+        r#"{"type":"message","conversation_id":"c_1"}"#,
+        r#"{"type":"message","type":"message","conversation_id":"c","text":"t"}"#,
+    ] {
+        assert!(Inbound::parse_message(refused).is_none(), "{refused}");
+    }
+    assert!(Inbound::parse(&long_req).is_err());
+}
+
+#[test]
+fn unknown_type_keeps_req() {
+    let failure = Inbound::parse(r#"{"type":"dance","req":"r1"}"#).expect_err("unknown type");
+    assert_eq!(failure.req.as_deref(), Some("r1"));
+}
+
+#[test]
+fn malformed_json_is_rejected() {
+    assert!(Inbound::parse("{nope").is_err());
+    assert!(Inbound::parse("[1,2]").is_err());
+    assert!(Inbound::parse(r#"{"req":"r1"}"#).is_err());
+}
+
+#[test]
+fn overlong_req_is_rejected() {
+    let req = "x".repeat(65);
+    let frame = format!(r#"{{"type":"ping","req":"{req}"}}"#);
+    assert!(Inbound::parse(&frame).is_err());
+}
+
+#[test]
+fn event_serializes_flat() {
+    let event = Event {
+        conversation_id: "c_9f2".into(),
+        seq: 5,
+        ts: 1,
+        body: EventBody::Message {
+            from: Party {
+                role: Role::Customer,
+                id: "v_1a".into(),
+                name: Some("Ann".into()),
+            },
+            text: "Hi".into(),
+            client_msg_id: None,
+        },
+    };
+    let text = ServerFrame::Event(event.clone()).to_text();
+    assert_eq!(
+        event.frame_text(),
+        text,
+        "the borrowed form is the same frame"
+    );
+    let value: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(value["type"], "event");
+    assert_eq!(value["kind"], "message");
+    assert_eq!(value["seq"], 5);
+    assert_eq!(value["from"]["name"], "Ann");
+}
+
+#[test]
+fn customers_never_see_notes_or_transfer_notes() {
+    let note = Event {
+        conversation_id: "c".into(),
+        seq: 2,
+        ts: 1,
+        body: EventBody::Note {
+            from: Party {
+                role: Role::Agent,
+                id: "alice".into(),
+                name: None,
+            },
+            text: "internal".into(),
+        },
+    };
+    assert!(note.clone().visible_to(Audience::Customer).is_none());
+    let transfer = Event {
+        body: EventBody::Transfer {
+            from_agent: "alice".into(),
+            to_agent: Some("bob".into()),
+            to_topic: None,
+            note: Some("secret".into()),
+        },
+        ..note
+    };
+    let seen = transfer.visible_to(Audience::Customer).expect("visible");
+    assert!(matches!(seen.body, EventBody::Transfer { note: None, .. }));
+}
