@@ -10,6 +10,7 @@
 mod agents;
 mod conversations;
 pub mod keys;
+mod records;
 mod retention;
 mod tickets;
 
@@ -19,9 +20,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
-pub use conversations::{
-    AppendItem, AppendOutcome, ConversationRecord, NewConversation, Requirement, Update,
-};
+pub use conversations::{AppendItem, AppendOutcome, Requirement};
+pub use records::{ConversationRecord, NewConversation, Update};
 pub use tickets::{OutboxEntry, TicketPage};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,24 @@
 //! Configuration: command-line flags (each with an environment variable) plus the TOML
 //! file, merged and validated once at start-up. Flags win over the file.
+//!
+//! - `cli` — the flags; `sections` — the file's sections and their defaults;
+//! - this file — the merged [`Config`], its validation, and masked secrets.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+mod cli;
+mod sections;
 
-use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S};
+pub use self::{
+    cli::{Cli, CliCommand, DemoArgs, ServeArgs},
+    sections::{
+        CannedResponse, Expand, Limits, RetentionSettings, RouterSettings, TopicConfig,
+        WebhookSettings,
+    },
+};
 
 /// A secret string whose `Debug` never prints it, so it cannot leak into logs.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -29,230 +43,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "Real-time live-chat and routing hub"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: CliCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CliCommand {
-    /// Run the hub.
-    Serve(ServeArgs),
-    /// Run the hub with a demo configuration, starting a private Redis if none is reachable.
-    Demo(DemoArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Redis URL, the system of record.
-    #[arg(
-        long,
-        env = "SWITCHBOARD_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379/0"
-    )]
-    pub redis_url: String,
-    /// TOML configuration file.
-    #[arg(long, env = "SWITCHBOARD_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Admin bearer token for the HTTP API (overrides the file).
-    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    /// HMAC key for customer identity signatures (overrides the file).
-    #[arg(long, env = "SWITCHBOARD_IDENTITY_SECRET", hide_env_values = true)]
-    pub identity_secret: Option<String>,
-    /// Ticket webhook URL (overrides the file).
-    #[arg(long, env = "SWITCHBOARD_WEBHOOK_URL")]
-    pub webhook_url: Option<String>,
-    /// Webhook signing secret (overrides the file).
-    #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
-    /// This node's name among several hubs sharing one Redis (webhook outbox consumer).
-    #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "hub")]
-    pub node_id: String,
-    /// Log filter, e.g. `info` or `switchboard=debug`.
-    #[arg(long, env = "SWITCHBOARD_LOG", default_value = "info")]
-    pub log: String,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
-    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Directory for the private Redis's data when one has to be started.
-    #[arg(long, default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Port of the private Redis when one has to be started.
-    #[arg(long, default_value_t = 6390)]
-    pub redis_port: u16,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    pub max_frame_bytes: usize,
-    pub max_text_bytes: usize,
-    pub hello_timeout_ms: u64,
-    pub messages_per_10s: u32,
-    /// Frames queued for one connection before it counts as a slow reader and is closed.
-    pub send_queue: usize,
-    /// Bytes queued for one connection before the same (a frame larger than this still
-    /// goes out alone).
-    pub send_queue_bytes: usize,
-    pub ping_interval_ms: u64,
-    /// Close a connection from which nothing (not even a pong) arrived for this long.
-    pub idle_timeout_ms: u64,
-    /// Upper bound on one Redis round trip before a request answers `unavailable`.
-    pub store_timeout_ms: u64,
-    pub history_limit_max: usize,
-    pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 64 * 1024,
-            max_text_bytes: 8 * 1024,
-            hello_timeout_ms: 10_000,
-            messages_per_10s: 50,
-            send_queue: 512,
-            send_queue_bytes: 32 * 1024 * 1024,
-            ping_interval_ms: 20_000,
-            idle_timeout_ms: 60_000,
-            store_timeout_ms: 3_000,
-            history_limit_max: 1_000,
-            max_connections: 100_000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Expand {
-    pub after_ms: u64,
-    pub drop_skills: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TopicConfig {
-    pub name: String,
-    #[serde(default)]
-    pub default: bool,
-    #[serde(default)]
-    pub skills: Vec<String>,
-    #[serde(default)]
-    pub priority: i32,
-    #[serde(default = "default_offer_timeout_ms")]
-    pub offer_timeout_ms: u64,
-    #[serde(default = "default_transfer_timeout_ms")]
-    pub transfer_timeout_ms: u64,
-    #[serde(default)]
-    pub expand: Vec<Expand>,
-    /// Added to the priority of a conversation escalated into this topic.
-    #[serde(default)]
-    pub escalation_priority_boost: i32,
-}
-
-fn default_offer_timeout_ms() -> u64 {
-    15_000
-}
-fn default_transfer_timeout_ms() -> u64 {
-    60_000
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RouterSettings {
-    /// Offers an agent may let expire in a row before it is set away.
-    pub max_missed_offers: u32,
-    /// How long an agent whose connections all dropped keeps its conversations.
-    pub agent_grace_ms: u64,
-    /// A conversation whose customer has been gone this long is closed as `abandoned`.
-    pub customer_idle_timeout_ms: u64,
-    /// Prior for the handle-time estimate behind `queue.eta_ms`.
-    pub default_handle_ms: u64,
-}
-
-impl Default for RouterSettings {
-    fn default() -> Self {
-        RouterSettings {
-            max_missed_offers: 2,
-            agent_grace_ms: 60_000,
-            customer_idle_timeout_ms: 600_000,
-            default_handle_ms: 300_000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// First retry delay; doubles on each failure (with jitter) up to `max_backoff_ms`.
-    pub initial_backoff_ms: u64,
-    pub max_backoff_ms: u64,
-    /// A delivery still failing after this long goes to the dead-letter list.
-    pub give_up_after_ms: u64,
-    pub request_timeout_ms: u64,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        WebhookSettings {
-            initial_backoff_ms: 500,
-            max_backoff_ms: 60_000,
-            give_up_after_ms: 24 * 3600 * 1000,
-            request_timeout_ms: 10_000,
-        }
-    }
-}
-
-/// How long Redis keeps what a finished chat leaves behind. Without it every
-/// conversation and ticket stays forever (a 10-minute load test filled 7 GB).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionSettings {
-    /// A closed conversation's keys live this long after its ticket is stored, so a
-    /// customer who reloads the widget still sees the chat and can rate it. The ticket
-    /// holds the whole transcript, so keeping these forever buys nothing: must be positive.
-    pub closed_conversation_s: u64,
-    /// Tickets (and their ticket-log entries) live this long; 0 keeps them forever. Also
-    /// how long a visitor's sticky-routing hint outlives the last ticket it came from.
-    pub ticket_s: u64,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        RetentionSettings {
-            closed_conversation_s: 86_400,
-            ticket_s: 30 * 86_400,
-        }
-    }
-}
-
-/// Ten years: anything longer is taken for a unit mistake (milliseconds) rather than
-/// a wish, and keeps every TTL far from overflowing when turned into milliseconds.
-const MAX_RETENTION_S: u64 = 10 * 365 * 86_400;
-
-impl RetentionSettings {
-    pub fn closed_conversation_ms(&self) -> u64 {
-        self.closed_conversation_s.saturating_mul(1000)
-    }
-
-    /// `None`: tickets are kept forever.
-    pub fn ticket_ms(&self) -> Option<u64> {
-        (self.ticket_s > 0).then(|| self.ticket_s.saturating_mul(1000))
-    }
-}
-
 /// The TOML file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,13 +63,6 @@ struct FileConfig {
     retention: RetentionSettings,
     #[serde(default)]
     canned_responses: Vec<CannedResponse>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CannedResponse {
-    pub shortcut: String,
-    pub text: String,
 }
 
 /// The resolved configuration the server runs with.

@@ -1,0 +1,169 @@
+//! The sections of the TOML file (`[limits]`, `[[topic]]`, `[router]`, `[webhook]`,
+//! `[retention]`, `[[canned_responses]]`), each with its defaults.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_frame_bytes: usize,
+    pub max_text_bytes: usize,
+    pub hello_timeout_ms: u64,
+    pub messages_per_10s: u32,
+    /// Frames queued for one connection before it counts as a slow reader and is closed.
+    pub send_queue: usize,
+    /// Bytes queued for one connection before the same (a frame larger than this still
+    /// goes out alone).
+    pub send_queue_bytes: usize,
+    pub ping_interval_ms: u64,
+    /// Close a connection from which nothing (not even a pong) arrived for this long.
+    pub idle_timeout_ms: u64,
+    /// Upper bound on one Redis round trip before a request answers `unavailable`.
+    pub store_timeout_ms: u64,
+    pub history_limit_max: usize,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 64 * 1024,
+            max_text_bytes: 8 * 1024,
+            hello_timeout_ms: 10_000,
+            messages_per_10s: 50,
+            send_queue: 512,
+            send_queue_bytes: 32 * 1024 * 1024,
+            ping_interval_ms: 20_000,
+            idle_timeout_ms: 60_000,
+            store_timeout_ms: 3_000,
+            history_limit_max: 1_000,
+            max_connections: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expand {
+    pub after_ms: u64,
+    pub drop_skills: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    pub name: String,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default = "default_offer_timeout_ms")]
+    pub offer_timeout_ms: u64,
+    #[serde(default = "default_transfer_timeout_ms")]
+    pub transfer_timeout_ms: u64,
+    #[serde(default)]
+    pub expand: Vec<Expand>,
+    /// Added to the priority of a conversation escalated into this topic.
+    #[serde(default)]
+    pub escalation_priority_boost: i32,
+}
+
+pub(super) fn default_offer_timeout_ms() -> u64 {
+    15_000
+}
+pub(super) fn default_transfer_timeout_ms() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSettings {
+    /// Offers an agent may let expire in a row before it is set away.
+    pub max_missed_offers: u32,
+    /// How long an agent whose connections all dropped keeps its conversations.
+    pub agent_grace_ms: u64,
+    /// A conversation whose customer has been gone this long is closed as `abandoned`.
+    pub customer_idle_timeout_ms: u64,
+    /// Prior for the handle-time estimate behind `queue.eta_ms`.
+    pub default_handle_ms: u64,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            max_missed_offers: 2,
+            agent_grace_ms: 60_000,
+            customer_idle_timeout_ms: 600_000,
+            default_handle_ms: 300_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// First retry delay; doubles on each failure (with jitter) up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// A delivery still failing after this long goes to the dead-letter list.
+    pub give_up_after_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            initial_backoff_ms: 500,
+            max_backoff_ms: 60_000,
+            give_up_after_ms: 24 * 3600 * 1000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// How long Redis keeps what a finished chat leaves behind. Without it every
+/// conversation and ticket stays forever (a 10-minute load test filled 7 GB).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// A closed conversation's keys live this long after its ticket is stored, so a
+    /// customer who reloads the widget still sees the chat and can rate it. The ticket
+    /// holds the whole transcript, so keeping these forever buys nothing: must be positive.
+    pub closed_conversation_s: u64,
+    /// Tickets (and their ticket-log entries) live this long; 0 keeps them forever. Also
+    /// how long a visitor's sticky-routing hint outlives the last ticket it came from.
+    pub ticket_s: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            closed_conversation_s: 86_400,
+            ticket_s: 30 * 86_400,
+        }
+    }
+}
+
+/// Ten years: anything longer is taken for a unit mistake (milliseconds) rather than
+/// a wish, and keeps every TTL far from overflowing when turned into milliseconds.
+pub(super) const MAX_RETENTION_S: u64 = 10 * 365 * 86_400;
+
+impl RetentionSettings {
+    pub fn closed_conversation_ms(&self) -> u64 {
+        self.closed_conversation_s.saturating_mul(1000)
+    }
+
+    /// `None`: tickets are kept forever.
+    pub fn ticket_ms(&self) -> Option<u64> {
+        (self.ticket_s > 0).then(|| self.ticket_s.saturating_mul(1000))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponse {
+    pub shortcut: String,
+    pub text: String,
+}
