@@ -25,7 +25,7 @@ use crate::{
     metrics::{Lat, Metrics},
     pacer::{rearm, Pacer},
     payload,
-    run::Shared,
+    shared::Shared,
     verify::{Acked, CustomerRecord, SeenLog, Stored},
     wire::{ConversationSummary, Event, In, Out},
     ws::{Recv, Ws},

@@ -12,6 +12,7 @@
 //! - [`ws`]: one WebSocket connection with typed send/receive.
 //! - [`admin`]: the REST calls that create and delete the run's agents.
 //! - [`customer`], [`agent`]: the two simulators.
+//! - [`shared`]: what every simulated client of one run shares.
 //! - [`metrics`]: latency histograms (overall and per second) and counters.
 //! - [`verify`]: what every client saw and stored, and the loss/duplicate check, run as
 //!   each conversation's records come in.
@@ -44,6 +45,7 @@ pub mod quiet;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shared;
 pub mod verify;
 pub mod wire;
 pub mod ws;

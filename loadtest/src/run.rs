@@ -22,20 +22,10 @@ use crate::{
     progress::Progress,
     report::{LoadFigures, Report},
     scenario::Scenario,
+    shared::Shared,
     verify::{Verdict, Verifier},
     ws::ConnIds,
 };
-
-/// What every simulated client of one run shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub scenario: Arc<Scenario>,
-    pub endpoints: Endpoints,
-    pub metrics: Arc<Metrics>,
-    pub ids: ConnIds,
-    /// Where clients hand in their records of each conversation.
-    pub verifier: Verifier,
-}
 
 /// The hub under test.
 #[derive(Debug, Clone)]
