@@ -151,6 +151,7 @@ impl Server {
                     tracing::debug!(cause = %err, "cannot set TCP_NODELAY");
                 }
             });
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;

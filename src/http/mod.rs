@@ -6,10 +6,10 @@ mod auth;
 mod conversations;
 mod pages;
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    extract::{State, WebSocketUpgrade},
+    extract::{ConnectInfo, State, WebSocketUpgrade},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, patch},
@@ -69,7 +69,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
-fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint) -> Response {
+fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint, peer: SocketAddr) -> Response {
     // The hard limit sits above the configured one so an oversize frame still reaches
     // the connection, which closes it with 1009 as the contract says.
     let hard_limit = (hub.config.limits.max_frame_bytes * 2).max(1 << 20);
@@ -85,16 +85,24 @@ fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint) -> Response 
         .on_upgrade(move |socket| {
             // Tracked, so shutdown waits for the connection's Close frame.
             let tracker = hub.tracker.clone();
-            tracker.track_future(transport::serve(hub, socket, endpoint))
+            tracker.track_future(transport::serve(hub, socket, endpoint, peer.ip()))
         })
 }
 
-async fn customer_ws(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
-    upgrade(hub, ws, Endpoint::Customer)
+async fn customer_ws(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(hub, ws, Endpoint::Customer, peer)
 }
 
-async fn agent_ws(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
-    upgrade(hub, ws, Endpoint::Agent)
+async fn agent_ws(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(hub, ws, Endpoint::Agent, peer)
 }
 
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {

@@ -1,7 +1,7 @@
 //! What a customer (the website widget) may do: start one conversation, write in it,
 //! read its history, close and rate it, or leave an offline message.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use super::{
     shared::{self, Speaker},
@@ -23,6 +23,8 @@ use crate::{
 
 pub struct CustomerSession {
     pub visitor_id: String,
+    /// The client's address (flood limits count per address).
+    pub client: IpAddr,
     pub name: Option<String>,
     pub email: Option<String>,
     pub verified: bool,
@@ -34,9 +36,11 @@ impl CustomerSession {
         hub: &Arc<Hub>,
         hello: Hello,
         conn: &ConnTx,
+        client: IpAddr,
     ) -> Result<(Self, ServerFrame), HandshakeError> {
         let mut session = CustomerSession {
             visitor_id: String::new(),
+            client,
             name: hello.name.filter(|n| !n.trim().is_empty()),
             email: hello.email.filter(|e| !e.trim().is_empty()),
             verified: false,

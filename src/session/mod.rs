@@ -12,7 +12,7 @@ mod agent;
 mod customer;
 mod shared;
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use self::{agent::AgentSession, customer::CustomerSession};
 use crate::{
@@ -63,13 +63,14 @@ pub enum Session {
 }
 
 impl Session {
-    /// Authenticates the `hello` of a `role` connection, registers the connection and
-    /// builds the `welcome`.
+    /// Authenticates the `hello` of a `role` connection from `client` (the client's
+    /// address), registers the connection and builds the `welcome`.
     pub async fn start(
         hub: &Arc<Hub>,
         role: Role,
         hello: Hello,
         conn: &ConnTx,
+        client: IpAddr,
     ) -> Result<(Session, ServerFrame), HandshakeError> {
         if hello.role != role {
             return Err(HandshakeError::BadHello(
@@ -80,7 +81,7 @@ impl Session {
             Role::Agent => AgentSession::start(hub, hello, conn)
                 .await
                 .map(|(s, w)| (Session::Agent(s), w)),
-            Role::Customer | Role::System => CustomerSession::start(hub, hello, conn)
+            Role::Customer | Role::System => CustomerSession::start(hub, hello, conn, client)
                 .await
                 .map(|(s, w)| (Session::Customer(s), w)),
         }

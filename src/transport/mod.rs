@@ -10,7 +10,7 @@
 mod frames;
 mod writer;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{stream::SplitStream, SinkExt, StreamExt};
@@ -60,19 +60,22 @@ impl Endpoint {
 }
 
 /// Serves one upgraded socket until it closes (spawned on the node's task tracker).
-pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint) {
+pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, client: IpAddr) {
     let conn_id = hub.registry.next_conn_id();
     let span = tracing::info_span!(
         "conn",
         conn_id,
         role = ?endpoint,
+        %client,
         agent_id = tracing::field::Empty,
         visitor_id = tracing::field::Empty
     );
-    run(hub, socket, endpoint, conn_id).instrument(span).await
+    run(hub, socket, endpoint, conn_id, client)
+        .instrument(span)
+        .await
 }
 
-async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64) {
+async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64, client: IpAddr) {
     let limits = hub.config.limits.clone();
     let (sink, mut stream) = socket.split();
     let mut last_heard = Instant::now();
@@ -106,13 +109,14 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64)
         limits.send_queue_bytes,
         hub.metrics.slow_reader_closes.clone(),
     );
-    let (mut session, welcome) = match Session::start(&hub, endpoint.role(), hello, &conn).await {
-        Ok(started) => started,
-        Err(failure) => {
-            let (code, reason) = failure.close();
-            return close_now(sink, code, reason).await;
-        }
-    };
+    let (mut session, welcome) =
+        match Session::start(&hub, endpoint.role(), hello, &conn, client).await {
+            Ok(started) => started,
+            Err(failure) => {
+                let (code, reason) = failure.close();
+                return close_now(sink, code, reason).await;
+            }
+        };
     session.record_identity(&tracing::Span::current());
     // The session registered this connection already, so events may be queued; the
     // welcome goes out first, straight to the socket, then the writer drains the queue.
