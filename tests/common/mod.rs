@@ -45,7 +45,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How long the hub (and Redis) may take to print that it is ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub const ADMIN_TOKEN: &str = "admin-secret";
+pub const ADMIN_TOKEN: &str = "admin-secret-for-tests";
 pub const IDENTITY_SECRET: &str = "site-secret";
 
 /// How many output lines of a child process are kept for failure messages.
