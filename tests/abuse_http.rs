@@ -165,7 +165,7 @@ async fn serve_refuses_an_admin_token_under_16_characters() {
     std::fs::write(&config, toml).expect("write config");
     let output = tokio::time::timeout(
         START_TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        tokio::process::Command::new(hub_bin())
             .args([
                 "serve",
                 "--listen",
