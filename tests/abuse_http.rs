@@ -176,6 +176,7 @@ async fn serve_refuses_an_admin_token_under_16_characters() {
             .arg("--config")
             .arg(&config)
             .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+            .kill_on_drop(true)
             .output(),
     )
     .await
