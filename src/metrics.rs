@@ -21,6 +21,9 @@ pub struct Metrics {
     pub tickets: IntCounter,
     pub ticket_flush_events_held: IntGauge,
     pub webhook_deliveries: IntCounterVec,
+    /// Issue 15, part C: failed bearer tokens (`rejected`) and requests refused while
+    /// their address is throttled (`throttled`).
+    pub login_failures: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -86,6 +89,13 @@ impl Metrics {
             Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
             &["outcome"],
         ));
+        let login_failures = must(IntCounterVec::new(
+            Opts::new(
+                "login_failures_total",
+                "REST bearer tokens refused (rejected) and requests refused while throttled",
+            ),
+            &["outcome"],
+        ));
         for collector in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events_stored.clone()),
@@ -99,6 +109,7 @@ impl Metrics {
             Box::new(tickets.clone()),
             Box::new(ticket_flush_events_held.clone()),
             Box::new(webhook_deliveries.clone()),
+            Box::new(login_failures.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -119,6 +130,7 @@ impl Metrics {
             tickets,
             ticket_flush_events_held,
             webhook_deliveries,
+            login_failures,
         }
     }
 

@@ -256,7 +256,7 @@ async fn start_on_a_port_already_taken_exits_non_zero_with_one_line() {
 // Flags from the environment
 // ---------------------------------------------------------------------------------------
 
-const ENV_ADMIN: &str = "admin-from-env";
+const ENV_ADMIN: &str = "admin-from-env-0123456789";
 const ENV_IDENTITY: &str = "identity-from-env";
 const ENV_HOOK_SECRET: &str = "hook-secret-from-env";
 const ENV_NODE: &str = "node-from-env";
@@ -418,7 +418,7 @@ async fn flags_win_over_their_environment_variables() {
             "--config",
             path_str(&config),
             "--admin-token",
-            "admin-from-flag",
+            "admin-from-flag-0123456789",
             "--log",
             "info",
         ],
@@ -435,7 +435,12 @@ async fn flags_win_over_their_environment_variables() {
         "SWITCHBOARD_ADMIN_TOKEN over --admin-token: {body}"
     );
     let (status, body) = hub
-        .http_json("GET", "/v1/agents", Some("admin-from-flag"), None)
+        .http_json(
+            "GET",
+            "/v1/agents",
+            Some("admin-from-flag-0123456789"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "--admin-token: {body}");
     let output = hub.output();

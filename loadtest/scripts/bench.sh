@@ -30,7 +30,7 @@ SCENARIOS="$ROOT/loadtest/scenarios"
 REDIS_PORT="${REDIS_PORT:-16400}"
 HUB_PORT="${HUB_PORT:-18400}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-15000}"
-ADMIN=bench-admin
+ADMIN=bench-admin-0123456789
 
 OUT="${1:?usage: bench.sh OUT_DIR [saturation] [latency] [idle] [soak]}"
 shift

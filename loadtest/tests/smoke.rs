@@ -18,7 +18,7 @@ use std::{
 
 use switchboard_loadtest::{run, HubTarget, RunOptions, Scenario};
 
-const ADMIN_TOKEN: &str = "smoke-admin";
+const ADMIN_TOKEN: &str = "smoke-admin-0123456789";
 
 /// Kills the child when the test ends, however it ends.
 struct Guard(Child);

@@ -15,8 +15,8 @@ use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
     sections::{
-        CannedResponse, Expand, Limits, RetentionSettings, RouterSettings, TopicConfig,
-        WebhookSettings,
+        AuthSettings, CannedResponse, Expand, Limits, RetentionSettings, RouterSettings,
+        TopicConfig, WebhookSettings, MIN_ADMIN_TOKEN_CHARS,
     },
 };
 
@@ -43,13 +43,63 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+// --- Webhook URL (issue 15): its query string is often a secret ----------------------
+
+/// The webhook URL. Its query string (often a token) never reaches a log: `Debug` and
+/// `Display` print it redacted; only [`WebhookUrl::expose`] gives the whole URL.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct WebhookUrl(String);
+
+impl WebhookUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        WebhookUrl(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with its query string (and any user info) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+/// `url` with the query string and user info masked, for logs.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, _) = url.split_once('#').unwrap_or((url, ""));
+    let mut out = match before_fragment.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => before_fragment.to_string(),
+    };
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            out = format!("{}***@{}", &out[..scheme_end + 3], &rest[at + 1..]);
+        }
+    }
+    out
+}
+
+impl std::fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookUrl({:?})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// The TOML file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     admin_token: Option<Secret>,
     identity_secret: Option<Secret>,
-    webhook_url: Option<String>,
+    webhook_url: Option<WebhookUrl>,
     webhook_secret: Option<Secret>,
     #[serde(default)]
     limits: Limits,
@@ -63,6 +113,8 @@ struct FileConfig {
     retention: RetentionSettings,
     #[serde(default)]
     canned_responses: Vec<CannedResponse>,
+    #[serde(default)]
+    auth: AuthSettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -72,7 +124,7 @@ pub struct Config {
     pub node_id: String,
     pub admin_token: Secret,
     pub identity_secret: Option<Secret>,
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     pub webhook_secret: Option<Secret>,
     pub limits: Limits,
     pub topics: Vec<TopicConfig>,
@@ -80,6 +132,7 @@ pub struct Config {
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
+    pub auth: AuthSettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -118,6 +171,7 @@ impl Default for Config {
             webhook: WebhookSettings::default(),
             retention: RetentionSettings::default(),
             canned_responses: vec![],
+            auth: AuthSettings::default(),
             failpoint: None,
         }
     }
@@ -164,7 +218,11 @@ impl Config {
                 .clone()
                 .map(Secret::new)
                 .or(file.identity_secret),
-            webhook_url: args.webhook_url.clone().or(file.webhook_url),
+            webhook_url: args
+                .webhook_url
+                .clone()
+                .map(WebhookUrl::new)
+                .or(file.webhook_url),
             webhook_secret: args
                 .webhook_secret
                 .clone()
@@ -180,9 +238,16 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            auth: file.auth,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
+        // `serve` only: the `demo` command (built with `from_toml`) has a short one.
+        if config.admin_token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(ConfigError::Invalid(format!(
+                "admin_token must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+            )));
+        }
         Ok(config)
     }
 
@@ -209,6 +274,7 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            auth: file.auth,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -227,6 +293,15 @@ impl Config {
         }
         if self.webhook_url.is_some() && self.webhook_secret.as_ref().is_none_or(Secret::is_empty) {
             return invalid("webhook_url needs a webhook_secret to sign deliveries".into());
+        }
+        if let Some(url) = &self.webhook_url {
+            let parsed = reqwest::Url::parse(url.expose());
+            if !parsed.is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                return invalid(format!("webhook_url is not an http(s) URL: {url}"));
+            }
+        }
+        if self.auth.max_failures == 0 || self.auth.failure_window_s == 0 {
+            return invalid("auth.max_failures and auth.failure_window_s must be positive".into());
         }
         let limits = &self.limits;
         if limits.max_frame_bytes < 1024 || limits.max_text_bytes == 0 {
@@ -404,6 +479,23 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         ] {
             assert!(with_retention(toml).is_err(), "{why}: {toml}");
         }
+    }
+
+    #[test]
+    fn webhook_url_query_never_prints() {
+        let config = Config::from_toml(
+            "admin_token = \"a\"\nwebhook_url = \"https://user:pw@h.example/t?key=s3cret&x=1\"\nwebhook_secret = \"s\"",
+            "redis://x",
+        )
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("pw@"),
+            "{printed}"
+        );
+        assert!(printed.contains("https://***@h.example/t?***"), "{printed}");
+        assert_eq!(redact_url("http://h/t"), "http://h/t");
+        assert!(with_retention("webhook_url = \"not a url\"\nwebhook_secret = \"s\"").is_err());
     }
 
     #[test]

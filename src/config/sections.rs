@@ -1,5 +1,5 @@
 //! The sections of the TOML file (`[limits]`, `[[topic]]`, `[router]`, `[webhook]`,
-//! `[retention]`, `[[canned_responses]]`), each with its defaults.
+//! `[retention]`, `[auth]`, `[[canned_responses]]`), each with its defaults.
 
 use serde::Deserialize;
 
@@ -167,3 +167,27 @@ pub struct CannedResponse {
     pub shortcut: String,
     pub text: String,
 }
+
+// --- [auth] (issue 15): throttled failed logins -------------------------------------
+
+/// Failed bearer-token attempts on the REST API, per client address: after
+/// `max_failures` within `failure_window_s`, every bearer request from that address is
+/// answered 429 `rate_limited` until the window ends. Successful requests never count.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub max_failures: u32,
+    pub failure_window_s: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            max_failures: 10,
+            failure_window_s: 60,
+        }
+    }
+}
+
+/// The shortest admin token `serve` accepts (the `demo` command's is shorter on purpose).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;

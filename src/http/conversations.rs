@@ -4,16 +4,22 @@
 use std::sync::Arc;
 
 use axum::{
+    body::{Body, Bytes},
     extract::{Path, Query, State},
-    http::HeaderMap,
-    response::IntoResponse,
+    http::{header, HeaderMap},
+    response::{IntoResponse, Response},
     Json,
 };
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{auth, ApiResult};
-use crate::{error::Error, hub::Hub, store::ConversationRecord};
+use crate::{
+    error::Error,
+    hub::Hub,
+    store::{ConversationRecord, StreamCursor},
+};
 
 fn summary(record: &ConversationRecord) -> Value {
     json!({
@@ -61,28 +67,105 @@ pub async fn list(
     Ok(Json(json!({ "conversations": conversations })))
 }
 
+/// Events per page of `GET /v1/conversations/{id}`: the reply is streamed a page at a
+/// time as the client reads it, so a long chat never sits whole in memory.
+const SHOW_PAGE: usize = 200;
+
+/// State and every event of one conversation. Membership comes first, from the state
+/// hash alone: admins, supervisors and the owning agent. An agent who left the chat (a
+/// hand-off away) is refused, as WebSocket `history` refuses it. The events are then
+/// streamed page by page; a Redis failure after the first page cuts the reply short
+/// (the client sees an incomplete body, never a wrong one).
 pub async fn show(
     State(hub): State<Arc<Hub>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let caller = auth::caller(&hub, &headers).await?;
     let record = hub
         .store
         .conversation(&id)
         .await?
         .ok_or_else(|| Error::not_found(format!("no conversation {id}")))?;
-    let events = hub.store.all_events(&id).await?;
     if let auth::Caller::Agent(agent) = &caller {
-        let member = record.agent.as_deref() == Some(agent.id.as_str())
-            || events.iter().any(|e| matches!(&e.body, crate::protocol::EventBody::Joined { agent: a } if a.id == agent.id));
-        if !agent.supervisor && !member {
+        let owner = record.agent.as_deref() == Some(agent.id.as_str());
+        if !agent.supervisor && !owner {
             return Err(Error::forbidden(format!("not a member of {id}")).into());
         }
     }
-    Ok(Json(
-        json!({ "conversation": summary(&record), "events": events }),
-    ))
+    let (first, more) = hub.store.history(&id, 0, SHOW_PAGE).await?;
+    let mut head = format!(r#"{{"conversation":{},"events":["#, summary(&record)).into_bytes();
+    let mut pages = EventPages {
+        store: hub.store.clone(),
+        conversation_id: id,
+        after: first.last().map_or(0, |e| e.seq),
+        more: more && !first.is_empty(),
+        any: false,
+    };
+    pages
+        .encode(&first, &mut head)
+        .map_err(|_| Error::Unavailable)?;
+    let rest = futures_util::stream::unfold(Some(pages), |state| async move {
+        let mut pages = state?;
+        if !pages.more {
+            return None;
+        }
+        match pages.next_chunk().await {
+            Ok(chunk) => Some((Ok(chunk), Some(pages))),
+            Err(err) => {
+                tracing::warn!(conversation_id = %pages.conversation_id, cause = %err, "conversation reply cut short");
+                Some((Err(std::io::Error::other("storage unavailable")), None))
+            }
+        }
+    });
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(head))])
+        .chain(rest)
+        .chain(futures_util::stream::iter([Ok(Bytes::from_static(b"]}"))]));
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The pages of a conversation's events still to send, after the first.
+struct EventPages {
+    store: crate::store::Store,
+    conversation_id: String,
+    after: u64,
+    more: bool,
+    /// An event was written already (the next one needs a comma).
+    any: bool,
+}
+
+impl EventPages {
+    fn encode(
+        &mut self,
+        events: &[crate::protocol::Event],
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        for event in events {
+            if self.any {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, event)?;
+            self.any = true;
+        }
+        Ok(())
+    }
+
+    async fn next_chunk(&mut self) -> Result<Bytes, Error> {
+        let (events, more) = self
+            .store
+            .history(&self.conversation_id, self.after, SHOW_PAGE)
+            .await?;
+        self.more = more && !events.is_empty();
+        self.after = events.last().map_or(self.after, |e| e.seq);
+        let mut out = Vec::new();
+        self.encode(&events, &mut out)
+            .map_err(|_| Error::Unavailable)?;
+        Ok(Bytes::from(out))
+    }
 }
 
 #[derive(Deserialize)]
@@ -98,16 +181,14 @@ pub async fn tickets(
 ) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let after = query.after.filter(|a| !a.is_empty());
-    if let Some(cursor) = &after {
-        let valid = cursor
-            .split_once('-')
-            .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok());
-        if !valid {
-            return Err(Error::bad_request("bad cursor").into());
-        }
-    }
-    let page = hub.store.tickets(after.as_deref(), limit).await?;
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        Some(text) => Some(
+            StreamCursor::parse(text)
+                .ok_or_else(|| Error::bad_request("bad cursor: use the `next` of a page"))?,
+        ),
+        None => None,
+    };
+    let page = hub.store.tickets(after.as_ref(), limit).await?;
     let tickets = page
         .tickets
         .iter()

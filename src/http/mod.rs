@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod conversations;
 mod pages;
+mod privacy;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -48,6 +49,11 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 pub fn app(hub: Arc<Hub>) -> Router {
+    // Issue 15, part C: failed bearer tokens are throttled per client address.
+    let login_throttle = Arc::new(auth::LoginThrottle::new(
+        hub.config.auth.clone(),
+        hub.metrics.login_failures.clone(),
+    ));
     Router::new()
         .route("/v1/customer/ws", get(customer_ws))
         .route("/v1/agent/ws", get(agent_ws))
@@ -66,6 +72,11 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(pages::routes())
+        .merge(privacy::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            login_throttle,
+            auth::throttle_failed_logins,
+        ))
         .with_state(hub)
 }
 

@@ -69,6 +69,27 @@ pub fn webhook_dead_letters() -> String {
     "sb:{tickets}:dead".into()
 }
 
+// --- Data protection (export, erase, audit): `store/privacy.rs` ---------------------
+
+/// What is held about a visitor beyond its open slot and routing hint: a set of
+/// `t:<ticket id>` and `c:<conversation id>` members, written at each ticket flush (and
+/// offline message), expiring with the visitor's latest ticket.
+pub fn visitor_records(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:records")
+}
+
+/// The visitor's session revocation marker, when sessions of this visitor were revoked
+/// (written by the session code; export shows it, erase keeps it so a revoked session
+/// stays revoked).
+pub fn visitor_sessions_revoked(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:sessions_revoked")
+}
+
+/// Stream of admin actions on customer data (who, what, when).
+pub fn audit_log() -> String {
+    "sb:{audit}:log".into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,7 @@
 mod agents;
 mod conversations;
 pub mod keys;
+mod privacy;
 mod records;
 mod retention;
 mod tickets;
@@ -22,7 +23,9 @@ use tokio::sync::Semaphore;
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
-pub use tickets::{OutboxEntry, TicketPage};
+pub use tickets::{OutboxEntry, StreamCursor, TicketPage};
+
+pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

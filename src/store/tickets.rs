@@ -38,6 +38,45 @@ return 1
     )
 });
 
+/// A paging cursor into a stream (the ticket log, the audit log): the id of the last
+/// entry of the previous page, `<ms>-<seq>`. Parsed strictly (digits only), so what
+/// reaches Redis is always a well-formed id and a bad cursor is the client's mistake,
+/// never "storage unavailable".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCursor {
+    ms: u64,
+    seq: u64,
+}
+
+impl StreamCursor {
+    /// `None` when `text` is not a stream id.
+    pub fn parse(text: &str) -> Option<StreamCursor> {
+        let digits = |part: &str| -> Option<u64> {
+            if part.is_empty() || part.len() > 20 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        let (ms, seq) = text.split_once('-')?;
+        let cursor = StreamCursor {
+            ms: digits(ms)?,
+            seq: digits(seq)?,
+        };
+        // Nothing can follow the largest id: no page ever ends there.
+        ((cursor.ms, cursor.seq) != (u64::MAX, u64::MAX)).then_some(cursor)
+    }
+
+    /// The first id after the cursor, as an `XRANGE` start (`-` without a cursor).
+    pub(super) fn range_start(cursor: Option<&StreamCursor>) -> Option<String> {
+        match cursor {
+            None => Some("-".into()),
+            Some(c) if c.seq < u64::MAX => Some(format!("{}-{}", c.ms, c.seq + 1)),
+            Some(c) if c.ms < u64::MAX => Some(format!("{}-0", c.ms + 1)),
+            Some(_) => None, // refused by `parse`; an empty page all the same
+        }
+    }
+}
+
 pub struct TicketPage {
     pub tickets: Vec<String>,
     pub next: Option<String>,
@@ -134,10 +173,16 @@ impl Store {
     /// Tickets in flush order after the cursor (a log entry id), at most `limit`. A log
     /// entry whose ticket has expired (the log is trimmed lazily) is skipped, so a page
     /// may hold fewer tickets than `limit` while `next` still moves on.
-    pub async fn tickets(&self, after: Option<&str>, limit: usize) -> StoreResult<TicketPage> {
-        let start = match after {
-            Some(cursor) => format!("({cursor}"),
-            None => "-".to_string(),
+    pub async fn tickets(
+        &self,
+        after: Option<&StreamCursor>,
+        limit: usize,
+    ) -> StoreResult<TicketPage> {
+        let Some(start) = StreamCursor::range_start(after) else {
+            return Ok(TicketPage {
+                tickets: Vec::new(),
+                next: None,
+            });
         };
         let mut conn = self.conn();
         let reply: StreamRangeReply = self
@@ -373,6 +418,14 @@ impl Store {
     }
 }
 
+impl StoreError {
+    /// The outbox stream or its consumer group is gone (the key was deleted, Redis was
+    /// flushed): the group must be created again before the outbox can be read.
+    pub fn is_missing_group(&self) -> bool {
+        matches!(self, StoreError::Unavailable(cause) if cause.contains("NOGROUP"))
+    }
+}
+
 fn parse_autoclaim(reply: Value) -> Vec<(String, HashMap<String, Value>)> {
     // XAUTOCLAIM → [next_cursor, [[id, [field, value, ...]], ...], [deleted ids]]
     let mut out = Vec::new();
@@ -401,4 +454,35 @@ fn parse_autoclaim(reply: Value) -> Vec<(String, HashMap<String, Value>)> {
         out.push((id, map));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamCursor;
+
+    #[test]
+    fn cursors_are_stream_ids_only() {
+        for good in ["0-0", "1796290375755-0", "1-18446744073709551615"] {
+            assert!(StreamCursor::parse(good).is_some(), "{good}");
+        }
+        for bad in [
+            "",
+            "-",
+            "5",
+            "+1-0",
+            "1-+0",
+            "-1-0",
+            "1-0-0",
+            "a-0",
+            " 1-0",
+            "18446744073709551616-0",
+            "18446744073709551615-18446744073709551615",
+        ] {
+            assert!(StreamCursor::parse(bad).is_none(), "{bad}");
+        }
+        let start = |c: &str| StreamCursor::range_start(StreamCursor::parse(c).as_ref());
+        assert_eq!(start("5-3").as_deref(), Some("5-4"));
+        assert_eq!(start("5-18446744073709551615").as_deref(), Some("6-0"));
+        assert_eq!(StreamCursor::range_start(None).as_deref(), Some("-"));
+    }
 }

@@ -248,6 +248,18 @@ impl Tickets {
                 tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
             }
         }
+        // Also on a repeated flush: the index is what export and erasure find the
+        // customer's data by (`store/privacy.rs`).
+        if let Some(ticket_id) = &record.ticket_id {
+            self.store
+                .index_visitor_ticket(
+                    &record.visitor_id,
+                    ticket_id,
+                    Some(&record.id),
+                    self.retention.ticket_ms(),
+                )
+                .await?;
+        }
         // Also when the ticket was already stored (a flush repeated after a crash): the
         // crash may have come before the expiry was set.
         self.store
@@ -354,6 +366,15 @@ impl Tickets {
             .await?
         {
             self.metrics.tickets.inc();
+        }
+        // The ticket is stored: failing the request now would make the customer send it
+        // again as a second ticket, so a missing index entry is only logged.
+        if let Err(err) = self
+            .store
+            .index_visitor_ticket(visitor_id, &ticket_id, None, self.retention.ticket_ms())
+            .await
+        {
+            tracing::warn!(ticket_id = %ticket_id, cause = %err, "offline ticket not indexed for its customer");
         }
         Ok(ticket_id)
     }

@@ -7,6 +7,12 @@
 //! its own pending entries at start) and a dead node's entries are adopted by another.
 //! Failures back off exponentially with jitter; an entry still failing after
 //! `give_up_after_ms` moves to the dead-letter list shown in `/v1/stats`.
+//!
+//! The URL's query string (often a secret) is never logged: errors are logged without
+//! their URL, the URL only redacted. Redirects are not followed (the signed body must
+//! go to the configured receiver only): a 3xx is a failure like any other. If the
+//! outbox stream or its group disappears (the key deleted, Redis flushed), the group is
+//! created again and delivery carries on.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -55,7 +61,7 @@ struct Worker {
     metrics: Metrics,
     shutdown: CancellationToken,
     client: reqwest::Client,
-    url: String,
+    url: crate::config::WebhookUrl,
     secret: String,
     /// Entries this node holds, by the time of their next attempt.
     due: BTreeMap<(u64, String), OutboxEntry>,
@@ -69,14 +75,16 @@ pub async fn run(config: Arc<Config>, store: Store, metrics: Metrics, shutdown: 
     };
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_millis(config.webhook.request_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(client) => client,
         Err(err) => {
-            tracing::error!(cause = %err, "cannot build the webhook client; deliveries stay in the outbox");
+            tracing::error!(cause = %err.without_url(), "cannot build the webhook client; deliveries stay in the outbox");
             return;
         }
     };
+    tracing::info!(url = %url, "webhook deliveries on");
     let mut worker = Worker {
         config,
         store,
@@ -136,6 +144,16 @@ impl Worker {
                 Ok(fresh) => {
                     for entry in fresh {
                         self.due.insert((0, entry.entry_id.clone()), entry);
+                    }
+                }
+                Err(err) if err.is_missing_group() => {
+                    // Deleted or flushed: without its group nothing would be read again.
+                    tracing::warn!(cause = %err, "webhook outbox or its group is gone; creating it again");
+                    match store.ensure_outbox_group(GROUP).await {
+                        Ok(()) => ready = false,
+                        Err(err) => {
+                            tracing::warn!(cause = %err, "webhook outbox group not created yet")
+                        }
                     }
                 }
                 Err(err) => tracing::debug!(cause = %err, "outbox not readable now"),
@@ -228,7 +246,7 @@ impl Worker {
         let now_s = crate::clock::now_ms() / 1000;
         let response = self
             .client
-            .post(&self.url)
+            .post(self.url.expose())
             .header("content-type", "application/json")
             .header(
                 "Switchboard-Signature",
@@ -240,10 +258,28 @@ impl Worker {
             .await;
         match response {
             Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) if response.status().is_redirection() => Outcome::Failed(format!(
+                "receiver answered {} (redirects are not followed)",
+                response.status()
+            )),
             Ok(response) => Outcome::Failed(format!("receiver answered {}", response.status())),
-            Err(err) => Outcome::Failed(err.to_string()),
+            // Without the URL: its query string may be a secret.
+            Err(err) => Outcome::Failed(without_url(err)),
         }
     }
+}
+
+/// A request error and its causes, without the URL (its query string may be a secret).
+fn without_url(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 #[cfg(test)]

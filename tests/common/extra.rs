@@ -169,7 +169,7 @@ impl Hub {
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config_toml).expect("write hub config");
         let log = OutputLog::default();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        let mut command = Command::new(hub_bin());
         command
             .args([
                 "serve",
@@ -219,7 +219,7 @@ impl Hub {
     pub async fn start_command(args: &[&str], env: &[(&str, &str)]) -> Hub {
         let dir = tempfile::tempdir().expect("temp dir for the hub");
         let log = OutputLog::default();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        let mut command = Command::new(hub_bin());
         command
             .args(args)
             .current_dir(dir.path())

@@ -45,7 +45,16 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How long the hub (and Redis) may take to print that it is ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub const ADMIN_TOKEN: &str = "admin-secret";
+/// The hub binary: cargo's, or `SWITCHBOARD_TEST_BIN` when set (a copy of this
+/// checkout's build, when several checkouts share one target directory and each build
+/// replaces `target/debug/switchboard`).
+pub fn hub_bin() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_switchboard")))
+}
+
+pub const ADMIN_TOKEN: &str = "admin-secret-for-tests";
 pub const IDENTITY_SECRET: &str = "site-secret";
 
 /// How many output lines of a child process are kept for failure messages.
@@ -527,7 +536,7 @@ impl Hub {
     }
 
     async fn spawn(redis_url: &str, config: &Path, log: &OutputLog) -> (Child, SocketAddr) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        let mut command = Command::new(hub_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--redis-url", redis_url])
             .arg("--config")

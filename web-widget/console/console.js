@@ -2,9 +2,13 @@
 // Wire contract: docs/protocol.md (v1). Text from the wire is only ever set with textContent.
 
 import { Connection, ConvLog, randomId } from './conn.js';
+import { allowedHubs, resolveHub } from './hub.js';
 
 const params = new URLSearchParams(location.search);
-const HUB = (params.get('hub') || '').replace(/\/+$/, '') || location.origin;
+// `?hub=` only names this page's origin or one the operator allows: the agent's token
+// goes to that hub, so a link must not be able to send it anywhere else.
+const { hub: HUB, refused: REFUSED_HUB } = resolveHub(params.get('hub'), location.origin, allowedHubs(document));
+if (REFUSED_HUB) console.warn('switchboard console: ?hub= ignored (not an allowed origin):', REFUSED_HUB);
 const WS_URL = HUB.replace(/^http/i, 'ws') + '/v1/agent/ws';
 const TOKEN_KEY = 'switchboard.console.token';
 const OUTBOX_KEY = 'switchboard.console.outbox';
@@ -85,7 +89,8 @@ function boot() {
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
 
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token); else showLogin('');
+  const notice = REFUSED_HUB ? `The hub address in this link is not allowed; using ${HUB}.` : '';
+  if (token) startSession(token); else showLogin(notice);
 }
 
 function showLogin(message) {
@@ -947,6 +952,7 @@ window.SwitchboardConsole = {
     connection: S.connState, status: S.status, me: S.me, active: S.active, offers: [...S.offers.keys()],
     conversations: [...S.convs.values()].map((c) => ({ id: c.id, state: c.state, lastSeq: c.log.applied, member: c.member, monitoring: c.monitoring, unread: unread(c) })),
     pending: S.outbox.filter((it) => it.state === 'queued' || it.state === 'sending').length,
+    hub: HUB, refusedHub: REFUSED_HUB,
   }),
 };
 
