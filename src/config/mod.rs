@@ -15,8 +15,8 @@ use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
     sections::{
-        CannedResponse, Expand, Limits, RetentionSettings, RouterSettings, TopicConfig,
-        WebhookSettings,
+        AccessSettings, CannedResponse, Expand, Limits, RetentionSettings, RouterSettings,
+        TopicConfig, WebhookSettings,
     },
 };
 
@@ -43,6 +43,49 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// An address or CIDR block (`10.0.0.0/8`, `::1`), for `access.trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The TOML file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +106,8 @@ struct FileConfig {
     retention: RetentionSettings,
     #[serde(default)]
     canned_responses: Vec<CannedResponse>,
+    #[serde(default)]
+    access: AccessSettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -80,6 +125,8 @@ pub struct Config {
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
+    /// `[access]`: trusted proxies and origin allowlists.
+    pub access: AccessSettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -118,6 +165,7 @@ impl Default for Config {
             webhook: WebhookSettings::default(),
             retention: RetentionSettings::default(),
             canned_responses: vec![],
+            access: AccessSettings::default(),
             failpoint: None,
         }
     }
@@ -180,6 +228,7 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            access: file.access,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -209,6 +258,7 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            access: file.access,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -246,6 +296,7 @@ impl Config {
         {
             return invalid("limits: timeouts and counts must be positive, send_queue at least 8, send_queue_bytes at least 65536, idle_timeout_ms above ping_interval_ms".into());
         }
+        self.validate_admission()?;
         let retention = &self.retention;
         if retention.closed_conversation_s == 0 {
             return invalid("retention.closed_conversation_s must be positive (the ticket keeps the transcript; raise it to keep closed chats longer)".into());
@@ -289,6 +340,46 @@ impl Config {
         }
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
+        }
+        Ok(())
+    }
+
+    // ---- admission and access (issue 15 part A) ----
+    fn validate_admission(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let limits = &self.limits;
+        if limits.max_connections_per_ip == 0
+            || limits.max_upgrading == 0
+            || limits.header_read_timeout_ms == 0
+            || limits.history_drain_timeout_ms == 0
+        {
+            return invalid("limits: max_connections_per_ip, max_upgrading, header_read_timeout_ms and history_drain_timeout_ms must be positive".into());
+        }
+        if limits.send_queue_bytes_total < limits.send_queue_bytes {
+            return invalid(
+                "limits.send_queue_bytes_total must be at least send_queue_bytes".into(),
+            );
+        }
+        for proxy in &self.access.trusted_proxies {
+            if crate::config::IpNet::parse(proxy).is_none() {
+                return invalid(format!(
+                    "access.trusted_proxies: {proxy:?} is not an address or CIDR block"
+                ));
+            }
+        }
+        for origin in self
+            .access
+            .allowed_origins
+            .iter()
+            .chain(&self.access.console_origins)
+        {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/');
+            if !ok {
+                return invalid(format!(
+                    "access: origin {origin:?} must look like https://host[:port], no path"
+                ));
+            }
         }
         Ok(())
     }

@@ -66,8 +66,15 @@ pub fn message(
 }
 
 /// `history`: the events the asker may see after `after_seq`, oldest first.
+///
+/// A page goes out only once the connection's earlier frames have reached its socket
+/// (queue below a quarter of `send_queue_bytes`), so a client that asks for pages and
+/// stops reading holds one page at most: the next request waits here, without reading
+/// Redis, and after `history_drain_timeout_ms` the connection is closed with 1013 as
+/// a slow reader.
 pub async fn history(
     hub: &Arc<Hub>,
+    conn: &ConnTx,
     conversation_id: &str,
     speaker: Speaker,
     after_seq: u64,
@@ -76,9 +83,16 @@ pub async fn history(
     hub.conversations
         .members(conversation_id, speaker.author, Permission::Member)
         .await?;
-    let limit = limit
-        .unwrap_or(200)
-        .clamp(1, hub.config.limits.history_limit_max);
+    let limits = &hub.config.limits;
+    let drain_timeout = std::time::Duration::from_millis(limits.history_drain_timeout_ms);
+    if !conn
+        .drained_below(limits.send_queue_bytes / 4, drain_timeout)
+        .await
+    {
+        conn.close_slow_reader();
+        return Ok(Reply::Done);
+    }
+    let limit = limit.unwrap_or(200).clamp(1, limits.history_limit_max);
     let (events, more) = hub.store.history(conversation_id, after_seq, limit).await?;
     let events = events
         .into_iter()
