@@ -292,7 +292,6 @@ impl Config {
             || limits.idle_timeout_ms <= limits.ping_interval_ms
             || limits.store_timeout_ms == 0
             || limits.history_limit_max == 0
-            || limits.max_connections == 0
         {
             return invalid("limits: timeouts and counts must be positive, send_queue at least 8, send_queue_bytes at least 65536, idle_timeout_ms above ping_interval_ms".into());
         }

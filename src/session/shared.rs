@@ -8,7 +8,7 @@ use crate::{
     conversation::{Ack, AppendRequest, Author, Permission},
     error::{Error, Result},
     hub::Hub,
-    protocol::{AckBody, Audience, EventBody, Party, ServerFrame},
+    protocol::{AckBody, Audience, Event, EventBody, Party, ServerFrame},
     registry::ConnTx,
 };
 
@@ -71,7 +71,9 @@ pub fn message(
 /// (queue below a quarter of `send_queue_bytes`), so a client that asks for pages and
 /// stops reading holds one page at most: the next request waits here, without reading
 /// Redis, and after `history_drain_timeout_ms` the connection is closed with 1013 as
-/// a slow reader.
+/// a slow reader. A page also stops at about a quarter of `send_queue_bytes` (with
+/// `more: true`), whatever `limit` asks: the WebSocket keeps a write buffer as large as
+/// the largest frame it ever sent, for as long as the connection lives.
 pub async fn history(
     hub: &Arc<Hub>,
     conn: &ConnTx,
@@ -93,16 +95,42 @@ pub async fn history(
         return Ok(Reply::Done);
     }
     let limit = limit.unwrap_or(200).clamp(1, limits.history_limit_max);
-    let (events, more) = hub.store.history(conversation_id, after_seq, limit).await?;
-    let events = events
-        .into_iter()
-        .filter_map(|e| e.visible_to(speaker.audience))
-        .collect();
+    let (events, mut more) = hub.store.history(conversation_id, after_seq, limit).await?;
+    let page_bytes = limits.send_queue_bytes / 4;
+    let mut bytes = 0;
+    let mut page = Vec::with_capacity(events.len());
+    for event in events {
+        let Some(event) = event.visible_to(speaker.audience) else {
+            continue;
+        };
+        if !page.is_empty() && bytes >= page_bytes {
+            more = true;
+            break;
+        }
+        bytes += approx_wire_bytes(&event);
+        page.push(event);
+    }
+    let events = page;
     Ok(Reply::Ack(AckBody {
         events: Some(events),
         more: Some(more),
         ..AckBody::default()
     }))
+}
+
+/// An upper estimate of an event's size on the wire: its texts as JSON-escaped (a
+/// control character takes six bytes) plus the fixed fields.
+fn approx_wire_bytes(event: &Event) -> usize {
+    let escaped = |text: &str| {
+        text.bytes()
+            .map(|b| if b < 0x20 || b == b'"' || b == b'\\' { 6 } else { 1 })
+            .sum::<usize>()
+    };
+    let text = match &event.body {
+        EventBody::Message { text, .. } | EventBody::Note { text, .. } => escaped(text),
+        _ => 0,
+    };
+    text + 512
 }
 
 /// `typing`: relayed to the other members. A customer's typing goes to staff only: its
