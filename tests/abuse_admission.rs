@@ -87,17 +87,31 @@ async fn a_connection_flood_from_one_address_is_refused_fast_and_health_answers(
         "the 20 admitted connections were closed by the header timeout, not before: {held:?}"
     );
     assert!(half_ms >= 900, "closed by the timeout ({half_ms} ms)");
-    assert!(fds_during < fds_before + 60, "refused connections hold no descriptor");
+    assert!(
+        fds_during < fds_before + 60,
+        "refused connections hold no descriptor"
+    );
     assert_eq!(
-        metric(&hub, "switchboard_admission_refused_total{reason=\"http_per_ip\"}").await,
+        metric(
+            &hub,
+            "switchboard_admission_refused_total{reason=\"http_per_ip\"}"
+        )
+        .await,
         180.0
     );
     assert!(
-        metric(&hub, "switchboard_admission_refused_total{reason=\"header_timeout\"}").await
+        metric(
+            &hub,
+            "switchboard_admission_refused_total{reason=\"header_timeout\"}"
+        )
+        .await
             >= 21.0
     );
     let lines = hub.log_tail(300).matches("refusing connections").count();
-    assert!(lines <= 2, "refusals are logged once per interval, not per connection ({lines} lines)");
+    assert!(
+        lines <= 2,
+        "refusals are logged once per interval, not per connection ({lines} lines)"
+    );
 }
 
 #[tokio::test]
@@ -113,16 +127,25 @@ async fn websocket_caps_hold_per_address_in_total_and_before_hello() {
     // Three from .2 said hello; the fourth from .2 is one too many for its address.
     let mut from_two = Vec::new();
     for _ in 0..3 {
-        let mut ws = ws_from("127.0.0.2", &hub, path, &[], None).await.expect("admitted");
+        let mut ws = ws_from("127.0.0.2", &hub, path, &[], None)
+            .await
+            .expect("admitted");
         ws.send(hello.clone()).await.expect("hello");
         from_two.push(ws);
     }
     let asked = Instant::now();
-    assert_eq!(ws_from("127.0.0.2", &hub, path, &[], None).await.err(), Some(503));
+    assert_eq!(
+        ws_from("127.0.0.2", &hub, path, &[], None).await.err(),
+        Some(503)
+    );
     eprintln!("per-address refusal took {:?}", asked.elapsed());
     // Two from .3 never say hello: upgrades in progress are capped.
-    let silent_a = ws_from("127.0.0.3", &hub, path, &[], None).await.expect("upgrading 1");
-    let mut silent_b = ws_from("127.0.0.3", &hub, path, &[], None).await.expect("upgrading 2");
+    let silent_a = ws_from("127.0.0.3", &hub, path, &[], None)
+        .await
+        .expect("upgrading 1");
+    let mut silent_b = ws_from("127.0.0.3", &hub, path, &[], None)
+        .await
+        .expect("upgrading 2");
     assert_eq!(
         ws_from("127.0.0.4", &hub, path, &[], None).await.err(),
         Some(503),
@@ -142,13 +165,18 @@ async fn websocket_caps_hold_per_address_in_total_and_before_hello() {
     drop(from_two.pop());
     drop(silent_a);
     eventually("a place to come back", WAIT, || async {
-        ws_from("127.0.0.4", &hub, path, &[], None).await.ok().map(drop)
+        ws_from("127.0.0.4", &hub, path, &[], None)
+            .await
+            .ok()
+            .map(drop)
     })
     .await;
     for reason in ["ws_per_ip", "upgrading", "ws_total"] {
-        let count =
-            metric(&hub, &format!("switchboard_admission_refused_total{{reason=\"{reason}\"}}"))
-                .await;
+        let count = metric(
+            &hub,
+            &format!("switchboard_admission_refused_total{{reason=\"{reason}\"}}"),
+        )
+        .await;
         assert!(count >= 1.0, "{reason} counted");
     }
 }
@@ -162,15 +190,27 @@ async fn a_trusted_proxy_names_the_client_and_others_cannot() {
     let mut kept = Vec::new();
     for _ in 0..2 {
         kept.push(
-            ws_from("127.0.0.5", &hub, path, &client("6.6.6.6, 203.0.113.9"), None)
-                .await
-                .expect("admitted"),
+            ws_from(
+                "127.0.0.5",
+                &hub,
+                path,
+                &client("6.6.6.6, 203.0.113.9"),
+                None,
+            )
+            .await
+            .expect("admitted"),
         );
     }
     assert_eq!(
-        ws_from("127.0.0.5", &hub, path, &client("1.1.1.1, 203.0.113.9"), None)
-            .await
-            .err(),
+        ws_from(
+            "127.0.0.5",
+            &hub,
+            path,
+            &client("1.1.1.1, 203.0.113.9"),
+            None
+        )
+        .await
+        .err(),
         Some(503),
         "the rightmost address is the client, whatever is forged left of it"
     );
@@ -207,18 +247,36 @@ async fn origins_are_checked_and_pages_carry_security_headers() {
     let console = "/v1/agent/ws";
     let origin = |o: &'static str| [("origin", o)];
     assert_eq!(
-        ws_from("127.0.0.2", &hub, widget, &origin("https://evil.example"), None)
-            .await
-            .err(),
+        ws_from(
+            "127.0.0.2",
+            &hub,
+            widget,
+            &origin("https://evil.example"),
+            None
+        )
+        .await
+        .err(),
         Some(403)
     );
-    assert!(ws_from("127.0.0.2", &hub, widget, &origin("https://shop.example"), None)
-        .await
-        .is_ok());
+    assert!(ws_from(
+        "127.0.0.2",
+        &hub,
+        widget,
+        &origin("https://shop.example"),
+        None
+    )
+    .await
+    .is_ok());
     assert_eq!(
-        ws_from("127.0.0.2", &hub, console, &origin("https://shop.example"), None)
-            .await
-            .err(),
+        ws_from(
+            "127.0.0.2",
+            &hub,
+            console,
+            &origin("https://shop.example"),
+            None
+        )
+        .await
+        .err(),
         Some(403),
         "the console is not the widget's sites"
     );
@@ -227,11 +285,21 @@ async fn origins_are_checked_and_pages_carry_security_headers() {
     assert!(ws_from("127.0.0.2", &hub, console, &origin(own), None)
         .await
         .is_ok());
-    assert!(ws_from("127.0.0.2", &hub, console, &origin("https://admin.example"), None)
-        .await
-        .is_ok());
+    assert!(ws_from(
+        "127.0.0.2",
+        &hub,
+        console,
+        &origin("https://admin.example"),
+        None
+    )
+    .await
+    .is_ok());
     assert_eq!(
-        metric(&hub, "switchboard_admission_refused_total{reason=\"origin\"}").await,
+        metric(
+            &hub,
+            "switchboard_admission_refused_total{reason=\"origin\"}"
+        )
+        .await,
         2.0
     );
 
@@ -251,14 +319,26 @@ async fn origins_are_checked_and_pages_carry_security_headers() {
     let csp = header(&console_page, "content-security-policy").expect("console CSP");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert_eq!(header(&console_page, "x-frame-options").as_deref(), Some("DENY"));
-    assert_eq!(header(&console_page, "x-content-type-options").as_deref(), Some("nosniff"));
-    assert_eq!(header(&console_page, "referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(
+        header(&console_page, "x-frame-options").as_deref(),
+        Some("DENY")
+    );
+    assert_eq!(
+        header(&console_page, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        header(&console_page, "referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
     let (_, demo) = http_from("127.0.0.1", &hub, "/demo", &[]).await;
     let csp = header(&demo, "content-security-policy").expect("demo CSP");
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let (_, widget_js) = http_from("127.0.0.1", &hub, "/widget.js", &[]).await;
-    assert_eq!(header(&widget_js, "x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        header(&widget_js, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     assert!(
         header(&widget_js, "content-security-policy").is_none(),
         "the widget runs under its embedding page's policy"

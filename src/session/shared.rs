@@ -95,22 +95,16 @@ pub async fn history(
         return Ok(Reply::Done);
     }
     let limit = limit.unwrap_or(200).clamp(1, limits.history_limit_max);
-    let (events, mut more) = hub.store.history(conversation_id, after_seq, limit).await?;
     let page_bytes = limits.send_queue_bytes / 4;
-    let mut bytes = 0;
-    let mut page = Vec::with_capacity(events.len());
-    for event in events {
-        let Some(event) = event.visible_to(speaker.audience) else {
-            continue;
-        };
-        if !page.is_empty() && bytes >= page_bytes {
-            more = true;
-            break;
-        }
-        bytes += approx_wire_bytes(&event);
-        page.push(event);
-    }
-    let events = page;
+    let (events, more) = page(
+        hub,
+        conversation_id,
+        speaker.audience,
+        after_seq,
+        limit,
+        page_bytes,
+    )
+    .await?;
     Ok(Reply::Ack(AckBody {
         events: Some(events),
         more: Some(more),
@@ -118,12 +112,54 @@ pub async fn history(
     }))
 }
 
+/// Reads up to `limit` events after `after_seq` and keeps those `audience` may see,
+/// stopping at about `page_bytes`. Redis is read in chunks sized from the events seen
+/// so far, so a page of long messages does not read a thousand of them to send thirty.
+async fn page(
+    hub: &Hub,
+    conversation_id: &str,
+    audience: Audience,
+    mut after_seq: u64,
+    limit: usize,
+    page_bytes: usize,
+) -> Result<(Vec<Event>, bool)> {
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    let mut remaining = limit;
+    let mut chunk = limit.min(64);
+    loop {
+        let (events, more) = hub.store.history(conversation_id, after_seq, chunk).await?;
+        for event in events {
+            if !page.is_empty() && bytes >= page_bytes {
+                return Ok((page, true));
+            }
+            after_seq = event.seq;
+            remaining -= 1;
+            if let Some(event) = event.visible_to(audience) {
+                bytes += approx_wire_bytes(&event);
+                page.push(event);
+            }
+        }
+        if !more || remaining == 0 {
+            return Ok((page, more));
+        }
+        let per_event = (bytes / page.len().max(1)).max(64);
+        chunk = (page_bytes.saturating_sub(bytes) / per_event + 1).clamp(1, remaining);
+    }
+}
+
 /// An upper estimate of an event's size on the wire: its texts as JSON-escaped (a
 /// control character takes six bytes) plus the fixed fields.
 fn approx_wire_bytes(event: &Event) -> usize {
     let escaped = |text: &str| {
         text.bytes()
-            .map(|b| if b < 0x20 || b == b'"' || b == b'\\' { 6 } else { 1 })
+            .map(|b| {
+                if b < 0x20 || b == b'"' || b == b'\\' {
+                    6
+                } else {
+                    1
+                }
+            })
             .sum::<usize>()
     };
     let text = match &event.body {

@@ -68,7 +68,10 @@ pub async fn http_from(
         .await
         .expect("send request");
     let (response, ended) = read_to_end_within(&mut stream, WAIT).await;
-    assert!(ended, "GET {path}: no end of response within {WAIT:?}: {response}");
+    assert!(
+        ended,
+        "GET {path}: no end of response within {WAIT:?}: {response}"
+    );
     let status = response
         .split(' ')
         .nth(1)
@@ -89,10 +92,7 @@ pub async fn ws_from(
     rcvbuf: Option<u32>,
 ) -> Result<RawWs, u16> {
     let stream = tcp_from(from, hub.addr(), rcvbuf).await;
-    let mut request = hub
-        .ws_url(path)
-        .into_client_request()
-        .expect("ws request");
+    let mut request = hub.ws_url(path).into_client_request().expect("ws request");
     for (name, value) in headers {
         let name: tokio_tungstenite::tungstenite::http::HeaderName =
             name.parse().expect("header name");
