@@ -344,3 +344,110 @@ async fn origins_are_checked_and_pages_carry_security_headers() {
         "the widget runs under its embedding page's policy"
     );
 }
+
+/// Out of descriptors: the hub backs off instead of spinning on `accept`, logs it once
+/// per interval, and answers `/healthz` again once the header timeout has cleared the
+/// silent connections (before, they stayed open and health checks timed out).
+#[tokio::test]
+async fn out_of_descriptors_the_hub_backs_off_and_recovers() {
+    use std::{
+        io::{BufRead, BufReader},
+        process::{Command, Stdio},
+        sync::{Arc, Mutex},
+    };
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("switchboard.toml");
+    let config = TestConfig::default().limit("header_read_timeout_ms", 1000);
+    std::fs::write(&config_path, config.to_toml()).expect("config");
+    // A hard limit of 64 descriptors: the hub cannot raise it.
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--redis-url",
+            &redis.url(),
+        ])
+        .arg("--config")
+        .arg(&config_path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the hub under prlimit");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("http://").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr: std::net::SocketAddr = rx
+        .recv_timeout(START_TIMEOUT)
+        .expect("the hub printed its address")
+        .parse()
+        .expect("address");
+    let pid = child.id();
+
+    // 120 silent connections from four addresses (under the per-address cap).
+    let mut flood = Vec::new();
+    for n in 0..120 {
+        flood.push(tcp_from(&format!("127.0.0.{}", 2 + n % 4), addr, None).await);
+    }
+    let cpu_before = cpu_time(pid);
+    let window = Instant::now();
+    // Health answers once the header timeout has freed descriptors.
+    let health = eventually(
+        "/healthz under descriptor shortage",
+        Duration::from_secs(20),
+        || async {
+            let asked = Instant::now();
+            let answered = tokio::time::timeout(
+                Duration::from_secs(3),
+                http_to("127.0.0.9", addr, "/healthz", &[]),
+            )
+            .await;
+            matches!(answered, Ok((200, _))).then(|| asked.elapsed())
+        },
+    )
+    .await;
+    let elapsed = window.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let backoff_lines = log.matches("accept failed, backing off").count();
+    eprintln!(
+        "descriptor shortage: /healthz answered after {elapsed:?} (that request {health:?}); hub CPU {cpu:?} meanwhile; {backoff_lines} back-off lines"
+    );
+    assert!(
+        backoff_lines >= 1,
+        "the shortage was hit and logged:\n{log}"
+    );
+    assert!(
+        backoff_lines <= 1 + (elapsed.as_secs() / 10) as usize,
+        "logged once per interval, not per attempt:\n{log}"
+    );
+    assert!(
+        cpu < elapsed / 2,
+        "no accept busy loop: {cpu:?} of CPU in {elapsed:?}"
+    );
+    drop(flood);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -54,11 +54,18 @@ pub async fn http_from(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
-    let mut stream = tcp_from(from, hub.addr(), None).await;
-    let mut request = format!(
-        "GET {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
-        hub.addr()
-    );
+    http_to(from, hub.addr(), path, headers).await
+}
+
+/// Like [`http_from`], to any address.
+pub async fn http_to(
+    from: &str,
+    to: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut stream = tcp_from(from, to, None).await;
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {to}\r\nconnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -118,6 +125,23 @@ pub fn rss_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS line")
+}
+
+/// CPU time the process has used (user + system), from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; the
+    // kernel counts them in 100ths of a second on every Linux we run on.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// The hub's open file descriptors.
