@@ -1,7 +1,6 @@
 //! Switchboard: a real-time live-chat and routing hub.
 //!
 //! One folder (or file) per job; arrows only point down this list, never back:
-//! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`http`] — REST API, health, metrics, the embedded pages, WebSocket upgrades;
 //! - [`transport`] — one task per socket: `hello`, reader loop, bounded writer, pings,
 //!   close codes;
@@ -10,6 +9,7 @@
 //! - [`routing`] — the task owning the pure router core, and the effects of its commands;
 //! - [`conversation`] — one task per conversation, the only writer of its events;
 //! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox;
+//! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`registry`] — who is connected (bounded send queues by party);
 //! - [`directory`] — agent profiles for permissions and names;
 //! - [`store`] — every Redis call and key, the system of record;
