@@ -125,6 +125,13 @@ impl Server {
         let fd_limit = admission::listen::raise_fd_limit();
         let caps = admission::Caps::resolve(&config.limits, fd_limit);
         tracing::info!(fd_limit, ?caps, "connection caps");
+        if (caps.ws_total + caps.http_total) as u64 > fd_limit {
+            tracing::warn!(
+                fd_limit,
+                ?caps,
+                "the connection caps exceed the descriptor limit: accept will run short (and back off) before the caps refuse"
+            );
+        }
         let admission =
             admission::Admission::new(caps, &config.access.trusted_proxies, metrics.clone());
         let send_budget = registry::SendBudget::new(

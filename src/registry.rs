@@ -376,3 +376,66 @@ impl Registry {
         }
     }
 }
+
+// ---- send budgets (issue 15 part A) ----
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn conn(
+        id: ConnId,
+        budget: usize,
+        total: &Arc<SendBudget>,
+    ) -> (ConnTx, mpsc::Receiver<FrameText>) {
+        ConnTx::new(
+            id,
+            Audience::Customer,
+            64,
+            budget,
+            Arc::clone(total),
+            prometheus::IntCounter::new("c", "c").expect("counter"),
+        )
+    }
+
+    fn text(len: usize) -> FrameText {
+        "x".repeat(len).into()
+    }
+
+    #[tokio::test]
+    async fn the_global_budget_closes_the_reader_that_would_pass_it() {
+        let total = SendBudget::new(1000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let (a, _rx_a) = conn(1, 800, &total);
+        let (b, _rx_b) = conn(2, 800, &total);
+        assert!(a.push(text(600)));
+        assert!(!b.push(text(600)), "past the global budget");
+        assert_eq!(b.kick_reason(), Some(Kick::SlowReader));
+        assert_eq!(a.kick_reason(), None, "the other reader is left alone");
+        assert_eq!(total.queued(), 600);
+        a.taken(600);
+        assert_eq!(total.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_is_woken_by_the_writer_not_by_polling() {
+        let total = SendBudget::new(10_000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let (a, _rx) = conn(1, 5_000, &total);
+        assert!(a.push(text(3_000)));
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.drained_below(1_000, std::time::Duration::from_secs(30))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        a.taken(3_000);
+        assert!(waiter.await.expect("waiter"), "woken by the flush");
+        assert!(a.push(text(3_000)));
+        assert!(
+            !a.drained_below(1_000, std::time::Duration::from_millis(50))
+                .await,
+            "times out when nothing is flushed"
+        );
+    }
+}

@@ -509,4 +509,58 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         let forever = "[retention]\nticket_s = 0";
         assert!(with_retention(&format!("{webhook}{forever}")).is_ok());
     }
+
+    // ---- admission and access (issue 15 part A) ----
+
+    #[test]
+    fn admission_defaults_and_access_section() {
+        let config = with_retention("").expect("valid");
+        assert_eq!(config.limits.max_connections, 0, "sized from the fd limit");
+        assert_eq!(config.limits.send_queue_bytes, 1024 * 1024);
+        assert_eq!(config.limits.send_queue_bytes_total, 256 * 1024 * 1024);
+        assert!(config.access.allowed_origins.is_empty());
+        let config = with_retention(
+            "[access]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nallowed_origins = [\"https://shop.example\"]\nconsole_origins = [\"http://localhost:3000\"]",
+        )
+        .expect("valid");
+        assert_eq!(config.access.trusted_proxies.len(), 2);
+        let net = IpNet::parse("10.0.0.0/8").expect("cidr");
+        assert!(net.contains("10.200.1.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.0.0.1".parse().expect("mapped ip")));
+        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .expect("all")
+            .contains("8.8.8.8".parse().expect("ip")));
+    }
+
+    #[test]
+    fn bad_admission_settings_are_refused() {
+        for (toml, why) in [
+            (
+                "[access]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "prefix too long",
+            ),
+            (
+                "[access]\ntrusted_proxies = [\"proxy.local\"]",
+                "a name, not an address",
+            ),
+            (
+                "[access]\nallowed_origins = [\"shop.example\"]",
+                "no scheme",
+            ),
+            (
+                "[access]\nconsole_origins = [\"https://a.example/\"]",
+                "a path",
+            ),
+            ("[access]\nbogus = 1", "unknown key"),
+            ("[limits]\nmax_connections_per_ip = 0", "zero per address"),
+            ("[limits]\nheader_read_timeout_ms = 0", "no header timeout"),
+            (
+                "[limits]\nsend_queue_bytes = 1048576\nsend_queue_bytes_total = 65536",
+                "global below per-connection",
+            ),
+        ] {
+            assert!(with_retention(toml).is_err(), "{why}: {toml}");
+        }
+    }
 }
