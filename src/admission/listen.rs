@@ -73,9 +73,12 @@ pub async fn serve(
     tracker: TaskTracker,
 ) {
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // A request head (and what is read ahead of it) may take 32 KiB, not hyper's
+    // ~400 KB: an HTTP place then costs at most that much, whatever a client sends.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(32 * 1024);
     let builder = Arc::new(builder);
     let shortage_log = LogEvery::new(Duration::from_secs(10));
     loop {
