@@ -54,7 +54,8 @@ pub enum Refusal {
     Upgrading,
     /// The `Origin` is not allowed for the endpoint.
     Origin,
-    /// The request header did not arrive within `header_read_timeout_ms`.
+    /// No whole request header within `header_read_timeout_ms`: half-sent, or an idle
+    /// keep-alive connection (browsers keep some; counted, not logged).
     HeaderTimeout,
     /// `accept` failed for want of descriptors or memory.
     AcceptError,
@@ -232,6 +233,11 @@ impl Admission {
             .admission_refused
             .with_label_values(&[reason.label()])
             .inc();
+        if reason == Refusal::HeaderTimeout {
+            // Idle keep-alive connections of well-behaved browsers end this way too.
+            tracing::debug!(client = ?client, "closing a connection without a request head in time");
+            return;
+        }
         if let Some(held_back) = self.refusal_log.ready() {
             tracing::warn!(
                 reason = reason.label(),
