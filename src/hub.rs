@@ -8,8 +8,15 @@ use std::sync::Arc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    config::Config, conversation::Conversations, directory::Directory, metrics::Metrics,
-    registry::Registry, routing::RouterHandle, store::Store, tickets::Tickets,
+    admission::Admission,
+    config::Config,
+    conversation::Conversations,
+    directory::Directory,
+    metrics::Metrics,
+    registry::{Registry, SendBudget},
+    routing::RouterHandle,
+    store::Store,
+    tickets::Tickets,
 };
 
 pub struct Hub {
@@ -30,4 +37,8 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// Every task the node spawns, drained at shutdown.
     pub tracker: TaskTracker,
+    /// Connection caps (issue 15 part A).
+    pub admission: Arc<Admission>,
+    /// Queued outbound bytes of all connections together.
+    pub send_budget: Arc<SendBudget>,
 }

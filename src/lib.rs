@@ -9,6 +9,7 @@
 //! - [`routing`] — the task owning the pure router core, and the effects of its commands;
 //! - [`conversation`] — one task per conversation, the only writer of its events;
 //! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox;
+//! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`registry`] — who is connected (bounded send queues by party);
 //! - [`directory`] — agent profiles for permissions and names;
 //! - [`store`] — every Redis call and key, the system of record;
@@ -23,6 +24,7 @@
 #![warn(rust_2018_idioms)]
 #![deny(clippy::dbg_macro)]
 
+pub mod admission;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -120,6 +122,22 @@ impl Server {
                 shutdown.clone(),
             ));
         }
+        let fd_limit = admission::listen::raise_fd_limit();
+        let caps = admission::Caps::resolve(&config.limits, fd_limit);
+        tracing::info!(fd_limit, ?caps, "connection caps");
+        if (caps.ws_total + caps.http_total) as u64 > fd_limit {
+            tracing::warn!(
+                fd_limit,
+                ?caps,
+                "the connection caps exceed the descriptor limit: accept will run short (and back off) before the caps refuse"
+            );
+        }
+        let admission =
+            admission::Admission::new(caps, &config.access.trusted_proxies, metrics.clone());
+        let send_budget = registry::SendBudget::new(
+            config.limits.send_queue_bytes_total,
+            metrics.send_queue_bytes.clone(),
+        );
         let hub = Arc::new(Hub {
             config,
             store,
@@ -132,6 +150,8 @@ impl Server {
             session_secret,
             shutdown,
             tracker,
+            admission,
+            send_budget,
         });
         Ok(Server { hub })
     }
@@ -144,17 +164,15 @@ impl Server {
     pub async fn serve(self, listener: TcpListener) -> Result<(), StartError> {
         let shutdown = self.hub.shutdown.clone();
         let app = http::app(Arc::clone(&self.hub));
-        // Chat frames are small and latency-bound: never let Nagle hold them back.
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                if let Err(err) = tcp.set_nodelay(true) {
-                    tracing::debug!(cause = %err, "cannot set TCP_NODELAY");
-                }
-            });
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await?;
+        admission::listen::serve(
+            listener,
+            app,
+            Arc::clone(&self.hub.admission),
+            Duration::from_millis(self.hub.config.limits.header_read_timeout_ms),
+            shutdown.clone(),
+            self.hub.tracker.clone(),
+        )
+        .await;
         shutdown.cancel();
         self.hub.tracker.close();
         if tokio::time::timeout(Duration::from_secs(10), self.hub.tracker.wait())

@@ -43,8 +43,16 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // tungstenite logs every frame whole at `trace` (hello tokens, session secrets,
+    // messages): never below `debug` for it, whatever the filter asks.
+    for quiet in ["tungstenite=debug", "tokio_tungstenite=debug"] {
+        match quiet.parse() {
+            Ok(directive) => filter = filter.add_directive(directive),
+            Err(err) => eprintln!("switchboard: bad built-in log directive {quiet}: {err}"),
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -24,6 +24,15 @@ pub struct Metrics {
     /// Issue 15, part C: failed bearer tokens (`rejected`) and requests refused while
     /// their address is throttled (`throttled`).
     pub login_failures: IntCounterVec,
+    // ---- admission and memory (issue 15 part A) ----
+    /// Connections and upgrades refused, by reason (`admission::Refusal`).
+    pub admission_refused: IntCounterVec,
+    /// Plain HTTP connections open (not upgraded to WebSocket).
+    pub http_connections: IntGauge,
+    /// WebSocket connections upgraded and still without their `hello`.
+    pub upgrading: IntGauge,
+    /// Bytes queued for all connections and not yet flushed to their sockets.
+    pub send_queue_bytes: IntGauge,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -96,6 +105,25 @@ impl Metrics {
             ),
             &["outcome"],
         ));
+        let admission_refused = must(IntCounterVec::new(
+            Opts::new(
+                "admission_refused_total",
+                "Connections, upgrades and requests refused by admission, by reason",
+            ),
+            &["reason"],
+        ));
+        let http_connections = must(IntGauge::new(
+            "http_connections",
+            "Plain HTTP connections open (not upgraded)",
+        ));
+        let upgrading = must(IntGauge::new(
+            "upgrading_connections",
+            "WebSocket connections still waiting for their hello",
+        ));
+        let send_queue_bytes = must(IntGauge::new(
+            "send_queue_bytes",
+            "Bytes queued for all connections, not yet flushed",
+        ));
         for collector in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events_stored.clone()),
@@ -110,6 +138,10 @@ impl Metrics {
             Box::new(ticket_flush_events_held.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(login_failures.clone()),
+            Box::new(admission_refused.clone()),
+            Box::new(http_connections.clone()),
+            Box::new(upgrading.clone()),
+            Box::new(send_queue_bytes.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -131,6 +163,10 @@ impl Metrics {
             ticket_flush_events_held,
             webhook_deliveries,
             login_failures,
+            admission_refused,
+            http_connections,
+            upgrading,
+            send_queue_bytes,
         }
     }
 

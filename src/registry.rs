@@ -5,7 +5,16 @@
 //! disconnected (it resumes from its last `seq`) rather than allowed to grow memory.
 //! A queue is full at `send_queue` frames or `send_queue_bytes` bytes, whichever comes
 //! first: frames differ in size by three orders of magnitude (an ack against a history
-//! page of a thousand long messages).
+//! page of a thousand long messages). Bytes count from the push until the writer has
+//! flushed them to the socket, so a frame stuck in the WebSocket's write buffer of a
+//! client that stopped reading still counts.
+//!
+//! All connections also share one [`SendBudget`] (`send_queue_bytes_total`): the
+//! per-connection budget times the connection cap is far above any machine's memory
+//! (1 MiB × 100,000 connections = 100 GB), so it is the global budget that bounds the
+//! hub's queued bytes: at most `send_queue_bytes_total` plus one frame (a frame larger
+//! than the whole budget still goes out when nothing at all is queued). A push past
+//! either budget closes that connection with 1013.
 
 use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -13,7 +22,7 @@ use std::sync::{
 };
 
 use dashmap::DashMap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{Audience, FrameText, ServerFrame};
@@ -28,6 +37,10 @@ pub enum Kick {
     Idle,
     FrameTooLarge,
     ShuttingDown,
+    /// Reserved opcode or bits, bad framing: 1002.
+    ProtocolError,
+    /// A text frame that is not UTF-8: 1007.
+    InvalidUtf8,
 }
 
 impl Kick {
@@ -38,7 +51,47 @@ impl Kick {
             Kick::Idle => (1001, "no pong in time"),
             Kick::FrameTooLarge => (1009, "frame too large"),
             Kick::ShuttingDown => (1001, "server shutting down"),
+            Kick::ProtocolError => (1002, "protocol error"),
+            Kick::InvalidUtf8 => (1007, "invalid UTF-8 in a text frame"),
         }
+    }
+}
+
+/// Bytes queued for all connections together, against `limits.send_queue_bytes_total`.
+pub struct SendBudget {
+    limit: usize,
+    queued: AtomicUsize,
+    gauge: prometheus::IntGauge,
+}
+
+impl SendBudget {
+    pub fn new(limit: usize, gauge: prometheus::IntGauge) -> Arc<SendBudget> {
+        Arc::new(SendBudget {
+            limit,
+            queued: AtomicUsize::new(0),
+            gauge,
+        })
+    }
+
+    /// Takes `len` bytes; false (nothing taken) when that would pass the limit, unless
+    /// nothing at all is queued.
+    fn take(&self, len: usize) -> bool {
+        let queued = self.queued.fetch_add(len, Ordering::AcqRel);
+        if queued > 0 && queued + len > self.limit {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        self.gauge.add(i64::try_from(len).unwrap_or(i64::MAX));
+        true
+    }
+
+    fn give_back(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.gauge.sub(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 }
 
@@ -53,9 +106,13 @@ pub struct ConnTx {
 
 struct ConnShared {
     tx: mpsc::Sender<FrameText>,
-    /// Bytes pushed and not yet taken by the writer.
+    /// Bytes pushed and not yet flushed by the writer.
     queued_bytes: AtomicUsize,
     byte_budget: usize,
+    /// Shared by every connection of the node.
+    total: Arc<SendBudget>,
+    /// Signalled whenever the writer has flushed bytes.
+    drained: Notify,
     kill: CancellationToken,
     kick: std::sync::OnceLock<Kick>,
     slow_reader_closes: prometheus::IntCounter,
@@ -67,6 +124,7 @@ impl ConnTx {
         audience: Audience,
         capacity: usize,
         byte_budget: usize,
+        total: Arc<SendBudget>,
         slow_reader_closes: prometheus::IntCounter,
     ) -> (ConnTx, mpsc::Receiver<FrameText>) {
         let (tx, rx) = mpsc::channel(capacity);
@@ -77,6 +135,8 @@ impl ConnTx {
                 tx,
                 queued_bytes: AtomicUsize::new(0),
                 byte_budget,
+                total,
+                drained: Notify::new(),
                 kill: CancellationToken::new(),
                 kick: std::sync::OnceLock::new(),
                 slow_reader_closes,
@@ -97,26 +157,62 @@ impl ConnTx {
             self.close_slow_reader();
             return false;
         }
-        match shared.tx.try_send(text) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                self.close_slow_reader();
-                false
+        if !shared.total.take(len) {
+            shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.close_slow_reader();
+            return false;
+        }
+        let refused = match shared.tx.try_send(text) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        shared.total.give_back(len);
+        if refused {
+            self.close_slow_reader();
+        }
+        false
+    }
+
+    /// The writer flushed (or dropped) `len` bytes of frames it had taken off the queue.
+    pub fn taken(&self, len: usize) {
+        if len == 0 {
+            return;
+        }
+        self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.shared.total.give_back(len);
+        self.shared.drained.notify_waiters();
+    }
+
+    /// Bytes pushed and not yet flushed.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at most `threshold` bytes are queued (true), or `timeout` passed
+    /// (false), or the connection was closed (false). Woken by the writer's flushes,
+    /// never by polling.
+    pub async fn drained_below(&self, threshold: usize, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.drained.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a flush in between is not missed.
+            notified.as_mut().enable();
+            if self.queued_bytes() <= threshold {
+                return true;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                false
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.shared.kill.cancelled() => return false,
+                _ = tokio::time::sleep_until(deadline) => return false,
             }
         }
     }
 
-    /// The writer took a frame of `len` bytes off the queue.
-    pub fn taken(&self, len: usize) {
-        self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-    }
-
-    fn close_slow_reader(&self) {
+    /// Closes the connection with 1013 (it resumes from its last `seq`).
+    pub fn close_slow_reader(&self) {
         let shared = &self.shared;
         if shared.kick.set(Kick::SlowReader).is_ok() {
             shared.slow_reader_closes.inc();
@@ -278,5 +374,68 @@ impl Registry {
         for conn in self.connections(party) {
             conn.kick(why);
         }
+    }
+}
+
+// ---- send budgets (issue 15 part A) ----
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn conn(
+        id: ConnId,
+        budget: usize,
+        total: &Arc<SendBudget>,
+    ) -> (ConnTx, mpsc::Receiver<FrameText>) {
+        ConnTx::new(
+            id,
+            Audience::Customer,
+            64,
+            budget,
+            Arc::clone(total),
+            prometheus::IntCounter::new("c", "c").expect("counter"),
+        )
+    }
+
+    fn text(len: usize) -> FrameText {
+        "x".repeat(len).into()
+    }
+
+    #[tokio::test]
+    async fn the_global_budget_closes_the_reader_that_would_pass_it() {
+        let total = SendBudget::new(1000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let (a, _rx_a) = conn(1, 800, &total);
+        let (b, _rx_b) = conn(2, 800, &total);
+        assert!(a.push(text(600)));
+        assert!(!b.push(text(600)), "past the global budget");
+        assert_eq!(b.kick_reason(), Some(Kick::SlowReader));
+        assert_eq!(a.kick_reason(), None, "the other reader is left alone");
+        assert_eq!(total.queued(), 600);
+        a.taken(600);
+        assert_eq!(total.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_is_woken_by_the_writer_not_by_polling() {
+        let total = SendBudget::new(10_000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let (a, _rx) = conn(1, 5_000, &total);
+        assert!(a.push(text(3_000)));
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.drained_below(1_000, std::time::Duration::from_secs(30))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        a.taken(3_000);
+        assert!(waiter.await.expect("waiter"), "woken by the flush");
+        assert!(a.push(text(3_000)));
+        assert!(
+            !a.drained_below(1_000, std::time::Duration::from_millis(50))
+                .await,
+            "times out when nothing is flushed"
+        );
     }
 }

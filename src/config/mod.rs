@@ -15,8 +15,8 @@ use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
     sections::{
-        AuthSettings, CannedResponse, Expand, Limits, RetentionSettings, RouterSettings,
-        TopicConfig, WebhookSettings, MIN_ADMIN_TOKEN_CHARS,
+        AccessSettings, AuthSettings, CannedResponse, Expand, Limits, RetentionSettings,
+        RouterSettings, TopicConfig, WebhookSettings, MIN_ADMIN_TOKEN_CHARS,
     },
 };
 
@@ -93,6 +93,49 @@ impl std::fmt::Display for WebhookUrl {
     }
 }
 
+/// An address or CIDR block (`10.0.0.0/8`, `::1`), for `access.trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The TOML file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +158,7 @@ struct FileConfig {
     canned_responses: Vec<CannedResponse>,
     #[serde(default)]
     auth: AuthSettings,
+    access: AccessSettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -133,6 +177,8 @@ pub struct Config {
     pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
     pub auth: AuthSettings,
+    /// `[access]`: trusted proxies and origin allowlists.
+    pub access: AccessSettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -172,6 +218,7 @@ impl Default for Config {
             retention: RetentionSettings::default(),
             canned_responses: vec![],
             auth: AuthSettings::default(),
+            access: AccessSettings::default(),
             failpoint: None,
         }
     }
@@ -239,6 +286,7 @@ impl Config {
             retention: file.retention,
             canned_responses: file.canned_responses,
             auth: file.auth,
+            access: file.access,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -275,6 +323,7 @@ impl Config {
             retention: file.retention,
             canned_responses: file.canned_responses,
             auth: file.auth,
+            access: file.access,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -317,10 +366,10 @@ impl Config {
             || limits.idle_timeout_ms <= limits.ping_interval_ms
             || limits.store_timeout_ms == 0
             || limits.history_limit_max == 0
-            || limits.max_connections == 0
         {
             return invalid("limits: timeouts and counts must be positive, send_queue at least 8, send_queue_bytes at least 65536, idle_timeout_ms above ping_interval_ms".into());
         }
+        self.validate_admission()?;
         let retention = &self.retention;
         if retention.closed_conversation_s == 0 {
             return invalid("retention.closed_conversation_s must be positive (the ticket keeps the transcript; raise it to keep closed chats longer)".into());
@@ -364,6 +413,46 @@ impl Config {
         }
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
+        }
+        Ok(())
+    }
+
+    // ---- admission and access (issue 15 part A) ----
+    fn validate_admission(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let limits = &self.limits;
+        if limits.max_connections_per_ip == 0
+            || limits.max_upgrading == 0
+            || limits.header_read_timeout_ms == 0
+            || limits.history_drain_timeout_ms == 0
+        {
+            return invalid("limits: max_connections_per_ip, max_upgrading, header_read_timeout_ms and history_drain_timeout_ms must be positive".into());
+        }
+        if limits.send_queue_bytes_total < limits.send_queue_bytes {
+            return invalid(
+                "limits.send_queue_bytes_total must be at least send_queue_bytes".into(),
+            );
+        }
+        for proxy in &self.access.trusted_proxies {
+            if crate::config::IpNet::parse(proxy).is_none() {
+                return invalid(format!(
+                    "access.trusted_proxies: {proxy:?} is not an address or CIDR block"
+                ));
+            }
+        }
+        for origin in self
+            .access
+            .allowed_origins
+            .iter()
+            .chain(&self.access.console_origins)
+        {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/');
+            if !ok {
+                return invalid(format!(
+                    "access: origin {origin:?} must look like https://host[:port], no path"
+                ));
+            }
         }
         Ok(())
     }
@@ -510,5 +599,59 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         assert!(err.to_string().contains("give_up_after_ms"), "{err}");
         let forever = "[retention]\nticket_s = 0";
         assert!(with_retention(&format!("{webhook}{forever}")).is_ok());
+    }
+
+    // ---- admission and access (issue 15 part A) ----
+
+    #[test]
+    fn admission_defaults_and_access_section() {
+        let config = with_retention("").expect("valid");
+        assert_eq!(config.limits.max_connections, 0, "sized from the fd limit");
+        assert_eq!(config.limits.send_queue_bytes, 1024 * 1024);
+        assert_eq!(config.limits.send_queue_bytes_total, 256 * 1024 * 1024);
+        assert!(config.access.allowed_origins.is_empty());
+        let config = with_retention(
+            "[access]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nallowed_origins = [\"https://shop.example\"]\nconsole_origins = [\"http://localhost:3000\"]",
+        )
+        .expect("valid");
+        assert_eq!(config.access.trusted_proxies.len(), 2);
+        let net = IpNet::parse("10.0.0.0/8").expect("cidr");
+        assert!(net.contains("10.200.1.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.0.0.1".parse().expect("mapped ip")));
+        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .expect("all")
+            .contains("8.8.8.8".parse().expect("ip")));
+    }
+
+    #[test]
+    fn bad_admission_settings_are_refused() {
+        for (toml, why) in [
+            (
+                "[access]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "prefix too long",
+            ),
+            (
+                "[access]\ntrusted_proxies = [\"proxy.local\"]",
+                "a name, not an address",
+            ),
+            (
+                "[access]\nallowed_origins = [\"shop.example\"]",
+                "no scheme",
+            ),
+            (
+                "[access]\nconsole_origins = [\"https://a.example/\"]",
+                "a path",
+            ),
+            ("[access]\nbogus = 1", "unknown key"),
+            ("[limits]\nmax_connections_per_ip = 0", "zero per address"),
+            ("[limits]\nheader_read_timeout_ms = 0", "no header timeout"),
+            (
+                "[limits]\nsend_queue_bytes = 1048576\nsend_queue_bytes_total = 65536",
+                "global below per-connection",
+            ),
+        ] {
+            assert!(with_retention(toml).is_err(), "{why}: {toml}");
+        }
     }
 }

@@ -13,7 +13,7 @@ pub struct Limits {
     /// Frames queued for one connection before it counts as a slow reader and is closed.
     pub send_queue: usize,
     /// Bytes queued for one connection before the same (a frame larger than this still
-    /// goes out alone).
+    /// goes out alone). Counted until the writer has flushed them to the socket.
     pub send_queue_bytes: usize,
     pub ping_interval_ms: u64,
     /// Close a connection from which nothing (not even a pong) arrived for this long.
@@ -21,7 +21,26 @@ pub struct Limits {
     /// Upper bound on one Redis round trip before a request answers `unavailable`.
     pub store_timeout_ms: u64,
     pub history_limit_max: usize,
+    // ---- admission and memory (issue 15 part A) ----
+    /// Open WebSocket connections, all clients together; 0 (the default): sized from the
+    /// file-descriptor limit (raised to its hard limit at start), see `admission`.
     pub max_connections: usize,
+    /// Plain HTTP connections (not upgraded: pages, REST, health, handshakes in
+    /// progress); 0 (the default): sized from the file-descriptor limit.
+    pub max_http_connections: usize,
+    /// WebSocket connections from one client address, and as many plain HTTP ones.
+    pub max_connections_per_ip: usize,
+    /// WebSocket connections upgraded but still without their `hello`.
+    pub max_upgrading: usize,
+    /// A client must send a request's whole header within this; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout_ms: u64,
+    /// Bytes queued for all connections together; a push past it closes that reader
+    /// with 1013 like the per-connection budget.
+    pub send_queue_bytes_total: usize,
+    /// How long a `history` request waits for the connection's earlier frames to reach
+    /// the socket before the connection counts as a slow reader.
+    pub history_drain_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -32,12 +51,18 @@ impl Default for Limits {
             hello_timeout_ms: 10_000,
             messages_per_10s: 50,
             send_queue: 512,
-            send_queue_bytes: 32 * 1024 * 1024,
+            send_queue_bytes: 1024 * 1024,
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             store_timeout_ms: 3_000,
             history_limit_max: 1_000,
-            max_connections: 100_000,
+            max_connections: 0,
+            max_http_connections: 0,
+            max_connections_per_ip: 128,
+            max_upgrading: 1_024,
+            header_read_timeout_ms: 5_000,
+            send_queue_bytes_total: 256 * 1024 * 1024,
+            history_drain_timeout_ms: 10_000,
         }
     }
 }
@@ -191,3 +216,21 @@ impl Default for AuthSettings {
 
 /// The shortest admin token `serve` accepts (the `demo` command's is shorter on purpose).
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+// ---- access (issue 15 part A): who may connect, and from where ----
+
+/// `[access]`: which peers are trusted proxies and which origins may open WebSockets.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// Peers (addresses or CIDR blocks, e.g. `"10.0.0.0/8"`) whose `X-Forwarded-For`
+    /// is believed: the client is the rightmost address in it that is not itself a
+    /// trusted proxy. Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Origins (`https://shop.example`) whose pages may open the widget's socket
+    /// (`/v1/customer/ws`). Empty (the default): any origin, and requests without one.
+    pub allowed_origins: Vec<String>,
+    /// Origins besides the hub's own (the `Host` it is reached at) that may open the
+    /// agent console's socket (`/v1/agent/ws`). Requests without `Origin` (non-browser
+    /// clients) are allowed: browsers always send it.
+    pub console_origins: Vec<String>,
+}

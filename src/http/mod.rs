@@ -7,11 +7,14 @@ mod conversations;
 mod pages;
 mod privacy;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     extract::{ConnectInfo, State, WebSocketUpgrade},
-    http::{header, StatusCode},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, patch},
     Json, Router,
@@ -19,6 +22,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
+    admission::{client, Refusal},
     error::Error,
     hub::Hub,
     transport::{self, Endpoint},
@@ -77,10 +81,51 @@ pub fn app(hub: Arc<Hub>) -> Router {
             login_throttle,
             auth::throttle_failed_logins,
         ))
+        .layer(axum::middleware::map_response(pages::common_headers))
         .with_state(hub)
 }
 
-fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint, peer: SocketAddr) -> Response {
+/// Refuses an upgrade before it happens: 403 for a foreign `Origin`, 503 over a cap.
+fn refuse(hub: &Hub, reason: Refusal, client: IpAddr) -> Response {
+    hub.admission.refused(reason, Some(client));
+    let status = match reason {
+        Refusal::Origin => StatusCode::FORBIDDEN,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let code = match reason {
+        Refusal::Origin => "forbidden",
+        _ => "unavailable",
+    };
+    (
+        status,
+        [(header::RETRY_AFTER, "5")],
+        Json(json!({"code": code, "message": reason.message()})),
+    )
+        .into_response()
+}
+
+fn upgrade(
+    hub: Arc<Hub>,
+    ws: WebSocketUpgrade,
+    endpoint: Endpoint,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Response {
+    let client = client::client_addr(peer, headers, hub.admission.trusted());
+    let access = &hub.config.access;
+    let origin_ok = match endpoint {
+        Endpoint::Customer => client::widget_origin_ok(access, headers),
+        Endpoint::Agent => {
+            client::console_origin_ok(access, headers, hub.admission.is_trusted_proxy(peer.ip()))
+        }
+    };
+    if !origin_ok {
+        return refuse(&hub, Refusal::Origin, client);
+    }
+    let permit = match hub.admission.admit_ws(client) {
+        Ok(permit) => permit,
+        Err(reason) => return refuse(&hub, reason, client),
+    };
     // The hard limit sits above the configured one so an oversize frame still reaches
     // the connection, which closes it with 1009 as the contract says.
     let hard_limit = (hub.config.limits.max_frame_bytes * 2).max(1 << 20);
@@ -96,24 +141,26 @@ fn upgrade(hub: Arc<Hub>, ws: WebSocketUpgrade, endpoint: Endpoint, peer: Socket
         .on_upgrade(move |socket| {
             // Tracked, so shutdown waits for the connection's Close frame.
             let tracker = hub.tracker.clone();
-            tracker.track_future(transport::serve(hub, socket, endpoint, peer.ip()))
+            tracker.track_future(transport::serve(hub, socket, endpoint, client, permit))
         })
 }
 
 async fn customer_ws(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    upgrade(hub, ws, Endpoint::Customer, peer)
+    upgrade(hub, ws, Endpoint::Customer, peer, &headers)
 }
 
 async fn agent_ws(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    upgrade(hub, ws, Endpoint::Agent, peer)
+    upgrade(hub, ws, Endpoint::Agent, peer, &headers)
 }
 
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {

@@ -1,11 +1,15 @@
 //! The widget, the agent console and the demo page, embedded in the binary so one file
-//! deploys.
+//! deploys, with their security headers: every response is `nosniff` with
+//! `Referrer-Policy: no-referrer`; the console may not be framed and runs only its own
+//! scripts and styles, talking only to the hub it came from; the demo page may not be
+//! framed by other sites; `widget.js` is embedded on customers' sites, so it gets no CSP
+//! of its own (the embedding page's applies).
 
 use std::sync::Arc;
 
 use axum::{
     extract::Path,
-    http::{header, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::get,
     Router,
@@ -37,18 +41,88 @@ fn asset(path: &str) -> Response {
     }
 }
 
+/// The WebSocket URLs of the hub the page was loaded from, for `connect-src` (older
+/// browsers do not count `ws:` as `'self'`). `None` when the `Host` is not a plain
+/// host[:port] (nothing of it may reach the policy).
+fn own_sockets(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    plain.then(|| format!(" ws://{host} wss://{host}"))
+}
+
+/// A page's Content-Security-Policy: scripts only from the hub, sockets only to it.
+fn page_policy(headers: &HeaderMap, inline_styles: bool, framed_by_self: bool) -> String {
+    let styles = if inline_styles {
+        "'self' 'unsafe-inline'"
+    } else {
+        "'self'"
+    };
+    let ancestors = if framed_by_self { "'self'" } else { "'none'" };
+    format!(
+        "default-src 'none'; script-src 'self'; style-src {styles}; img-src 'self' data:; \
+         connect-src 'self'{}; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}",
+        own_sockets(headers).unwrap_or_default()
+    )
+}
+
+fn with_policy(mut response: Response, policy: String) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// The console: never framed (`X-Frame-Options` for browsers without CSP 2).
+fn console_asset(path: &str, headers: &HeaderMap) -> Response {
+    let mut response = with_policy(asset(path), page_policy(headers, false, false));
+    response
+        .headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Headers every response gets (pages, REST, health, metrics).
+pub async fn common_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
 pub fn routes() -> Router<Arc<Hub>> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/demo") }))
         .route("/widget.js", get(|| async { asset("widget.js") }))
-        .route("/demo", get(|| async { asset("demo.html") }))
+        .route(
+            "/demo",
+            // The demo shop has inline styles, and the widget styles itself inline.
+            get(|headers: HeaderMap| async move {
+                with_policy(asset("demo.html"), page_policy(&headers, true, true))
+            }),
+        )
         .route(
             "/console",
             get(|| async { Redirect::permanent("/console/") }),
         )
-        .route("/console/", get(|| async { asset("console/index.html") }))
+        .route(
+            "/console/",
+            get(|headers: HeaderMap| async move { console_asset("console/index.html", &headers) }),
+        )
         .route(
             "/console/{*path}",
-            get(|Path(path): Path<String>| async move { asset(&format!("console/{path}")) }),
+            get(|Path(path): Path<String>, headers: HeaderMap| async move {
+                console_asset(&format!("console/{path}"), &headers)
+            }),
         )
 }

@@ -127,7 +127,7 @@ impl Session {
                 conversation_id,
                 after_seq,
                 limit,
-            } => shared::history(hub, &conversation_id, speaker, after_seq, limit).await,
+            } => shared::history(hub, conn, &conversation_id, speaker, after_seq, limit).await,
             ClientFrame::Typing {
                 conversation_id,
                 on,

@@ -8,7 +8,7 @@ use crate::{
     conversation::{Ack, AppendRequest, Author, Permission},
     error::{Error, Result},
     hub::Hub,
-    protocol::{AckBody, Audience, EventBody, Party, ServerFrame},
+    protocol::{AckBody, Audience, Event, EventBody, Party, ServerFrame},
     registry::ConnTx,
 };
 
@@ -66,8 +66,17 @@ pub fn message(
 }
 
 /// `history`: the events the asker may see after `after_seq`, oldest first.
+///
+/// A page goes out only once the connection's earlier frames have reached its socket
+/// (queue below a quarter of `send_queue_bytes`), so a client that asks for pages and
+/// stops reading holds one page at most: the next request waits here, without reading
+/// Redis, and after `history_drain_timeout_ms` the connection is closed with 1013 as
+/// a slow reader. A page also stops at about a quarter of `send_queue_bytes` (with
+/// `more: true`), whatever `limit` asks: the WebSocket keeps a write buffer as large as
+/// the largest frame it ever sent, for as long as the connection lives.
 pub async fn history(
     hub: &Arc<Hub>,
+    conn: &ConnTx,
     conversation_id: &str,
     speaker: Speaker,
     after_seq: u64,
@@ -76,19 +85,88 @@ pub async fn history(
     hub.conversations
         .members(conversation_id, speaker.author, Permission::Member)
         .await?;
-    let limit = limit
-        .unwrap_or(200)
-        .clamp(1, hub.config.limits.history_limit_max);
-    let (events, more) = hub.store.history(conversation_id, after_seq, limit).await?;
-    let events = events
-        .into_iter()
-        .filter_map(|e| e.visible_to(speaker.audience))
-        .collect();
+    let limits = &hub.config.limits;
+    let drain_timeout = std::time::Duration::from_millis(limits.history_drain_timeout_ms);
+    if !conn
+        .drained_below(limits.send_queue_bytes / 4, drain_timeout)
+        .await
+    {
+        conn.close_slow_reader();
+        return Ok(Reply::Done);
+    }
+    let limit = limit.unwrap_or(200).clamp(1, limits.history_limit_max);
+    let page_bytes = limits.send_queue_bytes / 4;
+    let (events, more) = page(
+        hub,
+        conversation_id,
+        speaker.audience,
+        after_seq,
+        limit,
+        page_bytes,
+    )
+    .await?;
     Ok(Reply::Ack(AckBody {
         events: Some(events),
         more: Some(more),
         ..AckBody::default()
     }))
+}
+
+/// Reads up to `limit` events after `after_seq` and keeps those `audience` may see,
+/// stopping at about `page_bytes`. Redis is read in chunks sized from the events seen
+/// so far, so a page of long messages does not read a thousand of them to send thirty.
+async fn page(
+    hub: &Hub,
+    conversation_id: &str,
+    audience: Audience,
+    mut after_seq: u64,
+    limit: usize,
+    page_bytes: usize,
+) -> Result<(Vec<Event>, bool)> {
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    let mut remaining = limit;
+    let mut chunk = limit.min(64);
+    loop {
+        let (events, more) = hub.store.history(conversation_id, after_seq, chunk).await?;
+        for event in events {
+            if !page.is_empty() && bytes >= page_bytes {
+                return Ok((page, true));
+            }
+            after_seq = event.seq;
+            remaining -= 1;
+            if let Some(event) = event.visible_to(audience) {
+                bytes += approx_wire_bytes(&event);
+                page.push(event);
+            }
+        }
+        if !more || remaining == 0 {
+            return Ok((page, more));
+        }
+        let per_event = (bytes / page.len().max(1)).max(64);
+        chunk = (page_bytes.saturating_sub(bytes) / per_event + 1).clamp(1, remaining);
+    }
+}
+
+/// An upper estimate of an event's size on the wire: its texts as JSON-escaped (a
+/// control character takes six bytes) plus the fixed fields.
+fn approx_wire_bytes(event: &Event) -> usize {
+    let escaped = |text: &str| {
+        text.bytes()
+            .map(|b| {
+                if b < 0x20 || b == b'"' || b == b'\\' {
+                    6
+                } else {
+                    1
+                }
+            })
+            .sum::<usize>()
+    };
+    let text = match &event.body {
+        EventBody::Message { text, .. } | EventBody::Note { text, .. } => escaped(text),
+        _ => 0,
+    };
+    text + 512
 }
 
 /// `typing`: relayed to the other members. A customer's typing goes to staff only: its

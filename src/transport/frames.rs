@@ -42,7 +42,40 @@ impl RateLimit {
 pub(super) enum Incoming {
     Text(FrameText),
     TooLarge,
+    /// A protocol violation: close with this code (1002 bad framing or reserved
+    /// opcode, 1007 invalid UTF-8 in a text frame).
+    Violation(Violation),
     Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Violation {
+    /// 1002: reserved opcode or bits, an unmasked client frame, bad fragmentation.
+    Framing,
+    /// 1007: a text frame that is not UTF-8.
+    InvalidUtf8,
+}
+
+impl Violation {
+    pub(super) fn close_code(self) -> (u16, &'static str) {
+        match self {
+            Violation::Framing => (1002, "protocol error"),
+            Violation::InvalidUtf8 => (1007, "invalid UTF-8 in a text frame"),
+        }
+    }
+}
+
+/// What a read error means for the close code, if anything.
+fn classify(err: axum::Error) -> Incoming {
+    use tungstenite::error::Error as WsError;
+    let inner = err.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Utf8(_)) => Incoming::Violation(Violation::InvalidUtf8),
+        Some(WsError::Protocol(_)) => Incoming::Violation(Violation::Framing),
+        // tungstenite refuses frames beyond the hard size limit before we see them.
+        Some(WsError::Capacity(_)) => Incoming::TooLarge,
+        _ => Incoming::Closed,
+    }
 }
 
 pub(super) async fn next_text(
@@ -70,17 +103,7 @@ pub(super) async fn next_text(
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => *last_heard = Instant::now(),
             Some(Ok(Message::Close(_))) | None => return Incoming::Closed,
-            Some(Err(err)) => {
-                // tungstenite refuses frames beyond the hard size limit before we see them.
-                let text = err.to_string();
-                if text.contains("too long")
-                    || text.contains("Space limit")
-                    || text.contains("capacity")
-                {
-                    return Incoming::TooLarge;
-                }
-                return Incoming::Closed;
-            }
+            Some(Err(err)) => return classify(err),
         }
     }
 }

@@ -18,10 +18,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::{
-    frames::{next_text, Incoming, RateLimit},
+    frames::{next_text, Incoming, RateLimit, Violation},
     writer::{close_now, write_loop},
 };
 use crate::{
+    admission::WsPermit,
     error::Error,
     hub::Hub,
     protocol::{Audience, ClientFrame, Inbound, Role, ServerFrame},
@@ -60,7 +61,13 @@ impl Endpoint {
 }
 
 /// Serves one upgraded socket until it closes (spawned on the node's task tracker).
-pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, client: IpAddr) {
+pub async fn serve(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    endpoint: Endpoint,
+    client: IpAddr,
+    permit: WsPermit,
+) {
     let conn_id = hub.registry.next_conn_id();
     let span = tracing::info_span!(
         "conn",
@@ -70,12 +77,19 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, client:
         agent_id = tracing::field::Empty,
         visitor_id = tracing::field::Empty
     );
-    run(hub, socket, endpoint, conn_id, client)
+    run(hub, socket, endpoint, conn_id, client, permit)
         .instrument(span)
         .await
 }
 
-async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64, client: IpAddr) {
+async fn run(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    endpoint: Endpoint,
+    conn_id: u64,
+    client: IpAddr,
+    mut permit: WsPermit,
+) {
     let limits = hub.config.limits.clone();
     let (sink, mut stream) = socket.split();
     let mut last_heard = Instant::now();
@@ -88,9 +102,16 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64,
     let text = match first {
         Err(_) => return close_now(sink, 4408, "no hello in time").await,
         Ok(Incoming::TooLarge) => return close_now(sink, 1009, "frame too large").await,
+        Ok(Incoming::Violation(violation)) => {
+            let (code, reason) = violation.close_code();
+            return close_now(sink, code, reason).await;
+        }
         Ok(Incoming::Closed) => return,
         Ok(Incoming::Text(text)) => text,
     };
+    // Said hello: no longer among the upgrades in progress (the connection still counts
+    // until `permit` is dropped, when this returns).
+    permit.hello_done();
     let hello = match Inbound::parse(&text) {
         Ok(Inbound {
             frame: ClientFrame::Hello(hello),
@@ -107,6 +128,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, endpoint: Endpoint, conn_id: u64,
         endpoint.audience(),
         limits.send_queue,
         limits.send_queue_bytes,
+        Arc::clone(&hub.send_budget),
         hub.metrics.slow_reader_closes.clone(),
     );
     let (mut session, welcome) =
@@ -190,6 +212,13 @@ async fn read_loop(
             Incoming::Text(text) => text,
             Incoming::TooLarge => {
                 conn.kick(Kick::FrameTooLarge);
+                return;
+            }
+            Incoming::Violation(violation) => {
+                conn.kick(match violation {
+                    Violation::Framing => Kick::ProtocolError,
+                    Violation::InvalidUtf8 => Kick::InvalidUtf8,
+                });
                 return;
             }
             Incoming::Closed => return,

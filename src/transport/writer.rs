@@ -49,22 +49,23 @@ pub(super) async fn write_loop(
             }
             next = rx.recv() => {
                 let Some(text) = next else { break };
-                // Batch whatever else is queued into one flush.
-                conn.taken(text.len());
-                let mut write = sink.feed(Message::Text(text)).await;
-                while write.is_ok() {
-                    match rx.try_recv() {
-                        Ok(more) => {
-                            conn.taken(more.len());
-                            write = sink.feed(Message::Text(more)).await;
-                        }
-                        Err(_) => break,
+                // Batch whatever else is queued into one flush. The batch's bytes stay
+                // counted against the budgets until flushed (or dropped), and a kill
+                // ends the batch wherever it blocks (feeding or flushing).
+                let mut batch_bytes = text.len();
+                let batch = async {
+                    sink.feed(Message::Text(text)).await?;
+                    while let Ok(more) = rx.try_recv() {
+                        batch_bytes += more.len();
+                        sink.feed(Message::Text(more)).await?;
                     }
-                }
+                    sink.flush().await
+                };
                 let flushed = tokio::select! {
-                    flushed = async { write?; sink.flush().await } => flushed.is_ok(),
+                    flushed = batch => flushed.is_ok(),
                     _ = &mut killed => false,
                 };
+                conn.taken(batch_bytes);
                 if !flushed {
                     // Still try to say why (bounded by `close_now`): a slow reader that
                     // reads again gets its 1013 after what was already on the wire.
@@ -73,12 +74,21 @@ pub(super) async fn write_loop(
                 }
             }
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                let pinged = tokio::select! {
+                    sent = sink.send(Message::Ping(Default::default())) => sent.is_ok(),
+                    _ = &mut killed => false,
+                };
+                if !pinged {
                     conn.killed().cancel();
-                    return;
+                    break;
                 }
             }
         }
+    }
+    // What is still queued will never be sent: give its bytes back to the budgets.
+    rx.close();
+    while let Ok(text) = rx.try_recv() {
+        conn.taken(text.len());
     }
     let (code, reason) = conn
         .kick_reason()
