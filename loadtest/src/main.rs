@@ -148,6 +148,10 @@ struct AbuseArgs {
     /// Fail if more new legitimate connections than this fail.
     #[arg(long, default_value_t = 0)]
     max_probe_failures: u64,
+    /// Fail if one visitor creates more conversations than this in the session-reuse
+    /// attack (default: 50 short, 100 full).
+    #[arg(long)]
+    max_chats_per_visitor: Option<u64>,
     /// The legitimate clients' address.
     #[arg(long, default_value = "127.0.0.1")]
     legit_address: std::net::Ipv4Addr,
@@ -268,6 +272,9 @@ async fn run_abuse(args: AbuseArgs) -> anyhow::Result<ExitCode> {
     t.max_rss_mb = args.max_rss_mb.unwrap_or(t.max_rss_mb);
     t.max_fds = args.max_fds.unwrap_or(t.max_fds);
     t.max_probe_failures = args.max_probe_failures;
+    t.max_chats_per_visitor = args
+        .max_chats_per_visitor
+        .unwrap_or(t.max_chats_per_visitor);
     if options.hub_pid.is_none() {
         eprintln!("switchboard-loadtest: without --hub-pid the hub's RSS and descriptors are neither read nor checked");
     }

@@ -131,6 +131,14 @@ impl Ws {
         self.stream.send(message).await.context("send a frame")
     }
 
+    /// The next WebSocket message as it is, unparsed (`None`: the stream ended). For
+    /// reading a lot cheaply, when only whether it comes matters.
+    pub async fn next_message(
+        &mut self,
+    ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        self.stream.next().await
+    }
+
     /// The next protocol frame. Cancel-safe: a frame is never half-consumed.
     pub async fn recv(&mut self) -> anyhow::Result<Recv> {
         loop {

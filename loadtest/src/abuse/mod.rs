@@ -71,13 +71,18 @@ impl Form {
     /// - p99: a chat message a person notices as late takes about half a second; the
     ///   full form shares two cores with 20,000 attacking sockets in the same harness,
     ///   so it allows a second.
-    /// - RSS: the short form's non-reading history asks for 20 × 3 pages of a 2.4 MB
-    ///   chat (144 MB if queued whole); 128 MB leaves a debug hub (~20 MB) ample room for
-    ///   per-connection budgets of a few MiB, and fails a hub that queues every page.
-    ///   The full form's 40 × 3 pages of 8 MB are 960 MB queued whole; 512 MB.
+    /// - RSS: the short form's non-reading history asks 20 sockets × 5 pages of a 2.4 MB
+    ///   chat: 240 MB if the hub queues every page at once (the kernel's socket buffers
+    ///   take some 4 MB per socket of it), 48 MB if it holds one page per socket and
+    ///   serializes the next as the client reads. 128 MB is between the two with a
+    ///   debug hub's ~30 MB on top. The full form's 40 × 3 pages of 8 MB are 960 MB
+    ///   queued whole, 320 MB a page at a time; 512 MB.
     /// - descriptors: the short connection flood is 1,000 sockets from 4 addresses (250
     ///   each); a per-address cap of some hundred keeps the hub near 4 × cap; 768. The
     ///   full flood is 20,000: 4,096.
+    /// - chats per visitor: a person opens a handful of chats a day; a per-visitor limit
+    ///   of any sense stops one visitor's start–close loop long before 50 (short, 4 s)
+    ///   or 100 (full, 15 s) conversations.
     pub fn thresholds(self) -> Thresholds {
         match self {
             Form::Short => Thresholds {
@@ -85,12 +90,14 @@ impl Form {
                 max_rss_mb: 128.0,
                 max_fds: 768,
                 max_probe_failures: 0,
+                max_chats_per_visitor: 50,
             },
             Form::Full => Thresholds {
                 max_p99_ms: 1000.0,
                 max_rss_mb: 512.0,
                 max_fds: 4096,
                 max_probe_failures: 0,
+                max_chats_per_visitor: 100,
             },
         }
     }
@@ -110,7 +117,7 @@ impl Form {
                     messages: 300,
                     text_bytes: 8_000,
                     sockets: 20,
-                    pages: 3,
+                    pages: 5,
                     hold: Duration::from_secs(4),
                 },
                 visitors: 200,

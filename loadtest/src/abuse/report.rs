@@ -99,6 +99,8 @@ pub struct AttackReport {
     /// Anything else worth a line (time to close, a latecomer's queue position).
     pub notes: Vec<String>,
     pub seconds: f64,
+    /// Conversations one visitor managed to create (session reuse).
+    pub visitor_chats: Option<u64>,
     pub during: LegitWindow,
 }
 
@@ -126,6 +128,8 @@ pub struct Thresholds {
     pub max_rss_mb: f64,
     pub max_fds: u64,
     pub max_probe_failures: u64,
+    /// Conversations one visitor may create during the session-reuse attack.
+    pub max_chats_per_visitor: u64,
 }
 
 /// The whole run.
@@ -146,8 +150,9 @@ pub struct AbuseReport {
 }
 
 /// Why the run fails, if it does: the legitimate chat lost or missed a message, its
-/// p99 went over the bound, a legitimate connection was refused, or the hub's peak RSS
-/// or descriptors went over their ceilings.
+/// p99 went over the bound, a legitimate connection was refused, one visitor created
+/// more chats than allowed, or the hub's peak RSS or descriptors went over their
+/// ceilings.
 pub fn judge(legit: &LegitFigures, attacks: &[AttackReport], t: &Thresholds) -> Vec<String> {
     let mut failures = Vec::new();
     if legit.sent == 0 || legit.overall.latency.count == 0 {
@@ -190,18 +195,37 @@ pub fn judge(legit: &LegitFigures, attacks: &[AttackReport], t: &Thresholds) -> 
         ));
     }
     for attack in attacks {
-        if let Some(rss) = attack.during.rss_peak_mb.filter(|rss| *rss > t.max_rss_mb) {
+        if let Some(chats) = attack
+            .visitor_chats
+            .filter(|chats| *chats > t.max_chats_per_visitor)
+        {
             failures.push(format!(
-                "{}: hub RSS peaked at {rss:.0} MB, over {:.0} MB",
-                attack.name, t.max_rss_mb
+                "{}: one visitor created {chats} conversations, over {}",
+                attack.name, t.max_chats_per_visitor
             ));
         }
-        if let Some(fds) = attack.during.fds_peak.filter(|fds| *fds > t.max_fds) {
-            failures.push(format!(
-                "{}: hub descriptors peaked at {fds}, over {}",
-                attack.name, t.max_fds
-            ));
-        }
+    }
+    // The hub's memory stays up after an attack (the allocator keeps it), so the peaks
+    // are judged once, named by the attack during which they were reached.
+    let peak_rss = attacks
+        .iter()
+        .filter_map(|a| Some((a.during.rss_peak_mb?, a.name.as_str())))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((rss, name)) = peak_rss.filter(|(rss, _)| *rss > t.max_rss_mb) {
+        failures.push(format!(
+            "hub RSS peaked at {rss:.0} MB (during {name}), over {:.0} MB",
+            t.max_rss_mb
+        ));
+    }
+    let peak_fds = attacks
+        .iter()
+        .filter_map(|a| Some((a.during.fds_peak?, a.name.as_str())))
+        .max_by_key(|(fds, _)| *fds);
+    if let Some((fds, name)) = peak_fds.filter(|(fds, _)| *fds > t.max_fds) {
+        failures.push(format!(
+            "hub descriptors peaked at {fds} (during {name}), over {}",
+            t.max_fds
+        ));
     }
     failures
 }
@@ -291,11 +315,12 @@ impl AbuseReport {
         );
         let _ = writeln!(
             out,
-            "\nthresholds: p99 ≤ {:.0} ms, hub RSS ≤ {:.0} MB, hub descriptors ≤ {}, failed legit connections ≤ {}{}",
+            "\nthresholds: p99 ≤ {:.0} ms, hub RSS ≤ {:.0} MB, hub descriptors ≤ {}, failed legit connections ≤ {}, chats per visitor ≤ {}{}",
             t.max_p99_ms,
             t.max_rss_mb,
             t.max_fds,
             t.max_probe_failures,
+            t.max_chats_per_visitor,
             if self.hub_pid.is_none() {
                 " (RSS and descriptors not checked: no --hub-pid)"
             } else {
@@ -324,6 +349,7 @@ mod tests {
             max_rss_mb: 200.0,
             max_fds: 1000,
             max_probe_failures: 0,
+            max_chats_per_visitor: 50,
         }
     }
 
@@ -393,8 +419,21 @@ mod tests {
         cut.ended_early.push("agent: close 1013".into());
         assert_eq!(judge(&cut, &[], &t).len(), 1);
 
-        let fat = judge(&clean_legit(), &[attack(201.0, 1001, &["ok"])], &t);
-        assert_eq!(fat.len(), 2, "{fat:?}");
+        let mut later = attack(201.0, 10, &[]);
+        later.name = "non-reading history".into();
+        let fat = judge(
+            &clean_legit(),
+            &[attack(20.0, 1001, &["ok"]), later.clone(), later],
+            &t,
+        );
+        assert_eq!(
+            fat,
+            [
+                "hub RSS peaked at 201 MB (during non-reading history), over 200 MB",
+                "hub descriptors peaked at 1001 (during connection flood), over 1000"
+            ],
+            "{fat:?}"
+        );
 
         let unreachable = judge(
             &clean_legit(),
@@ -405,6 +444,10 @@ mod tests {
             unreachable[0].contains("healthz: timed out"),
             "{unreachable:?}"
         );
+
+        let mut reuse = attack(1.0, 1, &[]);
+        reuse.visitor_chats = Some(51);
+        assert!(judge(&clean_legit(), &[reuse], &t)[0].contains("created 51"));
 
         let silent = judge(&LegitFigures::default(), &[], &t);
         assert!(silent[0].contains("delivered nothing"));

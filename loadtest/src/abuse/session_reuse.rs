@@ -33,7 +33,7 @@ pub async fn run(target: &Target, max_cycles: usize, limit: Duration) -> AttackR
         }
     };
     let mut cycles = 0;
-    let mut created = 0;
+    let mut created: u64 = 0;
     while cycles < max_cycles && started.elapsed() < limit {
         cycles += 1;
         let mut ws = match customer(target, local, Some(&session), None).await {
@@ -70,6 +70,7 @@ pub async fn run(target: &Target, max_cycles: usize, limit: Duration) -> AttackR
         "{created} conversations (and tickets) created by one visitor in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
+    report.visitor_chats = Some(created);
     report.seconds = started.elapsed().as_secs_f64();
     report
 }
