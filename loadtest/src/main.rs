@@ -152,6 +152,14 @@ struct AbuseArgs {
     /// attack (default: 50 short, 100 full).
     #[arg(long)]
     max_chats_per_visitor: Option<u64>,
+    /// Fail if the hub still holds more half-sent requests than this when the
+    /// slow-headers hold ends.
+    #[arg(long, default_value_t = 0)]
+    max_slow_held: u64,
+    /// Legitimate messages per second (keep it under the hub's per-connection limit,
+    /// and under its per-visitor one unless the legitimate address is exempt).
+    #[arg(long)]
+    legit_rate: Option<f64>,
     /// The legitimate clients' address.
     #[arg(long, default_value = "127.0.0.1")]
     legit_address: std::net::Ipv4Addr,
@@ -272,6 +280,10 @@ async fn run_abuse(args: AbuseArgs) -> anyhow::Result<ExitCode> {
     t.max_rss_mb = args.max_rss_mb.unwrap_or(t.max_rss_mb);
     t.max_fds = args.max_fds.unwrap_or(t.max_fds);
     t.max_probe_failures = args.max_probe_failures;
+    t.max_slow_held = args.max_slow_held;
+    if let Some(rate) = args.legit_rate {
+        options.sizes.legit_rate = rate;
+    }
     t.max_chats_per_visitor = args
         .max_chats_per_visitor
         .unwrap_or(t.max_chats_per_visitor);

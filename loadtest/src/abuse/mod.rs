@@ -83,6 +83,9 @@ impl Form {
     /// - chats per visitor: a person opens a handful of chats a day; a per-visitor limit
     ///   of any sense stops one visitor's start–close loop long before 50 (short, 4 s)
     ///   or 100 (full, 15 s) conversations.
+    /// - half-sent requests held to the end: none; the holds (8 s, 30 s) outlast a
+    ///   header read timeout of a few seconds (raise it with `--max-slow-held` for a hub
+    ///   configured otherwise, or refuse at accept: a refused one is not held).
     pub fn thresholds(self) -> Thresholds {
         match self {
             Form::Short => Thresholds {
@@ -91,6 +94,7 @@ impl Form {
                 max_fds: 768,
                 max_probe_failures: 0,
                 max_chats_per_visitor: 50,
+                max_slow_held: 0,
             },
             Form::Full => Thresholds {
                 max_p99_ms: 1000.0,
@@ -98,6 +102,7 @@ impl Form {
                 max_fds: 4096,
                 max_probe_failures: 0,
                 max_chats_per_visitor: 100,
+                max_slow_held: 0,
             },
         }
     }

@@ -101,6 +101,8 @@ pub struct AttackReport {
     pub seconds: f64,
     /// Conversations one visitor managed to create (session reuse).
     pub visitor_chats: Option<u64>,
+    /// Half-sent requests the hub still held when the hold ended (slow headers).
+    pub slow_held: Option<u64>,
     pub during: LegitWindow,
 }
 
@@ -130,6 +132,8 @@ pub struct Thresholds {
     pub max_probe_failures: u64,
     /// Conversations one visitor may create during the session-reuse attack.
     pub max_chats_per_visitor: u64,
+    /// Half-sent requests the hub may still hold at the end of the slow-headers hold.
+    pub max_slow_held: u64,
 }
 
 /// The whole run.
@@ -151,8 +155,8 @@ pub struct AbuseReport {
 
 /// Why the run fails, if it does: the legitimate chat lost or missed a message, its
 /// p99 went over the bound, a legitimate connection was refused, one visitor created
-/// more chats than allowed, or the hub's peak RSS or descriptors went over their
-/// ceilings.
+/// more chats than allowed, half-sent requests were held to the end, or the hub's peak
+/// RSS or descriptors went over their ceilings.
 pub fn judge(legit: &LegitFigures, attacks: &[AttackReport], t: &Thresholds) -> Vec<String> {
     let mut failures = Vec::new();
     if legit.sent == 0 || legit.overall.latency.count == 0 {
@@ -195,6 +199,12 @@ pub fn judge(legit: &LegitFigures, attacks: &[AttackReport], t: &Thresholds) -> 
         ));
     }
     for attack in attacks {
+        if let Some(held) = attack.slow_held.filter(|held| *held > t.max_slow_held) {
+            failures.push(format!(
+                "{}: the hub still held {held} half-sent requests at the end, over {}",
+                attack.name, t.max_slow_held
+            ));
+        }
         if let Some(chats) = attack
             .visitor_chats
             .filter(|chats| *chats > t.max_chats_per_visitor)
@@ -315,12 +325,13 @@ impl AbuseReport {
         );
         let _ = writeln!(
             out,
-            "\nthresholds: p99 ≤ {:.0} ms, hub RSS ≤ {:.0} MB, hub descriptors ≤ {}, failed legit connections ≤ {}, chats per visitor ≤ {}{}",
+            "\nthresholds: p99 ≤ {:.0} ms, hub RSS ≤ {:.0} MB, hub descriptors ≤ {}, failed legit connections ≤ {}, chats per visitor ≤ {}, half-sent requests held to the end ≤ {}{}",
             t.max_p99_ms,
             t.max_rss_mb,
             t.max_fds,
             t.max_probe_failures,
             t.max_chats_per_visitor,
+            t.max_slow_held,
             if self.hub_pid.is_none() {
                 " (RSS and descriptors not checked: no --hub-pid)"
             } else {
@@ -350,6 +361,7 @@ mod tests {
             max_fds: 1000,
             max_probe_failures: 0,
             max_chats_per_visitor: 50,
+            max_slow_held: 0,
         }
     }
 
@@ -444,6 +456,10 @@ mod tests {
             unreachable[0].contains("healthz: timed out"),
             "{unreachable:?}"
         );
+
+        let mut slow = attack(1.0, 1, &[]);
+        slow.slow_held = Some(3);
+        assert!(judge(&clean_legit(), &[slow], &t)[0].contains("held 3 half-sent"));
 
         let mut reuse = attack(1.0, 1, &[]);
         reuse.visitor_chats = Some(51);

@@ -1,17 +1,23 @@
 //! Slow headers: connections from the attacker addresses that send the first half of a
 //! WebSocket upgrade request (no blank line, so the header never ends) and stall. A hub
 //! with a header read timeout closes them after it; one without holds them as long as
-//! the attacker likes. Counts how each ended and how long the hub took.
+//! the attacker likes. Counts how each ended and how long the hub took; the hold (8 s
+//! short, 30 s full) outlasts any sensible header timeout, so none should be left.
 
 use std::time::Duration;
 
-use super::{client::Target, conn_flood::hold_raw, report::AttackReport};
+use super::{
+    client::Target,
+    conn_flood::{hold_raw, RawEnd},
+    report::AttackReport,
+};
 
 /// Half a request: the header is never finished.
 const HALF_REQUEST: &[u8] = b"GET /v1/customer/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
 
 pub async fn run(target: &Target, connections: usize, hold: Duration) -> AttackReport {
     let held = hold_raw(target, connections, Some(HALF_REQUEST), hold).await;
+    let still_open = held.answers.get(&RawEnd::HeldOpen.kind());
     let mut notes = vec![format!(
         "{} of {connections} connected; held up to {:.0} s after the last attempt",
         held.connected,
@@ -28,6 +34,7 @@ pub async fn run(target: &Target, connections: usize, hold: Duration) -> AttackR
         answers: held.answers,
         notes,
         seconds: held.seconds,
+        slow_held: Some(still_open),
         ..AttackReport::default()
     }
 }
