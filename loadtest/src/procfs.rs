@@ -1,9 +1,9 @@
-//! A local process seen through `/proc`: resident memory (`VmRSS`), open descriptors and CPU time
-//! (`utime + stime`, of the whole process or of its threads with a given name, plus the
-//! CPU of the children it reaped), sampled at an interval while a run lasts; and this
-//! process's own open-file limit, raised for runs that hold thousands of sockets. Linux
-//! only; on other systems reads fail with a clear error and the report simply has no
-//! process figures.
+//! A local process seen through `/proc`: resident memory (`VmRSS`), open descriptors and
+//! CPU time (`utime + stime`, of the whole process or of its threads with a given name,
+//! plus the CPU of the children it reaped), sampled at an interval while a run lasts; and
+//! this process's own open-file limit, raised for runs that hold thousands of sockets.
+//! Linux only; on other systems reads fail with a clear error and the report simply has
+//! no process figures.
 
 use std::{io, time::Duration};
 
