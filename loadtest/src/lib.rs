@@ -21,6 +21,8 @@
 //! - [`progress`]: the live progress line.
 //! - [`report`]: the JSON report and the self-contained HTML one.
 //! - [`run`], [`idle`]: the `run` and `idle` subcommands as library calls.
+//! - [`abuse`]: the `abuse` subcommand: attacks from some loopback addresses while a
+//!   legitimate chat runs from another, one file per attack (issue 15).
 //!
 //! The harness shares the machine with the hub it measures, so the per-frame path is kept
 //! cheap: hash maps there use rustc-hash's Fx hasher (the keys are the harness's own ids
@@ -31,6 +33,7 @@
 #![warn(rust_2018_idioms)]
 #![deny(clippy::dbg_macro)]
 
+pub mod abuse;
 pub mod admin;
 pub mod agent;
 pub mod customer;

@@ -1,12 +1,13 @@
 //! `switchboard-loadtest`: parse flags, set up tracing, call the library, print the
 //! summary, write the reports, and exit 0 (all good), 2 (loss, duplicates or disorder
-//! found) or 1 (the run could not be done).
+//! found; for `abuse`: the suite failed) or 1 (the run could not be done).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use switchboard_loadtest::{
+    abuse::{abuse, AbuseOptions, Form},
     floor,
     idle::{idle, IdleOptions},
     report::{unix_ms, Report},
@@ -40,6 +41,9 @@ enum Command {
     Floor(FloorArgs),
     /// Hold N idle customer connections and report the hub's memory per connection.
     Idle(IdleArgs),
+    /// Attack a loopback hub from 127.0.0.2… while a legitimate chat runs; exit 2 if the
+    /// chat suffered or the hub's RSS or descriptors went over their ceilings.
+    Abuse(AbuseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +122,58 @@ struct IdleArgs {
     report: ReportArgs,
 }
 
+#[derive(Debug, Args)]
+struct AbuseArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    /// The hub's admin token (creates and deletes the legitimate agent).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Small counts, a few seconds per attack (the default; for CI).
+    #[arg(long, conflicts_with = "full")]
+    short: bool,
+    /// The counts: 20,000 connections, 1,000 chats, a 1,000-message history.
+    #[arg(long)]
+    full: bool,
+    /// Fail if the legitimate chat's customer→agent p99 goes over this (default: 500
+    /// short, 1000 full).
+    #[arg(long)]
+    max_p99_ms: Option<f64>,
+    /// Fail if the hub's RSS goes over this, in MB (default: 128 short, 512 full).
+    #[arg(long)]
+    max_rss_mb: Option<f64>,
+    /// Fail if the hub's open descriptors go over this (default: 768 short, 4096 full).
+    #[arg(long)]
+    max_fds: Option<u64>,
+    /// Fail if more new legitimate connections than this fail.
+    #[arg(long, default_value_t = 0)]
+    max_probe_failures: u64,
+    /// Fail if one visitor creates more conversations than this in the session-reuse
+    /// attack (default: 50 short, 100 full).
+    #[arg(long)]
+    max_chats_per_visitor: Option<u64>,
+    /// Fail if the hub still holds more half-sent requests than this when the
+    /// slow-headers hold ends.
+    #[arg(long, default_value_t = 0)]
+    max_slow_held: u64,
+    /// Legitimate messages per second (keep it under the hub's per-connection limit,
+    /// and under its per-visitor one unless the legitimate address is exempt).
+    #[arg(long)]
+    legit_rate: Option<f64>,
+    /// The legitimate clients' address.
+    #[arg(long, default_value = "127.0.0.1")]
+    legit_address: std::net::Ipv4Addr,
+    /// Attacker addresses, from 127.0.0.2 up (the legitimate one skipped).
+    #[arg(long)]
+    attackers: Option<usize>,
+    /// The hub's limits.max_frame_bytes.
+    #[arg(long, default_value_t = 65536)]
+    max_frame_bytes: usize,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -180,6 +236,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             write_reports(&report, &args.report)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Abuse(args) => run_abuse(args).await,
         Command::Idle(args) => {
             if args.hub.hub_pid.is_none() {
                 eprintln!("switchboard-loadtest: without --hub-pid the hub's memory cannot be read; only connection counts are reported");
@@ -207,6 +264,43 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+async fn run_abuse(args: AbuseArgs) -> anyhow::Result<ExitCode> {
+    let form = if args.full { Form::Full } else { Form::Short };
+    let mut options = AbuseOptions::new(&args.hub.hub, &args.admin_token, form);
+    options.hub_pid = args.hub.hub_pid;
+    options.legit = args.legit_address;
+    options.max_frame_bytes = args.max_frame_bytes;
+    if let Some(n) = args.attackers {
+        options.sizes.attackers = n;
+    }
+    let t = &mut options.thresholds;
+    t.max_p99_ms = args.max_p99_ms.unwrap_or(t.max_p99_ms);
+    t.max_rss_mb = args.max_rss_mb.unwrap_or(t.max_rss_mb);
+    t.max_fds = args.max_fds.unwrap_or(t.max_fds);
+    t.max_probe_failures = args.max_probe_failures;
+    t.max_slow_held = args.max_slow_held;
+    if let Some(rate) = args.legit_rate {
+        options.sizes.legit_rate = rate;
+    }
+    t.max_chats_per_visitor = args
+        .max_chats_per_visitor
+        .unwrap_or(t.max_chats_per_visitor);
+    if options.hub_pid.is_none() {
+        eprintln!("switchboard-loadtest: without --hub-pid the hub's RSS and descriptors are neither read nor checked");
+    }
+    let report = abuse(&options).await?;
+    print!("{}", report.text());
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, report.to_json()?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn write_reports(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {

@@ -1,9 +1,9 @@
-//! A local process seen through `/proc`: resident memory (`VmRSS`) and CPU time
-//! (`utime + stime`, of the whole process or of its threads with a given name, plus the
-//! CPU of the children it reaped), sampled at an interval while a run lasts; and this
-//! process's own open-file limit, raised for runs that hold thousands of sockets. Linux
-//! only; on other systems reads fail with a clear error and the report simply has no
-//! process figures.
+//! A local process seen through `/proc`: resident memory (`VmRSS`), open descriptors and
+//! CPU time (`utime + stime`, of the whole process or of its threads with a given name,
+//! plus the CPU of the children it reaped), sampled at an interval while a run lasts; and
+//! this process's own open-file limit, raised for runs that hold thousands of sockets.
+//! Linux only; on other systems reads fail with a clear error and the report simply has
+//! no process figures.
 
 use std::{io, time::Duration};
 
@@ -23,6 +23,11 @@ fn parse_rss_kb(status: &str) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse().ok())
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> io::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
 }
 
 /// User + system CPU time of `pid`, in clock ticks.
@@ -417,6 +422,8 @@ mod tests {
     fn reads_this_process() {
         let pid = std::process::id();
         assert!(rss_kb(pid).expect("own rss") > 0);
+        // Other tests open and close sockets meanwhile: only the listing itself is sure.
+        assert!(open_fds(pid).expect("own fds") > 0);
         assert!(cpu_ticks(pid).is_ok());
         assert!(ticks_per_second() > 0);
         let limit = raise_fd_limit(1024).expect("fd limit");

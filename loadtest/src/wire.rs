@@ -44,6 +44,10 @@ pub enum Out<'a> {
         req: &'a str,
         offer_id: &'a str,
     },
+    Decline {
+        req: &'a str,
+        offer_id: &'a str,
+    },
     Transfer {
         req: &'a str,
         conversation_id: &'a str,
@@ -139,6 +143,8 @@ pub enum In {
     Event(Event),
     Queue {
         conversation_id: String,
+        #[serde(default)]
+        position: Option<u64>,
     },
     Offer {
         offer_id: String,

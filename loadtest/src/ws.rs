@@ -69,6 +69,22 @@ pub async fn connect(url: &str) -> anyhow::Result<Stream> {
     Ok(stream)
 }
 
+/// Opens a WebSocket to `url` over an already connected TCP stream (one bound to a chosen
+/// local address, say). The error is tungstenite's own, so callers can tell an HTTP
+/// refusal (its status) from a reset.
+pub async fn connect_over(
+    tcp: TcpStream,
+    url: &str,
+) -> Result<Stream, tokio_tungstenite::tungstenite::Error> {
+    let (stream, _response) = tokio_tungstenite::client_async_with_config(
+        url,
+        MaybeTlsStream::Plain(tcp),
+        Some(client_config()),
+    )
+    .await?;
+    Ok(stream)
+}
+
 /// A client connection with typed frames.
 pub struct Ws {
     stream: Stream,
@@ -86,6 +102,15 @@ impl Ws {
         })
     }
 
+    /// Wraps a stream opened some other way ([`connect_over`]).
+    pub fn from_stream(stream: Stream, ids: &ConnIds) -> Ws {
+        Ws {
+            stream,
+            conn: ids.next(),
+            next_req: 0,
+        }
+    }
+
     /// A fresh `req` for the next request on this connection.
     pub fn req(&mut self) -> String {
         self.next_req += 1;
@@ -98,6 +123,20 @@ impl Ws {
             .send(Message::Text(text.into()))
             .await
             .context("send a frame")
+    }
+
+    /// Sends any WebSocket message as it is (a malformed frame, a binary one, a raw
+    /// [`Message::Frame`]).
+    pub async fn send_raw(&mut self, message: Message) -> anyhow::Result<()> {
+        self.stream.send(message).await.context("send a frame")
+    }
+
+    /// The next WebSocket message as it is, unparsed (`None`: the stream ended). For
+    /// reading a lot cheaply, when only whether it comes matters.
+    pub async fn next_message(
+        &mut self,
+    ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        self.stream.next().await
     }
 
     /// The next protocol frame. Cancel-safe: a frame is never half-consumed.
