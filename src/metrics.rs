@@ -21,6 +21,9 @@ pub struct Metrics {
     pub tickets: IntCounter,
     pub ticket_flush_events_held: IntGauge,
     pub webhook_deliveries: IntCounterVec,
+    // abuse-b: flood control
+    /// Requests refused by a flood limit, by what was limited and whose counter.
+    pub flood_refusals: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -102,6 +105,16 @@ impl Metrics {
         ] {
             must(registry.register(collector));
         }
+        // abuse-b: flood control
+        let flood_refusals = must(IntCounterVec::new(
+            Opts::new(
+                "flood_refusals_total",
+                "Requests refused by a flood limit, by kind and scope",
+            ),
+            &["kind", "scope"],
+        ));
+        must(registry.register(Box::new(flood_refusals.clone())));
+
         for role in ["customer", "agent"] {
             connections.with_label_values(&[role]).set(0);
         }
@@ -119,6 +132,7 @@ impl Metrics {
             tickets,
             ticket_flush_events_held,
             webhook_deliveries,
+            flood_refusals,
         }
     }
 

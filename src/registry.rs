@@ -28,6 +28,8 @@ pub enum Kick {
     Idle,
     FrameTooLarge,
     ShuttingDown,
+    /// The visitor's sessions were revoked (abuse-b).
+    SessionRevoked,
 }
 
 impl Kick {
@@ -38,6 +40,7 @@ impl Kick {
             Kick::Idle => (1001, "no pong in time"),
             Kick::FrameTooLarge => (1009, "frame too large"),
             Kick::ShuttingDown => (1001, "server shutting down"),
+            Kick::SessionRevoked => (4401, "session revoked"),
         }
     }
 }

@@ -450,6 +450,14 @@
       S.startInFlight = false;
       if (err.code === 'disconnected') return; // resent after reconnect
       if (err.code === 'conflict') { it.state = 'queued'; drop('conversation exists'); return; } // learn it from welcome
+      if (err.code === 'unavailable' && err.reason === 'queue_full') {
+        // Too many chats wait already: offer the offline form, with what was typed.
+        S.outbox.splice(S.outbox.indexOf(it), 1);
+        S.offlineDraft = it.text;
+        S.online = false;
+        saveOutbox(); render();
+        return;
+      }
       retryOrFail(it, err);
     });
     saveOutbox();
@@ -759,6 +767,7 @@
     var name = h('input', { name: 'name', autocomplete: 'name', 'data-testid': 'sb-offline-name', value: ds.name || '' });
     var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', 'data-testid': 'sb-offline-email', value: ds.email || '' });
     var text = h('textarea', { name: 'text', required: true, rows: '4', maxlength: String(MAX_TEXT), 'data-testid': 'sb-offline-text' });
+    if (S.offlineDraft) { text.value = S.offlineDraft; S.offlineDraft = null; }
     var err = h('div', { class: 'err', role: 'alert', 'data-testid': 'sb-offline-error' });
     var btn = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-offline-submit', text: 'Send message' });
     var form = h('form', { class: 'card', 'data-testid': 'sb-offline-form', 'aria-label': 'Leave us a message',

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S};
+use self::sections::{
+    default_max_waiting, default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S,
+};
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
     sections::{
-        CannedResponse, Expand, Limits, RetentionSettings, RouterSettings, TopicConfig,
-        WebhookSettings,
+        CannedResponse, Expand, FloodRule, FloodSettings, IdentitySettings, Limits,
+        RetentionSettings, RouterSettings, TopicConfig, WebhookSettings,
     },
 };
 
@@ -63,6 +65,10 @@ struct FileConfig {
     retention: RetentionSettings,
     #[serde(default)]
     canned_responses: Vec<CannedResponse>,
+    #[serde(default)]
+    flood: FloodSettings,
+    #[serde(default)]
+    identity: IdentitySettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -80,6 +86,10 @@ pub struct Config {
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
     pub canned_responses: Vec<CannedResponse>,
+    /// Flood control and customer input limits.
+    pub flood: FloodSettings,
+    /// Identity signature age and session lifetime.
+    pub identity: IdentitySettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -113,11 +123,14 @@ impl Default for Config {
                 transfer_timeout_ms: default_transfer_timeout_ms(),
                 expand: vec![],
                 escalation_priority_boost: 0,
+                max_waiting: default_max_waiting(),
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),
             retention: RetentionSettings::default(),
             canned_responses: vec![],
+            flood: FloodSettings::default(),
+            identity: IdentitySettings::default(),
             failpoint: None,
         }
     }
@@ -180,6 +193,8 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            flood: file.flood,
+            identity: file.identity,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -209,6 +224,8 @@ impl Config {
             webhook: file.webhook,
             retention: file.retention,
             canned_responses: file.canned_responses,
+            flood: file.flood,
+            identity: file.identity,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -287,8 +304,56 @@ impl Config {
                 }
             }
         }
+        self.validate_abuse_limits()?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
+        }
+        Ok(())
+    }
+
+    /// `[flood]`, `[identity]` and `max_waiting` (abuse-b).
+    fn validate_abuse_limits(&self) -> Result<(), ConfigError> {
+        let flood = &self.flood;
+        for (name, rule) in [
+            ("new_visitors_per_address", flood.new_visitors_per_address),
+            ("starts_per_address", flood.starts_per_address),
+            ("starts_per_visitor", flood.starts_per_visitor),
+            ("messages_per_address", flood.messages_per_address),
+            ("messages_per_visitor", flood.messages_per_visitor),
+        ] {
+            if rule.limit == 0 || rule.window_s == 0 || rule.window_s > 86_400 {
+                return Err(ConfigError::Invalid(format!(
+                    "flood.{name}: limit must be positive and window_s 1 to 86400"
+                )));
+            }
+        }
+        if [
+            flood.max_name_chars,
+            flood.max_email_chars,
+            flood.max_user_id_chars,
+            flood.max_metadata_entries,
+            flood.max_metadata_key_chars,
+            flood.max_metadata_value_chars,
+            flood.max_comment_chars,
+            flood.max_client_msg_id_chars,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid(
+                "flood: every max_* length must be positive".into(),
+            ));
+        }
+        let identity = &self.identity;
+        if identity.identity_max_age_s == 0 || identity.session_lifetime_s == 0 {
+            return Err(ConfigError::Invalid(
+                "identity: identity_max_age_s and session_lifetime_s must be positive".into(),
+            ));
+        }
+        if let Some(topic) = self.topics.iter().find(|t| t.max_waiting == 0) {
+            return Err(ConfigError::Invalid(format!(
+                "topic {}: max_waiting must be positive",
+                topic.name
+            )));
         }
         Ok(())
     }

@@ -10,6 +10,8 @@
 
 mod agent;
 mod customer;
+mod flood;
+mod input;
 mod shared;
 
 use std::{net::IpAddr, sync::Arc};
@@ -36,6 +38,8 @@ pub enum HandshakeError {
     BadHello(String),
     BadCredentials(String),
     Unavailable,
+    /// A flood limit refused the hello (closed with 1013: try again later).
+    RateLimited(String),
 }
 
 impl HandshakeError {
@@ -45,6 +49,7 @@ impl HandshakeError {
             HandshakeError::BadHello(why) => (4400, why),
             HandshakeError::BadCredentials(why) => (4401, why),
             HandshakeError::Unavailable => (1013, "storage unavailable, retry"),
+            HandshakeError::RateLimited(why) => (1013, why),
         }
     }
 }
@@ -114,15 +119,22 @@ impl Session {
                 conversation_id,
                 text,
                 client_msg_id,
-            } => shared::message(
-                hub,
-                conn,
-                req,
-                &conversation_id,
-                speaker,
-                text,
-                client_msg_id,
-            ),
+            } => {
+                if let Session::Customer(customer) = self {
+                    customer
+                        .check_message(hub, client_msg_id.as_deref())
+                        .await?;
+                }
+                shared::message(
+                    hub,
+                    conn,
+                    req,
+                    &conversation_id,
+                    speaker,
+                    text,
+                    client_msg_id,
+                )
+            }
             ClientFrame::History {
                 conversation_id,
                 after_seq,

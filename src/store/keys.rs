@@ -69,6 +69,24 @@ pub fn webhook_dead_letters() -> String {
     "sb:{tickets}:dead".into()
 }
 
+// --- flood control and revocation (abuse-b) ---
+
+/// Flood counter of a client address; the address is the hash tag.
+pub fn flood_address(address: &str, kind: &str) -> String {
+    format!("sb:{{ip:{address}}}:flood:{kind}")
+}
+
+/// Flood counter of a visitor, in the visitor's slot.
+pub fn flood_visitor(visitor_id: &str, kind: &str) -> String {
+    format!("sb:{{{visitor_id}}}:flood:{kind}")
+}
+
+/// When the visitor's sessions were revoked (unix seconds): sessions issued at or
+/// before it are refused.
+pub fn visitor_revoked(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:revoked")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,8 @@
 mod agents;
 mod conversations;
 pub mod keys;
+mod limits;
+mod numbering;
 mod records;
 mod retention;
 mod tickets;
@@ -21,6 +23,7 @@ use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{AppendItem, AppendOutcome, Requirement};
+pub use limits::{FloodKind, FloodSubject};
 pub use records::{ConversationRecord, NewConversation, Update};
 pub use tickets::{OutboxEntry, TicketPage};
 
