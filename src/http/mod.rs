@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod conversations;
 mod pages;
+mod visitors;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -12,7 +13,7 @@ use axum::{
     extract::{ConnectInfo, State, WebSocketUpgrade},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, patch},
+    routing::{get, patch, post},
     Json, Router,
 };
 use serde_json::json;
@@ -62,6 +63,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/tickets/{id}", get(conversations::ticket))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/config/canned", get(agents::canned))
+        .route("/v1/visitors/{id}/revoke", post(visitors::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

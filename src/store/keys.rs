@@ -81,7 +81,7 @@ pub fn flood_visitor(visitor_id: &str, kind: &str) -> String {
     format!("sb:{{{visitor_id}}}:flood:{kind}")
 }
 
-/// When the visitor's sessions were revoked (unix seconds): sessions issued at or
+/// When the visitor's sessions were revoked (unix ms): sessions issued at or
 /// before it are refused.
 pub fn visitor_revoked(visitor_id: &str) -> String {
     format!("sb:{{{visitor_id}}}:revoked")

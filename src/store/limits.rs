@@ -82,12 +82,12 @@ impl Store {
         Ok(allowed == 1)
     }
 
-    /// Revokes every session of a visitor issued at or before `at_s` (unix seconds); the
+    /// Revokes every session of a visitor issued at or before `at_ms` (unix ms); the
     /// mark lives as long as the longest session could.
     pub async fn revoke_visitor(
         &self,
         visitor_id: &str,
-        at_s: u64,
+        at_ms: u64,
         keep_s: u64,
     ) -> StoreResult<()> {
         let key = keys::visitor_revoked(visitor_id);
@@ -95,7 +95,7 @@ impl Store {
         self.run("revoke_visitor", async move {
             redis::cmd("SET")
                 .arg(key)
-                .arg(at_s)
+                .arg(at_ms)
                 .arg("EX")
                 .arg(keep_s.max(1))
                 .query_async::<()>(&mut conn)
@@ -104,7 +104,7 @@ impl Store {
         .await
     }
 
-    /// When the visitor's sessions were last revoked (unix seconds), if ever.
+    /// When the visitor's sessions were last revoked (unix ms), if ever.
     pub async fn visitor_revoked_at(&self, visitor_id: &str) -> StoreResult<Option<u64>> {
         let key = keys::visitor_revoked(visitor_id);
         let conn = self.conn();
