@@ -351,9 +351,9 @@ impl CustomerSession {
                 text,
             } => {
                 shared::check_text(hub, &text)?;
-                let Some(email) = input::email(Some(email), flood.max_email_chars)? else {
-                    return Err(Error::bad_request("a valid email is required"));
-                };
+                let email = input::email(Some(email), flood.max_email_chars)?
+                    .filter(|e| e.contains('@') && !e.contains(char::is_whitespace))
+                    .ok_or_else(|| Error::bad_request("a valid email is required"))?;
                 let name = input::name(name, flood.max_name_chars)?;
                 let topic = hub
                     .config
