@@ -43,8 +43,15 @@ async fn the_contract_form_verifies_the_user_id_only() {
     let id = customer.start_chat("general", "hi").await;
     let offer = agent.wait_offer_for(&id).await;
     assert_eq!(offer["customer"]["verified"], true, "{offer}");
-    assert_eq!(offer["customer"]["verified_fields"], json!(["user_id"]), "{offer}");
-    assert_eq!(offer["customer"]["name"], "Ann", "shown, though not verified");
+    assert_eq!(
+        offer["customer"]["verified_fields"],
+        json!(["user_id"]),
+        "{offer}"
+    );
+    assert_eq!(
+        offer["customer"]["name"], "Ann",
+        "shown, though not verified"
+    );
 }
 
 #[tokio::test]
@@ -67,17 +74,32 @@ async fn the_extended_form_signs_every_field_and_expires() {
     // A name or email changed after signing is refused.
     let mut forged = good.clone();
     forged["name"] = json!("Mallory");
-    refused_hello(&hub, json!({"type": "hello", "role": "customer", "identity": forged})).await;
+    refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "identity": forged}),
+    )
+    .await;
     let mut forged = good.clone();
     forged["email"] = json!("mallory@x.io");
-    refused_hello(&hub, json!({"type": "hello", "role": "customer", "identity": forged})).await;
+    refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "identity": forged}),
+    )
+    .await;
     // Older than the default maximum age (a day), or from the future.
     let old = extended_identity("u7", "Bea", "bea@x.io", now_s() - 86_400 - 60);
-    let reason =
-        refused_hello(&hub, json!({"type": "hello", "role": "customer", "identity": old})).await;
+    let reason = refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "identity": old}),
+    )
+    .await;
     assert!(reason.contains("expired"), "{reason}");
     let future = extended_identity("u7", "Bea", "bea@x.io", now_s() + 3_600);
-    refused_hello(&hub, json!({"type": "hello", "role": "customer", "identity": future})).await;
+    refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "identity": future}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -101,12 +123,19 @@ async fn sessions_expire_and_older_tokens_are_refused() {
     let issued = now_ms() - 31 * 86_400 * 1000;
     let signed = format!("{visitor}.{issued}");
     let stale = format!("{signed}.{}", hmac_hex(&secret, &signed));
-    let reason =
-        refused_hello(&hub, json!({"type": "hello", "role": "customer", "session": stale})).await;
+    let reason = refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "session": stale}),
+    )
+    .await;
     assert!(reason.contains("expired"), "{reason}");
     // The earlier form without an issue time never expires, so it is refused.
     let legacy = format!("{visitor}.{}", hmac_hex(&secret, &visitor));
-    refused_hello(&hub, json!({"type": "hello", "role": "customer", "session": legacy})).await;
+    refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "session": legacy}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -120,7 +149,12 @@ async fn an_admin_revokes_a_visitors_sessions() {
     let (status, _) = hub.http("POST", &path, None, None).await;
     assert_eq!(status, 401, "anonymous");
     let (status, _) = hub
-        .http("POST", "/v1/visitors/not-a-visitor/revoke", Some(ADMIN_TOKEN), None)
+        .http(
+            "POST",
+            "/v1/visitors/not-a-visitor/revoke",
+            Some(ADMIN_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(status, 400);
     let (status, body) = hub.http("POST", &path, Some(ADMIN_TOKEN), None).await;
@@ -128,8 +162,11 @@ async fn an_admin_revokes_a_visitors_sessions() {
 
     // The open connection is closed, and the token no longer opens a session.
     ws.expect_close(4401, WAIT).await;
-    let reason =
-        refused_hello(&hub, json!({"type": "hello", "role": "customer", "session": session})).await;
+    let reason = refused_hello(
+        &hub,
+        json!({"type": "hello", "role": "customer", "session": session}),
+    )
+    .await;
     assert!(reason.contains("revoked"), "{reason}");
     // Other visitors are not affected.
     hub.customer(json!({})).await;

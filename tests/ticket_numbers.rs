@@ -30,11 +30,17 @@ async fn refused_closes_take_no_ticket_number() {
     let second = bob.start_chat("general", "second").await;
     for _ in 0..5 {
         // Already closed.
-        ann.err(json!({"type": "close", "conversation_id": first}), "conflict")
-            .await;
+        ann.err(
+            json!({"type": "close", "conversation_id": first}),
+            "conflict",
+        )
+        .await;
         // Not a member.
-        ann.err(json!({"type": "close", "conversation_id": second}), "forbidden")
-            .await;
+        ann.err(
+            json!({"type": "close", "conversation_id": second}),
+            "forbidden",
+        )
+        .await;
         // No such conversation.
         ann.err(
             json!({"type": "close", "conversation_id": "c_0000000000000000"}),
@@ -68,7 +74,10 @@ async fn concurrent_closes_of_one_chat_take_one_number() {
         .customer
         .wait_for("close answer", |f| f["req"] == "c1")
         .await;
-    let from_agent = chat.agent.wait_for("close answer", |f| f["req"] == "a1").await;
+    let from_agent = chat
+        .agent
+        .wait_for("close answer", |f| f["req"] == "a1")
+        .await;
     let (won, lost) = if ty(&from_customer) == "ack" {
         (from_customer, from_agent)
     } else {
