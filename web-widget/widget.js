@@ -1,6 +1,6 @@
 /*! Switchboard chat widget. One classic script, no dependencies:
  *  <script src="https://HUB/widget.js" data-hub="https://HUB" data-topic="billing" async></script>
- *  Optional: data-user-id, data-name, data-email, data-signature (identity verification),
+ *  Optional: data-user-id, data-name, data-email, data-issued-at, data-signature (identity verification),
  *  data-title, data-color. Wire contract: docs/protocol.md (v1).
  *
  *  Delivery discipline: every message gets a client_msg_id and sits in an outbox (memory +
@@ -35,6 +35,7 @@
     identity = { user_id: ds.userId, signature: ds.signature };
     if (ds.name) identity.name = ds.name;
     if (ds.email) identity.email = ds.email;
+    if (ds.issuedAt) identity.issued_at = Number(ds.issuedAt); // the extended, expiring form
   }
 
   // ---------------------------------------------------------------- storage helpers
