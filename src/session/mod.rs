@@ -4,7 +4,9 @@
 //!   dispatch of each frame by role, clean-up at the end;
 //! - `shared` — the requests both roles make the same way (messages, history, typing,
 //!   read receipts) and the text checks in front of them;
-//! - `customer`, `agent` — what only that role may do.
+//! - `customer`, `agent` — what only that role may do;
+//! - `flood` — the customer flood limits (per address and visitor, counted in Redis);
+//! - `input` — checks of what a customer types (lengths, blank-looking texts, names).
 //!
 //! Nothing here touches a socket: answers go out through the connection's [`ConnTx`].
 
