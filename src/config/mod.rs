@@ -304,56 +304,10 @@ impl Config {
                 }
             }
         }
-        self.validate_abuse_limits()?;
+        sections::validate_abuse_limits(&self.flood, &self.identity, &self.topics)
+            .map_err(ConfigError::Invalid)?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
-        }
-        Ok(())
-    }
-
-    /// `[flood]`, `[identity]` and `max_waiting` (abuse-b).
-    fn validate_abuse_limits(&self) -> Result<(), ConfigError> {
-        let flood = &self.flood;
-        for (name, rule) in [
-            ("new_visitors_per_address", flood.new_visitors_per_address),
-            ("starts_per_address", flood.starts_per_address),
-            ("starts_per_visitor", flood.starts_per_visitor),
-            ("messages_per_address", flood.messages_per_address),
-            ("messages_per_visitor", flood.messages_per_visitor),
-        ] {
-            if rule.limit == 0 || rule.window_s == 0 || rule.window_s > 86_400 {
-                return Err(ConfigError::Invalid(format!(
-                    "flood.{name}: limit must be positive and window_s 1 to 86400"
-                )));
-            }
-        }
-        if [
-            flood.max_name_chars,
-            flood.max_email_chars,
-            flood.max_user_id_chars,
-            flood.max_metadata_entries,
-            flood.max_metadata_key_chars,
-            flood.max_metadata_value_chars,
-            flood.max_comment_chars,
-            flood.max_client_msg_id_chars,
-        ]
-        .contains(&0)
-        {
-            return Err(ConfigError::Invalid(
-                "flood: every max_* length must be positive".into(),
-            ));
-        }
-        let identity = &self.identity;
-        if identity.identity_max_age_s == 0 || identity.session_lifetime_s == 0 {
-            return Err(ConfigError::Invalid(
-                "identity: identity_max_age_s and session_lifetime_s must be positive".into(),
-            ));
-        }
-        if let Some(topic) = self.topics.iter().find(|t| t.max_waiting == 0) {
-            return Err(ConfigError::Invalid(format!(
-                "topic {}: max_waiting must be positive",
-                topic.name
-            )));
         }
         Ok(())
     }
@@ -483,5 +437,45 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         assert!(err.to_string().contains("give_up_after_ms"), "{err}");
         let forever = "[retention]\nticket_s = 0";
         assert!(with_retention(&format!("{webhook}{forever}")).is_ok());
+    }
+
+    // abuse-b: [flood], [identity], max_waiting
+    #[test]
+    fn flood_identity_and_queue_caps_have_defaults_and_are_checked() {
+        let config = with_retention("").expect("valid");
+        assert_eq!(config.flood, FloodSettings::default());
+        assert!(!config.flood.applies_to("127.0.0.1".parse().expect("ip")));
+        assert!(config.flood.applies_to("127.0.0.2".parse().expect("ip")));
+        assert_eq!(config.default_topic().max_waiting, 200);
+        assert_eq!(config.identity.session_lifetime_s, 30 * 86_400);
+        let config = with_retention(
+            "[flood]\nexempt = []\nstarts_per_visitor = { limit = 2, window_s = 60 }\ncustomer_tags = [\"resolved\"]\n[identity]\nidentity_max_age_s = 600",
+        )
+        .expect("valid");
+        assert!(config.flood.applies_to("127.0.0.1".parse().expect("ip")));
+        assert_eq!(config.flood.starts_per_visitor, FloodRule::new(2, 60));
+        assert_eq!(config.identity.identity_max_age_s, 600);
+        for (toml, why) in [
+            (
+                "[flood]\nstarts_per_visitor = { limit = 0, window_s = 60 }",
+                "zero limit",
+            ),
+            (
+                "[flood]\nmessages_per_address = { limit = 5, window_s = 0 }",
+                "zero window",
+            ),
+            ("[flood]\nmax_name_chars = 0", "zero length"),
+            ("[flood]\nbogus = 1", "unknown key"),
+            (
+                "[identity]\nsession_lifetime_s = 0",
+                "sessions that never last",
+            ),
+            (
+                "[[topic]]\nname = \"g\"\nmax_waiting = 0",
+                "a queue nobody may enter",
+            ),
+        ] {
+            assert!(with_retention(toml).is_err(), "{why}: {toml}");
+        }
     }
 }

@@ -284,3 +284,48 @@ impl Default for IdentitySettings {
         }
     }
 }
+
+/// `[flood]`, `[identity]` and `max_waiting`: every limit positive, windows within a day.
+pub(super) fn validate_abuse_limits(
+    flood: &FloodSettings,
+    identity: &IdentitySettings,
+    topics: &[TopicConfig],
+) -> Result<(), String> {
+    for (name, rule) in [
+        ("new_visitors_per_address", flood.new_visitors_per_address),
+        ("starts_per_address", flood.starts_per_address),
+        ("starts_per_visitor", flood.starts_per_visitor),
+        ("messages_per_address", flood.messages_per_address),
+        ("messages_per_visitor", flood.messages_per_visitor),
+    ] {
+        if rule.limit == 0 || rule.window_s == 0 || rule.window_s > 86_400 {
+            return Err(format!(
+                "flood.{name}: limit must be positive and window_s 1 to 86400"
+            ));
+        }
+    }
+    if [
+        flood.max_name_chars,
+        flood.max_email_chars,
+        flood.max_user_id_chars,
+        flood.max_metadata_entries,
+        flood.max_metadata_key_chars,
+        flood.max_metadata_value_chars,
+        flood.max_comment_chars,
+        flood.max_client_msg_id_chars,
+    ]
+    .contains(&0)
+    {
+        return Err("flood: every max_* length must be positive".into());
+    }
+    if identity.identity_max_age_s == 0 || identity.session_lifetime_s == 0 {
+        return Err("identity: identity_max_age_s and session_lifetime_s must be positive".into());
+    }
+    if let Some(topic) = topics.iter().find(|t| t.max_waiting == 0) {
+        return Err(format!(
+            "topic {}: max_waiting must be positive",
+            topic.name
+        ));
+    }
+    Ok(())
+}
