@@ -455,6 +455,9 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
         assert!(config.flood.applies_to("127.0.0.1".parse().expect("ip")));
         assert_eq!(config.flood.starts_per_visitor, FloodRule::new(2, 60));
         assert_eq!(config.identity.identity_max_age_s, 600);
+        let config = with_retention("[flood]\nexempt = [\"127.0.0.9\", \"::1\"]").expect("valid");
+        assert!(!config.flood.applies_to("127.0.0.9".parse().expect("ip")));
+        assert!(config.flood.applies_to("127.0.0.1".parse().expect("ip")));
         for (toml, why) in [
             (
                 "[flood]\nstarts_per_visitor = { limit = 0, window_s = 60 }",
