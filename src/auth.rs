@@ -50,22 +50,56 @@ pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) ->
     verify_hmac_hex(identity_secret.as_bytes(), user_id.as_bytes(), signature)
 }
 
-/// A visitor session token: `<visitor_id>.<hmac>`, opaque to clients.
-pub fn make_session(secret: &str, visitor_id: &str) -> String {
+/// A visitor session token: `<visitor_id>.<issued ms>.<hmac of both>`, opaque to
+/// clients. The issue time lets the hub expire sessions and revoke those issued before
+/// a revocation.
+pub fn make_session(secret: &str, visitor_id: &str, issued_ms: u64) -> String {
+    let signed = format!("{visitor_id}.{issued_ms}");
+    let signature = hmac_hex(secret.as_bytes(), signed.as_bytes());
+    format!("{signed}.{signature}")
+}
+
+/// A valid session token's visitor id and issue time (ms). Tokens of the older form
+/// (without an issue time) are not valid.
+pub fn open_session(secret: &str, session: &str) -> Option<(String, u64)> {
+    let (signed, signature) = session.rsplit_once('.')?;
+    let (visitor_id, issued) = signed.rsplit_once('.')?;
+    if visitor_id.is_empty() || visitor_id.len() > 128 || visitor_id.contains('.') {
+        return None;
+    }
+    let issued_ms: u64 = issued.parse().ok()?;
+    verify_hmac_hex(secret.as_bytes(), signed.as_bytes(), signature)
+        .then(|| (visitor_id.to_string(), issued_ms))
+}
+
+/// The string an extended identity signature covers: `user_id`, `name`, `email` (empty
+/// when absent) and `issued_at`, each on a line of its own. Fields with control
+/// characters are refused before this, so the lines cannot be shifted.
+pub fn identity_canonical(
+    user_id: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    issued_at: u64,
+) -> String {
     format!(
-        "{visitor_id}.{}",
-        hmac_hex(secret.as_bytes(), visitor_id.as_bytes())
+        "{user_id}\n{}\n{}\n{issued_at}",
+        name.unwrap_or_default(),
+        email.unwrap_or_default()
     )
 }
 
-/// The visitor id inside a session token whose signature is valid.
-pub fn open_session(secret: &str, session: &str) -> Option<String> {
-    let (visitor_id, signature) = session.rsplit_once('.')?;
-    if visitor_id.is_empty() || visitor_id.len() > 128 {
-        return None;
-    }
-    verify_hmac_hex(secret.as_bytes(), visitor_id.as_bytes(), signature)
-        .then(|| visitor_id.to_string())
+/// Checks an extended identity: `signature` is hex HMAC-SHA256 of
+/// [`identity_canonical`].
+pub fn verify_identity_extended(
+    identity_secret: &str,
+    user_id: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    issued_at: u64,
+    signature: &str,
+) -> bool {
+    let canonical = identity_canonical(user_id, name, email, issued_at);
+    verify_hmac_hex(identity_secret.as_bytes(), canonical.as_bytes(), signature)
 }
 
 /// Constant-time equality for bearer tokens.
@@ -98,11 +132,18 @@ mod tests {
 
     #[test]
     fn sessions_round_trip_and_reject_forgery() {
-        let session = make_session("k", "v_1a");
-        assert_eq!(open_session("k", &session).as_deref(), Some("v_1a"));
+        let session = make_session("k", "v_1a", 1_700_000_000_123);
+        assert_eq!(
+            open_session("k", &session),
+            Some(("v_1a".to_string(), 1_700_000_000_123))
+        );
         assert_eq!(open_session("other", &session), None);
         assert_eq!(open_session("k", "v_1a.00"), None);
         assert_eq!(open_session("k", "garbage"), None);
+        let old_form = format!("v_1a.{}", sign("k", "v_1a"));
+        assert_eq!(open_session("k", &old_form), None, "no issue time");
+        let moved = session.replacen("123", "124", 1);
+        assert_eq!(open_session("k", &moved), None, "issue time is signed");
     }
 
     #[test]
@@ -111,6 +152,19 @@ mod tests {
         assert!(verify_identity("site-secret", "u42", &signature));
         assert!(!verify_identity("site-secret", "u43", &signature));
         assert!(!verify_identity("site-secret", "u42", "zz"));
+    }
+
+    #[test]
+    fn extended_identity_covers_every_field() {
+        let canonical = identity_canonical("u42", Some("Ann"), Some("a@x.io"), 1_764_700_000);
+        assert_eq!(canonical, "u42\nAnn\na@x.io\n1764700000");
+        let signature = sign("s", &canonical);
+        let check =
+            |name, email, at| verify_identity_extended("s", "u42", name, email, at, &signature);
+        assert!(check(Some("Ann"), Some("a@x.io"), 1_764_700_000));
+        assert!(!check(Some("Bob"), Some("a@x.io"), 1_764_700_000));
+        assert!(!check(Some("Ann"), None, 1_764_700_000));
+        assert!(!check(Some("Ann"), Some("a@x.io"), 1_764_700_001));
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub enum Error {
     TooLarge(String),
     #[error("too many frames, slow down")]
     RateLimited,
+    /// A flood limit (per address or visitor, across connections) was reached.
+    #[error("{0}")]
+    RateLimitedBecause(String),
+    /// Too many chats wait in the topic: the customer gets the offline form instead.
+    #[error("{0}")]
+    QueueFull(String),
     /// Storage could not be reached; the request was not applied and may be retried.
     #[error("storage unavailable, retry later")]
     Unavailable,
@@ -76,8 +82,16 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::TooLarge(_) => ErrorCode::TooLarge,
-            Error::RateLimited => ErrorCode::RateLimited,
-            Error::Unavailable => ErrorCode::Unavailable,
+            Error::RateLimited | Error::RateLimitedBecause(_) => ErrorCode::RateLimited,
+            Error::Unavailable | Error::QueueFull(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The error frame's `reason`, for errors a client should tell apart from their code.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::QueueFull(_) => Some("queue_full"),
+            _ => None,
         }
     }
 

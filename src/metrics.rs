@@ -33,6 +33,9 @@ pub struct Metrics {
     pub upgrading: IntGauge,
     /// Bytes queued for all connections and not yet flushed to their sockets.
     pub send_queue_bytes: IntGauge,
+    // abuse-b: flood control
+    /// Requests refused by a flood limit, by what was limited and whose counter.
+    pub flood_refusals: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -145,6 +148,16 @@ impl Metrics {
         ] {
             must(registry.register(collector));
         }
+        // abuse-b: flood control
+        let flood_refusals = must(IntCounterVec::new(
+            Opts::new(
+                "flood_refusals_total",
+                "Requests refused by a flood limit, by kind and scope",
+            ),
+            &["kind", "scope"],
+        ));
+        must(registry.register(Box::new(flood_refusals.clone())));
+
         for role in ["customer", "agent"] {
             connections.with_label_values(&[role]).set(0);
         }
@@ -167,6 +180,7 @@ impl Metrics {
             http_connections,
             upgrading,
             send_queue_bytes,
+            flood_refusals,
         }
     }
 

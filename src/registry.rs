@@ -41,6 +41,8 @@ pub enum Kick {
     ProtocolError,
     /// A text frame that is not UTF-8: 1007.
     InvalidUtf8,
+    /// The visitor's sessions were revoked (abuse-b).
+    SessionRevoked,
 }
 
 impl Kick {
@@ -53,6 +55,7 @@ impl Kick {
             Kick::ShuttingDown => (1001, "server shutting down"),
             Kick::ProtocolError => (1002, "protocol error"),
             Kick::InvalidUtf8 => (1007, "invalid UTF-8 in a text frame"),
+            Kick::SessionRevoked => (4401, "session revoked"),
         }
     }
 }

@@ -1,6 +1,6 @@
 /*! Switchboard chat widget. One classic script, no dependencies:
  *  <script src="https://HUB/widget.js" data-hub="https://HUB" data-topic="billing" async></script>
- *  Optional: data-user-id, data-name, data-email, data-signature (identity verification),
+ *  Optional: data-user-id, data-name, data-email, data-issued-at, data-signature (identity verification),
  *  data-title, data-color. Wire contract: docs/protocol.md (v1).
  *
  *  Delivery discipline: every message gets a client_msg_id and sits in an outbox (memory +
@@ -35,6 +35,7 @@
     identity = { user_id: ds.userId, signature: ds.signature };
     if (ds.name) identity.name = ds.name;
     if (ds.email) identity.email = ds.email;
+    if (ds.issuedAt) identity.issued_at = Number(ds.issuedAt); // the extended, expiring form
   }
 
   // ---------------------------------------------------------------- storage helpers
@@ -450,6 +451,14 @@
       S.startInFlight = false;
       if (err.code === 'disconnected') return; // resent after reconnect
       if (err.code === 'conflict') { it.state = 'queued'; drop('conversation exists'); return; } // learn it from welcome
+      if (err.code === 'unavailable' && err.reason === 'queue_full') {
+        // Too many chats wait already: offer the offline form, with what was typed.
+        S.outbox.splice(S.outbox.indexOf(it), 1);
+        S.offlineDraft = it.text;
+        S.online = false;
+        saveOutbox(); render();
+        return;
+      }
       retryOrFail(it, err);
     });
     saveOutbox();
@@ -759,6 +768,7 @@
     var name = h('input', { name: 'name', autocomplete: 'name', 'data-testid': 'sb-offline-name', value: ds.name || '' });
     var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', 'data-testid': 'sb-offline-email', value: ds.email || '' });
     var text = h('textarea', { name: 'text', required: true, rows: '4', maxlength: String(MAX_TEXT), 'data-testid': 'sb-offline-text' });
+    if (S.offlineDraft) { text.value = S.offlineDraft; S.offlineDraft = null; }
     var err = h('div', { class: 'err', role: 'alert', 'data-testid': 'sb-offline-error' });
     var btn = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-offline-submit', text: 'Send message' });
     var form = h('form', { class: 'card', 'data-testid': 'sb-offline-form', 'aria-label': 'Leave us a message',

@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use self::sections::{default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S};
+use self::sections::{
+    default_max_waiting, default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S,
+};
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
     sections::{
-        AccessSettings, AuthSettings, CannedResponse, Expand, Limits, RetentionSettings,
-        RouterSettings, TopicConfig, WebhookSettings, MIN_ADMIN_TOKEN_CHARS,
+        AccessSettings, AuthSettings, CannedResponse, Expand, FloodRule, FloodSettings,
+        IdentitySettings, Limits, RetentionSettings, RouterSettings, TopicConfig, WebhookSettings,
+        MIN_ADMIN_TOKEN_CHARS,
     },
 };
 
@@ -159,6 +162,9 @@ struct FileConfig {
     #[serde(default)]
     auth: AuthSettings,
     access: AccessSettings,
+    flood: FloodSettings,
+    #[serde(default)]
+    identity: IdentitySettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -179,6 +185,10 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[access]`: trusted proxies and origin allowlists.
     pub access: AccessSettings,
+    /// Flood control and customer input limits.
+    pub flood: FloodSettings,
+    /// Identity signature age and session lifetime.
+    pub identity: IdentitySettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -212,6 +222,7 @@ impl Default for Config {
                 transfer_timeout_ms: default_transfer_timeout_ms(),
                 expand: vec![],
                 escalation_priority_boost: 0,
+                max_waiting: default_max_waiting(),
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),
@@ -219,6 +230,8 @@ impl Default for Config {
             canned_responses: vec![],
             auth: AuthSettings::default(),
             access: AccessSettings::default(),
+            flood: FloodSettings::default(),
+            identity: IdentitySettings::default(),
             failpoint: None,
         }
     }
@@ -287,6 +300,8 @@ impl Config {
             canned_responses: file.canned_responses,
             auth: file.auth,
             access: file.access,
+            flood: file.flood,
+            identity: file.identity,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -324,6 +339,8 @@ impl Config {
             canned_responses: file.canned_responses,
             auth: file.auth,
             access: file.access,
+            flood: file.flood,
+            identity: file.identity,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -411,6 +428,8 @@ impl Config {
                 }
             }
         }
+        sections::validate_abuse_limits(&self.flood, &self.identity, &self.topics)
+            .map_err(ConfigError::Invalid)?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
         }
@@ -649,6 +668,49 @@ expand = [{ after_ms = 30000, drop_skills = ["fr"] }]
             (
                 "[limits]\nsend_queue_bytes = 1048576\nsend_queue_bytes_total = 65536",
                 "global below per-connection",
+            ),
+        ] {
+            assert!(with_retention(toml).is_err(), "{why}: {toml}");
+        }
+    }
+
+    // abuse-b: [flood], [identity], max_waiting
+    #[test]
+    fn flood_identity_and_queue_caps_have_defaults_and_are_checked() {
+        let config = with_retention("").expect("valid");
+        assert_eq!(config.flood, FloodSettings::default());
+        assert!(!config.flood.applies_to("127.0.0.1".parse().expect("ip")));
+        assert!(config.flood.applies_to("127.0.0.2".parse().expect("ip")));
+        assert_eq!(config.default_topic().max_waiting, 200);
+        assert_eq!(config.identity.session_lifetime_s, 30 * 86_400);
+        let config = with_retention(
+            "[flood]\nexempt = []\nstarts_per_visitor = { limit = 2, window_s = 60 }\ncustomer_tags = [\"resolved\"]\n[identity]\nidentity_max_age_s = 600",
+        )
+        .expect("valid");
+        assert!(config.flood.applies_to("127.0.0.1".parse().expect("ip")));
+        assert_eq!(config.flood.starts_per_visitor, FloodRule::new(2, 60));
+        assert_eq!(config.identity.identity_max_age_s, 600);
+        let config = with_retention("[flood]\nexempt = [\"127.0.0.9\", \"::1\"]").expect("valid");
+        assert!(!config.flood.applies_to("127.0.0.9".parse().expect("ip")));
+        assert!(config.flood.applies_to("127.0.0.1".parse().expect("ip")));
+        for (toml, why) in [
+            (
+                "[flood]\nstarts_per_visitor = { limit = 0, window_s = 60 }",
+                "zero limit",
+            ),
+            (
+                "[flood]\nmessages_per_address = { limit = 5, window_s = 0 }",
+                "zero window",
+            ),
+            ("[flood]\nmax_name_chars = 0", "zero length"),
+            ("[flood]\nbogus = 1", "unknown key"),
+            (
+                "[identity]\nsession_lifetime_s = 0",
+                "sessions that never last",
+            ),
+            (
+                "[[topic]]\nname = \"g\"\nmax_waiting = 0",
+                "a queue nobody may enter",
             ),
         ] {
             assert!(with_retention(toml).is_err(), "{why}: {toml}");

@@ -1,5 +1,6 @@
 //! The sections of the TOML file (`[limits]`, `[[topic]]`, `[router]`, `[webhook]`,
-//! `[retention]`, `[auth]`, `[[canned_responses]]`), each with its defaults.
+//! `[retention]`, `[auth]`, `[access]`, `[[canned_responses]]`, `[flood]`, `[identity]`),
+//! each with its defaults.
 
 use serde::Deserialize;
 
@@ -93,6 +94,14 @@ pub struct TopicConfig {
     /// Added to the priority of a conversation escalated into this topic.
     #[serde(default)]
     pub escalation_priority_boost: i32,
+    /// Chats that may wait in this topic's queue; past it `start` answers `unavailable`
+    /// and the widget shows its offline form (abuse-b).
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: u32,
+}
+
+pub(super) fn default_max_waiting() -> u32 {
+    200
 }
 
 pub(super) fn default_offer_timeout_ms() -> u64 {
@@ -233,4 +242,158 @@ pub struct AccessSettings {
     /// agent console's socket (`/v1/agent/ws`). Requests without `Origin` (non-browser
     /// clients) are allowed: browsers always send it.
     pub console_origins: Vec<String>,
+}
+
+// --- [flood] and customer input limits (abuse-b) ---
+
+/// One flood limit: at most `limit` hits in a fixed window of `window_s` seconds
+/// (opened by the first hit).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FloodRule {
+    pub limit: u32,
+    pub window_s: u64,
+}
+
+impl FloodRule {
+    pub const fn new(limit: u32, window_s: u64) -> Self {
+        FloodRule { limit, window_s }
+    }
+
+    pub fn window_ms(&self) -> u64 {
+        self.window_s.saturating_mul(1000)
+    }
+}
+
+/// Flood control for the public widget endpoint: limits per client address and per
+/// visitor that hold across reconnects (counted in Redis), and the lengths of what a
+/// customer may send.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodSettings {
+    /// Addresses no flood limit applies to (the tests, the load harness, a health
+    /// checker on the same host). Loopback by default; see `docs/decisions.md`.
+    pub exempt: Vec<std::net::IpAddr>,
+    /// Hellos without a session (new visitors) from one address.
+    pub new_visitors_per_address: FloodRule,
+    /// `start` from one address.
+    pub starts_per_address: FloodRule,
+    /// `start` by one visitor, whatever connection it comes over.
+    pub starts_per_visitor: FloodRule,
+    /// `message` from one address.
+    pub messages_per_address: FloodRule,
+    /// `message` by one visitor, across all its connections and reconnects.
+    pub messages_per_visitor: FloodRule,
+    /// Customer `name` (hello, identity, offline message): characters.
+    pub max_name_chars: usize,
+    /// Customer `email`: characters.
+    pub max_email_chars: usize,
+    /// Identity `user_id`: characters.
+    pub max_user_id_chars: usize,
+    /// `start.metadata`: entries, key characters, characters of a value's JSON.
+    pub max_metadata_entries: usize,
+    pub max_metadata_key_chars: usize,
+    pub max_metadata_value_chars: usize,
+    /// `rate.comment`: characters.
+    pub max_comment_chars: usize,
+    /// `message.client_msg_id`: characters.
+    pub max_client_msg_id_chars: usize,
+    /// Tags a customer's `close` may set; any other tag a customer sends is dropped.
+    pub customer_tags: Vec<String>,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        FloodSettings {
+            exempt: vec![
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ],
+            new_visitors_per_address: FloodRule::new(60, 60),
+            starts_per_address: FloodRule::new(30, 60),
+            starts_per_visitor: FloodRule::new(5, 600),
+            messages_per_address: FloodRule::new(600, 60),
+            messages_per_visitor: FloodRule::new(120, 60),
+            max_name_chars: 100,
+            max_email_chars: 254,
+            max_user_id_chars: 128,
+            max_metadata_entries: 20,
+            max_metadata_key_chars: 64,
+            max_metadata_value_chars: 512,
+            max_comment_chars: 1000,
+            max_client_msg_id_chars: 128,
+            customer_tags: Vec::new(),
+        }
+    }
+}
+
+impl FloodSettings {
+    /// Whether flood limits apply to a client at `address`.
+    pub fn applies_to(&self, address: std::net::IpAddr) -> bool {
+        !self.exempt.contains(&address)
+    }
+}
+
+/// Customer sessions and identity signatures.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// An extended identity (with `issued_at`) older than this is refused with 4401.
+    pub identity_max_age_s: u64,
+    /// A visitor session token is accepted this long after it was issued.
+    pub session_lifetime_s: u64,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            identity_max_age_s: 86_400,
+            session_lifetime_s: 30 * 86_400,
+        }
+    }
+}
+
+/// `[flood]`, `[identity]` and `max_waiting`: every limit positive, windows within a day.
+pub(super) fn validate_abuse_limits(
+    flood: &FloodSettings,
+    identity: &IdentitySettings,
+    topics: &[TopicConfig],
+) -> Result<(), String> {
+    for (name, rule) in [
+        ("new_visitors_per_address", flood.new_visitors_per_address),
+        ("starts_per_address", flood.starts_per_address),
+        ("starts_per_visitor", flood.starts_per_visitor),
+        ("messages_per_address", flood.messages_per_address),
+        ("messages_per_visitor", flood.messages_per_visitor),
+    ] {
+        if rule.limit == 0 || rule.window_s == 0 || rule.window_s > 86_400 {
+            return Err(format!(
+                "flood.{name}: limit must be positive and window_s 1 to 86400"
+            ));
+        }
+    }
+    if [
+        flood.max_name_chars,
+        flood.max_email_chars,
+        flood.max_user_id_chars,
+        flood.max_metadata_entries,
+        flood.max_metadata_key_chars,
+        flood.max_metadata_value_chars,
+        flood.max_comment_chars,
+        flood.max_client_msg_id_chars,
+    ]
+    .contains(&0)
+    {
+        return Err("flood: every max_* length must be positive".into());
+    }
+    if identity.identity_max_age_s == 0 || identity.session_lifetime_s == 0 {
+        return Err("identity: identity_max_age_s and session_lifetime_s must be positive".into());
+    }
+    if let Some(topic) = topics.iter().find(|t| t.max_waiting == 0) {
+        return Err(format!(
+            "topic {}: max_waiting must be positive",
+            topic.name
+        ));
+    }
+    Ok(())
 }

@@ -95,6 +95,13 @@ enum Command {
     /// Store the conversation and its first event (seq 1), ack, deliver.
     Create(Box<NewConversation>, Option<Ack>, Reply<()>),
     Append(Box<AppendRequest>, Reply<AppendOutcome>),
+    /// Check the closer and the state, number the ticket, then append the `closed`
+    /// event built for that number.
+    Close {
+        author: Author,
+        build: BuildClose,
+        reply: Reply<(AppendOutcome, String)>,
+    },
     /// Check the author and return the membership (for history, monitor, transfer).
     Members(Author, Permission, Reply<Membership>),
     /// Check the author, then relay a non-stored frame (typing, read) to the other
@@ -258,49 +265,56 @@ impl Conversations {
         .await
     }
 
-    /// Closes a conversation: numbers its ticket and stores the `closed` event (once);
-    /// [`OnClosed`] hears of it. The ack (if any) carries the seq and ticket id.
+    /// Closes a conversation: once its task finds the closer a member and the
+    /// conversation open, it numbers the ticket (a number reserved on the conversation,
+    /// so a refused close uses none) and stores the `closed` event; [`OnClosed`] hears
+    /// of it. The ack (if any) carries the seq and ticket id.
     pub async fn close(
         self: &Arc<Self>,
         conversation_id: &str,
         close: Close,
         ack: Option<Ack>,
     ) -> Result<(u64, String)> {
-        let ticket_id = format!(
-            "t_{}",
-            self.store
-                .next_id(&crate::store::keys::ticket_counter())
-                .await?
-        );
         let Close {
             author,
             by,
             resolution,
             tags,
         } = close;
-        let mut request = AppendRequest::new(
-            author,
-            Permission::Member,
-            EventBody::Closed {
-                by,
-                resolution: resolution.clone(),
-                ticket_id: ticket_id.clone(),
-            },
-        );
-        request.updates = vec![
-            Update::State(ConversationState::Closed),
-            Update::ClosedAt(crate::clock::now_ms()),
-            Update::TicketId(ticket_id.clone()),
-            Update::Resolution(resolution),
-            Update::Tags(tags),
-        ];
-        request.ack = ack.map(|ack| {
-            ack.with(AckBody {
-                ticket_id: Some(ticket_id.clone()),
-                ..AckBody::default()
-            })
+        let closer = author.clone();
+        let build: BuildClose = Box::new(move |ticket_id: String| {
+            let mut request = AppendRequest::new(
+                author,
+                Permission::Member,
+                EventBody::Closed {
+                    by,
+                    resolution: resolution.clone(),
+                    ticket_id: ticket_id.clone(),
+                },
+            );
+            request.updates = vec![
+                Update::State(ConversationState::Closed),
+                Update::ClosedAt(crate::clock::now_ms()),
+                Update::TicketId(ticket_id.clone()),
+                Update::Resolution(resolution),
+                Update::Tags(tags),
+            ];
+            request.ack = ack.map(|ack| {
+                ack.with(AckBody {
+                    ticket_id: Some(ticket_id),
+                    ..AckBody::default()
+                })
+            });
+            request
         });
-        match self.append(conversation_id, request).await? {
+        let (outcome, ticket_id) = self
+            .ask(conversation_id, |reply| Command::Close {
+                author: closer,
+                build,
+                reply,
+            })
+            .await?;
+        match outcome {
             AppendOutcome::Stored(seq) | AppendOutcome::Duplicate(seq) => Ok((seq, ticket_id)),
             AppendOutcome::NotFound => Err(Error::not_found(format!(
                 "no conversation {conversation_id}"
@@ -311,6 +325,9 @@ impl Conversations {
         }
     }
 }
+
+/// Builds a close's append once its ticket id is known.
+type BuildClose = Box<dyn FnOnce(String) -> AppendRequest + Send>;
 
 /// Who closes a conversation, and how it ended.
 pub struct Close {

@@ -149,7 +149,35 @@ impl ConversationTask {
                 let outcome = self.create(*new, ack).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
+            Command::Close {
+                author,
+                build,
+                reply,
+            } => {
+                let outcome = self.close(author, build).await;
+                let _ignored_if_requester_left = reply.send(outcome);
+            }
         }
+    }
+
+    /// A close: refused before a ticket number is taken when the closer is not a member
+    /// or the conversation is closed already; otherwise numbered and appended.
+    async fn close(
+        &mut self,
+        author: Author,
+        build: super::BuildClose,
+    ) -> Result<(AppendOutcome, String)> {
+        let members = self.check(&author, Permission::Member).await?;
+        if members.state == ConversationState::Closed {
+            return Ok((AppendOutcome::WrongState, String::new()));
+        }
+        let number = self.owner.store.reserve_ticket_number(&self.id).await?;
+        let ticket_id = format!("t_{number}");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.append_batch(vec![(Box::new(build(ticket_id.clone())), reply)])
+            .await;
+        let outcome = answer.await.map_err(|_| Error::Unavailable)??;
+        Ok((outcome, ticket_id))
     }
 
     /// Stores the conversation with its first event as seq 1, then acks and delivers it.

@@ -6,6 +6,7 @@ mod auth;
 mod conversations;
 mod pages;
 mod privacy;
+mod visitors;
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -16,7 +17,7 @@ use axum::{
     extract::{ConnectInfo, State, WebSocketUpgrade},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, patch},
+    routing::{get, patch, post},
     Json, Router,
 };
 use serde_json::json;
@@ -72,6 +73,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/tickets/{id}", get(conversations::ticket))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/config/canned", get(agents::canned))
+        .route("/v1/visitors/{id}/revoke", post(visitors::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

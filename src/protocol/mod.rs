@@ -46,6 +46,9 @@ pub struct Identity {
     pub name: Option<String>,
     pub email: Option<String>,
     pub signature: String,
+    /// The extended form (an addition): unix seconds when the site signed it; the
+    /// signature then covers `user_id`, `name`, `email` and `issued_at`.
+    pub issued_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +166,10 @@ pub struct CustomerInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub verified: bool,
+    /// Which fields the identity signature covered (an addition): `["user_id"]` for the
+    /// contract's form, plus `name` and `email` for the extended form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_fields: Option<Vec<String>>,
 }
 
 /// Request-specific fields of an `ack`; only the ones set are sent.
@@ -205,6 +212,8 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         verified: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        verified_fields: Option<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         online: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent: Option<AgentInfo>,
@@ -222,6 +231,10 @@ pub enum ServerFrame {
         req: Option<String>,
         code: ErrorCode,
         message: String,
+        /// Why, when a client should act on more than the code (an addition):
+        /// `queue_full` on an `unavailable` start.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
     },
     Event(Event),
     Queue {
@@ -276,6 +289,7 @@ impl ServerFrame {
             req,
             code: err.code(),
             message: err.to_string(),
+            reason: err.reason(),
         }
     }
 

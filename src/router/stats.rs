@@ -75,6 +75,14 @@ impl Router {
     }
 
     /// Whether any agent is Available (the `online` flag of the customer's `welcome`).
+    /// Conversations waiting in `topic`'s queue (offered or not); 0 for an unknown topic.
+    pub fn waiting(&self, topic: &str) -> usize {
+        self.topic_ids
+            .get(topic)
+            .and_then(|&id| self.topics.get(id))
+            .map_or(0, |t| t.order.len())
+    }
+
     pub fn online(&self) -> bool {
         self.agents
             .values()

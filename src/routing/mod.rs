@@ -106,6 +106,11 @@ pub(crate) enum Msg {
     Stats {
         reply: oneshot::Sender<router::RouterStats>,
     },
+    /// How many conversations wait in a topic (abuse-b: the `max_waiting` cap).
+    Waiting {
+        topic: String,
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// Cheap handle to the routing task.
@@ -243,6 +248,15 @@ impl RouterHandle {
 
     pub async fn stats(&self) -> Option<router::RouterStats> {
         self.ask(|reply| Msg::Stats { reply }).await
+    }
+
+    /// How many conversations wait in `topic` (offered or not); 0 for an unknown topic.
+    /// Cheap: the length of the topic's queue.
+    pub async fn waiting(&self, topic: &str) -> usize {
+        let topic = topic.to_string();
+        self.ask(|reply| Msg::Waiting { topic, reply })
+            .await
+            .unwrap_or(0)
     }
 
     /// Each agent's routing state (status, load) for `GET /v1/agents`.

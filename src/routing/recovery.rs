@@ -42,6 +42,7 @@ pub async fn restore(
                 name: record.customer_name.clone(),
                 email: record.customer_email.clone(),
                 verified: record.verified,
+                verified_fields: None,
             },
             preview: record.preview.clone(),
             waiting_since_ms: record.waiting_since,

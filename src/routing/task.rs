@@ -300,6 +300,9 @@ impl RoutingTask {
             Msg::Stats { reply } => {
                 let _requester_gone = reply.send(self.core.stats(now));
             }
+            Msg::Waiting { topic, reply } => {
+                let _requester_gone = reply.send(self.core.waiting(&topic));
+            }
         }
     }
 

@@ -69,6 +69,7 @@ impl AgentSession {
             session: None,
             visitor_id: None,
             verified: None,
+            verified_fields: None,
             online: None,
             agent: Some(AgentInfo {
                 id: agent.id.clone(),

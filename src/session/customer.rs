@@ -4,6 +4,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use super::{
+    flood, input,
     shared::{self, Speaker},
     HandshakeError, Reply,
 };
@@ -13,12 +14,12 @@ use crate::{
     error::{Error, Result},
     hub::Hub,
     protocol::{
-        AckBody, Audience, ClientFrame, ConversationSummary, CustomerInfo, EventBody, Hello, Party,
-        Role, ServerFrame, PROTOCOL_VERSION,
+        AckBody, Audience, ClientFrame, ConversationSummary, CustomerInfo, EventBody, Hello,
+        Identity, Party, Role, ServerFrame, PROTOCOL_VERSION,
     },
     registry::{ConnTx, PartyKey},
     routing::QueuedConversation,
-    store::{AppendOutcome, NewConversation, Requirement},
+    store::{AppendOutcome, FloodKind, NewConversation, Requirement},
 };
 
 pub struct CustomerSession {
@@ -28,6 +29,8 @@ pub struct CustomerSession {
     pub name: Option<String>,
     pub email: Option<String>,
     pub verified: bool,
+    /// Which fields the identity signature covered (`None`: no identity).
+    pub verified_fields: Option<Vec<String>>,
 }
 
 impl CustomerSession {
@@ -38,33 +41,29 @@ impl CustomerSession {
         conn: &ConnTx,
         client: IpAddr,
     ) -> Result<(Self, ServerFrame), HandshakeError> {
+        let flood = &hub.config.flood;
+        let bad_hello = |err: Error| HandshakeError::BadHello(err.to_string());
         let mut session = CustomerSession {
             visitor_id: String::new(),
             client,
-            name: hello.name.filter(|n| !n.trim().is_empty()),
-            email: hello.email.filter(|e| !e.trim().is_empty()),
+            name: input::name(hello.name, flood.max_name_chars).map_err(bad_hello)?,
+            email: input::email(hello.email, flood.max_email_chars).map_err(bad_hello)?,
             verified: false,
+            verified_fields: None,
         };
-        if let Some(identity) = hello.identity {
-            let Some(secret) = &hub.config.identity_secret else {
-                return Err(HandshakeError::BadCredentials(
-                    "identity verification is not configured".into(),
-                ));
-            };
-            if !auth::verify_identity(secret.expose(), &identity.user_id, &identity.signature) {
-                return Err(HandshakeError::BadCredentials(
-                    "identity signature does not match".into(),
-                ));
-            }
-            session.visitor_id = auth::verified_visitor_id(secret.expose(), &identity.user_id);
-            session.verified = true;
-            session.name = identity.name.or(session.name);
-            session.email = identity.email.or(session.email);
-        } else if let Some(token) = hello.session {
-            session.visitor_id =
-                auth::open_session(&hub.session_secret, &token).ok_or_else(|| {
-                    HandshakeError::BadCredentials("session token is not valid".into())
+        if hello.session.is_none() {
+            // A new visitor (or a verified one on a new device): counted per address.
+            flood::check(hub, client, None, FloodKind::NewVisitor)
+                .await
+                .map_err(|err| match err {
+                    Error::Unavailable => HandshakeError::Unavailable,
+                    other => HandshakeError::RateLimited(other.to_string()),
                 })?;
+        }
+        if let Some(identity) = hello.identity {
+            session.verify(hub, identity)?;
+        } else if let Some(token) = hello.session {
+            session.visitor_id = session.open(hub, &token).await?;
         } else {
             session.visitor_id = auth::random_id("v_");
         }
@@ -78,6 +77,102 @@ impl CustomerSession {
             }
         };
         Ok((session, welcome))
+    }
+
+    /// Checks an `identity` (the contract's form or the extended one) and takes the
+    /// visitor id, name and email it vouches for.
+    fn verify(&mut self, hub: &Hub, identity: Identity) -> Result<(), HandshakeError> {
+        let flood = &hub.config.flood;
+        let Some(secret) = &hub.config.identity_secret else {
+            return Err(HandshakeError::BadCredentials(
+                "identity verification is not configured".into(),
+            ));
+        };
+        let bad_hello = |err: Error| HandshakeError::BadHello(err.to_string());
+        input::identifier(
+            "identity.user_id",
+            &identity.user_id,
+            flood.max_user_id_chars,
+        )
+        .map_err(bad_hello)?;
+        // Signed fields must be printable: the canonical string puts each on a line.
+        for (what, value) in [
+            ("identity.name", &identity.name),
+            ("identity.email", &identity.email),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().any(char::is_control))
+            {
+                return Err(HandshakeError::BadHello(format!(
+                    "{what} must not hold control characters"
+                )));
+            }
+        }
+        let name = input::name(identity.name.clone(), flood.max_name_chars).map_err(bad_hello)?;
+        let email =
+            input::email(identity.email.clone(), flood.max_email_chars).map_err(bad_hello)?;
+        let fields = match identity.issued_at {
+            None => {
+                if !auth::verify_identity(secret.expose(), &identity.user_id, &identity.signature) {
+                    return Err(HandshakeError::BadCredentials(
+                        "identity signature does not match".into(),
+                    ));
+                }
+                // The contract's form signs the user id only: the name and email beside
+                // it are shown, but not as verified.
+                vec!["user_id".to_string()]
+            }
+            Some(issued_at) => {
+                if !auth::verify_identity_extended(
+                    secret.expose(),
+                    &identity.user_id,
+                    identity.name.as_deref(),
+                    identity.email.as_deref(),
+                    issued_at,
+                    &identity.signature,
+                ) {
+                    return Err(HandshakeError::BadCredentials(
+                        "identity signature does not match".into(),
+                    ));
+                }
+                let now_s = crate::clock::now_ms() / 1000;
+                let max_age = hub.config.identity.identity_max_age_s;
+                if now_s.saturating_sub(issued_at) > max_age || issued_at > now_s + 300 {
+                    return Err(HandshakeError::BadCredentials(format!(
+                        "identity signature expired (older than {max_age} s) or issued in the future"
+                    )));
+                }
+                let mut fields = vec!["user_id".to_string()];
+                fields.extend(name.is_some().then(|| "name".to_string()));
+                fields.extend(email.is_some().then(|| "email".to_string()));
+                fields
+            }
+        };
+        self.visitor_id = auth::verified_visitor_id(secret.expose(), &identity.user_id);
+        self.verified = true;
+        self.verified_fields = Some(fields);
+        self.name = name.or(self.name.take());
+        self.email = email.or(self.email.take());
+        Ok(())
+    }
+
+    /// The visitor of a `session` token: valid signature, within its lifetime, not
+    /// revoked.
+    async fn open(&self, hub: &Hub, token: &str) -> Result<String, HandshakeError> {
+        let refused = || HandshakeError::BadCredentials("session token is not valid".into());
+        let (visitor_id, issued_ms) =
+            auth::open_session(&hub.session_secret, token).ok_or_else(refused)?;
+        let lifetime_ms = hub.config.identity.session_lifetime_s.saturating_mul(1000);
+        if crate::clock::now_ms().saturating_sub(issued_ms) > lifetime_ms {
+            return Err(HandshakeError::BadCredentials("session expired".into()));
+        }
+        if let Some(revoked_ms) = hub.store.visitor_revoked_at(&visitor_id).await? {
+            if issued_ms <= revoked_ms {
+                return Err(HandshakeError::BadCredentials("session revoked".into()));
+            }
+        }
+        Ok(visitor_id)
     }
 
     async fn welcome(&self, hub: &Arc<Hub>) -> Result<ServerFrame, HandshakeError> {
@@ -100,9 +195,14 @@ impl CustomerSession {
         }
         Ok(ServerFrame::Welcome {
             protocol: PROTOCOL_VERSION,
-            session: Some(auth::make_session(&hub.session_secret, &self.visitor_id)),
+            session: Some(auth::make_session(
+                &hub.session_secret,
+                &self.visitor_id,
+                crate::clock::now_ms(),
+            )),
             visitor_id: Some(self.visitor_id.clone()),
             verified: Some(self.verified),
+            verified_fields: self.verified_fields.clone(),
             online: Some(hub.router.online().await),
             agent: None,
             status: None,
@@ -139,6 +239,18 @@ impl CustomerSession {
         Author::Visitor(self.visitor_id.clone())
     }
 
+    /// The customer-only checks of a `message`: its `client_msg_id` and the flood limits.
+    pub async fn check_message(&self, hub: &Hub, client_msg_id: Option<&str>) -> Result<()> {
+        if let Some(id) = client_msg_id {
+            input::identifier(
+                "client_msg_id",
+                id,
+                hub.config.flood.max_client_msg_id_chars,
+            )?;
+        }
+        flood::check(hub, self.client, Some(&self.visitor_id), FloodKind::Message).await
+    }
+
     pub fn speaker(&self) -> Speaker {
         Speaker {
             author: self.author(),
@@ -156,6 +268,7 @@ impl CustomerSession {
         frame: ClientFrame,
     ) -> Result<Reply> {
         let max_text = hub.config.limits.max_text_bytes;
+        let flood = &hub.config.flood;
         match frame {
             ClientFrame::Start {
                 topic,
@@ -164,6 +277,7 @@ impl CustomerSession {
             } => {
                 shared::check_text(hub, &text)?;
                 let metadata = metadata.unwrap_or_default();
+                input::metadata(&metadata, flood)?;
                 if serde_json::to_string(&metadata)
                     .map(|m| m.len())
                     .unwrap_or(usize::MAX)
@@ -171,6 +285,7 @@ impl CustomerSession {
                 {
                     return Err(Error::TooLarge("metadata is too large".into()));
                 }
+                flood::check(hub, self.client, Some(&self.visitor_id), FloodKind::Start).await?;
                 self.start_conversation(hub, conn, req, topic, text, metadata)
                     .await
             }
@@ -183,7 +298,8 @@ impl CustomerSession {
                     author: self.author(),
                     by: self.party(),
                     resolution: "customer_left".into(),
-                    tags,
+                    // Customers set no ticket tags, unless the operator allows some.
+                    tags: input::customer_tags(tags, &flood.customer_tags),
                 };
                 hub.conversations
                     .close(&conversation_id, close, req.map(|r| Ack::to(conn, r)))
@@ -201,6 +317,7 @@ impl CustomerSession {
                 if comment.as_ref().is_some_and(|c| c.len() > max_text) {
                     return Err(Error::TooLarge(format!("comment is over {max_text} bytes")));
                 }
+                let comment = input::comment(comment, flood.max_comment_chars)?;
                 let mut request = AppendRequest::new(
                     self.author(),
                     Permission::Customer,
@@ -234,9 +351,10 @@ impl CustomerSession {
                 text,
             } => {
                 shared::check_text(hub, &text)?;
-                if !email.contains('@') || email.len() > 320 {
-                    return Err(Error::bad_request("a valid email is required"));
-                }
+                let email = input::email(Some(email), flood.max_email_chars)?
+                    .filter(|e| e.contains('@') && !e.contains(char::is_whitespace))
+                    .ok_or_else(|| Error::bad_request("a valid email is required"))?;
+                let name = input::name(name, flood.max_name_chars)?;
                 let topic = hub
                     .config
                     .topic(topic.as_deref().unwrap_or_default())
@@ -289,6 +407,13 @@ impl CustomerSession {
             .topic(topic.as_deref().unwrap_or_default())
             .unwrap_or_else(|| hub.config.default_topic())
             .clone();
+        let waiting = hub.router.waiting(&topic.name).await;
+        if waiting >= topic.max_waiting as usize {
+            return Err(Error::QueueFull(format!(
+                "{waiting} chats are waiting in {}: please leave an offline message",
+                topic.name
+            )));
+        }
         let id = auth::random_id("c_");
         if let Some(existing) = hub.store.claim_visitor_slot(&self.visitor_id, &id).await? {
             let still_open = hub
@@ -360,6 +485,7 @@ impl CustomerSession {
                 name: self.name.clone(),
                 email: self.email.clone(),
                 verified: self.verified,
+                verified_fields: self.verified_fields.clone(),
             },
             preview,
             waiting_since_ms: now,

@@ -4,12 +4,16 @@
 //!   dispatch of each frame by role, clean-up at the end;
 //! - `shared` — the requests both roles make the same way (messages, history, typing,
 //!   read receipts) and the text checks in front of them;
-//! - `customer`, `agent` — what only that role may do.
+//! - `customer`, `agent` — what only that role may do;
+//! - `flood` — the customer flood limits (per address and visitor, counted in Redis);
+//! - `input` — checks of what a customer types (lengths, blank-looking texts, names).
 //!
 //! Nothing here touches a socket: answers go out through the connection's [`ConnTx`].
 
 mod agent;
 mod customer;
+mod flood;
+mod input;
 mod shared;
 
 use std::{net::IpAddr, sync::Arc};
@@ -36,6 +40,8 @@ pub enum HandshakeError {
     BadHello(String),
     BadCredentials(String),
     Unavailable,
+    /// A flood limit refused the hello (closed with 1013: try again later).
+    RateLimited(String),
 }
 
 impl HandshakeError {
@@ -45,6 +51,7 @@ impl HandshakeError {
             HandshakeError::BadHello(why) => (4400, why),
             HandshakeError::BadCredentials(why) => (4401, why),
             HandshakeError::Unavailable => (1013, "storage unavailable, retry"),
+            HandshakeError::RateLimited(why) => (1013, why),
         }
     }
 }
@@ -114,15 +121,22 @@ impl Session {
                 conversation_id,
                 text,
                 client_msg_id,
-            } => shared::message(
-                hub,
-                conn,
-                req,
-                &conversation_id,
-                speaker,
-                text,
-                client_msg_id,
-            ),
+            } => {
+                if let Session::Customer(customer) = self {
+                    customer
+                        .check_message(hub, client_msg_id.as_deref())
+                        .await?;
+                }
+                shared::message(
+                    hub,
+                    conn,
+                    req,
+                    &conversation_id,
+                    speaker,
+                    text,
+                    client_msg_id,
+                )
+            }
             ClientFrame::History {
                 conversation_id,
                 after_seq,

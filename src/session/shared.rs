@@ -19,14 +19,17 @@ pub struct Speaker {
     pub audience: Audience,
 }
 
-/// Rejects empty texts and texts over `limits.max_text_bytes`.
+/// Rejects texts that show nothing (whitespace, zero-width and control characters only)
+/// and texts over `limits.max_text_bytes`.
 pub fn check_text(hub: &Hub, text: &str) -> Result<()> {
     let max_text = hub.config.limits.max_text_bytes;
     if text.len() > max_text {
         return Err(Error::TooLarge(format!("text is over {max_text} bytes")));
     }
-    if text.trim().is_empty() {
-        return Err(Error::bad_request("text must not be empty"));
+    if super::input::blank_looking(text) {
+        return Err(Error::bad_request(
+            "text must not be empty or blank-looking",
+        ));
     }
     Ok(())
 }

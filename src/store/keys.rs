@@ -78,16 +78,28 @@ pub fn visitor_records(visitor_id: &str) -> String {
     format!("sb:{{{visitor_id}}}:records")
 }
 
-/// The visitor's session revocation marker, when sessions of this visitor were revoked
-/// (written by the session code; export shows it, erase keeps it so a revoked session
-/// stays revoked).
-pub fn visitor_sessions_revoked(visitor_id: &str) -> String {
-    format!("sb:{{{visitor_id}}}:sessions_revoked")
-}
-
 /// Stream of admin actions on customer data (who, what, when).
 pub fn audit_log() -> String {
     "sb:{audit}:log".into()
+}
+
+// --- flood control and revocation (abuse-b) ---
+
+/// Flood counter of a client address; the address is the hash tag.
+pub fn flood_address(address: &str, kind: &str) -> String {
+    format!("sb:{{ip:{address}}}:flood:{kind}")
+}
+
+/// Flood counter of a visitor, in the visitor's slot.
+pub fn flood_visitor(visitor_id: &str, kind: &str) -> String {
+    format!("sb:{{{visitor_id}}}:flood:{kind}")
+}
+
+/// When the visitor's sessions were revoked (unix ms): sessions issued at or
+/// before it are refused. Data export shows it; erase keeps it, so a revoked session
+/// stays revoked.
+pub fn visitor_revoked(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:revoked")
 }
 
 #[cfg(test)]

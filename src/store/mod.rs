@@ -10,6 +10,8 @@
 mod agents;
 mod conversations;
 pub mod keys;
+mod limits;
+mod numbering;
 mod privacy;
 mod records;
 mod retention;
@@ -22,6 +24,7 @@ use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{AppendItem, AppendOutcome, Requirement};
+pub use limits::{FloodKind, FloodSubject};
 pub use records::{ConversationRecord, NewConversation, Update};
 pub use tickets::{OutboxEntry, StreamCursor, TicketPage};
 

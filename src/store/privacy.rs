@@ -163,7 +163,7 @@ impl Store {
         let sessions_revoked = self
             .get_string(
                 "privacy_sessions_revoked",
-                keys::visitor_sessions_revoked(visitor_id),
+                keys::visitor_revoked(visitor_id),
             )
             .await?;
         let mut ids = records.conversations.clone();

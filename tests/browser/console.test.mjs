@@ -79,9 +79,10 @@ text = "Thanks for your patience!"
     await agent.locator('[data-testid=msg][data-role=customer]', { hasText: 'invoice' }).waitFor();
 
     await H.until(async () => (await agent.getByTestId('detail-email').innerText()) === 'ann@example.com', { what: 'customer email in details' });
-    assert.equal(await agent.getByTestId('detail-verified').innerText(), 'yes');
+    // The contract's signature covers the user id only: the name beside it is not verified.
+    assert.equal(await agent.getByTestId('detail-verified').innerText(), 'user id only');
     assert.equal(await agent.getByTestId('detail-name').innerText(), 'Ann Example');
-    assert.equal(await agent.getByTestId('conv-verified').innerText(), 'verified');
+    assert.equal(await agent.getByTestId('conv-verified').innerText(), 'id verified');
   }));
 
   it('canned responses with the / shortcut', step(async () => {

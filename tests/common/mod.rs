@@ -1377,6 +1377,7 @@ pub async fn chat(hub: &Hub) -> Chat {
     }
 }
 pub mod extra;
+pub mod from_addr;
 pub mod store_fixtures;
 
 /// Hex HMAC-SHA256 of `message` under `secret`.

@@ -457,7 +457,7 @@ function renderOffers() {
       li = h('li', { class: 'offer', 'data-offer-id': id, 'data-conversation-id': of.conversation_id, 'data-testid': 'offer' },
         h('div', { class: 'who' },
           h('span', { text: who({ customer: cust }) }),
-          h('span', { class: 'pill ' + (cust.verified ? 'verified' : 'unverified'), text: cust.verified ? 'verified' : 'unverified' }),
+          h('span', { class: 'pill ' + (cust.verified ? 'verified' : 'unverified'), text: verifiedLabel(cust) }),
           h('span', { class: 'pill', text: of.topic })),
         of.transfer ? h('div', { class: 'small', 'data-testid': 'offer-transfer', text: `Transfer from ${of.transfer.from_agent}${of.transfer.note ? ': “' + of.transfer.note + '”' : ''}` }) : null,
         h('div', { class: 'preview', text: of.preview || '' }),
@@ -765,6 +765,17 @@ function paint() {
   notifyTitle();
 }
 
+// A customer whose identity signature covered the user id only (the contract's form):
+// the name and email beside it are as given, not verified.
+function idOnly(cust) {
+  return Array.isArray(cust.verified_fields) && !cust.verified_fields.includes('name');
+}
+
+function verifiedLabel(cust) {
+  if (!cust.verified) return 'unverified';
+  return idOnly(cust) ? 'id verified' : 'verified';
+}
+
 function who(c) {
   const cu = c.customer || {};
   return cu.name || cu.email || (cu.id ? 'Visitor ' + cu.id.replace(/^v_/, '').slice(0, 6) : 'Visitor');
@@ -844,7 +855,7 @@ function paintConv() {
   const cu = c.customer || {};
   const title = $('conv-title');
   title.replaceChildren(...[h('span', { text: who(c) }),
-    h('span', { class: 'pill ' + (cu.verified ? 'verified' : 'unverified'), 'data-testid': 'conv-verified', text: cu.verified ? 'verified' : 'unverified' }),
+    h('span', { class: 'pill ' + (cu.verified ? 'verified' : 'unverified'), 'data-testid': 'conv-verified', text: verifiedLabel(cu) }),
     c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: 'monitoring' }) : null].filter(Boolean));
   const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
   $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
@@ -918,7 +929,7 @@ function paintDetails() {
   const d = c.details || {};
   const rows = [
     ['Name', cu.name || '—'], ['Email', cu.email || '—'],
-    ['Verified', cu.verified ? 'yes' : 'no'], ['Visitor', cu.id || '—'],
+    ['Verified', !cu.verified ? 'no' : idOnly(cu) ? 'user id only' : 'yes'], ['Visitor', cu.id || '—'],
     ['Topic', c.topic || d.topic || '—'],
   ];
   if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
