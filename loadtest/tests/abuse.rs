@@ -83,7 +83,6 @@ async fn the_suite_makes_every_attack_and_measures_the_legitimate_chat() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the abuse defences of issue 15 (parts A-C)"]
 async fn the_short_abuse_suite_passes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_redis, redis_port) = start_redis(dir.path());

@@ -161,7 +161,9 @@ struct FileConfig {
     canned_responses: Vec<CannedResponse>,
     #[serde(default)]
     auth: AuthSettings,
+    #[serde(default)]
     access: AccessSettings,
+    #[serde(default)]
     flood: FloodSettings,
     #[serde(default)]
     identity: IdentitySettings,
