@@ -151,10 +151,19 @@ async fn websocket_caps_hold_per_address_in_total_and_before_hello() {
         Some(503),
         "a third upgrade without hello"
     );
-    // Once one says hello, the total cap (5) is what refuses.
+    // Once one says hello, the total cap (5) is what refuses. Until the hub has handled
+    // that hello (a round trip to Redis for the flood counters) the refusal may still be
+    // the upgrade cap's, so wait for the total cap's own count.
     silent_b.send(hello.clone()).await.expect("hello");
     eventually("the total cap to refuse", WAIT, || async {
-        (ws_from("127.0.0.4", &hub, path, &[], None).await.err() == Some(503)).then_some(())
+        let refused = ws_from("127.0.0.4", &hub, path, &[], None).await.err() == Some(503);
+        let by_total = metric(
+            &hub,
+            "switchboard_admission_refused_total{reason=\"ws_total\"}",
+        )
+        .await
+            >= 1.0;
+        (refused && by_total).then_some(())
     })
     .await;
     let (status, _) = http_from("127.0.0.4", &hub, "/healthz", &[]).await;
