@@ -65,12 +65,12 @@ async fn the_suite_makes_every_attack_and_measures_the_legitimate_chat() {
     // What today's hub already does as the contract says.
     let frames = &report.attacks[2].answers;
     assert_eq!(
-        frames.get("invalid JSON as hello: close 4400 (contract: close 4400)"),
+        frames.get("invalid JSON as hello: close 4400 (expected: close 4400)"),
         1,
         "{text}"
     );
     assert_eq!(
-        frames.get("frame 1 byte over the limit: close 1009 (contract: close 1009)"),
+        frames.get("frame 1 byte over the limit: close 1009 (expected: close 1009)"),
         1,
         "{text}"
     );
