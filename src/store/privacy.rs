@@ -362,28 +362,17 @@ impl Store {
         after: Option<&StreamCursor>,
         limit: usize,
     ) -> StoreResult<AuditPage> {
-        let Some(start) = StreamCursor::range_start(after) else {
+        let Some((page, next)) = self
+            .stream_page("audit_page", keys::audit_log(), after, limit)
+            .await?
+        else {
             return Ok(AuditPage {
                 entries: Vec::new(),
                 next: None,
             });
         };
-        let mut conn = self.conn();
-        let reply: StreamRangeReply = self
-            .run("audit_page", async move {
-                redis::cmd("XRANGE")
-                    .arg(keys::audit_log())
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit.saturating_add(1))
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let more = reply.ids.len() > limit;
         let mut entries = Vec::new();
-        for entry in reply.ids.iter().take(limit) {
+        for entry in &page {
             let text = |name: &str| -> String {
                 entry
                     .map
@@ -407,11 +396,6 @@ impl Store {
                 },
             });
         }
-        let next = if more {
-            entries.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
         Ok(AuditPage { entries, next })
     }
 }

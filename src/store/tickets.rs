@@ -5,7 +5,10 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use redis::{streams::StreamRangeReply, Script, Value};
+use redis::{
+    streams::{StreamId, StreamRangeReply},
+    Script, Value,
+};
 
 use super::{keys, Store, StoreError, StoreResult};
 
@@ -114,6 +117,40 @@ fn field(map: &HashMap<String, Value>, name: &str) -> StoreResult<String> {
 }
 
 impl Store {
+    /// A page of a stream's entries after `after`, at most `limit`, with the cursor of
+    /// the next page when there is one; `None` when nothing can follow the cursor.
+    pub(super) async fn stream_page(
+        &self,
+        op: &'static str,
+        key: String,
+        after: Option<&StreamCursor>,
+        limit: usize,
+    ) -> StoreResult<Option<(Vec<StreamId>, Option<String>)>> {
+        let Some(start) = StreamCursor::range_start(after) else {
+            return Ok(None);
+        };
+        let mut conn = self.conn();
+        let reply: StreamRangeReply = self
+            .run(op, async move {
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit.saturating_add(1))
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let more = reply.ids.len() > limit;
+        let mut page = reply.ids;
+        page.truncate(limit);
+        let next = more
+            .then(|| page.last().map(|entry| entry.id.clone()))
+            .flatten();
+        Ok(Some((page, next)))
+    }
+
     /// Stores a ticket once, kept for `keep_ms` (`None`: forever); false when it
     /// already existed (its TTL is then the one it was stored with).
     pub async fn store_ticket(
@@ -178,31 +215,14 @@ impl Store {
         after: Option<&StreamCursor>,
         limit: usize,
     ) -> StoreResult<TicketPage> {
-        let Some(start) = StreamCursor::range_start(after) else {
+        let Some((page, next)) = self
+            .stream_page("ticket_log", keys::ticket_log(), after, limit)
+            .await?
+        else {
             return Ok(TicketPage {
                 tickets: Vec::new(),
                 next: None,
             });
-        };
-        let mut conn = self.conn();
-        let reply: StreamRangeReply = self
-            .run("ticket_log", async move {
-                redis::cmd("XRANGE")
-                    .arg(keys::ticket_log())
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit.saturating_add(1))
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let more = reply.ids.len() > limit;
-        let page: Vec<_> = reply.ids.iter().take(limit).collect();
-        let next = if more {
-            page.last().map(|entry| entry.id.clone())
-        } else {
-            None
         };
         let keys = page
             .iter()
