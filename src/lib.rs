@@ -134,10 +134,7 @@ impl Server {
         }
         let admission =
             admission::Admission::new(caps, &config.access.trusted_proxies, metrics.clone());
-        let send_budget = registry::SendBudget::new(
-            config.limits.send_queue_bytes_total,
-            metrics.send_queue_bytes.clone(),
-        );
+        let send_budget = registry::SendBudget::new(config.limits.send_queue_bytes_total);
         let hub = Arc::new(Hub {
             config,
             store,

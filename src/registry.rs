@@ -61,18 +61,18 @@ impl Kick {
 }
 
 /// Bytes queued for all connections together, against `limits.send_queue_bytes_total`.
+/// Its count is the one copy: the `send_queue_bytes` gauge is read from it at scrape
+/// time, not kept in step on every push and flush.
 pub struct SendBudget {
     limit: usize,
     queued: AtomicUsize,
-    gauge: prometheus::IntGauge,
 }
 
 impl SendBudget {
-    pub fn new(limit: usize, gauge: prometheus::IntGauge) -> Arc<SendBudget> {
+    pub fn new(limit: usize) -> Arc<SendBudget> {
         Arc::new(SendBudget {
             limit,
             queued: AtomicUsize::new(0),
-            gauge,
         })
     }
 
@@ -84,13 +84,11 @@ impl SendBudget {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
-        self.gauge.add(i64::try_from(len).unwrap_or(i64::MAX));
         true
     }
 
     fn give_back(&self, len: usize) {
         self.queued.fetch_sub(len, Ordering::AcqRel);
-        self.gauge.sub(i64::try_from(len).unwrap_or(i64::MAX));
     }
 
     pub fn queued(&self) -> usize {
@@ -406,7 +404,7 @@ mod budget_tests {
 
     #[tokio::test]
     async fn the_global_budget_closes_the_reader_that_would_pass_it() {
-        let total = SendBudget::new(1000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let total = SendBudget::new(1000);
         let (a, _rx_a) = conn(1, 800, &total);
         let (b, _rx_b) = conn(2, 800, &total);
         assert!(a.push(text(600)));
@@ -420,7 +418,7 @@ mod budget_tests {
 
     #[tokio::test]
     async fn a_waiter_is_woken_by_the_writer_not_by_polling() {
-        let total = SendBudget::new(10_000, prometheus::IntGauge::new("g", "g").expect("gauge"));
+        let total = SendBudget::new(10_000);
         let (a, _rx) = conn(1, 5_000, &total);
         assert!(a.push(text(3_000)));
         let waiter = {

@@ -176,6 +176,8 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
 }
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let queued = i64::try_from(hub.send_budget.queued()).unwrap_or(i64::MAX);
+    hub.metrics.send_queue_bytes.set(queued);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         hub.metrics.render(),
