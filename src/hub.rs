@@ -13,9 +13,10 @@ use crate::{
     conversation::Conversations,
     directory::Directory,
     metrics::Metrics,
+    node::NodeParts,
     registry::{Registry, SendBudget},
     routing::RouterHandle,
-    store::Store,
+    store::{Feed, Store},
     tickets::Tickets,
 };
 
@@ -41,4 +42,8 @@ pub struct Hub {
     pub admission: Arc<Admission>,
     /// Queued outbound bytes of all connections together.
     pub send_budget: Arc<SendBudget>,
+    /// The live feed from Redis (`/readyz` fails while it is lost).
+    pub feed: Feed,
+    /// This node among the others (`GET /v1/nodes`).
+    pub node: NodeParts,
 }

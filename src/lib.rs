@@ -12,6 +12,7 @@
 //! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`registry`] — who is connected (bounded send queues by party);
 //! - [`directory`] — agent profiles for permissions and names;
+//! - [`node`] — this node among the others: heartbeat, and the dispatch of the live feed;
 //! - [`store`] — every Redis call and key, the system of record;
 //! - [`router`] — pure routing state and decisions (no I/O, time passed in);
 //! - [`protocol`] — every wire frame, typed; [`config`], [`error`], [`auth`],
@@ -36,6 +37,7 @@ mod failpoint;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod node;
 pub mod protocol;
 pub mod registry;
 pub mod router;
@@ -52,13 +54,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::Config,
-    conversation::{Conversations, OnClosed},
+    conversation::{ConversationDeps, Conversations, OnClosed},
     directory::Directory,
     hub::Hub,
     metrics::Metrics,
+    node::NodeParts,
     registry::Registry,
-    routing::{RouterHandle, RoutingDeps, RoutingTask},
-    store::{Store, StoreError},
+    routing::{leadership, RouterHandle, RoutingDeps},
+    store::{Feed, Store, StoreError},
     tickets::Tickets,
 };
 
@@ -80,7 +83,8 @@ impl Server {
     /// and starts the background tasks.
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, StartError> {
         let config = Arc::new(config);
-        let metrics = Metrics::new();
+        let node_id = config.node_id.clone();
+        let metrics = Metrics::for_node(&node_id);
         let timeout = Duration::from_millis(config.limits.store_timeout_ms);
         let store = Store::connect(&config.redis_url, timeout)
             .await?
@@ -89,17 +93,43 @@ impl Server {
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
         let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config);
-        let (router, inbox) = routing::channel();
-        let conversations = Conversations::new(
+        let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let feed = Feed::start(
             store.clone(),
-            Arc::clone(&registry),
-            metrics.clone(),
-            on_closed(&config, &router, &tickets, &tracker),
+            &config.redis_url,
+            &node_id,
+            feed_tx,
             shutdown.clone(),
-            tracker.clone(),
+            &tracker,
         );
-        let routing_task = RoutingTask::new(
-            RoutingDeps {
+        let router = RouterHandle::new(&node_id, store.clone(), Arc::clone(&registry));
+        let conversations = Conversations::new(ConversationDeps {
+            store: store.clone(),
+            registry: Arc::clone(&registry),
+            metrics: metrics.clone(),
+            on_closed: on_closed(&config, &router, &tickets, &store, &tracker),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            feed: feed.clone(),
+            node_id: node_id.clone(),
+        });
+        let agents = Arc::new(Directory::default());
+        routing::recovery::load_directory(&store, &agents).await?;
+        let nudge = Arc::new(tokio::sync::Notify::new());
+        let node = NodeParts {
+            id: node_id.clone(),
+            address: String::new(),
+            started_at: crate::clock::now_ms(),
+            store: store.clone(),
+            registry: Arc::clone(&registry),
+            conversations: Arc::clone(&conversations),
+            router: router.clone(),
+            directory: Arc::clone(&agents),
+            nudge: Arc::clone(&nudge),
+        };
+        tracker.spawn(node::dispatch(node.clone(), feed_rx));
+        let candidate = leadership::Candidate {
+            deps: RoutingDeps {
                 config: Arc::clone(&config),
                 store: store.clone(),
                 metrics: metrics.clone(),
@@ -108,11 +138,15 @@ impl Server {
                 shutdown: shutdown.clone(),
                 tracker: tracker.clone(),
             },
-            router.clone(),
-        );
-        tracker.spawn(routing_task.run(inbox));
-        let agents = Arc::new(Directory::default());
-        routing::recovery::restore(&store, &router, &tickets, &agents).await?;
+            router: router.clone(),
+            tickets: tickets.clone(),
+            directory: Arc::clone(&agents),
+            first: Default::default(),
+        };
+        // The first election runs before serving, so a lone node routes from its first
+        // client on.
+        leadership::first_election(&candidate).await;
+        tracker.spawn(leadership::run(candidate, nudge));
         tracker.spawn(tickets::sweep(tickets.clone(), shutdown.clone()));
         if config.webhook_url.is_some() {
             tracker.spawn(tickets::webhook::run(
@@ -149,6 +183,8 @@ impl Server {
             tracker,
             admission,
             send_budget,
+            feed,
+            node,
         });
         Ok(Server { hub })
     }
@@ -160,6 +196,14 @@ impl Server {
     /// Serves HTTP and WebSockets on `listener` until shutdown, then drains tasks.
     pub async fn serve(self, listener: TcpListener) -> Result<(), StartError> {
         let shutdown = self.hub.shutdown.clone();
+        let mut node = self.hub.node.clone();
+        node.address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        self.hub
+            .tracker
+            .spawn(node::heartbeat(node, shutdown.clone()));
         let app = http::app(Arc::clone(&self.hub));
         admission::listen::serve(
             listener,
@@ -197,9 +241,11 @@ fn on_closed(
     config: &Config,
     router: &RouterHandle,
     tickets: &Tickets,
+    store: &Store,
     tracker: &TaskTracker,
 ) -> OnClosed {
     let (router, tickets, tracker) = (router.clone(), tickets.clone(), tracker.clone());
+    let store = store.clone();
     #[cfg(feature = "failpoints")]
     let armed = config.failpoint.clone();
     #[cfg(not(feature = "failpoints"))]
@@ -208,8 +254,14 @@ fn on_closed(
         router.closed(conversation_id);
         #[cfg(feature = "failpoints")]
         failpoint::hit(armed.as_deref(), "after_close_before_flush");
-        let tickets = tickets.clone();
+        let (tickets, store) = (tickets.clone(), store.clone());
         let id = conversation_id.to_string();
-        tracker.spawn(async move { tickets.flush_or_defer(&id).await });
+        tracker.spawn(async move {
+            // The agent's room in the ledger is free again (safe to repeat).
+            if let Err(err) = store.free_reservation(&id).await {
+                tracing::warn!(conversation_id = %id, cause = %err, "reservation not freed");
+            }
+            tickets.flush_or_defer(&id).await
+        });
     })
 }

@@ -46,8 +46,18 @@ fn must<T>(result: prometheus::Result<T>) -> T {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::labelled(None)
+    }
+
+    /// Every metric of this node carries `node="<id>"`, so a deployment's scrapes add up.
+    pub fn for_node(node_id: &str) -> Self {
+        let labels = std::collections::HashMap::from([("node".to_string(), node_id.to_string())]);
+        Self::labelled(Some(labels))
+    }
+
+    fn labelled(labels: Option<std::collections::HashMap<String, String>>) -> Self {
         let registry =
-            Registry::new_custom(Some("switchboard".into()), None).expect("static prefix");
+            Registry::new_custom(Some("switchboard".into()), labels).expect("static prefix");
         let connections = must(IntGaugeVec::new(
             Opts::new("connections", "Open WebSocket connections by role"),
             &["role"],

@@ -256,6 +256,9 @@ pub struct Registry {
     visitors: Connections,
     agents: Connections,
     monitors: Connections,
+    /// Acks owed to this node's connections for events another node stores (an accept
+    /// carried out by the routing node): sent by whoever claims one first.
+    owed_acks: dashmap::DashMap<(ConnId, String), ()>,
 }
 
 impl Registry {
@@ -264,6 +267,31 @@ impl Registry {
             PartyKey::Visitor(id) => (&self.visitors, id),
             PartyKey::Agent(id) => (&self.agents, id),
         }
+    }
+
+    pub fn expect_ack(&self, conn: ConnId, req: &str) {
+        self.owed_acks.insert((conn, req.to_string()), ());
+    }
+
+    /// Whether the caller is the first to claim the ack of `(conn, req)`.
+    pub fn claim_ack(&self, conn: ConnId, req: &str) -> bool {
+        self.owed_acks.remove(&(conn, req.to_string())).is_some()
+    }
+
+    /// Agents with a connection here.
+    pub fn agent_ids(&self) -> Vec<String> {
+        self.agents.iter().map(|entry| entry.key().clone()).collect()
+    }
+
+    /// Visitors with a connection here.
+    pub fn visitor_ids(&self) -> Vec<String> {
+        self.visitors.iter().map(|entry| entry.key().clone()).collect()
+    }
+
+    /// Connections here by role: (visitors, agents).
+    pub fn counts(&self) -> (usize, usize) {
+        let count = |map: &Connections| map.iter().map(|entry| entry.value().len()).sum();
+        (count(&self.visitors), count(&self.agents))
     }
 
     pub fn next_conn_id(&self) -> ConnId {

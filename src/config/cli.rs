@@ -50,9 +50,10 @@ pub struct ServeArgs {
     /// Webhook signing secret (overrides the file).
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// This node's name among several hubs sharing one Redis (webhook outbox consumer).
-    #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "hub")]
-    pub node_id: String,
+    /// This node's name among several hubs sharing one Redis, in logs, metrics and
+    /// `GET /v1/nodes` (default: a random id made at start).
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
     /// Log filter, e.g. `info` or `switchboard=debug`.
     #[arg(long, env = "SWITCHBOARD_LOG", default_value = "info")]
     pub log: String,

@@ -13,6 +13,8 @@
 //! This module does not route: when a conversation closes it tells whoever was given as
 //! [`OnClosed`] (the server wires it to the router and the ticket flush).
 
+mod delivery;
+mod live;
 mod membership;
 mod task;
 
@@ -23,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
+pub use self::live::RemoteAck;
 pub use self::membership::{Author, Membership, Permission};
 use self::task::ConversationTask;
 use crate::{
@@ -30,7 +33,7 @@ use crate::{
     metrics::Metrics,
     protocol::{AckBody, ConversationState, EventBody, FrameText, Party, ServerFrame},
     registry::{ConnId, ConnTx, Registry},
-    store::{AppendOutcome, NewConversation, Requirement, Store, Update},
+    store::{AppendOutcome, Feed, NewConversation, Requirement, Store, Update},
 };
 
 /// Told the id of each conversation whose `closed` event was just stored and delivered.
@@ -48,6 +51,19 @@ pub struct AppendRequest {
     /// When set, failures are answered here (with the ack's `req`) by the conversation
     /// task itself, so the requester need not wait: a connection can pipeline messages.
     pub errors_to: Option<ConnTx>,
+    /// An ack owed to a connection on another node, published with the event.
+    pub remote_ack: Option<RemoteAck>,
+    /// A routing write: stored only once Redis has recorded the agent as serving the
+    /// conversation under the router's current epoch and within its capacity.
+    pub fence: Option<Fence>,
+}
+
+/// What a routing write is checked against in Redis (`store::coordination`).
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub epoch: u64,
+    pub agent: String,
+    pub capacity: u32,
 }
 
 impl AppendRequest {
@@ -62,6 +78,8 @@ impl AppendRequest {
             updates: Vec::new(),
             ack: None,
             errors_to: None,
+            remote_ack: None,
+            fence: None,
         }
     }
 }
@@ -114,6 +132,12 @@ enum Command {
         staff_only: bool,
         reply: Reply<()>,
     },
+    /// A hint from the live feed (`live`).
+    Live(String),
+    /// Hear the conversation on this node from now on (`live`).
+    Watch(Option<u64>, Reply<()>),
+    /// Read the stream for anything missed (the feed came back).
+    CatchUp,
 }
 
 /// The set of running conversation tasks.
@@ -125,17 +149,35 @@ pub struct Conversations {
     on_closed: OnClosed,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// This node's subscriptions to live channels.
+    feed: Feed,
+    node_id: String,
+}
+
+/// What the conversation tasks of a node work with.
+pub struct ConversationDeps {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub metrics: Metrics,
+    pub on_closed: OnClosed,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    pub feed: Feed,
+    pub node_id: String,
 }
 
 impl Conversations {
-    pub fn new(
-        store: Store,
-        registry: Arc<Registry>,
-        metrics: Metrics,
-        on_closed: OnClosed,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Arc<Self> {
+    pub fn new(deps: ConversationDeps) -> Arc<Self> {
+        let ConversationDeps {
+            store,
+            registry,
+            metrics,
+            on_closed,
+            shutdown,
+            tracker,
+            feed,
+            node_id,
+        } = deps;
         Arc::new(Conversations {
             tasks: DashMap::new(),
             store,
@@ -144,6 +186,8 @@ impl Conversations {
             on_closed,
             shutdown,
             tracker,
+            feed,
+            node_id,
         })
     }
 

@@ -10,10 +10,9 @@ use super::{Ack, AppendRequest, Author, Command, Conversations, Membership, Perm
 use crate::{
     error::{Error, Result},
     protocol::{
-        Audience, ConversationState, CustomerView, Event, EventBody, ServerFrame, StoredEvent,
+        Audience, ConversationState, Event, EventBody, ServerFrame, StoredEvent,
     },
-    registry::{ConnId, ConnTx},
-    store::{AppendItem, AppendOutcome, NewConversation},
+    store::{AppendItem, AppendOutcome, NewConversation, Reservation},
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -28,12 +27,12 @@ const CLOSED_IDLE_EXIT: Duration = Duration::from_secs(5);
 const MAX_BATCH: usize = 64;
 
 pub(super) struct ConversationTask {
-    id: String,
-    members: Option<Membership>,
+    pub(super) id: String,
+    pub(super) members: Option<Membership>,
     /// Highest seq delivered to members.
-    delivered: u64,
-    needs_resync: bool,
-    owner: Arc<Conversations>,
+    pub(super) delivered: u64,
+    pub(super) needs_resync: bool,
+    pub(super) owner: Arc<Conversations>,
     me: mpsc::UnboundedSender<Command>,
 }
 
@@ -54,6 +53,12 @@ impl ConversationTask {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        // Subscribed before anything is read: whatever another node stores from now on
+        // reaches this task, and what came before is in the record it loads.
+        let channel = crate::store::keys::live(&self.id);
+        self.owner.subscribe(&channel).await;
+        let mut reconcile = tokio::time::interval(super::live::RECONCILE_EVERY);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // One timer and one shutdown waiter for the task's life, not one per command:
         // the timer is only moved when it fires early.
         let shutdown = self.owner.shutdown.clone();
@@ -65,9 +70,13 @@ impl ConversationTask {
         loop {
             let command = tokio::select! {
                 command = rx.recv() => command,
+                _ = reconcile.tick() => {
+                    self.reconcile().await;
+                    continue;
+                }
                 _ = &mut idle => {
                     let deadline = last_active + self.idle_exit();
-                    if Instant::now() < deadline {
+                    if Instant::now() < deadline || self.has_local_recipients() {
                         idle.as_mut().reset(deadline);
                         continue;
                     }
@@ -75,7 +84,11 @@ impl ConversationTask {
                 }
                 _ = &mut shutting_down => None,
             };
-            last_active = Instant::now();
+            // A hint from the feed is not local activity: a node whose own clients left
+            // lets the task go even while others chat on.
+            if !matches!(command, Some(Command::Live(_) | Command::CatchUp)) {
+                last_active = Instant::now();
+            }
             match command {
                 Some(Command::Append(request, reply)) => {
                     // Appends already queued behind this one go to Redis in the same
@@ -111,6 +124,8 @@ impl ConversationTask {
         }
         // Hand the slot back first so new commands go to a fresh task, then finish what
         // was already queued here.
+        // Unsubscribed first: a task started after the removal subscribes after this.
+        self.owner.feed.unsubscribe(channel);
         self.owner
             .tasks
             .remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
@@ -122,6 +137,12 @@ impl ConversationTask {
 
     async fn handle(&mut self, command: Command) {
         match command {
+            Command::Live(payload) => self.live(&payload).await,
+            Command::Watch(from_seq, reply) => {
+                let outcome = self.watch(from_seq).await;
+                let _ignored_if_requester_left = reply.send(outcome);
+            }
+            Command::CatchUp => self.reconcile().await,
             Command::Append(request, reply) => self.append_batch(vec![(request, reply)]).await,
             Command::Members(author, permission, reply) => {
                 let outcome = self.check(&author, permission).await;
@@ -215,7 +236,7 @@ impl ConversationTask {
     }
 
     /// Loads membership from Redis once; delivery goes on from the stored `last_seq`.
-    async fn load(&mut self) -> Result<&mut Membership> {
+    pub(super) async fn load(&mut self) -> Result<&mut Membership> {
         if self.members.is_none() {
             let record = self
                 .owner
@@ -249,7 +270,11 @@ impl ConversationTask {
     async fn append_batch(&mut self, batch: Vec<(Box<AppendRequest>, Reply<AppendOutcome>)>) {
         let mut allowed = Vec::with_capacity(batch.len());
         for (request, reply) in batch {
-            match self.permit(&request.author, request.permission).await {
+            let permitted = match self.permit(&request.author, request.permission).await {
+                Ok(()) => self.fenced(&request).await,
+                Err(err) => Err(err),
+            };
+            match permitted {
                 Ok(()) => allowed.push((request, reply)),
                 Err(err) => self.answer(&request, Err(err), reply),
             }
@@ -281,14 +306,26 @@ impl ConversationTask {
                 }
             }
         }
+        let notes: Vec<String> = allowed
+            .iter()
+            .map(|(request, _)| {
+                request
+                    .remote_ack
+                    .as_ref()
+                    .and_then(|ack| serde_json::to_string(ack).ok())
+                    .unwrap_or_default()
+            })
+            .collect();
         let items: Vec<AppendItem<'_>> = allowed
             .iter()
             .zip(&stored_forms)
-            .map(|((request, _), stored)| AppendItem {
+            .zip(&notes)
+            .map(|(((request, _), stored), note)| AppendItem {
                 stored,
                 client_msg_id: request.client_msg_id.as_deref(),
                 requirement: request.requirement,
                 updates: &request.updates,
+                note,
             })
             .collect();
         let outcomes = self.owner.store.append_batch(&self.id, &items).await;
@@ -360,6 +397,26 @@ impl ConversationTask {
         Ok(outcome)
     }
 
+    /// A routing write goes on only once Redis accepts its epoch and the agent's room.
+    async fn fenced(&self, request: &AppendRequest) -> Result<()> {
+        let Some(fence) = &request.fence else {
+            return Ok(());
+        };
+        match self
+            .owner
+            .store
+            .reserve(fence.epoch, &self.id, &fence.agent, fence.capacity)
+            .await?
+        {
+            Reservation::Reserved => Ok(()),
+            Reservation::Stale => Err(Error::conflict("another node routes now")),
+            Reservation::Full => Err(Error::conflict(format!(
+                "{} has no room for another conversation",
+                fence.agent
+            ))),
+        }
+    }
+
     /// Answers a request that was not stored.
     fn answer(
         &self,
@@ -387,7 +444,7 @@ impl ConversationTask {
         conn.send(&ServerFrame::error(req, err));
     }
 
-    fn ack(&self, ack: Option<Ack>, seq: u64) {
+    pub(super) fn ack(&self, ack: Option<Ack>, seq: u64) {
         if let Some(Ack {
             conn,
             req,
@@ -397,94 +454,6 @@ impl ConversationTask {
             body.seq = Some(seq);
             self.owner.metrics.acks.inc();
             conn.send(&ServerFrame::ack(req, body));
-        }
-    }
-
-    /// Delivers stored events after `delivered` up to `until` (inclusive), in order.
-    async fn catch_up(&mut self, until: u64) -> Result<()> {
-        loop {
-            let (events, more) = self
-                .owner
-                .store
-                .history_in_order(&self.id, self.delivered, 200)
-                .await?;
-            let mut progressed = false;
-            for event in events.into_iter().filter(|e| e.seq <= until) {
-                let closed = matches!(event.body, EventBody::Closed { .. });
-                let fresh = event.seq > self.delivered;
-                self.deliver(&event, None);
-                if closed && fresh {
-                    // Stored by a request whose reply was lost: the close still counts.
-                    (self.owner.on_closed)(&self.id);
-                }
-                progressed = true;
-            }
-            if !more || !progressed || self.delivered >= until {
-                break;
-            }
-        }
-        self.needs_resync = false;
-        Ok(())
-    }
-
-    /// Calls `visit` once for each connection that hears this conversation: the
-    /// customer's tabs, present agents' tabs, then monitoring supervisors not already
-    /// among them. In place, without collecting: this runs for every event.
-    fn for_each_recipient(&self, mut visit: impl FnMut(&ConnTx)) {
-        let Some(members) = &self.members else {
-            return;
-        };
-        let registry = &self.owner.registry;
-        let monitored = registry.is_monitored(&self.id);
-        let mut visited: Vec<ConnId> = Vec::new();
-        let mut member = |conn: &ConnTx| {
-            if monitored {
-                visited.push(conn.id);
-            }
-            visit(conn);
-        };
-        registry.for_each_visitor_conn(&members.visitor_id, &mut member);
-        for agent in &members.present {
-            registry.for_each_agent_conn(agent, &mut member);
-        }
-        if monitored {
-            registry.for_each_monitor(&self.id, |conn| {
-                if !visited.contains(&conn.id) {
-                    visit(conn);
-                }
-            });
-        }
-    }
-
-    /// Fans `event` out to its recipients; `frame` is its `event` frame when the caller
-    /// has it already.
-    fn deliver(&mut self, event: &Event, frame: Option<crate::protocol::FrameText>) {
-        if event.seq <= self.delivered {
-            return;
-        }
-        self.delivered = event.seq;
-        if let Some(members) = self.members.as_mut() {
-            members.before_delivery(event.seq, &event.body);
-        }
-        let staff_text = frame.unwrap_or_else(|| event.frame_text());
-        let customer_text = match event.customer_view() {
-            CustomerView::Same => Some(staff_text.clone()),
-            CustomerView::Redacted(redacted) => Some(redacted.frame_text()),
-            CustomerView::Hidden => None,
-        };
-        self.for_each_recipient(|conn| match conn.audience {
-            Audience::Staff => {
-                conn.push(staff_text.clone());
-            }
-            Audience::Customer => {
-                if let Some(text) = &customer_text {
-                    conn.push(text.clone());
-                }
-            }
-        });
-        // Recipients were taken before this: a leaving agent hears its own `left`.
-        if let Some(members) = self.members.as_mut() {
-            members.after_delivery(&event.body);
         }
     }
 }

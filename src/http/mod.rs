@@ -63,6 +63,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/customer/ws", get(customer_ws))
         .route("/v1/agent/ws", get(agent_ws))
         .route("/v1/agents", get(agents::list).post(agents::create))
+        .route("/v1/nodes", get(nodes))
         .route(
             "/v1/agents/{id}",
             patch(agents::update).delete(agents::remove),
@@ -167,12 +168,46 @@ async fn agent_ws(
 
 async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
     match hub.store.ping().await {
+        // Reaching Redis is not enough: a node that lost its live feed would look
+        // connected to its clients and hear nothing from the other nodes.
+        Ok(()) if !hub.feed.is_ready() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "live feed from redis lost").into_response()
+        }
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
             tracing::warn!(cause = %err, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable").into_response()
         }
     }
+}
+
+/// `GET /v1/nodes`: the live nodes (their heartbeats) and which one routes.
+async fn nodes(State(hub): State<Arc<Hub>>, headers: axum::http::HeaderMap) -> ApiResult<Response> {
+    auth::admin_or_supervisor(&hub, &headers).await?;
+    let routing = hub.store.lease_holder().await?;
+    let mut nodes = Vec::new();
+    for (id, record) in hub.store.live_nodes().await? {
+        let Ok(record) = serde_json::from_str::<crate::routing::recovery::NodeRecord>(&record)
+        else {
+            continue;
+        };
+        let routes = routing.as_ref().map(|(node, _)| node == &id);
+        nodes.push(serde_json::json!({
+            "id": id,
+            "address": record.address,
+            "started_at": record.started_at,
+            "connections": {"customer": record.customers, "agent": record.agents_connected},
+            "routing": routes.unwrap_or(false),
+            "epoch": routing.as_ref().filter(|_| routes == Some(true)).map(|(_, epoch)| *epoch),
+        }));
+    }
+    nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(axum::Json(serde_json::json!({
+        "node": hub.node.id,
+        "routing": routing.map(|(node, _)| node),
+        "nodes": nodes,
+    }))
+    .into_response())
 }
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {

@@ -158,17 +158,17 @@ pub struct AgentInfo {
     pub supervisor: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerInfo {
     pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub verified: bool,
     /// Which fields the identity signature covered (an addition): `["user_id"]` for the
     /// contract's form, plus `name` and `email` for the extended form.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_fields: Option<Vec<String>>,
 }
 

@@ -293,7 +293,7 @@ impl fmt::Display for RouteError {
 impl std::error::Error for RouteError {}
 
 /// A snapshot for `GET /v1/stats` and `GET /v1/agents`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterStats {
     /// In configuration order.
     pub topics: Vec<TopicStats>,
@@ -302,7 +302,7 @@ pub struct RouterStats {
     pub totals: StatsTotals,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicStats {
     pub name: String,
     /// Queued conversations (being offered or not); escalations into it are not counted.
@@ -312,7 +312,7 @@ pub struct TopicStats {
     pub agents_available: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentStats {
     pub id: AgentId,
     pub status: AgentStatus,
@@ -323,7 +323,7 @@ pub struct AgentStats {
     pub offers: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatsTotals {
     pub waiting: u32,
     pub longest_wait_ms: u64,

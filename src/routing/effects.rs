@@ -7,17 +7,17 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{
+    bus::Party as Recipient,
     task::{Accepting, RoutingTask},
     Msg,
 };
 use crate::{
-    conversation::{AppendRequest, Author, Close, Conversations, Permission},
+    conversation::{AppendRequest, Author, Close, Conversations, Fence, Permission},
     error::{Error, Result},
     protocol::{
         AckBody, AgentRef, AgentStatus, ConversationState, EventBody, LeftReason, Party,
         RevokeReason, Role, ServerFrame, StatusReason, TransferOfferInfo,
     },
-    registry::PartyKey,
     router::Command as RouterCommand,
     store::{AppendOutcome, Update},
 };
@@ -31,7 +31,6 @@ impl RoutingTask {
         unassigned: LeftReason,
         accepting: &mut Option<Accepting>,
     ) {
-        let registry = Arc::clone(&self.deps.registry);
         let metrics = self.deps.metrics.clone();
         match command {
             RouterCommand::Offer {
@@ -64,7 +63,10 @@ impl RoutingTask {
                     }),
                 };
                 metrics.offers.with_label_values(&["made"]).inc();
-                if !registry.send_to(&PartyKey::Agent(agent.clone()), &frame) {
+                // Nodes with the agent's tabs start hearing the conversation now, so
+                // its `joined` reaches them with the accept's ack.
+                let watch = Some((conversation_id_of(&frame), None));
+                if !self.send_except(Recipient::Agent(agent.clone()), &frame, None, watch) {
                     tracing::warn!(agent_id = %agent, "offer to an agent with no connection");
                 }
             }
@@ -78,8 +80,8 @@ impl RoutingTask {
                 if matches!(reason, RevokeReason::Expired | RevokeReason::Withdrawn) {
                     metrics.offers.with_label_values(&["expired"]).inc();
                 }
-                registry.send_to(
-                    &PartyKey::Agent(agent),
+                self.send_to(
+                    Recipient::Agent(agent),
                     &ServerFrame::OfferRevoked { offer_id, reason },
                 );
             }
@@ -111,7 +113,7 @@ impl RoutingTask {
                         position,
                         eta_ms,
                     };
-                    registry.send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
+                    self.send_to(Recipient::Visitor(info.visitor_id.clone()), &frame);
                 }
             }
             RouterCommand::AgentAway { agent } => {
@@ -119,7 +121,8 @@ impl RoutingTask {
                     status: AgentStatus::Away,
                     reason: Some(StatusReason::MissedOffers),
                 };
-                registry.send_to(&PartyKey::Agent(agent), &frame);
+                self.save_status(&agent, AgentStatus::Away);
+                self.send_to(Recipient::Agent(agent), &frame);
             }
             RouterCommand::TransferFailed {
                 conversation,
@@ -130,7 +133,7 @@ impl RoutingTask {
                     conversation_id: conversation,
                     reason,
                 };
-                registry.send_to(&PartyKey::Agent(requested_by), &frame);
+                self.send_to(Recipient::Agent(requested_by), &frame);
             }
             RouterCommand::Unassigned {
                 agent,
@@ -149,6 +152,7 @@ impl RoutingTask {
                     Update::State(ConversationState::Queued),
                     Update::Agent(None),
                 ];
+                self.free_reservation(&conversation);
                 self.store_in_order(conversation, request, log_left);
             }
             RouterCommand::Abandon { conversation } => {
@@ -173,6 +177,17 @@ impl RoutingTask {
                 );
             }
         }
+    }
+
+    /// The conversation went back to the queue: its agent's room is free again.
+    fn free_reservation(&self, conversation: &str) {
+        let store = self.deps.store.clone();
+        let id = conversation.to_string();
+        self.deps.tracker.spawn(async move {
+            if let Err(err) = store.free_reservation(&id).await {
+                tracing::warn!(conversation_id = %id, cause = %err, "reservation not freed");
+            }
+        });
     }
 
     /// The name shown for an agent in `joined` and `left` events.
@@ -203,28 +218,28 @@ impl RoutingTask {
         previous_agent: Option<String>,
         accepted: Option<Accepting>,
     ) {
-        let (ack, reply) = match accepted {
+        let (ack, remote_ack, reply) = match accepted {
             Some(Accepting {
                 offer_id,
                 ack,
+                remote_ack,
                 reply,
                 ..
             }) => {
-                // The agent's other tabs still show the offer: it is taken now.
-                let accepting_conn = ack.as_ref().map(|ack| ack.conn.id);
+                // The agent's other tabs, at any node, still show the offer: it is taken.
+                let accepting = match (&ack, &remote_ack) {
+                    (Some(ack), _) => Some((self.handle.node_id().to_string(), ack.conn.id)),
+                    (None, Some(remote)) => Some((remote.node.clone(), remote.conn)),
+                    (None, None) => None,
+                };
                 let taken = ServerFrame::OfferRevoked {
                     offer_id,
                     reason: RevokeReason::Taken,
-                }
-                .to_text();
-                self.deps.registry.for_each_agent_conn(&agent, |conn| {
-                    if Some(conn.id) != accepting_conn {
-                        conn.push(taken.clone());
-                    }
-                });
-                (ack, Some(reply))
+                };
+                self.send_except(Recipient::Agent(agent.clone()), &taken, accepting, None);
+                (ack, remote_ack, Some(reply))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         self.deps
             .metrics
@@ -262,6 +277,14 @@ impl RoutingTask {
                 ..AckBody::default()
             })
         });
+        request.remote_ack = remote_ack;
+        // Checked by Redis: this node still routes (epoch) and the agent has room,
+        // whatever a paused node elsewhere believes.
+        request.fence = Some(Fence {
+            epoch: self.epoch,
+            agent: agent.clone(),
+            capacity: self.core.agent_load(&agent).map_or(0, |(_, capacity)| capacity),
+        });
         let deps = Joined {
             metrics: self.deps.metrics.clone(),
             store: self.deps.store.clone(),
@@ -275,7 +298,12 @@ impl RoutingTask {
             request,
             move |conversation, outcome| {
                 let result = match outcome {
-                    Ok(AppendOutcome::Stored(_)) => {
+                    Ok(AppendOutcome::Stored(seq)) => {
+                        deps.handle.tell(Msg::Joined {
+                            agent: joined_agent.clone(),
+                            conversation: conversation.to_string(),
+                            seq,
+                        });
                         if first_join {
                             deps.metrics
                                 .queue_wait_seconds
@@ -283,9 +311,9 @@ impl RoutingTask {
                                 .observe(waited_ms as f64 / 1000.0);
                         }
                         deps.remember_agent(visitor_id, joined_agent);
-                        Ok(())
+                        Ok((conversation.to_string(), seq))
                     }
-                    Ok(AppendOutcome::Duplicate(_)) => Ok(()),
+                    Ok(AppendOutcome::Duplicate(seq)) => Ok((conversation.to_string(), seq)),
                     Ok(AppendOutcome::NotFound | AppendOutcome::WrongState) => {
                         Err(Error::conflict("the conversation closed before the join"))
                     }
@@ -350,5 +378,15 @@ fn log_left(conversation: &str, outcome: Result<AppendOutcome>) {
         Err(err) => {
             tracing::warn!(conversation_id = %conversation, cause = %err, "left not stored");
         }
+    }
+}
+
+/// The conversation an offer frame is about.
+fn conversation_id_of(frame: &ServerFrame) -> String {
+    match frame {
+        ServerFrame::Offer {
+            conversation_id, ..
+        } => conversation_id.clone(),
+        _ => String::new(),
     }
 }

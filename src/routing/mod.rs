@@ -11,13 +11,19 @@
 //! - `recovery` — rebuilding routing state from Redis at start-up;
 //! - `throttle` — at most once per interval (the queue gauges).
 
+pub mod bus;
 mod effects;
+mod fanout;
+pub mod leadership;
+mod link;
 pub mod recovery;
 mod rules;
 mod task;
 mod throttle;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
 
 pub use self::{
     rules::router_config,
@@ -32,7 +38,7 @@ use crate::{
 };
 
 /// A conversation handed to the router, with what offers show about it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct QueuedConversation {
     pub id: String,
     pub visitor_id: String,
@@ -46,19 +52,23 @@ pub struct QueuedConversation {
 }
 
 /// Where a conversation is handed to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     Agent(String),
     Topic(String),
 }
 
 pub(crate) enum Msg {
+    /// A connection of the agent arrived at `node`.
     AgentConnected {
         agent: String,
+        node: String,
         reply: oneshot::Sender<(AgentStatus, Vec<String>)>,
     },
+    /// The last connection of the agent at `node` closed.
     AgentDisconnected {
         agent: String,
+        node: String,
     },
     SetStatus {
         agent: String,
@@ -75,8 +85,11 @@ pub(crate) enum Msg {
     Accept {
         agent: String,
         offer_id: String,
+        /// The ack of an accepting connection on this node, or one on another node.
         ack: Option<Ack>,
-        reply: oneshot::Sender<Result<()>>,
+        remote_ack: Option<crate::conversation::RemoteAck>,
+        /// The conversation and the seq of its `joined`.
+        reply: oneshot::Sender<Result<(String, u64)>>,
     },
     Decline {
         agent: String,
@@ -100,6 +113,15 @@ pub(crate) enum Msg {
         agent: String,
         conversation: String,
     },
+    /// A `joined` was stored: the agent's nodes hear the conversation from `seq`.
+    Joined {
+        agent: String,
+        conversation: String,
+        seq: u64,
+    },
+    /// The live nodes and the agents connected at each (heartbeats): agents of nodes
+    /// that died are disconnected.
+    Nodes(Vec<(String, Vec<String>)>),
     Online {
         reply: oneshot::Sender<bool>,
     },
@@ -113,28 +135,50 @@ pub(crate) enum Msg {
     },
 }
 
-/// Cheap handle to the routing task.
+/// The receiving end of a routing task's inbox.
+pub struct RouterInbox(pub(crate) tokio::sync::mpsc::UnboundedReceiver<Msg>);
+
+/// Cheap handle to the routing task, wherever it runs (`link`).
 #[derive(Clone)]
 pub struct RouterHandle {
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-/// The receiving end, consumed when the task starts.
-pub struct RouterInbox(pub(crate) mpsc::UnboundedReceiver<Msg>);
-
-pub fn channel() -> (RouterHandle, RouterInbox) {
-    // Unbounded on purpose: every message is small and produced by a client request
-    // that is itself rate limited; a bounded queue would let one slow decision block
-    // unrelated connections' reader loops.
-    let (tx, rx) = mpsc::unbounded_channel();
-    (RouterHandle { tx }, RouterInbox(rx))
+    link: Arc<link::Link>,
 }
 
 impl RouterHandle {
-    pub(crate) fn tell(&self, msg: Msg) {
-        if self.tx.send(msg).is_err() {
-            tracing::debug!("router task has stopped (shutting down)");
+    pub fn new(
+        node_id: &str,
+        store: crate::store::Store,
+        registry: Arc<crate::registry::Registry>,
+    ) -> Self {
+        RouterHandle {
+            link: Arc::new(link::Link::new(node_id.to_string(), store, registry)),
         }
+    }
+
+    pub(crate) fn tell(&self, msg: Msg) {
+        self.link.tell(msg);
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.link.node_id
+    }
+
+    /// Whether this node routes now.
+    pub fn is_routing(&self) -> bool {
+        self.link.leading().is_some()
+    }
+
+    /// A message from the router channel (`bus`), for the node to act on.
+    pub fn bus_request(&self, from: String, id: u64, request: bus::Request) {
+        self.link.serve(from, id, request);
+    }
+
+    pub fn bus_reply(&self, id: u64, reply: bus::Reply) {
+        self.link.replied(id, reply);
+    }
+
+    pub(crate) fn publish(&self, message: &bus::BusMessage) {
+        self.link.publish(message);
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
@@ -147,14 +191,31 @@ impl RouterHandle {
     /// connections last dropped) and the conversations it holds.
     pub async fn agent_connected(&self, agent: &str) -> (AgentStatus, Vec<String>) {
         let agent = agent.to_string();
-        self.ask(|reply| Msg::AgentConnected { agent, reply })
+        let node = self.node_id().to_string();
+        let asked = agent.clone();
+        match self
+            .ask(|reply| Msg::AgentConnected { agent, node, reply })
             .await
-            .unwrap_or((AgentStatus::Away, Vec::new()))
+        {
+            Some(answer) => answer,
+            // No routing node right now (one is taking over): what the agent holds is
+            // in the ledger; it starts away, and is announced again to the next one.
+            None => {
+                let held = self
+                    .link
+                    .store
+                    .conversations_of(&asked)
+                    .await
+                    .unwrap_or_default();
+                (AgentStatus::Away, held)
+            }
+        }
     }
 
     pub fn agent_disconnected(&self, agent: &str) {
         self.tell(Msg::AgentDisconnected {
             agent: agent.to_string(),
+            node: self.node_id().to_string(),
         });
     }
 
@@ -169,11 +230,22 @@ impl RouterHandle {
         .unwrap_or(Err(Error::Unavailable))
     }
 
+    /// A profile changed (REST): the router and every other node's directory hear it.
     pub fn upsert_agent(&self, agent: AgentRecord) {
+        self.publish(&bus::BusMessage::Agent {
+            from: self.node_id().to_string(),
+            id: agent.id.clone(),
+            record: Some(Box::new(agent.clone())),
+        });
         self.tell(Msg::UpsertAgent(agent));
     }
 
     pub fn remove_agent(&self, agent: &str) {
+        self.publish(&bus::BusMessage::Agent {
+            from: self.node_id().to_string(),
+            id: agent.to_string(),
+            record: None,
+        });
         self.tell(Msg::RemoveAgent(agent.to_string()));
     }
 
@@ -194,10 +266,12 @@ impl RouterHandle {
             agent,
             offer_id,
             ack,
+            remote_ack: None,
             reply,
         })
         .await
         .unwrap_or(Err(Error::Unavailable))
+        .map(|_| ())
     }
 
     pub async fn decline(&self, agent: &str, offer_id: &str) -> Result<()> {
@@ -231,6 +305,13 @@ impl RouterHandle {
             target,
             note,
         });
+    }
+
+    /// On the routing node: the live nodes and their agents (heartbeats).
+    pub fn live_nodes(&self, live: Vec<(String, Vec<String>)>) {
+        if self.is_routing() {
+            self.tell(Msg::Nodes(live));
+        }
     }
 
     pub fn customer_presence(&self, conversation: &str, present: bool) {

@@ -1,14 +1,49 @@
-//! Start-up: rebuild the router's and the tickets' state from Redis, so a restarted
-//! hub carries on where the last one stopped. Offers in flight are not stored: their
-//! conversations are simply queued again and re-offered.
+//! Taking routing over: rebuild the router's state from Redis (and finish the tickets
+//! of conversations closed but not flushed), so a new routing node or a restarted hub
+//! carries on where the last one stopped. Offers in flight are not stored: their
+//! conversations are simply queued again and re-offered. Who is connected comes from
+//! the live nodes' heartbeats: agents connected to none start their grace period.
+
+use std::collections::HashMap;
 
 use super::{QueuedConversation, RouterHandle};
 use crate::{
-    directory::Directory, protocol::CustomerInfo, store::Store, store::StoreResult,
+    directory::Directory,
+    protocol::{AgentStatus, CustomerInfo},
+    store::{Store, StoreResult},
     tickets::Tickets,
 };
 
-pub async fn restore(
+/// What a node's heartbeat says (`GET /v1/nodes` shows it too).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeRecord {
+    pub id: String,
+    pub address: String,
+    pub started_at: u64,
+    pub customers: usize,
+    pub agents_connected: usize,
+    /// Agents with a connection at this node.
+    pub agents: Vec<String>,
+    pub routing: bool,
+}
+
+fn parse_status(text: &str) -> Option<AgentStatus> {
+    match text {
+        "available" => Some(AgentStatus::Available),
+        "away" => Some(AgentStatus::Away),
+        _ => None,
+    }
+}
+
+/// Every node at start-up: the agent profiles its sessions check permissions with.
+pub async fn load_directory(store: &Store, directory: &Directory) -> StoreResult<()> {
+    for agent in store.agents().await? {
+        directory.insert(agent);
+    }
+    Ok(())
+}
+
+pub async fn rebuild(
     store: &Store,
     router: &RouterHandle,
     tickets: &Tickets,
@@ -16,7 +51,7 @@ pub async fn restore(
 ) -> StoreResult<()> {
     for agent in store.agents().await? {
         directory.insert(agent.clone());
-        router.upsert_agent(agent);
+        router.tell(super::Msg::UpsertAgent(agent));
     }
     let mut restored = 0usize;
     for id in store.open_conversation_ids().await? {
@@ -49,12 +84,47 @@ pub async fn restore(
             preferred_agent: None,
             customer_present: false,
         };
-        router.restore(conversation, record.agent.clone());
+        router.tell(super::Msg::Restore {
+            conversation: Box::new(conversation),
+            agent: record.agent.clone(),
+        });
         restored += 1;
     }
-    // Nobody is connected yet: agents holding conversations start their grace period.
+    // Who is connected where, by the nodes' heartbeats; the rest start their grace.
+    let mut connected: HashMap<String, Vec<String>> = HashMap::new();
+    for (node, record) in store.live_nodes().await? {
+        if let Ok(record) = serde_json::from_str::<NodeRecord>(&record) {
+            for agent in record.agents {
+                connected.entry(agent).or_default().push(node.clone());
+            }
+        }
+    }
+    let statuses = store.statuses().await?;
     for agent in directory.ids() {
-        router.agent_disconnected(&agent);
+        match connected.remove(&agent) {
+            Some(nodes) => {
+                for node in nodes {
+                    let (reply, _not_needed) = tokio::sync::oneshot::channel();
+                    router.tell(super::Msg::AgentConnected {
+                        agent: agent.clone(),
+                        node,
+                        reply,
+                    });
+                }
+                if let Some(status) = statuses.get(&agent).and_then(|s| parse_status(s)) {
+                    let (reply, _not_needed) = tokio::sync::oneshot::channel();
+                    router.tell(super::Msg::SetStatus {
+                        agent: agent.clone(),
+                        status,
+                        reply,
+                    });
+                }
+            }
+            None => router.tell(super::Msg::AgentDisconnected {
+                agent: agent.clone(),
+                node: String::new(),
+            }),
+        }
     }
     tracing::info!(
         conversations = restored,

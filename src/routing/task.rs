@@ -2,12 +2,17 @@
 //! through `effects`. It never waits on Redis itself, so a slow store cannot stall
 //! routing decisions for everyone.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::sync::oneshot;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    bus::Party,
     rules::profile, throttle::Throttle, Msg, QueuedConversation, RouterHandle, RouterInbox, Target,
 };
 use crate::{
@@ -25,6 +30,7 @@ use crate::{
 const GAUGES_EVERY: Duration = Duration::from_millis(250);
 
 /// What the routing task carries its decisions out with.
+#[derive(Clone)]
 pub struct RoutingDeps {
     pub config: Arc<Config>,
     pub store: Store,
@@ -53,7 +59,8 @@ pub(super) struct Accepting {
     pub(super) agent: String,
     pub(super) offer_id: String,
     pub(super) ack: Option<Ack>,
-    pub(super) reply: oneshot::Sender<Result<()>>,
+    pub(super) remote_ack: Option<crate::conversation::RemoteAck>,
+    pub(super) reply: oneshot::Sender<Result<(String, u64)>>,
 }
 
 pub struct RoutingTask {
@@ -67,10 +74,14 @@ pub struct RoutingTask {
     pub(super) last_queue: HashMap<String, (u32, u64)>,
     pub(super) handle: RouterHandle,
     gauges: Throttle,
+    /// The epoch this task routes with (the fencing token of its writes).
+    pub(super) epoch: u64,
+    /// The nodes at which each agent has connections.
+    pub(super) presence: HashMap<String, HashSet<String>>,
 }
 
 impl RoutingTask {
-    pub fn new(deps: RoutingDeps, handle: RouterHandle) -> Self {
+    pub fn new(deps: RoutingDeps, handle: RouterHandle, epoch: u64) -> Self {
         let core = Router::new(super::router_config(&deps.config));
         RoutingTask {
             deps,
@@ -83,6 +94,8 @@ impl RoutingTask {
             last_queue: HashMap::new(),
             handle,
             gauges: Throttle::new(GAUGES_EVERY),
+            epoch,
+            presence: HashMap::new(),
         }
     }
 
@@ -125,7 +138,8 @@ impl RoutingTask {
     fn handle(&mut self, msg: Msg) {
         let now = self.clock.now_ms();
         match msg {
-            Msg::AgentConnected { agent, reply } => {
+            Msg::AgentConnected { agent, node, reply } => {
+                self.presence.entry(agent.clone()).or_default().insert(node);
                 let (status, commands) = self.core.agent_connected(now, &agent);
                 let conversations = self
                     .core
@@ -136,13 +150,22 @@ impl RoutingTask {
                 let _requester_gone = reply.send((status, conversations));
                 self.execute(commands);
             }
-            Msg::AgentDisconnected { agent } => {
-                if self.deps.registry.count(&PartyKey::Agent(agent.clone())) > 0 {
-                    return; // a new tab connected in the meantime
+            Msg::AgentDisconnected { agent, node } => {
+                if node == self.handle.node_id()
+                    && self.deps.registry.count(&PartyKey::Agent(agent.clone())) > 0
+                {
+                    return; // a new tab connected here in the meantime
                 }
+                let nodes = self.presence.entry(agent.clone()).or_default();
+                nodes.remove(&node);
+                if !nodes.is_empty() {
+                    return; // tabs at other nodes remain
+                }
+                self.presence.remove(&agent);
                 let commands = self.core.agent_disconnected(now, &agent);
                 self.execute(commands);
             }
+            Msg::Nodes(live) => self.follow_nodes(now, live),
             Msg::SetStatus {
                 agent,
                 status,
@@ -155,6 +178,7 @@ impl RoutingTask {
                 }
                 let commands = self.core.set_status(now, &agent, status);
                 let _requester_gone = reply.send(Ok(status));
+                self.save_status(&agent, status);
                 self.execute(commands);
             }
             Msg::UpsertAgent(agent) => {
@@ -164,6 +188,7 @@ impl RoutingTask {
             Msg::RemoveAgent(agent) => {
                 let commands = self.core.remove_agent(now, &agent);
                 self.execute_with_reason(commands, LeftReason::Removed);
+                // Every node kicks its own tabs of the agent (`BusMessage::Agent`).
                 self.deps
                     .registry
                     .kick_party(&PartyKey::Agent(agent), Kick::AgentRemoved);
@@ -200,6 +225,7 @@ impl RoutingTask {
                 agent,
                 offer_id,
                 ack,
+                remote_ack,
                 reply,
             } => match self.core.accept(now, &agent, &offer_id) {
                 Ok(commands) => {
@@ -207,6 +233,7 @@ impl RoutingTask {
                         agent,
                         offer_id,
                         ack,
+                        remote_ack,
                         reply,
                     });
                     for command in commands {
@@ -271,9 +298,7 @@ impl RoutingTask {
                             conversation_id: conversation,
                             reason: TransferFailReason::Unavailable,
                         };
-                        self.deps
-                            .registry
-                            .send_to(&PartyKey::Agent(requester), &frame);
+                        self.send_to(Party::Agent(requester), &frame);
                     }
                 }
             }
@@ -294,6 +319,11 @@ impl RoutingTask {
                 let commands = self.core.assignment_failed(now, &agent, &conversation);
                 self.execute(commands);
             }
+            Msg::Joined {
+                agent,
+                conversation,
+                seq,
+            } => self.watch_for(&agent, &conversation, seq),
             Msg::Online { reply } => {
                 let _requester_gone = reply.send(self.core.online());
             }
@@ -316,9 +346,7 @@ impl RoutingTask {
                 position,
                 eta_ms,
             };
-            self.deps
-                .registry
-                .send_to(&PartyKey::Visitor(info.visitor_id.clone()), &frame);
+            self.send_to(Party::Visitor(info.visitor_id.clone()), &frame);
         }
     }
 

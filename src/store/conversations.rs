@@ -16,8 +16,13 @@ use crate::protocol::{ConversationState, Event, StoredEvent};
 
 /// Appends a batch of events to one conversation, each as if alone, in order.
 /// KEYS: conversation hash, events stream, client_msg_id hash.
-/// ARGV: for each event: event JSON, client_msg_id or "", requirement, the number of
+/// ARGV: the publish command (`PUBLISH`, `SPUBLISH` or "" for none) and the live channel,
+/// then for each event: event JSON, client_msg_id or "", requirement, a note published
+/// with the event (an ack for a connection on another node) or "", the number of
 /// field/value pairs to set, then those pairs.
+/// Each stored event is published on the live channel as `<seq> <note length> <note><event
+/// JSON>` in the same script, so every node that hears the conversation learns of it at
+/// once (a hint: nodes read the stream when they missed one).
 /// Returns two integers per event: {1, seq} stored, {0, seq} duplicate client_msg_id,
 /// {-1, 0} no such conversation, {-2, 0} not in the required state.
 ///
@@ -35,10 +40,12 @@ local out = {}
 local head = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
 local state, last = head[1], tonumber(head[2]) or 0
 local first_last = last
-local i = 1
+local publish, channel = ARGV[1], ARGV[2]
+local i = 3
 while i <= #ARGV do
-  local json, msg_id, need, pairs = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local first, final = i + 4, i + 3 + 2 * pairs
+  local json, msg_id, need, note = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local pairs = tonumber(ARGV[i + 4])
+  local first, final = i + 5, i + 4 + 2 * pairs
   i = final + 1
   local status, seq = 1, 0
   if not state then
@@ -61,6 +68,9 @@ while i <= #ARGV do
     last = last + 1
     seq = last
     redis.call('XADD', KEYS[2], seq_text .. '-0', 'e', json)
+    if publish ~= '' then
+      redis.call(publish, channel, seq_text .. ' ' .. string.len(note) .. ' ' .. note .. json)
+    end
     if pairs > 0 then
       redis.call('HSET', KEYS[1], unpack(ARGV, first, final))
       for f = first, final, 2 do
@@ -137,6 +147,8 @@ pub struct AppendItem<'a> {
     pub client_msg_id: Option<&'a str>,
     pub requirement: Requirement,
     pub updates: &'a [Update],
+    /// Published with the event only (see [`APPEND`]).
+    pub note: &'a str,
 }
 
 /// Adds one event's arguments to a batch invocation of [`APPEND`].
@@ -145,6 +157,7 @@ fn push_append_args(invocation: &mut redis::ScriptInvocation<'static>, item: &Ap
         .arg(item.stored)
         .arg(item.client_msg_id.unwrap_or(""))
         .arg(item.requirement.as_str())
+        .arg(item.note)
         .arg(item.updates.len());
     for update in item.updates {
         let (field, value) = update.field();
@@ -300,7 +313,9 @@ impl Store {
         let mut invocation = APPEND.key(keys::conversation(conversation_id));
         invocation
             .key(keys::events(conversation_id))
-            .key(keys::client_msg_ids(conversation_id));
+            .key(keys::client_msg_ids(conversation_id))
+            .arg(self.publish_command())
+            .arg(keys::live(conversation_id));
         for item in items {
             push_append_args(&mut invocation, item);
         }
@@ -493,5 +508,32 @@ impl Store {
             redis::cmd("GET").arg(key).query_async(&mut conn).await
         })
         .await
+    }
+}
+
+/// An event as published on its conversation's live channel (see [`APPEND`]).
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub seq: u64,
+    /// What the appending node published with it ("" when nothing).
+    pub note: String,
+    pub event: Event,
+}
+
+impl LiveEvent {
+    /// Parses `<seq> <note length> <note><event JSON>`; `None` for anything else.
+    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
+        let (seq, rest) = payload.split_once(' ')?;
+        let (note_len, rest) = rest.split_once(' ')?;
+        let seq: u64 = seq.parse().ok()?;
+        let note_len: usize = note_len.parse().ok()?;
+        let note = rest.get(..note_len)?;
+        let json = rest.get(note_len..)?;
+        let stored: StoredEvent = serde_json::from_str(json).ok()?;
+        Some(LiveEvent {
+            seq,
+            note: note.to_string(),
+            event: stored.into_event(conversation_id, seq),
+        })
     }
 }

@@ -102,6 +102,60 @@ pub fn visitor_revoked(visitor_id: &str) -> String {
     format!("sb:{{{visitor_id}}}:revoked")
 }
 
+// --- several nodes: routing lease, ledger, node heartbeats, live channels ---------------
+// Everything the nodes share to route as one lives under `{router}`: one slot on a
+// cluster, so each coordination script is atomic there.
+
+/// `node|epoch` of the node that routes now; expires unless renewed.
+pub fn router_lease() -> String {
+    "sb:{router}:lease".into()
+}
+
+/// The last epoch handed out (the fencing token: only the latest may route).
+pub fn router_epoch() -> String {
+    "sb:{router}:epoch".into()
+}
+
+/// Hash conversation → agent serving it: what capacity is checked against.
+pub fn router_ledger() -> String {
+    "sb:{router}:ledger".into()
+}
+
+/// Hash agent → number of conversations in the ledger.
+pub fn router_load() -> String {
+    "sb:{router}:load".into()
+}
+
+/// Hash agent → the status it chose (available, away).
+pub fn router_statuses() -> String {
+    "sb:{router}:statuses".into()
+}
+
+/// A node's heartbeat record (JSON), expiring unless renewed.
+pub fn node(id: &str) -> String {
+    format!("sb:{{router}}:node:{id}")
+}
+
+/// Set of node ids that sent a heartbeat (expired ones are dropped when listed).
+pub fn nodes() -> String {
+    "sb:{router}:nodes".into()
+}
+
+/// Channel of a conversation's live events, in its slot (`SPUBLISH` on a cluster).
+pub fn live(conversation_id: &str) -> String {
+    format!("sb:{{{conversation_id}}}:live")
+}
+
+/// Channel every node hears: routing requests to the leader and its output to nodes.
+pub fn router_channel() -> String {
+    "sb:{router}:bus".into()
+}
+
+/// Channel a node checks its live feed with (a message to itself).
+pub fn probe_channel(node: &str) -> String {
+    format!("sb:{{router}}:probe:{node}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -9,6 +9,8 @@
 
 mod agents;
 mod conversations;
+mod coordination;
+mod feed;
 pub mod keys;
 mod limits;
 mod numbering;
@@ -23,7 +25,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Semaphore;
 
 pub use agents::{AgentRecord, AgentUpdate};
-pub use conversations::{AppendItem, AppendOutcome, Requirement};
+pub use conversations::{AppendItem, AppendOutcome, LiveEvent, Requirement};
+pub use coordination::Reservation;
+pub use feed::{Feed, FeedMessage};
 pub use limits::{FloodKind, FloodSubject};
 pub use records::{ConversationRecord, NewConversation, Update};
 pub use tickets::{OutboxEntry, StreamCursor, TicketPage};
@@ -103,6 +107,11 @@ impl Store {
     pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Whether Redis is a cluster (detected at connect).
+    pub fn is_cluster(&self) -> bool {
+        false
     }
 
     pub(crate) fn conn(&self) -> ConnectionManager {

@@ -99,6 +99,7 @@ pub async fn append(store: &Store, id: &str, items: &[Append]) -> Vec<AppendOutc
             client_msg_id: item.client_msg_id,
             requirement: item.requirement,
             updates: &item.updates,
+            note: "",
         })
         .collect();
     store.append_batch(id, &batch).await.expect("append batch")

@@ -1,0 +1,100 @@
+//! Delivery: fanning a stored event out to every connection of this node that hears the
+//! conversation, in `seq` order, and catching up from the stream when events were stored
+//! elsewhere (another node, a reply lost) or a live hint was missed.
+
+use super::task::ConversationTask;
+use crate::{
+    error::Result,
+    protocol::{Audience, CustomerView, Event, EventBody},
+    registry::{ConnId, ConnTx},
+};
+
+impl ConversationTask {
+    /// Delivers stored events after `delivered` up to `until` (inclusive), in order.
+    pub(super) async fn catch_up(&mut self, until: u64) -> Result<()> {
+        loop {
+            let (events, more) = self
+                .owner
+                .store
+                .history_in_order(&self.id, self.delivered, 200)
+                .await?;
+            let mut progressed = false;
+            for event in events.into_iter().filter(|e| e.seq <= until) {
+                let closed = matches!(event.body, EventBody::Closed { .. });
+                let fresh = event.seq > self.delivered;
+                self.deliver(&event, None);
+                if closed && fresh {
+                    // Stored by a request whose reply was lost: the close still counts.
+                    (self.owner.on_closed)(&self.id);
+                }
+                progressed = true;
+            }
+            if !more || !progressed || self.delivered >= until {
+                break;
+            }
+        }
+        self.needs_resync = false;
+        Ok(())
+    }
+
+    /// Calls `visit` once for each connection that hears this conversation: the
+    /// customer's tabs, present agents' tabs, then monitoring supervisors not already
+    /// among them. In place, without collecting: this runs for every event.
+    pub(super) fn for_each_recipient(&self, mut visit: impl FnMut(&ConnTx)) {
+        let Some(members) = &self.members else {
+            return;
+        };
+        let registry = &self.owner.registry;
+        let monitored = registry.is_monitored(&self.id);
+        let mut visited: Vec<ConnId> = Vec::new();
+        let mut member = |conn: &ConnTx| {
+            if monitored {
+                visited.push(conn.id);
+            }
+            visit(conn);
+        };
+        registry.for_each_visitor_conn(&members.visitor_id, &mut member);
+        for agent in &members.present {
+            registry.for_each_agent_conn(agent, &mut member);
+        }
+        if monitored {
+            registry.for_each_monitor(&self.id, |conn| {
+                if !visited.contains(&conn.id) {
+                    visit(conn);
+                }
+            });
+        }
+    }
+
+    /// Fans `event` out to its recipients; `frame` is its `event` frame when the caller
+    /// has it already.
+    pub(super) fn deliver(&mut self, event: &Event, frame: Option<crate::protocol::FrameText>) {
+        if event.seq <= self.delivered {
+            return;
+        }
+        self.delivered = event.seq;
+        if let Some(members) = self.members.as_mut() {
+            members.before_delivery(event.seq, &event.body);
+        }
+        let staff_text = frame.unwrap_or_else(|| event.frame_text());
+        let customer_text = match event.customer_view() {
+            CustomerView::Same => Some(staff_text.clone()),
+            CustomerView::Redacted(redacted) => Some(redacted.frame_text()),
+            CustomerView::Hidden => None,
+        };
+        self.for_each_recipient(|conn| match conn.audience {
+            Audience::Staff => {
+                conn.push(staff_text.clone());
+            }
+            Audience::Customer => {
+                if let Some(text) = &customer_text {
+                    conn.push(text.clone());
+                }
+            }
+        });
+        // Recipients were taken before this: a leaving agent hears its own `left`.
+        if let Some(members) = self.members.as_mut() {
+            members.after_delivery(&event.body);
+        }
+    }
+}

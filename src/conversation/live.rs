@@ -1,0 +1,167 @@
+//! The conversation's side of several nodes: events stored by other nodes arrive as
+//! hints on the conversation's live channel (see `store::feed`). A hint is delivered
+//! when its seq is the next one; otherwise the stream is read from the last delivered
+//! seq. After the feed was lost, and every [`RECONCILE_EVERY`] while this node has
+//! clients in the conversation, the task catches up from the stream, so a missed hint
+//! delays an event but never skips it.
+//!
+//! An accept carried out by the routing node on another node's behalf owes that node's
+//! connection an ack before the `joined` event: it travels with the event as its note
+//! ([`RemoteAck`]), and whoever claims it first (this task on the hint, or the requester
+//! on the router's answer when the hint was missed) sends it.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{task::ConversationTask, Command, Conversations};
+use crate::{
+    error::Result,
+    protocol::{AckBody, ServerFrame},
+    registry::ConnId,
+    store::LiveEvent,
+};
+
+/// How often a task with local clients checks the stream for anything it missed.
+pub(super) const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a task waits for its subscription before going on without it (the feed is
+/// down; its return catches everything up).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+
+/// An ack owed to a connection on `node` for the event it travels with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteAck {
+    pub node: String,
+    pub agent: String,
+    pub conn: ConnId,
+    pub req: String,
+}
+
+impl Conversations {
+    /// Hands a hint from the live feed to the conversation's task, if this node runs one
+    /// (otherwise nobody here hears the conversation).
+    pub fn live(&self, conversation_id: &str, payload: String) {
+        if let Some(tx) = self.tasks.get(conversation_id).map(|tx| tx.clone()) {
+            let _exited = tx.send(Command::Live(payload));
+        }
+    }
+
+    /// Makes this node hear the conversation from now on (a client of it arrived here),
+    /// delivering from `from_seq` when the task is new.
+    pub async fn watch(self: &Arc<Self>, conversation_id: &str, from_seq: Option<u64>) -> Result<()> {
+        self.ask(conversation_id, |reply| Command::Watch(from_seq, reply))
+            .await
+    }
+
+    /// Like [`Conversations::watch`], without waiting.
+    pub fn watch_soon(self: &Arc<Self>, conversation_id: &str) {
+        let conversations = Arc::clone(self);
+        let id = conversation_id.to_string();
+        self.tracker.spawn(async move {
+            if let Err(err) = conversations.watch(&id, None).await {
+                tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
+            }
+        });
+    }
+
+    /// After the feed came back: every task reads what it may have missed.
+    pub fn catch_up_all(&self) {
+        for task in self.tasks.iter() {
+            let _exited = task.value().send(Command::CatchUp);
+        }
+    }
+
+    pub(super) async fn subscribe(&self, channel: &str) {
+        let (done, subscribed) = tokio::sync::oneshot::channel();
+        self.feed.subscribe(channel.to_string(), Some(done));
+        if tokio::time::timeout(SUBSCRIBE_WAIT, subscribed).await.is_err() {
+            tracing::debug!(channel, "no subscription in time; the feed's return catches up");
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+}
+
+impl ConversationTask {
+    /// A hint: the next event is delivered as is; a gap is read from the stream.
+    pub(super) async fn live(&mut self, payload: &str) {
+        let Some(live) = LiveEvent::parse(&self.id, payload) else {
+            tracing::warn!(conversation_id = %self.id, "unreadable live message");
+            return;
+        };
+        if self.load().await.is_err() {
+            return;
+        }
+        if live.seq > self.delivered + 1 {
+            if let Err(err) = self.catch_up(live.seq - 1).await {
+                tracing::warn!(cause = %err, "catch-up after a gap failed");
+                self.needs_resync = true;
+                return;
+            }
+        }
+        self.remote_ack(&live.note, live.seq);
+        if live.seq == self.delivered + 1 {
+            self.deliver(&live.event, None);
+        }
+    }
+
+    /// Sends the ack a note owes to a connection of this node, if not sent yet.
+    fn remote_ack(&self, note: &str, seq: u64) {
+        if note.is_empty() {
+            return;
+        }
+        let Ok(ack) = serde_json::from_str::<RemoteAck>(note) else {
+            return;
+        };
+        if ack.node != self.owner.node_id || !self.owner.registry.claim_ack(ack.conn, &ack.req) {
+            return;
+        }
+        let frame = ServerFrame::ack(
+            ack.req,
+            AckBody {
+                conversation_id: Some(self.id.clone()),
+                seq: Some(seq),
+                ..AckBody::default()
+            },
+        );
+        self.owner.registry.for_each_agent_conn(&ack.agent, |conn| {
+            if conn.id == ack.conn {
+                conn.send(&frame);
+            }
+        });
+    }
+
+    /// A client of the conversation arrived at this node: load, then deliver from
+    /// `from_seq` (a new task) or whatever was missed (a running one).
+    pub(super) async fn watch(&mut self, from_seq: Option<u64>) -> Result<()> {
+        let fresh = self.members.is_none();
+        self.load().await?;
+        if let (true, Some(from)) = (fresh, from_seq) {
+            self.delivered = self.delivered.min(from.saturating_sub(1));
+        }
+        if fresh && from_seq.is_none() {
+            return Ok(());
+        }
+        self.catch_up(u64::MAX).await
+    }
+
+    /// Reads what a missed hint would have brought, when anyone here listens.
+    pub(super) async fn reconcile(&mut self) {
+        if self.members.is_none() || !self.has_local_recipients() {
+            return;
+        }
+        if let Err(err) = self.catch_up(u64::MAX).await {
+            tracing::debug!(cause = %err, "reconcile failed");
+            self.needs_resync = true;
+        }
+    }
+
+    pub(super) fn has_local_recipients(&self) -> bool {
+        let mut any = false;
+        self.for_each_recipient(|_| any = true);
+        any
+    }
+}

@@ -1,0 +1,145 @@
+//! The routing task's reach beyond this node: frames for parties go to this node's
+//! connections directly and to the other nodes over the router channel; presence
+//! follows the nodes' heartbeats; chosen statuses are saved for the next routing node.
+
+use std::collections::HashSet;
+
+use super::{
+    bus::{BusMessage, Party},
+    task::RoutingTask,
+};
+use crate::{
+    protocol::{AgentStatus, ServerFrame},
+    registry::{ConnId, PartyKey},
+};
+
+impl RoutingTask {
+    /// Sends `frame` to every connection of `party`, at every node.
+    pub(super) fn send_to(&self, party: Party, frame: &ServerFrame) -> bool {
+        self.send_except(party, frame, None, None)
+    }
+
+    /// Sends `frame` to the party's connections but `except` (node, connection); nodes
+    /// with connections of the party start hearing `watch` (conversation, from seq).
+    pub(super) fn send_except(
+        &self,
+        party: Party,
+        frame: &ServerFrame,
+        except: Option<(String, ConnId)>,
+        watch: Option<(String, Option<u64>)>,
+    ) -> bool {
+        let me = self.handle.node_id();
+        let key = match &party {
+            Party::Agent(id) => PartyKey::Agent(id.clone()),
+            Party::Visitor(id) => PartyKey::Visitor(id.clone()),
+        };
+        let text = frame.to_text();
+        let mut here = false;
+        self.deps.registry.for_each(&key, |conn| {
+            here = true;
+            let skipped = matches!(&except, Some((node, id)) if node == me && *id == conn.id);
+            if !skipped {
+                conn.push(text.clone());
+            }
+        });
+        if here {
+            if let Some((conversation, from_seq)) = &watch {
+                self.watch_here(conversation, *from_seq);
+            }
+        }
+        let elsewhere = match &party {
+            Party::Agent(id) => self
+                .presence_of(id)
+                .is_some_and(|nodes| nodes.iter().any(|node| node != me)),
+            // Visitors are not tracked by node: any node may hold a tab.
+            Party::Visitor(_) => true,
+        };
+        if elsewhere {
+            self.handle.publish(&BusMessage::Deliver {
+                from: me.to_string(),
+                party,
+                frame: Some(text.to_string()),
+                except,
+                watch,
+            });
+        }
+        here || elsewhere
+    }
+
+    /// Nodes with connections of `agent` start hearing `conversation` from `from_seq`.
+    pub(super) fn watch_for(&self, agent: &str, conversation: &str, from_seq: u64) {
+        let me = self.handle.node_id();
+        if self.deps.registry.count(&PartyKey::Agent(agent.to_string())) > 0 {
+            self.watch_here(conversation, Some(from_seq));
+        }
+        if self
+            .presence_of(agent)
+            .is_some_and(|nodes| nodes.iter().any(|node| node != me))
+        {
+            self.handle.publish(&BusMessage::Deliver {
+                from: me.to_string(),
+                party: Party::Agent(agent.to_string()),
+                frame: None,
+                except: None,
+                watch: Some((conversation.to_string(), Some(from_seq))),
+            });
+        }
+    }
+
+    fn watch_here(&self, conversation: &str, from_seq: Option<u64>) {
+        let conversations = std::sync::Arc::clone(&self.deps.conversations);
+        let id = conversation.to_string();
+        self.deps.tracker.spawn(async move {
+            if let Err(err) = conversations.watch(&id, from_seq).await {
+                tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
+            }
+        });
+    }
+
+    /// Remembers an agent's chosen status for whichever node routes next.
+    pub(super) fn save_status(&self, agent: &str, status: AgentStatus) {
+        let store = self.deps.store.clone();
+        let agent = agent.to_string();
+        let status = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.deps.tracker.spawn(async move {
+            if let Err(err) = store.save_status(&agent, &status).await {
+                tracing::debug!(agent_id = %agent, cause = %err, "status not saved");
+            }
+        });
+    }
+
+    /// Follows the live nodes: agents whose every node died are disconnected (grace,
+    /// then re-queue); agents a live node reports but this task missed are connected.
+    pub(super) fn follow_nodes(&mut self, now: u64, live: Vec<(String, Vec<String>)>) {
+        let live_ids: HashSet<&str> = live.iter().map(|(node, _)| node.as_str()).collect();
+        let mut gone = Vec::new();
+        for (agent, nodes) in self.presence.iter_mut() {
+            nodes.retain(|node| live_ids.contains(node.as_str()));
+            if nodes.is_empty() {
+                gone.push(agent.clone());
+            }
+        }
+        for agent in gone {
+            self.presence.remove(&agent);
+            tracing::info!(agent_id = %agent, "agent's node is gone: disconnected");
+            let commands = self.core.agent_disconnected(now, &agent);
+            self.execute(commands);
+        }
+        for (node, agents) in live {
+            for agent in agents {
+                let nodes = self.presence.entry(agent.clone()).or_default();
+                if nodes.insert(node.clone()) && nodes.len() == 1 {
+                    let (_, commands) = self.core.agent_connected(now, &agent);
+                    self.execute(commands);
+                }
+            }
+        }
+    }
+
+    pub(super) fn presence_of(&self, agent: &str) -> Option<&HashSet<String>> {
+        self.presence.get(agent)
+    }
+}

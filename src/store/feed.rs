@@ -1,0 +1,344 @@
+//! The node's live feed from Redis: one RESP3 connection (a cluster connection on a
+//! Redis Cluster, where conversation channels are sharded) carrying every subscription
+//! of this node, and the list of those subscriptions, kept here.
+//!
+//! Messages are hints, never the record: whoever reads them delivers an event only when
+//! its seq is the next one, and reads the stream otherwise. What this module promises is
+//! that a broken feed is noticed and repaired:
+//! - the connection reports its own drop (`Disconnection`), and a probe published to a
+//!   channel of the node's own every second must come back within [`PROBE_LOST`], which
+//!   also catches a feed that looks connected but hears nothing;
+//! - on either, the node is not ready (`/readyz` 503) until a *new* connection has
+//!   subscribed every channel again, one `SUBSCRIBE`/`SSUBSCRIBE` per channel (the redis
+//!   crate's own resubscription sends all sharded channels of a node in one command,
+//!   which a cluster refuses with CROSSSLOT when they span slots);
+//! - then [`FeedMessage::Resubscribed`] tells the node to catch every conversation up
+//!   from its stream, so nothing published while the feed was down is skipped.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use redis::{PushInfo, PushKind, Value};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{keys, Store, StoreError, StoreResult};
+
+/// How often the probe is published.
+const PROBE_EVERY: Duration = Duration::from_millis(1000);
+/// A probe not back within this long means the feed is lost.
+const PROBE_LOST: Duration = Duration::from_millis(3000);
+/// Wait between attempts to reconnect.
+const RECONNECT_AFTER: Duration = Duration::from_millis(250);
+
+/// What the feed tells its owner.
+#[derive(Debug)]
+pub enum FeedMessage {
+    /// A message on a subscribed channel.
+    Message { channel: String, payload: String },
+    /// The feed was down and is back: anything may have been missed.
+    Resubscribed,
+}
+
+enum FeedCommand {
+    /// Subscribe; `done` hears when the subscription is in place (or remembered for
+    /// the next connection while the feed is down).
+    Subscribe(String, Option<oneshot::Sender<()>>),
+    Unsubscribe(String),
+}
+
+/// Handle to the feed task; cheap to clone.
+#[derive(Clone)]
+pub struct Feed {
+    commands: mpsc::UnboundedSender<FeedCommand>,
+    ready: Arc<AtomicBool>,
+    reconnects: Arc<AtomicU64>,
+}
+
+impl Feed {
+    /// Starts the feed task; it runs until `shutdown`.
+    pub fn start(
+        store: Store,
+        redis_url: &str,
+        node_id: &str,
+        sink: mpsc::UnboundedSender<FeedMessage>,
+        shutdown: CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> Feed {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let feed = Feed {
+            commands,
+            ready: Arc::new(AtomicBool::new(false)),
+            reconnects: Arc::new(AtomicU64::new(0)),
+        };
+        let task = FeedTask {
+            store,
+            seeds: redis_url.split(',').map(|s| s.trim().to_string()).collect(),
+            probe_channel: keys::probe_channel(node_id),
+            subscribed: HashSet::new(),
+            sink,
+            ready: Arc::clone(&feed.ready),
+            reconnects: Arc::clone(&feed.reconnects),
+        };
+        tracker.spawn(task.run(rx, shutdown));
+        feed
+    }
+
+    /// Adds `channel` to this node's subscriptions (kept across reconnects).
+    pub fn subscribe(&self, channel: String, done: Option<oneshot::Sender<()>>) {
+        let _stopped = self.commands.send(FeedCommand::Subscribe(channel, done));
+    }
+
+    pub fn unsubscribe(&self, channel: String) {
+        let _stopped = self.commands.send(FeedCommand::Unsubscribe(channel));
+    }
+
+    /// Whether the feed is connected with every subscription in place.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// How many times the feed was lost and rebuilt.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+}
+
+/// The subscribing connection of either kind.
+enum SubConnection {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl SubConnection {
+    async fn subscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        match self {
+            SubConnection::Single(conn) => conn.subscribe(channel).await,
+            SubConnection::Cluster(conn) => conn.ssubscribe(channel).await,
+        }
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> redis::RedisResult<()> {
+        match self {
+            SubConnection::Single(conn) => conn.unsubscribe(channel).await,
+            SubConnection::Cluster(conn) => conn.sunsubscribe(channel).await,
+        }
+    }
+}
+
+struct FeedTask {
+    store: Store,
+    seeds: Vec<String>,
+    probe_channel: String,
+    /// Every channel this node wants, whether or not the connection has it now.
+    subscribed: HashSet<String>,
+    sink: mpsc::UnboundedSender<FeedMessage>,
+    ready: Arc<AtomicBool>,
+    reconnects: Arc<AtomicU64>,
+}
+
+/// Why a connection's life ended.
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+impl FeedTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<FeedCommand>,
+        shutdown: CancellationToken,
+    ) {
+        let mut first = true;
+        loop {
+            let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
+            let ended = match self.connect(push_tx).await {
+                Ok(conn) => {
+                    if !first {
+                        self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    first = false;
+                    self.serve(conn, push_rx, &mut commands, &shutdown).await
+                }
+                Err(err) => Ended::Lost(err.to_string()),
+            };
+            self.ready.store(false, Ordering::Relaxed);
+            match ended {
+                Ended::Shutdown => return,
+                Ended::Lost(cause) => {
+                    tracing::warn!(%cause, "live feed from redis lost; reconnecting");
+                }
+            }
+            // Requests made meanwhile still count: they are in `subscribed` for the next
+            // connection.
+            while let Ok(command) = commands.try_recv() {
+                self.remember(command);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RECONNECT_AFTER) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn remember(&mut self, command: FeedCommand) {
+        match command {
+            FeedCommand::Subscribe(channel, done) => {
+                self.subscribed.insert(channel);
+                if let Some(done) = done {
+                    let _caller_gone = done.send(());
+                }
+            }
+            FeedCommand::Unsubscribe(channel) => {
+                self.subscribed.remove(&channel);
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        push: mpsc::UnboundedSender<PushInfo>,
+    ) -> StoreResult<SubConnection> {
+        let timeout = Duration::from_secs(3);
+        let connect = async {
+            if self.store.is_cluster() {
+                let client = redis::cluster::ClusterClientBuilder::new(self.seeds.clone())
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .push_sender(push)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1)
+                    .build()?;
+                Ok::<_, redis::RedisError>(SubConnection::Cluster(
+                    client.get_async_connection().await?,
+                ))
+            } else {
+                let url = self.seeds.first().cloned().unwrap_or_default();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let client = redis::Client::open(format!("{url}{separator}protocol=resp3"))?;
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_push_sender(push)
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout));
+                Ok(SubConnection::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+        };
+        let mut conn = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| StoreError::Unavailable("live feed: connect timed out".into()))??;
+        // One command per channel: see the module head.
+        conn.subscribe(&self.probe_channel).await?;
+        for channel in &self.subscribed {
+            conn.subscribe(channel).await?;
+        }
+        Ok(conn)
+    }
+
+    async fn serve(
+        &mut self,
+        mut conn: SubConnection,
+        mut push: mpsc::UnboundedReceiver<PushInfo>,
+        commands: &mut mpsc::UnboundedReceiver<FeedCommand>,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        self.ready.store(true, Ordering::Relaxed);
+        let _closed_means_shutdown = self.sink.send(FeedMessage::Resubscribed);
+        let mut probe = tokio::time::interval(PROBE_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { return Ended::Shutdown };
+                    let outcome = match &command {
+                        FeedCommand::Subscribe(channel, _) if !self.subscribed.contains(channel) => {
+                            conn.subscribe(channel).await
+                        }
+                        FeedCommand::Unsubscribe(channel) if self.subscribed.contains(channel) => {
+                            conn.unsubscribe(channel).await
+                        }
+                        _ => Ok(()),
+                    };
+                    self.remember(command);
+                    if let Err(err) = outcome {
+                        return Ended::Lost(err.to_string());
+                    }
+                }
+                info = push.recv() => {
+                    let Some(info) = info else {
+                        return Ended::Lost("push channel closed".into());
+                    };
+                    match info.kind {
+                        PushKind::Message | PushKind::SMessage => {
+                            let Some((channel, payload)) = message_parts(info.data) else {
+                                continue;
+                            };
+                            if channel == self.probe_channel {
+                                last_heard = Instant::now();
+                            } else {
+                                let _closed_means_shutdown =
+                                    self.sink.send(FeedMessage::Message { channel, payload });
+                            }
+                        }
+                        PushKind::Disconnection => {
+                            return Ended::Lost("connection dropped".into());
+                        }
+                        // The server dropped a sharded subscription (its slot moved).
+                        PushKind::SUnsubscribe => {
+                            let channel = info.data.first().and_then(text);
+                            if channel.is_some_and(|c| self.subscribed.contains(&c)) {
+                                return Ended::Lost("a shard dropped our subscription".into());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ = probe.tick() => {
+                    if last_heard.elapsed() > PROBE_LOST {
+                        return Ended::Lost("the probe did not come back".into());
+                    }
+                    let store = self.store.clone();
+                    let channel = self.probe_channel.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = store.publish(&channel, "probe").await {
+                            tracing::debug!(cause = %err, "feed probe not published");
+                        }
+                    });
+                }
+                _ = shutdown.cancelled() => return Ended::Shutdown,
+            }
+        }
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// `[channel, payload]` of a message push.
+fn message_parts(data: Vec<Value>) -> Option<(String, String)> {
+    let mut data = data.into_iter();
+    let channel = text(&data.next()?)?;
+    let payload = match data.next()? {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok()?,
+        Value::SimpleString(s) => s,
+        _ => return None,
+    };
+    Some((channel, payload))
+}
