@@ -102,6 +102,8 @@ impl Server {
             shutdown.clone(),
             &tracker,
         );
+        // Every node hears the router channel: requests, answers, frames for its clients.
+        feed.subscribe(store::keys::router_channel(), None);
         let router = RouterHandle::new(&node_id, store.clone(), Arc::clone(&registry));
         let conversations = Conversations::new(ConversationDeps {
             store: store.clone(),

@@ -119,9 +119,7 @@ pub async fn dispatch(parts: NodeParts, mut feed: mpsc::UnboundedReceiver<FeedMe
 
 /// `sb:{c_…}:live` → `c_…`.
 fn conversation_of_channel(channel: &str) -> Option<&str> {
-    channel
-        .strip_prefix("sb:{")?
-        .strip_suffix("}:live")
+    channel.strip_prefix("sb:{")?.strip_suffix("}:live")
 }
 
 fn on_bus(parts: &NodeParts, message: BusMessage) {

@@ -280,12 +280,18 @@ impl Registry {
 
     /// Agents with a connection here.
     pub fn agent_ids(&self) -> Vec<String> {
-        self.agents.iter().map(|entry| entry.key().clone()).collect()
+        self.agents
+            .iter()
+            .map(|entry| entry.key().clone())
+            .collect()
     }
 
     /// Visitors with a connection here.
     pub fn visitor_ids(&self) -> Vec<String> {
-        self.visitors.iter().map(|entry| entry.key().clone()).collect()
+        self.visitors
+            .iter()
+            .map(|entry| entry.key().clone())
+            .collect()
     }
 
     /// Connections here by role: (visitors, agents).

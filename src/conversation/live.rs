@@ -49,7 +49,11 @@ impl Conversations {
 
     /// Makes this node hear the conversation from now on (a client of it arrived here),
     /// delivering from `from_seq` when the task is new.
-    pub async fn watch(self: &Arc<Self>, conversation_id: &str, from_seq: Option<u64>) -> Result<()> {
+    pub async fn watch(
+        self: &Arc<Self>,
+        conversation_id: &str,
+        from_seq: Option<u64>,
+    ) -> Result<()> {
         self.ask(conversation_id, |reply| Command::Watch(from_seq, reply))
             .await
     }
@@ -75,8 +79,14 @@ impl Conversations {
     pub(super) async fn subscribe(&self, channel: &str) {
         let (done, subscribed) = tokio::sync::oneshot::channel();
         self.feed.subscribe(channel.to_string(), Some(done));
-        if tokio::time::timeout(SUBSCRIBE_WAIT, subscribed).await.is_err() {
-            tracing::debug!(channel, "no subscription in time; the feed's return catches up");
+        if tokio::time::timeout(SUBSCRIBE_WAIT, subscribed)
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                channel,
+                "no subscription in time; the feed's return catches up"
+            );
         }
     }
 

@@ -9,9 +9,7 @@ use tokio::{sync::mpsc, time::Instant};
 use super::{Ack, AppendRequest, Author, Command, Conversations, Membership, Permission, Reply};
 use crate::{
     error::{Error, Result},
-    protocol::{
-        Audience, ConversationState, Event, EventBody, ServerFrame, StoredEvent,
-    },
+    protocol::{Audience, ConversationState, Event, EventBody, ServerFrame, StoredEvent},
     store::{AppendItem, AppendOutcome, NewConversation, Reservation},
 };
 

@@ -283,7 +283,10 @@ impl RoutingTask {
         request.fence = Some(Fence {
             epoch: self.epoch,
             agent: agent.clone(),
-            capacity: self.core.agent_load(&agent).map_or(0, |(_, capacity)| capacity),
+            capacity: self
+                .core
+                .agent_load(&agent)
+                .map_or(0, |(_, capacity)| capacity),
         });
         let deps = Joined {
             metrics: self.deps.metrics.clone(),

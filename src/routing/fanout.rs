@@ -69,7 +69,12 @@ impl RoutingTask {
     /// Nodes with connections of `agent` start hearing `conversation` from `from_seq`.
     pub(super) fn watch_for(&self, agent: &str, conversation: &str, from_seq: u64) {
         let me = self.handle.node_id();
-        if self.deps.registry.count(&PartyKey::Agent(agent.to_string())) > 0 {
+        if self
+            .deps
+            .registry
+            .count(&PartyKey::Agent(agent.to_string()))
+            > 0
+        {
             self.watch_here(conversation, Some(from_seq));
         }
         if self

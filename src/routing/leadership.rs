@@ -131,7 +131,11 @@ async fn take_over(candidate: &Candidate, epoch: u64) -> CancellationToken {
         node: candidate.router.node_id().to_string(),
         epoch,
     });
-    tracing::info!(epoch, took_ms = started.elapsed().as_millis() as u64, "routing rebuilt");
+    tracing::info!(
+        epoch,
+        took_ms = started.elapsed().as_millis() as u64,
+        "routing rebuilt"
+    );
     stop
 }
 

@@ -119,11 +119,7 @@ impl Link {
         }
     }
 
-    fn ask_remote(
-        self: &Arc<Self>,
-        request: Request,
-        answer: impl FnOnce(Reply) + Send + 'static,
-    ) {
+    fn ask_remote(self: &Arc<Self>, request: Request, answer: impl FnOnce(Reply) + Send + 'static) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (waiter, reply) = oneshot::channel();
         self.pending.insert(id, waiter);

@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    bus::Party,
-    rules::profile, throttle::Throttle, Msg, QueuedConversation, RouterHandle, RouterInbox, Target,
+    bus::Party, rules::profile, throttle::Throttle, Msg, QueuedConversation, RouterHandle,
+    RouterInbox, Target,
 };
 use crate::{
     config::Config,

@@ -204,10 +204,7 @@ impl FeedTask {
         }
     }
 
-    async fn connect(
-        &self,
-        push: mpsc::UnboundedSender<PushInfo>,
-    ) -> StoreResult<SubConnection> {
+    async fn connect(&self, push: mpsc::UnboundedSender<PushInfo>) -> StoreResult<SubConnection> {
         let timeout = Duration::from_secs(3);
         let connect = async {
             if self.store.is_cluster() {

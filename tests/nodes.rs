@@ -1,0 +1,254 @@
+//! Several hubs on one Redis behave as one service (`docs/protocol.md`, "Several
+//! nodes"): clients on different nodes chat, an agent's tabs on two nodes are one agent,
+//! routing survives the routing node's death, and a node whose live feed is cut catches
+//! every conversation up from the stream.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Long enough for a lease to expire and another node to take routing over.
+const TAKEOVER: Duration = Duration::from_secs(10);
+
+async fn hubs(redis: &RedisServer, n: usize) -> Vec<Hub> {
+    let config = TestConfig::default().to_toml();
+    let mut hubs = Vec::new();
+    for _ in 0..n {
+        hubs.push(Hub::start(redis, &config).await);
+    }
+    hubs
+}
+
+async fn nodes(hub: &Hub) -> Value {
+    let (status, body) = hub
+        .http_json("GET", "/v1/nodes", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(status, 200, "GET /v1/nodes: {status} {body}");
+    body
+}
+
+/// Every event of `conversation` the socket saw, in arrival order, by seq.
+fn event_seqs(ws: &Ws, conversation: &str) -> Vec<u64> {
+    ws.seen()
+        .iter()
+        .filter(|f| ty(f) == "event" && f["conversation_id"] == conversation)
+        .map(seq_of)
+        .collect()
+}
+
+fn assert_gapless(seqs: &[u64], who: &str) {
+    let mut unique = seqs.to_vec();
+    unique.dedup();
+    let expected: Vec<u64> = (unique[0]..unique[0] + unique.len() as u64).collect();
+    assert_eq!(
+        unique, expected,
+        "{who} saw seqs out of order or with gaps: {seqs:?}"
+    );
+}
+
+#[tokio::test]
+async fn customer_and_agent_on_different_nodes_chat_as_on_one() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 3).await;
+    let (a, b, c) = (&hubs[0], &hubs[1], &hubs[2]);
+    let body = nodes(a).await;
+    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(3), "{body}");
+    let routing: Vec<&Value> = body["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["routing"] == true)
+        .collect();
+    assert_eq!(routing.len(), 1, "exactly one node routes: {body}");
+
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let super_token = c
+        .create_agent_with(json!({"id": "sue", "name": "Sue", "capacity": 1, "supervisor": true}))
+        .await;
+    let (mut supervisor, _) = c.agent(&super_token).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conversation = customer.start_chat("general", "hello from node b").await;
+
+    let offer = agent.wait_offer_for(&conversation).await;
+    let req = agent.req();
+    agent
+        .send(json!({"type": "accept", "req": req, "offer_id": offer["offer_id"]}))
+        .await;
+    // The ack comes before the `joined` it acknowledges, though another node stored it.
+    let ack_or_joined = agent
+        .wait_for("the accept's ack or the joined event", |f| {
+            (ty(f) == "ack" && f["req"] == req.as_str()) || is_event(f, &conversation, "joined")
+        })
+        .await;
+    assert_eq!(
+        ty(&ack_or_joined),
+        "ack",
+        "ack must precede joined: {ack_or_joined}"
+    );
+    agent.wait_event(&conversation, "joined").await;
+    customer.wait_event(&conversation, "joined").await;
+    supervisor
+        .ok(json!({"type": "monitor", "conversation_id": conversation}))
+        .await;
+
+    let mut last = 0;
+    for i in 0..10 {
+        last = if i % 2 == 0 {
+            customer.say(&conversation, &format!("customer {i}")).await
+        } else {
+            agent.say(&conversation, &format!("agent {i}")).await
+        };
+    }
+    agent.wait_seq(&conversation, last).await;
+    customer.wait_seq(&conversation, last).await;
+    supervisor.wait_seq(&conversation, last).await;
+    assert_gapless(&event_seqs(&agent, &conversation), "the agent (node a)");
+    assert_gapless(
+        &event_seqs(&customer, &conversation),
+        "the customer (node b)",
+    );
+    assert_gapless(
+        &event_seqs(&supervisor, &conversation),
+        "the supervisor (node c)",
+    );
+}
+
+#[tokio::test]
+async fn an_agents_tabs_on_two_nodes_are_one_agent() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 3).await;
+    let (a, b, c) = (&hubs[0], &hubs[1], &hubs[2]);
+    let token = a.create_agent("alice", "Alice", &[], 1, false).await;
+    let (mut tab_a, _) = a.agent(&token).await;
+    let (mut tab_b, _) = b.agent(&token).await;
+    tab_a.go_available().await;
+
+    let (mut customer, _) = c.customer(json!({})).await;
+    let conversation = customer.start_chat("general", "two tabs").await;
+    let offer_a = tab_a.wait_offer_for(&conversation).await;
+    let offer_b = tab_b.wait_offer_for(&conversation).await;
+    assert_eq!(offer_a["offer_id"], offer_b["offer_id"]);
+    tab_b.accept(&offer_b).await;
+    let revoked = tab_a
+        .wait_for("offer_revoked taken on the other tab", |f| {
+            ty(f) == "offer_revoked" && f["offer_id"] == offer_a["offer_id"]
+        })
+        .await;
+    assert_eq!(revoked["reason"], "taken", "{revoked}");
+    tab_a.wait_event(&conversation, "joined").await;
+    tab_b.wait_event(&conversation, "joined").await;
+
+    // One capacity across both tabs: a second customer is not offered to alice.
+    let (mut second, _) = c.customer(json!({})).await;
+    let waiting = second.start_chat("general", "queued behind").await;
+    tab_a
+        .expect_no(
+            "an offer beyond capacity",
+            Duration::from_millis(800),
+            |f| ty(f) == "offer" && f["conversation_id"] == waiting.as_str(),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn killing_the_routing_node_moves_routing_and_loses_nothing() {
+    let redis = RedisServer::start().await;
+    let mut hubs = hubs(&redis, 2).await;
+    let body = nodes(&hubs[0]).await;
+    let router_id = body["routing"].as_str().unwrap_or_default().to_string();
+    let router_index = body["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .position(|n| n["id"] == router_id.as_str() && n["address"] == hubs[0].addr().to_string())
+        .map_or(1, |_| 0);
+    let survivor_index = 1 - router_index;
+
+    let token = hubs[survivor_index]
+        .create_agent("alice", "Alice", &[], 3, false)
+        .await;
+    let (mut agent, _) = hubs[survivor_index].agent(&token).await;
+    agent.go_available().await;
+    let (mut customer, _) = hubs[survivor_index].customer(json!({})).await;
+    let first = customer.start_chat("general", "before the kill").await;
+    let offer = agent.wait_offer_for(&first).await;
+    agent.accept(&offer).await;
+    let seq = customer.say(&first, "acked before the kill").await;
+
+    hubs[router_index].kill9();
+
+    // A new chat is routed by the survivor within the takeover time.
+    let (mut late, _) = hubs[survivor_index].customer(json!({})).await;
+    let second = late.start_chat("general", "after the kill").await;
+    agent
+        .wait_for_within("an offer after the routing node died", TAKEOVER, |f| {
+            ty(f) == "offer" && f["conversation_id"] == second.as_str()
+        })
+        .await;
+    let body = nodes(&hubs[survivor_index]).await;
+    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["nodes"][0]["routing"], true, "{body}");
+    // The first chat goes on, nothing acknowledged is missing.
+    let next = agent.say(&first, "still here").await;
+    customer.wait_seq(&first, next).await;
+    let history = customer.history(&first, 0).await;
+    assert!(seqs(&history).contains(&seq), "acked seq {seq} missing");
+    assert_gapless(&seqs(&history), "history");
+}
+
+#[tokio::test]
+async fn a_cut_live_feed_is_noticed_and_nothing_is_skipped() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 2).await;
+    let (a, b) = (&hubs[0], &hubs[1]);
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conversation = customer.start_chat("general", "feed test").await;
+    let offer = agent.wait_offer_for(&conversation).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conversation, "joined").await;
+
+    // Cut every subscriber connection; messages sent meanwhile must still arrive.
+    let killed = redis_cli(redis.port(), &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert!(killed.is_some(), "CLIENT KILL failed");
+    let mut last = 0;
+    for i in 0..5 {
+        last = agent
+            .say(&conversation, &format!("during the cut {i}"))
+            .await;
+    }
+    customer
+        .wait_for_within(
+            "the last message after the feed was cut",
+            Duration::from_secs(10),
+            |f| {
+                ty(f) == "event"
+                    && f["conversation_id"] == conversation.as_str()
+                    && f["seq"] == last
+            },
+        )
+        .await;
+    assert_gapless(&event_seqs(&customer, &conversation), "the customer");
+    for hub in [a, b] {
+        eventually("/readyz 200 again", Duration::from_secs(10), || async {
+            let (status, _) = hub.get("/readyz").await;
+            (status == 200).then_some(())
+        })
+        .await;
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
