@@ -63,12 +63,13 @@ async fn new_visitors_per_address_are_limited_across_connections() {
     for _ in 0..5 {
         hub.customer(json!({})).await;
     }
-    let (_, metrics) = hub.get("/metrics").await;
-    assert!(
-        metrics
-            .contains("switchboard_flood_refusals_total{kind=\"new_visitor\",scope=\"address\"} 1"),
-        "{metrics}"
-    );
+    let refused = hub
+        .metric(
+            "switchboard_flood_refusals_total",
+            &["kind=\"new_visitor\"", "scope=\"address\""],
+        )
+        .await;
+    assert_eq!(refused, 1.0, "new visitors refused by address");
 }
 
 #[tokio::test]

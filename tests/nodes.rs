@@ -54,8 +54,12 @@ async fn customer_and_agent_on_different_nodes_chat_as_on_one() {
     let redis = RedisServer::start().await;
     let hubs = hubs(&redis, 3).await;
     let (a, b, c) = (&hubs[0], &hubs[1], &hubs[2]);
-    let body = nodes(a).await;
-    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(3), "{body}");
+    // Each node announces itself with its first heartbeat, right after it starts.
+    let body = eventually("three nodes listed", Duration::from_secs(5), || async {
+        let body = nodes(a).await;
+        (body["nodes"].as_array().map(Vec::len) == Some(3)).then_some(body)
+    })
+    .await;
     let routing: Vec<&Value> = body["nodes"]
         .as_array()
         .into_iter()
@@ -188,8 +192,12 @@ async fn killing_the_routing_node_moves_routing_and_loses_nothing() {
             ty(f) == "offer" && f["conversation_id"] == second.as_str()
         })
         .await;
-    let body = nodes(&hubs[survivor_index]).await;
-    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(1), "{body}");
+    // The dead node's heartbeat expires; the survivor routes.
+    let body = eventually("only the survivor listed", TAKEOVER, || async {
+        let body = nodes(&hubs[survivor_index]).await;
+        (body["nodes"].as_array().map(Vec::len) == Some(1)).then_some(body)
+    })
+    .await;
     assert_eq!(body["nodes"][0]["routing"], true, "{body}");
     // The first chat goes on, nothing acknowledged is missing.
     let next = agent.say(&first, "still here").await;
