@@ -6,7 +6,9 @@
 //! with the conversation (it heard its own `left` or the `closed`, and no request of its
 //! about it is unanswered), so what it holds follows its open conversations. It records
 //! customer→agent latency, offer wait and ack latency. If the hub drops its socket it
-//! reconnects and catches up through `history`, as the console does.
+//! reconnects and catches up through `history`, as the console does: to the same hub, or,
+//! when that one cannot be reached (a killed node), to the next of the run's hubs
+//! ([`crate::hubs`]).
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::{
+    failover::Moving,
     metrics::{Lat, Metrics},
     pacer::rearm,
     payload,
@@ -32,6 +35,8 @@ use crate::{
 pub struct AgentSpec {
     pub id: String,
     pub token: String,
+    /// The hub it starts on (an index into the run's hubs).
+    pub hub: usize,
     /// The agent it transfers to with `transfer_to = "agent"`.
     pub transfer_peer: Option<String>,
 }
@@ -108,6 +113,10 @@ struct Agent {
     due: VecDeque<Due>,
     ready: Option<oneshot::Sender<anyhow::Result<()>>>,
     think: Duration,
+    /// The hub it is on now.
+    hub: usize,
+    /// Set while it comes back from a killed node.
+    moving: Option<Moving>,
 }
 
 /// Runs one agent until `stop`; `ready` fires once it is available (or failed to be).
@@ -119,13 +128,15 @@ pub async fn run_agent(
 ) -> AgentOutcome {
     let think = Duration::from_millis(shared.scenario.think_ms);
     let mut agent = Agent {
-        spec,
         shared,
         convs: FxHashMap::default(),
         pending: FxHashMap::default(),
         due: VecDeque::new(),
         ready: Some(ready),
         think,
+        hub: spec.hub,
+        moving: None,
+        spec,
     };
     let error = agent.run(&stop).await.err().map(|e| format!("{e:#}"));
     if let Some(error) = &error {
@@ -157,7 +168,7 @@ impl Agent {
         loop {
             let mut ws = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                ws = self.connect() => ws?,
+                ws = self.connect_failover() => ws?,
             };
             self.metrics().connection_opened();
             let outcome = self.session(&mut ws, stop).await;
@@ -167,10 +178,11 @@ impl Agent {
                     ws.close().await;
                     return Ok(());
                 }
-                Ok(false) => {}
+                Ok(false) => self.shared.failover.lost(&mut self.moving),
                 Err(err) => {
                     warn!(agent_id = %self.spec.id, cause = %err, "agent connection failed");
                     self.metrics().error("agent_connection_failed");
+                    self.shared.failover.lost(&mut self.moving);
                 }
             }
             reconnects += 1;
@@ -205,9 +217,31 @@ impl Agent {
         }
     }
 
+    /// Connects to its hub, or to the next ones in turn while they cannot be reached.
+    async fn connect_failover(&mut self) -> anyhow::Result<Ws> {
+        let mut failures = 0;
+        loop {
+            let err = match self.connect().await {
+                Ok(ws) => return Ok(ws),
+                Err(err) => err,
+            };
+            failures += 1;
+            self.metrics().error("agent_connect_failed");
+            let Some(pause) = self.shared.hubs.retry_pause(failures) else {
+                return Err(err.context(format!("no hub answered {failures} attempts")));
+            };
+            debug!(agent_id = %self.spec.id, hub = self.hub, cause = %format!("{err:#}"), "agent cannot connect; trying the next hub");
+            self.hub = self.shared.hubs.after(self.hub);
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     async fn connect(&mut self) -> anyhow::Result<Ws> {
         let shared = Arc::clone(&self.shared);
-        let mut ws = Ws::connect(&shared.endpoints.agent_ws, &shared.ids).await?;
+        let url = &shared.hubs.get(self.hub).agent_ws;
+        let mut ws = tokio::time::timeout(Duration::from_secs(10), Ws::connect(url, &shared.ids))
+            .await
+            .context("no connection within 10 s")??;
         ws.send(&Out::Hello {
             role: "agent",
             token: Some(&self.spec.token),
@@ -220,7 +254,10 @@ impl Agent {
                 .await
                 .context("no welcome within 10 s")??
             {
-                Recv::Frame(In::Welcome { conversations, .. }) => break conversations,
+                Recv::Frame(In::Welcome { conversations, .. }) => {
+                    self.shared.failover.reconnected(&mut self.moving);
+                    break conversations;
+                }
                 Recv::Frame(In::Error { code, message, .. }) => {
                     anyhow::bail!("hello refused: {code} {message}")
                 }
@@ -330,6 +367,7 @@ impl Agent {
                     let latency = self.metrics().clock.since(sent_us);
                     self.metrics().record(Lat::Ack, latency);
                     Metrics::count(&self.metrics().counters.messages_acked);
+                    self.shared.failover.traffic(&mut self.moving);
                     let id = payload::reply_id(&due.customer_msg);
                     match seq {
                         Some(seq) => self
@@ -535,6 +573,7 @@ impl Agent {
         }
         if let Some(us) = latency {
             self.shared.metrics.record(Lat::CustomerToAgent, us);
+            self.shared.failover.traffic(&mut self.moving);
         }
         if let Some(due) = schedule {
             self.due.push_back(due);

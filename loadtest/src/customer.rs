@@ -8,6 +8,10 @@
 //! not yet acknowledged with the same `client_msg_id`. The same resume runs whenever the
 //! hub closes the socket (e.g. 1013, slow reader).
 //!
+//! With several hubs ([`crate::hubs`]) a customer starts on its own hub, comes back to
+//! it after a drop, and moves on to the next hub of the list when that one cannot be
+//! reached (a killed node); the resume is the same on any node.
+//!
 //! Everything a chat keeps (acks, seqs read, the stored history, requests in flight) lives
 //! in that chat's state; when the chat is over its record goes to the run's
 //! [`Verifier`](crate::verify::Verifier) and the rest is dropped, so a customer holds one
@@ -22,6 +26,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::{
+    failover::Moving,
     metrics::{Lat, Metrics},
     pacer::{rearm, Pacer},
     payload,
@@ -120,6 +125,10 @@ struct Customer {
     session: Option<String>,
     deadline: Option<Instant>,
     resumes_in_a_row: u32,
+    /// The hub it is on (an index into the run's hubs).
+    hub: usize,
+    /// Set while it comes back from a killed node.
+    moving: Option<Moving>,
 }
 
 /// Runs one customer from `start` until its chats are done.
@@ -138,11 +147,14 @@ pub async fn run_customer(
         session: None,
         deadline,
         resumes_in_a_row: 0,
+        hub: 0,
+        moving: None,
     };
+    customer.hub = customer.shared.hubs.for_customer(index);
     tokio::time::sleep_until(start).await;
     let mut chats = 0;
     let mut error = None;
-    if let Err(err) = customer.connect().await {
+    if let Err(err) = customer.connect_failover().await {
         error = Some(format!("{err:#}"));
     }
     while error.is_none() {
@@ -220,10 +232,32 @@ impl Customer {
         }
     }
 
-    /// Opens the socket and says hello (with the session when coming back).
+    /// Connects to its hub, or to the next ones in turn while they cannot be reached.
+    async fn connect_failover(&mut self) -> anyhow::Result<Vec<ConversationSummary>> {
+        let mut failures = 0;
+        loop {
+            let err = match self.connect().await {
+                Ok(conversations) => return Ok(conversations),
+                Err(err) => err,
+            };
+            failures += 1;
+            self.metrics().error("customer_connect_failed");
+            let Some(pause) = self.shared.hubs.retry_pause(failures) else {
+                return Err(err.context(format!("no hub answered {failures} attempts")));
+            };
+            debug!(customer = self.index, hub = self.hub, cause = %format!("{err:#}"), "customer cannot connect; trying the next hub");
+            self.hub = self.shared.hubs.after(self.hub);
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Opens the socket to its hub and says hello (with the session when coming back).
     async fn connect(&mut self) -> anyhow::Result<Vec<ConversationSummary>> {
         let shared = Arc::clone(&self.shared);
-        let mut ws = Ws::connect(&shared.endpoints.customer_ws, &shared.ids).await?;
+        let url = &shared.hubs.get(self.hub).customer_ws;
+        let mut ws = tokio::time::timeout(ANSWER_TIMEOUT, Ws::connect(url, &shared.ids))
+            .await
+            .context("no connection in time")??;
         self.metrics().connection_opened();
         let name = format!("lt-c{}", self.index);
         ws.send(&Out::Hello {
@@ -246,6 +280,7 @@ impl Customer {
                     if session.is_some() {
                         self.session = session;
                     }
+                    self.shared.failover.reconnected(&mut self.moving);
                     self.ws = Some(ws);
                     return Ok(conversations);
                 }
@@ -512,10 +547,11 @@ impl Customer {
             bail!("connection lost {MAX_RESUMES} times in a row");
         }
         if !planned {
+            self.shared.failover.lost(&mut self.moving);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Metrics::count(&self.metrics().counters.reconnects);
-        let conversations = self.connect().await?;
+        let conversations = self.connect_failover().await?;
         let pending: Vec<Pending> = chat.pending.drain().map(|(_, p)| p).collect();
         if chat.conversation_id.is_none() {
             // The start went out but its ack did not come back: the welcome names the
@@ -583,6 +619,7 @@ impl Customer {
                         let latency = self.metrics().clock.since(sent_us);
                         self.metrics().record(Lat::Ack, latency);
                         Metrics::count(&self.metrics().counters.messages_acked);
+                        self.shared.failover.traffic(&mut self.moving);
                         if let Some(unacked) = chat.unacked.remove(&n) {
                             match seq {
                                 Some(seq) => chat.acked.push(Acked {
@@ -688,6 +725,7 @@ impl Customer {
                 if let Some(stamp) = event.text.as_deref().and_then(payload::decode) {
                     if conn.is_some() {
                         metrics.record(Lat::AgentToCustomer, metrics.clock.since(stamp.sent_us));
+                        self.shared.failover.traffic(&mut self.moving);
                     }
                     if let Some(answered) = stamp.replies_to() {
                         if chat.awaiting_reply.remove(answered) && answered != chat.start_id {

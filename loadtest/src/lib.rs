@@ -11,6 +11,8 @@
 //! - [`wire`]: the frames the harness sends and the ones it reads, as serde types.
 //! - [`ws`]: one WebSocket connection with typed send/receive.
 //! - [`admin`]: the REST calls that create and delete the run's agents.
+//! - [`hubs`]: one hub or several nodes: which client connects where, and where next.
+//! - [`failover`]: killing one node mid-run and timing how its clients come back.
 //! - [`customer`], [`agent`]: the two simulators.
 //! - [`shared`]: what every simulated client of one run shares.
 //! - [`metrics`]: latency histograms (overall and per second) and counters.
@@ -37,7 +39,9 @@ pub mod abuse;
 pub mod admin;
 pub mod agent;
 pub mod customer;
+pub mod failover;
 pub mod floor;
+pub mod hubs;
 pub mod idle;
 pub mod metrics;
 pub mod pacer;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use switchboard_loadtest::{
     abuse::{abuse, AbuseOptions, Form},
+    failover::KillPlan,
     floor,
     idle::{idle, IdleOptions},
     report::{unix_ms, Report},
@@ -61,10 +62,15 @@ struct ReportArgs {
 
 #[derive(Debug, Args)]
 struct HubArgs {
-    /// The hub's base URL.
+    /// The hub's base URL. `run` also takes the comma-separated base URLs of several nodes
+    /// of one deployment: agents go round-robin over the 1st, 3rd, … of the list,
+    /// customers over the 2nd, 4th, … (with two hubs: agents on the first, customers on
+    /// the second, so every message crosses nodes), admin calls go to the first, and a
+    /// client whose hub cannot be reached moves to the next in the list.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     hub: String,
-    /// The hub's pid, to sample its RSS and CPU from /proc (local hub only).
+    /// The hub's pid, to sample its RSS and CPU from /proc (local hub only; with several
+    /// hubs, one of them).
     #[arg(long)]
     hub_pid: Option<u32>,
 }
@@ -91,6 +97,14 @@ struct RunArgs {
     /// Prefix of the run's agent ids (random by default).
     #[arg(long)]
     run_id: Option<String>,
+    /// Send SIGKILL to the hub process --kill-pid this many seconds after the first
+    /// customer starts; its clients reconnect to another hub of --hub and resume, and the
+    /// run reports how long they took and still verifies that nothing was lost.
+    #[arg(long, value_name = "S", requires = "kill_pid")]
+    kill_node_after: Option<f64>,
+    /// The pid of the hub process --kill-node-after kills (one of the hubs in --hub).
+    #[arg(long, value_name = "PID", requires = "kill_node_after")]
+    kill_pid: Option<u32>,
     #[command(flatten)]
     scenario: ScenarioArgs,
     #[command(flatten)]
@@ -205,6 +219,18 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => {
             let scenario = Scenario::from_args(&args.scenario)?;
+            let kill = match (args.kill_node_after, args.kill_pid) {
+                (Some(after), Some(pid)) => {
+                    if !after.is_finite() || after < 0.0 {
+                        anyhow::bail!("--kill-node-after must be a number of seconds, not {after}");
+                    }
+                    Some(KillPlan {
+                        after: Duration::from_secs_f64(after),
+                        pid,
+                    })
+                }
+                _ => None,
+            };
             let target = HubTarget {
                 hub: args.hub.hub,
                 admin_token: args.admin_token,
@@ -215,6 +241,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 floor: !args.no_floor,
                 progress: !args.report.no_progress,
                 run_id: args.run_id,
+                kill,
             };
             let outcome = run(&scenario, &target, &options).await?;
             print!("{}", outcome.report.text_summary());
@@ -238,6 +265,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Abuse(args) => run_abuse(args).await,
         Command::Idle(args) => {
+            one_hub(&args.hub.hub)?;
             if args.hub.hub_pid.is_none() {
                 eprintln!("switchboard-loadtest: without --hub-pid the hub's memory cannot be read; only connection counts are reported");
             }
@@ -266,7 +294,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `idle` and `abuse` measure one hub process: a list of hubs is a mistake there.
+fn one_hub(hub: &str) -> anyhow::Result<()> {
+    if hub.contains(',') {
+        anyhow::bail!("--hub takes one URL here (a list of hubs is for `run`): {hub:?}");
+    }
+    Ok(())
+}
+
 async fn run_abuse(args: AbuseArgs) -> anyhow::Result<ExitCode> {
+    one_hub(&args.hub.hub)?;
     let form = if args.full { Form::Full } else { Form::Short };
     let mut options = AbuseOptions::new(&args.hub.hub, &args.admin_token, form);
     options.hub_pid = args.hub.hub_pid;

@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, fmt::Write as _, sync::atomic::Ordering};
 use serde::Serialize;
 
 use crate::{
+    failover::FailoverFigures,
     metrics::{CurvePoint, Lat, Metrics, Percentiles, SeriesPoint},
     procfs::ProcSummary,
     scenario::Scenario,
@@ -199,6 +200,8 @@ pub struct Report {
     pub verification: Option<VerificationSummary>,
     pub hub_process: Option<ProcSummary>,
     pub idle: Option<IdleFigures>,
+    /// A run with `--kill-node-after`: how the killed node's clients came back.
+    pub failover: Option<FailoverFigures>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -237,6 +240,7 @@ impl Report {
             verification: None,
             hub_process: None,
             idle: None,
+            failover: None,
         }
     }
 
@@ -298,6 +302,9 @@ impl Report {
         }
         if let Some(p) = &self.hub_process {
             let _ = writeln!(out, "{}", process_text(p));
+        }
+        if let Some(f) = &self.failover {
+            out.push_str(&f.text());
         }
         if let Some(load) = self.machine.load_average {
             let _ = writeln!(

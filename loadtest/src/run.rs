@@ -1,6 +1,7 @@
-//! The `run` subcommand as a library call: create the run's agents over REST, bring them
-//! online, start the customers over the ramp-up, wait for them, stop the agents, delete
-//! them, verify what everyone saw (conversation by conversation as they end, through the
+//! The `run` subcommand as a library call: create the run's agents over REST (on the
+//! first hub), bring them online (spread over the hubs, see [`crate::hubs`]), start the
+//! customers over the ramp-up, kill a node on the way if told to ([`crate::failover`]),
+//! wait for the customers, stop the agents, delete them, verify what everyone saw (conversation by conversation as they end, through the
 //! shared [`Verifier`], and whatever is left at the end), wait for a local hub and Redis to
 //! settle ([`crate::quiet`]), then run the floor with the same shape and put both in one
 //! report. Tests call [`run`] directly.
@@ -13,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
-    admin::{Admin, Endpoints},
+    admin::Admin,
     agent::{run_agent, AgentSpec},
     customer::run_customer,
+    failover::{Failover, FailoverFigures, KillPlan},
     floor,
+    hubs::Hubs,
     metrics::{Clock, Metrics},
     procfs::Samplers,
     progress::Progress,
@@ -30,7 +33,8 @@ use crate::{
 /// The hub under test.
 #[derive(Debug, Clone)]
 pub struct HubTarget {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `http://127.0.0.1:8080`, or the comma-separated base URLs of
+    /// several nodes of one deployment (see [`crate::hubs`]).
     pub hub: String,
     pub admin_token: String,
     /// The hub's pid, for RSS and CPU from `/proc` (local hubs only).
@@ -47,6 +51,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Prefix of the agent ids; a random one when `None`.
     pub run_id: Option<String>,
+    /// Kill one hub process this long after the first customer starts.
+    pub kill: Option<KillPlan>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +61,7 @@ impl Default for RunOptions {
             floor: true,
             progress: true,
             run_id: None,
+            kill: None,
         }
     }
 }
@@ -85,8 +92,19 @@ pub async fn run(
 ) -> anyhow::Result<RunOutcome> {
     scenario.validate()?;
     let run_id = options.run_id.clone().unwrap_or_else(random_run_id);
-    let endpoints = Endpoints::new(&target.hub)?;
-    let admin = Admin::new(&endpoints.http, &target.admin_token)?;
+    let hubs = Hubs::parse(&target.hub)?;
+    if let Some(plan) = &options.kill {
+        plan.validate()?;
+        if hubs.len() < 2 {
+            warn!("a node will be killed but --hub lists one hub: its clients have nowhere to go");
+        }
+    }
+    let admins = hubs
+        .all()
+        .iter()
+        .map(|hub| Admin::new(&hub.http, &target.admin_token))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let admin = &admins[0];
     let started_at = crate::report::unix_ms();
     warn_if_busy();
 
@@ -104,16 +122,16 @@ pub async fn run(
                 created.push(id.clone());
             }
             Err(err) => {
-                delete_agents(&admin, &created).await;
+                delete_agents(&admins, &created).await;
                 return Err(err).context("creating the run's agents");
             }
         }
     }
     info!(run_id = %run_id, agents = ids.len(), "agents created");
 
-    let outcome = hub_load(scenario, target, &endpoints, &ids, tokens, options).await;
-    delete_agents(&admin, &created).await;
-    let (hub, verdict, unverified_at_agent_stop) = outcome?;
+    let outcome = hub_load(scenario, target, hubs, &ids, tokens, options).await;
+    delete_agents(&admins, &created).await;
+    let (hub, verdict, unverified_at_agent_stop, failover) = outcome?;
 
     let floor = if options.floor {
         let watched: Vec<(&str, u32)> = [("hub", target.hub_pid), ("redis", target.redis_pid)]
@@ -125,7 +143,8 @@ pub async fn run(
     } else {
         None
     };
-    let report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict);
+    let mut report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict);
+    report.failover = failover;
     Ok(RunOutcome {
         report,
         verdict,
@@ -146,31 +165,45 @@ pub fn warn_if_busy() {
     }
 }
 
-async fn delete_agents(admin: &Admin, ids: &[String]) {
+/// Deletes the run's agents on the first hub, or on the next when one cannot be reached
+/// (it may be the node that was killed).
+async fn delete_agents(admins: &[Admin], ids: &[String]) {
     for id in ids {
-        if let Err(err) = admin.delete_agent(id).await {
-            warn!(agent_id = %id, cause = %err, "could not delete a run agent");
+        let mut last = None;
+        for admin in admins {
+            match admin.delete_agent(id).await {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(err) => last = Some(err),
+            }
+        }
+        if let Some(err) = last {
+            warn!(agent_id = %id, cause = %format!("{err:#}"), "could not delete a run agent");
         }
     }
 }
 
-type HubResult = (LoadFigures, Verdict, usize);
+type HubResult = (LoadFigures, Verdict, usize, Option<FailoverFigures>);
 
 async fn hub_load(
     scenario: &Scenario,
     target: &HubTarget,
-    endpoints: &Endpoints,
+    hubs: Hubs,
     ids: &[String],
     tokens: Vec<String>,
     options: &RunOptions,
 ) -> anyhow::Result<HubResult> {
-    let metrics = Arc::new(Metrics::new(Clock::new()));
+    let clock = Clock::new();
+    let metrics = Arc::new(Metrics::new(clock));
     let shared = Arc::new(Shared {
         scenario: Arc::new(scenario.clone()),
-        endpoints: endpoints.clone(),
+        hubs,
         metrics: Arc::clone(&metrics),
         ids: ConnIds::default(),
         verifier: Verifier::new(),
+        failover: Failover::new(clock),
     });
     let samplers = Samplers::start(
         &[
@@ -195,6 +228,7 @@ async fn hub_load(
         let spec = AgentSpec {
             id: id.clone(),
             token,
+            hub: shared.hubs.for_agent(i),
             transfer_peer: (ids.len() > 1).then(|| ids[(i + 1) % ids.len()].clone()),
         };
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -228,6 +262,14 @@ async fn hub_load(
     // Customers, spread over the ramp-up.
     let t0 = Instant::now() + Duration::from_millis(50);
     let deadline = scenario.duration().map(|d| t0 + d);
+    let killer = options.kill.map(|plan| {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(t0 + plan.after).await;
+            info!(pid = plan.pid, "killing a hub node");
+            shared.failover.kill(&plan);
+        })
+    });
     let mut customers = JoinSet::new();
     for index in 0..scenario.customers {
         let start = t0 + scenario.start_offset(index);
@@ -243,6 +285,10 @@ async fn hub_load(
             }
             Err(err) => failures.push(format!("a customer task panicked: {err}")),
         }
+    }
+    if let Some(killer) = killer {
+        // The load is over: a kill still due would measure nothing.
+        killer.abort();
     }
     // Let the last events (closed, late replies) reach the agents before they stop.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -271,5 +317,6 @@ async fn hub_load(
     let mut figures = LoadFigures::from_metrics("hub", &metrics);
     figures.client_failures = failures;
     figures.processes = processes;
-    Ok((figures, verdict, unverified_at_agent_stop))
+    let failover = shared.failover.figures(options.kill.as_ref());
+    Ok((figures, verdict, unverified_at_agent_stop, failover))
 }

@@ -47,6 +47,7 @@ async fn a_tiny_run_against_the_real_hub_loses_nothing() {
         floor: true,
         progress: false,
         run_id: Some("smoke".into()),
+        ..RunOptions::default()
     };
     let outcome = tokio::time::timeout(Duration::from_secs(120), run(&scenario, &target, &options))
         .await

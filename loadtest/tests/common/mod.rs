@@ -124,13 +124,29 @@ pub fn load_config() -> String {
 
 /// Starts the hub with `config` (TOML text); its guard, base URL and pid.
 pub fn start_hub(dir: &Path, redis_port: u16, config: &str) -> (Guard, String, u32) {
-    let path = dir.join("hub.toml");
+    start_hub_node(dir, redis_port, config, None)
+}
+
+/// Starts one node of a deployment (`--node-id`, when given) on the Redis at
+/// `redis_port`; its guard, base URL and pid. Nodes of one deployment share the config.
+pub fn start_hub_node(
+    dir: &Path,
+    redis_port: u16,
+    config: &str,
+    node_id: Option<&str>,
+) -> (Guard, String, u32) {
+    let path = dir.join(format!("hub-{}.toml", node_id.unwrap_or("single")));
     std::fs::write(&path, config).expect("write the hub config");
-    let mut child = Command::new(hub_binary())
+    let mut command = Command::new(hub_binary());
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--redis-url"])
         .arg(format!("redis://127.0.0.1:{redis_port}/0"))
         .arg("--config")
-        .arg(&path)
+        .arg(&path);
+    if let Some(node_id) = node_id {
+        command.args(["--node-id", node_id]);
+    }
+    let mut child = command
         .env("SWITCHBOARD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
