@@ -8,6 +8,8 @@
 //! quickly instead of hanging a client.
 
 mod agents;
+#[cfg(test)]
+mod cluster_tests;
 mod connection;
 mod conversations;
 pub mod keys;
