@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Redis URL, the system of record.
+    /// Redis URL, the system of record; or a comma-separated list of a Redis Cluster's
+    /// seed nodes (a single URL of a cluster node is recognised as a cluster too).
     #[arg(
         long,
         env = "SWITCHBOARD_REDIS_URL",

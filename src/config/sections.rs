@@ -21,6 +21,12 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// Upper bound on one Redis round trip before a request answers `unavailable`.
     pub store_timeout_ms: u64,
+    /// Acknowledge a stored event only once at least one replica has it too (`WAIT 1`
+    /// on the master that took the write, bounded by the store timeout; no replica in
+    /// time: `unavailable`). For a Redis Cluster (or a replicated Redis) whose failover
+    /// must not lose an acknowledged message. Off by default: one round trip more per
+    /// append, and nothing to wait for on a lone Redis.
+    pub replicated_acks: bool,
     pub history_limit_max: usize,
     // ---- admission and memory (issue 15 part A) ----
     /// Open WebSocket connections, all clients together; 0 (the default): sized from the
@@ -56,6 +62,7 @@ impl Default for Limits {
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             store_timeout_ms: 3_000,
+            replicated_acks: false,
             history_limit_max: 1_000,
             max_connections: 0,
             max_http_connections: 0,

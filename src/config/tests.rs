@@ -221,3 +221,13 @@ fn flood_identity_and_queue_caps_have_defaults_and_are_checked() {
         assert!(with_retention(toml).is_err(), "{why}: {toml}");
     }
 }
+
+// issue 16: Redis Cluster
+#[test]
+fn replicated_acks_is_off_by_default_and_read_from_limits() {
+    let config = with_retention("").expect("valid");
+    assert!(!config.limits.replicated_acks);
+    let config = with_retention("[limits]\nreplicated_acks = true").expect("valid");
+    assert!(config.limits.replicated_acks);
+    assert!(with_retention("[limits]\nreplicated_acks = \"yes\"").is_err());
+}

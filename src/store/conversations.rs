@@ -404,7 +404,7 @@ impl Store {
 
     async fn history_on(
         &self,
-        conn: redis::aio::ConnectionManager,
+        conn: super::RedisConn,
         conversation_id: &str,
         after_seq: u64,
         limit: usize,

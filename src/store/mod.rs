@@ -8,6 +8,9 @@
 //! quickly instead of hanging a client.
 
 mod agents;
+#[cfg(test)]
+mod cluster_tests;
+mod connection;
 mod conversations;
 mod coordination;
 mod feed;
@@ -21,8 +24,10 @@ mod tickets;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Semaphore;
+
+pub(crate) use connection::RedisConn;
+use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
 pub use conversations::{AppendItem, AppendOutcome, LiveEvent, Requirement};
@@ -65,37 +70,28 @@ const BULK_READS_AT_ONCE: usize = 4;
 /// A handle to Redis; cheap to clone. Requests from every task share one multiplexed
 /// connection, so concurrent writes are pipelined rather than sent one by one. Client
 /// history pages (large replies) go over a second connection, so a burst of them never
-/// holds up the appends that chats are waiting on.
+/// holds up the appends that chats are waiting on. Either may be a Redis Cluster
+/// connection (`connection.rs`): every script and multi-key command keeps to one slot.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
-    bulk: ConnectionManager,
+    conn: RedisConn,
+    bulk: RedisConn,
+    topology: Topology,
     bulk_permits: Arc<Semaphore>,
     timeout: Duration,
     metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Store {
-    /// Connects, failing at once (with the reason) when Redis cannot be reached.
+    /// Connects, failing at once (with the reason) when Redis cannot be reached. `url`
+    /// is one Redis URL, or a comma-separated list of a Redis Cluster's seed nodes; a
+    /// single URL of a cluster node is recognised too (`INFO cluster`).
     pub async fn connect(url: &str, timeout: Duration) -> StoreResult<Store> {
-        let client = redis::Client::open(url)
-            .map_err(|err| StoreError::Unavailable(format!("bad redis url {url:?}: {err}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connect = async {
-            let conn = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
-            let bulk = ConnectionManager::new_with_config(client, config).await?;
-            Ok::<_, redis::RedisError>((conn, bulk))
-        };
-        let (conn, bulk) = tokio::time::timeout(timeout, connect).await.map_err(|_| {
-            StoreError::Unavailable(format!("no answer from {url} in {timeout:?}"))
-        })??;
+        let connected = connection::connect(url, timeout).await?;
         let store = Store {
-            conn,
-            bulk,
+            conn: connected.conn,
+            bulk: connected.bulk,
+            topology: connected.topology,
             bulk_permits: Arc::new(Semaphore::new(BULK_READS_AT_ONCE)),
             timeout,
             metrics: None,
@@ -109,16 +105,11 @@ impl Store {
         self
     }
 
-    /// Whether Redis is a cluster (detected at connect).
-    pub fn is_cluster(&self) -> bool {
-        false
-    }
-
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> RedisConn {
         self.conn.clone()
     }
 
-    pub(crate) fn bulk_conn(&self) -> ConnectionManager {
+    pub(crate) fn bulk_conn(&self) -> RedisConn {
         self.bulk.clone()
     }
 

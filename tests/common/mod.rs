@@ -15,7 +15,8 @@
 //! - [`Ws`]: one WebSocket connection with a buffer, so a test can wait for one frame while
 //!   unrelated frames are kept for later waits.
 //!
-//! More helpers (tickets, supervisors, the webhook receiver) are in [`extra`].
+//! More helpers (tickets, supervisors, the webhook receiver) are in [`extra`]; a Redis
+//! Cluster ([`cluster::RedisCluster`]) is in [`cluster`].
 
 #![allow(dead_code)]
 
@@ -516,16 +517,21 @@ pub async fn setup_with(config: TestConfig) -> (RedisServer, Hub) {
 
 impl Hub {
     pub async fn start(redis: &RedisServer, config_toml: &str) -> Hub {
+        Self::start_url(&redis.url(), config_toml).await
+    }
+
+    /// A hub on any `--redis-url` (a Redis Cluster's seed list, say).
+    pub async fn start_url(redis_url: &str, config_toml: &str) -> Hub {
         let dir = tempfile::tempdir().expect("temp dir for the hub config");
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config_toml).expect("write hub config");
         let log = OutputLog::default();
-        let (child, addr) = Self::spawn(&redis.url(), &config_path, &log).await;
+        let (child, addr) = Self::spawn(redis_url, &config_path, &log).await;
         Hub {
             addr,
             child: Some(child),
             log,
-            redis_url: redis.url(),
+            redis_url: redis_url.to_string(),
             config_path,
             _dir: dir,
             http: reqwest::Client::builder()
@@ -1376,6 +1382,7 @@ pub async fn chat(hub: &Hub) -> Chat {
         conversation_id,
     }
 }
+pub mod cluster;
 pub mod extra;
 pub mod from_addr;
 pub mod store_fixtures;
