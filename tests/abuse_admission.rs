@@ -27,7 +27,9 @@ async fn hub_with(config: TestConfig, access: &str) -> (RedisServer, Hub) {
 async fn a_connection_flood_from_one_address_is_refused_fast_and_health_answers() {
     let config = TestConfig::default()
         .limit("max_connections_per_ip", 20)
-        .limit("header_read_timeout_ms", 1000);
+        .limit("header_read_timeout_ms", 3000);
+    // The header timeout is well above the time it takes to open the 200 connections on
+    // a busy machine: an admitted one closed early would free its slot for a later one.
     let (_redis, hub) = hub_with(config, "").await;
     let fds_before = open_fds(hub.pid());
 
@@ -37,7 +39,7 @@ async fn a_connection_flood_from_one_address_is_refused_fast_and_health_answers(
         let mut stream = tcp_from("127.0.0.2", hub.addr(), None).await;
         let opened = Instant::now();
         reads.push(tokio::spawn(async move {
-            let (text, ended) = read_to_end_within(&mut stream, Duration::from_secs(4)).await;
+            let (text, ended) = read_to_end_within(&mut stream, Duration::from_secs(6)).await;
             (opened.elapsed(), text, ended)
         }));
     }
@@ -56,15 +58,15 @@ async fn a_connection_flood_from_one_address_is_refused_fast_and_health_answers(
         .await
         .expect("half a request");
     let sent = Instant::now();
-    let (_, half_closed) = read_to_end_within(&mut half, Duration::from_secs(4)).await;
+    let (_, half_closed) = read_to_end_within(&mut half, Duration::from_secs(6)).await;
     let half_ms = sent.elapsed().as_millis();
-    assert!(half_closed, "a half-sent header stayed open 4 s");
+    assert!(half_closed, "a half-sent header stayed open 6 s");
 
     let mut refused = Vec::new();
     let mut held = Vec::new();
     for read in reads {
         let (elapsed, text, ended) = read.await.expect("reader");
-        assert!(ended, "a silent connection stayed open 4 s (got {text:?})");
+        assert!(ended, "a silent connection stayed open 6 s (got {text:?})");
         if text.starts_with("HTTP/1.1 503") {
             refused.push(elapsed);
         } else {
@@ -83,10 +85,10 @@ async fn a_connection_flood_from_one_address_is_refused_fast_and_health_answers(
         "refusals are immediate"
     );
     assert!(
-        held.iter().all(|t| *t >= Duration::from_millis(900)),
+        held.iter().all(|t| *t >= Duration::from_millis(2900)),
         "the 20 admitted connections were closed by the header timeout, not before: {held:?}"
     );
-    assert!(half_ms >= 900, "closed by the timeout ({half_ms} ms)");
+    assert!(half_ms >= 2900, "closed by the timeout ({half_ms} ms)");
     assert!(
         fds_during < fds_before + 60,
         "refused connections hold no descriptor"
