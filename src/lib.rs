@@ -114,6 +114,7 @@ impl Server {
             tracker: tracker.clone(),
             feed: feed.clone(),
             node_id: node_id.clone(),
+            replicated_acks: config.limits.replicated_acks,
         });
         let agents = Arc::new(Directory::default());
         routing::recovery::load_directory(&store, &agents).await?;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::store_fixtures::{
-    append, connect_store, create_conversation, customer_message, Append,
+    append, append_above, connect_store, create_conversation, customer_message, Append,
 };
 use common::*;
 use switchboard::protocol::{ConversationState, EventBody};
@@ -159,4 +159,28 @@ async fn appending_to_a_missing_conversation_stores_nothing() {
         .await
         .expect("read conversation")
         .is_none());
+}
+
+/// Redis lost the last appends (an asynchronous replica promoted in a failover) while a
+/// node had delivered them: the next event gets a seq above what was delivered, never
+/// one a client already saw with another event.
+#[tokio::test]
+async fn seqs_stay_above_what_a_node_delivered_after_redis_lost_appends() {
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_lost", "v_1").await;
+    let outcomes = append(&store, "c_lost", &[item("a", None), item("b", None)]).await;
+    assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(3)));
+    // This node delivered up to 5; Redis, after losing 4 and 5, holds 3.
+    let outcomes = append_above(&store, "c_lost", 5, &[item("c", None)]).await;
+    assert_eq!(outcomes, vec![AppendOutcome::Stored(6)]);
+    let seqs: Vec<u64> = stored_texts(&store, "c_lost")
+        .await
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 6]);
+    // A node that delivered less changes nothing.
+    let outcomes = append_above(&store, "c_lost", 2, &[item("d", None)]).await;
+    assert_eq!(outcomes, vec![AppendOutcome::Stored(7)]);
 }

@@ -152,6 +152,8 @@ pub struct Conversations {
     /// This node's subscriptions to live channels.
     feed: Feed,
     node_id: String,
+    /// Ack only after `WAIT 1` (`limits.replicated_acks`).
+    replicated_acks: bool,
 }
 
 /// What the conversation tasks of a node work with.
@@ -164,6 +166,7 @@ pub struct ConversationDeps {
     pub tracker: TaskTracker,
     pub feed: Feed,
     pub node_id: String,
+    pub replicated_acks: bool,
 }
 
 impl Conversations {
@@ -177,6 +180,7 @@ impl Conversations {
             tracker,
             feed,
             node_id,
+            replicated_acks,
         } = deps;
         Arc::new(Conversations {
             tasks: DashMap::new(),
@@ -188,6 +192,7 @@ impl Conversations {
             tracker,
             feed,
             node_id,
+            replicated_acks,
         })
     }
 

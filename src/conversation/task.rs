@@ -326,8 +326,23 @@ impl ConversationTask {
                 note,
             })
             .collect();
-        let outcomes = self.owner.store.append_batch(&self.id, &items).await;
+        let outcomes = self
+            .owner
+            .store
+            .append_batch(&self.id, self.delivered, &items)
+            .await;
         drop(items);
+        let outcomes = match outcomes {
+            Ok(outcomes) if self.owner.replicated_acks && any_stored(&outcomes) => {
+                // Acks only once a replica has the events: a failover cannot lose them.
+                let key = crate::store::keys::conversation(&self.id);
+                match self.owner.store.wait_replicated(&key).await {
+                    Ok(()) => Ok(outcomes),
+                    Err(err) => Err(err),
+                }
+            }
+            other => other,
+        };
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes,
             Err(err) => {
@@ -454,4 +469,10 @@ impl ConversationTask {
             conn.send(&ServerFrame::ack(req, body));
         }
     }
+}
+
+fn any_stored(outcomes: &[AppendOutcome]) -> bool {
+    outcomes
+        .iter()
+        .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)))
 }

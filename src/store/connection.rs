@@ -311,7 +311,6 @@ impl super::Store {
     /// nine tenths of the store timeout, so Redis answers (with the count) before the
     /// connection's own response timeout, also the store timeout, gives up on it.
     // Called by the conversation task before an ack when `limits.replicated_acks` is on.
-    #[allow(dead_code)]
     pub(crate) async fn wait_replicated(&self, key: &str) -> StoreResult<()> {
         let wait_ms = wait_ms(self.timeout);
         let mut conn = self.conn();

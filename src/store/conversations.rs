@@ -16,8 +16,10 @@ use crate::protocol::{ConversationState, Event, StoredEvent};
 
 /// Appends a batch of events to one conversation, each as if alone, in order.
 /// KEYS: conversation hash, events stream, client_msg_id hash.
-/// ARGV: the publish command (`PUBLISH`, `SPUBLISH` or "" for none) and the live channel,
-/// then for each event: event JSON, client_msg_id or "", requirement, a note published
+/// ARGV: the publish command (`PUBLISH`, `SPUBLISH` or "" for none), the live channel,
+/// the highest seq the appending node has delivered (seqs continue above it even if
+/// Redis lost the last appends in a failover, so no client ever sees one seq twice with
+/// different events), then for each event: event JSON, client_msg_id or "", requirement, a note published
 /// with the event (an ack for a connection on another node) or "", the number of
 /// field/value pairs to set, then those pairs.
 /// Each stored event is published on the live channel as `<seq> <note length> <note><event
@@ -41,7 +43,9 @@ local head = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
 local state, last = head[1], tonumber(head[2]) or 0
 local first_last = last
 local publish, channel = ARGV[1], ARGV[2]
-local i = 3
+local floor = tonumber(ARGV[3]) or 0
+if state and last < floor then last = floor end
+local i = 4
 while i <= #ARGV do
   local json, msg_id, need, note = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local pairs = tonumber(ARGV[i + 4])
@@ -302,9 +306,11 @@ impl Store {
     /// Appends several events of one conversation in one round trip, in order. Each
     /// append is its own atomic script; the pipeline loads the script first, so it also
     /// works right after a Redis restart emptied the script cache.
+    /// `delivered` is the highest seq the caller has delivered: new seqs stay above it.
     pub async fn append_batch(
         &self,
         conversation_id: &str,
+        delivered: u64,
         items: &[AppendItem<'_>],
     ) -> StoreResult<Vec<AppendOutcome>> {
         if items.is_empty() {
@@ -315,7 +321,8 @@ impl Store {
             .key(keys::events(conversation_id))
             .key(keys::client_msg_ids(conversation_id))
             .arg(self.publish_command())
-            .arg(keys::live(conversation_id));
+            .arg(keys::live(conversation_id))
+            .arg(delivered);
         for item in items {
             push_append_args(&mut invocation, item);
         }

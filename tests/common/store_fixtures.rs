@@ -87,6 +87,16 @@ impl Append {
 
 /// Appends `items` to conversation `id` in one batch.
 pub async fn append(store: &Store, id: &str, items: &[Append]) -> Vec<AppendOutcome> {
+    append_above(store, id, 0, items).await
+}
+
+/// Like [`append`], from a node that has delivered up to `delivered` already.
+pub async fn append_above(
+    store: &Store,
+    id: &str,
+    delivered: u64,
+    items: &[Append],
+) -> Vec<AppendOutcome> {
     let stored: Vec<String> = items
         .iter()
         .map(|item| StoredEvent::json(7, &item.body).expect("serialize"))
@@ -102,5 +112,8 @@ pub async fn append(store: &Store, id: &str, items: &[Append]) -> Vec<AppendOutc
             note: "",
         })
         .collect();
-    store.append_batch(id, &batch).await.expect("append batch")
+    store
+        .append_batch(id, delivered, &batch)
+        .await
+        .expect("append batch")
 }
