@@ -51,6 +51,11 @@ describe('supervisor view', { timeout: 240000 }, () => {
     await conv.waitFor();
     const convId = await conv.getAttribute('data-conversation-id');
     assert.equal(convId, (await H.widgetState(cust)).conversationId);
+    // The nodes of the deployment: this one hub, which routes.
+    const node = sup.getByTestId('sup-node');
+    await node.first().waitFor();
+    assert.equal(await node.count(), 1);
+    assert.match(await node.first().getByTestId('sup-node-routing').innerText(), /yes/);
     await H.screenshot(sup, 'console-supervisor');
 
     // Monitor: the supervisor sees the conversation without joining it.

@@ -659,11 +659,13 @@ function setupDialogs() {
 async function poll() {
   if (!S.me?.supervisor || S.view !== 'supervisor') return;
   try {
-    const [stats, agents, queued, open] = await Promise.all([
+    const [stats, agents, queued, open, nodes] = await Promise.all([
       api('/v1/stats'), api('/v1/agents'), api('/v1/conversations?state=queued'), api('/v1/conversations'),
+      api('/v1/nodes'),
     ]);
     $('sup-error').textContent = '';
     renderSupervisor(stats, agents.agents || [], queued.conversations || [], open.conversations || []);
+    renderNodes(nodes);
   } catch (err) {
     $('sup-error').textContent = 'Could not load: ' + (err.code || err.message);
   }
@@ -714,6 +716,18 @@ function renderSupervisor(stats, agents, queued, open) {
       h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
       h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' })));
   }));
+}
+
+// The hubs of the deployment: which one this console talks to, which one routes.
+function renderNodes(body) {
+  const here = body.node;
+  $('sup-nodes').replaceChildren(...(body.nodes || []).map((n) => h('tr', { 'data-testid': 'sup-node', 'data-node-id': n.id },
+    h('td', {}, h('strong', { text: n.id }), n.id === here ? h('span', { class: 'pill', text: 'this console' }) : null),
+    h('td', { class: 'small', text: n.address || '—' }),
+    h('td', { text: n.started_at ? new Date(n.started_at).toLocaleTimeString() : '—' }),
+    h('td', { text: String(n.connections?.customer ?? 0) }),
+    h('td', { text: String(n.connections?.agent ?? 0) }),
+    h('td', { 'data-testid': 'sup-node-routing', text: n.routing ? `yes (epoch ${n.epoch})` : '' }))));
 }
 
 function monitor(id) {
