@@ -50,6 +50,7 @@ impl NodeParts {
             customers,
             agents_connected,
             agents: self.registry.agent_ids(),
+            agent_tabs: self.registry.agent_tabs(),
             routing: self.router.is_routing(),
         }
     }

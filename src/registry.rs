@@ -286,6 +286,14 @@ impl Registry {
             .collect()
     }
 
+    /// Agents with connections here, and how many each.
+    pub fn agent_tabs(&self) -> std::collections::BTreeMap<String, usize> {
+        self.agents
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().len()))
+            .collect()
+    }
+
     /// Visitors with a connection here.
     pub fn visitor_ids(&self) -> Vec<String> {
         self.visitors

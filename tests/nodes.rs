@@ -130,6 +130,18 @@ async fn an_agents_tabs_on_two_nodes_are_one_agent() {
     let (mut tab_b, _) = b.agent(&token).await;
     tab_a.go_available().await;
 
+    // Any node counts both tabs (the others' as of their last heartbeat).
+    eventually(
+        "alice's two tabs counted on node c",
+        Duration::from_secs(5),
+        || async {
+            let (_, body) = c
+                .http_json("GET", "/v1/agents", Some(ADMIN_TOKEN), None)
+                .await;
+            (body["agents"][0]["connections"] == 2).then_some(())
+        },
+    )
+    .await;
     let (mut customer, _) = c.customer(json!({})).await;
     let conversation = customer.start_chat("general", "two tabs").await;
     let offer_a = tab_a.wait_offer_for(&conversation).await;

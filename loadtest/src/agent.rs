@@ -273,12 +273,15 @@ impl Agent {
         .await?;
         self.pending.insert(req, Pending::Status);
         // After a reconnect: catch up on the conversations the agent still holds.
+        // A conversation it does not know yet was assigned while it was away (its
+        // accept's answer died with its hub): read it whole, as a console would.
         for summary in conversations {
-            if let Some(conv) = self.convs.get(&summary.conversation_id) {
-                let after = conv.record.seen.highest();
-                self.request_history(&mut ws, &summary.conversation_id, after)
-                    .await?;
-            }
+            let after = self
+                .convs
+                .get(&summary.conversation_id)
+                .map_or(0, |conv| conv.record.seen.resume_after());
+            self.request_history(&mut ws, &summary.conversation_id, after)
+                .await?;
         }
         Ok(ws)
     }

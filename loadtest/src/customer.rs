@@ -573,7 +573,7 @@ impl Customer {
                 }
             }
         }
-        let after = chat.seen.highest();
+        let after = chat.seen.resume_after();
         self.request_history(chat, after, false).await?;
         let unacked: Vec<u32> = chat.unacked.keys().copied().collect();
         for n in unacked {

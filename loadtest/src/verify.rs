@@ -204,6 +204,19 @@ impl SeenLog {
         self.seen.last().unwrap_or(0)
     }
 
+    /// Where a reconnecting client resumes: after the last seq it holds with nothing
+    /// missing before it. Resuming after [`SeenLog::highest`] would skip for good what a
+    /// dropped connection's `history` answer was still to bring (live events past a gap
+    /// arrive first). Events the client may not see (notes, for a customer) keep the
+    /// point low; `history` then brings some events again, which are not new.
+    pub fn resume_after(&self) -> u64 {
+        let mut seq = 0;
+        while self.seen.contains(seq + 1) {
+            seq += 1;
+        }
+        seq
+    }
+
     pub fn len(&self) -> usize {
         self.seen.len
     }

@@ -3,10 +3,6 @@
 //! `--node-id b`), started as the other tests start one (see `common`). With two hubs
 //! every agent is on the first and every customer on the second, so every message
 //! crosses nodes.
-//!
-//! The tests that need cross-node delivery are `#[ignore]`d until the multi-node hub
-//! lands; run them with
-//! `cargo test -p switchboard-loadtest --test nodes -- --include-ignored`.
 //! The one hub listed twice (`--hub URL,URL`) runs today.
 
 mod common;
@@ -86,7 +82,7 @@ async fn one_hub_listed_twice_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the multi-node hub (cross-node delivery)"]
+
 async fn two_nodes_on_one_redis_lose_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_redis, redis_port) = start_redis(dir.path());
@@ -123,13 +119,13 @@ async fn kill_one_of_two(killed: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the multi-node hub (cross-node delivery, failover)"]
+
 async fn killing_the_customers_node_moves_them_and_loses_nothing() {
     kill_one_of_two(1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the multi-node hub (cross-node delivery, failover)"]
+
 async fn killing_the_agents_node_moves_them_and_loses_nothing() {
     kill_one_of_two(0).await;
 }

@@ -101,6 +101,19 @@ pub async fn create(
 pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
     auth::admin_or_supervisor(&hub, &headers).await?;
     let routing = hub.router.agents().await;
+    // Tabs at the other live nodes, as of their last heartbeat (at most a second old);
+    // this node's own count is read live below.
+    let mut elsewhere: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (node, record) in hub.store.live_nodes().await? {
+        if node == hub.node.id {
+            continue;
+        }
+        if let Ok(record) = serde_json::from_str::<crate::routing::recovery::NodeRecord>(&record) {
+            for (agent, n) in record.agent_tabs {
+                *elsewhere.entry(agent).or_default() += n;
+            }
+        }
+    }
     let agents: Vec<_> = hub
         .store
         .agents()
@@ -113,9 +126,11 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<
                 .map(|s| s.status)
                 .unwrap_or(crate::protocol::AgentStatus::Offline));
             view["load"] = json!(state.map(|s| s.load).unwrap_or(0));
-            view["connections"] = json!(hub
+            let here = hub
                 .registry
-                .count(&crate::registry::PartyKey::Agent(agent.id.clone())));
+                .count(&crate::registry::PartyKey::Agent(agent.id.clone()));
+            let others = elsewhere.get(&agent.id).copied().unwrap_or(0);
+            view["connections"] = json!(here + others);
             view
         })
         .collect();

@@ -60,7 +60,7 @@ pub enum Party {
     Visitor(String),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
     AgentConnected {
@@ -112,6 +112,21 @@ pub enum Request {
     Waiting {
         topic: String,
     },
+}
+
+impl Request {
+    /// Whether asking twice does no harm: such a request is asked again when the
+    /// routing node did not answer (it may be changing hands).
+    pub fn is_repeatable(&self) -> bool {
+        matches!(
+            self,
+            Request::AgentConnected { .. }
+                | Request::SetStatus { .. }
+                | Request::Online
+                | Request::Stats
+                | Request::Waiting { .. }
+        )
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

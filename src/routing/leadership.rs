@@ -109,15 +109,11 @@ async fn take_over(candidate: &Candidate, epoch: u64) -> CancellationToken {
         .deps
         .tracker
         .spawn(task.run(super::RouterInbox(inbox)));
-    candidate.router.link.set_leading(Some(Arc::new(Leading {
-        epoch,
-        inbox: inbox_tx,
-    })));
     tracing::info!(epoch, "this node routes now");
     let started = Instant::now();
     if let Err(err) = recovery::rebuild(
         &candidate.deps.store,
-        &candidate.router,
+        &inbox_tx,
         &candidate.tickets,
         &candidate.directory,
     )
@@ -127,6 +123,11 @@ async fn take_over(candidate: &Candidate, epoch: u64) -> CancellationToken {
         // routing what is known beats routing nothing.
         tracing::warn!(cause = %err, "routing rebuilt only in part");
     }
+    // Only now does the task take requests: it answers from the whole rebuilt state.
+    candidate.router.link.set_leading(Some(Arc::new(Leading {
+        epoch,
+        inbox: inbox_tx,
+    })));
     candidate.router.publish(&BusMessage::Leader {
         node: candidate.router.node_id().to_string(),
         epoch,

@@ -120,24 +120,28 @@ impl Link {
     }
 
     fn ask_remote(self: &Arc<Self>, request: Request, answer: impl FnOnce(Reply) + Send + 'static) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (waiter, reply) = oneshot::channel();
-        self.pending.insert(id, waiter);
-        self.publish(&BusMessage::Request {
-            from: self.node_id.clone(),
-            id,
-            request,
-        });
         let link = Arc::clone(self);
         tokio::spawn(async move {
-            match tokio::time::timeout(ASK_TIMEOUT, reply).await {
-                Ok(Ok(reply)) => answer(reply),
-                _ => {
-                    link.pending.remove(&id);
-                    // `answer` is dropped with its reply sender: the asker hears
-                    // `unavailable`.
+            // A repeatable request is asked once more when unanswered: the routing node
+            // may be changing hands, and the next one answers within a lease's time.
+            let attempts = if request.is_repeatable() { 2 } else { 1 };
+            for _ in 0..attempts {
+                let id = link.next_id.fetch_add(1, Ordering::Relaxed);
+                let (waiter, reply) = oneshot::channel();
+                link.pending.insert(id, waiter);
+                link.publish(&BusMessage::Request {
+                    from: link.node_id.clone(),
+                    id,
+                    request: request.clone(),
+                });
+                match tokio::time::timeout(ASK_TIMEOUT, reply).await {
+                    Ok(Ok(reply)) => return answer(reply),
+                    _ => {
+                        link.pending.remove(&id);
+                    }
                 }
             }
+            // `answer` is dropped with its reply sender: the asker hears `unavailable`.
         });
     }
 

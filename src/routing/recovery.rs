@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::{QueuedConversation, RouterHandle};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Msg, QueuedConversation};
 use crate::{
     directory::Directory,
     protocol::{AgentStatus, CustomerInfo},
@@ -24,6 +26,9 @@ pub struct NodeRecord {
     pub agents_connected: usize,
     /// Agents with a connection at this node.
     pub agents: Vec<String>,
+    /// How many connections each of those agents has here.
+    #[serde(default)]
+    pub agent_tabs: std::collections::BTreeMap<String, usize>,
     pub routing: bool,
 }
 
@@ -43,12 +48,15 @@ pub async fn load_directory(store: &Store, directory: &Directory) -> StoreResult
     Ok(())
 }
 
-pub async fn rebuild(
+/// Feeds a new routing task everything it needs, straight into its inbox: the task
+/// serves nobody else until this is done, so no answer comes from a half-built router.
+pub(crate) async fn rebuild(
     store: &Store,
-    router: &RouterHandle,
+    inbox: &UnboundedSender<Msg>,
     tickets: &Tickets,
     directory: &Directory,
 ) -> StoreResult<()> {
+    let router = Inbox(inbox);
     for agent in store.agents().await? {
         directory.insert(agent.clone());
         router.tell(super::Msg::UpsertAgent(agent));
@@ -132,4 +140,13 @@ pub async fn rebuild(
         "state restored from redis"
     );
     Ok(())
+}
+
+/// The routing task's inbox, told like a handle.
+struct Inbox<'a>(&'a UnboundedSender<Msg>);
+
+impl Inbox<'_> {
+    fn tell(&self, msg: Msg) {
+        let _stopped_means_stepped_down = self.0.send(msg);
+    }
 }
