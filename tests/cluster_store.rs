@@ -70,6 +70,19 @@ async fn whole_chat(hub: &Hub) {
 #[tokio::test]
 async fn a_whole_chat_runs_on_a_three_master_cluster() {
     let cluster = RedisCluster::start(3, 0).await;
+    // The shared indexes sit on three different masters, so a chat that reaches its
+    // ticket has written to every one of them.
+    let mut masters = Vec::new();
+    for key in [
+        "sb:{agents}:profiles",
+        "sb:{tickets}:log",
+        "sb:{open}:conversations",
+    ] {
+        masters.push(cluster.master_for_key(key).await);
+    }
+    masters.sort_unstable();
+    masters.dedup();
+    assert_eq!(masters.len(), 3, "{masters:?}");
     let hub = Hub::start_url(&cluster.url_list(), &TestConfig::default().to_toml()).await;
     whole_chat(&hub).await;
 }

@@ -68,6 +68,25 @@ impl RedisConn {
             }
         }
     }
+
+    /// `CLUSTER SLOTS`, asked of the master the client knows for `key`'s slot; when
+    /// that one does not answer within `patience` (it may be the master that died),
+    /// of any node.
+    async fn cluster_slots(&mut self, key: &str, patience: Duration) -> redis::RedisResult<Value> {
+        let ask = || redis::cmd("CLUSTER").arg("SLOTS").clone();
+        let first = tokio::time::timeout(patience, self.on_master_of(key, ask())).await;
+        let err = match first {
+            Ok(Ok(slots)) => return Ok(slots),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer in {patience:?}"),
+        };
+        tracing::debug!(cause = %err, "CLUSTER SLOTS on the slot's master failed: asking any node");
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+        match self {
+            RedisConn::Cluster(conn) => conn.route_command(ask(), routing).await,
+            RedisConn::Single(conn) => ask().query_async(conn).await,
+        }
+    }
 }
 
 /// What connecting found: the two connections (writes and small reads; large reads) and
@@ -96,7 +115,7 @@ impl Topology {
 
 /// Connects to `url`: a comma-separated list is a cluster's seed nodes; a single URL is
 /// asked `INFO cluster` and, when clustering is enabled there, used as the only seed.
-/// Every step is bounded by `timeout`.
+/// Each of the two steps (asking, connecting) is bounded by `timeout`.
 pub(crate) async fn connect(url: &str, timeout: Duration) -> StoreResult<Connected> {
     let seeds: Vec<&str> = url
         .split(',')
@@ -123,9 +142,10 @@ pub(crate) async fn connect(url: &str, timeout: Duration) -> StoreResult<Connect
             connect_single(first, timeout).await
         }
     };
-    tokio::time::timeout(timeout.saturating_mul(2), connect)
+    let limit = timeout.saturating_mul(2);
+    tokio::time::timeout(limit, connect)
         .await
-        .map_err(|_| StoreError::Unavailable(format!("no answer from {url} in {timeout:?}")))?
+        .map_err(|_| StoreError::Unavailable(format!("no answer from {url} in {limit:?}")))?
         .map_err(StoreError::from)
 }
 
@@ -169,7 +189,9 @@ async fn connect_cluster(
     seeds: Vec<ConnectionInfo>,
     timeout: Duration,
 ) -> redis::RedisResult<Connected> {
-    let seed = seeds.first().cloned();
+    let Some(seed) = seeds.first().cloned() else {
+        return Err((redis::ErrorKind::InvalidClientConfig, "no seed node").into());
+    };
     let client = ClusterClientBuilder::new(seeds)
         .connection_timeout(timeout)
         .response_timeout(timeout)
@@ -180,9 +202,6 @@ async fn connect_cluster(
         .build()?;
     let conn = client.get_async_connection().await?;
     let bulk = client.get_async_connection().await?;
-    let seed = seed.ok_or_else(|| {
-        redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no seed node"))
-    })?;
     Ok(Connected {
         conn: RedisConn::Cluster(conn),
         bulk: RedisConn::Cluster(bulk),
@@ -279,23 +298,10 @@ impl super::Store {
         let slot = slot_of(channel);
         let mut conn = self.conn();
         let key = channel.to_string();
+        let patience = self.timeout / 2;
         let asked = self
             .run("cluster_slots", async move {
-                let slots = conn.on_master_of(&key, redis::cmd("CLUSTER").arg("SLOTS").clone());
-                match slots.await {
-                    Ok(slots) => Ok(slots),
-                    Err(err) => {
-                        tracing::debug!(cause = %err, "CLUSTER SLOTS on the slot's master failed: asking any node");
-                        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
-                        match &mut conn {
-                            RedisConn::Cluster(conn) => {
-                                conn.route_command(redis::cmd("CLUSTER").arg("SLOTS").clone(), routing)
-                                    .await
-                            }
-                            RedisConn::Single(_) => Err(err),
-                        }
-                    }
-                }
+                conn.cluster_slots(&key, patience).await
             })
             .await?;
         let (host, port) = master_of(&asked, slot).ok_or_else(|| {

@@ -2,7 +2,9 @@
 //!
 //! Keys of one conversation share the hash tag `{c_…}` so a Redis Cluster keeps them in
 //! one slot and the Lua scripts that touch them stay atomic; global indexes live under
-//! their own tags (`{tickets}`, `{agents}`). The layout is in `docs/architecture.md`.
+//! their own tags (`{tickets}`, `{agents}`). The layout is in `docs/architecture.md`; no
+//! script, transaction or pipeline spans two tags (section "Redis Cluster: slots and
+//! hot keys"). `connection.rs` tells one server from a cluster.
 //! Finished chats expire (`retention`) so Redis does not grow forever.
 //! Every call is bounded by the store timeout, so a dead Redis answers `unavailable`
 //! quickly instead of hanging a client.
