@@ -191,3 +191,297 @@ async fn killing_the_agents_node_under_traffic_keeps_the_agent_owner() {
     assert_eq!(joined.len(), 1, "one join only: {joined:?}");
     assert_eq!(joined[0]["agent"]["id"], "alice", "{}", joined[0]);
 }
+
+/// Every `joined` event `ws` received for agent `agent`, by conversation.
+fn joins_of(ws: &Ws, agent: &str) -> Vec<String> {
+    ws.seen()
+        .iter()
+        .filter(|f| ty(f) == "event" && f["kind"] == "joined" && f["agent"]["id"] == agent)
+        .filter_map(|f| f["conversation_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `GET /v1/conversations/{id}` as admin: its `joined` events.
+async fn stored_joins(hub: &Hub, conversation_id: &str) -> Vec<Value> {
+    let path = format!("/v1/conversations/{conversation_id}");
+    let (status, body) = hub.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET {path} without events: {body}"))
+        .iter()
+        .filter(|e| e["kind"] == "joined")
+        .cloned()
+        .collect()
+}
+
+/// `GET /v1/agents` as admin: `(load, capacity)` of `agent`.
+async fn load_of(hub: &Hub, agent: &str) -> (u64, u64) {
+    let (status, body) = hub
+        .http_json("GET", "/v1/agents", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(status, 200, "GET /v1/agents: {body}");
+    let entry = body["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["id"] == agent)
+        .unwrap_or_else(|| panic!("{agent} not in {body}"));
+    (
+        entry["load"].as_u64().unwrap_or(u64::MAX),
+        entry["capacity"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn a_frozen_routing_node_that_wakes_up_assigns_nothing_twice() {
+    let redis = RedisServer::start().await;
+    // Two disjoint topics: `xavier` is offered sales chats and accepts them by hand,
+    // `zoe` is assigned support chats directly (auto-accept), a write the woken node
+    // would attempt itself.
+    let config = TestConfig::default()
+        .topic(TopicSpec::new("sales", &["sales"], 0))
+        .topic(TopicSpec::new("support", &["support"], 0))
+        .to_toml();
+    let ((a, a_id), (b, b_id)) = routing_and_other(&redis.url(), &config).await;
+    let xavier = b
+        .create_agent("xavier", "Xavier", &[("sales", 1)], 1, false)
+        .await;
+    let zoe = b
+        .create_agent("zoe", "Zoe", &[("support", 1)], 1, true)
+        .await;
+    let (mut x, _) = b.agent(&xavier).await;
+    x.go_available().await;
+    let (mut z, _) = b.agent(&zoe).await;
+    z.go_available().await;
+
+    // The routing node freezes with both agents free; chats arrive meanwhile (their
+    // enqueue messages wait in the frozen node's socket).
+    a.stop();
+    let mut customers = Vec::new();
+    for topic in ["sales", "sales", "support", "support"] {
+        let (mut customer, _) = b.customer(json!({})).await;
+        let conv = customer
+            .start_chat(topic, &format!("a {topic} question"))
+            .await;
+        customers.push((customer, conv));
+    }
+    eventually("node b routing while a is frozen", TAKEOVER, || async {
+        (nodes(&b).await["routing"] == b_id.as_str()).then_some(())
+    })
+    .await;
+
+    // The new routing node offers a sales chat to xavier and assigns one to zoe.
+    let offer = x
+        .wait_for_within("an offer from the new routing node", TAKEOVER, |f| {
+            ty(f) == "offer"
+        })
+        .await;
+    x.accept(&offer).await;
+    let offered = offer["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    x.wait_event(&offered, "joined").await;
+    z.wait_for_within("zoe's assignment by the new routing node", TAKEOVER, |f| {
+        ty(f) == "event" && f["kind"] == "joined" && f["agent"]["id"] == "zoe"
+    })
+    .await;
+
+    // The old node wakes up believing it routes, with both agents free in its memory.
+    a.cont();
+    // Xavier takes whatever he is offered now; none of it may become a second chat.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while let Some(frame) = x
+        .next_frame(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        if ty(&frame) == "offer" {
+            let req = x.req();
+            x.send(json!({"type": "accept", "req": req, "offer_id": frame["offer_id"]}))
+                .await;
+        }
+    }
+    z.expect_no(
+        "a second assignment of zoe",
+        Duration::from_millis(500),
+        |f| ty(f) == "event" && f["kind"] == "joined" && f["agent"]["id"] == "zoe",
+    )
+    .await;
+
+    // The old node stops routing; the new one goes on, alone.
+    eventually("node a stepping down", TAKEOVER, || async {
+        a.output().contains("stepping down").then_some(())
+    })
+    .await;
+    for hub in [&a, &b] {
+        let body = wait_routing(hub, &b_id, 2, TAKEOVER).await;
+        assert_ne!(body["routing"], a_id.as_str(), "{body}");
+    }
+
+    for (agent, ws) in [("xavier", &x), ("zoe", &z)] {
+        let joins = joins_of(ws, agent);
+        assert_eq!(joins.len(), 1, "{agent} joined {joins:?}");
+        for hub in [&a, &b] {
+            let (load, capacity) = load_of(hub, agent).await;
+            assert!(
+                load <= capacity,
+                "{agent}: load {load} over capacity {capacity}"
+            );
+        }
+    }
+    let mut assigned = 0;
+    for (customer, conv) in &customers {
+        let joins = stored_joins(&b, conv).await;
+        assert!(
+            joins.len() <= 1,
+            "{conv} assigned more than once: {joins:?}"
+        );
+        assigned += joins.len();
+        let seen = customer
+            .seen()
+            .iter()
+            .filter(|f| is_event(f, conv, "joined"))
+            .count();
+        assert!(seen <= joins.len(), "{conv}: the customer saw {seen} joins");
+    }
+    assert_eq!(assigned, 2, "one chat each for xavier and zoe");
+}
+
+/// SIGTERM to the routing node; returns when another node routes, and how long that took.
+async fn terminate_router(a: &Hub, a_id: &str, b: &Hub, b_id: &str) -> Duration {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &a.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {a_id}");
+    let signalled = Instant::now();
+    eventually("node b routing after a's SIGTERM", TAKEOVER, || async {
+        (nodes(b).await["routing"] == b_id).then_some(())
+    })
+    .await;
+    signalled.elapsed()
+}
+
+/// A new chat on `hub`, offered to `agent` and accepted.
+async fn chat_offered_to(hub: &Hub, agent: &mut Ws, text: &str) {
+    let (mut customer, _) = hub.customer(json!({})).await;
+    let conv = customer.start_chat("general", text).await;
+    let offer = agent.wait_offer_for(&conv).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+}
+
+#[tokio::test]
+async fn a_routing_node_shutting_down_hands_routing_over_at_once() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default().to_toml();
+    let ((mut a, a_id), (b, b_id)) = routing_and_other(&redis.url(), &config).await;
+    let (mut agent, _) = b.available_agent("alice", "Alice", &[], 3).await;
+    // Node b's heartbeat tells whoever routes next that alice is connected there.
+    eventually("alice in node b's heartbeat", TAKEOVER, || async {
+        let body = nodes(&b).await;
+        let listed = body["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["id"] == b_id.as_str() && n["connections"]["agent"].as_u64() == Some(1));
+        listed.then_some(())
+    })
+    .await;
+
+    let took = terminate_router(&a, &a_id, &b, &b_id).await;
+    // The lease alone would take 2–3 s to run out; a handover is one bus message.
+    assert!(
+        took <= Duration::from_secs(2),
+        "routing moved only after {took:?}\nnode a:\n{}\nnode b:\n{}",
+        a.log_tail(20),
+        b.log_tail(20)
+    );
+    let exit = a.wait_exited(TAKEOVER).await;
+    assert!(exit.success(), "node a exited with {exit}");
+
+    // And the new routing node routes.
+    chat_offered_to(&b, &mut agent, "after the handover").await;
+}
+
+/// The new routing node rebuilds who is connected from the nodes' heartbeats (one a
+/// second). An agent that connected and went `available` since its node's last
+/// heartbeat is first taken for disconnected, and when the next heartbeat lists it, it
+/// comes back `away`: it gets no offers though it chose `available` and was acked.
+#[tokio::test]
+#[ignore = "hub bug: an agent that went available less than a heartbeat before a \
+            takeover comes back away (routing/recovery.rs drops its saved status)"]
+async fn an_agent_available_just_before_a_handover_stays_available() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default().to_toml();
+    let ((a, a_id), (b, b_id)) = routing_and_other(&redis.url(), &config).await;
+    let (mut agent, _) = b.available_agent("alice", "Alice", &[], 3).await;
+    terminate_router(&a, &a_id, &b, &b_id).await;
+    chat_offered_to(&b, &mut agent, "after the handover").await;
+}
+
+#[tokio::test]
+async fn a_chat_across_nodes_goes_on_after_a_redis_restart() {
+    let mut redis = RedisServer::start().await;
+    let config = TestConfig::default().to_toml();
+    let ((a, _), (b, _)) = routing_and_other(&redis.url(), &config).await;
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("general", "before the restart").await;
+    let offer = agent.wait_offer_for(&conv).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+    let mut acked_all = Vec::new();
+    for n in 0..3 {
+        let text = format!("customer before {n}");
+        acked_all.push((customer.say(&conv, &text).await, text));
+        let text = format!("agent before {n}");
+        acked_all.push((agent.say(&conv, &text).await, text));
+    }
+    agent.wait_seq(&conv, acked_all[5].0).await;
+    customer.wait_seq(&conv, acked_all[5].0).await;
+
+    redis.restart().await;
+    for hub in [&a, &b] {
+        eventually("/readyz 200 after the restart", TAKEOVER, || async {
+            (hub.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
+    }
+
+    // Messages after the restart reach the other node's party live.
+    for n in 0..3 {
+        let text = format!("customer after {n}");
+        let seq = say_until_acked(&mut customer, &conv, &text, TAKEOVER).await;
+        agent
+            .wait_for_within(&format!("{text} on node a"), TAKEOVER, |f| {
+                ty(f) == "event" && f["conversation_id"] == conv.as_str() && f["seq"] == seq
+            })
+            .await;
+        acked_all.push((seq, text));
+        let text = format!("agent after {n}");
+        let seq = say_until_acked(&mut agent, &conv, &text, TAKEOVER).await;
+        customer
+            .wait_for_within(&format!("{text} on node b"), TAKEOVER, |f| {
+                ty(f) == "event" && f["conversation_id"] == conv.as_str() && f["seq"] == seq
+            })
+            .await;
+        acked_all.push((seq, text));
+    }
+    let last = acked_all.last().map(|(seq, _)| *seq).unwrap_or(0);
+    agent.wait_seq(&conv, last).await;
+
+    let customer_view = applied(&customer, &conv);
+    assert_view_complete("the customer (node b)", &customer_view, &acked_all);
+    assert_eq!(last_seq(&customer_view), last);
+    let agent_view = applied(&agent, &conv);
+    assert_view_complete("the agent (node a)", &agent_view, &acked_all);
+    assert_eq!(last_seq(&agent_view), last);
+    let stored = agent.history(&conv, 0).await;
+    assert_stored_once(&stored, &[], &acked_all);
+    assert_eq!(last_seq(&stored), last);
+    for hub in [&a, &b] {
+        assert_eq!(hub.get("/readyz").await.0, 200);
+    }
+}
