@@ -485,3 +485,83 @@ async fn a_chat_across_nodes_goes_on_after_a_redis_restart() {
         assert_eq!(hub.get("/readyz").await.0, 200);
     }
 }
+
+/// A frozen routing node's own agent accepts the offer it was given; the accept waits in
+/// the frozen node's socket while another node takes over and has the chat accepted by
+/// someone else. When the old node wakes up, that accept must not assign the chat again.
+#[tokio::test]
+async fn an_accept_held_by_a_frozen_routing_node_is_not_applied_after_a_takeover() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default()
+        .topic(TopicSpec::new("sales", &["sales"], 0))
+        .to_toml();
+    let ((a, a_id), (b, b_id)) = routing_and_other(&redis.url(), &config).await;
+    let yuri = a
+        .create_agent("yuri", "Yuri", &[("sales", 1)], 1, false)
+        .await;
+    let xavier = b
+        .create_agent("xavier", "Xavier", &[("sales", 1)], 1, false)
+        .await;
+    let (mut y, _) = a.agent(&yuri).await;
+    y.go_available().await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("sales", "who takes me?").await;
+    let offer = y.wait_offer_for(&conv).await;
+
+    a.stop();
+    let accept_req = y.req();
+    y.send(json!({"type": "accept", "req": accept_req, "offer_id": offer["offer_id"]}))
+        .await;
+    eventually("node b routing while a is frozen", TAKEOVER, || async {
+        (nodes(&b).await["routing"] == b_id.as_str()).then_some(())
+    })
+    .await;
+    let (mut x, _) = b.agent(&xavier).await;
+    until_acked(
+        &mut x,
+        json!({"type": "status", "status": "available"}),
+        TAKEOVER,
+    )
+    .await;
+    let offer = x
+        .wait_for_within("the chat offered by the new routing node", TAKEOVER, |f| {
+            ty(f) == "offer" && f["conversation_id"] == conv.as_str()
+        })
+        .await;
+    x.accept(&offer).await;
+    x.wait_event(&conv, "joined").await;
+    customer.wait_event(&conv, "joined").await;
+
+    a.cont();
+    let reply = y
+        .wait_for_within("the reply to the held accept", TAKEOVER, |f| {
+            matches!(ty(f), "ack" | "error") && f["req"] == accept_req.as_str()
+        })
+        .await;
+    if ty(&reply) == "ack" {
+        let path = format!("/v1/conversations/{conv}");
+        let (_, stored) = b.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+        panic!(
+            "the held accept went through: {reply}\nstored: {stored}\nnode a:\n{}\nnode b:\n{}",
+            a.log_tail(30),
+            b.log_tail(30)
+        );
+    }
+    for hub in [&a, &b] {
+        wait_routing(hub, &b_id, 2, TAKEOVER).await;
+    }
+    customer
+        .expect_no("a second joined", Duration::from_millis(500), |f| {
+            is_event(f, &conv, "joined")
+        })
+        .await;
+    let joins = stored_joins(&b, &conv).await;
+    assert_eq!(joins.len(), 1, "{conv} joined: {joins:?}");
+    assert_eq!(joins[0]["agent"]["id"], "xavier", "{}", joins[0]);
+    assert!(joins_of(&y, "yuri").is_empty(), "yuri was assigned");
+    for agent in ["xavier", "yuri"] {
+        let (load, capacity) = load_of(&b, agent).await;
+        assert!(load <= capacity, "{agent}: load {load} over {capacity}");
+    }
+    assert_ne!(nodes(&a).await["routing"], a_id.as_str());
+}
