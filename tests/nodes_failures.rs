@@ -258,6 +258,7 @@ async fn a_frozen_routing_node_that_wakes_up_assigns_nothing_twice() {
     // The routing node freezes with both agents free; chats arrive meanwhile (their
     // enqueue messages wait in the frozen node's socket).
     a.stop();
+    wait_frozen(a.pid()).await;
     let mut customers = Vec::new();
     for topic in ["sales", "sales", "support", "support"] {
         let (mut customer, _) = b.customer(json!({})).await;
@@ -509,6 +510,7 @@ async fn an_accept_held_by_a_frozen_routing_node_is_not_applied_after_a_takeover
     let offer = y.wait_offer_for(&conv).await;
 
     a.stop();
+    wait_frozen(a.pid()).await;
     let accept_req = y.req();
     y.send(json!({"type": "accept", "req": accept_req, "offer_id": offer["offer_id"]}))
         .await;
@@ -564,4 +566,85 @@ async fn an_accept_held_by_a_frozen_routing_node_is_not_applied_after_a_takeover
         assert!(load <= capacity, "{agent}: load {load} over {capacity}");
     }
     assert_ne!(nodes(&a).await["routing"], a_id.as_str());
+}
+
+/// The fence of an assignment (the reservation script, `conversation/task.rs` `fenced`)
+/// and the append of its `joined` are two round trips to Redis. A routing node paused
+/// between them (here: frozen while it handles an accept, sent just before SIGSTOP)
+/// writes its `joined` after another node took over and gave the chat to someone else.
+/// Which step the frozen node had reached varies, so this fails only now and then (about
+/// one run in twenty on a busy 2-core machine); whatever the step, the chat must end up
+/// with one agent.
+#[tokio::test]
+#[ignore = "hub bug: the epoch fence and the joined append are not atomic; a routing \
+            node paused between them assigns a chat a second time (conversation/task.rs)"]
+async fn a_routing_node_frozen_while_it_assigns_never_assigns_twice() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default()
+        .topic(TopicSpec::new("sales", &["sales"], 0))
+        .to_toml();
+    let ((a, _), (b, b_id)) = routing_and_other(&redis.url(), &config).await;
+    let yuri = a
+        .create_agent("yuri", "Yuri", &[("sales", 1)], 1, false)
+        .await;
+    let xavier = b
+        .create_agent("xavier", "Xavier", &[("sales", 1)], 1, false)
+        .await;
+    let (mut y, _) = a.agent(&yuri).await;
+    y.go_available().await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("sales", "who takes me?").await;
+    let offer = y.wait_offer_for(&conv).await;
+
+    let accept_req = y.req();
+    y.send(json!({"type": "accept", "req": accept_req, "offer_id": offer["offer_id"]}))
+        .await;
+    a.stop();
+    wait_frozen(a.pid()).await;
+    eventually("node b routing while a is frozen", TAKEOVER, || async {
+        (nodes(&b).await["routing"] == b_id.as_str()).then_some(())
+    })
+    .await;
+    let (mut x, _) = b.agent(&xavier).await;
+    until_acked(
+        &mut x,
+        json!({"type": "status", "status": "available"}),
+        TAKEOVER,
+    )
+    .await;
+    let path = format!("/v1/conversations/{conv}");
+    let (_, stored) = b.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+    if stored["conversation"]["state"] == "queued" {
+        // As far as Redis shows, nobody has it: the new routing node offers it.
+        let offer = x
+            .wait_for_within("the chat offered by the new routing node", TAKEOVER, |f| {
+                ty(f) == "offer" && f["conversation_id"] == conv.as_str()
+            })
+            .await;
+        x.request(json!({"type": "accept", "offer_id": offer["offer_id"]}))
+            .await;
+    }
+
+    a.cont();
+    y.wait_for_within("the reply to the accept", TAKEOVER, |f| {
+        matches!(ty(f), "ack" | "error") && f["req"] == accept_req.as_str()
+    })
+    .await;
+    for hub in [&a, &b] {
+        wait_routing(hub, &b_id, 2, TAKEOVER).await;
+    }
+    let joins = stored_joins(&b, &conv).await;
+    let (_, stored) = b.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(
+        joins.len(),
+        1,
+        "{conv} assigned {} times: {stored}\nnode a:\n{}\nnode b:\n{}",
+        joins.len(),
+        a.log_tail(20),
+        b.log_tail(20)
+    );
+    for agent in ["xavier", "yuri"] {
+        let (load, capacity) = load_of(&b, agent).await;
+        assert!(load <= capacity, "{agent}: load {load} over {capacity}");
+    }
 }

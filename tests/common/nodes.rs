@@ -247,3 +247,22 @@ pub async fn say_until_acked(
                        "client_msg_id": text});
     seq_of(&until_acked(ws, frame, timeout).await)
 }
+
+/// Waits until every thread of the process `pid` is stopped (after SIGSTOP): the
+/// signal is sent at once, but a busy machine may take a moment to stop each thread.
+pub async fn wait_frozen(pid: u32) {
+    let what = format!("every thread of process {pid} stopped");
+    eventually(&what, WAIT, || async move {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        let mut all = true;
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            let stopped = status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains("T ("));
+            all &= stopped;
+        }
+        all.then_some(())
+    })
+    .await;
+}
