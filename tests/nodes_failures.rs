@@ -88,7 +88,7 @@ async fn killing_the_customers_node_under_traffic_loses_no_acked_message() {
     let history = back.history(&conv, seen_before).await;
     acked_all.extend(resend_unacked(&mut back, &customer, &conv, &customer_sent).await);
 
-    // The chat goes on both ways across the nodes... now both on a.
+    // The chat goes on both ways (both parties are on node a now).
     let from_customer = back.say(&conv, "customer is back").await;
     agent.wait_seq(&conv, from_customer).await;
     let from_agent = agent.say(&conv, "welcome back").await;
