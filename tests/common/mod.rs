@@ -1395,3 +1395,4 @@ pub fn hmac_hex(secret: &str, message: &str) -> String {
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
+pub mod nodes;
