@@ -411,8 +411,6 @@ async fn a_routing_node_shutting_down_hands_routing_over_at_once() {
 /// heartbeat is first taken for disconnected, and when the next heartbeat lists it, it
 /// comes back `away`: it gets no offers though it chose `available` and was acked.
 #[tokio::test]
-#[ignore = "hub bug: an agent that went available less than a heartbeat before a \
-            takeover comes back away (routing/recovery.rs drops its saved status)"]
 async fn an_agent_available_just_before_a_handover_stays_available() {
     let redis = RedisServer::start().await;
     let config = TestConfig::default().to_toml();

@@ -128,6 +128,21 @@ impl Router {
         (resume, self.set_status(now_ms, id, resume))
     }
 
+    /// Rebuilding routing on another node: the status an Offline agent takes back when a
+    /// connection arrives is the one it chose before (saved in Redis), not the default.
+    pub fn restore_resume_status(&mut self, id: &str, status: AgentStatus) {
+        if status == AgentStatus::Offline {
+            return;
+        }
+        if let Some(agent) = self
+            .agents
+            .get_mut(id)
+            .filter(|a| a.status == AgentStatus::Offline)
+        {
+            agent.resume_status = status;
+        }
+    }
+
     /// The agent's last connection closed: Offline (offers withdrawn, grace starts), and
     /// the status it had is kept for [`Router::agent_connected`].
     pub fn agent_disconnected(&mut self, now_ms: u64, id: &str) -> Vec<Command> {

@@ -189,7 +189,8 @@ impl Link {
             Msg::Restore { .. }
             | Msg::AssignmentFailed { .. }
             | Msg::Joined { .. }
-            | Msg::Nodes(_) => {}
+            | Msg::Nodes(_)
+            | Msg::RestoreStatus { .. } => {}
             Msg::Accept {
                 agent,
                 offer_id,

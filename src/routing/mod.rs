@@ -119,6 +119,11 @@ pub(crate) enum Msg {
         conversation: String,
         seq: u64,
     },
+    /// Rebuilding: the status the agent chose before, taken back when it connects.
+    RestoreStatus {
+        agent: String,
+        status: AgentStatus,
+    },
     /// The live nodes and the agents connected at each (heartbeats): agents of nodes
     /// that died are disconnected.
     Nodes(Vec<(String, Vec<String>)>),

@@ -59,7 +59,7 @@ pub(crate) async fn rebuild(
     let router = Inbox(inbox);
     for agent in store.agents().await? {
         directory.insert(agent.clone());
-        router.tell(super::Msg::UpsertAgent(agent));
+        router.tell(Msg::UpsertAgent(agent));
     }
     let mut restored = 0usize;
     for id in store.open_conversation_ids().await? {
@@ -92,7 +92,7 @@ pub(crate) async fn rebuild(
             preferred_agent: None,
             customer_present: false,
         };
-        router.tell(super::Msg::Restore {
+        router.tell(Msg::Restore {
             conversation: Box::new(conversation),
             agent: record.agent.clone(),
         });
@@ -109,26 +109,25 @@ pub(crate) async fn rebuild(
     }
     let statuses = store.statuses().await?;
     for agent in directory.ids() {
+        // The status it chose comes back with its (next) connection.
+        if let Some(status) = statuses.get(&agent).and_then(|s| parse_status(s)) {
+            router.tell(Msg::RestoreStatus {
+                agent: agent.clone(),
+                status,
+            });
+        }
         match connected.remove(&agent) {
             Some(nodes) => {
                 for node in nodes {
                     let (reply, _not_needed) = tokio::sync::oneshot::channel();
-                    router.tell(super::Msg::AgentConnected {
+                    router.tell(Msg::AgentConnected {
                         agent: agent.clone(),
                         node,
                         reply,
                     });
                 }
-                if let Some(status) = statuses.get(&agent).and_then(|s| parse_status(s)) {
-                    let (reply, _not_needed) = tokio::sync::oneshot::channel();
-                    router.tell(super::Msg::SetStatus {
-                        agent: agent.clone(),
-                        status,
-                        reply,
-                    });
-                }
             }
-            None => router.tell(super::Msg::AgentDisconnected {
+            None => router.tell(Msg::AgentDisconnected {
                 agent: agent.clone(),
                 node: String::new(),
             }),

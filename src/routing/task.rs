@@ -166,6 +166,9 @@ impl RoutingTask {
                 self.execute(commands);
             }
             Msg::Nodes(live) => self.follow_nodes(now, live),
+            Msg::RestoreStatus { agent, status } => {
+                self.core.restore_resume_status(&agent, status);
+            }
             Msg::SetStatus {
                 agent,
                 status,

@@ -335,6 +335,78 @@ impl Store {
             .collect()
     }
 
+    /// Consumers of the outbox group with entries pending, and how many each.
+    pub async fn outbox_consumers(&self, group: &str) -> StoreResult<Vec<(String, u64)>> {
+        let mut conn = self.conn();
+        let group = group.to_string();
+        let reply: Value = self
+            .run("outbox_consumers", async move {
+                redis::cmd("XPENDING")
+                    .arg(keys::webhook_outbox())
+                    .arg(&group)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        // XPENDING summary → [count, first id, last id, [[consumer, count], ...]]
+        let Value::Array(parts) = reply else {
+            return Ok(Vec::new());
+        };
+        let Some(Value::Array(consumers)) = parts.into_iter().nth(3) else {
+            return Ok(Vec::new());
+        };
+        Ok(consumers
+            .into_iter()
+            .filter_map(|pair| {
+                let (name, count): (String, String) = redis::from_redis_value(pair).ok()?;
+                Some((name, count.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// Takes every entry pending at consumer `from` (a node that is gone) for `to`.
+    pub async fn claim_outbox_of(
+        &self,
+        group: &str,
+        from: &str,
+        to: &str,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let mut conn = self.conn();
+        let (group, from, to) = (group.to_string(), from.to_string(), to.to_string());
+        let reply: Value = self
+            .run("outbox_claim", async move {
+                let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+                    .arg(keys::webhook_outbox())
+                    .arg(&group)
+                    .arg("-")
+                    .arg("+")
+                    .arg(count)
+                    .arg(&from)
+                    .query_async(&mut conn)
+                    .await?;
+                if pending.is_empty() {
+                    return Ok(Value::Array(Vec::new()));
+                }
+                let mut claim = redis::cmd("XCLAIM");
+                claim
+                    .arg(keys::webhook_outbox())
+                    .arg(&group)
+                    .arg(&to)
+                    .arg(0);
+                for (id, ..) in &pending {
+                    claim.arg(id);
+                }
+                claim.query_async(&mut conn).await
+            })
+            .await?;
+        // XCLAIM answers the entries as XRANGE does: wrap it as XAUTOCLAIM's middle part.
+        parse_autoclaim(Value::Array(vec![Value::Nil, reply]))
+            .into_iter()
+            .map(|(id, map)| outbox_entry(id, &map))
+            .collect()
+    }
+
     /// Attempts so far and the earliest next attempt (ms) of a delivery.
     pub async fn outbox_retry(&self, entry_id: &str) -> StoreResult<(u32, u64)> {
         let mut conn = self.conn();

@@ -30,6 +30,9 @@ use crate::{
 const GROUP: &str = "webhook";
 /// How long another node's entry must sit unacknowledged before we adopt it.
 const ADOPT_AFTER_MS: u64 = 60_000;
+/// How often deliveries left by nodes that are gone (no heartbeat) are taken over. Node
+/// ids are new at every start, so a restarted node finds its own earlier deliveries here.
+const ORPHANS_EVERY_MS: u64 = 1_000;
 const BATCH: usize = 32;
 
 /// The signature header value for `body` signed at `unix_seconds`.
@@ -99,12 +102,43 @@ pub async fn run(config: Arc<Config>, store: Store, metrics: Metrics, shutdown: 
 }
 
 impl Worker {
+    /// Takes over what consumers without a live node left pending, at once (a dead node
+    /// never comes back under the same id).
+    async fn adopt_orphans(&mut self, me: &str) {
+        let Ok(consumers) = self.store.outbox_consumers(GROUP).await else {
+            return;
+        };
+        if consumers.iter().all(|(name, _)| name == me) {
+            return;
+        }
+        let Ok(live) = self.store.live_nodes().await else {
+            return;
+        };
+        for (name, _) in consumers {
+            if name == me || live.iter().any(|(id, _)| *id == name) {
+                continue;
+            }
+            let Ok(adopted) = self.store.claim_outbox_of(GROUP, &name, me, BATCH).await else {
+                continue;
+            };
+            if !adopted.is_empty() {
+                tracing::info!(from = %name, deliveries = adopted.len(), "took over the deliveries of a node that is gone");
+            }
+            for entry in adopted {
+                if !self.due.values().any(|e| e.entry_id == entry.entry_id) {
+                    self.schedule(entry).await;
+                }
+            }
+        }
+    }
+
     async fn run(&mut self) {
         let shutdown = self.shutdown.clone();
         let consumer = self.config.node_id.clone();
         let mut ready = false;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last_adopt = 0u64;
+        let mut last_orphans = 0u64;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -127,6 +161,10 @@ impl Worker {
                 }
             }
             let now = crate::clock::now_ms();
+            if now.saturating_sub(last_orphans) >= ORPHANS_EVERY_MS {
+                last_orphans = now;
+                self.adopt_orphans(&consumer).await;
+            }
             if now.saturating_sub(last_adopt) >= ADOPT_AFTER_MS / 4 {
                 last_adopt = now;
                 if let Ok(adopted) = store
