@@ -574,8 +574,6 @@ async fn an_accept_held_by_a_frozen_routing_node_is_not_applied_after_a_takeover
 /// one run in twenty on a busy 2-core machine); whatever the step, the chat must end up
 /// with one agent.
 #[tokio::test]
-#[ignore = "hub bug: the epoch fence and the joined append are not atomic; a routing \
-            node paused between them assigns a chat a second time (conversation/task.rs)"]
 async fn a_routing_node_frozen_while_it_assigns_never_assigns_twice() {
     let redis = RedisServer::start().await;
     let config = TestConfig::default()

@@ -321,7 +321,7 @@ impl ConversationTask {
             .map(|(((request, _), stored), note)| AppendItem {
                 stored,
                 client_msg_id: request.client_msg_id.as_deref(),
-                requirement: request.requirement,
+                requirement: &request.requirement,
                 updates: &request.updates,
                 note,
             })

@@ -19,7 +19,7 @@ use crate::{
         RevokeReason, Role, ServerFrame, StatusReason, TransferOfferInfo,
     },
     router::Command as RouterCommand,
-    store::{AppendOutcome, Update},
+    store::{AppendOutcome, Requirement, Update},
 };
 
 impl RoutingTask {
@@ -278,6 +278,8 @@ impl RoutingTask {
             })
         });
         request.remote_ack = remote_ack;
+        // The owner this router believes in must still be the owner in Redis.
+        request.requirement = Requirement::OwnedBy(previous_agent.clone());
         // Checked by Redis: this node still routes (epoch) and the agent has room,
         // whatever a paused node elsewhere believes.
         request.fence = Some(Fence {
@@ -295,6 +297,7 @@ impl RoutingTask {
             ticket_s: self.deps.config.retention.ticket_s,
             handle: self.handle.clone(),
         };
+        let joined_owner = agent.clone();
         let joined_agent = agent;
         self.store_in_order(
             conversation.clone(),
@@ -318,7 +321,14 @@ impl RoutingTask {
                     }
                     Ok(AppendOutcome::Duplicate(seq)) => Ok((conversation.to_string(), seq)),
                     Ok(AppendOutcome::NotFound | AppendOutcome::WrongState) => {
-                        Err(Error::conflict("the conversation closed before the join"))
+                        // Closed, or owned by someone this router did not know of
+                        // (another router acted): learn the truth from the record.
+                        deps.handle.tell(Msg::Reconcile {
+                            conversation: conversation.to_string(),
+                        });
+                        Err(Error::conflict(
+                            "the conversation was closed or taken before the join",
+                        ))
                     }
                     Err(err) => {
                         deps.handle.tell(Msg::AssignmentFailed {
@@ -335,7 +345,7 @@ impl RoutingTask {
         );
         if let Some(previous) = previous_agent {
             let name = self.agent_name(&previous);
-            let request = AppendRequest::new(
+            let mut request = AppendRequest::new(
                 Author::System,
                 Permission::Member,
                 EventBody::Left {
@@ -343,6 +353,9 @@ impl RoutingTask {
                     reason: LeftReason::Transferred,
                 },
             );
+            // Only once the new owner's `joined` is stored: a refused join leaves the
+            // previous agent in charge.
+            request.requirement = Requirement::OwnedBy(Some(joined_owner));
             self.store_in_order(conversation, request, log_left);
         }
     }

@@ -144,6 +144,67 @@ impl RoutingTask {
         }
     }
 
+    /// Reads a conversation's record after Redis refused a routing write for it.
+    pub(super) fn reconcile(&self, conversation: String) {
+        let (store, handle) = (self.deps.store.clone(), self.handle.clone());
+        self.deps.tracker.spawn(async move {
+            let owner = match store.conversation(&conversation).await {
+                Ok(Some(record)) if record.is_open() => Some(record.agent),
+                Ok(_) => None,
+                Err(err) => {
+                    tracing::warn!(conversation_id = %conversation, cause = %err, "reconcile: record not read");
+                    return;
+                }
+            };
+            handle.tell(super::Msg::Reconciled {
+                conversation,
+                owner,
+            });
+        });
+    }
+
+    /// Follows the record: a closed conversation is dropped; one owned by an agent this
+    /// router did not assign is restored as that agent's; an unowned one is queued.
+    pub(super) fn reconciled(
+        &mut self,
+        now: u64,
+        conversation: String,
+        owner: Option<Option<String>>,
+    ) {
+        let believed = self.core.agent_of(&conversation).map(str::to_owned);
+        match owner {
+            None => {
+                let commands = self.core.close(now, &conversation);
+                self.execute(commands);
+            }
+            Some(owner) if owner == believed => {}
+            Some(owner) => {
+                tracing::info!(conversation_id = %conversation, ?owner, ?believed, "routing follows the stored owner");
+                let Some(info) = self.conversations.get(&conversation).cloned() else {
+                    return;
+                };
+                let commands = self.core.close(now, &conversation);
+                self.execute(commands);
+                self.conversations
+                    .insert(conversation.clone(), info.clone());
+                match owner {
+                    Some(agent) => {
+                        self.core.restore_assignment(
+                            &agent,
+                            &conversation,
+                            &info.topic,
+                            info.waiting_since_ms,
+                        );
+                    }
+                    None => {
+                        let commands = self.queue(info, now);
+                        self.execute(commands);
+                    }
+                }
+            }
+        }
+    }
+
     pub(super) fn presence_of(&self, agent: &str) -> Option<&HashSet<String>> {
         self.presence.get(agent)
     }

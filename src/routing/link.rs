@@ -190,7 +190,9 @@ impl Link {
             | Msg::AssignmentFailed { .. }
             | Msg::Joined { .. }
             | Msg::Nodes(_)
-            | Msg::RestoreStatus { .. } => {}
+            | Msg::RestoreStatus { .. }
+            | Msg::Reconcile { .. }
+            | Msg::Reconciled { .. } => {}
             Msg::Accept {
                 agent,
                 offer_id,

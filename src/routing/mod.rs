@@ -119,6 +119,15 @@ pub(crate) enum Msg {
         conversation: String,
         seq: u64,
     },
+    /// A routing write was refused by Redis: re-read the conversation and follow it.
+    Reconcile {
+        conversation: String,
+    },
+    /// The record of a conversation being reconciled (`None`: gone or closed).
+    Reconciled {
+        conversation: String,
+        owner: Option<Option<String>>,
+    },
     /// Rebuilding: the status the agent chose before, taken back when it connects.
     RestoreStatus {
         agent: String,

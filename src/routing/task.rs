@@ -166,6 +166,11 @@ impl RoutingTask {
                 self.execute(commands);
             }
             Msg::Nodes(live) => self.follow_nodes(now, live),
+            Msg::Reconcile { conversation } => self.reconcile(conversation),
+            Msg::Reconciled {
+                conversation,
+                owner,
+            } => self.reconciled(now, conversation, owner),
             Msg::RestoreStatus { agent, status } => {
                 self.core.restore_resume_status(&agent, status);
             }
@@ -353,7 +358,11 @@ impl RoutingTask {
         }
     }
 
-    fn queue(&mut self, conversation: QueuedConversation, now: u64) -> Vec<RouterCommand> {
+    pub(super) fn queue(
+        &mut self,
+        conversation: QueuedConversation,
+        now: u64,
+    ) -> Vec<RouterCommand> {
         let new = router::NewConversation {
             id: conversation.id.clone(),
             topic: conversation.topic.clone(),

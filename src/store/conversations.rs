@@ -56,6 +56,10 @@ while i <= #ARGV do
     status = -1
   elseif need == 'open' and state == 'closed' then
     status = -2
+  elseif string.sub(need, 1, 6) == 'owned:' then
+    -- Read here, not once per batch: an earlier event of this batch may have set it.
+    local owner = redis.call('HGET', KEYS[1], 'agent') or ''
+    if state == 'closed' or 'owned:' .. owner ~= need then status = -2 end
   elseif need == 'closed_unrated' then
     if state ~= 'closed' or redis.call('HEXISTS', KEYS[1], 'rated') == 1 then
       status = -2
@@ -117,20 +121,26 @@ return 0
 });
 
 /// What an append must find before it stores anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
     Any,
     Open,
     /// Closed and not rated yet; marks it rated.
     ClosedUnrated,
+    /// Open, with no owning agent or with this one (`None`: none). A `joined` requires
+    /// the owner the router believes in, so two routers that both believe they route
+    /// (one paused past its lease) can never both assign the conversation.
+    OwnedBy(Option<String>),
 }
 
 impl Requirement {
-    fn as_str(self) -> &'static str {
+    fn wire(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            Requirement::Any => "any",
-            Requirement::Open => "open",
-            Requirement::ClosedUnrated => "closed_unrated",
+            Requirement::Any => "any".into(),
+            Requirement::Open => "open".into(),
+            Requirement::ClosedUnrated => "closed_unrated".into(),
+            Requirement::OwnedBy(None) => "owned:".into(),
+            Requirement::OwnedBy(Some(agent)) => format!("owned:{agent}").into(),
         }
     }
 }
@@ -149,7 +159,7 @@ pub struct AppendItem<'a> {
     /// The event in its stored form, from [`stored_event_json`].
     pub stored: &'a str,
     pub client_msg_id: Option<&'a str>,
-    pub requirement: Requirement,
+    pub requirement: &'a Requirement,
     pub updates: &'a [Update],
     /// Published with the event only (see [`APPEND`]).
     pub note: &'a str,
@@ -160,7 +170,7 @@ fn push_append_args(invocation: &mut redis::ScriptInvocation<'static>, item: &Ap
     invocation
         .arg(item.stored)
         .arg(item.client_msg_id.unwrap_or(""))
-        .arg(item.requirement.as_str())
+        .arg(item.requirement.wire().as_ref())
         .arg(item.note)
         .arg(item.updates.len());
     for update in item.updates {

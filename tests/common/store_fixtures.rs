@@ -107,7 +107,7 @@ pub async fn append_above(
         .map(|(item, stored)| AppendItem {
             stored,
             client_msg_id: item.client_msg_id,
-            requirement: item.requirement,
+            requirement: &item.requirement,
             updates: &item.updates,
             note: "",
         })
