@@ -25,6 +25,9 @@ use crate::{
 /// How often a node says it is alive; a node silent for [`HEARTBEAT_TTL`] is gone.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(1000);
 pub const HEARTBEAT_TTL: Duration = Duration::from_millis(3000);
+/// Every this many heartbeats the routing node looks for open conversations it does not
+/// know (see `routing::recovery::adopt_unknown`).
+const ADOPT_EVERY_BEATS: u64 = 5;
 
 /// What the node's background work acts on.
 #[derive(Clone)]
@@ -61,6 +64,7 @@ impl NodeParts {
 pub async fn heartbeat(parts: NodeParts, shutdown: CancellationToken) {
     let ttl_ms = HEARTBEAT_TTL.as_millis() as u64;
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut beats = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -72,6 +76,14 @@ pub async fn heartbeat(parts: NodeParts, shutdown: CancellationToken) {
         if let Err(err) = parts.store.heartbeat(&parts.id, &record, ttl_ms).await {
             tracing::debug!(cause = %err, "heartbeat not sent");
             continue;
+        }
+        beats += 1;
+        if parts.router.is_routing() && beats % ADOPT_EVERY_BEATS == 0 {
+            if let Err(err) =
+                crate::routing::recovery::adopt_unknown(&parts.store, &parts.router).await
+            {
+                tracing::debug!(cause = %err, "open conversations not checked");
+            }
         }
         if parts.router.is_routing() {
             match parts.store.live_nodes().await {

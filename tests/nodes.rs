@@ -272,3 +272,20 @@ fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// A conversation stored while no router heard of it (its node stopped routing before its
+/// `Enqueue` reached anyone) is taken in by the routing node and offered: none is
+/// stranded in the queue.
+#[tokio::test]
+async fn an_open_conversation_no_router_heard_of_is_taken_in() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 2).await;
+    let (mut agent, _) = hubs[1].available_agent("alice", "Alice", &[], 3).await;
+    let store = common::store_fixtures::connect_store(&redis).await;
+    common::store_fixtures::create_conversation(&store, "c_orphan", "v_orphan").await;
+    agent
+        .wait_for_within("an offer of the orphaned conversation", TAKEOVER, |f| {
+            ty(f) == "offer" && f["conversation_id"] == "c_orphan"
+        })
+        .await;
+}

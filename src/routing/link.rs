@@ -192,6 +192,7 @@ impl Link {
             | Msg::Nodes(_)
             | Msg::RestoreStatus { .. }
             | Msg::Reconcile { .. }
+            | Msg::Unknown { .. }
             | Msg::Reconciled { .. } => {}
             Msg::Accept {
                 agent,

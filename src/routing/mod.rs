@@ -119,6 +119,11 @@ pub(crate) enum Msg {
         conversation: String,
         seq: u64,
     },
+    /// Which of these conversations the router does not know.
+    Unknown {
+        ids: Vec<String>,
+        reply: oneshot::Sender<Vec<String>>,
+    },
     /// A routing write was refused by Redis: re-read the conversation and follow it.
     Reconcile {
         conversation: String,
@@ -319,6 +324,16 @@ impl RouterHandle {
             target,
             note,
         });
+    }
+
+    /// On the routing node: which of `ids` the router does not know.
+    pub async fn unknown(&self, ids: Vec<String>) -> Vec<String> {
+        if !self.is_routing() {
+            return Vec::new();
+        }
+        self.ask(|reply| Msg::Unknown { ids, reply })
+            .await
+            .unwrap_or_default()
     }
 
     /// On the routing node: the live nodes and their agents (heartbeats).

@@ -76,22 +76,8 @@ pub(crate) async fn rebuild(
             }
             continue;
         }
-        let conversation = QueuedConversation {
-            id: record.id.clone(),
-            visitor_id: record.visitor_id.clone(),
-            topic: record.topic.clone(),
-            customer: CustomerInfo {
-                id: record.visitor_id.clone(),
-                name: record.customer_name.clone(),
-                email: record.customer_email.clone(),
-                verified: record.verified,
-                verified_fields: None,
-            },
-            preview: record.preview.clone(),
-            waiting_since_ms: record.waiting_since,
-            preferred_agent: None,
-            customer_present: false,
-        };
+        // Nobody is known to be here yet: the nodes tell who is (`node::announce`).
+        let conversation = queued_from(&record, false);
         router.tell(Msg::Restore {
             conversation: Box::new(conversation),
             agent: record.agent.clone(),
@@ -148,4 +134,51 @@ impl Inbox<'_> {
     fn tell(&self, msg: Msg) {
         let _stopped_means_stepped_down = self.0.send(msg);
     }
+}
+
+/// What the router needs of an open conversation, from its record.
+fn queued_from(
+    record: &crate::store::ConversationRecord,
+    customer_present: bool,
+) -> QueuedConversation {
+    QueuedConversation {
+        id: record.id.clone(),
+        visitor_id: record.visitor_id.clone(),
+        topic: record.topic.clone(),
+        customer: CustomerInfo {
+            id: record.visitor_id.clone(),
+            name: record.customer_name.clone(),
+            email: record.customer_email.clone(),
+            verified: record.verified,
+            verified_fields: None,
+        },
+        preview: record.preview.clone(),
+        waiting_since_ms: record.waiting_since,
+        preferred_agent: None,
+        customer_present,
+    }
+}
+
+/// On the routing node, now and then: open conversations the router does not know (their
+/// `Enqueue` went to a node that stopped routing before it was rebuilt elsewhere) are
+/// taken in, so no conversation is stranded.
+pub async fn adopt_unknown(store: &Store, router: &super::RouterHandle) -> StoreResult<usize> {
+    let ids = store.open_conversation_ids().await?;
+    let unknown = router.unknown(ids).await;
+    let mut adopted = 0;
+    for id in unknown {
+        let Some(record) = store.conversation(&id).await? else {
+            continue;
+        };
+        if !record.is_open() {
+            continue;
+        }
+        tracing::info!(conversation_id = %id, "routing takes in a conversation it did not know");
+        router.tell(Msg::Restore {
+            conversation: Box::new(queued_from(&record, true)),
+            agent: record.agent.clone(),
+        });
+        adopted += 1;
+    }
+    Ok(adopted)
 }

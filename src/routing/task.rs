@@ -167,6 +167,13 @@ impl RoutingTask {
             }
             Msg::Nodes(live) => self.follow_nodes(now, live),
             Msg::Reconcile { conversation } => self.reconcile(conversation),
+            Msg::Unknown { ids, reply } => {
+                let unknown = ids
+                    .into_iter()
+                    .filter(|id| !self.conversations.contains_key(id))
+                    .collect();
+                let _requester_gone = reply.send(unknown);
+            }
             Msg::Reconciled {
                 conversation,
                 owner,
