@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Multi-node measurements for docs/performance.md (issue 16). Usage: nodes-bench.sh SETUP
+# SETUP: one | two | cluster | kill-b
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+T=target/release; B=$T/switchboard-loadtest; S=loadtest/scenarios
+ADMIN=bench-admin-0123456789; W=$(mktemp -d); OUT=${OUT:-$(pwd)/nodes-bench-out}; mkdir -p "$OUT"
+setup=$1
+case $setup in one) n=0;; two) n=1;; cluster) n=2;; kill-b) n=3;; esac
+RPORT=$((16400 + n)); HA=$((18401 + 10 * n)); HB=$((18402 + 10 * n))
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+if [ "$setup" = cluster ]; then
+  for p in 17000 17001 17002; do mkdir -p $W/$p
+    redis-server --port $p --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+      --save "" --appendonly yes --appendfsync everysec --dir $W/$p >/dev/null & pids+=($!); done
+  for p in 17000 17001 17002; do until redis-cli -p $p ping >/dev/null 2>&1; do sleep 0.1; done; done
+  redis-cli --cluster create 127.0.0.1:17000 127.0.0.1:17001 127.0.0.1:17002 --cluster-replicas 0 --cluster-yes >/dev/null
+  until redis-cli -p 17000 cluster info | grep -q cluster_state:ok; do sleep 0.1; done
+  R=redis://127.0.0.1:17000,redis://127.0.0.1:17001,redis://127.0.0.1:17002
+  RP=""
+else
+  redis-server --port $RPORT --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec --dir $W >/dev/null & pids+=($!)
+  RPID=$!; until redis-cli -p $RPORT ping >/dev/null 2>&1; do sleep 0.1; done
+  R=redis://127.0.0.1:$RPORT/0; RP="--redis-pid $RPID"
+fi
+start_hub() { SWITCHBOARD_ADMIN_TOKEN=$ADMIN SWITCHBOARD_LOG=warn $T/switchboard serve --listen 127.0.0.1:$1 --redis-url "$R" --config $S/hub.toml --node-id $2 > $W/hub-$2.log 2>&1 & pids+=($!); }
+start_hub $HA a; A_PID=$!
+until curl -sf http://127.0.0.1:$HA/readyz >/dev/null; do sleep 0.1; done
+if [ "$setup" = one ]; then
+  HUB="--hub http://127.0.0.1:$HA --admin-token $ADMIN --hub-pid $A_PID $RP"
+else
+  start_hub $HB b; B_PID=$!
+  until curl -sf http://127.0.0.1:$HB/readyz >/dev/null; do sleep 0.1; done
+  HUB="--hub http://127.0.0.1:$HA,http://127.0.0.1:$HB --admin-token $ADMIN --hub-pid $A_PID $RP"
+fi
+if [ "$setup" = kill-b ]; then
+  $B run $HUB --scenario $S/latency.toml --total-rate 8000 --duration 30 --no-floor \
+     --kill-node-after 10 --kill-pid $B_PID --report-json $OUT/$setup.json > $OUT/$setup.txt 2>&1 || echo "exit $?" >> $OUT/$setup.txt
+  exit 0
+fi
+ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
+for scenario in ${SCENARIOS:-saturation latency}; do
+  extra=""; [ $scenario = latency ] && extra="--total-rate 8000 --no-floor"
+  a0=$(ticks $A_PID); b0=$(ticks ${B_PID:-$A_PID})
+  $B run $HUB --scenario $S/$scenario.toml $extra --report-json $OUT/$setup-$scenario.json > $OUT/$setup-$scenario.txt 2>&1 || echo "exit $?" >> $OUT/$setup-$scenario.txt
+  a1=$(ticks $A_PID); b1=$(ticks ${B_PID:-$A_PID})
+  echo "cpu ticks (1/100 s): hub a $((a1-a0)), hub b $((b1-b0))" >> $OUT/$setup-$scenario.txt
+done
