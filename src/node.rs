@@ -173,8 +173,21 @@ fn on_bus(parts: &NodeParts, message: BusMessage) {
             });
             if let (true, Some((conversation, from_seq))) = (here, watch) {
                 let conversations = Arc::clone(&parts.conversations);
+                let joiner = match &key {
+                    PartyKey::Agent(id) => Some(id.clone()),
+                    PartyKey::Visitor(_) => None,
+                };
                 tokio::spawn(async move {
-                    if let Err(err) = conversations.watch(&conversation, from_seq).await {
+                    let watched = match (from_seq, joiner) {
+                        (Some(seq), Some(agent)) => {
+                            conversations.watch_joined(&conversation, seq, &agent).await
+                        }
+                        (None, Some(agent)) => {
+                            conversations.watch_offered(&conversation, &agent).await
+                        }
+                        (from_seq, None) => conversations.watch(&conversation, from_seq).await,
+                    };
+                    if let Err(err) = watched {
                         tracing::debug!(conversation_id = %conversation, cause = %err, "watch failed");
                     }
                 });

@@ -55,6 +55,9 @@ impl ConversationTask {
         };
         registry.for_each_visitor_conn(&members.visitor_id, &mut member);
         for agent in &members.present {
+            if self.heard_from.get(agent) == Some(&super::live::PENDING) {
+                continue; // held back until its joined-watch replays in order (`live`)
+            }
             registry.for_each_agent_conn(agent, &mut member);
         }
         if monitored {
@@ -73,6 +76,9 @@ impl ConversationTask {
             return;
         }
         self.delivered = event.seq;
+        if let EventBody::Joined { agent } = &event.body {
+            self.heard_from.entry(agent.id.clone()).or_insert(event.seq);
+        }
         if let Some(members) = self.members.as_mut() {
             members.before_delivery(event.seq, &event.body);
         }

@@ -25,6 +25,10 @@ use crate::{
 /// How often a task with local clients checks the stream for anything it missed.
 pub(super) const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
+/// `heard_from` of an agent whose tabs here wait for its joined-watch before hearing
+/// anything: its `joined` was stored before this task loaded the record.
+pub(super) const PENDING: u64 = u64::MAX;
+
 /// How long a task waits for its subscription before going on without it (the feed is
 /// down; its return catches everything up).
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
@@ -54,8 +58,26 @@ impl Conversations {
         conversation_id: &str,
         from_seq: Option<u64>,
     ) -> Result<()> {
-        self.ask(conversation_id, |reply| Command::Watch(from_seq, reply))
-            .await
+        self.ask(conversation_id, |reply| {
+            Command::Watch(from_seq, None, reply)
+        })
+        .await
+    }
+
+    /// `agent` joined the conversation at `joined_seq`: this node (where it has tabs)
+    /// hears the conversation, and the agent's tabs here get every event from its
+    /// `joined` on, even those this node delivered before the agent was a member.
+    pub async fn watch_joined(
+        self: &Arc<Self>,
+        conversation_id: &str,
+        joined_seq: u64,
+        agent: &str,
+    ) -> Result<()> {
+        let agent = Some(agent.to_string());
+        self.ask(conversation_id, |reply| {
+            Command::Watch(Some(joined_seq), agent, reply)
+        })
+        .await
     }
 
     /// Like [`Conversations::watch`], without waiting.
@@ -67,6 +89,14 @@ impl Conversations {
                 tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
             }
         });
+    }
+
+    /// The conversation was offered to `agent`, which has tabs here: hear it from now
+    /// on, so the `joined` of an accept reaches them.
+    pub async fn watch_offered(self: &Arc<Self>, conversation_id: &str, agent: &str) -> Result<()> {
+        let agent = Some(agent.to_string());
+        self.ask(conversation_id, |reply| Command::Watch(None, agent, reply))
+            .await
     }
 
     /// After the feed came back: every task reads what it may have missed.
@@ -146,11 +176,34 @@ impl ConversationTask {
 
     /// A client of the conversation arrived at this node: load, then deliver from
     /// `from_seq` (a new task) or whatever was missed (a running one).
-    pub(super) async fn watch(&mut self, from_seq: Option<u64>) -> Result<()> {
+    pub(super) async fn watch(
+        &mut self,
+        from_seq: Option<u64>,
+        agent: Option<String>,
+    ) -> Result<()> {
         let fresh = self.members.is_none();
         self.load().await?;
-        if let (true, Some(from)) = (fresh, from_seq) {
-            self.delivered = self.delivered.min(from.saturating_sub(1));
+        match (from_seq, agent) {
+            // Offered to `agent`. If its `joined` was stored before this load, its tabs
+            // wait for the joined-watch, which replays from the `joined` in order.
+            (None, Some(agent)) => {
+                let already_present = self
+                    .members
+                    .as_ref()
+                    .is_some_and(|m| m.present.contains(&agent));
+                if fresh && already_present {
+                    self.heard_from.insert(agent, PENDING);
+                }
+            }
+            (Some(from), Some(agent)) if fresh => {
+                self.delivered = self.delivered.min(from.saturating_sub(1));
+                self.heard_from.insert(agent, from);
+            }
+            (Some(from), Some(agent)) => self.replay_to_joiner(&agent, from).await?,
+            (Some(from), None) if fresh => {
+                self.delivered = self.delivered.min(from.saturating_sub(1));
+            }
+            _ => {}
         }
         if fresh && from_seq.is_none() {
             return Ok(());
@@ -158,8 +211,48 @@ impl ConversationTask {
         self.catch_up(u64::MAX).await
     }
 
-    /// Reads what a missed hint would have brought, when anyone here listens.
+    /// A joining agent whose tabs here were held back (see [`PENDING`]) gets everything
+    /// from its `joined` up to what this task delivered, in order; from then on it is a
+    /// recipient like the others.
+    async fn replay_to_joiner(&mut self, agent: &str, joined_seq: u64) -> Result<()> {
+        if self.heard_from.get(agent) != Some(&PENDING) {
+            return Ok(());
+        }
+        let until = self.delivered;
+        let mut after = joined_seq.saturating_sub(1);
+        while after < until {
+            let (events, more) = self
+                .owner
+                .store
+                .history_in_order(&self.id, after, 200)
+                .await?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                break;
+            };
+            for event in events.iter().filter(|e| e.seq <= until) {
+                let text = event.frame_text();
+                self.owner.registry.for_each_agent_conn(agent, |conn| {
+                    conn.push(text.clone());
+                });
+            }
+            after = last;
+            if !more {
+                break;
+            }
+        }
+        self.heard_from.insert(agent.to_string(), joined_seq);
+        Ok(())
+    }
+
+    /// Reads what a missed hint would have brought, when anyone here listens. An agent
+    /// still held back (its joined-watch was lost) hears from now on; its client reads
+    /// the rest with `history`.
     pub(super) async fn reconcile(&mut self) {
+        for from in self.heard_from.values_mut() {
+            if *from == PENDING {
+                *from = self.delivered + 1;
+            }
+        }
         if self.members.is_none() || !self.has_local_recipients() {
             return;
         }

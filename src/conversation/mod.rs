@@ -134,8 +134,9 @@ enum Command {
     },
     /// A hint from the live feed (`live`).
     Live(String),
-    /// Hear the conversation on this node from now on (`live`).
-    Watch(Option<u64>, Reply<()>),
+    /// Hear the conversation on this node from now on (`live`); the agent, if any,
+    /// joined at that seq and hears everything from it.
+    Watch(Option<u64>, Option<String>, Reply<()>),
     /// Read the stream for anything missed (the feed came back).
     CatchUp,
 }

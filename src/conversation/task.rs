@@ -32,6 +32,10 @@ pub(super) struct ConversationTask {
     pub(super) needs_resync: bool,
     pub(super) owner: Arc<Conversations>,
     me: mpsc::UnboundedSender<Command>,
+    /// For each present agent, the first seq this task delivered to it: an agent already
+    /// present when the task loaded, or whose `joined` was stored before the load, heard
+    /// nothing before it (see `live::watch`).
+    pub(super) heard_from: std::collections::HashMap<String, u64>,
 }
 
 impl ConversationTask {
@@ -47,6 +51,7 @@ impl ConversationTask {
             needs_resync: false,
             owner,
             me,
+            heard_from: std::collections::HashMap::new(),
         }
     }
 
@@ -136,8 +141,8 @@ impl ConversationTask {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Live(payload) => self.live(&payload).await,
-            Command::Watch(from_seq, reply) => {
-                let outcome = self.watch(from_seq).await;
+            Command::Watch(from_seq, agent, reply) => {
+                let outcome = self.watch(from_seq, agent).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
             Command::CatchUp => self.reconcile().await,
@@ -243,6 +248,9 @@ impl ConversationTask {
                 .await?
                 .ok_or_else(|| Error::not_found(format!("no conversation {}", self.id)))?;
             self.delivered = record.last_seq;
+            if let Some(agent) = &record.agent {
+                self.heard_from.insert(agent.clone(), record.last_seq + 1);
+            }
             self.members = Some(Membership::from_record(record));
         }
         self.members

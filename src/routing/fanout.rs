@@ -44,7 +44,11 @@ impl RoutingTask {
         });
         if here {
             if let Some((conversation, from_seq)) = &watch {
-                self.watch_here(conversation, *from_seq);
+                let agent = match &party {
+                    Party::Agent(id) => Some(id.as_str()),
+                    Party::Visitor(_) => None,
+                };
+                self.watch_here(conversation, *from_seq, agent);
             }
         }
         let elsewhere = match &party {
@@ -75,7 +79,7 @@ impl RoutingTask {
             .count(&PartyKey::Agent(agent.to_string()))
             > 0
         {
-            self.watch_here(conversation, Some(from_seq));
+            self.watch_here(conversation, Some(from_seq), Some(agent));
         }
         if self
             .presence_of(agent)
@@ -91,11 +95,19 @@ impl RoutingTask {
         }
     }
 
-    fn watch_here(&self, conversation: &str, from_seq: Option<u64>) {
+    /// This node hears the conversation: offered to `agent` (`from_seq` none), or
+    /// `agent` joined at `from_seq` (see `conversation::live`).
+    fn watch_here(&self, conversation: &str, from_seq: Option<u64>, agent: Option<&str>) {
         let conversations = std::sync::Arc::clone(&self.deps.conversations);
         let id = conversation.to_string();
+        let agent = agent.map(str::to_owned);
         self.deps.tracker.spawn(async move {
-            if let Err(err) = conversations.watch(&id, from_seq).await {
+            let watched = match (from_seq, agent) {
+                (Some(seq), Some(agent)) => conversations.watch_joined(&id, seq, &agent).await,
+                (None, Some(agent)) => conversations.watch_offered(&id, &agent).await,
+                (from_seq, None) => conversations.watch(&id, from_seq).await,
+            };
+            if let Err(err) = watched {
                 tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
             }
         });

@@ -52,11 +52,15 @@ impl AgentSession {
         let mut summaries = Vec::new();
         for id in conversations {
             match hub.store.conversation(&id).await {
-                Ok(Some(record)) if record.is_open() => summaries.push(ConversationSummary {
-                    conversation_id: record.id,
-                    state: record.state,
-                    last_seq: record.last_seq,
-                }),
+                Ok(Some(record)) if record.is_open() => {
+                    // This node hears the conversation from now on, whichever stores.
+                    hub.conversations.watch_soon(&record.id);
+                    summaries.push(ConversationSummary {
+                        conversation_id: record.id,
+                        state: record.state,
+                        last_seq: record.last_seq,
+                    })
+                }
                 Ok(_) => {}
                 Err(err) => {
                     hub.registry.remove(&party, conn.id);

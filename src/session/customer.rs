@@ -185,6 +185,8 @@ impl CustomerSession {
             if let Some(record) = hub.store.conversation(&id).await? {
                 if record.is_open() {
                     hub.router.customer_presence(&record.id, true);
+                    // This node hears the conversation from now on, whichever stores.
+                    hub.conversations.watch_soon(&record.id);
                     conversations.push(ConversationSummary {
                         conversation_id: record.id,
                         state: record.state,
