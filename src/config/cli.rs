@@ -71,3 +71,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 6390)]
     pub redis_port: u16,
 }
+
+/// A node id for a node started without `--node-id`: short, and new at every start.
+pub fn random_node_id() -> String {
+    format!("n-{}", &crate::auth::random_token(6)[..8])
+}

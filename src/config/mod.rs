@@ -209,7 +209,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             redis_url: "redis://127.0.0.1:6379/0".into(),
-            node_id: random_node_id(),
+            node_id: cli::random_node_id(),
             admin_token: Secret::new("admin"),
             identity_secret: None,
             webhook_url: None,
@@ -268,7 +268,7 @@ impl Config {
         let defaults = Config::default();
         let config = Config {
             redis_url: args.redis_url.clone(),
-            node_id: args.node_id.clone().unwrap_or_else(random_node_id),
+            node_id: args.node_id.clone().unwrap_or_else(cli::random_node_id),
             admin_token: args
                 .admin_token
                 .clone()
@@ -328,7 +328,7 @@ impl Config {
         })?;
         let mut config = Config {
             redis_url: redis_url.to_string(),
-            node_id: random_node_id(),
+            node_id: cli::random_node_id(),
             admin_token: file.admin_token.unwrap_or_default(),
             identity_secret: file.identity_secret,
             webhook_url: file.webhook_url,
@@ -497,8 +497,3 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
-
-/// A node id for a node started without one: short, and new at every start.
-pub fn random_node_id() -> String {
-    format!("n-{}", &crate::auth::random_token(6)[..8])
-}

@@ -1,7 +1,7 @@
 //! The conversation's side of several nodes: events stored by other nodes arrive as
 //! hints on the conversation's live channel (see `store::feed`). A hint is delivered
 //! when its seq is the next one; otherwise the stream is read from the last delivered
-//! seq. After the feed was lost, and every [`RECONCILE_EVERY`] while this node has
+//! seq. After the feed was lost, and every few seconds (`task::RECONCILE_EVERY`) while this node has
 //! clients in the conversation, the task catches up from the stream, so a missed hint
 //! delays an event but never skips it.
 //!
@@ -21,9 +21,6 @@ use crate::{
     registry::ConnId,
     store::LiveEvent,
 };
-
-/// How often a task with local clients checks the stream for anything it missed.
-pub(super) const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
 /// `heard_from` of an agent whose tabs here wait for its joined-watch before hearing
 /// anything: its `joined` was stored before this task loaded the record.

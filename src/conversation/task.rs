@@ -21,6 +21,10 @@ const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// closes hundreds of chats a second, so their tasks should not linger.
 const CLOSED_IDLE_EXIT: Duration = Duration::from_secs(5);
 
+/// How often a task with local clients checks the stream for anything it missed (the
+/// net under a missed live hint, see `live`).
+const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+
 /// Appends handled in one Redis round trip at most.
 const MAX_BATCH: usize = 64;
 
@@ -60,7 +64,7 @@ impl ConversationTask {
         // reaches this task, and what came before is in the record it loads.
         let channel = crate::store::keys::live(&self.id);
         self.owner.subscribe(&channel).await;
-        let mut reconcile = tokio::time::interval(super::live::RECONCILE_EVERY);
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // One timer and one shutdown waiter for the task's life, not one per command:
         // the timer is only moved when it fires early.

@@ -9,7 +9,10 @@ use redis::{streams::StreamRangeReply, Script, Value};
 
 use super::{
     keys,
-    records::{ConversationRecord, NewConversation, Update},
+    records::{
+        decode_append, push_append_args, AppendItem, AppendOutcome, ConversationRecord,
+        NewConversation,
+    },
     Store, StoreError, StoreResult,
 };
 use crate::protocol::{ConversationState, Event, StoredEvent};
@@ -119,75 +122,6 @@ return 0
 "#,
     )
 });
-
-/// What an append must find before it stores anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
-    Any,
-    Open,
-    /// Closed and not rated yet; marks it rated.
-    ClosedUnrated,
-    /// Open, with no owning agent or with this one (`None`: none). A `joined` requires
-    /// the owner the router believes in, so two routers that both believe they route
-    /// (one paused past its lease) can never both assign the conversation.
-    OwnedBy(Option<String>),
-}
-
-impl Requirement {
-    fn wire(&self) -> std::borrow::Cow<'static, str> {
-        match self {
-            Requirement::Any => "any".into(),
-            Requirement::Open => "open".into(),
-            Requirement::ClosedUnrated => "closed_unrated".into(),
-            Requirement::OwnedBy(None) => "owned:".into(),
-            Requirement::OwnedBy(Some(agent)) => format!("owned:{agent}").into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOutcome {
-    Stored(u64),
-    /// The `client_msg_id` was seen before: this is the first one's seq.
-    Duplicate(u64),
-    NotFound,
-    WrongState,
-}
-
-/// One event to append, with what the append requires and changes.
-pub struct AppendItem<'a> {
-    /// The event in its stored form, from [`stored_event_json`].
-    pub stored: &'a str,
-    pub client_msg_id: Option<&'a str>,
-    pub requirement: &'a Requirement,
-    pub updates: &'a [Update],
-    /// Published with the event only (see [`APPEND`]).
-    pub note: &'a str,
-}
-
-/// Adds one event's arguments to a batch invocation of [`APPEND`].
-fn push_append_args(invocation: &mut redis::ScriptInvocation<'static>, item: &AppendItem<'_>) {
-    invocation
-        .arg(item.stored)
-        .arg(item.client_msg_id.unwrap_or(""))
-        .arg(item.requirement.wire().as_ref())
-        .arg(item.note)
-        .arg(item.updates.len());
-    for update in item.updates {
-        let (field, value) = update.field();
-        invocation.arg(field).arg(value);
-    }
-}
-
-fn decode_append(status: i64, seq: i64) -> StoreResult<AppendOutcome> {
-    match (status, seq) {
-        (1, seq) => Ok(AppendOutcome::Stored(seq as u64)),
-        (0, seq) => Ok(AppendOutcome::Duplicate(seq as u64)),
-        (-1, _) => Ok(AppendOutcome::NotFound),
-        (-2, _) => Ok(AppendOutcome::WrongState),
-        other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
-    }
-}
 
 fn decode_event(
     conversation_id: &str,
@@ -525,32 +459,5 @@ impl Store {
             redis::cmd("GET").arg(key).query_async(&mut conn).await
         })
         .await
-    }
-}
-
-/// An event as published on its conversation's live channel (see [`APPEND`]).
-#[derive(Debug)]
-pub struct LiveEvent {
-    pub seq: u64,
-    /// What the appending node published with it ("" when nothing).
-    pub note: String,
-    pub event: Event,
-}
-
-impl LiveEvent {
-    /// Parses `<seq> <note length> <note><event JSON>`; `None` for anything else.
-    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
-        let (seq, rest) = payload.split_once(' ')?;
-        let (note_len, rest) = rest.split_once(' ')?;
-        let seq: u64 = seq.parse().ok()?;
-        let note_len: usize = note_len.parse().ok()?;
-        let note = rest.get(..note_len)?;
-        let json = rest.get(note_len..)?;
-        let stored: StoredEvent = serde_json::from_str(json).ok()?;
-        Some(LiveEvent {
-            seq,
-            note: note.to_string(),
-            event: stored.into_event(conversation_id, seq),
-        })
     }
 }

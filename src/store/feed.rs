@@ -32,6 +32,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{keys, Store, StoreError, StoreResult};
+use crate::protocol::{Event, StoredEvent};
 
 /// How often the probe is published.
 const PROBE_EVERY: Duration = Duration::from_millis(1000);
@@ -338,4 +339,31 @@ fn message_parts(data: Vec<Value>) -> Option<(String, String)> {
         _ => return None,
     };
     Some((channel, payload))
+}
+
+/// An event as published on its conversation's live channel (see the append script in `conversations`).
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub seq: u64,
+    /// What the appending node published with it ("" when nothing).
+    pub note: String,
+    pub event: Event,
+}
+
+impl LiveEvent {
+    /// Parses `<seq> <note length> <note><event JSON>`; `None` for anything else.
+    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
+        let (seq, rest) = payload.split_once(' ')?;
+        let (note_len, rest) = rest.split_once(' ')?;
+        let seq: u64 = seq.parse().ok()?;
+        let note_len: usize = note_len.parse().ok()?;
+        let note = rest.get(..note_len)?;
+        let json = rest.get(note_len..)?;
+        let stored: StoredEvent = serde_json::from_str(json).ok()?;
+        Some(LiveEvent {
+            seq,
+            note: note.to_string(),
+            event: stored.into_event(conversation_id, seq),
+        })
+    }
 }

@@ -19,6 +19,7 @@ mod feed;
 pub mod keys;
 mod limits;
 mod numbering;
+mod outbox;
 mod privacy;
 mod records;
 mod retention;
@@ -32,12 +33,14 @@ pub(crate) use connection::RedisConn;
 use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
-pub use conversations::{AppendItem, AppendOutcome, LiveEvent, Requirement};
 pub use coordination::Reservation;
+pub use feed::LiveEvent;
 pub use feed::{Feed, FeedMessage};
 pub use limits::{FloodKind, FloodSubject};
+pub use outbox::OutboxEntry;
+pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
-pub use tickets::{OutboxEntry, StreamCursor, TicketPage};
+pub use tickets::{StreamCursor, TicketPage};
 
 pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};
 
