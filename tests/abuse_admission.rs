@@ -10,7 +10,7 @@ mod loopback;
 use std::time::Duration;
 
 use common::*;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use loopback::*;
 use serde_json::json;
 use tokio::{io::AsyncWriteExt, time::Instant};
@@ -133,6 +133,17 @@ async fn websocket_caps_hold_per_address_in_total_and_before_hello() {
             .await
             .expect("admitted");
         ws.send(hello.clone()).await.expect("hello");
+        // Handled (welcomed), so it no longer counts as an upgrade in progress.
+        let welcomed = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(frame)) = ws.next().await {
+                if frame.to_text().is_ok_and(|t| t.contains("\"welcome\"")) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(welcomed, Ok(true), "a welcome for the hello from 127.0.0.2");
         from_two.push(ws);
     }
     let asked = Instant::now();

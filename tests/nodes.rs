@@ -289,3 +289,46 @@ async fn an_open_conversation_no_router_heard_of_is_taken_in() {
         })
         .await;
 }
+
+/// A hand-off to an agent on a third node: alice (node a) hands the chat of a customer on
+/// node b to bob (node c); bob is offered it with the note, joins, alice leaves, and all
+/// three see the same events in the same order.
+#[tokio::test]
+async fn a_transfer_to_an_agent_on_a_third_node_hands_over() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 3).await;
+    let (a, b, c) = (&hubs[0], &hubs[1], &hubs[2]);
+    let (mut alice, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conversation = customer.start_chat("general", "please transfer me").await;
+    let offer = alice.wait_offer_for(&conversation).await;
+    alice.accept(&offer).await;
+    customer.wait_event(&conversation, "joined").await;
+    let bob_token = c.create_agent("bob", "Bob", &[], 3, false).await;
+    let (mut bob, _) = c.agent(&bob_token).await;
+    bob.go_available().await;
+
+    alice
+        .ok(json!({"type": "transfer", "conversation_id": conversation,
+                   "to_agent": "bob", "note": "wants a refund"}))
+        .await;
+    let offer = bob.wait_offer_for(&conversation).await;
+    assert_eq!(offer["transfer"]["from_agent"], "alice", "{offer}");
+    assert_eq!(offer["transfer"]["note"], "wants a refund", "{offer}");
+    bob.accept(&offer).await;
+    let joined = customer
+        .wait_for("bob's joined", |f| {
+            is_event(f, &conversation, "joined") && f["agent"]["id"] == "bob"
+        })
+        .await;
+    let left = customer.wait_event(&conversation, "left").await;
+    assert!(seq_of(&joined) < seq_of(&left), "joined before left");
+    alice.wait_seq(&conversation, seq_of(&left)).await;
+    bob.wait_seq(&conversation, seq_of(&joined)).await;
+    let next = bob.say(&conversation, "bob here").await;
+    customer.wait_seq(&conversation, next).await;
+    assert_gapless(
+        &event_seqs(&customer, &conversation),
+        "the customer (node b)",
+    );
+}
