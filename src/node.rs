@@ -161,36 +161,19 @@ fn on_bus(parts: &NodeParts, message: BusMessage) {
                 Party::Agent(id) => PartyKey::Agent(id),
                 Party::Visitor(id) => PartyKey::Visitor(id),
             };
-            let mut here = false;
             let text = frame.map(crate::protocol::FrameText::from);
-            parts.registry.for_each(&key, |conn| {
-                here = true;
-                let skipped =
-                    matches!(&except, Some((node, id)) if *node == parts.id && *id == conn.id);
-                if let (Some(text), false) = (&text, skipped) {
-                    conn.push(text.clone());
-                }
-            });
+            let skip = except
+                .filter(|(node, _)| *node == parts.id)
+                .map(|(_, conn)| conn);
+            let here = parts.registry.push_except(&key, text.as_ref(), skip);
             if let (true, Some((conversation, from_seq))) = (here, watch) {
-                let conversations = Arc::clone(&parts.conversations);
                 let joiner = match &key {
-                    PartyKey::Agent(id) => Some(id.clone()),
+                    PartyKey::Agent(id) => Some(id.as_str()),
                     PartyKey::Visitor(_) => None,
                 };
-                tokio::spawn(async move {
-                    let watched = match (from_seq, joiner) {
-                        (Some(seq), Some(agent)) => {
-                            conversations.watch_joined(&conversation, seq, &agent).await
-                        }
-                        (None, Some(agent)) => {
-                            conversations.watch_offered(&conversation, &agent).await
-                        }
-                        (from_seq, None) => conversations.watch(&conversation, from_seq).await,
-                    };
-                    if let Err(err) = watched {
-                        tracing::debug!(conversation_id = %conversation, cause = %err, "watch failed");
-                    }
-                });
+                parts
+                    .conversations
+                    .watch_soon(&conversation, from_seq, joiner);
             }
         }
         BusMessage::Agent { from, id, record } => {

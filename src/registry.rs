@@ -286,6 +286,24 @@ impl Registry {
             .collect()
     }
 
+    /// Pushes `text` (if any) to each connection of `party` here but `skip`; returns
+    /// whether the party has a connection here at all.
+    pub fn push_except(
+        &self,
+        party: &PartyKey,
+        text: Option<&FrameText>,
+        skip: Option<ConnId>,
+    ) -> bool {
+        let mut here = false;
+        self.for_each(party, |conn| {
+            here = true;
+            if let (Some(text), false) = (text, Some(conn.id) == skip) {
+                conn.push(text.clone());
+            }
+        });
+        here
+    }
+
     /// Agents with connections here, and how many each.
     pub fn agent_tabs(&self) -> std::collections::BTreeMap<String, usize> {
         self.agents

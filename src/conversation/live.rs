@@ -48,52 +48,41 @@ impl Conversations {
         }
     }
 
-    /// Makes this node hear the conversation from now on (a client of it arrived here),
-    /// delivering from `from_seq` when the task is new.
+    /// Makes this node hear the conversation from now on, for a client of it here:
+    /// - `agent` none: a customer, monitor or returning agent; a new task delivers from
+    ///   `from_seq` if given;
+    /// - `agent` with no seq: it was offered the conversation, so the `joined` of its
+    ///   accept reaches its tabs here;
+    /// - `agent` with `from_seq`: it joined at that seq, and its tabs here get every
+    ///   event from its `joined` on, even those delivered before it was a member.
     pub async fn watch(
         self: &Arc<Self>,
         conversation_id: &str,
         from_seq: Option<u64>,
+        agent: Option<&str>,
     ) -> Result<()> {
+        let agent = agent.map(str::to_owned);
         self.ask(conversation_id, |reply| {
-            Command::Watch(from_seq, None, reply)
-        })
-        .await
-    }
-
-    /// `agent` joined the conversation at `joined_seq`: this node (where it has tabs)
-    /// hears the conversation, and the agent's tabs here get every event from its
-    /// `joined` on, even those this node delivered before the agent was a member.
-    pub async fn watch_joined(
-        self: &Arc<Self>,
-        conversation_id: &str,
-        joined_seq: u64,
-        agent: &str,
-    ) -> Result<()> {
-        let agent = Some(agent.to_string());
-        self.ask(conversation_id, |reply| {
-            Command::Watch(Some(joined_seq), agent, reply)
+            Command::Watch(from_seq, agent, reply)
         })
         .await
     }
 
     /// Like [`Conversations::watch`], without waiting.
-    pub fn watch_soon(self: &Arc<Self>, conversation_id: &str) {
+    pub fn watch_soon(
+        self: &Arc<Self>,
+        conversation_id: &str,
+        from_seq: Option<u64>,
+        agent: Option<&str>,
+    ) {
         let conversations = Arc::clone(self);
         let id = conversation_id.to_string();
+        let agent = agent.map(str::to_owned);
         self.tracker.spawn(async move {
-            if let Err(err) = conversations.watch(&id, None).await {
+            if let Err(err) = conversations.watch(&id, from_seq, agent.as_deref()).await {
                 tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
             }
         });
-    }
-
-    /// The conversation was offered to `agent`, which has tabs here: hear it from now
-    /// on, so the `joined` of an accept reaches them.
-    pub async fn watch_offered(self: &Arc<Self>, conversation_id: &str, agent: &str) -> Result<()> {
-        let agent = Some(agent.to_string());
-        self.ask(conversation_id, |reply| Command::Watch(None, agent, reply))
-            .await
     }
 
     /// After the feed came back: every task reads what it may have missed.
@@ -116,32 +105,34 @@ impl Conversations {
             );
         }
     }
-
-    pub fn node_id(&self) -> &str {
-        &self.node_id
-    }
 }
 
 impl ConversationTask {
     /// A hint: the next event is delivered as is; a gap is read from the stream.
     pub(super) async fn live(&mut self, payload: &str) {
-        let Some(live) = LiveEvent::parse(&self.id, payload) else {
+        let Some((seq, note)) = LiveEvent::header(payload) else {
             tracing::warn!(conversation_id = %self.id, "unreadable live message");
             return;
         };
         if self.load().await.is_err() {
             return;
         }
-        if live.seq > self.delivered + 1 {
-            if let Err(err) = self.catch_up(live.seq - 1).await {
+        if seq <= self.delivered && note.is_empty() {
+            return; // this node's own event, or one read from the stream already
+        }
+        if seq > self.delivered + 1 {
+            if let Err(err) = self.catch_up(seq - 1).await {
                 tracing::warn!(cause = %err, "catch-up after a gap failed");
                 self.needs_resync = true;
                 return;
             }
         }
-        self.remote_ack(&live.note, live.seq);
-        if live.seq == self.delivered + 1 {
-            self.deliver(&live.event, None);
+        self.remote_ack(note, seq);
+        if seq == self.delivered + 1 {
+            match LiveEvent::parse(&self.id, payload) {
+                Some(live) => self.deliver(&live.event, None),
+                None => tracing::warn!(conversation_id = %self.id, "unreadable live event"),
+            }
         }
     }
 

@@ -34,21 +34,20 @@ impl RoutingTask {
             Party::Visitor(id) => PartyKey::Visitor(id.clone()),
         };
         let text = frame.to_text();
-        let mut here = false;
-        self.deps.registry.for_each(&key, |conn| {
-            here = true;
-            let skipped = matches!(&except, Some((node, id)) if node == me && *id == conn.id);
-            if !skipped {
-                conn.push(text.clone());
-            }
-        });
+        let skip = except
+            .as_ref()
+            .filter(|(node, _)| node == me)
+            .map(|(_, conn)| *conn);
+        let here = self.deps.registry.push_except(&key, Some(&text), skip);
         if here {
             if let Some((conversation, from_seq)) = &watch {
                 let agent = match &party {
                     Party::Agent(id) => Some(id.as_str()),
                     Party::Visitor(_) => None,
                 };
-                self.watch_here(conversation, *from_seq, agent);
+                self.deps
+                    .conversations
+                    .watch_soon(conversation, *from_seq, agent);
             }
         }
         let elsewhere = match &party {
@@ -79,7 +78,9 @@ impl RoutingTask {
             .count(&PartyKey::Agent(agent.to_string()))
             > 0
         {
-            self.watch_here(conversation, Some(from_seq), Some(agent));
+            self.deps
+                .conversations
+                .watch_soon(conversation, Some(from_seq), Some(agent));
         }
         if self
             .presence_of(agent)
@@ -93,24 +94,6 @@ impl RoutingTask {
                 watch: Some((conversation.to_string(), Some(from_seq))),
             });
         }
-    }
-
-    /// This node hears the conversation: offered to `agent` (`from_seq` none), or
-    /// `agent` joined at `from_seq` (see `conversation::live`).
-    fn watch_here(&self, conversation: &str, from_seq: Option<u64>, agent: Option<&str>) {
-        let conversations = std::sync::Arc::clone(&self.deps.conversations);
-        let id = conversation.to_string();
-        let agent = agent.map(str::to_owned);
-        self.deps.tracker.spawn(async move {
-            let watched = match (from_seq, agent) {
-                (Some(seq), Some(agent)) => conversations.watch_joined(&id, seq, &agent).await,
-                (None, Some(agent)) => conversations.watch_offered(&id, &agent).await,
-                (from_seq, None) => conversations.watch(&id, from_seq).await,
-            };
-            if let Err(err) = watched {
-                tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
-            }
-        });
     }
 
     /// Remembers an agent's chosen status for whichever node routes next.

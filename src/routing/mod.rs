@@ -272,13 +272,6 @@ impl RouterHandle {
         self.tell(Msg::Enqueue(Box::new(conversation)));
     }
 
-    pub fn restore(&self, conversation: QueuedConversation, agent: Option<String>) {
-        self.tell(Msg::Restore {
-            conversation: Box::new(conversation),
-            agent,
-        });
-    }
-
     pub async fn accept(&self, agent: &str, offer_id: &str, ack: Option<Ack>) -> Result<()> {
         let (agent, offer_id) = (agent.to_string(), offer_id.to_string());
         self.ask(|reply| Msg::Accept {

@@ -186,7 +186,7 @@ impl CustomerSession {
                 if record.is_open() {
                     hub.router.customer_presence(&record.id, true);
                     // This node hears the conversation from now on, whichever stores.
-                    hub.conversations.watch_soon(&record.id);
+                    hub.conversations.watch_soon(&record.id, None, None);
                     conversations.push(ConversationSummary {
                         conversation_id: record.id,
                         state: record.state,

@@ -208,15 +208,19 @@ impl Store {
 
     /// The whole ledger: conversation → agent.
     pub async fn ledger(&self) -> StoreResult<HashMap<String, String>> {
+        self.whole_hash("ledger", keys::router_ledger()).await
+    }
+
+    /// Every field of a (small, shared) hash.
+    async fn whole_hash(
+        &self,
+        op: &'static str,
+        key: String,
+    ) -> StoreResult<HashMap<String, String>> {
         let conn = self.conn();
-        self.run_read("ledger", || {
-            let mut conn = conn.clone();
-            async move {
-                redis::cmd("HGETALL")
-                    .arg(keys::router_ledger())
-                    .query_async(&mut conn)
-                    .await
-            }
+        self.run_read(op, || {
+            let (mut conn, key) = (conn.clone(), key.clone());
+            async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }
         })
         .await
     }
@@ -251,17 +255,7 @@ impl Store {
     }
 
     pub async fn statuses(&self) -> StoreResult<HashMap<String, String>> {
-        let conn = self.conn();
-        self.run_read("statuses", || {
-            let mut conn = conn.clone();
-            async move {
-                redis::cmd("HGETALL")
-                    .arg(keys::router_statuses())
-                    .query_async(&mut conn)
-                    .await
-            }
-        })
-        .await
+        self.whole_hash("statuses", keys::router_statuses()).await
     }
 
     /// Announces this node for `ttl_ms` more: `record` is what `GET /v1/nodes` shows
@@ -321,30 +315,38 @@ impl Store {
                 }
             })
             .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One MGET for all records: every key is in the `{router}` slot.
+        let mut conn = self.conn();
+        let record_keys: Vec<String> = ids.iter().map(|id| keys::node(id)).collect();
+        let records: Vec<Option<String>> = self
+            .run("nodes", async move {
+                redis::cmd("MGET")
+                    .arg(record_keys)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
         let mut live = Vec::with_capacity(ids.len());
-        for id in ids {
-            let mut conn = self.conn();
-            let key = keys::node(&id);
-            let record: Option<String> = self
-                .run("node", async move {
-                    redis::cmd("GET").arg(key).query_async(&mut conn).await
-                })
-                .await?;
+        let mut gone = Vec::new();
+        for (id, record) in ids.into_iter().zip(records) {
             match record {
                 Some(record) => live.push((id, record)),
-                None => {
-                    let mut conn = self.conn();
-                    let gone = id.clone();
-                    self.run("forget_node", async move {
-                        redis::cmd("SREM")
-                            .arg(keys::nodes())
-                            .arg(gone)
-                            .query_async::<i64>(&mut conn)
-                            .await
-                    })
-                    .await?;
-                }
+                None => gone.push(id),
             }
+        }
+        if !gone.is_empty() {
+            let mut conn = self.conn();
+            self.run("forget_nodes", async move {
+                redis::cmd("SREM")
+                    .arg(keys::nodes())
+                    .arg(gone)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
         }
         Ok(live)
     }

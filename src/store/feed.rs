@@ -18,7 +18,7 @@
 use std::{
     collections::HashSet,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc,
     },
     time::Duration,
@@ -62,7 +62,6 @@ enum FeedCommand {
 pub struct Feed {
     commands: mpsc::UnboundedSender<FeedCommand>,
     ready: Arc<AtomicBool>,
-    reconnects: Arc<AtomicU64>,
 }
 
 impl Feed {
@@ -79,7 +78,6 @@ impl Feed {
         let feed = Feed {
             commands,
             ready: Arc::new(AtomicBool::new(false)),
-            reconnects: Arc::new(AtomicU64::new(0)),
         };
         let task = FeedTask {
             store,
@@ -88,7 +86,6 @@ impl Feed {
             subscribed: HashSet::new(),
             sink,
             ready: Arc::clone(&feed.ready),
-            reconnects: Arc::clone(&feed.reconnects),
         };
         tracker.spawn(task.run(rx, shutdown));
         feed
@@ -106,11 +103,6 @@ impl Feed {
     /// Whether the feed is connected with every subscription in place.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
-    }
-
-    /// How many times the feed was lost and rebuilt.
-    pub fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
     }
 }
 
@@ -144,7 +136,6 @@ struct FeedTask {
     subscribed: HashSet<String>,
     sink: mpsc::UnboundedSender<FeedMessage>,
     ready: Arc<AtomicBool>,
-    reconnects: Arc<AtomicU64>,
 }
 
 /// Why a connection's life ended.
@@ -159,17 +150,10 @@ impl FeedTask {
         mut commands: mpsc::UnboundedReceiver<FeedCommand>,
         shutdown: CancellationToken,
     ) {
-        let mut first = true;
         loop {
             let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
             let ended = match self.connect(push_tx).await {
-                Ok(conn) => {
-                    if !first {
-                        self.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    first = false;
-                    self.serve(conn, push_rx, &mut commands, &shutdown).await
-                }
+                Ok(conn) => self.serve(conn, push_rx, &mut commands, &shutdown).await,
                 Err(err) => Ended::Lost(err.to_string()),
             };
             self.ready.store(false, Ordering::Relaxed);
@@ -345,24 +329,27 @@ fn message_parts(data: Vec<Value>) -> Option<(String, String)> {
 #[derive(Debug)]
 pub struct LiveEvent {
     pub seq: u64,
-    /// What the appending node published with it ("" when nothing).
-    pub note: String,
     pub event: Event,
 }
 
 impl LiveEvent {
-    /// Parses `<seq> <note length> <note><event JSON>`; `None` for anything else.
-    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
+    /// The seq and note of `<seq> <note length> <note><event JSON>`, without reading the
+    /// event: most hints are dropped on their seq alone (the storing node hears its own).
+    pub fn header(payload: &str) -> Option<(u64, &str)> {
         let (seq, rest) = payload.split_once(' ')?;
         let (note_len, rest) = rest.split_once(' ')?;
-        let seq: u64 = seq.parse().ok()?;
         let note_len: usize = note_len.parse().ok()?;
-        let note = rest.get(..note_len)?;
-        let json = rest.get(note_len..)?;
+        Some((seq.parse().ok()?, rest.get(..note_len)?))
+    }
+
+    /// The whole message; `None` for anything else.
+    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
+        let (seq, note) = Self::header(payload)?;
+        let json = payload.get(payload.find(' ')? + 1..)?;
+        let json = json.get(json.find(' ')? + 1 + note.len()..)?;
         let stored: StoredEvent = serde_json::from_str(json).ok()?;
         Some(LiveEvent {
             seq,
-            note: note.to_string(),
             event: stored.into_event(conversation_id, seq),
         })
     }
