@@ -15,6 +15,7 @@ impl ConversationTask {
         loop {
             let (events, more) = self
                 .owner
+                .deps
                 .store
                 .history_in_order(&self.id, self.delivered, 200)
                 .await?;
@@ -25,7 +26,7 @@ impl ConversationTask {
                 self.deliver(&event, None);
                 if closed && fresh {
                     // Stored by a request whose reply was lost: the close still counts.
-                    (self.owner.on_closed)(&self.id);
+                    (self.owner.deps.on_closed)(&self.id);
                 }
                 progressed = true;
             }
@@ -44,7 +45,7 @@ impl ConversationTask {
         let Some(members) = &self.members else {
             return;
         };
-        let registry = &self.owner.registry;
+        let registry = &self.owner.deps.registry;
         let monitored = registry.is_monitored(&self.id);
         let mut visited: Vec<ConnId> = Vec::new();
         let mut member = |conn: &ConnTx| {

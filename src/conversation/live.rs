@@ -78,7 +78,7 @@ impl Conversations {
         let conversations = Arc::clone(self);
         let id = conversation_id.to_string();
         let agent = agent.map(str::to_owned);
-        self.tracker.spawn(async move {
+        self.deps.tracker.spawn(async move {
             if let Err(err) = conversations.watch(&id, from_seq, agent.as_deref()).await {
                 tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
             }
@@ -94,7 +94,7 @@ impl Conversations {
 
     pub(super) async fn subscribe(&self, channel: &str) {
         let (done, subscribed) = tokio::sync::oneshot::channel();
-        self.feed.subscribe(channel.to_string(), Some(done));
+        self.deps.feed.subscribe(channel.to_string(), Some(done));
         if tokio::time::timeout(SUBSCRIBE_WAIT, subscribed)
             .await
             .is_err()
@@ -144,7 +144,9 @@ impl ConversationTask {
         let Ok(ack) = serde_json::from_str::<RemoteAck>(note) else {
             return;
         };
-        if ack.node != self.owner.node_id || !self.owner.registry.claim_ack(ack.conn, &ack.req) {
+        if ack.node != self.owner.deps.node_id
+            || !self.owner.deps.registry.claim_ack(ack.conn, &ack.req)
+        {
             return;
         }
         let frame = ServerFrame::ack(
@@ -155,11 +157,14 @@ impl ConversationTask {
                 ..AckBody::default()
             },
         );
-        self.owner.registry.for_each_agent_conn(&ack.agent, |conn| {
-            if conn.id == ack.conn {
-                conn.send(&frame);
-            }
-        });
+        self.owner
+            .deps
+            .registry
+            .for_each_agent_conn(&ack.agent, |conn| {
+                if conn.id == ack.conn {
+                    conn.send(&frame);
+                }
+            });
     }
 
     /// A client of the conversation arrived at this node: load, then deliver from
@@ -211,6 +216,7 @@ impl ConversationTask {
         while after < until {
             let (events, more) = self
                 .owner
+                .deps
                 .store
                 .history_in_order(&self.id, after, 200)
                 .await?;
@@ -219,7 +225,7 @@ impl ConversationTask {
             };
             for event in events.iter().filter(|e| e.seq <= until) {
                 let text = event.frame_text();
-                self.owner.registry.for_each_agent_conn(agent, |conn| {
+                self.owner.deps.registry.for_each_agent_conn(agent, |conn| {
                     conn.push(text.clone());
                 });
             }

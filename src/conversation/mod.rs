@@ -141,20 +141,10 @@ enum Command {
     CatchUp,
 }
 
-/// The set of running conversation tasks.
+/// The set of running conversation tasks, and what they work with.
 pub struct Conversations {
     tasks: DashMap<String, mpsc::UnboundedSender<Command>>,
-    store: Store,
-    registry: Arc<Registry>,
-    metrics: Metrics,
-    on_closed: OnClosed,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-    /// This node's subscriptions to live channels.
-    feed: Feed,
-    node_id: String,
-    /// Ack only after `WAIT 1` (`limits.replicated_acks`).
-    replicated_acks: bool,
+    deps: ConversationDeps,
 }
 
 /// What the conversation tasks of a node work with.
@@ -172,28 +162,9 @@ pub struct ConversationDeps {
 
 impl Conversations {
     pub fn new(deps: ConversationDeps) -> Arc<Self> {
-        let ConversationDeps {
-            store,
-            registry,
-            metrics,
-            on_closed,
-            shutdown,
-            tracker,
-            feed,
-            node_id,
-            replicated_acks,
-        } = deps;
         Arc::new(Conversations {
             tasks: DashMap::new(),
-            store,
-            registry,
-            metrics,
-            on_closed,
-            shutdown,
-            tracker,
-            feed,
-            node_id,
-            replicated_acks,
+            deps,
         })
     }
 
@@ -230,7 +201,7 @@ impl Conversations {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = ConversationTask::new(id, Arc::clone(self), tx.clone());
         let span = tracing::info_span!("conversation", conversation_id = %id);
-        self.tracker.spawn(task.run(rx).instrument(span));
+        self.deps.tracker.spawn(task.run(rx).instrument(span));
         tx
     }
 

@@ -68,7 +68,7 @@ impl ConversationTask {
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // One timer and one shutdown waiter for the task's life, not one per command:
         // the timer is only moved when it fires early.
-        let shutdown = self.owner.shutdown.clone();
+        let shutdown = self.owner.deps.shutdown.clone();
         let shutting_down = shutdown.cancelled();
         tokio::pin!(shutting_down);
         let idle = tokio::time::sleep(IDLE_EXIT);
@@ -132,7 +132,7 @@ impl ConversationTask {
         // Hand the slot back first so new commands go to a fresh task, then finish what
         // was already queued here.
         // Unsubscribed first: a task started after the removal subscribes after this.
-        self.owner.feed.unsubscribe(channel);
+        self.owner.deps.feed.unsubscribe(channel);
         self.owner
             .tasks
             .remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
@@ -199,7 +199,12 @@ impl ConversationTask {
         if members.state == ConversationState::Closed {
             return Ok((AppendOutcome::WrongState, String::new()));
         }
-        let number = self.owner.store.reserve_ticket_number(&self.id).await?;
+        let number = self
+            .owner
+            .deps
+            .store
+            .reserve_ticket_number(&self.id)
+            .await?;
         let ticket_id = format!("t_{number}");
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.append_batch(vec![(Box::new(build(ticket_id.clone())), reply)])
@@ -213,10 +218,10 @@ impl ConversationTask {
         if self.members.is_some() {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
-        if !self.owner.store.create_conversation(&new).await? {
+        if !self.owner.deps.store.create_conversation(&new).await? {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
-        self.owner.metrics.events_stored.inc();
+        self.owner.deps.metrics.events_stored.inc();
         self.members = Some(Membership {
             visitor_id: new.visitor_id,
             agent: None,
@@ -247,6 +252,7 @@ impl ConversationTask {
         if self.members.is_none() {
             let record = self
                 .owner
+                .deps
                 .store
                 .conversation(&self.id)
                 .await?
@@ -340,15 +346,16 @@ impl ConversationTask {
             .collect();
         let outcomes = self
             .owner
+            .deps
             .store
             .append_batch(&self.id, self.delivered, &items)
             .await;
         drop(items);
         let outcomes = match outcomes {
-            Ok(outcomes) if self.owner.replicated_acks && any_stored(&outcomes) => {
+            Ok(outcomes) if self.owner.deps.replicated_acks && any_stored(&outcomes) => {
                 // Acks only once a replica has the events: a failover cannot lose them.
                 let key = crate::store::keys::conversation(&self.id);
-                match self.owner.store.wait_replicated(&key).await {
+                match self.owner.deps.store.wait_replicated(&key).await {
                     Ok(()) => Ok(outcomes),
                     Err(err) => Err(err),
                 }
@@ -386,7 +393,7 @@ impl ConversationTask {
     ) -> Result<AppendOutcome> {
         let failure = match outcome {
             AppendOutcome::Stored(seq) => {
-                self.owner.metrics.events_stored.inc();
+                self.owner.deps.metrics.events_stored.inc();
                 if seq > self.delivered + 1 {
                     // Someone else stored events in between (another node, a lost reply).
                     if let Err(err) = self.catch_up(seq - 1).await {
@@ -407,7 +414,7 @@ impl ConversationTask {
                 };
                 self.deliver(&event, StoredEvent::event_frame(&self.id, seq, stored));
                 if closed {
-                    (self.owner.on_closed)(&self.id);
+                    (self.owner.deps.on_closed)(&self.id);
                 }
                 return Ok(outcome);
             }
@@ -429,6 +436,7 @@ impl ConversationTask {
         };
         match self
             .owner
+            .deps
             .store
             .reserve(fence.epoch, &self.id, &fence.agent, fence.capacity)
             .await?
@@ -461,6 +469,7 @@ impl ConversationTask {
             return;
         };
         self.owner
+            .deps
             .metrics
             .errors
             .with_label_values(&[err.code().as_str()])
@@ -477,7 +486,7 @@ impl ConversationTask {
         }) = ack
         {
             body.seq = Some(seq);
-            self.owner.metrics.acks.inc();
+            self.owner.deps.metrics.acks.inc();
             conn.send(&ServerFrame::ack(req, body));
         }
     }
