@@ -254,16 +254,20 @@ fn on_closed(
     #[cfg(not(feature = "failpoints"))]
     let _ = config;
     Arc::new(move |conversation_id: &str| {
-        router.closed(conversation_id);
+        let (router, tickets, store) = (router.clone(), tickets.clone(), store.clone());
         #[cfg(feature = "failpoints")]
-        failpoint::hit(armed.as_deref(), "after_close_before_flush");
-        let (tickets, store) = (tickets.clone(), store.clone());
+        let armed = armed.clone();
         let id = conversation_id.to_string();
         tracker.spawn(async move {
-            // The agent's room in the ledger is free again (safe to repeat).
+            // The agent's room in the ledger is freed before the router frees it: the
+            // router may offer that room at once, and the accept's reservation must find
+            // it free in Redis too (safe to repeat; the sweep retries a failed flush).
             if let Err(err) = store.free_reservation(&id).await {
                 tracing::warn!(conversation_id = %id, cause = %err, "reservation not freed");
             }
+            router.closed(&id);
+            #[cfg(feature = "failpoints")]
+            failpoint::hit(armed.as_deref(), "after_close_before_flush");
             tickets.flush_or_defer(&id).await
         });
     })
