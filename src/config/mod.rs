@@ -5,6 +5,7 @@
 //! - this file — the merged [`Config`], its validation, and masked secrets.
 
 mod cli;
+mod desk;
 mod sections;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use self::sections::{
 };
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
+    desk::{AgentSettings, ReportSettings, SlaTargets, SurveyKind, MISSED_OFFERS_REASON},
     sections::{
         AccessSettings, AuthSettings, CannedResponse, Expand, FloodRule, FloodSettings,
         IdentitySettings, Limits, RetentionSettings, RouterSettings, TopicConfig, WebhookSettings,
@@ -167,6 +169,10 @@ struct FileConfig {
     flood: FloodSettings,
     #[serde(default)]
     identity: IdentitySettings,
+    #[serde(default)]
+    agents: AgentSettings,
+    #[serde(default)]
+    reports: ReportSettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -191,6 +197,9 @@ pub struct Config {
     pub flood: FloodSettings,
     /// Identity signature age and session lifetime.
     pub identity: IdentitySettings,
+    /// `[agents]`: away reasons. `[reports]`: how long aggregates are kept.
+    pub agents: AgentSettings,
+    pub reports: ReportSettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -225,6 +234,9 @@ impl Default for Config {
                 expand: vec![],
                 escalation_priority_boost: 0,
                 max_waiting: default_max_waiting(),
+                wrap_up_s: 0,
+                sla: SlaTargets::default(),
+                survey: SurveyKind::Csat,
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),
@@ -234,6 +246,8 @@ impl Default for Config {
             access: AccessSettings::default(),
             flood: FloodSettings::default(),
             identity: IdentitySettings::default(),
+            agents: AgentSettings::default(),
+            reports: ReportSettings::default(),
             failpoint: None,
         }
     }
@@ -304,6 +318,8 @@ impl Config {
             access: file.access,
             flood: file.flood,
             identity: file.identity,
+            agents: file.agents,
+            reports: file.reports,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -343,6 +359,8 @@ impl Config {
             access: file.access,
             flood: file.flood,
             identity: file.identity,
+            agents: file.agents,
+            reports: file.reports,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -407,29 +425,8 @@ impl Config {
                 return invalid("retention.ticket_s must be 0 (forever) or cover webhook.give_up_after_ms: a ticket must outlive its delivery attempts".into());
             }
         }
-        if self.topics.is_empty() {
-            return invalid("at least one [[topic]] is needed".into());
-        }
-        let mut names = std::collections::HashSet::new();
-        for topic in &self.topics {
-            if topic.name.is_empty() || !names.insert(topic.name.as_str()) {
-                return invalid(format!(
-                    "topic names must be non-empty and unique: {:?}",
-                    topic.name
-                ));
-            }
-            if topic.offer_timeout_ms == 0 || topic.transfer_timeout_ms == 0 {
-                return invalid(format!("topic {}: timeouts must be positive", topic.name));
-            }
-            for step in &topic.expand {
-                if let Some(skill) = step.drop_skills.iter().find(|s| !topic.skills.contains(s)) {
-                    return invalid(format!(
-                        "topic {}: expand drops skill {skill:?} which the topic does not require",
-                        topic.name
-                    ));
-                }
-            }
-        }
+        desk::validate_topics(&self.topics, &self.agents, &self.reports)
+            .map_err(ConfigError::Invalid)?;
         sections::validate_abuse_limits(&self.flood, &self.identity, &self.topics)
             .map_err(ConfigError::Invalid)?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {

@@ -105,6 +105,16 @@ pub struct TopicConfig {
     /// and the widget shows its offline form (abuse-b).
     #[serde(default = "default_max_waiting")]
     pub max_waiting: u32,
+    /// After closing a chat of this topic the agent gets no new offers for this long
+    /// (status `wrap_up`); 0: none.
+    #[serde(default)]
+    pub wrap_up_s: u64,
+    /// Service-level targets reported on and watched live.
+    #[serde(default)]
+    pub sla: super::desk::SlaTargets,
+    /// The survey after close: `csat` (1–5) or `nps` (0–10).
+    #[serde(default)]
+    pub survey: super::desk::SurveyKind,
 }
 
 pub(super) fn default_max_waiting() -> u32 {
