@@ -22,9 +22,6 @@ impl Default for AgentSettings {
     }
 }
 
-/// The reason the router gives an agent it sets away after too many missed offers.
-pub const MISSED_OFFERS_REASON: &str = "missed_offers";
-
 impl AgentSettings {
     /// Whether a client may send this away reason.
     pub fn allows(&self, reason: &str) -> bool {
@@ -127,7 +124,10 @@ pub(super) fn validate_topics(
             ));
         }
         if topic.sla.wait_ms == Some(0) || topic.sla.first_response_ms == Some(0) {
-            return Err(format!("topic {}: sla targets must be positive", topic.name));
+            return Err(format!(
+                "topic {}: sla targets must be positive",
+                topic.name
+            ));
         }
     }
     let valid_reason = |r: &String| {
@@ -142,4 +142,110 @@ pub(super) fn validate_topics(
         return Err("reports.keep_days must be 1 to 3650".into());
     }
     Ok(())
+}
+
+/// Where a live conversation stands against one SLA target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    /// Not reached yet, under 80 % of the target.
+    Ok,
+    /// Not reached yet, at 80 % of the target or more.
+    AtRisk,
+    /// Not reached within the target (reached late, or still waiting past it).
+    Breached,
+    /// Reached within the target.
+    Met,
+}
+
+/// One target of a live conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlaMark {
+    pub target_ms: u64,
+    /// Time to the milestone, or so far when not reached.
+    pub elapsed_ms: u64,
+    pub state: SlaState,
+}
+
+/// The share of a target after which a conversation is at risk.
+const AT_RISK_PERCENT: u64 = 80;
+
+impl SlaMark {
+    /// Measured from `since` to `reached` (or `now` while not reached).
+    pub fn of(target_ms: u64, since: u64, reached: Option<u64>, now: u64) -> SlaMark {
+        let elapsed_ms = reached.unwrap_or(now).saturating_sub(since);
+        let state = match reached {
+            Some(_) if elapsed_ms <= target_ms => SlaState::Met,
+            Some(_) => SlaState::Breached,
+            None if elapsed_ms > target_ms => SlaState::Breached,
+            None if elapsed_ms.saturating_mul(100) >= target_ms.saturating_mul(AT_RISK_PERCENT) => {
+                SlaState::AtRisk
+            }
+            None => SlaState::Ok,
+        };
+        SlaMark {
+            target_ms,
+            elapsed_ms,
+            state,
+        }
+    }
+}
+
+/// A live conversation against its topic's targets (a target not set is left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlaMarks {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<SlaMark>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_response: Option<SlaMark>,
+}
+
+impl SlaTargets {
+    /// Marks for a conversation started at `created_at`, answered (first `joined`) and
+    /// first responded to at the given times, if yet.
+    pub fn marks(
+        &self,
+        created_at: u64,
+        answered_at: Option<u64>,
+        first_response_at: Option<u64>,
+        now: u64,
+    ) -> SlaMarks {
+        SlaMarks {
+            wait: self
+                .wait_ms
+                .map(|t| SlaMark::of(t, created_at, answered_at, now)),
+            first_response: self
+                .first_response_ms
+                .map(|t| SlaMark::of(t, created_at, first_response_at, now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sla_marks_follow_the_target() {
+        let target = SlaTargets {
+            wait_ms: Some(1_000),
+            first_response_ms: None,
+        };
+        let state = |answered, now| target.marks(0, answered, None, now).wait.map(|m| m.state);
+        assert_eq!(state(None, 799), Some(SlaState::Ok));
+        assert_eq!(state(None, 800), Some(SlaState::AtRisk));
+        assert_eq!(state(None, 1_000), Some(SlaState::AtRisk));
+        assert_eq!(state(None, 1_001), Some(SlaState::Breached));
+        assert_eq!(state(Some(1_000), 5_000), Some(SlaState::Met));
+        assert_eq!(state(Some(1_001), 5_000), Some(SlaState::Breached));
+        assert!(target.marks(0, None, None, 0).first_response.is_none());
+    }
+
+    #[test]
+    fn surveys_accept_their_scale() {
+        assert!(SurveyKind::Csat.accepts(1) && SurveyKind::Csat.accepts(5));
+        assert!(!SurveyKind::Csat.accepts(0) && !SurveyKind::Csat.accepts(6));
+        assert!(SurveyKind::Nps.accepts(0) && SurveyKind::Nps.accepts(10));
+        assert!(!SurveyKind::Nps.accepts(11));
+    }
 }

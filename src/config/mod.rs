@@ -17,7 +17,7 @@ use self::sections::{
 };
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs},
-    desk::{AgentSettings, ReportSettings, SlaTargets, SurveyKind, MISSED_OFFERS_REASON},
+    desk::{AgentSettings, ReportSettings, SlaMark, SlaMarks, SlaState, SlaTargets, SurveyKind},
     sections::{
         AccessSettings, AuthSettings, CannedResponse, Expand, FloodRule, FloodSettings,
         IdentitySettings, Limits, RetentionSettings, RouterSettings, TopicConfig, WebhookSettings,

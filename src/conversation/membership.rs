@@ -40,6 +40,10 @@ pub struct Membership {
     pub present: Vec<String>,
     pub state: ConversationState,
     pub last_seq: u64,
+    /// Whether the first `joined` and the first agent message are stored (their times
+    /// are written once, for the SLA).
+    pub answered: bool,
+    pub responded: bool,
 }
 
 impl Membership {
@@ -50,6 +54,35 @@ impl Membership {
             agent: record.agent,
             state: record.state,
             last_seq: record.last_seq,
+            answered: record.answered_at.is_some(),
+            responded: record.first_response_at.is_some(),
+        }
+    }
+
+    /// A conversation just created: queued, its first message stored as seq 1.
+    pub fn created(visitor_id: String) -> Self {
+        Membership {
+            visitor_id,
+            agent: None,
+            present: Vec::new(),
+            state: ConversationState::Queued,
+            last_seq: 1,
+            answered: false,
+            responded: false,
+        }
+    }
+
+    /// The SLA milestone an event about to be stored at `ts` reaches, written with it:
+    /// the first `joined`, the first agent message.
+    pub fn milestone(&self, body: &EventBody, ts: u64) -> Option<Update> {
+        match body {
+            EventBody::Joined { .. } if !self.answered => Some(Update::AnsweredAt(ts)),
+            EventBody::Message { from, .. }
+                if !self.responded && from.role == crate::protocol::Role::Agent =>
+            {
+                Some(Update::FirstResponseAt(ts))
+            }
+            _ => None,
         }
     }
 
@@ -80,6 +113,8 @@ impl Membership {
             match update {
                 Update::State(state) => self.state = *state,
                 Update::Agent(agent) => self.agent = agent.clone(),
+                Update::AnsweredAt(_) => self.answered = true,
+                Update::FirstResponseAt(_) => self.responded = true,
                 Update::ClosedAt(_)
                 | Update::TicketId(_)
                 | Update::Resolution(_)

@@ -222,13 +222,7 @@ impl ConversationTask {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
         self.owner.deps.metrics.events_stored.inc();
-        self.members = Some(Membership {
-            visitor_id: new.visitor_id,
-            agent: None,
-            present: Vec::new(),
-            state: ConversationState::Queued,
-            last_seq: 1,
-        });
+        self.members = Some(Membership::created(new.visitor_id));
         self.ack(ack, 1);
         let event = Event {
             conversation_id: new.id,
@@ -284,7 +278,7 @@ impl ConversationTask {
 
     /// Stores a batch of appends in one round trip and answers each in order.
     async fn append_batch(&mut self, batch: Vec<(Box<AppendRequest>, Reply<AppendOutcome>)>) {
-        let mut allowed = Vec::with_capacity(batch.len());
+        let mut allowed: Vec<(Box<AppendRequest>, _)> = Vec::with_capacity(batch.len());
         for (request, reply) in batch {
             let permitted = match self.permit(&request.author, request.permission).await {
                 Ok(()) => self.fenced(&request).await,
@@ -307,6 +301,11 @@ impl ConversationTask {
             }
         }
         let ts = crate::clock::now_ms();
+        if let Some(members) = &self.members {
+            for (request, _) in allowed.iter_mut() {
+                request.updates.extend(members.milestone(&request.body, ts));
+            }
+        }
         // Each event is serialized once: the stored form goes to Redis and the frame
         // members get is spliced from it.
         let mut stored_forms = Vec::with_capacity(allowed.len());

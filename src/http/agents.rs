@@ -126,6 +126,8 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<
                 .map(|s| s.status)
                 .unwrap_or(crate::protocol::AgentStatus::Offline));
             view["load"] = json!(state.map(|s| s.load).unwrap_or(0));
+            view["away_reason"] = json!(state.and_then(|s| s.away_reason.clone()));
+            view["wrap_up_ends_in_ms"] = json!(state.and_then(|s| s.wrap_up_ends_in_ms));
             let here = hub
                 .registry
                 .count(&crate::registry::PartyKey::Agent(agent.id.clone()));

@@ -21,7 +21,15 @@ use crate::{
     store::{ConversationRecord, StreamCursor},
 };
 
-fn summary(record: &ConversationRecord) -> Value {
+fn summary(hub: &Hub, record: &ConversationRecord) -> Value {
+    let sla = hub.config.topic(&record.topic).map(|topic| {
+        topic.sla.marks(
+            record.created_at,
+            record.answered_at,
+            record.first_response_at,
+            crate::clock::now_ms(),
+        )
+    });
     json!({
         "conversation_id": record.id,
         "state": record.state,
@@ -38,6 +46,9 @@ fn summary(record: &ConversationRecord) -> Value {
         "last_seq": record.last_seq,
         "closed_at": record.closed_at,
         "ticket_id": record.ticket_id,
+        "answered_at": record.answered_at,
+        "first_response_at": record.first_response_at,
+        "sla": sla,
     })
 }
 
@@ -60,7 +71,7 @@ pub async fn list(
                 None => record.is_open(),
             };
             if wanted {
-                conversations.push(summary(&record));
+                conversations.push(summary(&hub, &record));
             }
         }
     }
@@ -94,7 +105,8 @@ pub async fn show(
         }
     }
     let (first, more) = hub.store.history(&id, 0, SHOW_PAGE).await?;
-    let mut head = format!(r#"{{"conversation":{},"events":["#, summary(&record)).into_bytes();
+    let mut head =
+        format!(r#"{{"conversation":{},"events":["#, summary(&hub, &record)).into_bytes();
     let mut pages = EventPages {
         store: hub.store.clone(),
         conversation_id: id,
@@ -243,4 +255,29 @@ pub async fn stats(
         },
         "webhook": { "pending": outbox_pending, "dead_letters": dead_letters },
     })))
+}
+
+/// The routing audit of one conversation: every decision the router made about it,
+/// oldest first, with its reasons. Admins and supervisors; kept as long as the
+/// conversation is.
+pub async fn routing(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    auth::admin_or_supervisor(&hub, &headers).await?;
+    if hub.store.conversation(&id).await?.is_none() {
+        return Err(Error::not_found(format!("no conversation {id}")).into());
+    }
+    let decisions = hub
+        .store
+        .decisions(&id)
+        .await?
+        .iter()
+        .map(|json| serde_json::from_str::<Value>(json))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::Unavailable)?;
+    Ok(Json(
+        json!({ "conversation_id": id, "decisions": decisions }),
+    ))
 }

@@ -70,6 +70,10 @@ pub fn app(hub: Arc<Hub>) -> Router {
         )
         .route("/v1/conversations", get(conversations::list))
         .route("/v1/conversations/{id}", get(conversations::show))
+        .route(
+            "/v1/conversations/{id}/routing",
+            get(conversations::routing),
+        )
         .route("/v1/tickets", get(conversations::tickets))
         .route("/v1/tickets/{id}", get(conversations::ticket))
         .route("/v1/stats", get(conversations::stats))

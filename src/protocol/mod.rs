@@ -20,7 +20,7 @@ pub use self::{
     event::{AgentRef, Audience, CustomerView, Event, EventBody, Party, StoredEvent},
     inbound::{Inbound, ParseFailure},
     vocabulary::{
-        AgentStatus, ConversationState, LeftReason, RevokeReason, StatusReason, TransferFailReason,
+        AgentStatus, ConversationState, LeftReason, RevokeReason, TransferFailReason, WRAP_UP_ENDED,
     },
 };
 use crate::error::{Error, ErrorCode};
@@ -110,6 +110,9 @@ pub enum ClientFrame {
     },
     Status {
         status: AgentStatus,
+        /// With `away`: one of the configured away reasons.
+        #[serde(default)]
+        reason: Option<String>,
     },
     Accept {
         offer_id: String,
@@ -147,6 +150,10 @@ pub struct ConversationSummary {
     pub conversation_id: String,
     pub state: ConversationState,
     pub last_seq: u64,
+    /// To customers, when the topic's survey is not the default CSAT: the scale `rate`
+    /// takes after close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<crate::config::SurveyKind>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +163,8 @@ pub struct AgentInfo {
     pub skills: std::collections::BTreeMap<String, u32>,
     pub capacity: u32,
     pub supervisor: bool,
+    /// The reasons `status` `away` takes (configured).
+    pub away_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +186,9 @@ pub struct CustomerInfo {
 pub struct AckBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// `start`: the survey scale when it is not the default CSAT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<crate::config::SurveyKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,10 +284,15 @@ pub enum ServerFrame {
         from: Party,
         seq: u64,
     },
+    /// The agent's status changed: by one of its tabs, or by the hub (`missed_offers`,
+    /// a wrap-up starting or ending).
     Status {
         status: AgentStatus,
         #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<StatusReason>,
+        reason: Option<String>,
+        /// With `wrap_up`: milliseconds until the agent is available again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ends_in_ms: Option<u64>,
     },
 }
 

@@ -51,13 +51,10 @@ pub enum LeftReason {
     Removed,
 }
 
-/// Why the hub changed an agent's status itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusReason {
-    /// Too many offers expired in a row.
-    MissedOffers,
-}
+/// `status.reason` when the hub made an agent available again after its wrap-up time.
+/// (The other hub-made reason is `missed_offers`, with `away`; an agent's own away
+/// reasons come from the configured list.)
+pub const WRAP_UP_ENDED: &str = "wrap_up_ended";
 
 /// Writes a router enum as its protocol spelling.
 macro_rules! serialize_as_wire {
@@ -78,10 +75,13 @@ impl<'de> Deserialize<'de> for AgentStatus {
         [
             AgentStatus::Available,
             AgentStatus::Away,
+            AgentStatus::WrapUp,
             AgentStatus::Offline,
         ]
         .into_iter()
         .find(|status| status.as_wire() == text)
-        .ok_or_else(|| serde::de::Error::unknown_variant(&text, &["available", "away", "offline"]))
+        .ok_or_else(|| {
+            serde::de::Error::unknown_variant(&text, &["available", "away", "wrap_up", "offline"])
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! period of an agent whose connections all dropped, and taking conversations away from
 //! an agent that is gone (they are queued again at the front of their priority).
 
+use super::audit::{DecisionEvent, Rule};
 use super::handover::Lapse;
 use super::rank::Lane;
 use super::state::{Agent, Conv, Phase, Timer};
@@ -60,6 +61,7 @@ impl Router {
             return out;
         }
         self.cancel_grace(id);
+        self.cancel_wrap_up(id);
         self.withdraw_offers(now_ms, id, &mut out);
         let conversations: Vec<ConversationId> = self
             .agents
@@ -77,12 +79,39 @@ impl Router {
     /// conversations, gets no offers, its open offers are withdrawn. Offline (all
     /// connections gone): offers withdrawn and the grace timer starts; Available or Away
     /// before it ends cancels it.
+    /// WrapUp set here (a rebuild restoring it) has no timer: it lasts until Available.
+    /// Any other status ends a running wrap-up.
     pub fn set_status(&mut self, now_ms: u64, id: &str, status: AgentStatus) -> Vec<Command> {
+        self.change_status(now_ms, id, status, None)
+    }
+
+    /// Away with the reason the agent gave (from the hub's configured list).
+    pub fn set_away(&mut self, now_ms: u64, id: &str, reason: Option<String>) -> Vec<Command> {
+        self.change_status(now_ms, id, AgentStatus::Away, reason)
+    }
+
+    fn change_status(
+        &mut self,
+        now_ms: u64,
+        id: &str,
+        status: AgentStatus,
+        away_reason: Option<String>,
+    ) -> Vec<Command> {
         let mut out = Vec::new();
-        let Some(previous) = self.update_agent(id, |a| std::mem::replace(&mut a.status, status))
-        else {
+        if status != AgentStatus::WrapUp {
+            self.cancel_wrap_up(id);
+        }
+        let reason = away_reason.filter(|_| status == AgentStatus::Away);
+        let Some((previous, reason_changed)) = self.update_agent(id, |a| {
+            let changed = a.away_reason != reason;
+            a.away_reason = reason;
+            (std::mem::replace(&mut a.status, status), changed)
+        }) else {
             return out;
         };
+        if reason_changed {
+            self.activity_changed.insert(id.to_owned());
+        }
         match status {
             AgentStatus::Available => {
                 self.cancel_grace(id);
@@ -93,7 +122,7 @@ impl Router {
                 }
                 self.seek_work(now_ms, id, &mut out);
             }
-            AgentStatus::Away => {
+            AgentStatus::Away | AgentStatus::WrapUp => {
                 self.cancel_grace(id);
                 self.withdraw_offers(now_ms, id, &mut out);
             }
@@ -103,7 +132,11 @@ impl Router {
                     .get_mut(id)
                     .filter(|_| previous != AgentStatus::Offline)
                 {
-                    agent.resume_status = previous;
+                    // A wrap-up does not outlive the connection: back as available.
+                    agent.resume_status = match previous {
+                        AgentStatus::WrapUp => AgentStatus::Available,
+                        other => other,
+                    };
                 }
                 self.withdraw_offers(now_ms, id, &mut out);
                 self.start_grace(now_ms, id);
@@ -131,9 +164,11 @@ impl Router {
     /// Rebuilding routing on another node: the status an Offline agent takes back when a
     /// connection arrives is the one it chose before (saved in Redis), not the default.
     pub fn restore_resume_status(&mut self, id: &str, status: AgentStatus) {
-        if status == AgentStatus::Offline {
-            return;
-        }
+        let status = match status {
+            AgentStatus::Offline => return,
+            AgentStatus::WrapUp => AgentStatus::Available,
+            other => other,
+        };
         if let Some(agent) = self
             .agents
             .get_mut(id)
@@ -176,6 +211,68 @@ impl Router {
         self.schedule(at, Timer::Grace(id.to_owned()));
     }
 
+    /// The owner of a closed conversation of a topic with a wrap-up time: no new offers
+    /// until it ends (a later close may extend it, never shorten it). Only an Available
+    /// (or already wrapping-up) agent enters it; Away and Offline stay as they are.
+    pub(super) fn start_wrap_up(
+        &mut self,
+        now_ms: u64,
+        id: &str,
+        wrap_up_ms: u64,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
+        if wrap_up_ms == 0 || !matches!(agent.status, AgentStatus::Available | AgentStatus::WrapUp)
+        {
+            return;
+        }
+        let until = now_ms.saturating_add(wrap_up_ms);
+        if agent.wrap_up_until.is_some_and(|at| at >= until) {
+            return;
+        }
+        self.cancel_wrap_up(id);
+        self.update_agent(id, |a| {
+            a.status = AgentStatus::WrapUp;
+            a.wrap_up_until = Some(until);
+        });
+        self.schedule(until, Timer::WrapUpEnd(id.to_owned()));
+        self.withdraw_offers(now_ms, id, out);
+        out.push(Command::WrapUp {
+            agent: id.to_owned(),
+            ends_in_ms: wrap_up_ms,
+        });
+    }
+
+    pub(super) fn cancel_wrap_up(&mut self, id: &str) {
+        if let Some(at) = self.agents.get_mut(id).and_then(|a| a.wrap_up_until.take()) {
+            self.unschedule(at, Timer::WrapUpEnd(id.to_owned()));
+        }
+    }
+
+    /// The wrap-up timer fired: Available again, looking for work.
+    pub(super) fn wrap_up_over(&mut self, now_ms: u64, id: &str, at: u64, out: &mut Vec<Command>) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        if agent.wrap_up_until != Some(at) {
+            return;
+        }
+        agent.wrap_up_until = None;
+        if agent.status != AgentStatus::WrapUp {
+            return;
+        }
+        self.update_agent(id, |a| {
+            a.status = AgentStatus::Available;
+            a.missed = 0;
+        });
+        out.push(Command::WrapUpEnded {
+            agent: id.to_owned(),
+        });
+        self.seek_work(now_ms, id, out);
+    }
+
     fn cancel_grace(&mut self, id: &str) {
         if let Some(at) = self.agents.get_mut(id).and_then(|a| a.grace_until.take()) {
             self.unschedule(at, Timer::Grace(id.to_owned()));
@@ -216,10 +313,13 @@ impl Router {
             ));
             self.update_agent(&owner, |a| a.active.remove(conv_id));
             out.push(Command::Unassigned {
-                agent: owner,
+                agent: owner.clone(),
                 conversation: conv_id.clone(),
             });
             self.requeue(now_ms, conv_id, Lane::Requeued, None);
+            let event = DecisionEvent::Requeued { agent: owner };
+            let decision = self.explain(now_ms, conv_id, event, None, Rule::Event);
+            self.record(decision, out);
         }
         let mut keys: Vec<_> = conversations
             .iter()

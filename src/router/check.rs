@@ -61,6 +61,17 @@ impl Router {
                 assert_eq!(a.status, AgentStatus::Offline);
                 assert!(self.timers.contains(&(at, Timer::Grace(id.clone()))));
             }
+            if let Some(at) = a.wrap_up_until {
+                assert_eq!(a.status, AgentStatus::WrapUp, "wrap-up timer of {id}");
+                assert!(self.timers.contains(&(at, Timer::WrapUpEnd(id.clone()))));
+            }
+            if a.away_reason.is_some() {
+                assert_eq!(a.status, AgentStatus::Away, "away reason of {id}");
+            }
+            assert!(
+                self.activity_changed.is_empty(),
+                "activity changes left unreported"
+            );
         }
     }
 
@@ -96,7 +107,7 @@ impl Router {
                             seek, deadline_ms, ..
                         }) => {
                             assert!(
-                                seek.excluded.contains(owner),
+                                seek.excluded.contains_key(owner),
                                 "escalation excludes its owner"
                             );
                             assert!(self
@@ -276,6 +287,7 @@ impl Router {
         for (at, timer) in &self.timers {
             let ok = match timer {
                 Timer::Grace(a) => self.agents.get(a).and_then(|a| a.grace_until) == Some(*at),
+                Timer::WrapUpEnd(a) => self.agents.get(a).and_then(|a| a.wrap_up_until) == Some(*at),
                 Timer::TransferDeadline(c) => self.convs.get(c).and_then(Conv::assigned).is_some_and(
                     |a| matches!(a.transfer, Some(Transfer::ToTopic { deadline_ms, .. }) if deadline_ms == *at),
                 ),
@@ -303,7 +315,7 @@ impl Router {
             let idle = self.groups[seek.group]
                 .agents
                 .iter()
-                .find(|r| !seek.excluded.contains(&*r.id));
+                .find(|r| !seek.excluded.contains_key(&*r.id));
             assert!(
                 idle.is_none(),
                 "{id} waits while {:?} could take it",

@@ -2,6 +2,7 @@
 //! assignments after a restart, customer presence and abandonment, and undoing an
 //! assignment the hub could not store.
 
+use super::audit::{DecisionEvent, Rule};
 use super::engine::ASSIGN_RETRY_MS;
 use super::handover::Lapse;
 use super::rank::Lane;
@@ -51,7 +52,7 @@ impl Router {
             .filter(|agent| self.eligible_for(agent, &conv.id))
         {
             Some(agent) => {
-                self.offer_to(now_ms, &conv.id, &agent, &mut out);
+                self.offer_to(now_ms, &conv.id, &agent, Rule::PreferredAgent, &mut out);
             }
             None => self.seek_agent(now_ms, &conv.id, &mut out),
         }
@@ -76,6 +77,7 @@ impl Router {
         };
         let owner = conv.assigned().map(|a| (a.owner.clone(), a.since_ms));
         let topic = conv.topic;
+        let wrap_up_ms = self.topics[topic].rule.wrap_up_ms;
         if let Some(at) = absent_until {
             self.unschedule(at, Timer::Abandon(conv_id.to_owned()));
         }
@@ -85,6 +87,7 @@ impl Router {
                 self.topics[topic].record_handle_time(now_ms.saturating_sub(since));
             }
             self.update_agent(&owner, |a| a.active.remove(conv_id));
+            self.start_wrap_up(now_ms, &owner, wrap_up_ms, &mut out);
             freed.push(owner);
         } else if let Some(offer_id) = open_offer {
             if let Some(offer) = self.end_offer(&offer_id) {
@@ -158,6 +161,9 @@ impl Router {
             },
         );
         self.update_agent(agent, |a| a.active.insert(conversation.to_owned()));
+        // A rebuild restores facts, it does not change what the agent does: its next
+        // real change reports its whole activity.
+        self.activity_changed.remove(agent);
     }
 
     /// The customer left (`present` false: the idle timer starts, unless running) or came
@@ -252,6 +258,11 @@ impl Router {
                 let lane = undo.map_or(Lane::Requeued, |u| u.lane);
                 let hold = now_ms.saturating_add(ASSIGN_RETRY_MS);
                 self.requeue(now_ms, conv_id, lane, Some(hold));
+                let event = DecisionEvent::Requeued {
+                    agent: agent.to_owned(),
+                };
+                let decision = self.explain(now_ms, conv_id, event, None, Rule::Event);
+                self.record(decision, &mut out);
             }
         }
         freed.push(agent.to_owned());

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::state::{Agent, Conv, Offer, Timer};
 use super::topics::{self, Group, Topic};
-use super::types::{AgentId, AgentStatus, Command, ConversationId, OfferId, RouterConfig};
+use super::types::{
+    Activity, AgentId, AgentStatus, Command, ConversationId, OfferId, RouterConfig,
+};
 
 /// The settings the operations read (the topics live compiled in `Router::topics`).
 #[derive(Debug, Clone)]
@@ -16,6 +18,7 @@ pub(super) struct Settings {
     pub(super) customer_idle_timeout_ms: u64,
     pub(super) queue_update_min_interval_ms: u64,
     pub(super) offer_id_seed: u64,
+    pub(super) audit: bool,
 }
 
 /// How long a conversation whose assignment could not be stored is kept out of matching,
@@ -42,6 +45,9 @@ pub struct Router {
     pub(super) dirty_topics: BTreeSet<usize>,
     pub(super) offer_counter: u64,
     pub(super) next_seq: u64,
+    /// Agents whose activity (status, away reason, busy) changed during the operation:
+    /// reported once each when it returns.
+    pub(super) activity_changed: BTreeSet<AgentId>,
 }
 
 impl Router {
@@ -54,6 +60,7 @@ impl Router {
                 customer_idle_timeout_ms: config.customer_idle_timeout_ms,
                 queue_update_min_interval_ms: config.queue_update_min_interval_ms,
                 offer_id_seed: config.offer_id_seed,
+                audit: config.audit,
             },
             topics: compiled.topics,
             topic_ids: compiled.by_name,
@@ -66,6 +73,7 @@ impl Router {
             dirty_topics: BTreeSet::new(),
             offer_counter: 0,
             next_seq: 0,
+            activity_changed: BTreeSet::new(),
         }
     }
 
@@ -159,6 +167,23 @@ impl Router {
     pub(super) fn finish(&mut self, now_ms: u64, out: &mut Vec<Command>) {
         while let Some(topic) = self.dirty_topics.pop_first() {
             self.flush_positions(now_ms, topic, out);
+        }
+        while let Some(id) = self.activity_changed.pop_first() {
+            let activity = match self.agents.get(&id) {
+                Some(a) => Activity {
+                    status: a.status,
+                    away_reason: a.away_reason.clone(),
+                    busy: !a.active.is_empty(),
+                    agent: id,
+                },
+                None => Activity {
+                    agent: id,
+                    status: AgentStatus::Offline,
+                    away_reason: None,
+                    busy: false,
+                },
+            };
+            out.push(Command::Activity(activity));
         }
     }
 }

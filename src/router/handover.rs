@@ -4,8 +4,11 @@
 
 use std::mem;
 
+use super::audit::{DecisionEvent, Rule};
 use super::rank::Lane;
-use super::state::{Assigned, Conv, Offer, OfferKind, Phase, Seek, Timer, Transfer, Undo};
+use super::state::{
+    Assigned, Conv, Exclusion, Offer, OfferKind, Phase, Seek, Timer, Transfer, Undo,
+};
 use super::types::{AgentId, Command, OfferId, RevokeReason, TransferFailReason, TransferInfo};
 use super::Router;
 
@@ -23,12 +26,13 @@ pub(super) enum Lapse {
 
 impl Router {
     /// Gives a seeking conversation to an agent with room: an offer, or the assignment
-    /// itself if the agent auto-accepts. False if nothing was done.
+    /// itself if the agent auto-accepts, explained by `rule`. False if nothing was done.
     pub(super) fn offer_to(
         &mut self,
         now_ms: u64,
         conv_id: &str,
         agent_id: &str,
+        rule: Rule,
         out: &mut Vec<Command>,
     ) -> bool {
         let Some(auto_accept) = self.agents.get(agent_id).map(|a| a.profile.auto_accept) else {
@@ -53,6 +57,13 @@ impl Router {
             }) => Some((owner.clone(), note.clone(), *deadline_ms)),
             _ => None,
         };
+        let event = if auto_accept {
+            DecisionEvent::Assigned
+        } else {
+            DecisionEvent::Offered
+        };
+        let decision = self.explain(now_ms, conv_id, event, Some(agent_id), rule);
+        self.record(decision, out);
         if auto_accept {
             if escalation.is_some() {
                 self.complete_transfer(now_ms, conv_id, agent_id, false, out);
@@ -149,6 +160,12 @@ impl Router {
         out: &mut Vec<Command>,
     ) -> Option<AgentId> {
         let offer = self.end_offer(offer_id)?;
+        let agent = offer.agent.clone();
+        let event = match lapse {
+            Lapse::Declined => DecisionEvent::Declined { agent },
+            Lapse::Expired => DecisionEvent::Expired { agent },
+            Lapse::Withdrawn => DecisionEvent::Withdrawn { agent },
+        };
         let revoke = match lapse {
             Lapse::Declined => None,
             Lapse::Expired => Some(RevokeReason::Expired),
@@ -170,14 +187,26 @@ impl Router {
                     .and_then(Conv::seek_mut)
                 {
                     seek.offer = None;
-                    if lapse != Lapse::Withdrawn {
-                        seek.excluded.insert(offer.agent.clone());
+                    match lapse {
+                        Lapse::Declined => {
+                            seek.excluded
+                                .insert(offer.agent.clone(), Exclusion::Declined);
+                        }
+                        Lapse::Expired => {
+                            seek.excluded
+                                .insert(offer.agent.clone(), Exclusion::Expired);
+                        }
+                        Lapse::Withdrawn => {}
                     }
                 }
+                let decision = self.explain(now_ms, &offer.conversation, event, None, Rule::Event);
+                self.record(decision, out);
                 self.relist_seek(&offer.conversation);
                 self.seek_agent(now_ms, &offer.conversation, out);
             }
             OfferKind::ToAgent => {
+                let decision = self.explain(now_ms, &offer.conversation, event, None, Rule::Event);
+                self.record(decision, out);
                 let reason = match lapse {
                     Lapse::Declined => TransferFailReason::Declined,
                     Lapse::Expired => TransferFailReason::Timeout,

@@ -77,9 +77,14 @@ impl Router {
         change: impl FnOnce(&mut Agent) -> R,
     ) -> Option<R> {
         self.unindex_agent(id);
-        let result = self.agents.get_mut(id).map(change);
+        let agent = self.agents.get_mut(id)?;
+        let before = (agent.status, agent.active.is_empty());
+        let result = change(agent);
+        if before != (agent.status, agent.active.is_empty()) {
+            self.activity_changed.insert(id.to_owned());
+        }
         self.reindex_agent(id);
-        result
+        Some(result)
     }
 
     /// Enters a new seek into its topic queue and group, and schedules its timers. The

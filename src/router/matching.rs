@@ -7,6 +7,7 @@
 //! Who wins is decided by `rank.rs` alone; this module only walks the ordered sets. What
 //! happens to the winner (offer or assignment) is `handover.rs`.
 
+use super::audit::{DecisionEvent, Rule};
 use super::rank::{Lane, QueueKey};
 use super::state::{Assigned, Conv, Seek, Transfer};
 use super::types::Command;
@@ -56,7 +57,8 @@ impl Router {
     /// Whether `agent_id` may be given the conversation behind this waiting key.
     fn may_take(&self, now_ms: u64, key: &QueueKey, agent_id: &str) -> bool {
         self.convs.get(&*key.id).is_some_and(|c| {
-            Self::seek_open(c, now_ms) && c.seek().is_some_and(|s| !s.excluded.contains(agent_id))
+            Self::seek_open(c, now_ms)
+                && c.seek().is_some_and(|s| !s.excluded.contains_key(agent_id))
         })
     }
 
@@ -72,7 +74,7 @@ impl Router {
         agent.has_room()
             && agent.qualifies(seek.group)
             && seek.listed()
-            && !seek.excluded.contains(agent_id)
+            && !seek.excluded.contains_key(agent_id)
     }
 
     /// Offers a seeking conversation to its best eligible agent, if there is one.
@@ -89,10 +91,22 @@ impl Router {
         let pick = self.groups[seek.group]
             .agents
             .iter()
-            .find(|rank| !seek.excluded.contains(&*rank.id))
+            .find(|rank| !seek.excluded.contains_key(&*rank.id))
             .map(|rank| rank.id.to_string());
-        if let Some(agent) = pick {
-            self.offer_to(now_ms, conv_id, &agent, out);
+        match pick {
+            Some(agent) => {
+                self.offer_to(now_ms, conv_id, &agent, Rule::Ranking, out);
+            }
+            None => {
+                let decision = self.explain(
+                    now_ms,
+                    conv_id,
+                    DecisionEvent::Queued,
+                    None,
+                    Rule::NoEligibleAgent,
+                );
+                self.record(decision, out);
+            }
         }
     }
 
@@ -122,7 +136,7 @@ impl Router {
             let Some(conv_id) = best.map(|k| k.id.to_string()) else {
                 return;
             };
-            if !self.offer_to(now_ms, &conv_id, agent_id, out) {
+            if !self.offer_to(now_ms, &conv_id, agent_id, Rule::ServingOrder, out) {
                 return;
             }
         }

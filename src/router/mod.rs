@@ -26,6 +26,7 @@
 //! built on its own as a crate root.
 
 mod agents;
+mod audit;
 mod conversations;
 mod engine;
 mod handover;
@@ -46,9 +47,10 @@ mod check;
 #[cfg(test)]
 mod tests;
 
+pub use audit::{Candidate, Decision, DecisionEvent, PassReason, PassedOver, Rule};
 pub use engine::Router;
 pub use types::{
-    AgentId, AgentProfile, AgentStats, AgentStatus, Command, ConversationId, Expand,
+    Activity, AgentId, AgentProfile, AgentStats, AgentStatus, Command, ConversationId, Expand,
     NewConversation, OfferId, RevokeReason, RouteError, RouterConfig, RouterStats, StatsTotals,
-    TopicRule, TopicStats, TransferFailReason, TransferInfo,
+    TopicRule, TopicStats, TransferFailReason, TransferInfo, MISSED_OFFERS,
 };

@@ -3,7 +3,7 @@
 
 use super::handover::Lapse;
 use super::state::{Conv, OfferKind};
-use super::types::{AgentStatus, Command, RouteError};
+use super::types::{AgentStatus, Command, RouteError, MISSED_OFFERS};
 use super::Router;
 
 impl Router {
@@ -81,8 +81,10 @@ impl Router {
             return;
         };
         if max > 0 && missed >= max {
+            self.cancel_wrap_up(&agent);
             self.update_agent(&agent, |a| {
                 a.status = AgentStatus::Away;
+                a.away_reason = Some(MISSED_OFFERS.to_owned());
                 a.missed = 0;
             });
             out.push(Command::AgentAway {

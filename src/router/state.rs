@@ -2,7 +2,7 @@
 //! pending transfer), open offers and timers. Data and tiny accessors only; the
 //! transitions between states live in the sibling modules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::rank::{Lane, QueueKey};
@@ -14,6 +14,10 @@ pub(super) struct Agent {
     /// The id as the group indexes hold it.
     pub(super) rank_id: Arc<str>,
     pub(super) status: AgentStatus,
+    /// Why it is Away, if it said (or [`super::types::MISSED_OFFERS`]); None otherwise.
+    pub(super) away_reason: Option<String>,
+    /// While in WrapUp: when it ends (a `Timer::WrapUpEnd` is scheduled then).
+    pub(super) wrap_up_until: Option<u64>,
     /// The status to take back when a connection returns after all had dropped: what it
     /// was before it went Offline (Away for an agent never seen online).
     pub(super) resume_status: AgentStatus,
@@ -47,6 +51,8 @@ impl Agent {
             rank_id: Arc::from(profile.id.as_str()),
             profile,
             status: AgentStatus::Offline,
+            away_reason: None,
+            wrap_up_until: None,
             resume_status: AgentStatus::Away,
             active: BTreeSet::new(),
             offers: BTreeSet::new(),
@@ -85,10 +91,19 @@ pub(super) struct Seek {
     pub(super) widen_from_ms: u64,
     pub(super) widen_at: Option<u64>,
     /// Agents that declined it or let it expire (and the owner, for escalations).
-    pub(super) excluded: BTreeSet<AgentId>,
+    pub(super) excluded: BTreeMap<AgentId, Exclusion>,
     pub(super) offer: Option<OfferId>,
     /// Kept out of matching until then (after a failed assignment).
     pub(super) hold_until: Option<u64>,
+}
+
+/// Why an agent is never offered a conversation again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exclusion {
+    Declined,
+    Expired,
+    /// The owner of an escalating conversation.
+    Owner,
 }
 
 impl Seek {
@@ -236,6 +251,7 @@ pub(super) struct Offer {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Timer {
     Grace(AgentId),
+    WrapUpEnd(AgentId),
     TransferDeadline(ConversationId),
     OfferExpiry(OfferId),
     Widen(ConversationId),

@@ -61,6 +61,8 @@ impl Router {
             .map(|a| AgentStats {
                 id: a.profile.id.clone(),
                 status: a.status,
+                away_reason: a.away_reason.clone(),
+                wrap_up_ends_in_ms: a.wrap_up_until.map(|at| at.saturating_sub(now_ms)),
                 load: a.load(),
                 capacity: a.profile.capacity,
                 assigned: count(a.active.len()),

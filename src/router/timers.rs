@@ -1,6 +1,7 @@
 //! `tick`: firing every timer that is due, in (time, kind) order, and bullseye widening.
 //! Timers never fire anywhere else, so a caller sees the effects of time only here.
 
+use super::audit::{DecisionEvent, Rule};
 use super::state::{Conv, Timer};
 use super::types::Command;
 use super::Router;
@@ -13,6 +14,7 @@ impl Router {
         while let Some((at, timer)) = self.pop_due(now_ms) {
             match timer {
                 Timer::Grace(agent) => self.grace_expired(now_ms, &agent, at, &mut out),
+                Timer::WrapUpEnd(agent) => self.wrap_up_over(now_ms, &agent, at, &mut out),
                 Timer::TransferDeadline(conv) => {
                     self.transfer_deadline(now_ms, &conv, at, &mut out)
                 }
@@ -65,6 +67,18 @@ impl Router {
         }
         if let Some(next) = next {
             self.schedule(next, Timer::Widen(conv_id.to_owned()));
+        }
+        if new_group != old_group {
+            let now_required = &self.groups[new_group].skills;
+            let dropped_skills = self.groups[old_group]
+                .skills
+                .iter()
+                .filter(|s| !now_required.contains(s))
+                .cloned()
+                .collect();
+            let event = DecisionEvent::Widened { dropped_skills };
+            let decision = self.explain(now_ms, conv_id, event, None, Rule::Event);
+            self.record(decision, out);
         }
         self.seek_agent(now_ms, conv_id, out);
     }

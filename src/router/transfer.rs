@@ -2,8 +2,9 @@
 //! The owner keeps the conversation and its slot until someone accepts; a failure leaves
 //! it with the owner and tells the requester.
 
+use super::audit::{DecisionEvent, Rule};
 use super::rank::Lane;
-use super::state::{Assigned, Conv, OfferKind, Timer, Transfer};
+use super::state::{Assigned, Conv, Exclusion, OfferKind, Timer, Transfer};
 use super::types::{Command, RevokeReason, RouteError, TransferFailReason, TransferInfo};
 use super::Router;
 
@@ -32,8 +33,16 @@ impl Router {
         }
 
         let owner = assigned.owner.clone();
+        let auto_accept = target.profile.auto_accept;
         let mut out = Vec::new();
-        if target.profile.auto_accept {
+        let event = if auto_accept {
+            DecisionEvent::Assigned
+        } else {
+            DecisionEvent::Offered
+        };
+        let decision = self.explain(now_ms, conversation, event, Some(to_agent), Rule::Requested);
+        self.record(decision, &mut out);
+        if auto_accept {
             self.hand_over(
                 now_ms,
                 conversation,
@@ -112,7 +121,7 @@ impl Router {
             conv.seq,
             now_ms,
         );
-        seek.excluded.insert(owner);
+        seek.excluded.insert(owner, Exclusion::Owner);
         self.index_seek(conversation, &mut seek, false, None);
         self.schedule(
             deadline_ms,

@@ -33,6 +33,9 @@ pub struct TopicRule {
     pub expand: Vec<Expand>,
     /// Added to `priority` when a conversation is escalated into this topic.
     pub escalation_priority_boost: i32,
+    /// After its owner closes a conversation of this topic, the owner is in wrap-up
+    /// (no new offers) this long; 0: none.
+    pub wrap_up_ms: u64,
 }
 
 impl TopicRule {
@@ -46,6 +49,7 @@ impl TopicRule {
             transfer_timeout_ms: 60_000,
             expand: Vec::new(),
             escalation_priority_boost: 0,
+            wrap_up_ms: 0,
         }
     }
 }
@@ -70,6 +74,9 @@ pub struct RouterConfig {
     /// Mixed into offer ids. Pass a random value per process so ids made after a restart
     /// cannot collide with offers a client still holds; tests pass a constant.
     pub offer_id_seed: u64,
+    /// Emit a [`Command::Decision`] explaining each routing decision (the routing audit).
+    /// The simulator turns it off: it costs a walk over the agents per decision.
+    pub audit: bool,
 }
 
 impl Default for RouterConfig {
@@ -83,6 +90,7 @@ impl Default for RouterConfig {
             queue_update_min_interval_ms: 1_000,
             default_handle_ms: 300_000,
             offer_id_seed: 0,
+            audit: true,
         }
     }
 }
@@ -103,6 +111,9 @@ pub struct AgentProfile {
 pub enum AgentStatus {
     Available,
     Away,
+    /// After closing a chat of a topic with a wrap-up time: no new offers until it ends
+    /// (or the agent sets itself available), then Available again.
+    WrapUp,
     /// All connections gone; the grace timer runs while it still holds conversations.
     Offline,
 }
@@ -113,9 +124,24 @@ impl AgentStatus {
         match self {
             AgentStatus::Available => "available",
             AgentStatus::Away => "away",
+            AgentStatus::WrapUp => "wrap_up",
             AgentStatus::Offline => "offline",
         }
     }
+}
+
+/// The away reason the router itself gives an agent that missed too many offers.
+pub const MISSED_OFFERS: &str = "missed_offers";
+
+/// An agent's state for the time-in-state reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub agent: AgentId,
+    pub status: AgentStatus,
+    /// Set while Away: the reason it gave (or [`MISSED_OFFERS`]).
+    pub away_reason: Option<String>,
+    /// Holds at least one assigned conversation.
+    pub busy: bool,
 }
 
 /// A conversation entering the queue.
@@ -163,8 +189,19 @@ pub enum Command {
         position: u32,
         eta_ms: u64,
     },
-    /// The agent missed too many offers in a row: its status is now Away.
+    /// The agent missed too many offers in a row: its status is now Away (reason
+    /// [`MISSED_OFFERS`]).
     AgentAway { agent: AgentId },
+    /// The agent closed a chat of a topic with a wrap-up time: its status is WrapUp for
+    /// `ends_in_ms` more (a later close may extend it; each extension is sent).
+    WrapUp { agent: AgentId, ends_in_ms: u64 },
+    /// The wrap-up time ran out: the agent is Available again.
+    WrapUpEnded { agent: AgentId },
+    /// What an agent is doing changed (status, away reason, or whether it holds a chat):
+    /// the time-in-state reports. Sent once per change, at the end of the operation.
+    Activity(Activity),
+    /// Why a conversation went where it went (the routing audit), when `audit` is on.
+    Decision(Box<super::audit::Decision>),
     /// A transfer did not happen; the owner keeps the conversation.
     TransferFailed {
         conversation: ConversationId,
@@ -316,6 +353,10 @@ pub struct TopicStats {
 pub struct AgentStats {
     pub id: AgentId,
     pub status: AgentStatus,
+    /// Set while Away.
+    pub away_reason: Option<String>,
+    /// Milliseconds of wrap-up left, while in WrapUp.
+    pub wrap_up_ends_in_ms: Option<u64>,
     /// Assigned conversations plus held offers.
     pub load: u32,
     pub capacity: u32,

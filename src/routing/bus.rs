@@ -75,6 +75,8 @@ pub enum Request {
     SetStatus {
         agent: String,
         status: AgentStatus,
+        #[serde(default)]
+        reason: Option<String>,
     },
     UpsertAgent {
         record: Box<AgentRecord>,

@@ -16,9 +16,9 @@ use crate::{
     error::{Error, Result},
     protocol::{
         AckBody, AgentRef, AgentStatus, ConversationState, EventBody, LeftReason, Party,
-        RevokeReason, Role, ServerFrame, StatusReason, TransferOfferInfo,
+        RevokeReason, Role, ServerFrame, TransferOfferInfo, WRAP_UP_ENDED,
     },
-    router::Command as RouterCommand,
+    router::{Command as RouterCommand, MISSED_OFFERS},
     store::{AppendOutcome, Requirement, Update},
 };
 
@@ -119,11 +119,31 @@ impl RoutingTask {
             RouterCommand::AgentAway { agent } => {
                 let frame = ServerFrame::Status {
                     status: AgentStatus::Away,
-                    reason: Some(StatusReason::MissedOffers),
+                    reason: Some(MISSED_OFFERS.to_owned()),
+                    ends_in_ms: None,
                 };
                 self.save_status(&agent, AgentStatus::Away);
                 self.send_to(Recipient::Agent(agent), &frame);
             }
+            // The saved status stays `available`: a wrap-up does not outlive a takeover.
+            RouterCommand::WrapUp { agent, ends_in_ms } => {
+                let frame = ServerFrame::Status {
+                    status: AgentStatus::WrapUp,
+                    reason: None,
+                    ends_in_ms: Some(ends_in_ms),
+                };
+                self.send_to(Recipient::Agent(agent), &frame);
+            }
+            RouterCommand::WrapUpEnded { agent } => {
+                let frame = ServerFrame::Status {
+                    status: AgentStatus::Available,
+                    reason: Some(WRAP_UP_ENDED.to_owned()),
+                    ends_in_ms: None,
+                };
+                self.send_to(Recipient::Agent(agent), &frame);
+            }
+            RouterCommand::Activity(activity) => self.record_activity(activity),
+            RouterCommand::Decision(decision) => self.record_decision(*decision),
             RouterCommand::TransferFailed {
                 conversation,
                 requested_by,

@@ -174,12 +174,20 @@ impl Link {
             Msg::SetStatus {
                 agent,
                 status,
+                reason,
                 reply,
-            } => self.ask_remote(Request::SetStatus { agent, status }, move |r| {
-                if let Reply::Status { result } = r {
-                    let _gone = reply.send(result.map_err(Error::from));
-                }
-            }),
+            } => self.ask_remote(
+                Request::SetStatus {
+                    agent,
+                    status,
+                    reason,
+                },
+                move |r| {
+                    if let Reply::Status { result } = r {
+                        let _gone = reply.send(result.map_err(Error::from));
+                    }
+                },
+            ),
             Msg::UpsertAgent(record) => self.tell_remote(Request::UpsertAgent {
                 record: Box::new(record),
             }),
@@ -322,11 +330,16 @@ impl Link {
                 });
             }
             Request::AgentGone { agent, node } => send(Msg::AgentDisconnected { agent, node }),
-            Request::SetStatus { agent, status } => {
+            Request::SetStatus {
+                agent,
+                status,
+                reason,
+            } => {
                 let (reply, rx) = oneshot::channel();
                 send(Msg::SetStatus {
                     agent,
                     status,
+                    reason,
                     reply,
                 });
                 tokio::spawn(async move {

@@ -12,6 +12,7 @@
 //! - `throttle` — at most once per interval (the queue gauges).
 
 pub mod bus;
+mod desk;
 mod effects;
 mod fanout;
 pub mod leadership;
@@ -73,6 +74,8 @@ pub(crate) enum Msg {
     SetStatus {
         agent: String,
         status: AgentStatus,
+        /// With Away: the reason the agent chose.
+        reason: Option<String>,
         reply: oneshot::Sender<Result<AgentStatus>>,
     },
     UpsertAgent(AgentRecord),
@@ -238,11 +241,17 @@ impl RouterHandle {
         });
     }
 
-    pub async fn set_status(&self, agent: &str, status: AgentStatus) -> Result<AgentStatus> {
+    pub async fn set_status(
+        &self,
+        agent: &str,
+        status: AgentStatus,
+        reason: Option<String>,
+    ) -> Result<AgentStatus> {
         let agent = agent.to_string();
         self.ask(|reply| Msg::SetStatus {
             agent,
             status,
+            reason,
             reply,
         })
         .await

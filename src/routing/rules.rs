@@ -22,6 +22,7 @@ pub fn router_config(config: &Config) -> router::RouterConfig {
                     })
                     .collect(),
                 escalation_priority_boost: t.escalation_priority_boost,
+                wrap_up_ms: t.wrap_up_s.saturating_mul(1000),
             })
             .collect(),
         default_topic: config.default_topic().name.clone(),
@@ -31,6 +32,7 @@ pub fn router_config(config: &Config) -> router::RouterConfig {
         queue_update_min_interval_ms: 1_000,
         default_handle_ms: config.router.default_handle_ms,
         offer_id_seed: rand::random(),
+        audit: true,
     }
 }
 

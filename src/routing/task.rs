@@ -78,11 +78,14 @@ pub struct RoutingTask {
     pub(super) epoch: u64,
     /// The nodes at which each agent has connections.
     pub(super) presence: HashMap<String, HashSet<String>>,
+    /// The routing audit's writer.
+    pub(super) decisions: super::desk::DecisionLog,
 }
 
 impl RoutingTask {
     pub fn new(deps: RoutingDeps, handle: RouterHandle, epoch: u64) -> Self {
         let core = Router::new(super::router_config(&deps.config));
+        let decisions = super::desk::DecisionLog::start(deps.store.clone(), &deps.tracker);
         RoutingTask {
             deps,
             core,
@@ -96,6 +99,7 @@ impl RoutingTask {
             gauges: Throttle::new(GAUGES_EVERY),
             epoch,
             presence: HashMap::new(),
+            decisions,
         }
     }
 
@@ -184,14 +188,18 @@ impl RoutingTask {
             Msg::SetStatus {
                 agent,
                 status,
+                reason,
                 reply,
             } => {
-                if status == AgentStatus::Offline {
+                if matches!(status, AgentStatus::Offline | AgentStatus::WrapUp) {
                     let _requester_gone =
                         reply.send(Err(Error::bad_request("status must be available or away")));
                     return;
                 }
-                let commands = self.core.set_status(now, &agent, status);
+                let commands = match status {
+                    AgentStatus::Away => self.core.set_away(now, &agent, reason),
+                    _ => self.core.set_status(now, &agent, status),
+                };
                 let _requester_gone = reply.send(Ok(status));
                 self.save_status(&agent, status);
                 self.execute(commands);

@@ -14,8 +14,8 @@ use crate::{
     error::{Error, Result},
     hub::Hub,
     protocol::{
-        AckBody, AgentInfo, Audience, ClientFrame, ConversationSummary, EventBody, Hello, Party,
-        Role, ServerFrame, PROTOCOL_VERSION,
+        AckBody, AgentInfo, AgentStatus, Audience, ClientFrame, ConversationSummary, EventBody,
+        Hello, Party, Role, ServerFrame, PROTOCOL_VERSION,
     },
     registry::{ConnTx, PartyKey},
     routing::Target,
@@ -56,6 +56,7 @@ impl AgentSession {
                     // This node hears the conversation from now on, whichever stores.
                     hub.conversations.watch_soon(&record.id, None, None);
                     summaries.push(ConversationSummary {
+                        survey: None,
                         conversation_id: record.id,
                         state: record.state,
                         last_seq: record.last_seq,
@@ -81,6 +82,7 @@ impl AgentSession {
                 skills: agent.skills.clone(),
                 capacity: agent.capacity,
                 supervisor: agent.supervisor,
+                away_reasons: hub.config.agents.away_reasons.clone(),
             }),
             status: Some(status),
             conversations: summaries,
@@ -144,8 +146,9 @@ impl AgentSession {
     ) -> Result<Reply> {
         let max_text = hub.config.limits.max_text_bytes;
         match frame {
-            ClientFrame::Status { status } => {
-                let status = hub.router.set_status(&self.id, status).await?;
+            ClientFrame::Status { status, reason } => {
+                let reason = checked_status(hub, status, reason)?;
+                let status = hub.router.set_status(&self.id, status, reason).await?;
                 Ok(Reply::Ack(AckBody {
                     status: Some(status),
                     ..AckBody::default()
@@ -320,5 +323,29 @@ impl AgentSession {
         hub.router
             .transfer(conversation_id, self.id.clone(), target, note);
         Ok(Reply::Done)
+    }
+}
+
+/// What a tab may ask for: `available`, or `away` with no reason or one from the
+/// configured list. Wrap-up and offline are the hub's to set.
+fn checked_status(
+    hub: &Hub,
+    status: AgentStatus,
+    reason: Option<String>,
+) -> Result<Option<String>> {
+    match (status, reason) {
+        (AgentStatus::Available, None) => Ok(None),
+        (AgentStatus::Away, None) => Ok(None),
+        (AgentStatus::Away, Some(reason)) if hub.config.agents.allows(&reason) => Ok(Some(reason)),
+        (AgentStatus::Away, Some(reason)) => Err(Error::bad_request(format!(
+            "unknown away reason {reason:?}; configured: {}",
+            hub.config.agents.away_reasons.join(", ")
+        ))),
+        (AgentStatus::Available, Some(_)) => {
+            Err(Error::bad_request("a reason goes with away only"))
+        }
+        (AgentStatus::WrapUp | AgentStatus::Offline, _) => Err(Error::bad_request(
+            "status must be available or away (wrap_up and offline are set by the hub)",
+        )),
     }
 }

@@ -188,6 +188,7 @@ impl CustomerSession {
                     // This node hears the conversation from now on, whichever stores.
                     hub.conversations.watch_soon(&record.id, None, None);
                     conversations.push(ConversationSummary {
+                        survey: input::nps_survey(hub, &record.topic),
                         conversation_id: record.id,
                         state: record.state,
                         last_seq: record.last_seq,
@@ -313,9 +314,7 @@ impl CustomerSession {
                 score,
                 comment,
             } => {
-                if !(1..=5).contains(&score) {
-                    return Err(Error::bad_request("score must be 1 to 5"));
-                }
+                input::check_score(hub, &conversation_id, score).await?;
                 if comment.as_ref().is_some_and(|c| c.len() > max_text) {
                     return Err(Error::TooLarge(format!("comment is over {max_text} bytes")));
                 }
@@ -463,6 +462,7 @@ impl CustomerSession {
         let ack = req.map(|r| {
             Ack::to(conn, r).with(AckBody {
                 conversation_id: Some(id.clone()),
+                survey: input::nps_survey(hub, &topic.name),
                 ..AckBody::default()
             })
         });

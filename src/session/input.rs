@@ -5,8 +5,9 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    config::FloodSettings,
+    config::{FloodSettings, SurveyKind},
     error::{Error, Result},
+    hub::Hub,
 };
 
 /// Characters that show nothing: zero-width spaces and joiners, the word joiner, the
@@ -132,6 +133,42 @@ pub fn customer_tags(tags: Vec<String>, allowed: &[String]) -> Vec<String> {
     let mut kept: Vec<String> = tags.into_iter().filter(|t| allowed.contains(t)).collect();
     kept.dedup();
     kept
+}
+
+/// The survey to announce for a topic: only a non-default one (NPS).
+pub(super) fn nps_survey(hub: &Hub, topic: &str) -> Option<SurveyKind> {
+    hub.config
+        .topic(topic)
+        .map(|t| t.survey)
+        .filter(|kind| *kind == SurveyKind::Nps)
+}
+
+/// A score on the conversation's topic's scale: CSAT 1–5, NPS 0–10. The topic is
+/// read only when some topic uses NPS and the score is outside 1–5.
+pub(super) async fn check_score(hub: &Hub, conversation_id: &str, score: u8) -> Result<()> {
+    if SurveyKind::Csat.accepts(score) {
+        return Ok(());
+    }
+    let any_nps = hub
+        .config
+        .topics
+        .iter()
+        .any(|t| t.survey == SurveyKind::Nps);
+    if any_nps && SurveyKind::Nps.accepts(score) {
+        let topic = hub
+            .store
+            .conversation(conversation_id)
+            .await?
+            .map(|record| record.topic);
+        if topic.is_some_and(|t| nps_survey(hub, &t).is_some()) {
+            return Ok(());
+        }
+    }
+    Err(Error::bad_request(if any_nps {
+        "score must be 1 to 5 (0 to 10 where the topic's survey is NPS)"
+    } else {
+        "score must be 1 to 5"
+    }))
 }
 
 #[cfg(test)]

@@ -13,6 +13,11 @@ pub fn client_msg_ids(id: &str) -> String {
     format!("sb:{{{id}}}:msgids")
 }
 
+/// List of the conversation's routing decisions (the routing audit), oldest first.
+pub fn decisions(id: &str) -> String {
+    format!("sb:{{{id}}}:routing")
+}
+
 /// Sorted set (score: creation ms) of conversations not yet flushed to a ticket;
 /// a restarted hub rebuilds its state from it.
 pub fn open_conversations() -> String {

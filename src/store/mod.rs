@@ -15,6 +15,7 @@ mod cluster_tests;
 mod connection;
 mod conversations;
 mod coordination;
+mod decisions;
 mod feed;
 pub mod keys;
 mod limits;

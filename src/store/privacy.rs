@@ -222,6 +222,7 @@ impl Store {
                         .arg(keys::conversation(&id))
                         .arg(keys::events(&id))
                         .arg(keys::client_msg_ids(&id))
+                        .arg(keys::decisions(&id))
                         .query_async(&mut conn)
                         .await?;
                     redis::cmd("ZREM")

@@ -18,6 +18,10 @@ pub enum Update {
     TicketId(String),
     Resolution(String),
     Tags(Vec<String>),
+    /// When the first agent joined (set once, with that `joined`): the wait SLA.
+    AnsweredAt(u64),
+    /// When the first agent message was stored: the first-response SLA.
+    FirstResponseAt(u64),
 }
 
 impl Update {
@@ -33,6 +37,8 @@ impl Update {
                 "tags",
                 serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()),
             ),
+            Update::AnsweredAt(at) => ("answered_at", at.to_string()),
+            Update::FirstResponseAt(at) => ("first_response_at", at.to_string()),
         }
     }
 }
@@ -75,6 +81,9 @@ pub struct ConversationRecord {
     pub preview: String,
     pub tags: Vec<String>,
     pub resolution: Option<String>,
+    /// First `joined` and first agent message (Unix ms), for the live SLA marks.
+    pub answered_at: Option<u64>,
+    pub first_response_at: Option<u64>,
 }
 
 impl ConversationRecord {
@@ -127,6 +136,8 @@ impl ConversationRecord {
             preview: take("preview").unwrap_or_default(),
             tags,
             resolution: non_empty(take("resolution")),
+            answered_at: non_empty(take("answered_at")).and_then(|v| v.parse().ok()),
+            first_response_at: non_empty(take("first_response_at")).and_then(|v| v.parse().ok()),
         })
     }
 }

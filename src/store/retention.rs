@@ -1,5 +1,5 @@
 //! Expiry of what a finished chat leaves in Redis: once its ticket is stored, a
-//! conversation is retired (marked flushed, its three keys set to expire together), its
+//! conversation is retired (marked flushed, its keys set to expire together), its
 //! visitor's open slot is freed and it leaves the open index. Ticket expiry lives with
 //! the ticket script (`tickets.rs`).
 //!
@@ -11,7 +11,8 @@ use redis::Script;
 
 use super::{keys, ConversationRecord, Store, StoreResult};
 
-/// KEYS: conversation hash, events stream, client_msg_id hash. ARGV: time to keep (ms).
+/// KEYS: conversation hash, events stream, client_msg_id hash, routing decisions.
+/// ARGV: time to keep (ms).
 /// Returns 0 when the conversation is gone (already expired), 1 otherwise.
 ///
 /// `flushed` and the expiry are set in one script, so a conversation marked flushed
@@ -28,7 +29,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local keep = redis.call('PTTL', KEYS[1])
 if keep < 0 then keep = ARGV[1] end
 redis.call('HSET', KEYS[1], 'flushed', '1')
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], keep) end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
 return 1
 "#,
     )
@@ -53,6 +54,7 @@ impl Store {
         invocation
             .key(keys::events(&id))
             .key(keys::client_msg_ids(&id))
+            .key(keys::decisions(&id))
             .arg(keep_ms.max(1));
         let mut conn = self.conn();
         self.run("retire_conversation", async move {

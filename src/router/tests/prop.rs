@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::super::AgentStatus;
+use super::super::{AgentStatus, DecisionEvent, Rule};
 use super::*;
 
 const AGENTS: u8 = 6;
@@ -63,7 +63,7 @@ fn op() -> impl Strategy<Value = Op> {
         ),
         1 => (0..AGENTS).prop_map(Op::Remove),
         // Mostly Available, so offers flow.
-        4 => (0..AGENTS, prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]).prop_map(|(a, s)| Op::Status(a, s)),
+        4 => (0..AGENTS, prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)]).prop_map(|(a, s)| Op::Status(a, s)),
         2 => (0..AGENTS).prop_map(Op::Connect),
         2 => (0..AGENTS).prop_map(Op::Disconnect),
         5 => (0..6u8, proptest::option::weighted(0.2, 0..AGENTS), 0u64..40_000)
@@ -94,6 +94,9 @@ fn pick<T: Clone>(items: &[T], i: usize) -> Option<T> {
 fn prop_config() -> RouterConfig {
     let mut cfg = config();
     cfg.customer_idle_timeout_ms = 90_000;
+    // Wrap-up after billing (5 s) and tier2 (20 s) chats.
+    cfg.topics[1].wrap_up_ms = 5_000;
+    cfg.topics[3].wrap_up_ms = 20_000;
     cfg
 }
 
@@ -135,6 +138,19 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                     )
                 })
                 .collect();
+        let activity_before = activity_of(&h);
+        // The owner and wrap-up of the conversation a Close is about to close.
+        let closing = match op {
+            Op::Close(i) => pick(&convs, *i).and_then(|c| {
+                let owner = h.r.agent_of(&c)?.to_owned();
+                let wrap =
+                    h.r.topic_of(&c)
+                        .is_some_and(|t| t == "billing" || t == "tier2");
+                let available = h.r.agent_status(&owner) == Some(AgentStatus::Available);
+                Some((owner, wrap && available))
+            }),
+            _ => None,
+        };
         let now = h.now;
         // Restores and undone transfers hand back work regardless of capacity (facts from the store).
         let mut restored = false;
@@ -178,6 +194,7 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                 out
             }
             Op::Disconnect(a) => h.r.agent_disconnected(now, &agent_id(a)),
+            Op::Status(a, 3) => h.r.set_away(now, &agent_id(a), Some("lunch".into())),
             Op::Status(a, s) => {
                 let status = [
                     AgentStatus::Available,
@@ -297,11 +314,18 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
         for (id, agent) in &h.r.agents {
             if let Some(&was) = statuses.get(id) {
                 if was != AgentStatus::Offline && agent.status == AgentStatus::Offline {
-                    resume.insert(id.clone(), was);
+                    // A wrap-up does not outlive the connection.
+                    let back = match was {
+                        AgentStatus::WrapUp => AgentStatus::Available,
+                        other => other,
+                    };
+                    resume.insert(id.clone(), back);
                 }
             }
         }
         assert_invariants(&h, &before, restored, &out);
+        let rebuilt = matches!(op, Op::Restore { .. });
+        assert_desk(&h, &activity_before, closing, rebuilt, &out);
         log.push(out);
     }
     log
@@ -355,6 +379,103 @@ fn assert_invariants(
     for c in out {
         if let Command::QueuePosition { position, .. } = c {
             assert!(*position >= 1);
+        }
+    }
+}
+
+type ActivityOf = BTreeMap<String, (AgentStatus, Option<String>, bool)>;
+
+fn activity_of(h: &Harness) -> ActivityOf {
+    h.r.agents
+        .iter()
+        .map(|(id, a)| {
+            (
+                id.clone(),
+                (a.status, a.away_reason.clone(), !a.active.is_empty()),
+            )
+        })
+        .collect()
+}
+
+/// The desk's side of a step: every change of an agent's activity is reported once,
+/// as it now is; a close by an available agent of a topic with wrap-up starts one; and
+/// every decision record is consistent with the choice it explains.
+fn assert_desk(
+    h: &Harness,
+    before: &ActivityOf,
+    closing: Option<(String, bool)>,
+    rebuilt: bool,
+    out: &[Command],
+) {
+    let after = activity_of(h);
+    let mut reported: BTreeMap<&str, &super::super::Activity> = BTreeMap::new();
+    for c in out {
+        if let Command::Activity(a) = c {
+            reported.insert(&a.agent, a);
+        }
+    }
+    for (id, now) in &after {
+        let changed = before.get(id) != Some(now);
+        match reported.get(id.as_str()) {
+            Some(a) => assert_eq!(
+                (a.status, a.away_reason.clone(), a.busy),
+                now.clone(),
+                "last activity of {id} is its state"
+            ),
+            // A new agent (Offline, idle) or a restored one reports at its next change.
+            None => assert!(
+                !changed || rebuilt || !before.contains_key(id),
+                "{id} changed {:?} -> {now:?} unreported",
+                before.get(id)
+            ),
+        }
+    }
+    if let Some((owner, true)) = closing {
+        assert!(
+            out.iter()
+                .any(|c| matches!(c, Command::WrapUp { agent, .. } if *agent == owner)),
+            "closing {owner}'s chat of a wrap-up topic starts its wrap-up"
+        );
+    }
+    for c in out {
+        let Command::Decision(d) = c else { continue };
+        let ids: BTreeSet<&str> = d.candidates.iter().map(|c| c.agent.as_str()).collect();
+        assert!(
+            d.passed_over
+                .iter()
+                .all(|p| !ids.contains(p.agent.as_str())),
+            "a candidate also passed over: {d:?}"
+        );
+        let sorted = d.candidates.windows(2).all(|w| {
+            let key = |c: &super::super::Candidate| {
+                (
+                    u64::from(c.load) * 1_000_000 / u64::from(c.capacity.max(1)),
+                    std::cmp::Reverse(c.level_sum),
+                    c.idle_since_ms,
+                )
+            };
+            key(&w[0]) <= key(&w[1])
+        });
+        assert!(sorted, "candidates in rank order: {d:?}");
+        match (&d.event, d.rule) {
+            (DecisionEvent::Offered | DecisionEvent::Assigned, Rule::Ranking) => {
+                assert_eq!(
+                    d.chosen.as_deref(),
+                    d.candidates.first().map(|c| c.agent.as_str())
+                );
+            }
+            (DecisionEvent::Offered | DecisionEvent::Assigned, Rule::Requested) => {
+                assert!(d.chosen.is_some() && d.candidates.is_empty(), "{d:?}");
+            }
+            (DecisionEvent::Offered | DecisionEvent::Assigned, _) => {
+                let chosen = d.chosen.as_deref().expect("a chosen agent");
+                assert!(ids.contains(chosen), "chosen among the candidates: {d:?}");
+            }
+            (DecisionEvent::Queued, rule) => {
+                assert_eq!(rule, Rule::NoEligibleAgent);
+                assert_eq!(d.candidates_total, 0, "queued with a candidate: {d:?}");
+            }
+            _ => assert_eq!(d.chosen, None),
         }
     }
 }

@@ -28,6 +28,7 @@ fn to_agent_offer_accept_hands_over() {
     h.at(1_000);
     let out =
         h.r.transfer_to_agent(h.now, "c1", "a", "b", Some("refund".into()))
+            .map(routing_only)
             .expect("transfer");
     h.r.check(h.now);
     let Some(Command::Offer {
@@ -78,6 +79,7 @@ fn to_agent_decline_and_timeout_fail_and_owner_keeps_it() {
     let mut h = setup();
     let out =
         h.r.transfer_to_agent(h.now, "c1", "a", "b", None)
+            .map(routing_only)
             .expect("transfer");
     let (offer, _) = offer_of(&out, "c1").expect("offer");
     let out = h.decline("b", &offer).expect("decline");
@@ -86,6 +88,7 @@ fn to_agent_decline_and_timeout_fail_and_owner_keeps_it() {
 
     let out =
         h.r.transfer_to_agent(h.now, "c1", "a", "b", None)
+            .map(routing_only)
             .expect("transfer");
     let (offer, _) = offer_of(&out, "c1").expect("offer");
     let out = h.tick(15_000);
@@ -119,6 +122,7 @@ fn to_agent_uses_the_shorter_transfer_timeout() {
     h.assign("c1", "general", "a");
     let out =
         h.r.transfer_to_agent(0, "c1", "a", "b", None)
+            .map(routing_only)
             .expect("transfer");
     assert!(matches!(
         out[0],
@@ -177,6 +181,7 @@ fn to_agent_refusals() {
 fn to_agent_target_going_offline_fails_unavailable() {
     let mut h = setup();
     h.r.transfer_to_agent(h.now, "c1", "a", "b", None)
+        .map(routing_only)
         .expect("transfer");
     let out = h.status("b", AgentStatus::Offline);
     assert_eq!(failed(&out), vec![TransferFailReason::Unavailable]);
@@ -191,6 +196,7 @@ fn to_auto_accept_agent_assigns_at_once() {
     h.agent(bot);
     let out =
         h.r.transfer_to_agent(h.now, "c1", "a", "bot", None)
+            .map(routing_only)
             .expect("transfer");
     assert_eq!(
         out,
@@ -210,6 +216,7 @@ fn to_topic_offers_best_eligible_with_boosted_priority_and_original_wait() {
     h.at(7_000);
     let out =
         h.r.transfer_to_topic(h.now, "c1", "a", "tier2", Some("hard".into()))
+            .map(routing_only)
             .expect("escalate");
     h.r.check(h.now);
     let Some(Command::Offer {
@@ -254,6 +261,7 @@ fn to_topic_never_offers_to_the_owner() {
     h.assign("c1", "tier2", "a");
     let out =
         h.r.transfer_to_topic(0, "c1", "a", "tier2", None)
+            .map(routing_only)
             .expect("escalate");
     h.r.check(0);
     assert!(offers(&out).is_empty());
@@ -266,6 +274,7 @@ fn to_topic_times_out_after_the_target_transfer_timeout() {
     h.status("c", AgentStatus::Away);
     let out =
         h.r.transfer_to_topic(0, "c1", "a", "tier2", None)
+            .map(routing_only)
             .expect("escalate");
     assert!(out.is_empty(), "nobody eligible yet: it waits");
     assert_eq!(h.r.next_deadline(), Some(20_000));
@@ -319,6 +328,7 @@ fn closing_during_a_transfer_revokes_the_offer() {
     let mut h = setup();
     let out =
         h.r.transfer_to_topic(0, "c1", "a", "tier2", None)
+            .map(routing_only)
             .expect("escalate");
     let (offer, agent) = offer_of(&out, "c1").expect("offer");
     let out = h.close("c1");
@@ -344,6 +354,7 @@ fn owner_lost_during_a_transfer_cancels_it() {
     h.assign("c1", "general", "a");
     h.agent(profile("b", &[], 1));
     h.r.transfer_to_agent(0, "c1", "a", "b", None)
+        .map(routing_only)
         .expect("transfer");
     h.status("a", AgentStatus::Offline);
     let out = h.tick(10_000);
@@ -366,6 +377,7 @@ fn supervisor_may_request_a_transfer() {
     let mut h = setup();
     let out =
         h.r.transfer_to_agent(0, "c1", "sup", "b", None)
+            .map(routing_only)
             .expect("transfer");
     let (offer, _) = offer_of(&out, "c1").expect("offer");
     let out = h.decline("b", &offer).expect("decline");
@@ -385,6 +397,7 @@ fn escalation_widening_counts_from_the_escalation() {
     h.at(100_000); // long past billing_fr's 30 s widening step
     let out =
         h.r.transfer_to_topic(h.now, "c1", "a", "billing_fr", None)
+            .map(routing_only)
             .expect("escalate");
     h.r.check(h.now);
     assert!(
@@ -401,6 +414,7 @@ fn a_supervisors_transfer_names_the_owner_and_reports_to_the_supervisor() {
     let mut h = setup();
     let out =
         h.r.transfer_to_agent(0, "c1", "sup", "b", Some("vip".into()))
+            .map(routing_only)
             .expect("transfer");
     let transfer = out.iter().find_map(|c| match c {
         Command::Offer { transfer, .. } => transfer.clone(),
@@ -419,6 +433,7 @@ fn a_supervisors_transfer_names_the_owner_and_reports_to_the_supervisor() {
         let mut h = setup();
         let out =
             h.r.transfer_to_topic(0, "c1", "sup", "tier2", None)
+                .map(routing_only)
                 .expect("escalate");
         out.iter().find_map(|c| match c {
             Command::Offer { transfer, .. } => transfer.clone(),
