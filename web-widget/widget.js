@@ -283,6 +283,7 @@
     list.forEach(function (s) {
       var c = conv(s.conversation_id);
       if (listed[c.id]) { c.state = s.state || c.state; c.stale = false; }
+      if (s.survey) put(local, 'survey:' + c.id, s.survey);
       if (!S.current || (S.convs[S.current].state === 'closed' && c.state !== 'closed')) S.current = c.id;
     });
     setConn('open');
@@ -439,6 +440,7 @@
     request(f).then(function (ack) {
       S.startInFlight = false;
       var c = conv(ack.conversation_id);
+      if (ack.survey) put(local, 'survey:' + c.id, ack.survey);
       if (c.state === 'closed') c.state = 'queued';
       S.current = c.id;
       it.start = false; it.conv = c.id; it.seq = ack.seq || 1; it.state = 'stored';
@@ -575,6 +577,10 @@
     '.stars{display:flex;gap:4px}' +
     '.star{border:0;background:none;font-size:28px;line-height:1;color:#d1d5db;cursor:pointer;padding:2px}' +
     '.star.on{color:#f59e0b}' +
+    '.nps{display:grid;grid-template-columns:repeat(11,1fr);gap:3px}' +
+    '.npsb{border:1px solid #d1d5db;background:#fff;border-radius:6px;padding:6px 0;font-size:14px;cursor:pointer}' +
+    '.npsb.on{background:#1d4ed8;border-color:#1d4ed8;color:#fff}.npsb:focus-visible{outline:2px solid #fbbf24;outline-offset:2px}' +
+    '.npsl{display:flex;justify-content:space-between;font-size:12px;color:#6b7280}' +
     '.err{color:#dc2626;font-size:12px}' +
     '.ok{color:#065f46;background:#ecfdf5;border-color:#a7f3d0}' +
     '.link{background:none;border:0;color:var(--c);font-weight:600;cursor:pointer;padding:4px;text-decoration:underline}' +
@@ -805,24 +811,52 @@
 
   function rated(id) { return !!get(local, 'rated:' + id); }
 
+  // The survey the hub announced for the conversation's topic: CSAT stars 1-5, or NPS 0-10.
   function ratingCard(c) {
+    return get(local, 'survey:' + c.id) === 'nps' ? npsCard(c) : starsCard(c);
+  }
+
+  function npsCard(c) {
+    var score = null, picks = [];
+    var row = h('div', { class: 'nps', role: 'group', 'aria-label': 'How likely are you to recommend us? 0 (not at all) to 10 (extremely)' });
+    for (var i = 0; i <= 10; i++) (function (n) {
+      var b = h('button', { class: 'npsb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'sb-nps-' + n, text: String(n),
+        onclick: function () {
+          score = n; card.enable();
+          picks.forEach(function (p, j) { p.classList.toggle('on', j === n); p.setAttribute('aria-pressed', String(j === n)); });
+        } });
+      picks.push(b); row.appendChild(b);
+    })(i);
+    var scale = h('div', { class: 'npsl', 'aria-hidden': 'true' }, [h('span', { text: 'Not likely' }), h('span', { text: 'Very likely' })]);
+    var card = surveyForm(c, 'How likely are you to recommend us?', [row, scale], function () { return score; });
+    return card.form;
+  }
+
+  function starsCard(c) {
     var score = 0, stars = [];
-    var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': 'Comment (optional)', placeholder: 'Anything to add? (optional)', 'data-testid': 'sb-rating-comment' });
-    var err = h('div', { class: 'err', role: 'alert' });
-    var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: 'Send rating' });
     var row = h('div', { class: 'stars', role: 'group', 'aria-label': 'Rate this chat from 1 to 5' });
     for (var i = 1; i <= 5; i++) (function (n) {
       var b = h('button', { class: 'star', type: 'button', 'aria-pressed': 'false', 'aria-label': n + (n === 1 ? ' star' : ' stars'), 'data-testid': 'sb-star-' + n, text: '\u2605',
         onclick: function () {
-          score = n; btn.disabled = false;
+          score = n; card.enable();
           stars.forEach(function (s, j) { s.classList.toggle('on', j < n); s.setAttribute('aria-pressed', String(j + 1 === n)); });
         } });
       stars.push(b); row.appendChild(b);
     })(i);
+    var card = surveyForm(c, 'How did we do?', [row], function () { return score || null; });
+    return card.form;
+  }
+
+  // The form around a scale: an optional comment, sending, errors, a new chat.
+  function surveyForm(c, title, scale, chosen) {
+    var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': 'Comment (optional)', placeholder: 'Anything to add? (optional)', 'data-testid': 'sb-rating-comment' });
+    var err = h('div', { class: 'err', role: 'alert' });
+    var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: 'Send rating' });
     var form = h('form', { class: 'card', 'data-testid': 'sb-rating', 'aria-label': 'Rate this chat',
       onsubmit: function (e) {
         e.preventDefault();
-        if (!score) return;
+        var score = chosen();
+        if (score == null) return;
         btn.disabled = true; err.textContent = '';
         var f = { type: 'rate', conversation_id: c.id, score: score };
         if (comment.value.trim()) f.comment = comment.value.trim();
@@ -830,9 +864,9 @@
           put(local, 'rated:' + c.id, String(score));
           render();
         }, function (e2) { btn.disabled = false; err.textContent = e2.code === 'disconnected' ? 'No connection \u2014 try again in a moment.' : 'Could not send the rating (' + e2.code + ').'; });
-      } }, [h('h3', { text: 'How did we do?' }), row, comment, err, btn,
-      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat })]);
-    return form;
+      } }, [h('h3', { text: title })].concat(scale, [comment, err, btn,
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat })]));
+    return { form: form, enable: function () { btn.disabled = false; } };
   }
 
   function thanksCard() {

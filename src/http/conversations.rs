@@ -22,7 +22,9 @@ use crate::{
 };
 
 fn summary(hub: &Hub, record: &ConversationRecord) -> Value {
-    let sla = hub.config.topic(&record.topic).map(|topic| {
+    let topic = hub.config.topic(&record.topic);
+    let survey = topic.map(|t| t.survey).unwrap_or_default();
+    let sla = topic.map(|topic| {
         topic.sla.marks(
             record.created_at,
             record.answered_at,
@@ -49,6 +51,7 @@ fn summary(hub: &Hub, record: &ConversationRecord) -> Value {
         "answered_at": record.answered_at,
         "first_response_at": record.first_response_at,
         "sla": sla,
+        "survey": survey,
     })
 }
 

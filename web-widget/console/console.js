@@ -3,6 +3,9 @@
 
 import { Connection, ConvLog, randomId } from './conn.js';
 import { allowedHubs, resolveHub } from './hub.js';
+import { $, h, fmtMs } from './dom.js';
+import { initReports, loadReport } from './reports.js';
+import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -27,19 +30,6 @@ let CANNED = [
   { key: 'bye', text: 'Is there anything else I can help you with? Have a great day!' },
 ];
 
-const $ = (id) => document.getElementById(id);
-
-function h(tag, attrs = {}, ...kids) {
-  const n = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'text') n.textContent = v;
-    else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
-    else n.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of kids.flat()) if (c != null && c !== false) n.append(c);
-  return n;
-}
 
 const S = {
   token: null,
@@ -50,7 +40,7 @@ const S = {
   offers: new Map(),   // offer_id -> {offer, deadline}
   convs: new Map(),    // conversation_id -> conversation
   active: null,
-  view: location.hash === '#supervisor' ? 'supervisor' : 'inbox',
+  view: location.hash === '#supervisor' ? 'supervisor' : location.hash === '#reports' ? 'reports' : 'inbox',
   outbox: [],
   monitored: new Set(),
   agents: [],
@@ -80,9 +70,12 @@ function boot() {
     startSession(token);
   });
   $('logout').addEventListener('click', () => logout(''));
-  for (const b of document.querySelectorAll('.status button')) b.addEventListener('click', () => setStatus(b.dataset.status));
+  for (const b of document.querySelectorAll('.status button[data-status]')) b.addEventListener('click', () => setStatus(b.dataset.status));
+  tickStatus(S);
   $('view-inbox').addEventListener('click', () => setView('inbox'));
   $('view-supervisor').addEventListener('click', () => setView('supervisor'));
+  $('view-reports').addEventListener('click', () => setView('reports'));
+  initReports(api, apiCsv);
   setupComposer();
   setupDialogs();
   setInterval(tickOffers, 250);
@@ -155,9 +148,12 @@ async function loadCanned() {
 function onWelcome(m) {
   if (!S.me) loadCanned();
   S.me = m.agent;
-  S.status = m.status || 'away';
+  applyStatus(S, m.status || 'away');
+  setupStatusMenu(S, setStatus);
   $('view-supervisor').hidden = !S.me.supervisor;
-  if (!S.me.supervisor && S.view === 'supervisor') setView('inbox');
+  $('view-reports').hidden = !S.me.supervisor;
+  if (!S.me.supervisor && S.view !== 'inbox') setView('inbox');
+  else if (S.view === 'reports') loadReport();
   const listed = new Set();
   for (const s of m.conversations || []) {
     listed.add(s.conversation_id);
@@ -188,21 +184,23 @@ function resync(c) {
   if (!c.details) loadDetails(c);
 }
 
-function setStatus(status) {
+function setStatus(status, reason) {
   if (!S.conn) return;
-  S.conn.request({ type: 'status', status }).then((ack) => { S.status = ack.status || status; render(); },
+  const frame = reason ? { type: 'status', status, reason } : { type: 'status', status };
+  S.conn.request(frame).then((ack) => { applyStatus(S, ack.status || status, reason); render(); },
     (err) => toast(err.code === 'disconnected' ? 'Not connected — try again in a moment.' : 'Could not change status: ' + err.code));
 }
 
 function setView(v) {
-  S.view = v === 'supervisor' && S.me?.supervisor !== false ? 'supervisor' : 'inbox';
-  $('inbox').hidden = S.view !== 'inbox';
-  $('supervisor').hidden = S.view !== 'supervisor';
-  $('view-inbox').setAttribute('aria-pressed', String(S.view === 'inbox'));
-  $('view-supervisor').setAttribute('aria-pressed', String(S.view === 'supervisor'));
+  S.view = (v === 'supervisor' || v === 'reports') && S.me?.supervisor !== false ? v : 'inbox';
+  for (const view of ['inbox', 'supervisor', 'reports']) {
+    $(view).hidden = S.view !== view;
+    $('view-' + view).setAttribute('aria-pressed', String(S.view === view));
+  }
+  if (S.view === 'reports' && S.me) loadReport();
   clearInterval(S.pollTimer);
   if (S.view === 'supervisor') { poll(); S.pollTimer = setInterval(poll, POLL_MS); }
-  history.replaceState(null, '', S.view === 'supervisor' ? '#supervisor' : location.pathname + location.search);
+  history.replaceState(null, '', S.view !== 'inbox' ? '#' + S.view : location.pathname + location.search);
   markRead();
 }
 
@@ -242,8 +240,9 @@ function onFrame(m) {
       break;
     }
     case 'status':
-      S.status = m.status;
+      applyStatus(S, m.status, m.reason, m.ends_in_ms);
       if (m.reason === 'missed_offers') toast('You were set to Away after missing offers.');
+      if (m.reason === 'wrap_up_ended') toast('Wrap-up over: you are available again.');
       render();
       break;
     case 'error':
@@ -361,6 +360,13 @@ async function api(path) {
   return res.json();
 }
 
+// The CSV form of a report (the export button).
+async function apiCsv(path) {
+  const res = await fetch(HUB + path, { headers: { Authorization: 'Bearer ' + S.token, Accept: 'text/csv' } });
+  if (!res.ok) throw Object.assign(new Error(res.statusText), { status: res.status });
+  return res.text();
+}
+
 async function loadDetails(c) {
   try {
     const body = await api('/v1/conversations/' + encodeURIComponent(c.id));
@@ -369,6 +375,7 @@ async function loadDetails(c) {
     if (d.customer) c.customer = { ...(c.customer || {}), ...d.customer };
     if (d.topic) c.topic = d.topic;
     render();
+    if (S.me?.supervisor && c.audit == null) loadAudit(api, c, render);
     if (S.me?.supervisor && c.customer?.verified && c.tickets == null) {
       c.tickets = [];
       const t = await api('/v1/tickets?limit=200');
@@ -671,11 +678,6 @@ async function poll() {
   }
 }
 
-function fmtMs(ms) {
-  if (ms == null || Number.isNaN(+ms)) return '—';
-  const s = Math.round(ms / 1000);
-  return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
-}
 
 function topicRows(stats) {
   const t = stats.topics ?? stats.queues ?? [];
@@ -695,7 +697,7 @@ function renderSupervisor(stats, agents, queued, open) {
   $('sup-totals').textContent = Object.entries(tot).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
   $('sup-agents').replaceChildren(...agents.map((a) => h('tr', { 'data-testid': 'sup-agent', 'data-agent-id': a.id },
     h('td', {}, h('strong', { text: a.name || a.id }), ' ', h('span', { class: 'muted small', text: a.id }), a.supervisor ? h('span', { class: 'pill', text: 'supervisor' }) : null),
-    h('td', { class: 'st-' + a.status, text: a.status || '—' }),
+    h('td', { class: 'st-' + a.status, 'data-testid': 'sup-agent-status', text: agentStatusText(a) }),
     h('td', { text: `${a.load ?? 0} / ${a.capacity ?? '—'}` }),
     h('td', { text: String(a.connections ?? '—') }))));
   const byId = new Map();
@@ -714,6 +716,7 @@ function renderSupervisor(stats, agents, queued, open) {
       h('td', { text: who({ customer: cust }) }),
       h('td', { text: agentsOf || '—' }),
       h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
+      slaCell(c),
       h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' })));
   }));
 }
@@ -769,7 +772,7 @@ function render(scroll) {
 function paint() {
   if (!S.conn) return;
   $('me-name').textContent = S.me ? `${S.me.name} (${S.me.id})` : '';
-  for (const b of document.querySelectorAll('.status button')) b.setAttribute('aria-pressed', String(b.dataset.status === S.status));
+  paintStatus(S);
   const conn = $('conn');
   conn.dataset.state = S.connState;
   conn.textContent = S.connState === 'open' ? 'Connected' : S.connState === 'reconnecting' ? 'Reconnecting…' : 'Connecting…';
@@ -947,9 +950,9 @@ function paintDetails() {
     ['Topic', c.topic || d.topic || '—'],
   ];
   if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
-  if (c.rating) rows.push(['Rating', `${c.rating.score}/5${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
+  if (c.rating) rows.push(['Rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
   const meta = d.metadata && typeof d.metadata === 'object' ? Object.entries(d.metadata) : [];
-  const sig = JSON.stringify([rows, meta, c.tickets]);
+  const sig = JSON.stringify([rows, meta, c.tickets, S.me?.supervisor ? c.audit ?? null : 0]);
   if (box.dataset.sig === sig && box.dataset.conv === c.id) return;
   box.dataset.sig = sig; box.dataset.conv = c.id;
   box.replaceChildren(...[
@@ -959,6 +962,7 @@ function paintDetails() {
     meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: (typeof v === 'string' ? v : JSON.stringify(v)) || '—' })])) : null,
     c.tickets?.length ? h('h3', { text: 'Past tickets' }) : null,
     c.tickets?.length ? h('ul', {}, c.tickets.map((t) => h('li', { text: `${t.ticket_id} · ${t.resolution}${t.closed_at ? ' · ' + new Date(t.closed_at).toLocaleDateString() : ''}` }))) : null,
+    ...(S.me?.supervisor ? auditSection(c, () => loadAudit(api, c, render)) : []),
   ].filter(Boolean));
 }
 

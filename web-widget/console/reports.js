@@ -1,0 +1,145 @@
+// The supervisor's reports page: a period, a bucket size and a grouping; charts of
+// volume, wait and first-response percentiles, satisfaction and SLA over time for one
+// group; a table of every group over the period; a CSV export. Charts are inline SVG:
+// no library, nothing to download.
+
+import { $, h, fmtMs } from './dom.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c'];
+
+function s(tag, attrs = {}, ...kids) {
+  const n = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v != null) n.setAttribute(k, String(v));
+  for (const c of kids.flat()) if (c != null) n.append(c);
+  return n;
+}
+
+const day = (d) => d.toISOString().slice(0, 10);
+
+let R = null; // { api, csv, report }
+
+/** Wires the page's controls; `api(path)` answers JSON, `csv(path)` the CSV text. */
+export function initReports(api, csv) {
+  R = { api, csv, report: null };
+  const to = new Date(Date.now() + 86_400_000);
+  $('rep-to').value = day(to);
+  $('rep-from').value = day(new Date(to - 7 * 86_400_000));
+  $('rep-load').addEventListener('click', loadReport);
+  for (const id of ['rep-bucket', 'rep-by']) $(id).addEventListener('change', loadReport);
+  $('rep-group').addEventListener('change', paintReport);
+  $('rep-export').addEventListener('click', exportCsv);
+}
+
+function query() {
+  const p = new URLSearchParams({ from: $('rep-from').value, to: $('rep-to').value, bucket: $('rep-bucket').value, by: $('rep-by').value });
+  return '/v1/reports?' + p;
+}
+
+export async function loadReport() {
+  if (!R) return;
+  $('rep-error').textContent = '';
+  $('rep-status').textContent = 'Loading…';
+  try {
+    R.report = await R.api(query());
+    const pick = $('rep-group');
+    const keep = pick.value;
+    pick.replaceChildren(...R.report.groups.map((g) => h('option', { value: g, text: g })));
+    if (R.report.groups.includes(keep)) pick.value = keep;
+    $('rep-status').textContent = `${R.report.from_iso} → ${R.report.to_iso}`;
+    paintReport();
+  } catch (err) {
+    $('rep-status').textContent = '';
+    $('rep-error').textContent = 'Could not load the report: ' + (err.message || err.code);
+  }
+}
+
+async function exportCsv() {
+  try {
+    const text = await R.csv(query());
+    const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+    const a = h('a', { href: url, download: `switchboard-report-${$('rep-from').value}-${$('rep-to').value}-${$('rep-by').value}.csv` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    $('rep-error').textContent = 'Could not export: ' + (err.message || err.code);
+  }
+}
+
+function paintReport() {
+  const rep = R?.report;
+  if (!rep) return;
+  const group = $('rep-group').value || rep.groups[0];
+  const index = rep.groups.indexOf(group);
+  const rows = rep.buckets.map((b) => ({ start: b.start, f: b.groups[index] || {} }));
+  const label = (ms) => { const d = new Date(ms); return rep.bucket === 'hour' ? d.toISOString().slice(11, 16) : d.toISOString().slice(5, 10); };
+  const x = rows.map((r) => label(r.start));
+  const pick = (fn) => rows.map((r) => { const v = fn(r.f); return v == null ? null : v; });
+  const survey = rows.some((r) => r.f.nps) ? 'nps' : 'csat';
+  $('rep-charts').replaceChildren(
+    chart('Volume', 'rep-chart-volume', x, [
+      ['Started', pick((f) => f.chats?.started)], ['Answered', pick((f) => f.chats?.answered)],
+      ['Abandoned in queue', pick((f) => f.chats?.abandoned_in_queue)]], (v) => String(Math.round(v))),
+    chart('Wait (p50, p90)', 'rep-chart-wait', x, [
+      ['p50', pick((f) => f.wait_ms?.p50)], ['p90', pick((f) => f.wait_ms?.p90)]], fmtMs),
+    chart('First response (p50, p90)', 'rep-chart-first-response', x, [
+      ['p50', pick((f) => f.first_response_ms?.p50)], ['p90', pick((f) => f.first_response_ms?.p90)]], fmtMs),
+    survey === 'nps'
+      ? chart('NPS', 'rep-chart-satisfaction', x, [['NPS', pick((f) => f.nps?.score)]], (v) => v.toFixed(0))
+      : chart('CSAT (mean, 1–5)', 'rep-chart-satisfaction', x, [['CSAT', pick((f) => f.csat?.mean)]], (v) => v.toFixed(2)),
+    chart('SLA met (%)', 'rep-chart-sla', x, [
+      ['Wait', pick((f) => f.sla?.wait?.pct_met)], ['First response', pick((f) => f.sla?.first_response?.pct_met)]], (v) => v.toFixed(0) + ' %'),
+  );
+  paintTable(rep);
+}
+
+/** A line chart of a few series over the buckets; missing points break the line. */
+function chart(title, testid, x, series, fmt) {
+  const W = 460, H = 180, L = 56, B = 28, T = 10;
+  const values = series.flatMap(([, v]) => v).filter((v) => v != null);
+  const max = Math.max(1, ...values);
+  const px = (i) => L + (x.length < 2 ? (W - L) / 2 : (i * (W - L - 10)) / (x.length - 1));
+  const py = (v) => T + (H - T - B) * (1 - v / max);
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'rep-svg' });
+  for (const f of [0, 0.5, 1]) {
+    svg.append(s('line', { x1: L, x2: W, y1: py(max * f), y2: py(max * f), class: 'rep-grid' }),
+      s('text', { x: L - 6, y: py(max * f) + 4, 'text-anchor': 'end', class: 'rep-axis' }, fmt(max * f)));
+  }
+  const every = Math.max(1, Math.ceil(x.length / 8));
+  x.forEach((t, i) => { if (i % every === 0) svg.append(s('text', { x: px(i), y: H - 8, 'text-anchor': 'middle', class: 'rep-axis' }, t)); });
+  series.forEach(([name, v], k) => {
+    let d = '';
+    v.forEach((y, i) => { if (y == null) return; d += `${d && v[i - 1] != null ? 'L' : 'M'}${px(i).toFixed(1)},${py(y).toFixed(1)}`; });
+    if (d) svg.append(s('path', { d, fill: 'none', stroke: COLORS[k % COLORS.length], 'stroke-width': 2 }));
+    v.forEach((y, i) => { if (y != null) svg.append(s('circle', { cx: px(i), cy: py(y), r: 3, fill: COLORS[k % COLORS.length] }, s('title', {}, `${name} ${x[i]}: ${fmt(y)}`))); });
+  });
+  const legend = h('div', { class: 'rep-legend' }, series.map(([name], k) => h('span', {}, h('i', { style: `background:${COLORS[k % COLORS.length]}` }), name)));
+  return h('figure', { class: 'rep-chart', 'data-testid': testid, 'data-points': String(values.length) }, h('figcaption', { text: title }), svg, legend);
+}
+
+const pct = (v) => (v == null ? '—' : v.toFixed(1) + ' %');
+const num = (v, d = 2) => (v == null ? '—' : Number(v).toFixed(d));
+
+function paintTable(rep) {
+  const byAgent = rep.by === 'agent';
+  const head = ['', 'Started', 'Answered', 'Abandoned', 'Transferred', 'Escalated', 'Handled', 'Wait p50 / p90', 'First response p50 / p90',
+    'Handle p50', 'Resolution p50', 'Satisfaction', 'SLA wait / first response'];
+  if (byAgent) head.push('Available', 'Occupancy', 'Away', 'Wrap-up');
+  $('rep-table').replaceChildren(
+    h('thead', {}, h('tr', {}, head.map((t) => h('th', { text: t })))),
+    h('tbody', {}, rep.totals.map((f) => {
+      const sat = f.nps ? `NPS ${num(f.nps.score, 0)} (${f.nps.responses})` : f.csat ? `${num(f.csat.mean)} / 5 (${f.csat.responses})` : '—';
+      const cells = [f.group, f.chats.started, f.chats.answered, f.chats.abandoned_in_queue, f.chats.transferred, f.chats.escalated,
+        f.chats.handled, `${fmtMs(f.wait_ms.p50)} / ${fmtMs(f.wait_ms.p90)}`,
+        `${fmtMs(f.first_response_ms.p50)} / ${fmtMs(f.first_response_ms.p90)}`, fmtMs(f.handle_ms.p50), fmtMs(f.resolution_ms.p50),
+        sat, `${pct(f.sla?.wait?.pct_met)} / ${pct(f.sla?.first_response?.pct_met)}`];
+      if (byAgent) {
+        const t = f.agent_time || {};
+        const away = Object.entries(t.away_by_reason || {}).map(([r, ms]) => `${r} ${fmtMs(ms)}`).join(', ');
+        cells.push(fmtMs(t.available_ms), pct(t.occupancy_pct), fmtMs(t.away_ms) + (away ? ` (${away})` : ''), fmtMs(t.wrap_up_ms));
+      }
+      return h('tr', { 'data-testid': 'rep-row', 'data-group': f.group }, cells.map((c, i) => h(i ? 'td' : 'th', { text: String(c) })));
+    })));
+}
