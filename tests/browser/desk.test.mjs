@@ -46,8 +46,12 @@ describe('lead desk in the console', { timeout: 240000 }, () => {
   }));
 
   it('a waiting customer breaches the wait target and the supervisor sees why', step(async () => {
+    // The widget chats only while someone is available: Alice is, while it loads.
+    await H.setAvailable(alice);
     cust = await H.newPage(browser, { name: 'customer', viewport: { width: 1100, height: 760 } });
     await H.openWidget(cust, hub);
+    await alice.getByTestId('status-reason').selectOption('lunch');
+    await alice.waitForFunction(() => window.SwitchboardConsole.state().status === 'away');
     await H.widgetSend(cust, 'Anyone?');
     const conv = sup.locator('[data-testid=sup-conv][data-state=queued]');
     await conv.waitFor({ timeout: 15000 });

@@ -115,7 +115,7 @@ function decisionEl(d) {
       h('thead', {}, h('tr', {}, ['Candidate', 'Load', 'Level', 'Idle since'].map((t) => h('th', { text: t })))),
       h('tbody', {}, d.candidates.map((c) => h('tr', {},
         h('td', { text: c.agent }), h('td', { text: `${c.load}/${c.capacity}` }), h('td', { text: String(c.level_sum) }),
-        h('td', { text: c.idle_since_ms ? new Date(c.idle_since_ms).toLocaleTimeString() : 'never assigned' }))))) : null,
+        h('td', { text: c.idle_since_ms ? new Date(c.idle_since_ms).toLocaleTimeString() : 'never' }))))) : null,
     d.passed_over?.length ? h('div', { class: 'small', 'data-testid': 'audit-passed' },
       'Passed over: ', d.passed_over.map((p) => `${p.agent} — ${passText(p)}`).join('; '),
       d.passed_over_total > d.passed_over.length ? ` (+${d.passed_over_total - d.passed_over.length} more)` : '') : null);

@@ -25,6 +25,7 @@ export function initReports(api, csv) {
   const to = new Date(Date.now() + 86_400_000);
   $('rep-to').value = day(to);
   $('rep-from').value = day(new Date(to - 7 * 86_400_000));
+  $('rep-form').addEventListener('submit', (e) => { e.preventDefault(); loadReport(); });
   $('rep-load').addEventListener('click', loadReport);
   for (const id of ['rep-bucket', 'rep-by']) $(id).addEventListener('change', loadReport);
   $('rep-group').addEventListener('change', paintReport);
