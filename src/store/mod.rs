@@ -22,6 +22,7 @@ mod numbering;
 mod outbox;
 mod privacy;
 mod records;
+mod reports;
 mod retention;
 mod tickets;
 
@@ -38,6 +39,7 @@ pub use feed::LiveEvent;
 pub use feed::{Feed, FeedMessage};
 pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
+pub use reports::{BucketKey, StateRecord};
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
 pub use tickets::{StreamCursor, TicketPage};
