@@ -143,7 +143,10 @@ mod tests {
             assert!(matches!(bad.check(now), Err(Error::BadRequest(_))));
         }
         let mut csv = HeaderMap::new();
-        csv.insert(header::ACCEPT, "application/json;q=0.5, text/csv".parse().unwrap());
+        csv.insert(
+            header::ACCEPT,
+            "application/json;q=0.5, text/csv".parse().unwrap(),
+        );
         assert!(wants_csv(&csv));
         assert!(!wants_csv(&HeaderMap::new()));
     }

@@ -77,7 +77,10 @@ pub fn of_agent(facts: &AgentFacts) -> Increments {
 
 /// What a rating adds (to the topic's hour and the owning agent's).
 pub fn of_rating(rating: &RatingFacts) -> Increments {
-    vec![(format!("r:{}:{}", survey_name(rating.survey), rating.score), 1)]
+    vec![(
+        format!("r:{}:{}", survey_name(rating.survey), rating.score),
+        1,
+    )]
 }
 
 fn survey_name(kind: SurveyKind) -> &'static str {
@@ -204,7 +207,10 @@ impl Counters {
         let nps_n: u64 = nps.values().sum();
         let nps = (nps_n > 0 || surveys.contains(&SurveyKind::Nps)).then(|| {
             let band = |r: std::ops::RangeInclusive<u8>| -> u64 {
-                nps.iter().filter(|(s, _)| r.contains(s)).map(|(_, n)| n).sum()
+                nps.iter()
+                    .filter(|(s, _)| r.contains(s))
+                    .map(|(_, n)| n)
+                    .sum()
             };
             let (promoters, passives, detractors) = (band(9..=10), band(7..=8), band(0..=6));
             Nps {

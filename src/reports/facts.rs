@@ -212,4 +212,4 @@ impl RatingFacts {
 
 #[cfg(test)]
 #[path = "facts_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -1,4 +1,4 @@
-//! Facts read from hand-built tickets.
+//! Facts read from hand-built tickets (the builders serve the store tests too).
 
 use serde_json::Map;
 
@@ -8,16 +8,16 @@ use crate::{
     tickets::{Rating, TicketCustomer},
 };
 
-const T0: u64 = 1_796_000_000_000 - 1_796_000_000_000 % HOUR_MS + 600_000; // 10 min past
+pub(crate) const T0: u64 = 1_796_000_000_000 - 1_796_000_000_000 % HOUR_MS + 600_000; // 10 min past
 
-fn agent(id: &str) -> AgentRef {
+pub(crate) fn agent(id: &str) -> AgentRef {
     AgentRef {
         id: id.into(),
         name: id.to_uppercase(),
     }
 }
 
-fn event(ts: u64, body: EventBody) -> Event {
+pub(crate) fn event(ts: u64, body: EventBody) -> Event {
     Event {
         conversation_id: "c_1".into(),
         seq: 0,
@@ -26,7 +26,7 @@ fn event(ts: u64, body: EventBody) -> Event {
     }
 }
 
-fn message(role: Role, ts: u64) -> Event {
+pub(crate) fn message(role: Role, ts: u64) -> Event {
     event(
         ts,
         EventBody::Message {
@@ -41,7 +41,7 @@ fn message(role: Role, ts: u64) -> Event {
     )
 }
 
-fn ticket(transcript: Vec<Event>, closed_at: u64) -> Ticket {
+pub(crate) fn ticket(transcript: Vec<Event>, closed_at: u64) -> Ticket {
     Ticket {
         ticket_id: "t_1".into(),
         conversation_id: Some("c_1".into()),
@@ -65,7 +65,7 @@ fn ticket(transcript: Vec<Event>, closed_at: u64) -> Ticket {
     }
 }
 
-fn closed(ts: u64) -> Event {
+pub(crate) fn closed(ts: u64) -> Event {
     event(
         ts,
         EventBody::Closed {

@@ -115,7 +115,10 @@ mod tests {
         while ms < 40_000_000_000 {
             let shown = representative(bin_of(ms));
             let error = (shown - ms as f64).abs() / ms as f64;
-            assert!(error <= RELATIVE_PRECISION + 1e-12, "{ms} ms shown as {shown}");
+            assert!(
+                error <= RELATIVE_PRECISION + 1e-12,
+                "{ms} ms shown as {shown}"
+            );
             ms = ms + 1 + ms / 997;
         }
     }
@@ -138,8 +141,14 @@ mod tests {
         }
         let p50 = h.percentile(0.5).unwrap();
         let p90 = h.percentile(0.9).unwrap();
-        assert!((p50 - 50_000.0).abs() / 50_000.0 <= RELATIVE_PRECISION, "{p50}");
-        assert!((p90 - 90_000.0).abs() / 90_000.0 <= RELATIVE_PRECISION, "{p90}");
+        assert!(
+            (p50 - 50_000.0).abs() / 50_000.0 <= RELATIVE_PRECISION,
+            "{p50}"
+        );
+        assert!(
+            (p90 - 90_000.0).abs() / 90_000.0 <= RELATIVE_PRECISION,
+            "{p90}"
+        );
         assert_eq!(h.mean(), Some(50_500.0));
         let mut other = Histogram::default();
         other.record(7);

@@ -192,9 +192,8 @@ impl Reports {
         self.topics.iter().find(|t| t.name == name)
     }
 
-    /// An hour's keys expire `keep_ms` after the hour ends.
     fn expire_at(&self, hour: u64) -> u64 {
-        hour.saturating_add(HOUR_MS).saturating_add(self.keep_ms)
+        expire_at(hour, self.keep_ms)
     }
 
     /// Counts a flushed ticket: its topic's hour and each agent's share, each exactly
@@ -292,7 +291,7 @@ impl Reports {
                 {
                     return Ok(())
                 }
-                Some((_, old)) => self.spans(old, at_unix_ms),
+                Some((_, old)) => spans_of(old, at_unix_ms, self.keep_ms),
                 None => Vec::new(),
             };
             let expected = current.as_ref().map(|(raw, _)| raw.as_str());
@@ -307,23 +306,6 @@ impl Reports {
         Err(StoreError::Unavailable(format!(
             "agent {agent}: state kept changing under {STATE_ATTEMPTS} attempts"
         )))
-    }
-
-    /// The time of `old` until `until`, per hour (only hours still kept).
-    fn spans(&self, old: &StateRecord, until: u64) -> Vec<(u64, Vec<(String, i64)>, u64)> {
-        let mut spans = Vec::new();
-        let mut at = old.since.max(until.saturating_sub(self.keep_ms));
-        while at < until {
-            let hour = hour_of(at);
-            let end = (hour + HOUR_MS).min(until);
-            let increments =
-                counters::of_state_time(&old.status, old.reason.as_deref(), old.busy, end - at);
-            if !increments.is_empty() {
-                spans.push((hour, increments, self.expire_at(hour)));
-            }
-            at = end;
-        }
-        spans
     }
 
     /// Assembles a report from the hourly buckets of `query`'s period (hours already
@@ -342,8 +324,13 @@ impl Reports {
                         kinds.push(topic.survey);
                     }
                 }
-                let mut ids: Vec<String> =
-                    self.store.agents().await?.into_iter().map(|a| a.id).collect();
+                let mut ids: Vec<String> = self
+                    .store
+                    .agents()
+                    .await?
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect();
                 ids.sort();
                 let surveys = vec![kinds; ids.len()];
                 (ids, surveys)
@@ -427,6 +414,29 @@ impl Reports {
     }
 }
 
+/// An hour's keys expire `keep_ms` after the hour ends.
+fn expire_at(hour: u64, keep_ms: u64) -> u64 {
+    hour.saturating_add(HOUR_MS).saturating_add(keep_ms)
+}
+
+/// The time of `old` until `until` as increments per hour, with each hour's expiry
+/// (only the hours still kept `keep_ms` before `until`).
+fn spans_of(old: &StateRecord, until: u64, keep_ms: u64) -> Vec<(u64, Vec<(String, i64)>, u64)> {
+    let mut spans = Vec::new();
+    let mut at = old.since.max(until.saturating_sub(keep_ms));
+    while at < until {
+        let hour = hour_of(at);
+        let end = (hour + HOUR_MS).min(until);
+        let increments =
+            counters::of_state_time(&old.status, old.reason.as_deref(), old.busy, end - at);
+        if !increments.is_empty() {
+            spans.push((hour, increments, expire_at(hour, keep_ms)));
+        }
+        at = end;
+    }
+    spans
+}
+
 /// The flush and the rating tell the reports through this (logged by `tickets`).
 impl TicketSink for Reports {
     fn ticket_stored<'a>(
@@ -446,3 +456,6 @@ impl TicketSink for Reports {
         Box::pin(self.record_rating(ticket))
     }
 }
+
+#[cfg(test)]
+mod store_tests;

@@ -11,7 +11,7 @@
 
 mod agents;
 #[cfg(test)]
-mod cluster_tests;
+pub(crate) mod cluster_tests;
 mod connection;
 mod conversations;
 mod coordination;
@@ -39,9 +39,9 @@ pub use feed::LiveEvent;
 pub use feed::{Feed, FeedMessage};
 pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
-pub use reports::{BucketKey, StateRecord};
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
+pub use reports::{BucketKey, StateRecord};
 pub use tickets::{StreamCursor, TicketPage};
 
 pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};

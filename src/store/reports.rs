@@ -321,7 +321,3 @@ impl Store {
         Ok(batch.into_iter().map(|(at, _)| at).zip(hashes).collect())
     }
 }
-
-#[cfg(test)]
-#[path = "reports_tests.rs"]
-mod tests;
