@@ -1,0 +1,613 @@
+//! Reports (issue 17) end to end: a scripted day of known tickets, ratings and agent
+//! states is recorded through the library's `Reports` into the hub's Redis (explicit
+//! timestamps over one UTC day two days ago, every record sent twice), then
+//! `GET /v1/reports` of the real hub is checked figure by figure: hour, day and week
+//! buckets, by topic and by agent, JSON and CSV; counts and means exact, percentiles
+//! within the stated precision. Plus the 401/403/400 cases, and one real chat over
+//! WebSockets (start, accept, message, close, rate) showing up in the current hour.
+
+mod common;
+
+use std::time::Duration;
+
+use common::extra::{setup_hub, HubConfig};
+use common::*;
+use serde_json::{json, Map};
+use switchboard::{
+    config::Config,
+    protocol::{AgentRef, Event, EventBody, Party, Role},
+    reports::{AgentStateSample, Figures, Report, Reports},
+    store::Store,
+    tickets::{Rating, Ticket, TicketCustomer},
+};
+
+const S: u64 = 1_000;
+const MIN: u64 = 60 * S;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+
+/// What happens in a scripted chat, seconds after it opened.
+enum Step {
+    Join(&'static str, u64),
+    Say(&'static str, u64),
+    Left(&'static str, u64),
+    ToAgent(&'static str, &'static str, u64),
+    ToTopic(&'static str, &'static str, u64),
+}
+
+fn party(role: Role, id: &str) -> Party {
+    Party {
+        role,
+        id: id.into(),
+        name: None,
+    }
+}
+
+fn agent_ref(id: &str) -> AgentRef {
+    AgentRef {
+        id: id.into(),
+        name: id.into(),
+    }
+}
+
+/// A closed chat of `topic` opened at `opened`, closed `close_s` later.
+fn chat(
+    id: &str,
+    topic: &str,
+    opened: u64,
+    steps: &[Step],
+    close_s: u64,
+    score: Option<u8>,
+) -> Ticket {
+    let mut transcript = vec![(
+        opened,
+        EventBody::Message {
+            from: party(Role::Customer, "v_1"),
+            text: "hello".into(),
+            client_msg_id: None,
+        },
+    )];
+    for step in steps {
+        transcript.push(match *step {
+            Step::Join(a, s) => (
+                opened + s * S,
+                EventBody::Joined {
+                    agent: agent_ref(a),
+                },
+            ),
+            Step::Say(a, s) => (
+                opened + s * S,
+                EventBody::Message {
+                    from: party(Role::Agent, a),
+                    text: "on it".into(),
+                    client_msg_id: None,
+                },
+            ),
+            Step::Left(a, s) => (
+                opened + s * S,
+                EventBody::Left {
+                    agent: agent_ref(a),
+                    reason: switchboard::protocol::LeftReason::Transferred,
+                },
+            ),
+            Step::ToAgent(from, to, s) => (
+                opened + s * S,
+                EventBody::Transfer {
+                    from_agent: from.into(),
+                    to_agent: Some(to.into()),
+                    to_topic: None,
+                    note: None,
+                },
+            ),
+            Step::ToTopic(from, to, s) => (
+                opened + s * S,
+                EventBody::Transfer {
+                    from_agent: from.into(),
+                    to_agent: None,
+                    to_topic: Some(to.into()),
+                    note: None,
+                },
+            ),
+        });
+    }
+    let closed_at = opened + close_s * S;
+    transcript.push((
+        closed_at,
+        EventBody::Closed {
+            by: party(Role::Customer, "v_1"),
+            resolution: "resolved".into(),
+            ticket_id: id.into(),
+        },
+    ));
+    Ticket {
+        ticket_id: id.into(),
+        conversation_id: Some(format!("c_{id}")),
+        topic: topic.into(),
+        customer: TicketCustomer {
+            id: "v_1".into(),
+            name: None,
+            email: None,
+            verified: false,
+        },
+        agents: vec![],
+        resolution: "resolved".into(),
+        tags: vec![],
+        metadata: Map::new(),
+        opened_at: opened,
+        closed_at,
+        wait_ms: None,
+        first_response_ms: None,
+        rating: score.map(|score| Rating {
+            score,
+            comment: None,
+        }),
+        transcript: transcript
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ts, body))| Event {
+                conversation_id: format!("c_{id}"),
+                seq: i as u64 + 1,
+                ts,
+                body,
+            })
+            .collect(),
+    }
+}
+
+/// The day's chats (see the figures in `day_by_topic`).
+fn scripted_day(d: u64) -> Vec<Ticket> {
+    use Step::*;
+    let mut offline = chat("t_off", "billing", d + 11 * HOUR, &[], 0, None);
+    offline.resolution = "offline_message".into();
+    offline.conversation_id = None;
+    vec![
+        chat(
+            "t_g1",
+            "general",
+            d + 9 * HOUR + 10 * MIN,
+            &[Join("ann", 10), Say("ann", 40)],
+            600,
+            Some(5),
+        ),
+        chat(
+            "t_g2",
+            "general",
+            d + 9 * HOUR + 40 * MIN,
+            &[Join("ann", 50), Say("ann", 70)],
+            300,
+            Some(3),
+        ),
+        chat("t_g3", "general", d + 14 * HOUR + 5 * MIN, &[], 20, None),
+        chat("t_g4", "general", d + 14 * HOUR + 30 * MIN, &[], 120, None),
+        chat(
+            "t_g5",
+            "general",
+            d + 20 * HOUR,
+            &[
+                Join("ann", 5),
+                Say("ann", 8),
+                ToAgent("ann", "bob", 60),
+                Left("ann", 65),
+                Join("bob", 65),
+                Say("bob", 70),
+            ],
+            360,
+            Some(4),
+        ),
+        chat(
+            "t_b1",
+            "billing",
+            d + 10 * HOUR,
+            &[
+                Join("bob", 30),
+                Say("bob", 35),
+                ToTopic("bob", "general", 120),
+                Left("bob", 120),
+                Join("ann", 180),
+            ],
+            240,
+            Some(9),
+        ),
+        chat(
+            "t_b2",
+            "billing",
+            d + 23 * HOUR + 30 * MIN,
+            &[Join("bob", 90)],
+            600,
+            Some(6),
+        ),
+        offline,
+    ]
+}
+
+/// `(agent, status, reason, busy, at)`.
+fn scripted_states(d: u64) -> Vec<(&'static str, &'static str, Option<&'static str>, bool, u64)> {
+    vec![
+        ("ann", "available", None, false, d + 8 * HOUR),
+        ("ann", "available", None, true, d + 9 * HOUR),
+        ("ann", "available", None, false, d + 10 * HOUR + 30 * MIN),
+        ("ann", "away", Some("lunch"), false, d + 12 * HOUR),
+        ("ann", "available", None, false, d + 13 * HOUR),
+        ("ann", "wrap_up", None, false, d + 17 * HOUR),
+        ("ann", "offline", None, false, d + 17 * HOUR + 15 * MIN),
+        ("bob", "available", None, true, d + 10 * HOUR),
+        (
+            "bob",
+            "away",
+            Some("break"),
+            false,
+            d + 10 * HOUR + 45 * MIN,
+        ),
+        ("bob", "offline", None, false, d + 11 * HOUR),
+    ]
+}
+
+fn hub_config() -> HubConfig {
+    HubConfig::new(TestConfig::default())
+        .topic_key(
+            "general",
+            "sla",
+            "{ wait_ms = 30000, first_response_ms = 60000 }",
+        )
+        .topic_key("billing", "sla", "{ wait_ms = 60000 }")
+        .topic_key("billing", "survey", "\"nps\"")
+}
+
+/// Within the stated precision of the true value.
+fn near(shown: Option<u64>, truth: u64, report: &Report) {
+    let shown = shown.unwrap_or_else(|| panic!("no percentile where {truth} was expected"));
+    let allowed = truth as f64 * report.precision.percentile_relative + 0.5;
+    assert!(
+        (shown as f64 - truth as f64).abs() <= allowed,
+        "{shown} is not within precision of {truth}"
+    );
+}
+
+fn mean(shown: Option<f64>, truth: f64) {
+    let shown = shown.unwrap_or_else(|| panic!("no mean where {truth} was expected"));
+    assert!(
+        (shown - truth).abs() < 1e-6,
+        "mean {shown}, expected {truth}"
+    );
+}
+
+async fn get_report(hub: &Hub, query: &str) -> Report {
+    let (status, text) = hub
+        .http(
+            "GET",
+            &format!("/v1/reports?{query}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "GET /v1/reports?{query}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("report JSON ({e}): {text}"))
+}
+
+fn group<'a>(figures: &'a [Figures], name: &str) -> &'a Figures {
+    figures
+        .iter()
+        .find(|f| f.group == name)
+        .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+fn check_general(g: &Figures, r: &Report) {
+    let c = &g.chats;
+    assert_eq!((c.started, c.answered, c.abandoned_in_queue), (5, 3, 2));
+    assert_eq!(
+        (c.transferred, c.escalated, c.handled, c.owned_at_close),
+        (1, 0, 4, 3)
+    );
+    assert_eq!(g.wait_ms.count, 3);
+    near(g.wait_ms.p50, 10_000, r);
+    near(g.wait_ms.p90, 50_000, r);
+    mean(g.wait_ms.mean, 65_000.0 / 3.0);
+    near(g.first_response_ms.p50, 40_000, r);
+    near(g.first_response_ms.p90, 70_000, r);
+    mean(g.first_response_ms.mean, 118_000.0 / 3.0);
+    near(g.handle_ms.p50, 355_000, r);
+    near(g.handle_ms.p90, 590_000, r);
+    mean(g.handle_ms.mean, 1_195_000.0 / 3.0);
+    assert_eq!(g.resolution_ms.count, 5);
+    near(g.resolution_ms.p50, 300_000, r);
+    near(g.resolution_ms.p90, 600_000, r);
+    mean(g.resolution_ms.mean, 280_000.0);
+    assert_eq!((g.sla.wait.met, g.sla.wait.missed), (2, 2));
+    assert_eq!(g.sla.wait.pct_met, Some(50.0));
+    assert_eq!(
+        (g.sla.first_response.met, g.sla.first_response.missed),
+        (2, 2)
+    );
+    let csat = g.csat.as_ref().expect("general is a CSAT topic");
+    assert_eq!(csat.responses, 3);
+    mean(csat.mean, 4.0);
+    mean(csat.response_rate_pct, 60.0);
+    let dist: Vec<u64> = (1..=5).map(|s| csat.distribution[&s.to_string()]).collect();
+    assert_eq!(dist, vec![0, 0, 1, 1, 1]);
+    assert!(g.nps.is_none());
+}
+
+fn check_billing(b: &Figures, r: &Report) {
+    let c = &b.chats;
+    assert_eq!((c.started, c.answered, c.abandoned_in_queue), (2, 2, 0));
+    assert_eq!((c.transferred, c.escalated, c.handled), (0, 1, 3));
+    near(b.wait_ms.p50, 30_000, r);
+    near(b.wait_ms.p90, 90_000, r);
+    mean(b.wait_ms.mean, 60_000.0);
+    assert_eq!(b.first_response_ms.count, 1);
+    mean(b.handle_ms.mean, 360_000.0);
+    mean(b.resolution_ms.mean, 420_000.0);
+    assert_eq!((b.sla.wait.met, b.sla.wait.missed), (1, 1));
+    assert_eq!(b.sla.first_response.pct_met, None);
+    assert!(b.csat.is_none());
+    let nps = b.nps.as_ref().expect("billing is an NPS topic");
+    assert_eq!(
+        (nps.responses, nps.promoters, nps.passives, nps.detractors),
+        (2, 1, 0, 1)
+    );
+    mean(nps.score, 0.0);
+    mean(nps.mean, 7.5);
+    mean(nps.response_rate_pct, 100.0);
+}
+
+#[tokio::test]
+async fn a_scripted_day_reported_by_the_hub() {
+    let config = hub_config();
+    let (redis, hub) = setup_hub(&config).await;
+    hub.create_agent("ann", "Ann", &[], 3, false).await;
+    let bob_token = hub.create_agent("bob", "Bob", &[], 3, false).await;
+    let lib_config = Config::from_toml(&config.to_toml(), &redis.url()).expect("config");
+    let store = Store::connect(&redis.url(), Duration::from_secs(10))
+        .await
+        .expect("store");
+    let reports = Reports::new(store, &lib_config);
+    let now = now_ms();
+    let d = now - now % DAY - 2 * DAY;
+    for _ in 0..2 {
+        for ticket in scripted_day(d) {
+            reports.record_ticket(&ticket).await.expect("ticket");
+            reports.record_rating(&ticket).await.expect("rating");
+        }
+        for (agent, status, reason, busy, at) in scripted_states(d) {
+            let sample = AgentStateSample {
+                status: status.into(),
+                reason: reason.map(String::from),
+                busy,
+            };
+            reports
+                .record_agent_state(agent, sample, at)
+                .await
+                .expect("state");
+        }
+    }
+    let day = |bucket: &str, by: &str| format!("from={d}&to={}&bucket={bucket}&by={by}", d + DAY);
+
+    // By topic, one day bucket.
+    let r = get_report(&hub, &day("day", "topic")).await;
+    assert_eq!((r.from, r.to, r.buckets.len()), (d, d + DAY, 1));
+    assert_eq!(r.groups, vec!["general", "billing", "billing_fr", "urgent"]);
+    check_general(group(&r.buckets[0].groups, "general"), &r);
+    check_billing(group(&r.buckets[0].groups, "billing"), &r);
+    check_general(group(&r.totals, "general"), &r);
+    assert_eq!(group(&r.totals, "urgent").chats.started, 0);
+    assert_eq!(group(&r.totals, "urgent").wait_ms.p50, None);
+
+    // Hour buckets: each chat in the hour it opened.
+    let r = get_report(&hub, &day("hour", "topic")).await;
+    assert_eq!(r.buckets.len(), 24);
+    let started = |hour: usize, topic: &str| group(&r.buckets[hour].groups, topic).chats.started;
+    assert_eq!(
+        (
+            started(9, "general"),
+            started(14, "general"),
+            started(20, "general")
+        ),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        (
+            started(10, "billing"),
+            started(23, "billing"),
+            started(11, "billing")
+        ),
+        (1, 1, 0)
+    );
+    let all: u64 = r
+        .buckets
+        .iter()
+        .flat_map(|b| &b.groups)
+        .map(|f| f.chats.started)
+        .sum();
+    assert_eq!(all, 7, "the offline message is not a chat");
+    assert_eq!(r.buckets[9].start, d + 9 * HOUR);
+    check_general(group(&r.totals, "general"), &r);
+
+    // Week buckets over eight days: only the week holding the day has chats.
+    let r = get_report(
+        &hub,
+        &format!("from={}&to={}&bucket=week", d - 7 * DAY, d + DAY),
+    )
+    .await;
+    let with_chats: Vec<_> = r
+        .buckets
+        .iter()
+        .filter(|b| group(&b.groups, "general").chats.started > 0)
+        .collect();
+    assert_eq!(with_chats.len(), 1);
+    let monday = d - ((d / DAY + 3) % 7) * DAY;
+    assert_eq!(with_chats[0].start, monday.max(r.from));
+    check_general(group(&with_chats[0].groups, "general"), &r);
+
+    // By agent.
+    let r = get_report(&hub, &day("day", "agent")).await;
+    assert_eq!(r.groups, vec!["ann", "bob"]);
+    let ann = group(&r.totals, "ann");
+    assert_eq!(
+        (
+            ann.chats.handled,
+            ann.chats.transferred,
+            ann.chats.owned_at_close
+        ),
+        (4, 1, 3)
+    );
+    mean(ann.handle_ms.mean, 240_000.0);
+    assert_eq!(ann.csat.as_ref().map(|c| c.responses), Some(2));
+    mean(ann.csat.as_ref().and_then(|c| c.mean), 4.0);
+    mean(ann.nps.as_ref().and_then(|n| n.score), 100.0);
+    let t = ann.agent_time.as_ref().expect("agent time");
+    assert_eq!(
+        (t.available_ms, t.busy_ms, t.away_ms, t.wrap_up_ms),
+        (8 * HOUR, 90 * MIN, HOUR, 15 * MIN)
+    );
+    mean(t.occupancy_pct, 18.75);
+    assert_eq!(t.away_by_reason.get("lunch"), Some(&HOUR));
+    let bob = group(&r.totals, "bob");
+    assert_eq!(
+        (
+            bob.chats.handled,
+            bob.chats.escalated,
+            bob.chats.owned_at_close
+        ),
+        (3, 1, 2)
+    );
+    mean(bob.handle_ms.mean, 895_000.0 / 3.0);
+    mean(bob.nps.as_ref().and_then(|n| n.score), -100.0);
+    let t = bob.agent_time.as_ref().expect("agent time");
+    assert_eq!(
+        (t.available_ms, t.busy_ms, t.away_ms),
+        (45 * MIN, 45 * MIN, 15 * MIN)
+    );
+    mean(t.occupancy_pct, 100.0);
+    let r = get_report(&hub, &day("hour", "agent")).await;
+    let ann_at = |h: usize| {
+        group(&r.buckets[h].groups, "ann")
+            .agent_time
+            .clone()
+            .unwrap()
+    };
+    assert_eq!((ann_at(9).available_ms, ann_at(9).busy_ms), (HOUR, HOUR));
+    assert_eq!(
+        (ann_at(10).available_ms, ann_at(10).busy_ms),
+        (HOUR, 30 * MIN)
+    );
+    assert_eq!(
+        (
+            ann_at(12).away_ms,
+            ann_at(17).wrap_up_ms,
+            ann_at(18).available_ms
+        ),
+        (HOUR, 15 * MIN, 0)
+    );
+
+    // CSV: the same figures, one line per bucket and group, then the totals.
+    let response = reqwest::Client::new()
+        .get(hub.http_url(&format!("/v1/reports?{}", day("day", "topic"))))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(content_type.starts_with("text/csv"), "{content_type}");
+    let text = response.text().await.expect("csv body");
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 1 + 4 + 4, "{text}");
+    let col = |name: &str| {
+        lines[0]
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let general = lines
+        .iter()
+        .find(|l| l[0] == "total" && l[col("group")] == "general")
+        .expect("general total");
+    assert_eq!(general[col("started")], "5");
+    assert_eq!(general[col("abandoned_in_queue")], "2");
+    assert_eq!(general[col("resolution_ms_mean")], "280000.000");
+    assert_eq!(general[col("sla_wait_pct_met")], "50.000");
+    assert_eq!(general[col("csat_mean")], "4.000");
+    assert_eq!(general[col("csat_5")], "1");
+    assert_eq!(general[col("nps_score")], "");
+    let billing = lines
+        .iter()
+        .find(|l| l[0] == "bucket" && l[col("group")] == "billing")
+        .expect("billing bucket");
+    assert_eq!(billing[col("nps_score")], "0.000");
+    assert_eq!(billing[col("bucket_start")], r.from_iso);
+
+    // Who may ask, and what is refused.
+    let (status, _) = hub.http("GET", "/v1/reports", None, None).await;
+    assert_eq!(status, 401);
+    let (status, body) = hub
+        .http_json("GET", "/v1/reports", Some(&bob_token), None)
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let lead = hub.create_supervisor("lead", "Lead").await;
+    let (status, _) = hub.http("GET", "/v1/reports", Some(&lead), None).await;
+    assert_eq!(status, 200);
+    for bad in [
+        "bucket=month".to_string(),
+        "by=team".into(),
+        "from=yesterday".into(),
+        format!("from={}&to={d}", d + DAY),
+        "from=2024-01-01&to=2026-01-01&bucket=hour".into(),
+    ] {
+        let (status, body) = hub
+            .http_json(
+                "GET",
+                &format!("/v1/reports?{bad}"),
+                Some(ADMIN_TOKEN),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_real_chat_shows_in_the_current_hour() {
+    let (_redis, hub) = setup_hub(&hub_config()).await;
+    let mut chat = chat_through_the_hub(&hub).await;
+    let id = chat.conversation_id.clone();
+    chat.agent.say(&id, "Sure, let me look").await;
+    chat.agent
+        .ok(json!({"type": "close", "conversation_id": id, "resolution": "resolved"}))
+        .await;
+    chat.customer.wait_event(&id, "closed").await;
+    chat.customer
+        .ok(json!({"type": "rate", "conversation_id": id, "score": 5}))
+        .await;
+    let now = now_ms();
+    let query = format!("from={}&to={}&bucket=hour", now - HOUR, now + HOUR);
+    let r = eventually("the chat and its rating in the report", WAIT, || async {
+        let r = get_report(&hub, &query).await;
+        let general = group(&r.totals, "general");
+        let rated = general.csat.as_ref().is_some_and(|c| c.responses == 1);
+        (general.chats.started == 1 && rated).then_some(r)
+    })
+    .await;
+    let general = group(&r.totals, "general");
+    assert_eq!(
+        (general.chats.answered, general.chats.abandoned_in_queue),
+        (1, 0)
+    );
+    assert_eq!(general.first_response_ms.count, 1);
+    assert_eq!(general.csat.as_ref().map(|c| c.distribution["5"]), Some(1));
+    let r = get_report(&hub, &format!("{query}&by=agent")).await;
+    let alice = group(&r.totals, "alice");
+    assert_eq!((alice.chats.handled, alice.chats.owned_at_close), (1, 1));
+    assert_eq!(alice.csat.as_ref().map(|c| c.responses), Some(1));
+}
+
+async fn chat_through_the_hub(hub: &Hub) -> Chat {
+    common::chat(hub).await
+}
