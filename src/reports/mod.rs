@@ -28,7 +28,7 @@ pub use facts::{hour_of, AgentFacts, RatingFacts, TicketFacts, HOUR_MS};
 
 use crate::{
     config::{Config, SlaTargets, SurveyKind},
-    store::{BucketKey, StateRecord, Store, StoreError, StoreResult},
+    store::{BucketKey, HourSpan, StateRecord, Store, StoreError, StoreResult},
     tickets::{Ticket, TicketSink},
 };
 use counters::Counters;
@@ -421,7 +421,7 @@ fn expire_at(hour: u64, keep_ms: u64) -> u64 {
 
 /// The time of `old` until `until` as increments per hour, with each hour's expiry
 /// (only the hours still kept `keep_ms` before `until`).
-fn spans_of(old: &StateRecord, until: u64, keep_ms: u64) -> Vec<(u64, Vec<(String, i64)>, u64)> {
+fn spans_of(old: &StateRecord, until: u64, keep_ms: u64) -> Vec<HourSpan> {
     let mut spans = Vec::new();
     let mut at = old.since.max(until.saturating_sub(keep_ms));
     while at < until {
@@ -430,7 +430,11 @@ fn spans_of(old: &StateRecord, until: u64, keep_ms: u64) -> Vec<(u64, Vec<(Strin
         let increments =
             counters::of_state_time(&old.status, old.reason.as_deref(), old.busy, end - at);
         if !increments.is_empty() {
-            spans.push((hour, increments, expire_at(hour, keep_ms)));
+            spans.push(HourSpan {
+                hour,
+                increments,
+                expire_at: expire_at(hour, keep_ms),
+            });
         }
         at = end;
     }

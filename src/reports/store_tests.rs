@@ -164,14 +164,14 @@ fn state_time_is_split_at_hour_edges() {
     let spans = spans_of(&old, 5 * HOUR_MS + MIN, 400 * 24 * HOUR_MS);
     let minutes: Vec<(u64, i64)> = spans
         .iter()
-        .map(|(hour, inc, _)| (hour / HOUR_MS, inc[0].1 / MIN as i64))
+        .map(|s| (s.hour / HOUR_MS, s.increments[0].1 / MIN as i64))
         .collect();
     assert_eq!(minutes, vec![(2, 5), (3, 60), (4, 60), (5, 1)]);
-    assert_eq!(spans[0].1[1].0, "t:away:break");
+    assert_eq!(spans[0].increments[1].0, "t:away:break");
     // Only what is still kept is added.
     let kept: i64 = spans_of(&old, 5 * HOUR_MS + MIN, 30 * MIN)
         .iter()
-        .map(|(_, inc, _)| inc[0].1)
+        .map(|s| s.increments[0].1)
         .sum();
     assert_eq!(kept, 30 * MIN as i64);
 }

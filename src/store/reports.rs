@@ -96,6 +96,15 @@ pub struct StateRecord {
     pub since: u64,
 }
 
+/// Time an agent spent in one hour: what it adds to that hour's hash, and when the
+/// hash expires (unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourSpan {
+    pub hour: u64,
+    pub increments: Vec<(String, i64)>,
+    pub expire_at: u64,
+}
+
 /// Commands per pipeline on one server (on a cluster: one pipeline per slot group).
 const READ_CHUNK: usize = 1_000;
 /// Pipelines in flight at once.
@@ -228,8 +237,7 @@ impl Store {
         }
     }
 
-    /// Replaces the agent's state record with `new` and adds `spans` (hour, increments,
-    /// expire-at) to its hour hashes, only if the record is still `expected` (raw text,
+    /// Replaces the agent's state record with `new` and adds `spans` to its hour hashes, only if the record is still `expected` (raw text,
     /// `None`: no record); false when another writer came first (nothing written).
     pub async fn report_advance_state(
         &self,
@@ -237,7 +245,7 @@ impl Store {
         expected: Option<&str>,
         new: &StateRecord,
         keep_ms: u64,
-        spans: &[(u64, Vec<(String, i64)>, u64)],
+        spans: &[HourSpan],
     ) -> StoreResult<bool> {
         let json = serde_json::to_string(new)?;
         let mut invocation = ADVANCE_STATE.key(keys::report_agent_state(agent));
@@ -245,12 +253,12 @@ impl Store {
             .arg(expected.unwrap_or(""))
             .arg(json)
             .arg(keep_ms.max(1));
-        for (hour, increments, expire_at) in spans {
+        for span in spans {
             invocation
-                .key(keys::report_agent(agent, *hour))
-                .arg(*expire_at)
-                .arg(increments.len());
-            for (field, n) in increments {
+                .key(keys::report_agent(agent, span.hour))
+                .arg(span.expire_at)
+                .arg(span.increments.len());
+            for (field, n) in &span.increments {
                 invocation.arg(field).arg(*n);
             }
         }
