@@ -386,3 +386,59 @@ async fn a_real_chat_shows_in_the_current_hour() {
     assert_eq!((alice.chats.handled, alice.chats.owned_at_close), (1, 1));
     assert_eq!(alice.csat.as_ref().map(|c| c.responses), Some(1));
 }
+
+/// A hub killed after storing a ticket, before or after counting it: the restarted hub
+/// flushes again, and the chat still counts once.
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the failpoints feature (the test command enables it)"
+)]
+#[tokio::test]
+async fn a_flush_repeated_after_a_crash_counts_once() {
+    for point in ["after_ticket_stored", "after_ticket_counted"] {
+        let redis = RedisServer::start().await;
+        let toml = hub_config().to_toml();
+        let mut hub = Hub::start_with_env(&redis, &toml, &[("SWITCHBOARD_FAILPOINT", point)]).await;
+        let mut chat = chat(&hub).await;
+        let id = chat.conversation_id.clone();
+        chat.agent.say(&id, "Done").await;
+        chat.agent
+            .send(json!({"type": "close", "conversation_id": id, "resolution": "resolved"}))
+            .await;
+        let status = hub.wait_exited(WAIT).await;
+        assert!(
+            !status.success(),
+            "{point}: the hub should have aborted: {status}"
+        );
+        assert!(
+            hub.output().contains("failpoint"),
+            "{point}: {}",
+            hub.log_tail(20)
+        );
+        hub.restart().await;
+        let store = Store::connect(&redis.url(), Duration::from_secs(10))
+            .await
+            .expect("store");
+        eventually(
+            &format!("{point}: the repeated flush"),
+            Duration::from_secs(12),
+            || async {
+                let record = store.conversation(&id).await.ok().flatten()?;
+                record.flushed.then_some(())
+            },
+        )
+        .await;
+        let now = now_ms();
+        let query = format!("from={}&to={}", now - HOUR, now + HOUR);
+        let r = get_report(&hub, &query).await;
+        let general = group(&r.totals, "general");
+        assert_eq!(
+            (general.chats.started, general.chats.answered),
+            (1, 1),
+            "{point}"
+        );
+        assert_eq!(general.first_response_ms.count, 1, "{point}");
+        let r = get_report(&hub, &format!("{query}&by=agent")).await;
+        assert_eq!(group(&r.totals, "alice").chats.handled, 1, "{point}");
+    }
+}

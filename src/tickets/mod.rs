@@ -161,6 +161,9 @@ pub struct Tickets {
     peak_events_held: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Told of every stored ticket and rating (the reports).
     sink: Option<std::sync::Arc<dyn TicketSink>>,
+    /// The crash point armed for this process (tests of the repeated flush).
+    #[cfg(feature = "failpoints")]
+    armed: Option<String>,
 }
 
 /// Events that all flushes together may hold in memory at once (≈ 1 KB each with the
@@ -195,6 +198,8 @@ impl Tickets {
             budget_events: TRANSCRIPT_BUDGET_EVENTS,
             peak_events_held: Default::default(),
             sink: None,
+            #[cfg(feature = "failpoints")]
+            armed: None,
         }
     }
 
@@ -261,6 +266,8 @@ impl Tickets {
     pub fn from_config(store: Store, metrics: Metrics, config: &Config) -> Self {
         Tickets {
             retention: config.retention.clone(),
+            #[cfg(feature = "failpoints")]
+            armed: config.failpoint.clone(),
             ..Tickets::new(store, metrics, config.webhook_url.is_some())
         }
     }
@@ -295,8 +302,12 @@ impl Tickets {
                 self.metrics.tickets.inc();
                 tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
             }
+            #[cfg(feature = "failpoints")]
+            crate::failpoint::hit(self.armed.as_deref(), "after_ticket_stored");
             // Also when it was stored already: a crash may have come before this.
             self.tell_stored(&ticket).await;
+            #[cfg(feature = "failpoints")]
+            crate::failpoint::hit(self.armed.as_deref(), "after_ticket_counted");
         }
         // Also on a repeated flush: the index is what export and erasure find the
         // customer's data by (`store/privacy.rs`).
