@@ -6,6 +6,7 @@
 //! - `counters` — those facts as hash-field increments, and the figures of a group;
 //! - `histogram` — log-scaled bins for percentiles within 2.5 %;
 //! - `time` — UTC calendar arithmetic (days, Monday weeks, RFC 3339);
+//! - `assemble` — a report from the hours of its period, folded bucket by bucket;
 //! - `csv` — the CSV rendering of a [`Report`].
 //!
 //! The [`Reports`] handle owns a store and the desk's settings (topics' SLA targets and
@@ -13,6 +14,7 @@
 //! flush reaches it through [`crate::tickets::TicketSink`], the routing task calls
 //! [`Reports::record_agent_state`].
 
+mod assemble;
 mod counters;
 pub mod csv;
 mod facts;
@@ -28,11 +30,9 @@ pub use facts::{hour_of, AgentFacts, RatingFacts, TicketFacts, HOUR_MS};
 
 use crate::{
     config::{Config, SlaTargets, SurveyKind},
-    store::{BucketKey, HourSpan, StateRecord, Store, StoreError, StoreResult},
+    store::{HourSpan, StateRecord, Store, StoreError, StoreResult},
     tickets::{Ticket, TicketSink},
 };
-use counters::Counters;
-
 /// Most buckets one report may hold.
 pub const MAX_BUCKETS: u64 = 10_000;
 /// Longest period one report may cover (ten years: the longest `keep_days`).
@@ -309,108 +309,10 @@ impl Reports {
     }
 
     /// Assembles a report from the hourly buckets of `query`'s period (hours already
-    /// expired or more than a day ahead of `now_ms` are not read).
-    pub async fn report(&self, query: &ReportQuery, now_ms: u64) -> StoreResult<Report> {
-        let (groups, surveys): (Vec<String>, Vec<Vec<SurveyKind>>) = match query.by {
-            GroupBy::Topic => self
-                .topics
-                .iter()
-                .map(|t| (t.name.clone(), vec![t.survey]))
-                .unzip(),
-            GroupBy::Agent => {
-                let mut kinds: Vec<SurveyKind> = Vec::new();
-                for topic in self.topics.iter() {
-                    if !kinds.contains(&topic.survey) {
-                        kinds.push(topic.survey);
-                    }
-                }
-                let mut ids: Vec<String> = self
-                    .store
-                    .agents()
-                    .await?
-                    .into_iter()
-                    .map(|a| a.id)
-                    .collect();
-                ids.sort();
-                let surveys = vec![kinds; ids.len()];
-                (ids, surveys)
-            }
-        };
-        let oldest = now_ms.saturating_sub(self.keep_ms + HOUR_MS);
-        let newest = now_ms.saturating_add(time::DAY_MS);
-        let hours: Vec<u64> = (query.from..query.to)
-            .step_by(HOUR_MS as usize)
-            .filter(|h| *h + HOUR_MS > oldest && *h <= newest)
-            .collect();
-        let mut keys = Vec::with_capacity(hours.len() * groups.len());
-        for hour in &hours {
-            for group in &groups {
-                keys.push(match query.by {
-                    GroupBy::Topic => BucketKey::Topic {
-                        hour: *hour,
-                        topic: group.clone(),
-                    },
-                    GroupBy::Agent => BucketKey::Agent {
-                        agent: group.clone(),
-                        hour: *hour,
-                    },
-                });
-            }
-        }
-        let hashes = self.store.report_buckets(&keys).await?;
-        // Bucket starts, clipped to the period.
-        let mut starts = Vec::new();
-        let mut start = query.bucket.start_of(query.from);
-        while start < query.to {
-            starts.push(start.max(query.from));
-            start += query.bucket.len_ms();
-        }
-        let mut sums = vec![vec![Counters::default(); groups.len()]; starts.len()];
-        for (i, hour) in hours.iter().enumerate() {
-            let bucket = starts.partition_point(|s| s <= hour) - 1;
-            for g in 0..groups.len() {
-                sums[bucket][g].add(&hashes[i * groups.len() + g]);
-            }
-        }
-        let agent = query.by == GroupBy::Agent;
-        let mut totals = vec![Counters::default(); groups.len()];
-        let mut buckets = Vec::with_capacity(starts.len());
-        for (b, start) in starts.iter().enumerate() {
-            let end = starts.get(b + 1).copied().unwrap_or(query.to);
-            let figures = groups
-                .iter()
-                .enumerate()
-                .map(|(g, name)| {
-                    totals[g].merge(&sums[b][g]);
-                    sums[b][g].figures(name, &surveys[g], agent)
-                })
-                .collect();
-            buckets.push(BucketReport {
-                start: *start,
-                end,
-                start_iso: time::format_iso(*start),
-                groups: figures,
-            });
-        }
-        Ok(Report {
-            from: query.from,
-            to: query.to,
-            from_iso: time::format_iso(query.from),
-            to_iso: time::format_iso(query.to),
-            bucket: query.bucket,
-            by: query.by,
-            precision: Precision {
-                percentile_relative: histogram::RELATIVE_PRECISION,
-                exact_below_ms: histogram::LINEAR_UNTIL_MS,
-            },
-            groups: groups.clone(),
-            buckets,
-            totals: totals
-                .iter()
-                .enumerate()
-                .map(|(g, c)| c.figures(&groups[g], &surveys[g], agent))
-                .collect(),
-        })
+    /// expired or more than a day ahead of `now_ms` are not read). `bad_request` when
+    /// the report would hold more than [`assemble::MAX_CELLS`] figures.
+    pub async fn report(&self, query: &ReportQuery, now_ms: u64) -> crate::error::Result<Report> {
+        assemble::report(&self.store, &self.topics, self.keep_ms, query, now_ms).await
     }
 }
 

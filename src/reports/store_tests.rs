@@ -175,3 +175,33 @@ fn state_time_is_split_at_hour_edges() {
         .sum();
     assert_eq!(kept, 30 * MIN as i64);
 }
+
+#[tokio::test]
+async fn a_report_too_large_is_refused_before_any_read() {
+    let server = cluster_tests::start(false).await;
+    let (store, _) = reports(server.port).await;
+    let mut config = Config::default();
+    let topic = config.topics[0].clone();
+    config.topics = (0..6)
+        .map(|i| crate::config::TopicConfig {
+            name: format!("t{i}"),
+            default: i == 0,
+            ..topic.clone()
+        })
+        .collect();
+    let reports = Reports::new(store, &config);
+    let now = crate::clock::now_ms();
+    let from = hour_of(now) - 9_999 * HOUR_MS;
+    let query = ReportQuery::new(
+        from,
+        hour_of(now) + HOUR_MS,
+        BucketSize::Hour,
+        GroupBy::Topic,
+    )
+    .expect("10,000 buckets");
+    let refused = reports.report(&query, now).await;
+    assert!(
+        matches!(refused, Err(crate::error::Error::BadRequest(_))),
+        "{refused:?}"
+    );
+}

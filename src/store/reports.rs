@@ -315,6 +315,9 @@ impl Store {
         &self,
         batch: Vec<(usize, String)>,
     ) -> StoreResult<Vec<(usize, HashMap<String, i64>)>> {
+        // A turn on the large-read connection, like history pages: a long report takes
+        // its turns among them rather than crowding them out.
+        let _turn = self.bulk_turn().await?;
         let mut pipe = redis::pipe();
         for (_, key) in &batch {
             pipe.cmd("HGETALL").arg(key);
