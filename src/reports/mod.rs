@@ -30,7 +30,7 @@ pub use facts::{hour_of, AgentFacts, RatingFacts, TicketFacts, HOUR_MS};
 
 use crate::{
     config::{Config, SlaTargets, SurveyKind},
-    store::{HourSpan, StateRecord, Store, StoreError, StoreResult},
+    store::{BucketKey, Counted, HourSpan, StateRecord, Store, StoreError, StoreResult},
     tickets::{Ticket, TicketSink},
 };
 /// Most buckets one report may hold.
@@ -204,22 +204,32 @@ impl Reports {
             return Ok(());
         };
         let expire_at = self.expire_at(facts.hour);
+        let topic = BucketKey::Topic {
+            hour: facts.hour,
+            topic: facts.topic.clone(),
+        };
+        let increments = counters::of_ticket(&facts);
         self.store
-            .report_ticket_topic(
-                facts.hour,
-                &facts.topic,
+            .report_once(
+                &topic,
+                Counted::Ticket,
                 &facts.ticket_id,
-                &counters::of_ticket(&facts),
+                &increments,
                 expire_at,
             )
             .await?;
         for agent in &facts.agents {
+            let bucket = BucketKey::Agent {
+                agent: agent.agent.clone(),
+                hour: facts.hour,
+            };
+            let increments = counters::of_agent(agent);
             self.store
-                .report_ticket_agent(
-                    &agent.agent,
-                    facts.hour,
+                .report_once(
+                    &bucket,
+                    Counted::Ticket,
                     &facts.ticket_id,
-                    &counters::of_agent(agent),
+                    &increments,
                     expire_at,
                 )
                 .await?;
@@ -240,20 +250,19 @@ impl Reports {
         };
         let increments = counters::of_rating(&rating);
         let expire_at = self.expire_at(rating.hour);
-        self.store
-            .report_rating_topic(
-                rating.hour,
-                &rating.topic,
-                &rating.ticket_id,
-                &increments,
-                expire_at,
-            )
-            .await?;
-        if let Some(agent) = &rating.agent {
+        let mut buckets = vec![BucketKey::Topic {
+            hour: rating.hour,
+            topic: rating.topic.clone(),
+        }];
+        buckets.extend(rating.agent.iter().map(|agent| BucketKey::Agent {
+            agent: agent.clone(),
+            hour: rating.hour,
+        }));
+        for bucket in &buckets {
             self.store
-                .report_rating_agent(
-                    agent,
-                    rating.hour,
+                .report_once(
+                    bucket,
+                    Counted::Rating,
                     &rating.ticket_id,
                     &increments,
                     expire_at,

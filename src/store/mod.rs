@@ -41,7 +41,7 @@ pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
-pub use reports::{BucketKey, HourSpan, StateRecord};
+pub use reports::{BucketKey, Counted, HourSpan, StateRecord};
 pub use tickets::{StreamCursor, TicketPage};
 
 pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};

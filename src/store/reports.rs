@@ -85,6 +85,13 @@ impl BucketKey {
     }
 }
 
+/// What of a ticket is counted once: its facts, or its rating (each has its done set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Ticket,
+    Rating,
+}
+
 /// An agent's current state sample, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRecord {
@@ -111,79 +118,37 @@ const READ_CHUNK: usize = 1_000;
 const READS_AT_ONCE: usize = 4;
 
 impl Store {
-    /// Adds a ticket's topic facts to its hour once; false when already counted.
-    pub async fn report_ticket_topic(
+    /// Adds `increments` to the hash of `bucket` once per ticket and `what` (its facts,
+    /// its rating), by the done set of that hash's slot; false when already counted.
+    pub async fn report_once(
         &self,
-        hour: u64,
-        topic: &str,
+        bucket: &BucketKey,
+        what: Counted,
         ticket_id: &str,
         increments: &[(String, i64)],
         expire_at_ms: u64,
     ) -> StoreResult<bool> {
-        let hash = keys::report_topic(hour, topic);
+        let (op, done) = match (bucket, what) {
+            (BucketKey::Topic { hour, .. }, Counted::Ticket) => {
+                ("report_ticket", keys::report_done(*hour))
+            }
+            (BucketKey::Topic { hour, .. }, Counted::Rating) => {
+                ("report_rating", keys::report_rated(*hour))
+            }
+            (BucketKey::Agent { agent, hour }, Counted::Ticket) => {
+                ("report_ticket_agent", keys::report_agent_done(agent, *hour))
+            }
+            (BucketKey::Agent { agent, hour }, Counted::Rating) => (
+                "report_rating_agent",
+                keys::report_agent_rated(agent, *hour),
+            ),
+        };
         self.apply_once(
-            "report_ticket",
-            keys::report_done(hour),
+            op,
+            done,
             ticket_id,
             expire_at_ms,
-            &[(hash, increments)],
-        )
-        .await
-    }
-
-    /// Adds an agent's share of a ticket to the agent's hour once.
-    pub async fn report_ticket_agent(
-        &self,
-        agent: &str,
-        hour: u64,
-        ticket_id: &str,
-        increments: &[(String, i64)],
-        expire_at_ms: u64,
-    ) -> StoreResult<bool> {
-        self.apply_once(
-            "report_ticket_agent",
-            keys::report_agent_done(agent, hour),
-            ticket_id,
-            expire_at_ms,
-            &[(keys::report_agent(agent, hour), increments)],
-        )
-        .await
-    }
-
-    /// Adds a ticket's rating to its topic's hour once.
-    pub async fn report_rating_topic(
-        &self,
-        hour: u64,
-        topic: &str,
-        ticket_id: &str,
-        increments: &[(String, i64)],
-        expire_at_ms: u64,
-    ) -> StoreResult<bool> {
-        self.apply_once(
-            "report_rating",
-            keys::report_rated(hour),
-            ticket_id,
-            expire_at_ms,
-            &[(keys::report_topic(hour, topic), increments)],
-        )
-        .await
-    }
-
-    /// Adds a ticket's rating to the owning agent's hour once.
-    pub async fn report_rating_agent(
-        &self,
-        agent: &str,
-        hour: u64,
-        ticket_id: &str,
-        increments: &[(String, i64)],
-        expire_at_ms: u64,
-    ) -> StoreResult<bool> {
-        self.apply_once(
-            "report_rating_agent",
-            keys::report_agent_rated(agent, hour),
-            ticket_id,
-            expire_at_ms,
-            &[(keys::report_agent(agent, hour), increments)],
+            &[(bucket.key(), increments)],
         )
         .await
     }
