@@ -11,13 +11,14 @@ mod reports_data;
 
 use std::time::Duration;
 
+use common::cluster::RedisCluster;
 use common::extra::{setup_hub, HubConfig};
 use common::*;
 use reports_data::{scripted_day, scripted_states, DAY, HOUR, MIN};
 use serde_json::json;
 use switchboard::{
     config::Config,
-    reports::{AgentStateSample, Figures, Report, Reports},
+    reports::{time, AgentStateSample, Figures, Report, Reports},
     store::Store,
 };
 
@@ -129,14 +130,11 @@ fn check_billing(b: &Figures, r: &Report) {
     mean(nps.response_rate_pct, 100.0);
 }
 
-#[tokio::test]
-async fn a_scripted_day_reported_by_the_hub() {
-    let config = hub_config();
-    let (redis, hub) = setup_hub(&config).await;
-    hub.create_agent("ann", "Ann", &[], 3, false).await;
-    let bob_token = hub.create_agent("bob", "Bob", &[], 3, false).await;
-    let lib_config = Config::from_toml(&config.to_toml(), &redis.url()).expect("config");
-    let store = Store::connect(&redis.url(), Duration::from_secs(10))
+/// Records the scripted day (two days ago, every record twice) through the library,
+/// into the Redis at `redis_url`; returns the day's start. The hub must know ann and bob.
+async fn record_scripted_day(redis_url: &str) -> u64 {
+    let lib_config = Config::from_toml(&hub_config().to_toml(), redis_url).expect("config");
+    let store = Store::connect(redis_url, Duration::from_secs(10))
         .await
         .expect("store");
     let reports = Reports::new(store, &lib_config);
@@ -159,8 +157,16 @@ async fn a_scripted_day_reported_by_the_hub() {
                 .expect("state");
         }
     }
-    let day = |bucket: &str, by: &str| format!("from={d}&to={}&bucket={bucket}&by={by}", d + DAY);
+    d
+}
 
+fn day_query(d: u64, bucket: &str, by: &str) -> String {
+    format!("from={d}&to={}&bucket={bucket}&by={by}", d + DAY)
+}
+
+/// The scripted day as the hub reports it: by topic and agent, hour, day and week.
+async fn check_scripted_day(hub: &Hub, d: u64) {
+    let day = |bucket: &str, by: &str| day_query(d, bucket, by);
     // By topic, one day bucket.
     let r = get_report(&hub, &day("day", "topic")).await;
     assert_eq!((r.from, r.to, r.buckets.len()), (d, d + DAY, 1));
@@ -277,6 +283,16 @@ async fn a_scripted_day_reported_by_the_hub() {
         ),
         (HOUR, 15 * MIN, 0)
     );
+}
+
+#[tokio::test]
+async fn a_scripted_day_reported_by_the_hub() {
+    let (redis, hub) = setup_hub(&hub_config()).await;
+    hub.create_agent("ann", "Ann", &[], 3, false).await;
+    let bob_token = hub.create_agent("bob", "Bob", &[], 3, false).await;
+    let d = record_scripted_day(&redis.url()).await;
+    check_scripted_day(&hub, d).await;
+    let day = |bucket: &str, by: &str| day_query(d, bucket, by);
 
     // CSV: the same figures, one line per bucket and group, then the totals.
     let response = reqwest::Client::new()
@@ -317,7 +333,7 @@ async fn a_scripted_day_reported_by_the_hub() {
         .find(|l| l[0] == "bucket" && l[col("group")] == "billing")
         .expect("billing bucket");
     assert_eq!(billing[col("nps_score")], "0.000");
-    assert_eq!(billing[col("bucket_start")], r.from_iso);
+    assert_eq!(billing[col("bucket_start")], time::format_iso(d));
 
     // Who may ask, and what is refused.
     let (status, _) = hub.http("GET", "/v1/reports", None, None).await;
@@ -352,10 +368,10 @@ async fn a_scripted_day_reported_by_the_hub() {
     }
 }
 
-#[tokio::test]
-async fn a_real_chat_shows_in_the_current_hour() {
-    let (_redis, hub) = setup_hub(&hub_config()).await;
-    let mut chat = chat(&hub).await;
+/// A chat through the hub (start, accept, message, close, rate 5) shows in the report
+/// of the current hour, for its topic and its agent.
+async fn a_rated_chat_is_counted(hub: &Hub) {
+    let mut chat = chat(hub).await;
     let id = chat.conversation_id.clone();
     chat.agent.say(&id, "Sure, let me look").await;
     chat.agent
@@ -368,7 +384,7 @@ async fn a_real_chat_shows_in_the_current_hour() {
     let now = now_ms();
     let query = format!("from={}&to={}&bucket=hour", now - HOUR, now + HOUR);
     let r = eventually("the chat and its rating in the report", WAIT, || async {
-        let r = get_report(&hub, &query).await;
+        let r = get_report(hub, &query).await;
         let general = group(&r.totals, "general");
         let rated = general.csat.as_ref().is_some_and(|c| c.responses == 1);
         (general.chats.started == 1 && rated).then_some(r)
@@ -381,10 +397,29 @@ async fn a_real_chat_shows_in_the_current_hour() {
     );
     assert_eq!(general.first_response_ms.count, 1);
     assert_eq!(general.csat.as_ref().map(|c| c.distribution["5"]), Some(1));
-    let r = get_report(&hub, &format!("{query}&by=agent")).await;
+    let r = get_report(hub, &format!("{query}&by=agent")).await;
     let alice = group(&r.totals, "alice");
     assert_eq!((alice.chats.handled, alice.chats.owned_at_close), (1, 1));
     assert_eq!(alice.csat.as_ref().map(|c| c.responses), Some(1));
+}
+
+#[tokio::test]
+async fn a_real_chat_shows_in_the_current_hour() {
+    let (_redis, hub) = setup_hub(&hub_config()).await;
+    a_rated_chat_is_counted(&hub).await;
+}
+
+/// On a Redis Cluster of three masters: the counting scripts keep to one slot each, and
+/// a report's reads (a pipeline per hour or per agent) find every hour on its master.
+#[tokio::test]
+async fn on_a_cluster_chats_count_and_reports_read_every_master() {
+    let cluster = RedisCluster::start(3, 0).await;
+    let hub = Hub::start_url(&cluster.url_list(), &hub_config().to_toml()).await;
+    hub.create_agent("ann", "Ann", &[], 3, false).await;
+    hub.create_agent("bob", "Bob", &[], 3, false).await;
+    let d = record_scripted_day(&cluster.url_list()).await;
+    check_scripted_day(&hub, d).await;
+    a_rated_chat_is_counted(&hub).await;
 }
 
 /// A hub killed after storing a ticket, before or after counting it: the restarted hub
