@@ -168,7 +168,7 @@ fn day_query(d: u64, bucket: &str, by: &str) -> String {
 async fn check_scripted_day(hub: &Hub, d: u64) {
     let day = |bucket: &str, by: &str| day_query(d, bucket, by);
     // By topic, one day bucket.
-    let r = get_report(&hub, &day("day", "topic")).await;
+    let r = get_report(hub, &day("day", "topic")).await;
     assert_eq!((r.from, r.to, r.buckets.len()), (d, d + DAY, 1));
     assert_eq!(r.groups, vec!["general", "billing", "billing_fr", "urgent"]);
     check_general(group(&r.buckets[0].groups, "general"), &r);
@@ -178,7 +178,7 @@ async fn check_scripted_day(hub: &Hub, d: u64) {
     assert_eq!(group(&r.totals, "urgent").wait_ms.p50, None);
 
     // Hour buckets: each chat in the hour it opened.
-    let r = get_report(&hub, &day("hour", "topic")).await;
+    let r = get_report(hub, &day("hour", "topic")).await;
     assert_eq!(r.buckets.len(), 24);
     let started = |hour: usize, topic: &str| group(&r.buckets[hour].groups, topic).chats.started;
     assert_eq!(
@@ -209,7 +209,7 @@ async fn check_scripted_day(hub: &Hub, d: u64) {
 
     // Week buckets over eight days: only the week holding the day has chats.
     let r = get_report(
-        &hub,
+        hub,
         &format!("from={}&to={}&bucket=week", d - 7 * DAY, d + DAY),
     )
     .await;
@@ -224,7 +224,7 @@ async fn check_scripted_day(hub: &Hub, d: u64) {
     check_general(group(&with_chats[0].groups, "general"), &r);
 
     // By agent.
-    let r = get_report(&hub, &day("day", "agent")).await;
+    let r = get_report(hub, &day("day", "agent")).await;
     assert_eq!(r.groups, vec!["ann", "bob"]);
     let ann = group(&r.totals, "ann");
     assert_eq!(
@@ -263,7 +263,7 @@ async fn check_scripted_day(hub: &Hub, d: u64) {
         (45 * MIN, 45 * MIN, 15 * MIN)
     );
     mean(t.occupancy_pct, 100.0);
-    let r = get_report(&hub, &day("hour", "agent")).await;
+    let r = get_report(hub, &day("hour", "agent")).await;
     let ann_at = |h: usize| {
         group(&r.buckets[h].groups, "ann")
             .agent_time
