@@ -205,6 +205,7 @@ async fn check_scripted_day(hub: &Hub, d: u64) {
         .sum();
     assert_eq!(all, 7, "the offline message is not a chat");
     assert_eq!(r.buckets[9].start, d + 9 * HOUR);
+    assert_eq!(r.buckets[9].end_iso, time::format_iso(d + 10 * HOUR));
     check_general(group(&r.totals, "general"), &r);
 
     // Week buckets over eight days: only the week holding the day has chats.

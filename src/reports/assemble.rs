@@ -87,6 +87,7 @@ impl Fold<'_> {
                 start,
                 end,
                 start_iso: time::format_iso(start),
+                end_iso: time::format_iso(end),
                 groups: figures,
             });
             self.open += 1;

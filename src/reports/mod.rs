@@ -152,6 +152,7 @@ pub struct BucketReport {
     pub start: u64,
     pub end: u64,
     pub start_iso: String,
+    pub end_iso: String,
     pub groups: Vec<Figures>,
 }
 
