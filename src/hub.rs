@@ -15,6 +15,7 @@ use crate::{
     metrics::Metrics,
     node::NodeParts,
     registry::{Registry, SendBudget},
+    reports::Reports,
     routing::RouterHandle,
     store::{Feed, Store},
     tickets::Tickets,
@@ -33,6 +34,9 @@ pub struct Hub {
     /// Agent profiles for permissions and names.
     pub agents: Arc<Directory>,
     pub tickets: Tickets,
+    /// Report aggregates: `GET /v1/reports` reads them; agent state changes are
+    /// recorded through it (`Reports::record_agent_state`).
+    pub reports: Reports,
     /// Signs visitor sessions (the same for every node, from Redis).
     pub session_secret: String,
     pub shutdown: CancellationToken,

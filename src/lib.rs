@@ -8,6 +8,8 @@
 //! - [`hub`] — the handles a node gives its sessions and handlers (owns nothing);
 //! - [`routing`] — the task owning the pure router core, and the effects of its commands;
 //! - [`conversation`] — one task per conversation, the only writer of its events;
+//! - [`reports`] — hourly aggregates of tickets, ratings and agent time, and the reports
+//!   assembled from them;
 //! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox;
 //! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`registry`] — who is connected (bounded send queues by party);
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod registry;
+pub mod reports;
 pub mod router;
 pub mod routing;
 pub mod session;
@@ -60,6 +63,7 @@ use crate::{
     metrics::Metrics,
     node::NodeParts,
     registry::Registry,
+    reports::Reports,
     routing::{leadership, RouterHandle, RoutingDeps},
     store::{Feed, Store, StoreError},
     tickets::Tickets,
@@ -92,7 +96,10 @@ impl Server {
         let session_secret = store.session_secret().await?;
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
-        let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config);
+        // The routing task is to call `reports.record_agent_state` at every agent change.
+        let reports = Reports::new(store.clone(), &config);
+        let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config)
+            .with_sink(Arc::new(reports.clone()));
         let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
         let feed = Feed::start(
             store.clone(),
@@ -181,6 +188,7 @@ impl Server {
             router,
             agents,
             tickets,
+            reports,
             session_secret,
             shutdown,
             tracker,

@@ -6,6 +6,7 @@ mod auth;
 mod conversations;
 mod pages;
 mod privacy;
+mod reports;
 mod visitors;
 
 use std::{
@@ -77,6 +78,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/tickets", get(conversations::tickets))
         .route("/v1/tickets/{id}", get(conversations::ticket))
         .route("/v1/stats", get(conversations::stats))
+        .route("/v1/reports", get(reports::report))
         .route("/v1/config/canned", get(agents::canned))
         .route("/v1/visitors/{id}/revoke", post(visitors::revoke))
         .route("/healthz", get(|| async { "ok" }))

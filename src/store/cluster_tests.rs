@@ -13,8 +13,8 @@ use std::{
 use super::{Store, StoreError};
 
 /// A `redis-server` killed on drop.
-struct Node {
-    port: u16,
+pub(crate) struct Node {
+    pub(crate) port: u16,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -41,7 +41,8 @@ fn free_port_pair() -> u16 {
         .expect("a free port pair")
 }
 
-async fn start(cluster: bool) -> Node {
+/// A `redis-server` on a free port (`cluster`: with clustering enabled, no slots yet).
+pub(crate) async fn start(cluster: bool) -> Node {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port_pair();
     let mut command = Command::new("redis-server");
@@ -105,10 +106,10 @@ fn port_of(client: &redis::Client) -> Option<u16> {
     }
 }
 
-/// One master serving every slot, and its replica.
-async fn master_with_replica() -> (Node, Node) {
+/// A one-node cluster serving every slot (enough to catch a cross-slot script or
+/// pipeline, which Redis refuses even on one node).
+pub(crate) async fn lone_master() -> Node {
     let master = start(true).await;
-    let replica = start(true).await;
     let _: () = query(
         master.port,
         redis::cmd("CLUSTER")
@@ -118,6 +119,20 @@ async fn master_with_replica() -> (Node, Node) {
     )
     .await
     .expect("ADDSLOTSRANGE");
+    until("cluster_state:ok", || async {
+        let state: String = query(master.port, redis::cmd("CLUSTER").arg("INFO"))
+            .await
+            .ok()?;
+        state.contains("cluster_state:ok").then_some(())
+    })
+    .await;
+    master
+}
+
+/// One master serving every slot, and its replica.
+async fn master_with_replica() -> (Node, Node) {
+    let master = lone_master().await;
+    let replica = start(true).await;
     let id: String = query(master.port, redis::cmd("CLUSTER").arg("MYID"))
         .await
         .expect("MYID");

@@ -161,6 +161,47 @@ pub fn probe_channel(node: &str) -> String {
     format!("sb:{{router}}:probe:{node}")
 }
 
+// --- reports (issue 17): hourly aggregates, `store/reports.rs` ---------------------
+// A topic's hour lives under `{rep:<hour ms>}` (one slot per hour: a ticket's topic
+// facts and its done-set check are one script); an agent's hours under
+// `{repa:<agent>}` (its ticket shares, ratings and state time, each with its own
+// done set or state, in one slot).
+
+/// Hash of one topic's counters for the hour starting at `hour` (unix ms).
+pub fn report_topic(hour: u64, topic: &str) -> String {
+    format!("sb:{{rep:{hour}}}:topic:{topic}")
+}
+
+/// Set of ticket ids already counted in the hour's topic hashes.
+pub fn report_done(hour: u64) -> String {
+    format!("sb:{{rep:{hour}}}:done")
+}
+
+/// Set of ticket ids whose rating is already counted in the hour's topic hashes.
+pub fn report_rated(hour: u64) -> String {
+    format!("sb:{{rep:{hour}}}:rated")
+}
+
+/// Hash of one agent's counters (ticket shares, ratings, state time) for an hour.
+pub fn report_agent(agent: &str, hour: u64) -> String {
+    format!("sb:{{repa:{agent}}}:h:{hour}")
+}
+
+/// Set of ticket ids already counted in the agent's hash of `hour`.
+pub fn report_agent_done(agent: &str, hour: u64) -> String {
+    format!("sb:{{repa:{agent}}}:done:{hour}")
+}
+
+/// Set of ticket ids whose rating is already counted in the agent's hash of `hour`.
+pub fn report_agent_rated(agent: &str, hour: u64) -> String {
+    format!("sb:{{repa:{agent}}}:rated:{hour}")
+}
+
+/// The agent's current state sample and since when (JSON).
+pub fn report_agent_state(agent: &str) -> String {
+    format!("sb:{{repa:{agent}}}:state")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

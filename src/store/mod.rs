@@ -11,7 +11,7 @@
 
 mod agents;
 #[cfg(test)]
-mod cluster_tests;
+pub(crate) mod cluster_tests;
 mod connection;
 mod conversations;
 mod coordination;
@@ -23,6 +23,7 @@ mod numbering;
 mod outbox;
 mod privacy;
 mod records;
+mod reports;
 mod retention;
 mod tickets;
 
@@ -41,6 +42,7 @@ pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
+pub use reports::{BucketKey, Counted, HourSpan, StateRecord};
 pub use tickets::{StreamCursor, TicketPage};
 
 pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};

@@ -3,6 +3,10 @@
 //! is stored; storing is `SET NX`). Offline messages become tickets at once. When a
 //! webhook is configured, every ticket also enters the outbox (`webhook`).
 //!
+//! Every stored ticket and every rating is also told to a [`TicketSink`] (the reports),
+//! after the flush stored it and on every repeat; a sink's failure is logged and never
+//! fails the flush (the sink counts each ticket once however often it is told).
+//!
 //! Retention (`[retention]`): a ticket expires `ticket_s` after it is stored; the
 //! conversation's keys expire `closed_conversation_s` after its flush. The expiry is
 //! set by every flush, the first or a repeat after a crash, before the conversation
@@ -18,8 +22,25 @@ use crate::{
     error::{Error, Result},
     metrics::Metrics,
     protocol::{AgentRef, Event, EventBody, Party, Role},
-    store::{keys, ConversationRecord, Store},
+    store::{keys, ConversationRecord, Store, StoreResult},
 };
+
+/// What else learns of stored tickets (the reports, wired in `lib.rs`): defined here so
+/// that `tickets` never imports the module that reads its tickets. Each call must be
+/// safe to repeat: a flush repeated after a crash tells it again.
+pub trait TicketSink: Send + Sync {
+    /// A ticket was stored by a flush (or found stored by a repeated flush); it may
+    /// already carry a rating.
+    fn ticket_stored<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+    ) -> futures_util::future::BoxFuture<'a, StoreResult<()>>;
+    /// A rating was put on a stored ticket.
+    fn rating_attached<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+    ) -> futures_util::future::BoxFuture<'a, StoreResult<()>>;
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketCustomer {
@@ -138,6 +159,11 @@ pub struct Tickets {
     budget_events: u32,
     /// The most events held at once so far (diagnostics and tests).
     peak_events_held: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Told of every stored ticket and rating (the reports).
+    sink: Option<std::sync::Arc<dyn TicketSink>>,
+    /// The crash point armed for this process (tests of the repeated flush).
+    #[cfg(feature = "failpoints")]
+    armed: Option<String>,
 }
 
 /// Events that all flushes together may hold in memory at once (≈ 1 KB each with the
@@ -171,6 +197,33 @@ impl Tickets {
             )),
             budget_events: TRANSCRIPT_BUDGET_EVENTS,
             peak_events_held: Default::default(),
+            sink: None,
+            #[cfg(feature = "failpoints")]
+            armed: None,
+        }
+    }
+
+    /// The same, telling `sink` of every stored ticket and rating.
+    pub fn with_sink(mut self, sink: std::sync::Arc<dyn TicketSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Tells the sink of a stored ticket; a failure is only logged.
+    async fn tell_stored(&self, ticket: &Ticket) {
+        if let Some(sink) = &self.sink {
+            if let Err(err) = sink.ticket_stored(ticket).await {
+                tracing::warn!(ticket_id = %ticket.ticket_id, cause = %err, "ticket not counted in the reports");
+            }
+        }
+    }
+
+    /// Tells the sink of a rating; a failure is only logged.
+    async fn tell_rated(&self, ticket: &Ticket) {
+        if let Some(sink) = &self.sink {
+            if let Err(err) = sink.rating_attached(ticket).await {
+                tracing::warn!(ticket_id = %ticket.ticket_id, cause = %err, "rating not counted in the reports");
+            }
         }
     }
 
@@ -213,6 +266,8 @@ impl Tickets {
     pub fn from_config(store: Store, metrics: Metrics, config: &Config) -> Self {
         Tickets {
             retention: config.retention.clone(),
+            #[cfg(feature = "failpoints")]
+            armed: config.failpoint.clone(),
             ..Tickets::new(store, metrics, config.webhook_url.is_some())
         }
     }
@@ -247,6 +302,12 @@ impl Tickets {
                 self.metrics.tickets.inc();
                 tracing::info!(conversation_id, ticket_id = %ticket.ticket_id, "ticket stored");
             }
+            #[cfg(feature = "failpoints")]
+            crate::failpoint::hit(self.armed.as_deref(), "after_ticket_stored");
+            // Also when it was stored already: a crash may have come before this.
+            self.tell_stored(&ticket).await;
+            #[cfg(feature = "failpoints")]
+            crate::failpoint::hit(self.armed.as_deref(), "after_ticket_counted");
         }
         // Also on a repeated flush: the index is what export and erasure find the
         // customer's data by (`store/privacy.rs`).
@@ -293,6 +354,8 @@ impl Tickets {
         };
         let mut ticket: Ticket = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
         if ticket.rating.is_some() {
+            // Told again: a crash may have come between storing and telling.
+            self.tell_rated(&ticket).await;
             return Ok(());
         }
         let _hold = self.hold(record.last_seq).await?;
@@ -304,6 +367,7 @@ impl Tickets {
         if !self.store.replace_ticket(&ticket_id, &json).await? {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
         }
+        self.tell_rated(&ticket).await;
         Ok(())
     }
 
