@@ -96,8 +96,9 @@ impl Server {
         let session_secret = store.session_secret().await?;
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
-        // The routing task is to call `reports.record_agent_state` at every agent change.
-        let reports = Reports::new(store.clone(), &config);
+        // Tickets and ratings reach the reports through the flush; agent time through the
+        // routing task (`routing/desk.rs`).
+        let reports = Reports::new(store.clone(), &config).with_metrics(metrics.clone());
         let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config)
             .with_sink(Arc::new(reports.clone()));
         let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -147,6 +148,7 @@ impl Server {
                 conversations: Arc::clone(&conversations),
                 shutdown: shutdown.clone(),
                 tracker: tracker.clone(),
+                reports: reports.clone(),
             },
             router: router.clone(),
             tickets: tickets.clone(),

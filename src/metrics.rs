@@ -36,6 +36,9 @@ pub struct Metrics {
     // abuse-b: flood control
     /// Requests refused by a flood limit, by what was limited and whose counter.
     pub flood_refusals: IntCounterVec,
+    /// Chats that missed an SLA target, by topic and target (`wait`, `first_response`),
+    /// counted once per ticket when it is counted in the reports.
+    pub sla_breaches: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -167,6 +170,14 @@ impl Metrics {
             &["kind", "scope"],
         ));
         must(registry.register(Box::new(flood_refusals.clone())));
+        let sla_breaches = must(IntCounterVec::new(
+            Opts::new(
+                "sla_breaches_total",
+                "Chats that missed an SLA target, by topic and target",
+            ),
+            &["topic", "target"],
+        ));
+        must(registry.register(Box::new(sla_breaches.clone())));
 
         for role in ["customer", "agent"] {
             connections.with_label_values(&[role]).set(0);
@@ -191,6 +202,7 @@ impl Metrics {
             upgrading,
             send_queue_bytes,
             flood_refusals,
+            sla_breaches,
         }
     }
 

@@ -260,6 +260,24 @@ async fn live_conversations_carry_sla_marks() {
         "answered late stays breached: {sla}"
     );
     assert_eq!(sla["first_response"]["state"], "met", "{sla}");
+
+    // Its ticket counts the breach once in the Prometheus counter.
+    ann.ok(json!({"type": "close", "conversation_id": conv}))
+        .await;
+    let breaches = ["topic=\"billing\"", "target=\"wait\""];
+    eventually("the breach counted", Duration::from_secs(10), || async {
+        (hub.metric("switchboard_sla_breaches_total", &breaches)
+            .await
+            == 1.0)
+            .then_some(())
+    })
+    .await;
+    let first_response = ["topic=\"billing\"", "target=\"first_response\""];
+    assert_eq!(
+        hub.metric("switchboard_sla_breaches_total", &first_response)
+            .await,
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -304,4 +322,35 @@ async fn nps_topics_take_zero_to_ten_and_say_so() {
         }
         ann.wait_event(&conv, "closed").await;
     }
+}
+
+#[tokio::test]
+async fn agent_time_in_each_state_reaches_the_reports() {
+    let (_redis, hub) = setup_hub(&desk_config()).await;
+    let (mut ann, _) = hub.available_agent("ann", "Ann", &[], 1).await;
+    // The time in a state is what is measured here, not a synchronization point.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ann.ok(json!({"type": "status", "status": "away", "reason": "lunch"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ann.go_available().await;
+    let path = "/v1/reports?bucket=hour&by=agent";
+    let time = eventually(
+        "ann's state time in the reports",
+        Duration::from_secs(10),
+        || async {
+            let (status, body) = hub.http_json("GET", path, Some(ADMIN_TOKEN), None).await;
+            assert_eq!(status, 200, "{body}");
+            let ann = body["totals"]
+                .as_array()
+                .and_then(|t| t.iter().find(|f| f["group"] == "ann").cloned())?;
+            let time = ann["agent_time"].clone();
+            (time["away_by_reason"]["lunch"].as_u64()? >= 250).then_some(time)
+        },
+    )
+    .await;
+    let available = time["available_ms"].as_u64().unwrap_or(0);
+    assert!((250..60_000).contains(&available), "{time}");
+    assert_eq!(time["away_ms"], time["away_by_reason"]["lunch"], "{time}");
+    assert_eq!(time["busy_ms"], 0, "{time}");
 }

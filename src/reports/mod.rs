@@ -167,6 +167,8 @@ struct TopicDesk {
 #[derive(Clone)]
 pub struct Reports {
     store: Store,
+    /// The SLA breach counter, when the hub keeps metrics.
+    metrics: Option<crate::metrics::Metrics>,
     topics: Arc<Vec<TopicDesk>>,
     keep_ms: u64,
 }
@@ -184,9 +186,16 @@ impl Reports {
             .collect();
         Reports {
             store,
+            metrics: None,
             topics: Arc::new(topics),
             keep_ms: config.reports.keep_ms(),
         }
+    }
+
+    /// Counts SLA breaches in `switchboard_sla_breaches_total` as tickets are counted.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn topic(&self, name: &str) -> Option<&TopicDesk> {
@@ -210,7 +219,8 @@ impl Reports {
             topic: facts.topic.clone(),
         };
         let increments = counters::of_ticket(&facts);
-        self.store
+        let first_count = self
+            .store
             .report_once(
                 &topic,
                 Counted::Ticket,
@@ -219,6 +229,20 @@ impl Reports {
                 expire_at,
             )
             .await?;
+        // Once per ticket, as its topic figures: a repeated flush counts nothing.
+        if let (true, Some(metrics)) = (first_count, &self.metrics) {
+            for (target, met) in [
+                ("wait", facts.sla_wait),
+                ("first_response", facts.sla_first_response),
+            ] {
+                if met == Some(false) {
+                    metrics
+                        .sla_breaches
+                        .with_label_values(&[facts.topic.as_str(), target])
+                        .inc();
+                }
+            }
+        }
         for agent in &facts.agents {
             let bucket = BucketKey::Agent {
                 agent: agent.agent.clone(),

@@ -1,65 +1,89 @@
 //! What the routing task tells the team lead's desk: each routing decision, as the core
 //! explained it, stored with its conversation (the routing audit), and each change of
 //! an agent's activity for the time-in-state reports. Both are written off the routing
-//! path, in order, by one writer task each; a failure is logged and routing goes on.
+//! path, in the order they happened, by one writer task; a failure is logged and
+//! routing goes on.
 
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use super::task::RoutingTask;
 use crate::{
+    reports::{AgentStateSample, Reports},
     router::{Activity, Decision},
     store::Store,
 };
 
-/// Decisions waiting to be written; past it they are dropped (and logged), never
-/// blocking routing.
-const DECISION_BACKLOG: usize = 4_096;
+/// Writes waiting; past it they are dropped (and logged), never blocking routing.
+const BACKLOG: usize = 4_096;
 
-/// The sending end of the routing audit's writer.
-pub(super) struct DecisionLog {
-    tx: mpsc::Sender<(String, String)>,
+enum Write {
+    /// A conversation's decision, as JSON.
+    Decision { conversation: String, json: String },
+    /// An agent's activity since `at` (Unix ms).
+    Activity { activity: Activity, at: u64 },
 }
 
-impl DecisionLog {
-    /// Starts the writer: one append at a time, so a conversation's decisions are
-    /// stored in the order they were made. It ends when the log is dropped.
-    pub(super) fn start(store: Store, tracker: &TaskTracker) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(String, String)>(DECISION_BACKLOG);
+/// The sending end of the desk's writer.
+pub(super) struct DeskLog {
+    tx: mpsc::Sender<Write>,
+}
+
+impl DeskLog {
+    /// Starts the writer: one write at a time, so a conversation's decisions and an
+    /// agent's states are stored in the order they happened. It ends when the log is
+    /// dropped (the task stops routing).
+    pub(super) fn start(store: Store, reports: Reports, tracker: &TaskTracker) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Write>(BACKLOG);
         tracker.spawn(async move {
-            while let Some((conversation, json)) = rx.recv().await {
-                if let Err(err) = store.append_decision(&conversation, json).await {
-                    tracing::debug!(conversation_id = %conversation, cause = %err, "routing decision not stored");
+            while let Some(write) = rx.recv().await {
+                match write {
+                    Write::Decision { conversation, json } => {
+                        if let Err(err) = store.append_decision(&conversation, json).await {
+                            tracing::debug!(conversation_id = %conversation, cause = %err, "routing decision not stored");
+                        }
+                    }
+                    Write::Activity { activity, at } => {
+                        let agent = activity.agent.clone();
+                        let sample = AgentStateSample {
+                            status: activity.status.as_wire().to_owned(),
+                            reason: activity.away_reason,
+                            busy: activity.busy,
+                        };
+                        if let Err(err) = reports.record_agent_state(&agent, sample, at).await {
+                            tracing::warn!(agent_id = %agent, cause = %err, "agent state not counted in the reports");
+                        }
+                    }
                 }
             }
         });
-        DecisionLog { tx }
+        DeskLog { tx }
     }
 
-    fn record(&self, decision: &Decision) {
-        let json = match serde_json::to_string(decision) {
-            Ok(json) => json,
-            Err(err) => {
-                tracing::warn!(conversation_id = %decision.conversation, cause = %err, "routing decision not serialized");
-                return;
-            }
-        };
-        if self
-            .tx
-            .try_send((decision.conversation.clone(), json))
-            .is_err()
-        {
-            tracing::warn!(conversation_id = %decision.conversation, "routing audit backlog full: decision dropped");
+    fn send(&self, write: Write) {
+        if self.tx.try_send(write).is_err() {
+            tracing::warn!("lead desk backlog full: a routing decision or agent state was dropped");
         }
     }
 }
 
 impl RoutingTask {
     pub(super) fn record_decision(&self, decision: Decision) {
-        self.decisions.record(&decision);
+        match serde_json::to_string(&decision) {
+            Ok(json) => self.desk.send(Write::Decision {
+                conversation: decision.conversation,
+                json,
+            }),
+            Err(err) => {
+                tracing::warn!(conversation_id = %decision.conversation, cause = %err, "routing decision not serialized");
+            }
+        }
     }
 
     pub(super) fn record_activity(&self, activity: Activity) {
-        tracing::debug!(agent_id = %activity.agent, status = ?activity.status, busy = activity.busy, "agent activity");
+        self.desk.send(Write::Activity {
+            activity,
+            at: crate::clock::now_ms(),
+        });
     }
 }

@@ -39,6 +39,8 @@ pub struct RoutingDeps {
     pub conversations: Arc<Conversations>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Time-in-state reports: every agent activity change goes there.
+    pub reports: crate::reports::Reports,
 }
 
 /// The router's clock: wall-clock milliseconds at start plus monotonic time since, so
@@ -78,14 +80,15 @@ pub struct RoutingTask {
     pub(super) epoch: u64,
     /// The nodes at which each agent has connections.
     pub(super) presence: HashMap<String, HashSet<String>>,
-    /// The routing audit's writer.
-    pub(super) decisions: super::desk::DecisionLog,
+    /// The routing audit's and the time-in-state reports' writer.
+    pub(super) desk: super::desk::DeskLog,
 }
 
 impl RoutingTask {
     pub fn new(deps: RoutingDeps, handle: RouterHandle, epoch: u64) -> Self {
         let core = Router::new(super::router_config(&deps.config));
-        let decisions = super::desk::DecisionLog::start(deps.store.clone(), &deps.tracker);
+        let desk =
+            super::desk::DeskLog::start(deps.store.clone(), deps.reports.clone(), &deps.tracker);
         RoutingTask {
             deps,
             core,
@@ -99,7 +102,7 @@ impl RoutingTask {
             gauges: Throttle::new(GAUGES_EVERY),
             epoch,
             presence: HashMap::new(),
-            decisions,
+            desk,
         }
     }
 
