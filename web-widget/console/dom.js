@@ -18,6 +18,7 @@ export function h(tag, attrs = {}, ...kids) {
 // 75000 → "1 min 15 s".
 export function fmtMs(ms) {
   if (ms == null || Number.isNaN(+ms)) return '—';
+  if (ms < 1000) return Math.round(ms) + ' ms';
   const s = Math.round(ms / 1000);
   return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
 }

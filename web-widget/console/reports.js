@@ -75,14 +75,14 @@ function paintReport() {
   const group = $('rep-group').value || rep.groups[0];
   const index = rep.groups.indexOf(group);
   const rows = rep.buckets.map((b) => ({ start: b.start, f: b.groups[index] || {} }));
-  const label = (ms) => { const d = new Date(ms); return rep.bucket === 'hour' ? d.toISOString().slice(11, 16) : d.toISOString().slice(5, 10); };
+  const label = (ms) => { const d = new Date(ms).toISOString(); return rep.bucket === 'hour' ? d.slice(5, 13).replace('T', ' ') + 'h' : d.slice(5, 10); };
   const x = rows.map((r) => label(r.start));
   const pick = (fn) => rows.map((r) => { const v = fn(r.f); return v == null ? null : v; });
   const survey = rows.some((r) => r.f.nps) ? 'nps' : 'csat';
   $('rep-charts').replaceChildren(
     chart('Volume', 'rep-chart-volume', x, [
       ['Started', pick((f) => f.chats?.started)], ['Answered', pick((f) => f.chats?.answered)],
-      ['Abandoned in queue', pick((f) => f.chats?.abandoned_in_queue)]], (v) => String(Math.round(v))),
+      ['Abandoned in queue', pick((f) => f.chats?.abandoned_in_queue)]], (v) => String(Math.round(v)), { whole: true }),
     chart('Wait (p50, p90)', 'rep-chart-wait', x, [
       ['p50', pick((f) => f.wait_ms?.p50)], ['p90', pick((f) => f.wait_ms?.p90)]], fmtMs),
     chart('First response (p50, p90)', 'rep-chart-first-response', x, [
@@ -97,10 +97,12 @@ function paintReport() {
 }
 
 /** A line chart of a few series over the buckets; missing points break the line. */
-function chart(title, testid, x, series, fmt) {
+function chart(title, testid, x, series, fmt, { whole = false } = {}) {
   const W = 460, H = 180, L = 56, B = 28, T = 10;
   const values = series.flatMap(([, v]) => v).filter((v) => v != null);
-  const max = Math.max(1, ...values);
+  const top = Math.max(1, ...values);
+  // Whole counts get an even top so the middle gridline is a whole number too.
+  const max = whole ? Math.max(2, Math.ceil(top / 2) * 2) : top;
   const px = (i) => L + (x.length < 2 ? (W - L) / 2 : (i * (W - L - 10)) / (x.length - 1));
   const py = (v) => T + (H - T - B) * (1 - v / max);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'rep-svg' });
@@ -116,7 +118,7 @@ function chart(title, testid, x, series, fmt) {
     if (d) svg.append(s('path', { d, fill: 'none', stroke: COLORS[k % COLORS.length], 'stroke-width': 2 }));
     v.forEach((y, i) => { if (y != null) svg.append(s('circle', { cx: px(i), cy: py(y), r: 3, fill: COLORS[k % COLORS.length] }, s('title', {}, `${name} ${x[i]}: ${fmt(y)}`))); });
   });
-  const legend = h('div', { class: 'rep-legend' }, series.map(([name], k) => h('span', {}, h('i', { style: `background:${COLORS[k % COLORS.length]}` }), name)));
+  const legend = h('div', { class: 'rep-legend' }, series.map(([name], k) => h('span', {}, h('i', { class: 'c' + (k % COLORS.length) }), name)));
   return h('figure', { class: 'rep-chart', 'data-testid': testid, 'data-points': String(values.length) }, h('figcaption', { text: title }), svg, legend);
 }
 
