@@ -110,7 +110,9 @@ function chart(title, testid, x, series, fmt, { whole = false } = {}) {
     svg.append(s('line', { x1: L, x2: W, y1: py(max * f), y2: py(max * f), class: 'rep-grid' }),
       s('text', { x: L - 6, y: py(max * f) + 4, 'text-anchor': 'end', class: 'rep-axis' }, fmt(max * f)));
   }
-  const every = Math.max(1, Math.ceil(x.length / 8));
+  // As many labels as fit at about 7 px a character.
+  const fit = Math.max(2, Math.floor((W - L) / (7 * (x[0]?.length || 5) + 10)));
+  const every = Math.max(1, Math.ceil(x.length / fit));
   x.forEach((t, i) => { if (i % every === 0) svg.append(s('text', { x: px(i), y: H - 8, 'text-anchor': 'middle', class: 'rep-axis' }, t)); });
   series.forEach(([name, v], k) => {
     let d = '';
