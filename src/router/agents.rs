@@ -2,7 +2,7 @@
 //! period of an agent whose connections all dropped, and taking conversations away from
 //! an agent that is gone (they are queued again at the front of their priority).
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::handover::Lapse;
 use super::rank::Lane;
 use super::state::{Agent, Conv, Phase, Timer};

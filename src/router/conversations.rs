@@ -2,7 +2,7 @@
 //! assignments after a restart, customer presence and abandonment, and undoing an
 //! assignment the hub could not store.
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::engine::ASSIGN_RETRY_MS;
 use super::handover::Lapse;
 use super::rank::Lane;

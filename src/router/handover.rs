@@ -4,7 +4,7 @@
 
 use std::mem;
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::rank::Lane;
 use super::state::{
     Assigned, Conv, Exclusion, Offer, OfferKind, Phase, Seek, Timer, Transfer, Undo,

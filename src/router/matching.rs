@@ -7,7 +7,7 @@
 //! Who wins is decided by `rank.rs` alone; this module only walks the ordered sets. What
 //! happens to the winner (offer or assignment) is `handover.rs`.
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::rank::{Lane, QueueKey};
 use super::state::{Assigned, Conv, Seek, Transfer};
 use super::types::Command;

@@ -21,6 +21,8 @@
 //! - `timers.rs` — `tick` and widening; `positions.rs` — queue positions (across
 //!   competing topics) and eta;
 //! - `stats.rs` — snapshots for the admin endpoints.
+//! - `decision.rs`, `audit.rs` — the routing audit: its vocabulary, and explaining a
+//!   decision where it is made (candidates, who was passed over and why, the rule).
 //!
 //! This module is self-contained (only `super::`/`self::` paths, only `std`) so it can be
 //! built on its own as a crate root.
@@ -28,6 +30,7 @@
 mod agents;
 mod audit;
 mod conversations;
+mod decision;
 mod engine;
 mod handover;
 mod index;
@@ -47,7 +50,7 @@ mod check;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{Candidate, Decision, DecisionEvent, PassReason, PassedOver, Rule};
+pub use decision::{Candidate, Decision, DecisionEvent, PassReason, PassedOver, Rule};
 pub use engine::Router;
 pub use types::{
     Activity, AgentId, AgentProfile, AgentStats, AgentStatus, Command, ConversationId, Expand,

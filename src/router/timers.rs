@@ -1,7 +1,7 @@
 //! `tick`: firing every timer that is due, in (time, kind) order, and bullseye widening.
 //! Timers never fire anywhere else, so a caller sees the effects of time only here.
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::state::{Conv, Timer};
 use super::types::Command;
 use super::Router;

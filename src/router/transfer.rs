@@ -2,7 +2,7 @@
 //! The owner keeps the conversation and its slot until someone accepts; a failure leaves
 //! it with the owner and tells the requester.
 
-use super::audit::{DecisionEvent, Rule};
+use super::decision::{DecisionEvent, Rule};
 use super::rank::Lane;
 use super::state::{Assigned, Conv, Exclusion, OfferKind, Timer, Transfer};
 use super::types::{Command, RevokeReason, RouteError, TransferFailReason, TransferInfo};

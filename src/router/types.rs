@@ -201,7 +201,7 @@ pub enum Command {
     /// the time-in-state reports. Sent once per change, at the end of the operation.
     Activity(Activity),
     /// Why a conversation went where it went (the routing audit), when `audit` is on.
-    Decision(Box<super::audit::Decision>),
+    Decision(Box<super::decision::Decision>),
     /// A transfer did not happen; the owner keeps the conversation.
     TransferFailed {
         conversation: ConversationId,

@@ -7,7 +7,6 @@
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use super::task::RoutingTask;
 use crate::{
     reports::{AgentStateSample, Reports},
     router::{Activity, Decision},
@@ -60,17 +59,10 @@ impl DeskLog {
         DeskLog { tx }
     }
 
-    fn send(&self, write: Write) {
-        if self.tx.try_send(write).is_err() {
-            tracing::warn!("lead desk backlog full: a routing decision or agent state was dropped");
-        }
-    }
-}
-
-impl RoutingTask {
-    pub(super) fn record_decision(&self, decision: Decision) {
+    /// Stores a decision with its conversation.
+    pub(super) fn decision(&self, decision: Decision) {
         match serde_json::to_string(&decision) {
-            Ok(json) => self.desk.send(Write::Decision {
+            Ok(json) => self.send(Write::Decision {
                 conversation: decision.conversation,
                 json,
             }),
@@ -80,10 +72,17 @@ impl RoutingTask {
         }
     }
 
-    pub(super) fn record_activity(&self, activity: Activity) {
-        self.desk.send(Write::Activity {
+    /// Counts an agent's new activity from now on.
+    pub(super) fn activity(&self, activity: Activity) {
+        self.send(Write::Activity {
             activity,
             at: crate::clock::now_ms(),
         });
+    }
+
+    fn send(&self, write: Write) {
+        if self.tx.try_send(write).is_err() {
+            tracing::warn!("lead desk backlog full: a routing decision or agent state was dropped");
+        }
     }
 }

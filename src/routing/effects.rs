@@ -142,8 +142,8 @@ impl RoutingTask {
                 };
                 self.send_to(Recipient::Agent(agent), &frame);
             }
-            RouterCommand::Activity(activity) => self.record_activity(activity),
-            RouterCommand::Decision(decision) => self.record_decision(*decision),
+            RouterCommand::Activity(activity) => self.desk.activity(activity),
+            RouterCommand::Decision(decision) => self.desk.decision(*decision),
             RouterCommand::TransferFailed {
                 conversation,
                 requested_by,
