@@ -127,7 +127,10 @@ pub(super) fn validate_topics(
             ));
         }
         if topic.sla.wait_ms == Some(0) || topic.sla.first_response_ms == Some(0) {
-            return Err(format!("topic {}: sla targets must be positive", topic.name));
+            return Err(format!(
+                "topic {}: sla targets must be positive",
+                topic.name
+            ));
         }
     }
     let valid_reason = |r: &String| {
