@@ -108,8 +108,16 @@ pub struct RecordOptions {
     pub run_id: String,
 }
 
-/// Parses the simulator's agents file into (id, skills, capacity), expanding `count`.
-pub fn parse_team(text: &str) -> anyhow::Result<Vec<(String, BTreeMap<String, u32>, u32)>> {
+/// One scripted agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamAgent {
+    pub id: String,
+    pub skills: BTreeMap<String, u32>,
+    pub capacity: u32,
+}
+
+/// Parses the simulator's agents file, expanding `count` as the simulator does.
+pub fn parse_team(text: &str) -> anyhow::Result<Vec<TeamAgent>> {
     let entries: Vec<TeamEntry> = serde_json::from_str(text).context("agents file")?;
     let mut team = Vec::new();
     for entry in entries {
@@ -120,14 +128,16 @@ pub fn parse_team(text: &str) -> anyhow::Result<Vec<(String, BTreeMap<String, u3
             );
         }
         match entry.count {
-            None => team.push((entry.id, entry.skills, entry.capacity)),
-            Some(n) => (1..=n).for_each(|i| {
-                team.push((
-                    format!("{}-{i}", entry.id),
-                    entry.skills.clone(),
-                    entry.capacity,
-                ))
+            None => team.push(TeamAgent {
+                id: entry.id,
+                skills: entry.skills,
+                capacity: entry.capacity,
             }),
+            Some(n) => team.extend((1..=n).map(|i| TeamAgent {
+                id: format!("{}-{i}", entry.id),
+                skills: entry.skills.clone(),
+                capacity: entry.capacity,
+            })),
         }
     }
     Ok(team)
@@ -148,7 +158,7 @@ const ANSWER: Duration = Duration::from_secs(30);
 /// Runs the schedule against the hub with the team; deletes the team at the end.
 pub async fn record(
     schedule: &[TrafficLine],
-    team: &[(String, BTreeMap<String, u32>, u32)],
+    team: &[TeamAgent],
     options: &RecordOptions,
 ) -> anyhow::Result<Recording> {
     let endpoints = Endpoints::new(&options.hub)?;
@@ -166,9 +176,11 @@ pub async fn record(
     let mut agents = tokio::task::JoinSet::new();
     let mut ready = Vec::new();
     let outcome = async {
-        for (id, skills, capacity) in team {
-            let hub_id = format!("{}-{id}", options.run_id);
-            let token = admin.create_agent(&hub_id, skills, *capacity).await?;
+        for agent in team {
+            let hub_id = format!("{}-{}", options.run_id, agent.id);
+            let token = admin
+                .create_agent(&hub_id, &agent.skills, agent.capacity)
+                .await?;
             created.push(hub_id.clone());
             let (tx, rx) = tokio::sync::oneshot::channel();
             ready.push(rx);
