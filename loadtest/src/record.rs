@@ -65,10 +65,22 @@ pub struct Observed {
 pub struct Recording {
     pub traffic: Vec<TrafficLine>,
     pub observed: Vec<Observed>,
-    /// Per accepted offer, on the agent's side: offer received → `joined` received. The
-    /// scripted response time plus what the hub took to carry the accept out (store the
-    /// join, deliver it), i.e. the response time the router actually saw.
+    /// Per answered chat: from the agent receiving the offer it accepted to the customer
+    /// receiving `joined` (one process, one clock). The scripted response time plus the
+    /// hub's own work to carry the accept out (reserve, store and deliver the join),
+    /// which grows when the machine is loaded: the response time the router saw, bar
+    /// the offer's own delivery.
     pub accept_ms: Vec<u64>,
+    /// Per slot freed while a chat waited: from the agent seeing `closed` to its next
+    /// offer (the hub storing the close, freeing the reservation, the router offering
+    /// the slot, the offer's delivery). Its mean is added to every answered chat's
+    /// `handle_ms` in `traffic`: the router holds the slot that much past the close.
+    pub release_ms: Vec<u64>,
+}
+
+fn mean(values: &[u64]) -> Option<u64> {
+    let count = u64::try_from(values.len()).ok().filter(|n| *n > 0)?;
+    Some(values.iter().sum::<u64>() / count)
 }
 
 impl Recording {
@@ -82,11 +94,13 @@ impl Recording {
         Ok(out)
     }
 
-    /// The median of `accept_ms`: the response time to give the simulator.
+    /// The mean of `accept_ms`: the response time to give the simulator. The mean, not
+    /// the median, because a slot's mean holding time is what sets the queue.
     pub fn effective_response_ms(&self) -> Option<u64> {
-        let mut sorted = self.accept_ms.clone();
-        sorted.sort_unstable();
-        sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+        let count = u64::try_from(self.accept_ms.len())
+            .ok()
+            .filter(|n| *n > 0)?;
+        Some(self.accept_ms.iter().sum::<u64>() / count)
     }
 
     /// Observed waits of the answered chats, sorted.
@@ -165,16 +179,18 @@ pub async fn record(
     let admin = Admin::new(&endpoints.http, &options.admin_token)?;
     let ids = ConnIds::default();
     let stop = CancellationToken::new();
-    let handles: Arc<HashMap<String, u64>> = Arc::new(
+    let handles: Arc<HashMap<String, (usize, u64)>> = Arc::new(
         schedule
             .iter()
             .enumerate()
-            .map(|(i, c)| (start_text(i), c.handle_ms))
+            .map(|(i, c)| (start_text(i), (i, c.handle_ms)))
             .collect(),
     );
     let mut created = Vec::new();
     let mut agents = tokio::task::JoinSet::new();
     let mut ready = Vec::new();
+    // Chat index → when its customer saw `joined`.
+    let mut joins: Vec<(usize, Instant)> = Vec::new();
     let outcome = async {
         for agent in team {
             let hub_id = format!("{}-{}", options.run_id, agent.id);
@@ -211,9 +227,10 @@ pub async fn record(
         while let Some(joined) = customers.join_next().await {
             results.push(joined.context("a customer task panicked")??);
         }
-        results.sort_by_key(|(i, _, _)| *i);
+        results.sort_by_key(|(i, _, _, _)| *i);
         let mut recording = Recording::default();
-        for (i, line, wait_ms) in results {
+        for (i, line, wait_ms, joined_at) in results {
+            joins.extend(joined_at.map(|at| (i, at)));
             recording.observed.push(Observed {
                 chat: i,
                 topic: line.topic.clone(),
@@ -228,16 +245,36 @@ pub async fn record(
     }
     .await;
     stop.cancel();
-    let mut accept_ms = Vec::new();
+    // Chat index → the accepted offer's `waited_ms`.
+    let mut release_ms: Vec<u64> = Vec::new();
+    // Chat index → when its accepted offer reached the agent.
+    let mut offered_at: HashMap<usize, Instant> = HashMap::new();
     while let Some(ended) = agents.join_next().await {
         match ended {
-            Ok(Ok(latencies)) => accept_ms.extend(latencies),
+            Ok(Ok((joins, released))) => {
+                offered_at.extend(joins);
+                release_ms.extend(released);
+            }
             Ok(Err(err)) => tracing::warn!(cause = %err, "an agent bot failed"),
             Err(err) => tracing::warn!(cause = %err, "an agent bot panicked"),
         }
     }
     let outcome = outcome.map(|mut recording| {
-        recording.accept_ms = accept_ms;
+        // The router holds a slot until it has the close and offers the slot again:
+        // that tail belongs to the handle time as the router saw it.
+        let release = mean(&release_ms).unwrap_or(0);
+        for line in recording
+            .traffic
+            .iter_mut()
+            .filter(|l| l.patience_ms.is_none())
+        {
+            line.handle_ms += release;
+        }
+        recording.release_ms = release_ms;
+        recording.accept_ms = joins
+            .iter()
+            .filter_map(|(chat, at)| Some(ms(at.saturating_duration_since(*offered_at.get(chat)?))))
+            .collect();
         recording
     });
     for id in created {
@@ -260,7 +297,7 @@ async fn customer(
     url: String,
     ids: ConnIds,
     t0: Instant,
-) -> anyhow::Result<(usize, TrafficLine, Option<u64>)> {
+) -> anyhow::Result<(usize, TrafficLine, Option<u64>, Option<Instant>)> {
     let mut ws = tokio::time::timeout(ANSWER, Ws::connect(&url, &ids)).await??;
     let name = format!("rec-c{index}");
     ws.send(&Out::Hello {
@@ -324,7 +361,8 @@ async fn customer(
         },
         patience_ms: wait_ms.is_none().then(|| ms(closed - acked)),
     };
-    Ok((index, line, wait_ms))
+    let joined_at = wait_ms.is_some().then_some(handle_from);
+    Ok((index, line, wait_ms, joined_at))
 }
 
 fn ms(d: Duration) -> u64 {
@@ -364,7 +402,8 @@ struct AgentBot {
     url: String,
     token: String,
     response: Duration,
-    handles: Arc<HashMap<String, u64>>,
+    /// Start text → (chat index, handle ms).
+    handles: Arc<HashMap<String, (usize, u64)>>,
 }
 
 enum Due {
@@ -378,7 +417,7 @@ impl AgentBot {
         ids: &ConnIds,
         stop: CancellationToken,
         ready: tokio::sync::oneshot::Sender<()>,
-    ) -> anyhow::Result<Vec<u64>> {
+    ) -> anyhow::Result<(Vec<(usize, Instant)>, Vec<u64>)> {
         let mut ws = tokio::time::timeout(ANSWER, Ws::connect(&self.url, ids)).await??;
         ws.send(&Out::Hello {
             role: "agent",
@@ -401,11 +440,14 @@ impl AgentBot {
         )
         .await?;
         if ready.send(()).is_err() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
-        // Offer received → joined received, per accepted offer.
-        let mut offered_at: HashMap<String, Instant> = HashMap::new();
-        let mut accept_ms = Vec::new();
+        // Per conversation offered: (chat index, when the offer came); per join: the
+        // same, handed back at the end.
+        let mut offers: HashMap<String, (usize, Instant)> = HashMap::new();
+        let mut joins = Vec::new();
+        let mut last_closed: Option<Instant> = None;
+        let mut release_ms = Vec::new();
         // Due actions, earliest first (seq keeps equal times in order).
         let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
         let mut actions: HashMap<u64, Due> = HashMap::new();
@@ -433,20 +475,30 @@ impl AgentBot {
                         Recv::Closed(code) => bail!("agent {}: the hub closed ({code:?})", self.id),
                     };
                     let (at, action) = match frame {
-                        In::Offer { offer_id, conversation_id, preview, .. } => {
-                            if let Some(handle) = self.handles.get(&preview) {
-                                handles_of.insert(conversation_id.clone(), *handle);
+                        In::Offer { offer_id, conversation_id, preview, waited_ms, .. } => {
+                            // A slot freed while this chat waited: the hub's time from
+                            // the close to the offer of the freed slot.
+                            if let Some(closed) = last_closed.take() {
+                                let gap = ms(closed.elapsed());
+                                if waited_ms > gap {
+                                    release_ms.push(gap);
+                                }
                             }
-                            offered_at.insert(conversation_id, Instant::now());
+                            if let Some((chat, handle)) = self.handles.get(&preview) {
+                                handles_of.insert(conversation_id.clone(), *handle);
+                                offers.insert(conversation_id, (*chat, Instant::now()));
+                            }
                             (Instant::now() + self.response, Due::Accept(offer_id))
+                        }
+                        In::Event(e) if e.kind == "closed" => {
+                            last_closed = Some(Instant::now());
+                            continue;
                         }
                         In::Event(e) if e.kind == "joined"
                             && e.agent.as_ref().is_some_and(|a| a.id == self.id) =>
                         {
                             let handle = handles_of.remove(&e.conversation_id).unwrap_or(0);
-                            if let Some(offered) = offered_at.remove(&e.conversation_id) {
-                                accept_ms.push(ms(offered.elapsed()));
-                            }
+                            joins.extend(offers.remove(&e.conversation_id));
                             let at = Instant::now() + Duration::from_millis(handle);
                             (at, Due::Close(e.conversation_id))
                         }
@@ -459,6 +511,6 @@ impl AgentBot {
             }
         }
         ws.close().await;
-        Ok(accept_ms)
+        Ok((joins, release_ms))
     }
 }
