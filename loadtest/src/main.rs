@@ -279,10 +279,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
             };
             println!(
-                "recorded {} chats: wait p50 {:?} ms, p90 {:?} ms",
+                "recorded {} chats: wait p50 {:?} ms, p90 {:?} ms; simulate with --response-ms {}",
                 recording.traffic.len(),
                 pick(0.5),
-                pick(0.9)
+                pick(0.9),
+                recording
+                    .effective_response_ms()
+                    .unwrap_or(args.response_ms)
             );
             Ok(ExitCode::SUCCESS)
         }

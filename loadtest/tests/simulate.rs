@@ -3,7 +3,9 @@
 //! (scripted customers on a schedule, scripted agents that accept after a fixed response
 //! time and close after each chat's handle time), then `switchboard simulate --json`
 //! replays the recorded traffic with the same agents and config, and its wait p50 and
-//! p90 must match the recorded ones within max(20 %, 300 ms).
+//! p90 must match the recorded ones within max(20 %, 300 ms); read back from the stored
+//! tickets (`--from-redis`), within max(35 %, 500 ms). Why these bounds:
+//! `docs/simulate.md`, "Accuracy".
 
 mod common;
 
@@ -243,11 +245,14 @@ async fn simulated_waits_match_a_recorded_run() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    // Tickets carry no measure of the hub's delay between a close and the slot's next
+    // offer (`Recording::release_ms`), so the handle times read from them are that much
+    // shorter: a wider bound, max(35 %, 500 ms).
     for (q, sim) in [(0.5, stored.wait_p50_ms), (0.9, stored.wait_p90_ms)] {
         let real = percentile(&recorded, q);
         let sim = sim.expect("simulated waits");
         assert!(
-            real.abs_diff(sim) <= (real / 5).max(300),
+            real.abs_diff(sim) <= (real * 7 / 20).max(500),
             "from the tickets, q{q}: recorded {real} ms, simulated {sim} ms"
         );
     }

@@ -39,16 +39,12 @@ pub async fn run_command(args: &SimulateArgs) -> Result<String, SimError> {
         response_ms: args.response_ms,
         first_reply_ms: args.first_reply_ms,
     };
-    let started = Instant::now();
-    let a = Labelled {
-        label: label(&args.config, &args.agents),
-        summary: simulate(&routing, &agents, &traffic, behaviour)?,
-    };
-    let b = match &args.compare {
+    // The second setup is read before anything runs, so a bad file fails at once.
+    let compare = match &args.compare {
         None => None,
         Some(path) => {
             let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            let (routing_b, agents_b, label_b) = match extension {
+            Some(match extension {
                 "toml" => (
                     Routing::from_toml(path)?,
                     agents.clone(),
@@ -65,12 +61,20 @@ pub async fn run_command(args: &SimulateArgs) -> Result<String, SimError> {
                         path.display()
                     )))
                 }
-            };
-            Some(Labelled {
-                label: label_b,
-                summary: simulate(&routing_b, &agents_b, &traffic, behaviour)?,
             })
         }
+    };
+    let started = Instant::now();
+    let a = Labelled {
+        label: label(&args.config, &args.agents),
+        summary: simulate(&routing, &agents, &traffic, behaviour)?,
+    };
+    let b = match compare {
+        None => None,
+        Some((routing_b, agents_b, label_b)) => Some(Labelled {
+            label: label_b,
+            summary: simulate(&routing_b, &agents_b, &traffic, behaviour)?,
+        }),
     };
     let elapsed = started.elapsed();
     let output = Output {

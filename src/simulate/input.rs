@@ -165,8 +165,12 @@ pub fn parse_traffic(text: &str, routing: &Routing) -> Result<Vec<Arrival>, Stri
         if line.is_empty() {
             continue;
         }
-        let arrival: Arrival =
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", index + 1))?;
+        let arrival: Arrival = serde_json::from_str(line).map_err(|e| {
+            // serde_json says "at line 1 column N" of the one line it was given.
+            let text = e.to_string();
+            let cause = text.split(" at line ").next().unwrap_or(&text);
+            format!("line {}, column {}: {cause}", index + 1, e.column())
+        })?;
         check_topic(&arrival.topic, routing).map_err(|e| format!("line {}: {e}", index + 1))?;
         traffic.push(arrival);
     }
@@ -242,7 +246,7 @@ mod tests {
             &routing,
         )
         .expect_err("bad json");
-        assert!(err.starts_with("line 2:"), "{err}");
+        assert!(err.starts_with("line 2, column "), "{err}");
         let err = parse_traffic(
             "{\"at_ms\":0,\"topic\":\"sales\",\"handle_ms\":5}",
             &routing,
