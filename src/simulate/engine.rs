@@ -16,9 +16,17 @@ enum Event {
     ShiftStart(usize),
     ShiftEnd(usize),
     Arrive(usize),
-    Accept { agent: usize, offer: OfferId },
+    Accept {
+        agent: usize,
+        offer: OfferId,
+    },
     GiveUp(usize),
-    End(usize),
+    /// The chat's handle time is over; `assigned_at` is the assignment it ends, so an end left
+    /// over from an assignment undone (`Unassigned`) is ignored.
+    End {
+        chat: usize,
+        assigned_at: u64,
+    },
 }
 
 /// A heap entry: earliest first, then in scheduling order.
@@ -50,7 +58,7 @@ impl Ord for Timed {
 enum ChatState {
     NotYet,
     Waiting,
-    Assigned { agent: usize },
+    Assigned { agent: usize, at: u64 },
     Done,
 }
 
@@ -248,10 +256,16 @@ impl Sim<'_> {
                 };
                 self.router.close(now, &conversation_id(i))
             }
-            Event::End(i) => {
-                let ChatState::Assigned { agent } = self.chats[i] else {
+            Event::End {
+                chat: i,
+                assigned_at,
+            } => {
+                let ChatState::Assigned { agent, at } = self.chats[i] else {
                     return;
                 };
+                if at != assigned_at {
+                    return;
+                }
                 self.set_state(i, ChatState::Done);
                 self.release(agent);
                 self.router.close(now, &conversation_id(i))
@@ -310,12 +324,18 @@ impl Sim<'_> {
                             wait_ms: now.saturating_sub(self.traffic[i].at_ms),
                         };
                     }
-                    self.set_state(i, ChatState::Assigned { agent });
+                    self.set_state(i, ChatState::Assigned { agent, at: now });
                     let clock = &mut self.clocks[agent];
                     clock.settle(now);
                     clock.holding += 1;
                     let end = now.saturating_add(self.traffic[i].handle_ms);
-                    self.schedule(end, Event::End(i));
+                    self.schedule(
+                        end,
+                        Event::End {
+                            chat: i,
+                            assigned_at: now,
+                        },
+                    );
                 }
                 Command::Unassigned {
                     agent,

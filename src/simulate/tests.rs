@@ -186,3 +186,59 @@ fn a_generated_day_runs_fast_and_adds_up() {
     let again = simulate(&routing(), &agents, &traffic, behaviour).expect("runs");
     assert_eq!(summary, again);
 }
+
+#[tokio::test]
+async fn compare_takes_another_config_or_team() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let config = write("routing.toml", ROUTING);
+    // Widening after 5 s instead of 30 s: the billing_fr chat is taken sooner.
+    let wider = write(
+        "wider.toml",
+        &ROUTING.replace("after_ms = 30000", "after_ms = 5000"),
+    );
+    let agents = write(
+        "agents.json",
+        r#"[{"id":"b","skills":{"billing":1},"capacity":1}]"#,
+    );
+    let traffic = write(
+        "traffic.jsonl",
+        "{\"at_ms\":0,\"topic\":\"billing_fr\",\"handle_ms\":1000}\n",
+    );
+    let args = |compare: Option<&std::path::Path>, json: bool| super::SimulateArgs {
+        config: config.clone(),
+        agents: agents.clone(),
+        traffic: Some(traffic.clone()),
+        from_redis: None,
+        from: None,
+        to: None,
+        compare: compare.map(std::path::Path::to_path_buf),
+        response_ms: 1_000,
+        first_reply_ms: 0,
+        json,
+    };
+    let json = super::run_command(&args(Some(&wider), true))
+        .await
+        .expect("runs");
+    let output: super::report::Output = serde_json::from_str(&json).expect("JSON output");
+    assert_eq!(output.a.summary.overall.wait_p50_ms, Some(31_000));
+    let b = output.b.expect("a second run");
+    assert_eq!(b.summary.overall.wait_p50_ms, Some(6_000));
+    assert_eq!(b.label, "wider.toml + agents.json");
+    let table = super::run_command(&args(Some(&wider), false))
+        .await
+        .expect("runs");
+    assert!(table.contains("31 s → 6.0 s"), "{table}");
+    let bad = write("agents.txt", "");
+    let err = super::run_command(&args(Some(&bad), false))
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains(".toml routing config or a .json"),
+        "{err}"
+    );
+}
