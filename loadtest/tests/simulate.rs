@@ -4,7 +4,7 @@
 //! time and close after each chat's handle time), then `switchboard simulate --json`
 //! replays the recorded traffic with the same agents and config, and its wait p50 and
 //! p90 must match the recorded ones within max(20 %, 300 ms); read back from the stored
-//! tickets (`--from-redis`), within max(35 %, 500 ms). Why these bounds:
+//! tickets (`--from-redis`), within max(50 %, 500 ms). Why these bounds:
 //! `docs/simulate.md`, "Accuracy".
 
 mod common;
@@ -52,6 +52,7 @@ fn schedule() -> Vec<TrafficLine> {
             .into(),
             handle_ms: rng.random_range(600..2_000),
             patience_ms: None,
+            response_ms: None,
         })
         .collect();
     chats.sort_by_key(|c| c.at_ms);
@@ -65,11 +66,14 @@ struct Output {
 
 #[derive(Debug, Deserialize)]
 struct Run {
+    topics: Vec<Figures>,
     overall: Figures,
 }
 
 #[derive(Debug, Deserialize)]
 struct Figures {
+    topic: String,
+    chats: u64,
     answered: u64,
     wait_p50_ms: Option<u64>,
     wait_p90_ms: Option<u64>,
@@ -233,11 +237,11 @@ async fn simulated_waits_match_a_recorded_run() {
         "--json".as_ref(),
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let stored = loop {
+    let stored_run = loop {
         let json = simulate(&from_redis_args);
         let output: Output = serde_json::from_str(&json).expect("simulate --json output");
         if output.a.overall.answered == CHATS {
-            break output.a.overall;
+            break output.a;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -245,14 +249,26 @@ async fn simulated_waits_match_a_recorded_run() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    // Tickets carry no measure of the hub's delay between a close and the slot's next
-    // offer (`Recording::release_ms`), so the handle times read from them are that much
-    // shorter: a wider bound, max(35 %, 500 ms).
-    for (q, sim) in [(0.5, stored.wait_p50_ms), (0.9, stored.wait_p90_ms)] {
+    // Tickets carry no trace of the hub's own delays (`accept_ms`, `release_ms`): read
+    // from them, every chat has the mean response time and handle times short by the
+    // release, which on a loaded machine moves p90 by a third. So this checks the
+    // derivation (every chat, every topic, waits of the same size), within max(50 %, 500 ms).
+    let topics = |run: &Run| -> Vec<(String, u64)> {
+        run.topics
+            .iter()
+            .map(|t| (t.topic.clone(), t.chats))
+            .collect()
+    };
+    let by_file: Output = serde_json::from_str(&json).expect("simulate --json output");
+    assert_eq!(topics(&stored_run), topics(&by_file.a), "chats per topic");
+    for (q, sim) in [
+        (0.5, stored_run.overall.wait_p50_ms),
+        (0.9, stored_run.overall.wait_p90_ms),
+    ] {
         let real = percentile(&recorded, q);
         let sim = sim.expect("simulated waits");
         assert!(
-            real.abs_diff(sim) <= (real * 7 / 20).max(500),
+            real.abs_diff(sim) <= (real / 2).max(500),
             "from the tickets, q{q}: recorded {real} ms, simulated {sim} ms"
         );
     }

@@ -103,7 +103,8 @@ struct Sim<'a> {
 }
 
 /// Replays `traffic` through the router built from `routing`, with `agents`, on a
-/// virtual clock. Agents answer every offer after `response_ms`.
+/// virtual clock. Agents answer every offer after the chat's `response_ms`, or
+/// `response_ms` when it has none.
 pub fn run(
     routing: &Routing,
     agents: &[SimAgent],
@@ -297,11 +298,17 @@ impl Sim<'_> {
         for command in commands {
             match command {
                 Command::Offer {
-                    offer_id, agent, ..
+                    offer_id,
+                    agent,
+                    conversation,
+                    ..
                 } => {
-                    if let Some(&agent) = self.agent_index.get(&agent) {
+                    if let (Some(&agent), Some(i)) =
+                        (self.agent_index.get(&agent), chat_index(&conversation))
+                    {
+                        let response = self.traffic[i].response_ms.unwrap_or(self.response_ms);
                         self.schedule(
-                            now.saturating_add(self.response_ms),
+                            now.saturating_add(response),
                             Event::Accept {
                                 agent,
                                 offer: offer_id,

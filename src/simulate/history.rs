@@ -110,12 +110,14 @@ pub fn arrival_of(ticket: &Ticket, from_ms: u64, to_ms: u64) -> Option<Arrival> 
             topic: ticket.topic.clone(),
             handle_ms: ticket.closed_at.saturating_sub(joined),
             patience_ms: None,
+            response_ms: None,
         },
         None => Arrival {
             at_ms,
             topic: ticket.topic.clone(),
             handle_ms: 0,
             patience_ms: Some(ticket.closed_at.saturating_sub(ticket.opened_at)),
+            response_ms: None,
         },
     })
 }

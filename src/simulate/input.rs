@@ -138,7 +138,8 @@ pub fn parse_agents(text: &str) -> Result<Vec<SimAgent>, String> {
 }
 
 /// One chat of the traffic: when it arrives, its topic, how long an agent holds it once
-/// joined, and how long its customer waits before giving up (never, when absent).
+/// joined, how long its customer waits before giving up (never, when absent), and how
+/// long an agent takes to accept its offer (`--response-ms`, when absent).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Arrival {
@@ -147,6 +148,8 @@ pub struct Arrival {
     pub handle_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<u64>,
 }
 
 /// Reads a traffic file: one JSON object per line (blank lines skipped).

@@ -69,6 +69,20 @@ pub fn simulate(
     }
     for arrival in traffic {
         input::check_topic(&arrival.topic, routing).map_err(SimError::Usage)?;
+        let timeout = routing
+            .router
+            .topics
+            .iter()
+            .find(|t| t.name == arrival.topic);
+        if let (Some(response), Some(topic)) = (arrival.response_ms, timeout) {
+            if response >= topic.offer_timeout_ms {
+                return Err(SimError::Usage(format!(
+                    "a {} chat at {} ms has response_ms {response}, not below the topic's \
+                     offer_timeout_ms {}",
+                    topic.name, arrival.at_ms, topic.offer_timeout_ms
+                )));
+            }
+        }
     }
     let recorded = engine::run(routing, agents, traffic, behaviour.response_ms);
     Ok(measure::summarize(

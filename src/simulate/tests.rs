@@ -31,6 +31,7 @@ fn chat(at_ms: u64, topic: &str, handle_ms: u64, patience_ms: Option<u64>) -> Ar
         topic: topic.into(),
         handle_ms,
         patience_ms,
+        response_ms: None,
     }
 }
 

@@ -94,6 +94,7 @@ pub(super) async fn customer(
             0
         },
         patience_ms: wait_ms.is_none().then(|| ms(closed - acked)),
+        response_ms: None,
     };
     let joined_at = wait_ms.is_some().then_some(handle_from);
     Ok((index, line, wait_ms, joined_at))

@@ -35,6 +35,9 @@ pub struct TrafficLine {
     pub handle_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience_ms: Option<u64>,
+    /// How long the offer took to become a `joined` (a recording sets it per chat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<u64>,
 }
 
 /// One entry of the simulator's agents file, as far as a recording can stage it.
@@ -71,7 +74,7 @@ pub struct Recording {
     /// receiving `joined` (one process, one clock). The scripted response time plus the
     /// hub's own work to carry the accept out (reserve, store and deliver the join),
     /// which grows when the machine is loaded: the response time the router saw, bar
-    /// the offer's own delivery.
+    /// the offer's own delivery. Also written into each chat's `response_ms`.
     pub accept_ms: Vec<u64>,
     /// Per slot freed while a chat waited: from the agent seeing `closed` to its next
     /// offer (the hub storing the close, freeing the reservation, the router offering
@@ -273,10 +276,17 @@ pub async fn record(
             line.handle_ms += release;
         }
         recording.release_ms = release_ms;
-        recording.accept_ms = joins
-            .iter()
-            .filter_map(|(chat, at)| Some(ms(at.saturating_duration_since(*offered_at.get(chat)?))))
-            .collect();
+        // Each answered chat's own response time, as the router saw it.
+        for (chat, joined) in &joins {
+            let Some(offered) = offered_at.get(chat) else {
+                continue;
+            };
+            let accept = ms(joined.saturating_duration_since(*offered));
+            recording.accept_ms.push(accept);
+            if let Some(line) = recording.traffic.get_mut(*chat) {
+                line.response_ms = Some(accept);
+            }
+        }
         recording
     });
     for id in created {
