@@ -150,7 +150,8 @@ async fn simulated_waits_match_a_recorded_run() {
     let plus = write("agents-plus.json", TEAM_PLUS);
     let routing = write("routing.toml", &config);
     // The response time the router saw: the scripted one plus the hub's own work to
-    // carry an accept out, which a loaded machine stretches (docs/simulate.md).
+    // carry an accept out, which a loaded machine stretches (docs/simulate.md). The
+    // recorded traffic carries each chat's own; the mean serves the tickets read back.
     let effective = recording.effective_response_ms().expect("accepted offers");
     assert!(effective >= RESPONSE_MS, "{effective}");
     let response = effective.to_string();
