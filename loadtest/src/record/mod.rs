@@ -296,3 +296,33 @@ pub async fn record(
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulators_files_are_read_alike() {
+        let team = parse_team(
+            r#"[{"id":"b","skills":{"billing":2},"capacity":1,"count":2},{"id":"g","capacity":2}]"#,
+        )
+        .expect("team");
+        let ids: Vec<&str> = team.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["b-1", "b-2", "g"]);
+        assert!(parse_team(r#"[{"id":"a","capacity":1,"auto_accept":true}]"#).is_err());
+        let schedule = parse_schedule(
+            "{\"at_ms\":5,\"topic\":\"general\",\"handle_ms\":9}\n\n{\"at_ms\":7,\"topic\":\"billing\",\"handle_ms\":1,\"patience_ms\":3}\n",
+        )
+        .expect("schedule");
+        assert_eq!(schedule.len(), 2);
+        assert_eq!(schedule[1].patience_ms, Some(3));
+        let err = parse_schedule("{\"at_ms\":5}").expect_err("incomplete");
+        assert!(format!("{err:#}").contains("schedule line 1"), "{err:#}");
+    }
+
+    #[test]
+    fn means_of_nothing_are_none() {
+        assert_eq!(mean(&[]), None);
+        assert_eq!(mean(&[400, 500]), Some(450));
+    }
+}
