@@ -1,6 +1,8 @@
 //! Switchboard: a real-time live-chat and routing hub.
 //!
 //! One folder (or file) per job; arrows only point down this list, never back:
+//! - [`simulate`] — the what-if simulator: traffic replayed through the router core on
+//!   a virtual clock (`switchboard simulate`);
 //! - [`http`] — REST API, health, metrics, the embedded pages, WebSocket upgrades;
 //! - [`transport`] — one task per socket: `hello`, reader loop, bounded writer, pings,
 //!   close codes;
@@ -46,6 +48,7 @@ pub mod reports;
 pub mod router;
 pub mod routing;
 pub mod session;
+pub mod simulate;
 pub mod store;
 pub mod tickets;
 pub mod transport;

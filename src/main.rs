@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             CliCommand::Serve(args) => serve(args).await,
             CliCommand::Demo(args) => demo(args).await,
+            CliCommand::Simulate(args) => simulate(args).await,
         }
     });
     match outcome {
@@ -98,6 +99,15 @@ async fn shutdown_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+/// `switchboard simulate`: no tracing, no server; the table or JSON on stdout.
+async fn simulate(args: switchboard::config::SimulateArgs) -> anyhow::Result<()> {
+    let text = switchboard::simulate::run_command(&args).await?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }
 
 const DEMO_CONFIG: &str = r#"

@@ -323,6 +323,7 @@ impl Agent {
                 topic,
                 preview,
                 transfer,
+                ..
             } => {
                 Metrics::count(&self.metrics().counters.offers);
                 if transfer.is_none() {

@@ -23,6 +23,8 @@
 //! - [`progress`]: the live progress line.
 //! - [`report`]: the JSON report and the self-contained HTML one.
 //! - [`run`], [`idle`]: the `run` and `idle` subcommands as library calls.
+//! - [`record`]: a scripted run on a schedule, written in the simulator's format with the
+//!   observed waits (`switchboard simulate` is checked against it, issue 17).
 //! - [`abuse`]: the `abuse` subcommand: attacks from some loopback addresses while a
 //!   legitimate chat runs from another, one file per attack (issue 15).
 //!
@@ -49,6 +51,7 @@ pub mod payload;
 pub mod procfs;
 pub mod progress;
 pub mod quiet;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -11,6 +11,7 @@ use switchboard_loadtest::{
     failover::KillPlan,
     floor,
     idle::{idle, IdleOptions},
+    record,
     report::{unix_ms, Report},
     run,
     scenario::{Scenario, ScenarioArgs},
@@ -45,6 +46,38 @@ enum Command {
     /// Attack a loopback hub from 127.0.0.2… while a legitimate chat runs; exit 2 if the
     /// chat suffered or the hub's RSS or descriptors went over their ceilings.
     Abuse(AbuseArgs),
+    /// Play a schedule (the simulator's traffic format) against a hub with scripted agents
+    /// (the simulator's agents file) and write what happened in the simulator's format,
+    /// with each chat's observed wait (issue 17).
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+struct RecordArgs {
+    /// The hub's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    hub: String,
+    /// The hub's admin token (creates and deletes the scripted agents).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// The chats to start: JSON lines `{"at_ms","topic","handle_ms","patience_ms"?}`.
+    #[arg(long)]
+    schedule: PathBuf,
+    /// The team: the simulator's agents JSON (`id`, `skills`, `capacity`, `count`).
+    #[arg(long)]
+    agents: PathBuf,
+    /// How long a scripted agent takes to accept an offer, in ms.
+    #[arg(long, default_value_t = 500)]
+    response_ms: u64,
+    /// Prefix of the agents' ids on the hub.
+    #[arg(long, default_value = "rec")]
+    run_id: String,
+    /// Write the traffic as the hub saw it here (for `switchboard simulate --traffic`).
+    #[arg(long)]
+    traffic_out: PathBuf,
+    /// Write each chat's observed wait here (JSON lines).
+    #[arg(long)]
+    waits_out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +250,45 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Record(args) => {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+            };
+            let schedule = record::parse_schedule(&read(&args.schedule)?)?;
+            let team = record::parse_team(&read(&args.agents)?)?;
+            let options = record::RecordOptions {
+                hub: args.hub,
+                admin_token: args.admin_token,
+                response_ms: args.response_ms,
+                run_id: args.run_id,
+            };
+            let recording = record::record(&schedule, &team, &options).await?;
+            std::fs::write(&args.traffic_out, recording.traffic_jsonl()?)
+                .with_context(|| format!("cannot write {}", args.traffic_out.display()))?;
+            let mut waits = String::new();
+            for observed in &recording.observed {
+                waits.push_str(&serde_json::to_string(observed)?);
+                waits.push('\n');
+            }
+            std::fs::write(&args.waits_out, waits)
+                .with_context(|| format!("cannot write {}", args.waits_out.display()))?;
+            let sorted = recording.sorted_waits();
+            let pick = |q: f64| {
+                let rank = (q * sorted.len() as f64).ceil() as usize;
+                sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+            };
+            println!(
+                "recorded {} chats: wait p50 {:?} ms, p90 {:?} ms; simulate with --response-ms {}",
+                recording.traffic.len(),
+                pick(0.5),
+                pick(0.9),
+                recording
+                    .effective_response_ms()
+                    .unwrap_or(args.response_ms)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => {
             let scenario = Scenario::from_args(&args.scenario)?;
             let kill = match (args.kill_node_after, args.kill_pid) {

@@ -153,6 +153,9 @@ pub enum In {
         topic: String,
         #[serde(default)]
         preview: String,
+        /// How long the conversation had waited when the router made the offer.
+        #[serde(default)]
+        waited_ms: u64,
         #[serde(default)]
         transfer: Option<serde::de::IgnoredAny>,
     },

@@ -1,4 +1,5 @@
-//! The command line: `serve` and `demo`, each flag with its environment variable.
+//! The command line: `serve` and `demo`, each flag with its environment variable, and
+//! `simulate` (the what-if simulator, `docs/simulate.md`).
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -21,6 +22,9 @@ pub enum CliCommand {
     Serve(ServeArgs),
     /// Run the hub with a demo configuration, starting a private Redis if none is reachable.
     Demo(DemoArgs),
+    /// Replay traffic through the routing rules on a virtual clock and report waits,
+    /// abandonment, SLA and occupancy per topic (optionally two setups side by side).
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -70,6 +74,41 @@ pub struct DemoArgs {
     /// Port of the private Redis when one has to be started.
     #[arg(long, default_value_t = 6390)]
     pub redis_port: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["traffic", "from_redis"])))]
+pub struct SimulateArgs {
+    /// The routing config: the hub's TOML file (`admin_token` may be left out).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The team: a JSON list of agents (`docs/simulate.md`).
+    #[arg(long)]
+    pub agents: PathBuf,
+    /// The traffic: JSON lines `{"at_ms","topic","handle_ms","patience_ms"?}`.
+    #[arg(long)]
+    pub traffic: Option<PathBuf>,
+    /// Take the traffic from the tickets stored in this Redis instead.
+    #[arg(long, requires_all = ["from", "to"])]
+    pub from_redis: Option<String>,
+    /// First day (YYYY-MM-DD, UTC) or instant (RFC 3339) of `--from-redis` traffic.
+    #[arg(long, requires = "from_redis")]
+    pub from: Option<String>,
+    /// Last day (included) or instant (excluded) of `--from-redis` traffic.
+    #[arg(long, requires = "from_redis")]
+    pub to: Option<String>,
+    /// A second setup to compare: a `.toml` routing config or a `.json` agents file.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// How long an agent takes to accept an offer, in ms.
+    #[arg(long, default_value_t = 3_000)]
+    pub response_ms: u64,
+    /// From `joined` to the agent's first message, in ms (for the first-response SLA).
+    #[arg(long, default_value_t = 0)]
+    pub first_reply_ms: u64,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A node id for a node started without `--node-id`: short, and new at every start.

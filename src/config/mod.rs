@@ -16,7 +16,7 @@ use self::sections::{
     default_max_waiting, default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S,
 };
 pub use self::{
-    cli::{Cli, CliCommand, DemoArgs, ServeArgs},
+    cli::{Cli, CliCommand, DemoArgs, ServeArgs, SimulateArgs},
     desk::{AgentSettings, ReportSettings, SlaMark, SlaMarks, SlaState, SlaTargets, SurveyKind},
     sections::{
         AccessSettings, AuthSettings, CannedResponse, Expand, FloodRule, FloodSettings,

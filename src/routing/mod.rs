@@ -18,7 +18,7 @@ mod fanout;
 pub mod leadership;
 mod link;
 pub mod recovery;
-mod rules;
+pub mod rules;
 mod task;
 mod throttle;
 
