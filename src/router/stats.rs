@@ -85,10 +85,12 @@ impl Router {
             .map_or(0, |t| t.order.len())
     }
 
+    /// An agent in wrap-up counts: it takes chats again within seconds, and a customer
+    /// should not be shown the offline form meanwhile.
     pub fn online(&self) -> bool {
         self.agents
             .values()
-            .any(|a| a.status == AgentStatus::Available)
+            .any(|a| matches!(a.status, AgentStatus::Available | AgentStatus::WrapUp))
     }
 
     /// Queued conversations in serving order of their topic, for `?state=queued`.

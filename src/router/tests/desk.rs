@@ -43,6 +43,7 @@ fn wrap_up_holds_offers_back_until_it_ends() {
         ends_in_ms: 10_000
     }));
     assert_eq!(h.r.agent_status("a"), Some(AgentStatus::WrapUp));
+    assert!(h.r.online(), "customers still see the desk as open");
     assert!(
         offers(&h.enqueue("c2", "general")).is_empty(),
         "no offer in wrap-up"
