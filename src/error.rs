@@ -140,6 +140,7 @@ impl From<crate::router::RouteError> for Error {
             E::AgentUnavailable => Error::conflict("that agent cannot take it now"),
             E::AlreadyOwner => Error::conflict("the agent already owns the conversation"),
             E::TransferPending => Error::conflict("a transfer is already pending"),
+            E::NotQueued => Error::conflict("the conversation is no longer waiting in the queue"),
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use self::sections::{
-    default_max_waiting, default_offer_timeout_ms, default_transfer_timeout_ms, MAX_RETENTION_S,
+    default_leave_message_after_s, default_max_waiting, default_offer_timeout_ms,
+    default_transfer_timeout_ms, MAX_RETENTION_S,
 };
 pub use self::{
     cli::{Cli, CliCommand, DemoArgs, ServeArgs, SimulateArgs},
@@ -237,6 +238,7 @@ impl Default for Config {
                 wrap_up_s: 0,
                 sla: SlaTargets::default(),
                 survey: SurveyKind::Csat,
+                leave_message_after_s: default_leave_message_after_s(),
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),

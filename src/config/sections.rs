@@ -115,6 +115,14 @@ pub struct TopicConfig {
     /// The survey after close: `csat` (1–5) or `nps` (0–10).
     #[serde(default)]
     pub survey: super::desk::SurveyKind,
+    /// A customer still waiting this long is offered to leave a message instead
+    /// (`leave_message`); 0: never.
+    #[serde(default = "default_leave_message_after_s")]
+    pub leave_message_after_s: u64,
+}
+
+pub(super) fn default_leave_message_after_s() -> u64 {
+    300
 }
 
 pub(super) fn default_max_waiting() -> u32 {
@@ -139,6 +147,9 @@ pub struct RouterSettings {
     pub customer_idle_timeout_ms: u64,
     /// Prior for the handle-time estimate behind `queue.eta_ms`.
     pub default_handle_ms: u64,
+    /// An agent that declined a chat or let its offer expire may be offered it again
+    /// after this long (when nobody else took it meanwhile).
+    pub exclusion_cooldown_ms: u64,
 }
 
 impl Default for RouterSettings {
@@ -148,6 +159,7 @@ impl Default for RouterSettings {
             agent_grace_ms: 60_000,
             customer_idle_timeout_ms: 600_000,
             default_handle_ms: 300_000,
+            exclusion_cooldown_ms: 60_000,
         }
     }
 }

@@ -284,3 +284,29 @@ pub async fn routing(
         json!({ "conversation_id": id, "decisions": decisions }),
     ))
 }
+
+/// The queue for any agent, so it can take a chat from it (`take`): queued conversations
+/// in serving order with what an offer would show. (`GET /v1/conversations` stays for
+/// admins and supervisors, as the contract says.)
+pub async fn queue(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    auth::caller(&hub, &headers).await?;
+    let mut queued = Vec::new();
+    let stats = hub.router.stats().await.ok_or(Error::Unavailable)?;
+    for id in stats.queued {
+        if let Some(record) = hub.store.conversation(&id).await? {
+            if record.state == crate::protocol::ConversationState::Queued {
+                queued.push(json!({
+                    "conversation_id": record.id,
+                    "topic": record.topic,
+                    "customer": { "id": record.visitor_id, "name": record.customer_name, "verified": record.verified },
+                    "preview": record.preview,
+                    "waiting_since": record.waiting_since,
+                }));
+            }
+        }
+    }
+    Ok(Json(json!({ "queue": queued })))
+}

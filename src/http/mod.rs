@@ -70,6 +70,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
             patch(agents::update).delete(agents::remove),
         )
         .route("/v1/conversations", get(conversations::list))
+        .route("/v1/queue", get(conversations::queue))
         .route("/v1/conversations/{id}", get(conversations::show))
         .route(
             "/v1/conversations/{id}/routing",

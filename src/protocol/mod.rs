@@ -120,6 +120,15 @@ pub enum ClientFrame {
     Decline {
         offer_id: String,
     },
+    /// An agent takes a queued conversation itself.
+    Take {
+        conversation_id: String,
+    },
+    /// A supervisor gives a queued conversation to an agent.
+    Assign {
+        conversation_id: String,
+        agent: String,
+    },
     Transfer {
         conversation_id: String,
         to_agent: Option<String>,
@@ -283,6 +292,12 @@ pub enum ServerFrame {
         conversation_id: String,
         from: Party,
         seq: u64,
+    },
+    /// To a customer queued for its topic's `leave_message_after_s`: it may leave a
+    /// message instead (the widget offers its offline form); it stays queued meanwhile.
+    LeaveMessage {
+        conversation_id: String,
+        waited_ms: u64,
     },
     /// The agent's status changed: by one of its tabs, or by the hub (`missed_offers`,
     /// a wrap-up starting or ending).

@@ -120,8 +120,8 @@ impl Router {
             return Some(PassReason::MissingSkill { missing });
         }
         match seek.excluded.get(agent_id) {
-            Some(Exclusion::Declined) => return Some(PassReason::DeclinedBefore),
-            Some(Exclusion::Expired) => return Some(PassReason::ExpiredBefore),
+            Some(Exclusion::Declined { .. }) => return Some(PassReason::DeclinedBefore),
+            Some(Exclusion::Expired { .. }) => return Some(PassReason::ExpiredBefore),
             Some(Exclusion::Owner) => return Some(PassReason::Owner),
             None => {}
         }

@@ -294,6 +294,8 @@ impl Router {
                 Timer::OfferExpiry(o) => self.offers.get(o).map(|o| o.expires_at) == Some(*at),
                 Timer::Widen(c) => self.convs.get(c).and_then(Conv::seek).and_then(|s| s.widen_at) == Some(*at),
                 Timer::Hold(c) => self.convs.get(c).and_then(Conv::seek).and_then(|s| s.hold_until) == Some(*at),
+                Timer::Readmit(c) => self.convs.get(c).and_then(Conv::seek).and_then(|s| s.readmit_at) == Some(*at),
+                Timer::LeaveMessage(c) => self.convs.get(c).and_then(|c| c.leave_message_at) == Some(*at),
                 Timer::Abandon(c) => self.convs.get(c).and_then(|c| c.absent_until) == Some(*at),
                 Timer::Positions(t) => self.topics[*t].held_timer == Some(*at),
             };

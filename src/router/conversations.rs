@@ -45,8 +45,10 @@ impl Router {
                 phase: Phase::Queued(seek),
                 absent_until: None,
                 pos_sent_at: None,
+                leave_message_at: None,
             },
         );
+        self.schedule_leave_message(&conv.id);
         match conv
             .preferred_agent
             .filter(|agent| self.eligible_for(agent, &conv.id))
@@ -69,6 +71,7 @@ impl Router {
             return out;
         };
         let absent_until = conv.absent_until.take();
+        let leave_message_at = conv.leave_message_at.take();
         let mut freed = Vec::new();
         // Only a queued conversation's own offer; an escalation's is cancel_transfer's.
         let open_offer = match &mut conv.phase {
@@ -80,6 +83,9 @@ impl Router {
         let wrap_up_ms = self.topics[topic].rule.wrap_up_ms;
         if let Some(at) = absent_until {
             self.unschedule(at, Timer::Abandon(conv_id.to_owned()));
+        }
+        if let Some(at) = leave_message_at {
+            self.unschedule(at, Timer::LeaveMessage(conv_id.to_owned()));
         }
         if let Some((owner, since_ms)) = owner {
             freed.extend(self.cancel_transfer(conv_id, RevokeReason::Closed, None, &mut out));
@@ -158,6 +164,7 @@ impl Router {
                 }),
                 absent_until: None,
                 pos_sent_at: None,
+                leave_message_at: None,
             },
         );
         self.update_agent(agent, |a| a.active.insert(conversation.to_owned()));

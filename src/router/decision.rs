@@ -48,6 +48,9 @@ pub enum DecisionEvent {
     /// `agent` lost it (grace over, removed, or its join could not be stored): it is
     /// queued again at the front of its priority.
     Requeued { agent: String },
+    /// The exclusion cooldown passed: these agents, who declined it or let it expire,
+    /// may be offered it again.
+    Readmitted { agents: Vec<String> },
 }
 
 /// The rule that decided.
@@ -64,6 +67,8 @@ pub enum Rule {
     ServingOrder,
     /// A person named the agent (a transfer to an agent): no ranking, no skill check.
     Requested,
+    /// Taken from the queue by the agent itself, or assigned to it by a supervisor.
+    Claimed,
     /// No eligible agent: see `passed_over`.
     NoEligibleAgent,
     /// Not a choice: what an agent or the clock did (decline, expiry, widening, requeue).

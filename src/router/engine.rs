@@ -19,6 +19,7 @@ pub(super) struct Settings {
     pub(super) queue_update_min_interval_ms: u64,
     pub(super) offer_id_seed: u64,
     pub(super) audit: bool,
+    pub(super) exclusion_cooldown_ms: u64,
 }
 
 /// How long a conversation whose assignment could not be stored is kept out of matching,
@@ -61,6 +62,7 @@ impl Router {
                 queue_update_min_interval_ms: config.queue_update_min_interval_ms,
                 offer_id_seed: config.offer_id_seed,
                 audit: config.audit,
+                exclusion_cooldown_ms: config.exclusion_cooldown_ms,
             },
             topics: compiled.topics,
             topic_ids: compiled.by_name,

@@ -190,15 +190,16 @@ impl Router {
                     match lapse {
                         Lapse::Declined => {
                             seek.excluded
-                                .insert(offer.agent.clone(), Exclusion::Declined);
+                                .insert(offer.agent.clone(), Exclusion::Declined { at: now_ms });
                         }
                         Lapse::Expired => {
                             seek.excluded
-                                .insert(offer.agent.clone(), Exclusion::Expired);
+                                .insert(offer.agent.clone(), Exclusion::Expired { at: now_ms });
                         }
                         Lapse::Withdrawn => {}
                     }
                 }
+                self.schedule_readmit(&offer.conversation);
                 let decision = self.explain(now_ms, &offer.conversation, event, None, Rule::Event);
                 self.record(decision, out);
                 self.relist_seek(&offer.conversation);

@@ -137,6 +137,9 @@ impl Router {
         if let Some(at) = seek.hold_until {
             self.unschedule(at, Timer::Hold(conv_id.to_owned()));
         }
+        if let Some(at) = seek.readmit_at {
+            self.unschedule(at, Timer::Readmit(conv_id.to_owned()));
+        }
     }
 
     /// Puts a seek whose offer ended back in its group's waiting set.

@@ -40,6 +40,7 @@ impl Router {
             excluded: Default::default(),
             offer: None,
             hold_until: None,
+            readmit_at: None,
         }
     }
 

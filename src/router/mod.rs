@@ -20,7 +20,9 @@
 //! - `agents.rs`, `conversations.rs`, `offers.rs`, `transfer.rs` — the operations;
 //! - `timers.rs` — `tick` and widening; `positions.rs` — queue positions (across
 //!   competing topics) and eta;
-//! - `stats.rs` — snapshots for the admin endpoints.
+//! - `stats.rs` — snapshots for the admin endpoints;
+//! - `stranded.rs` — nobody waits forever: exclusions that cool down, taking or
+//!   assigning a queued conversation, the offer to leave a message.
 //! - `decision.rs`, `audit.rs` — the routing audit: its vocabulary, and explaining a
 //!   decision where it is made (candidates, who was passed over and why, the rule).
 //!
@@ -40,6 +42,7 @@ mod positions;
 mod rank;
 mod state;
 mod stats;
+mod stranded;
 mod timers;
 mod topics;
 mod transfer;

@@ -95,15 +95,34 @@ pub(super) struct Seek {
     pub(super) offer: Option<OfferId>,
     /// Kept out of matching until then (after a failed assignment).
     pub(super) hold_until: Option<u64>,
+    /// When the earliest decline or expiry exclusion ends (a `Timer::Readmit` then).
+    pub(super) readmit_at: Option<u64>,
 }
 
-/// Why an agent is never offered a conversation again.
+/// Why an agent is not offered a conversation (again), and since when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Exclusion {
-    Declined,
-    Expired,
-    /// The owner of an escalating conversation.
+    /// Until the exclusion cooldown has passed since `at`.
+    Declined {
+        at: u64,
+    },
+    Expired {
+        at: u64,
+    },
+    /// The owner of an escalating conversation: for the whole escalation.
     Owner,
+}
+
+impl Exclusion {
+    /// When it ends, for a cooldown of `cooldown_ms` (None: never).
+    pub(super) fn ends_at(self, cooldown_ms: u64) -> Option<u64> {
+        match self {
+            Exclusion::Declined { at } | Exclusion::Expired { at } => {
+                Some(at.saturating_add(cooldown_ms))
+            }
+            Exclusion::Owner => None,
+        }
+    }
 }
 
 impl Seek {
@@ -180,6 +199,8 @@ pub(super) struct Conv {
     pub(super) absent_until: Option<u64>,
     /// When the last queue position was sent (the throttle spans queue phases).
     pub(super) pos_sent_at: Option<u64>,
+    /// When the customer, if still queued, is offered to leave a message instead.
+    pub(super) leave_message_at: Option<u64>,
 }
 
 impl Conv {
@@ -256,6 +277,8 @@ pub(super) enum Timer {
     OfferExpiry(OfferId),
     Widen(ConversationId),
     Hold(ConversationId),
+    Readmit(ConversationId),
+    LeaveMessage(ConversationId),
     Abandon(ConversationId),
     Positions(usize),
 }

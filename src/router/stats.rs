@@ -73,6 +73,7 @@ impl Router {
             topics,
             agents,
             totals,
+            queued: self.queued().into_iter().map(str::to_owned).collect(),
         }
     }
 

@@ -21,6 +21,8 @@ impl Router {
                 Timer::OfferExpiry(offer) => self.offer_expired(now_ms, &offer, &mut out),
                 Timer::Widen(conv) => self.widen(now_ms, &conv, at, &mut out),
                 Timer::Hold(conv) => self.hold_over(now_ms, &conv, at, &mut out),
+                Timer::Readmit(conv) => self.readmit(now_ms, &conv, at, &mut out),
+                Timer::LeaveMessage(conv) => self.leave_message_due(now_ms, &conv, at, &mut out),
                 Timer::Abandon(conv) => self.abandon_due(&conv, at, &mut out),
                 Timer::Positions(topic) => self.positions_due(now_ms, topic, at, &mut out),
             }

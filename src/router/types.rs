@@ -36,6 +36,9 @@ pub struct TopicRule {
     /// After its owner closes a conversation of this topic, the owner is in wrap-up
     /// (no new offers) this long; 0: none.
     pub wrap_up_ms: u64,
+    /// A customer still queued this long after it started waiting is offered to leave
+    /// a message instead (`Command::LeaveMessage`); 0: never.
+    pub leave_message_after_ms: u64,
 }
 
 impl TopicRule {
@@ -50,6 +53,7 @@ impl TopicRule {
             expand: Vec::new(),
             escalation_priority_boost: 0,
             wrap_up_ms: 0,
+            leave_message_after_ms: 0,
         }
     }
 }
@@ -77,6 +81,10 @@ pub struct RouterConfig {
     /// Emit a [`Command::Decision`] explaining each routing decision (the routing audit).
     /// The simulator turns it off: it costs a walk over the agents per decision.
     pub audit: bool,
+    /// An agent that declined a conversation or let its offer expire is not offered it
+    /// again for this long; then it may be, so nobody waits forever because everyone
+    /// eligible once passed on it.
+    pub exclusion_cooldown_ms: u64,
 }
 
 impl Default for RouterConfig {
@@ -91,6 +99,7 @@ impl Default for RouterConfig {
             default_handle_ms: 300_000,
             offer_id_seed: 0,
             audit: true,
+            exclusion_cooldown_ms: 60_000,
         }
     }
 }
@@ -214,6 +223,12 @@ pub enum Command {
         agent: AgentId,
         conversation: ConversationId,
     },
+    /// The customer has waited `leave_message_after_ms` and is still queued: the hub
+    /// offers it to leave a message instead (it stays queued unless it does).
+    LeaveMessage {
+        conversation: ConversationId,
+        waited_ms: u64,
+    },
     /// The customer has been gone longer than the idle timeout; the hub closes the
     /// conversation (resolution `abandoned`) and then calls `close`.
     Abandon { conversation: ConversationId },
@@ -292,6 +307,8 @@ pub enum RouteError {
     AlreadyOwner,
     /// Another transfer of this conversation is pending.
     TransferPending,
+    /// The conversation is not waiting in the queue (taken, or escalating).
+    NotQueued,
 }
 
 impl RouteError {
@@ -306,7 +323,8 @@ impl RouteError {
             RouteError::NotAssigned
             | RouteError::AgentUnavailable
             | RouteError::AlreadyOwner
-            | RouteError::TransferPending => "conflict",
+            | RouteError::TransferPending
+            | RouteError::NotQueued => "conflict",
         }
     }
 }
@@ -323,6 +341,7 @@ impl fmt::Display for RouteError {
             RouteError::AgentUnavailable => "the agent is not available or is at capacity",
             RouteError::AlreadyOwner => "the agent already owns the conversation",
             RouteError::TransferPending => "a transfer of this conversation is pending",
+            RouteError::NotQueued => "the conversation is not waiting in the queue",
         })
     }
 }
@@ -337,6 +356,9 @@ pub struct RouterStats {
     /// Ordered by agent id.
     pub agents: Vec<AgentStats>,
     pub totals: StatsTotals,
+    /// Queued conversations in serving order of their topic, topics in config order.
+    #[serde(default)]
+    pub queued: Vec<ConversationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

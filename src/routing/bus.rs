@@ -96,6 +96,10 @@ pub enum Request {
         agent: String,
         offer_id: String,
     },
+    Claim {
+        conversation: String,
+        agent: String,
+    },
     Closed {
         conversation: String,
     },

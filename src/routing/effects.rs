@@ -142,6 +142,18 @@ impl RoutingTask {
                 };
                 self.send_to(Recipient::Agent(agent), &frame);
             }
+            RouterCommand::LeaveMessage {
+                conversation,
+                waited_ms,
+            } => {
+                if let Some(info) = self.conversations.get(&conversation) {
+                    let frame = ServerFrame::LeaveMessage {
+                        conversation_id: conversation,
+                        waited_ms,
+                    };
+                    self.send_to(Recipient::Visitor(info.visitor_id.clone()), &frame);
+                }
+            }
             RouterCommand::Activity(activity) => self.desk.activity(activity),
             RouterCommand::Decision(decision) => self.desk.decision(*decision),
             RouterCommand::TransferFailed {

@@ -258,6 +258,21 @@ impl Link {
                     let _gone = reply.send(result.map_err(Error::from));
                 }
             }),
+            Msg::Claim {
+                conversation,
+                agent,
+                reply,
+            } => self.ask_remote(
+                Request::Claim {
+                    conversation,
+                    agent,
+                },
+                move |r| {
+                    if let Reply::Done { result } = r {
+                        let _gone = reply.send(result.map_err(Error::from));
+                    }
+                },
+            ),
             Msg::Closed { conversation } => self.tell_remote(Request::Closed { conversation }),
             Msg::Transfer {
                 conversation,
@@ -377,6 +392,23 @@ impl Link {
                 send(Msg::Decline {
                     agent,
                     offer_id,
+                    reply,
+                });
+                tokio::spawn(async move {
+                    let result = rx.await.unwrap_or(Err(Error::Unavailable));
+                    answer(Reply::Done {
+                        result: wire(result),
+                    });
+                });
+            }
+            Request::Claim {
+                conversation,
+                agent,
+            } => {
+                let (reply, rx) = oneshot::channel();
+                send(Msg::Claim {
+                    conversation,
+                    agent,
                     reply,
                 });
                 tokio::spawn(async move {

@@ -99,6 +99,12 @@ pub(crate) enum Msg {
         offer_id: String,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// A queued conversation given to an agent by a person (taken or assigned).
+    Claim {
+        conversation: String,
+        agent: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
     Closed {
         conversation: String,
     },
@@ -300,6 +306,18 @@ impl RouterHandle {
         self.ask(|reply| Msg::Decline {
             agent,
             offer_id,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(Error::Unavailable))
+    }
+
+    /// Gives a queued conversation to `agent` (it takes it, or a supervisor assigns it).
+    pub async fn claim(&self, conversation: &str, agent: &str) -> Result<()> {
+        let (conversation, agent) = (conversation.to_string(), agent.to_string());
+        self.ask(|reply| Msg::Claim {
+            conversation,
+            agent,
             reply,
         })
         .await

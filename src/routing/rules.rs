@@ -23,6 +23,7 @@ pub fn router_config(config: &Config) -> router::RouterConfig {
                     .collect(),
                 escalation_priority_boost: t.escalation_priority_boost,
                 wrap_up_ms: t.wrap_up_s.saturating_mul(1000),
+                leave_message_after_ms: t.leave_message_after_s.saturating_mul(1000),
             })
             .collect(),
         default_topic: config.default_topic().name.clone(),
@@ -33,6 +34,7 @@ pub fn router_config(config: &Config) -> router::RouterConfig {
         default_handle_ms: config.router.default_handle_ms,
         offer_id_seed: rand::random(),
         audit: true,
+        exclusion_cooldown_ms: config.router.exclusion_cooldown_ms,
     }
 }
 

@@ -276,6 +276,19 @@ impl RoutingTask {
                     let _requester_gone = reply.send(Err(err.into()));
                 }
             },
+            Msg::Claim {
+                conversation,
+                agent,
+                reply,
+            } => match self.core.claim(now, &conversation, &agent) {
+                Ok(commands) => {
+                    let _requester_gone = reply.send(Ok(()));
+                    self.execute(commands);
+                }
+                Err(err) => {
+                    let _requester_gone = reply.send(Err(err.into()));
+                }
+            },
             Msg::Decline {
                 agent,
                 offer_id,

@@ -164,6 +164,28 @@ impl AgentSession {
                 hub.router.decline(&self.id, &offer_id).await?;
                 Ok(Reply::Ack(AckBody::default()))
             }
+            ClientFrame::Take { conversation_id } => {
+                hub.router.claim(&conversation_id, &self.id).await?;
+                Ok(Reply::Ack(AckBody {
+                    conversation_id: Some(conversation_id),
+                    ..AckBody::default()
+                }))
+            }
+            ClientFrame::Assign {
+                conversation_id,
+                agent,
+            } => {
+                if !self.profile.supervisor {
+                    return Err(Error::forbidden(
+                        "only supervisors can assign conversations",
+                    ));
+                }
+                hub.router.claim(&conversation_id, &agent).await?;
+                Ok(Reply::Ack(AckBody {
+                    conversation_id: Some(conversation_id),
+                    ..AckBody::default()
+                }))
+            }
             ClientFrame::Note {
                 conversation_id,
                 text,

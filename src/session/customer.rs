@@ -387,6 +387,8 @@ impl CustomerSession {
             ClientFrame::Status { .. }
             | ClientFrame::Accept { .. }
             | ClientFrame::Decline { .. }
+            | ClientFrame::Take { .. }
+            | ClientFrame::Assign { .. }
             | ClientFrame::Transfer { .. }
             | ClientFrame::Note { .. }
             | ClientFrame::Monitor { .. }

@@ -8,12 +8,13 @@ mod offers;
 mod positions;
 mod prop;
 mod selection;
+mod stranded;
 mod transfer;
 mod widening;
 
 use super::{
-    AgentProfile, AgentStatus, Command, Expand, NewConversation, RouteError, Router, RouterConfig,
-    TopicRule,
+    AgentProfile, AgentStatus, Command, Expand, NewConversation, RevokeReason, RouteError, Router,
+    RouterConfig, TopicRule,
 };
 
 /// Topics used by most tests:

@@ -53,6 +53,8 @@ enum Op {
     TransferToTopic(usize, u8),
     Presence(usize, bool),
     AssignmentFailed(usize),
+    /// An agent takes a queued conversation, or a supervisor assigns it to one.
+    Claim(usize, u8),
     Advance(u64),
 }
 
@@ -77,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<usize>(), 0..6u8).prop_map(|(c, t)| Op::TransferToTopic(c, t)),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(c, p)| Op::Presence(c, p)),
         1 => any::<usize>().prop_map(Op::AssignmentFailed),
+        2 => (any::<usize>(), 0..AGENTS).prop_map(|(c, a)| Op::Claim(c, a)),
         5 => prop_oneof![0u64..2_000, 0u64..70_000].prop_map(Op::Advance),
     ]
 }
@@ -97,6 +100,10 @@ fn prop_config() -> RouterConfig {
     // Wrap-up after billing (5 s) and tier2 (20 s) chats.
     cfg.topics[1].wrap_up_ms = 5_000;
     cfg.topics[3].wrap_up_ms = 20_000;
+    // Long waits in general are offered to leave a message; exclusions cool down
+    // within a sequence.
+    cfg.topics[0].leave_message_after_ms = 45_000;
+    cfg.exclusion_cooldown_ms = 30_000;
     cfg
 }
 
@@ -292,6 +299,38 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                     })
                     .unwrap_or_default()
             }
+            Op::Claim(i, a) => pick(&convs, i)
+                .map(|c| {
+                    let agent = agent_id(a);
+                    let queued = h.r.is_queued(&c);
+                    let room = h.r.agents.get(&agent).map(|x| {
+                        let own = h.r.open_offer(&c).is_some_and(|(_, to)| to == agent);
+                        (x.status, x.load() - u32::from(own) < x.profile.capacity)
+                    });
+                    let escalating = h.r.agent_of(&c).is_some();
+                    match h.r.claim(now, &c, &agent) {
+                        Ok(out) => {
+                            assert!(queued && !escalating, "claimed a conversation not queued");
+                            assert!(
+                                matches!(room, Some((s, true)) if s != AgentStatus::Offline),
+                                "claimed by an agent offline or without room: {room:?}"
+                            );
+                            assert_eq!(h.r.agent_of(&c), Some(agent.as_str()));
+                            out
+                        }
+                        Err(err) => {
+                            let expected = match room {
+                                _ if h.r.convs.get(&c).is_none() => RouteError::UnknownConversation,
+                                _ if !queued || escalating => RouteError::NotQueued,
+                                None => RouteError::UnknownAgent,
+                                Some(_) => RouteError::AgentUnavailable,
+                            };
+                            assert_eq!(err, expected, "claim of {c} by {agent}");
+                            Vec::new()
+                        }
+                    }
+                })
+                .unwrap_or_default(),
             Op::Advance(ms) => {
                 h.now += ms;
                 let mut out = h.r.tick(h.now);
@@ -467,6 +506,8 @@ fn assert_desk(
             (DecisionEvent::Offered | DecisionEvent::Assigned, Rule::Requested) => {
                 assert!(d.chosen.is_some() && d.candidates.is_empty(), "{d:?}");
             }
+            // A person chose the agent: it need not be a candidate of the ranking.
+            (DecisionEvent::Assigned, Rule::Claimed) => assert!(d.chosen.is_some(), "{d:?}"),
             (DecisionEvent::Offered | DecisionEvent::Assigned, _) => {
                 let chosen = d.chosen.as_deref().expect("a chosen agent");
                 assert!(ids.contains(chosen), "chosen among the candidates: {d:?}");
