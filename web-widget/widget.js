@@ -249,6 +249,11 @@
         q.queue = { position: m.position, eta_ms: m.eta_ms };
         return render();
       }
+      case 'leave_message': {
+        // Waited long: offer the offline form beside the queue (the chat stays queued).
+        conv(m.conversation_id).leaveMessage = true;
+        return render();
+      }
       case 'typing': {
         if (!m.from || m.from.role === 'customer') return;
         var t = conv(m.conversation_id);
@@ -770,7 +775,8 @@
     return card;
   }
 
-  function offlineCard() {
+  // The offline form; `c` is a queued chat the customer may give up for a message.
+  function offlineCard(c) {
     var name = h('input', { name: 'name', autocomplete: 'name', 'data-testid': 'sb-offline-name', value: ds.name || '' });
     var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', 'data-testid': 'sb-offline-email', value: ds.email || '' });
     var text = h('textarea', { name: 'text', required: true, rows: '4', maxlength: String(MAX_TEXT), 'data-testid': 'sb-offline-text' });
@@ -786,18 +792,24 @@
         if (TOPIC) f.topic = TOPIC;
         request(f).then(function (ack) {
           S.offline = { ticket: ack.ticket_id };
+          if (c) {
+            c.leftMessage = true;
+            request({ type: 'close', conversation_id: c.id }).catch(function () { /* closes by idle timeout */ });
+          }
           render();
         }, function (e2) {
           btn.disabled = false;
           err.textContent = e2.code === 'disconnected' || e2.code === 'timeout' ? 'No connection \u2014 please try again in a moment.' : 'Sorry, that did not work (' + e2.code + ').';
         });
       } }, [
-      h('h3', { text: 'We\u2019re away right now' }),
-      h('p', { text: 'Leave a message and we\u2019ll get back to you by email.' }),
+      h('h3', { text: c ? 'Sorry for the wait' : 'We\u2019re away right now' }),
+      h('p', { text: c ? 'Leave a message and we\u2019ll get back to you by email \u2014 or keep waiting for an agent.' : 'Leave a message and we\u2019ll get back to you by email.' }),
       h('label', {}, [document.createTextNode('Name'), name]),
       h('label', {}, [document.createTextNode('Email'), email]),
       h('label', {}, [document.createTextNode('Message'), text]),
-      err, btn]);
+      err, btn,
+      c ? h('button', { class: 'link', type: 'button', 'data-testid': 'sb-keep-waiting', text: 'Keep waiting',
+        onclick: function () { c.leaveDismissed = true; render(); } }) : null]);
     name.setAttribute('data-autofocus', '');
     return form;
   }
@@ -921,14 +933,16 @@
 
     // bottom area: offline form, rating, or composer
     var offline = !c && S.online === false && !S.outbox.length;
-    if (S.offline && S.offline.ticket && !c) setCard('ticket', ticketCard);
-    else if (offline) setCard('offline', offlineCard);
+    var gaveUp = c && c.leftMessage;
+    if (S.offline && S.offline.ticket && (!c || gaveUp)) setCard('ticket', ticketCard);
+    else if (offline) setCard('offline', function () { return offlineCard(null); });
+    else if (c && c.state === 'queued' && c.leaveMessage && !c.leaveDismissed) setCard('leave:' + c.id, function () { return offlineCard(c); });
     else if (c && c.state === 'closed') {
       if (rated(c.id)) setCard('thanks:' + c.id, thanksCard);
       else setCard('rate:' + c.id, function () { return ratingCard(c); });
     } else setCard('', null);
     if (card && card.parentNode === el.log && el.log.lastChild !== card) el.log.appendChild(card);
-    var hideComp = offline || !!(S.offline && S.offline.ticket && !c) || !!(c && c.state === 'closed');
+    var hideComp = offline || !!(S.offline && S.offline.ticket && (!c || gaveUp)) || !!(c && c.state === 'closed' && !gaveUp);
     el.comp.hidden = hideComp;
     el.comp.style.display = hideComp ? 'none' : '';
 

@@ -5,6 +5,7 @@ import { Connection, ConvLog, randomId } from './conn.js';
 import { allowedHubs, resolveHub } from './hub.js';
 import { $, h, fmtMs } from './dom.js';
 import { initReports, loadReport } from './reports.js';
+import { assignCell, initQueue } from './queue.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 
 const params = new URLSearchParams(location.search);
@@ -146,7 +147,7 @@ async function loadCanned() {
 }
 
 function onWelcome(m) {
-  if (!S.me) loadCanned();
+  if (!S.me) { loadCanned(); initQueue(api, (f) => S.conn.request(f), toast); }
   S.me = m.agent;
   applyStatus(S, m.status || 'away');
   setupStatusMenu(S, setStatus);
@@ -717,7 +718,8 @@ function renderSupervisor(stats, agents, queued, open) {
       h('td', { text: agentsOf || '—' }),
       h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
       slaCell(c),
-      h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' })));
+      h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' }),
+        c.state === 'queued' ? assignCell(id, agents) : null));
   }));
 }
 
