@@ -320,7 +320,7 @@ fn run(ops: &[Op]) -> Vec<Vec<Command>> {
                         }
                         Err(err) => {
                             let expected = match room {
-                                _ if h.r.convs.get(&c).is_none() => RouteError::UnknownConversation,
+                                _ if !h.r.convs.contains_key(&c) => RouteError::UnknownConversation,
                                 _ if !queued || escalating => RouteError::NotQueued,
                                 None => RouteError::UnknownAgent,
                                 Some(_) => RouteError::AgentUnavailable,
