@@ -17,7 +17,7 @@ function shopSite(hubUrl) {
 }
 
 describe('canned responses from the hub', { timeout: 180000 }, () => {
-  let hub, browser, agent, ann, site;
+  let hub, browser, agent, ann, site, sup;
 
   before(async () => {
     hub = await H.startHub();
@@ -30,7 +30,7 @@ describe('canned responses from the hub', { timeout: 180000 }, () => {
     await hub?.stop();
   });
 
-  const step = H.stepper(() => hub, () => [ann, agent]);
+  const step = H.stepper(() => hub, () => [ann, agent, sup]);
 
   it('a response created over REST is found with / and expanded on insertion', step(async () => {
     await hub.api('POST', '/v1/canned', { shortcut: 'reflect', text: 'Let me think about that.' });
@@ -75,5 +75,40 @@ describe('canned responses from the hub', { timeout: 180000 }, () => {
     assert.equal(await input.inputValue(), 'Hi Ann Example, your billing refund is on its way. Alice {order.id}');
     await input.press('Enter');
     await ann.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Hi Ann Example, your billing refund' }).waitFor();
+  }));
+
+  it('a supervisor manages the responses of its topics in the supervisor view', step(async () => {
+    const token = await hub.createAgent('sam', { name: 'Sam', supervisor: true, skills: { billing: 1 } });
+    sup = await H.newPage(browser, { name: 'sam' });
+    await H.loginConsole(sup, hub, token, { hash: '#supervisor' });
+    const rows = sup.getByTestId('sup-canned-row');
+    const keys = async () => (await rows.evaluateAll((ns) => ns.map((n) => n.dataset.key))).join(',');
+    await H.until(async () => (await keys()) === 'referral,reflect,refund', { what: 'the responses listed' });
+
+    // Add one for billing (its topic).
+    await sup.getByTestId('canned-shortcut').fill('late');
+    await sup.getByTestId('canned-topic').fill('billing');
+    await sup.getByTestId('canned-text').fill('Sorry for the wait, {customer.name}.');
+    await sup.getByTestId('canned-save').click();
+    await H.until(async () => (await keys()) === 'late,referral,reflect,refund', { what: 'the added response' });
+    // A global one is the admin's: the hub's refusal is shown.
+    await sup.getByTestId('canned-shortcut').fill('hello');
+    await sup.getByTestId('canned-topic').fill('');
+    await sup.getByTestId('canned-text').fill('Hello!');
+    await sup.getByTestId('canned-save').click();
+    await H.until(async () => /admin only/.test(await sup.getByTestId('canned-error').innerText()), { what: 'the 403 message' });
+    await H.screenshot(sup, 'canned-panel');
+
+    // Edit, then delete (two clicks).
+    const late = sup.locator('[data-testid=sup-canned-row][data-key=late]');
+    await late.getByTestId('canned-edit').click();
+    await sup.getByTestId('canned-text').fill('Thanks for waiting, {customer.name}.');
+    await sup.getByTestId('canned-save').click();
+    await H.until(async () => /Thanks for waiting/.test(await late.innerText()), { what: 'the edited text' });
+    const listed = await hub.api('GET', '/v1/canned?topic=billing');
+    assert.equal(listed.canned_responses.find((r) => r.shortcut === 'late')?.text, 'Thanks for waiting, {customer.name}.');
+    await late.getByTestId('canned-delete').click();
+    await late.getByTestId('canned-delete').click();
+    await H.until(async () => (await keys()) === 'referral,reflect,refund', { what: 'the deleted response gone' });
   }));
 });

@@ -6,6 +6,7 @@ import { allowedHubs, resolveHub } from './hub.js';
 import { $, h, fmtMs } from './dom.js';
 import { initReports, loadReport } from './reports.js';
 import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.js';
+import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 
 const params = new URLSearchParams(location.search);
@@ -65,6 +66,7 @@ function boot() {
   initReports(api, apiCsv);
   setupComposer();
   initCanned({ api, context: () => ({ conv: S.convs.get(S.active), me: S.me }), onPick: () => typing(true) });
+  initCannedPanel({ hub: HUB, token: () => S.token, topics: () => [...S.topics] });
   setupDialogs();
   setInterval(tickOffers, 250);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
@@ -178,6 +180,7 @@ function setView(v) {
   if (S.view === 'reports' && S.me) loadReport();
   clearInterval(S.pollTimer);
   if (S.view === 'supervisor') { poll(); S.pollTimer = setInterval(poll, POLL_MS); }
+  if (S.view === 'supervisor') loadCannedPanel();
   history.replaceState(null, '', S.view !== 'inbox' ? '#' + S.view : location.pathname + location.search);
   markRead();
 }
