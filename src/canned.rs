@@ -29,11 +29,17 @@ pub fn check_shortcut(shortcut: &str) -> Result<(), String> {
     }
 }
 
-/// `Err` when `text` is empty, only whitespace, or over [`MAX_TEXT_CHARS`] characters.
+/// `Err` when `text` is empty, only whitespace, over [`MAX_TEXT_CHARS`] characters, or
+/// holds control characters other than line breaks and tabs.
 pub fn check_text(text: &str) -> Result<(), String> {
     let chars = text.chars().count();
     if text.trim().is_empty() {
         Err("text must not be empty".into())
+    } else if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Err("text must hold no control characters (line breaks and tabs are fine)".into())
     } else if chars > MAX_TEXT_CHARS {
         Err(format!(
             "text must be at most {MAX_TEXT_CHARS} characters, got {chars}"
@@ -68,6 +74,8 @@ mod tests {
     #[test]
     fn texts() {
         assert!(check_text("Hi {customer.name}").is_ok());
+        assert!(check_text("Two\nlines\tand a tab").is_ok());
+        assert!(check_text("nul\u{0}").is_err());
         assert!(
             check_text(&"é".repeat(2000)).is_ok(),
             "characters, not bytes"

@@ -241,6 +241,7 @@ async fn bad_fields_are_400_duplicates_409_and_the_count_is_capped() {
         json!({"shortcut": "ok", "text": ""}),
         json!({"shortcut": "ok", "text": "  \n "}),
         json!({"shortcut": "ok", "text": "é".repeat(2001)}),
+        json!({"shortcut": "ok", "text": "bell\u{7}"}),
         json!({"shortcut": "ok", "text": "t", "topic": "no_such_topic"}),
         json!({"shortcut": "ok", "text": "t", "colour": "red"}),
         json!({"text": "t"}),
