@@ -20,7 +20,7 @@
 //! - [`store`] — every Redis call and key, the system of record;
 //! - [`router`] — pure routing state and decisions (no I/O, time passed in);
 //! - [`protocol`] — every wire frame, typed; [`config`], [`error`], [`auth`],
-//!   [`metrics`], [`clock`] — the leaves.
+//!   [`metrics`], [`clock`], [`canned`] (the rules of canned responses) — the leaves.
 //!
 //! [`Server::start`] connects to Redis, wires the owners together and rebuilds state;
 //! [`Server::serve`] runs until the shutdown token is cancelled. The binary and the tests
@@ -31,6 +31,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod canned;
 pub mod clock;
 pub mod config;
 pub mod conversation;
@@ -97,6 +98,7 @@ impl Server {
             .await?
             .with_metrics(metrics.clone());
         let session_secret = store.session_secret().await?;
+        seed_canned(&store, &config).await?;
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::default());
         // Tickets and ratings reach the reports through the flush; agent time through the
@@ -249,6 +251,32 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     Server::start(config, shutdown).await?.serve(listener).await
+}
+
+/// The config's `[[canned_responses]]` go to Redis once per deployment, at the first
+/// start that lists any, when Redis holds none (issue 18): afterwards Redis is the
+/// record and the REST API changes it.
+async fn seed_canned(store: &Store, config: &Config) -> Result<(), StoreError> {
+    if config.canned_responses.is_empty() {
+        return Ok(());
+    }
+    let now = clock::now_ms();
+    let records: Vec<store::CannedRecord> = config
+        .canned_responses
+        .iter()
+        .map(|entry| store::CannedRecord {
+            id: auth::random_id("cr_"),
+            shortcut: entry.shortcut().to_string(),
+            text: entry.text.clone(),
+            topic: entry.topic.clone(),
+            updated_at: now,
+        })
+        .collect();
+    let stored = store.seed_canned(&records).await?;
+    if stored > 0 {
+        tracing::info!(stored, "canned responses seeded from the config");
+    }
+    Ok(())
 }
 
 /// What follows a stored `closed`: the router frees the slot, and the ticket is flushed

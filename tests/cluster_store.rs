@@ -173,3 +173,75 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     let history = store.history("c_cl", 0, 10).await;
     assert!(history.unwrap_or_else(|e| fail("history", e)).0.is_empty());
 }
+
+/// The canned-response scripts (issue 18: seed, create, update, delete) on a cluster:
+/// their keys share `{canned}`, so each runs on one master.
+#[tokio::test]
+async fn canned_response_scripts_keep_to_one_slot() {
+    use switchboard::store::{CannedRecord, CannedWrite};
+    let cluster = RedisCluster::start(3, 0).await;
+    let store = Store::connect(&cluster.url_list(), Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|err| panic!("connect to the cluster: {err}"));
+    let fail = |what: &str, err: switchboard::store::StoreError| -> ! {
+        panic!(
+            "{what} on a cluster: {err}\nnodes:\n{}",
+            cluster.log_tail(20)
+        )
+    };
+    let record = |id: &str, shortcut: &str, topic: Option<&str>| CannedRecord {
+        id: id.into(),
+        shortcut: shortcut.into(),
+        text: "t".into(),
+        topic: topic.map(str::to_string),
+        updated_at: 1,
+    };
+
+    let seeded = store.seed_canned(&[record("cr_1", "hi", None)]).await;
+    assert_eq!(seeded.unwrap_or_else(|e| fail("seed_canned", e)), 1);
+    let again = store.seed_canned(&[record("cr_9", "yo", None)]).await;
+    assert_eq!(again.unwrap_or_else(|e| fail("seed_canned", e)), 0, "once");
+    let billing = record("cr_2", "hi", Some("billing"));
+    let created = store.create_canned(&billing, 500).await;
+    assert_eq!(
+        created.unwrap_or_else(|e| fail("create_canned", e)),
+        CannedWrite::Done
+    );
+    let (old, old_json) = store
+        .canned("cr_2")
+        .await
+        .unwrap_or_else(|e| fail("canned", e))
+        .expect("created");
+    let moved = record("cr_2", "hi", None);
+    let clash = store.update_canned(&old, &old_json, &moved).await;
+    assert_eq!(
+        clash.unwrap_or_else(|e| fail("update_canned", e)),
+        CannedWrite::Duplicate
+    );
+    let renamed = record("cr_2", "hello", None);
+    let updated = store.update_canned(&old, &old_json, &renamed).await;
+    assert_eq!(
+        updated.unwrap_or_else(|e| fail("update_canned", e)),
+        CannedWrite::Done
+    );
+    let stale = store.delete_canned(&old, &old_json).await;
+    assert_eq!(
+        stale.unwrap_or_else(|e| fail("delete_canned", e)),
+        CannedWrite::Changed
+    );
+    let (current, json) = store
+        .canned("cr_2")
+        .await
+        .unwrap_or_else(|e| fail("canned", e))
+        .expect("still there");
+    let deleted = store.delete_canned(&current, &json).await;
+    assert_eq!(
+        deleted.unwrap_or_else(|e| fail("delete_canned", e)),
+        CannedWrite::Done
+    );
+    let all = store
+        .canned_all()
+        .await
+        .unwrap_or_else(|e| fail("canned_all", e));
+    assert_eq!(all, vec![record("cr_1", "hi", None)]);
+}

@@ -431,6 +431,8 @@ impl Config {
             .map_err(ConfigError::Invalid)?;
         sections::validate_abuse_limits(&self.flood, &self.identity, &self.topics)
             .map_err(ConfigError::Invalid)?;
+        sections::validate_canned(&self.canned_responses, &self.topics)
+            .map_err(ConfigError::Invalid)?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
         }

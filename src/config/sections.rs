@@ -224,11 +224,55 @@ impl RetentionSettings {
     }
 }
 
+/// `[[canned_responses]]`: seeds Redis once per deployment, when it holds none
+/// (issue 18; `docs/protocol.md`); later changes go through `/v1/canned`. Checked by
+/// the rules of `crate::canned` at start (a leading `/` of the shortcut is dropped).
 #[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponse {
     pub shortcut: String,
     pub text: String,
+    /// A topic of the config; absent: global.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+impl CannedResponse {
+    /// The shortcut as stored: without the leading `/` older configs wrote.
+    pub fn shortcut(&self) -> &str {
+        self.shortcut.strip_prefix('/').unwrap_or(&self.shortcut)
+    }
+}
+
+/// The seed obeys the REST API's rules: valid fields, known topics, one shortcut per
+/// scope, at most `canned::MAX_RESPONSES`.
+pub(super) fn validate_canned(
+    canned: &[CannedResponse],
+    topics: &[TopicConfig],
+) -> Result<(), String> {
+    use crate::canned;
+    if canned.len() > canned::MAX_RESPONSES {
+        return Err(format!(
+            "at most {} canned_responses",
+            canned::MAX_RESPONSES
+        ));
+    }
+    let mut scopes = std::collections::HashSet::new();
+    for entry in canned {
+        let shortcut = entry.shortcut();
+        let what = |e: String| format!("canned_responses {shortcut:?}: {e}");
+        canned::check_shortcut(shortcut).map_err(what)?;
+        canned::check_text(&entry.text).map_err(what)?;
+        if let Some(topic) = &entry.topic {
+            if !topics.iter().any(|t| &t.name == topic) {
+                return Err(what(format!("no topic {topic:?}")));
+            }
+        }
+        if !scopes.insert((entry.topic.as_deref(), shortcut)) {
+            return Err(what("the shortcut is listed twice for one topic".into()));
+        }
+    }
+    Ok(())
 }
 
 // --- [auth] (issue 15): throttled failed logins -------------------------------------

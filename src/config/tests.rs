@@ -231,3 +231,22 @@ fn replicated_acks_is_off_by_default_and_read_from_limits() {
     assert!(config.limits.replicated_acks);
     assert!(with_retention("[limits]\nreplicated_acks = \"yes\"").is_err());
 }
+
+#[test]
+fn canned_seeds_obey_the_rest_rules() {
+    let with =
+        |entries: &str| Config::from_toml(&format!("{CONTRACT_EXAMPLE}{entries}"), "redis://x");
+    let ok = with(
+        "[[canned_responses]]\nshortcut = \"/hi\"\ntext = \"Hello\"\n\n[[canned_responses]]\nshortcut = \"hi\"\ntext = \"Salut\"\ntopic = \"billing_fr\"\n",
+    )
+    .expect("a leading / is dropped; one shortcut per scope");
+    assert_eq!(ok.canned_responses[0].shortcut(), "hi");
+    for bad in [
+        "[[canned_responses]]\nshortcut = \"Hi\"\ntext = \"x\"\n",
+        "[[canned_responses]]\nshortcut = \"hi\"\ntext = \" \"\n",
+        "[[canned_responses]]\nshortcut = \"hi\"\ntext = \"x\"\ntopic = \"nope\"\n",
+        "[[canned_responses]]\nshortcut = \"hi\"\ntext = \"x\"\n[[canned_responses]]\nshortcut = \"hi\"\ntext = \"y\"\n",
+    ] {
+        assert!(matches!(with(bad), Err(ConfigError::Invalid(_))), "{bad}");
+    }
+}

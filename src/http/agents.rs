@@ -175,14 +175,3 @@ pub async fn remove(
     hub.router.remove_agent(&id);
     Ok(StatusCode::NO_CONTENT)
 }
-
-/// Canned responses for the console (any agent).
-pub async fn canned(
-    State(hub): State<Arc<Hub>>,
-    headers: HeaderMap,
-) -> ApiResult<impl IntoResponse> {
-    auth::caller(&hub, &headers).await?;
-    Ok(Json(
-        json!({ "canned_responses": hub.config.canned_responses }),
-    ))
-}

@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod canned;
 mod conversations;
 mod pages;
 mod privacy;
@@ -80,7 +81,12 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/tickets/{id}", get(conversations::ticket))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/reports", get(reports::report))
-        .route("/v1/config/canned", get(agents::canned))
+        .route("/v1/config/canned", get(canned::config_list))
+        .route("/v1/canned", get(canned::list).post(canned::create))
+        .route(
+            "/v1/canned/{id}",
+            patch(canned::update).delete(canned::remove),
+        )
         .route("/v1/visitors/{id}/revoke", post(visitors::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

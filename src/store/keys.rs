@@ -202,6 +202,24 @@ pub fn report_agent_state(agent: &str) -> String {
     format!("sb:{{repa:{agent}}}:state")
 }
 
+// --- Canned responses (issue 18): `store/canned.rs` ----------------------------------
+
+/// Hash: canned response id → its JSON.
+pub fn canned_items() -> String {
+    "sb:{canned}:items".into()
+}
+
+/// Hash: `<topic>/<shortcut>` (`/<shortcut>` for a global one) → id, so a shortcut is
+/// unique per scope.
+pub fn canned_shortcuts() -> String {
+    "sb:{canned}:shortcuts".into()
+}
+
+/// Set once the config's `[[canned_responses]]` were offered to Redis.
+pub fn canned_seeded() -> String {
+    "sb:{canned}:seeded".into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

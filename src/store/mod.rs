@@ -2,7 +2,7 @@
 //!
 //! Keys of one conversation share the hash tag `{c_…}` so a Redis Cluster keeps them in
 //! one slot and the Lua scripts that touch them stay atomic; global indexes live under
-//! their own tags (`{tickets}`, `{agents}`). The layout is in `docs/architecture.md`; no
+//! their own tags (`{tickets}`, `{agents}`, `{canned}`). The layout is in `docs/architecture.md`; no
 //! script, transaction or pipeline spans two tags (section "Redis Cluster: slots and
 //! hot keys"). `connection.rs` tells one server from a cluster.
 //! Finished chats expire (`retention`) so Redis does not grow forever.
@@ -10,6 +10,7 @@
 //! quickly instead of hanging a client.
 
 mod agents;
+mod canned;
 #[cfg(test)]
 pub(crate) mod cluster_tests;
 mod connection;
@@ -35,6 +36,7 @@ pub(crate) use connection::RedisConn;
 use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
+pub use canned::{CannedRecord, CannedWrite};
 pub use coordination::Reservation;
 pub use feed::LiveEvent;
 pub use feed::{Feed, FeedMessage};

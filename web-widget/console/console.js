@@ -6,6 +6,8 @@ import { allowedHubs, resolveHub } from './hub.js';
 import { $, h, fmtMs } from './dom.js';
 import { initReports, loadReport } from './reports.js';
 import { assignCell, initQueue } from './queue.js';
+import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.js';
+import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 
 const params = new URLSearchParams(location.search);
@@ -18,19 +20,6 @@ const TOKEN_KEY = 'switchboard.console.token';
 const OUTBOX_KEY = 'switchboard.console.outbox';
 const MONITOR_KEY = 'switchboard.console.monitored';
 const POLL_MS = 3000;
-
-// Canned responses come from the hub's config (GET /v1/config/canned); this list is the
-// fallback when it has none.
-let CANNED = [
-  { key: 'hello', text: 'Hi! Thanks for reaching out — how can I help you today?' },
-  { key: 'moment', text: 'Let me check that for you, one moment please.' },
-  { key: 'order', text: 'Could you share your order number so I can look it up?' },
-  { key: 'refund', text: 'I have started the refund; you will see it on your statement within 5–7 business days.' },
-  { key: 'shipping', text: 'Orders ship within 2 business days; you will get a tracking link by email.' },
-  { key: 'thanks', text: 'Thanks for your patience!' },
-  { key: 'bye', text: 'Is there anything else I can help you with? Have a great day!' },
-];
-
 
 const S = {
   token: null,
@@ -49,7 +38,6 @@ const S = {
   noteMode: false,
   typingOn: false, typingSentAt: 0, typingTimer: 0, typingConv: null,
   pollTimer: 0,
-  canned: { open: false, items: [], index: 0 },
 };
 
 function loadJSON(key, d) { try { return JSON.parse(sessionStorage.getItem(key)) ?? d; } catch { return d; } }
@@ -78,6 +66,8 @@ function boot() {
   $('view-reports').addEventListener('click', () => setView('reports'));
   initReports(api, apiCsv);
   setupComposer();
+  initCanned({ api, context: () => ({ conv: S.convs.get(S.active), me: S.me }), onPick: () => typing(true) });
+  initCannedPanel({ hub: HUB, token: () => S.token, topics: () => [...S.topics] });
   setupDialogs();
   setInterval(tickOffers, 250);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
@@ -137,17 +127,8 @@ function onDisconnectMaybe(state) {
   S.typingOn = false;
 }
 
-async function loadCanned() {
-  try {
-    const body = await api('/v1/config/canned');
-    const list = (body.canned_responses || []).filter((c) => c && c.shortcut && c.text)
-      .map((c) => ({ key: String(c.shortcut).replace(/^\//, ''), text: String(c.text) }));
-    if (list.length) CANNED = list;
-  } catch { /* keep the built-in list */ }
-}
-
 function onWelcome(m) {
-  if (!S.me) { loadCanned(); initQueue(api, (f) => S.conn.request(f), toast); }
+  if (!S.me) initQueue(api, (f) => S.conn.request(f), toast);
   S.me = m.agent;
   applyStatus(S, m.status || 'away');
   setupStatusMenu(S, setStatus);
@@ -201,6 +182,7 @@ function setView(v) {
   if (S.view === 'reports' && S.me) loadReport();
   clearInterval(S.pollTimer);
   if (S.view === 'supervisor') { poll(); S.pollTimer = setInterval(poll, POLL_MS); }
+  if (S.view === 'supervisor') loadCannedPanel();
   history.replaceState(null, '', S.view !== 'inbox' ? '#' + S.view : location.pathname + location.search);
   markRead();
 }
@@ -556,7 +538,7 @@ function typing(on) {
   S.typingTimer = setTimeout(() => typing(false), 3000);
 }
 
-// ------------------------------------------------------------------ composer + canned
+// ------------------------------------------------------------------ composer (canned responses: canned.js)
 
 function setupComposer() {
   const input = $('input');
@@ -564,52 +546,11 @@ function setupComposer() {
   $('note-toggle').addEventListener('click', () => { S.noteMode = !S.noteMode; typing(false); render(); input.focus(); });
   input.addEventListener('input', () => { updateCanned(); typing(!!input.value.trim()); });
   input.addEventListener('keydown', (e) => {
-    if (S.canned.open) {
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        e.preventDefault();
-        const n = S.canned.items.length;
-        S.canned.index = (S.canned.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
-        renderCanned();
-        return;
-      }
-      if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); pickCanned(S.canned.items[S.canned.index]); return; }
-      if (e.key === 'Escape') { e.preventDefault(); closeCanned(); return; }
-    }
+    if (cannedKeydown(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
   });
   input.addEventListener('blur', () => setTimeout(closeCanned, 150));
 }
-
-function updateCanned() {
-  const v = $('input').value;
-  const m = /^\/(\S*)$/.exec(v);
-  if (!m) { closeCanned(); return; }
-  const q = m[1].toLowerCase();
-  const items = CANNED.filter((c) => c.key.startsWith(q) || c.text.toLowerCase().includes(q));
-  if (!items.length) { closeCanned(); return; }
-  S.canned = { open: true, items, index: 0 };
-  renderCanned();
-}
-
-function renderCanned() {
-  const box = $('canned');
-  box.hidden = !S.canned.open;
-  box.replaceChildren(...S.canned.items.map((c, i) => h('div', {
-    role: 'option', 'aria-selected': String(i === S.canned.index), 'data-testid': 'canned-item', 'data-key': c.key,
-    onmousedown: (e) => { e.preventDefault(); pickCanned(c); },
-  }, h('span', { class: 'key', text: '/' + c.key }), h('span', { class: 'txt', text: c.text }))));
-}
-
-function pickCanned(c) {
-  const input = $('input');
-  input.value = c.text;
-  closeCanned();
-  input.focus();
-  input.setSelectionRange(c.text.length, c.text.length);
-  typing(true);
-}
-
-function closeCanned() { S.canned.open = false; $('canned').hidden = true; }
 
 // ------------------------------------------------------------------ dialogs
 
