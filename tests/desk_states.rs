@@ -351,6 +351,8 @@ async fn agent_time_in_each_state_reaches_the_reports() {
     .await;
     let available = time["available_ms"].as_u64().unwrap_or(0);
     assert!((250..60_000).contains(&available), "{time}");
-    assert_eq!(time["away_ms"], time["away_by_reason"]["lunch"], "{time}");
+    // Away before going available at login has no reason: away_ms covers both.
+    let away = time["away_ms"].as_u64().unwrap_or(0);
+    assert!(away >= time["away_by_reason"]["lunch"].as_u64().unwrap_or(u64::MAX), "{time}");
     assert_eq!(time["busy_ms"], 0, "{time}");
 }
