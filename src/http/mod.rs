@@ -4,6 +4,7 @@
 mod agents;
 mod auth;
 mod conversations;
+mod history;
 mod pages;
 mod privacy;
 mod reports;
@@ -75,8 +76,8 @@ pub fn app(hub: Arc<Hub>) -> Router {
             "/v1/conversations/{id}/routing",
             get(conversations::routing),
         )
-        .route("/v1/tickets", get(conversations::tickets))
-        .route("/v1/tickets/{id}", get(conversations::ticket))
+        .route("/v1/tickets", get(history::tickets))
+        .route("/v1/tickets/{id}", get(history::ticket))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/reports", get(reports::report))
         .route("/v1/config/canned", get(agents::canned))
