@@ -15,11 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{auth, ApiResult};
-use crate::{
-    error::Error,
-    hub::Hub,
-    store::ConversationRecord,
-};
+use crate::{error::Error, hub::Hub, store::ConversationRecord};
 
 fn summary(hub: &Hub, record: &ConversationRecord) -> Value {
     let topic = hub.config.topic(&record.topic);

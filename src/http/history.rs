@@ -51,9 +51,9 @@ fn text(name: &str, value: Option<String>) -> Result<Option<String>, Error> {
         Some(v) if v.is_empty() || v.chars().count() > MAX_ID_CHARS => Err(Error::bad_request(
             format!("{name}: 1 to {MAX_ID_CHARS} characters"),
         )),
-        Some(v) if v.chars().any(char::is_control) => Err(Error::bad_request(format!(
-            "{name}: no control characters"
-        ))),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(Error::bad_request(format!("{name}: no control characters")))
+        }
         Some(v) => Ok(Some(v)),
     }
 }
@@ -62,7 +62,9 @@ fn millis(name: &str, value: Option<String>) -> Result<Option<u64>, Error> {
     value
         .map(|v| {
             v.parse::<u64>().map_err(|_| {
-                Error::bad_request(format!("{name}: Unix time in milliseconds, e.g. 1764700000000"))
+                Error::bad_request(format!(
+                    "{name}: Unix time in milliseconds, e.g. 1764700000000"
+                ))
             })
         })
         .transpose()
@@ -100,7 +102,9 @@ impl TicketQuery {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         }) {
-            return Err(Error::bad_request("agent: an agent id ([A-Za-z0-9_.-]{1,64})"));
+            return Err(Error::bad_request(
+                "agent: an agent id ([A-Za-z0-9_.-]{1,64})",
+            ));
         }
         let topic = text("topic", self.topic)?;
         if let Some(topic) = &topic {
@@ -221,7 +225,9 @@ pub async fn tickets(
             .map(|text| StreamCursor::parse(&text).ok_or_else(bad_cursor))
             .transpose()?;
         let page = if query.range.newest_first {
-            hub.store.tickets_newest(after.as_ref(), query.limit).await?
+            hub.store
+                .tickets_newest(after.as_ref(), query.limit)
+                .await?
         } else {
             hub.store.tickets(after.as_ref(), query.limit).await?
         };

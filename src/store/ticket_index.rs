@@ -37,9 +37,7 @@ impl IndexCursor {
         }
         let id_ok = id.starts_with("t_")
             && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         id_ok.then(|| IndexCursor {
             closed_at: ms.parse().unwrap_or(u64::MAX),
             ticket_id: id.to_string(),
@@ -216,7 +214,11 @@ impl Store {
                 if range.newest_first {
                     cmd.arg("REV");
                 }
-                cmd.arg("LIMIT").arg(0).arg(count).query_async(&mut conn).await
+                cmd.arg("LIMIT")
+                    .arg(0)
+                    .arg(count)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         let cursors: Vec<IndexCursor> = members
@@ -323,7 +325,17 @@ mod tests {
         assert_eq!((c.closed_at, c.ticket_id.as_str()), (1796290375755, "t_42"));
         assert_eq!(c.text(), "1796290375755-t_42");
         assert_eq!(c.member(), "0001796290375755:t_42");
-        for bad in ["", "5", "5-", "5-0", "-t_1", "a-t_1", "5-t_1 ", "5-t_1-2", "12345678901234567-t_1"] {
+        for bad in [
+            "",
+            "5",
+            "5-",
+            "5-0",
+            "-t_1",
+            "a-t_1",
+            "5-t_1 ",
+            "5-t_1-2",
+            "12345678901234567-t_1",
+        ] {
             assert!(IndexCursor::parse(bad).is_none(), "{bad}");
         }
     }

@@ -33,7 +33,12 @@ fn index_keys(ticket: &Ticket) -> Vec<String> {
     ];
     out.extend(ticket.agents.iter().map(|a| keys::agent_tickets(&a.id)));
     out.extend(ticket.tags.iter().map(|t| keys::tag_tickets(t)));
-    out.extend(ticket.rating.as_ref().map(|r| keys::rating_tickets(r.score)));
+    out.extend(
+        ticket
+            .rating
+            .as_ref()
+            .map(|r| keys::rating_tickets(r.score)),
+    );
     out.sort();
     out.dedup();
     out
@@ -43,9 +48,8 @@ fn index_keys(ticket: &Ticket) -> Vec<String> {
 /// repeat (a flush after a crash, a rating told twice); `keep_ms` is `[retention]
 /// ticket_s` (`None`: forever).
 pub async fn index(store: &Store, ticket: &Ticket, keep_ms: Option<u64>) -> StoreResult<()> {
-    let prune_before = keep_ms.map(|keep| {
-        crate::clock::now_ms().saturating_sub(keep.saturating_add(PRUNE_GRACE_MS))
-    });
+    let prune_before = keep_ms
+        .map(|keep| crate::clock::now_ms().saturating_sub(keep.saturating_add(PRUNE_GRACE_MS)));
     store
         .index_ticket(
             &index_keys(ticket),
@@ -146,7 +150,9 @@ impl HistoryQuery {
             tracing::warn!("a stored ticket could not be read for a filter");
             return false;
         };
-        self.visitor.as_ref().is_none_or(|v| facts.customer.id == *v)
+        self.visitor
+            .as_ref()
+            .is_none_or(|v| facts.customer.id == *v)
             && self
                 .agent
                 .as_ref()
