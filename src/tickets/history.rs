@@ -206,3 +206,59 @@ impl HistoryQuery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{index_keys, HistoryQuery, Ticket};
+
+    const TICKET: &str = r#"{"ticket_id":"t_1","conversation_id":"c_1","topic":"billing",
+        "customer":{"id":"v_a","name":null,"email":null,"verified":false},
+        "agents":[{"id":"bob","name":"Bob"},{"id":"cat","name":"Cat"}],"resolution":"resolved",
+        "tags":["vip","vip"],"metadata":{},"opened_at":1,"closed_at":2,"wait_ms":null,
+        "first_response_ms":null,"rating":{"score":4,"comment":null},"transcript":[]}"#;
+
+    #[test]
+    fn a_ticket_goes_in_one_index_per_fact() {
+        let ticket: Ticket = serde_json::from_str(TICKET).expect("ticket");
+        let mut keys = index_keys(&ticket);
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "sb:{ti:agent:bob}:tickets",
+                "sb:{ti:agent:cat}:tickets",
+                "sb:{ti:rating:4}:tickets",
+                "sb:{ti:tag:vip}:tickets",
+                "sb:{ti:topic:billing}:tickets",
+                "sb:{tickets}:closed",
+                "sb:{v_a}:tickets",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_filter_must_match() {
+        let query = |f: fn(&mut HistoryQuery)| {
+            let mut q = HistoryQuery::default();
+            f(&mut q);
+            q.matches(TICKET)
+        };
+        assert!(query(|_| {}));
+        assert!(query(|q| q.visitor = Some("v_a".into())));
+        assert!(query(|q| q.agent = Some("cat".into())));
+        assert!(query(|q| {
+            q.tag = Some("vip".into());
+            q.rating = Some(4);
+            q.topic = Some("billing".into());
+        }));
+        assert!(!query(|q| q.visitor = Some("v_b".into())));
+        assert!(!query(|q| q.agent = Some("dan".into())));
+        assert!(!query(|q| q.tag = Some("refund".into())));
+        assert!(!query(|q| q.rating = Some(5)));
+        assert!(!query(|q| {
+            q.topic = Some("billing".into());
+            q.agent = Some("dan".into());
+        }));
+        assert!(!HistoryQuery::default().matches("not json"));
+    }
+}
