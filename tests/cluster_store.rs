@@ -56,6 +56,16 @@ async fn whole_chat(hub: &Hub) {
     let ticket = hub.wait_ticket(&ticket_id).await;
     assert_eq!(ticket["conversation_id"], conv.as_str(), "{ticket}");
     assert_eq!(hub.tickets_of(&conv).await.len(), 1);
+    // Customer history (issue 18): its indexes live in other slots, each written alone.
+    let path = format!(
+        "/v1/tickets?order=newest&agent=alice&visitor={}",
+        welcome["visitor_id"].as_str().unwrap_or("?")
+    );
+    eventually("the ticket in the history indexes", WAIT, || async {
+        let (status, page) = hub.http_json("GET", &path, Some(ADMIN_TOKEN), None).await;
+        (status == 200 && page["tickets"][0]["ticket_id"] == ticket_id.as_str()).then_some(())
+    })
+    .await;
     // A cross-slot script or pipeline fails on a cluster; one retried in the background
     // (the ticket sweep) would still show up in the log.
     for symptom in ["CROSSSLOT", "crossed slots", "MOVED", "ERROR"] {

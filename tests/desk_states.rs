@@ -353,6 +353,9 @@ async fn agent_time_in_each_state_reaches_the_reports() {
     assert!((250..60_000).contains(&available), "{time}");
     // Away before going available at login has no reason: away_ms covers both.
     let away = time["away_ms"].as_u64().unwrap_or(0);
-    assert!(away >= time["away_by_reason"]["lunch"].as_u64().unwrap_or(u64::MAX), "{time}");
+    assert!(
+        away >= time["away_by_reason"]["lunch"].as_u64().unwrap_or(u64::MAX),
+        "{time}"
+    );
     assert_eq!(time["busy_ms"], 0, "{time}");
 }

@@ -167,9 +167,20 @@ async fn an_admin_exports_and_erases_one_customer_with_an_audit_trail() {
         keys::ticket(&offline_ticket),
         keys::visitor_last_agent(&ann),
         keys::visitor_records(&ann),
+        keys::visitor_tickets(&ann),
+        keys::visitor_served(&ann),
     ] {
         assert!(!exists(&mut conn, &key).await, "{key} is still there");
     }
+    // The history indexes of other keys skip (and drop) the erased tickets.
+    let (status, page) = hub
+        .http_json("GET", "/v1/tickets?from=0", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(
+        (status, page["tickets"].clone()),
+        (200, json!([])),
+        "{page}"
+    );
     let (status, _) = hub
         .http(
             "GET",

@@ -1,5 +1,5 @@
-//! `/v1/conversations`, `/v1/tickets` and `/v1/stats`: read-only views for admins,
-//! supervisors and (for their own conversations) agents.
+//! `/v1/conversations` and `/v1/stats`: read-only views for admins, supervisors and
+//! (for their own conversations) agents. Tickets are `history.rs`.
 
 use std::sync::Arc;
 
@@ -15,11 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{auth, ApiResult};
-use crate::{
-    error::Error,
-    hub::Hub,
-    store::{ConversationRecord, StreamCursor},
-};
+use crate::{error::Error, hub::Hub, store::ConversationRecord};
 
 fn summary(hub: &Hub, record: &ConversationRecord) -> Value {
     let topic = hub.config.topic(&record.topic);
@@ -181,51 +177,6 @@ impl EventPages {
             .map_err(|_| Error::Unavailable)?;
         Ok(Bytes::from(out))
     }
-}
-
-#[derive(Deserialize)]
-pub struct TicketQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
-pub async fn tickets(
-    State(hub): State<Arc<Hub>>,
-    headers: HeaderMap,
-    Query(query): Query<TicketQuery>,
-) -> ApiResult<impl IntoResponse> {
-    auth::admin_or_supervisor(&hub, &headers).await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
-        Some(text) => Some(
-            StreamCursor::parse(text)
-                .ok_or_else(|| Error::bad_request("bad cursor: use the `next` of a page"))?,
-        ),
-        None => None,
-    };
-    let page = hub.store.tickets(after.as_ref(), limit).await?;
-    let tickets = page
-        .tickets
-        .iter()
-        .map(|json| serde_json::from_str::<Value>(json))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Error::Unavailable)?;
-    Ok(Json(json!({ "tickets": tickets, "next": page.next })))
-}
-
-pub async fn ticket(
-    State(hub): State<Arc<Hub>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    auth::admin_or_supervisor(&hub, &headers).await?;
-    let json = hub
-        .store
-        .ticket(&id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no ticket {id}")))?;
-    let ticket: Value = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
-    Ok(Json(ticket))
 }
 
 pub async fn stats(

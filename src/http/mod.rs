@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod canned;
 mod conversations;
+mod history;
 mod pages;
 mod privacy;
 mod reports;
@@ -77,8 +78,8 @@ pub fn app(hub: Arc<Hub>) -> Router {
             "/v1/conversations/{id}/routing",
             get(conversations::routing),
         )
-        .route("/v1/tickets", get(conversations::tickets))
-        .route("/v1/tickets/{id}", get(conversations::ticket))
+        .route("/v1/tickets", get(history::tickets))
+        .route("/v1/tickets/{id}", get(history::ticket))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/reports", get(reports::report))
         .route("/v1/config/canned", get(canned::config_list))

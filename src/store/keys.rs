@@ -220,6 +220,47 @@ pub fn canned_seeded() -> String {
     "sb:{canned}:seeded".into()
 }
 
+// --- customer history (issue 18): ticket indexes, `store/ticket_index.rs` -----------
+// Sorted sets, every member `<closed_at, 16 digits>:<ticket id>` with score 0, read by
+// lex range. Each index key is its own hash tag (written by separate, repeatable
+// commands); the visitor's lives in the visitor's slot.
+
+/// The visitor's tickets (customer history; a verified customer's visitor id is derived
+/// from its user id, so this is also the customer's).
+pub fn visitor_tickets(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:tickets")
+}
+
+/// Agents who served the visitor in a ticket still kept (the agents' permission rule).
+pub fn visitor_served(visitor_id: &str) -> String {
+    format!("sb:{{{visitor_id}}}:served")
+}
+
+/// Tickets an agent joined.
+pub fn agent_tickets(agent: &str) -> String {
+    format!("sb:{{ti:agent:{agent}}}:tickets")
+}
+
+/// Tickets of a topic.
+pub fn topic_tickets(topic: &str) -> String {
+    format!("sb:{{ti:topic:{topic}}}:tickets")
+}
+
+/// Tickets carrying a tag.
+pub fn tag_tickets(tag: &str) -> String {
+    format!("sb:{{ti:tag:{tag}}}:tickets")
+}
+
+/// Tickets rated `score`.
+pub fn rating_tickets(score: u8) -> String {
+    format!("sb:{{ti:rating:{score}}}:tickets")
+}
+
+/// Every ticket by its close time (queries by `from`/`to` alone).
+pub fn closed_tickets() -> String {
+    "sb:{tickets}:closed".into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

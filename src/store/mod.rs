@@ -26,6 +26,7 @@ mod privacy;
 mod records;
 mod reports;
 mod retention;
+mod ticket_index;
 mod tickets;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -45,6 +46,7 @@ pub use outbox::OutboxEntry;
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
 pub use reports::{BucketKey, Counted, HourSpan, StateRecord};
+pub use ticket_index::{IndexCursor, IndexEntry, IndexRange};
 pub use tickets::{StreamCursor, TicketPage};
 
 pub use privacy::{AuditEntry, AuditPage, CustomerData, Erased, HeldConversation};

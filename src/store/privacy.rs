@@ -253,14 +253,17 @@ impl Store {
             erased.outbox_entries = self.forget_deliveries(&records.tickets).await?;
         }
         let mut conn = self.conn();
-        let (hint, index) = (
+        // The visitor's keys share its tag: one `DEL`. Its tickets' entries in the other
+        // history indexes (agent, topic, …) are skipped and removed when read.
+        let visitor_keys = [
             keys::visitor_last_agent(visitor_id),
             keys::visitor_records(visitor_id),
-        );
+            keys::visitor_tickets(visitor_id),
+            keys::visitor_served(visitor_id),
+        ];
         self.run("erase_visitor", async move {
             redis::cmd("DEL")
-                .arg(hint)
-                .arg(index)
+                .arg(&visitor_keys[..])
                 .query_async::<i64>(&mut conn)
                 .await
                 .map(|_| ())

@@ -69,6 +69,11 @@ impl StreamCursor {
         ((cursor.ms, cursor.seq) != (u64::MAX, u64::MAX)).then_some(cursor)
     }
 
+    /// The cursor as an exclusive `XRANGE`/`XREVRANGE` bound.
+    pub(super) fn exclusive(&self) -> String {
+        format!("({}-{}", self.ms, self.seq)
+    }
+
     /// The first id after the cursor, as an `XRANGE` start (`-` without a cursor).
     pub(super) fn range_start(cursor: Option<&StreamCursor>) -> Option<String> {
         match cursor {

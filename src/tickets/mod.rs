@@ -12,6 +12,7 @@
 //! set by every flush, the first or a repeat after a crash, before the conversation
 //! leaves the open index, so no flushed conversation is left without one.
 
+pub mod history;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
@@ -304,7 +305,9 @@ impl Tickets {
             }
             #[cfg(feature = "failpoints")]
             crate::failpoint::hit(self.armed.as_deref(), "after_ticket_stored");
-            // Also when it was stored already: a crash may have come before this.
+            // Also when it was stored already: a crash may have come before this. The
+            // indexes before `flushed` is set, so a failure here is retried.
+            history::index(&self.store, &ticket, self.retention.ticket_ms()).await?;
             self.tell_stored(&ticket).await;
             #[cfg(feature = "failpoints")]
             crate::failpoint::hit(self.armed.as_deref(), "after_ticket_counted");
@@ -355,6 +358,7 @@ impl Tickets {
         let mut ticket: Ticket = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
         if ticket.rating.is_some() {
             // Told again: a crash may have come between storing and telling.
+            history::index(&self.store, &ticket, self.retention.ticket_ms()).await?;
             self.tell_rated(&ticket).await;
             return Ok(());
         }
@@ -367,6 +371,7 @@ impl Tickets {
         if !self.store.replace_ticket(&ticket_id, &json).await? {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
         }
+        history::index(&self.store, &ticket, self.retention.ticket_ms()).await?;
         self.tell_rated(&ticket).await;
         Ok(())
     }
@@ -439,6 +444,9 @@ impl Tickets {
             .await
         {
             tracing::warn!(ticket_id = %ticket_id, cause = %err, "offline ticket not indexed for its customer");
+        }
+        if let Err(err) = history::index(&self.store, &ticket, self.retention.ticket_ms()).await {
+            tracing::warn!(ticket_id = %ticket_id, cause = %err, "offline ticket not in the history indexes");
         }
         Ok(ticket_id)
     }

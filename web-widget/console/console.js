@@ -9,6 +9,7 @@ import { assignCell, initQueue } from './queue.js';
 import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.js';
 import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
+import { historySection, historySig, loadHistory } from './history.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -359,12 +360,7 @@ async function loadDetails(c) {
     if (d.topic) c.topic = d.topic;
     render();
     if (S.me?.supervisor && c.audit == null) loadAudit(api, c, render);
-    if (S.me?.supervisor && c.customer?.verified && c.tickets == null) {
-      c.tickets = [];
-      const t = await api('/v1/tickets?limit=200');
-      c.tickets = (t.tickets || []).filter((x) => x.customer?.id === c.customer.id && x.conversation_id !== c.id);
-      render();
-    }
+    if (c.history == null) loadHistory(api, c, render);
   } catch (err) {
     console.debug('details', c.id, err);
   }
@@ -894,8 +890,10 @@ function paintDetails() {
   ];
   if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
   if (c.rating) rows.push(['Rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
-  const meta = d.metadata && typeof d.metadata === 'object' ? Object.entries(d.metadata) : [];
-  const sig = JSON.stringify([rows, meta, c.tickets, S.me?.supervisor ? c.audit ?? null : 0]);
+  const allMeta = d.metadata && typeof d.metadata === 'object' ? d.metadata : {};
+  rows.push(['Page', allMeta.page || '—'], ['Referrer', allMeta.referrer || '—']);
+  const meta = Object.entries(allMeta).filter(([k]) => k !== 'page' && k !== 'referrer');
+  const sig = JSON.stringify([rows, meta, historySig(c), S.me?.supervisor ? c.audit ?? null : 0]);
   if (box.dataset.sig === sig && box.dataset.conv === c.id) return;
   box.dataset.sig = sig; box.dataset.conv = c.id;
   box.replaceChildren(...[
@@ -903,8 +901,7 @@ function paintDetails() {
     h('dl', {}, rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { 'data-testid': 'detail-' + k.toLowerCase(), text: String(v) })])),
     meta.length ? h('h3', { text: 'Metadata' }) : null,
     meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: (typeof v === 'string' ? v : JSON.stringify(v)) || '—' })])) : null,
-    c.tickets?.length ? h('h3', { text: 'Past tickets' }) : null,
-    c.tickets?.length ? h('ul', {}, c.tickets.map((t) => h('li', { text: `${t.ticket_id} · ${t.resolution}${t.closed_at ? ' · ' + new Date(t.closed_at).toLocaleDateString() : ''}` }))) : null,
+    ...historySection(api, c, render),
     ...(S.me?.supervisor ? auditSection(c, () => loadAudit(api, c, render)) : []),
   ].filter(Boolean));
 }
