@@ -50,6 +50,24 @@ pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) ->
     verify_hmac_hex(identity_secret.as_bytes(), user_id.as_bytes(), signature)
 }
 
+/// The signature of a short-lived transcript link: it covers the conversation and the
+/// expiry, so a link opens one transcript until then and nothing else.
+pub fn sign_transcript(secret: &str, conversation_id: &str, expires_ms: u64) -> String {
+    hmac_hex(
+        secret.as_bytes(),
+        format!("transcript\n{conversation_id}\n{expires_ms}").as_bytes(),
+    )
+}
+
+/// Checks a transcript link's signature (not its expiry).
+pub fn verify_transcript(secret: &str, conversation_id: &str, expires_ms: u64, sig: &str) -> bool {
+    verify_hmac_hex(
+        secret.as_bytes(),
+        format!("transcript\n{conversation_id}\n{expires_ms}").as_bytes(),
+        sig,
+    )
+}
+
 /// A visitor session token: `<visitor_id>.<issued ms>.<hmac of both>`, opaque to
 /// clients. The issue time lets the hub expire sessions and revoke those issued before
 /// a revocation.

@@ -876,16 +876,28 @@
           put(local, 'rated:' + c.id, String(score));
           render();
         }, function (e2) { btn.disabled = false; err.textContent = e2.code === 'disconnected' ? 'No connection \u2014 try again in a moment.' : 'Could not send the rating (' + e2.code + ').'; });
-      } }, [h('h3', { text: title })].concat(scale, [comment, err, btn,
+      } }, [h('h3', { text: title })].concat(scale, [comment, err, btn, transcriptButton(c),
       h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat })]));
     return { form: form, enable: function () { btn.disabled = false; } };
   }
 
   function thanksCard() {
+    var c = cur();
     return h('div', { class: 'card ok', 'data-testid': 'sb-rating-thanks' }, [
       h('p', { text: 'Thanks for your feedback!' }),
+      c ? transcriptButton(c) : null,
       h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat }),
     ]);
+  }
+
+  // Downloads the closed chat's transcript through the short-lived link the hub signs.
+  function transcriptButton(c) {
+    return h('button', { class: 'link', type: 'button', 'data-testid': 'sb-transcript', text: 'Download the transcript',
+      onclick: function () {
+        request({ type: 'transcript', conversation_id: c.id }).then(function (ack) {
+          if (ack.url) location.assign(HUB + ack.url);
+        }, function () { /* still closing, or offline: the button stays */ });
+      } });
   }
 
   function newChat() {

@@ -9,6 +9,7 @@ mod history;
 mod pages;
 mod privacy;
 mod reports;
+mod transcript;
 mod visitors;
 
 use std::{
@@ -73,6 +74,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         )
         .route("/v1/conversations", get(conversations::list))
         .route("/v1/queue", get(conversations::queue))
+        .route("/v1/transcript/{id}", get(transcript::transcript))
         .route("/v1/conversations/{id}", get(conversations::show))
         .route(
             "/v1/conversations/{id}/routing",

@@ -102,6 +102,10 @@ pub enum ClientFrame {
         score: u8,
         comment: Option<String>,
     },
+    /// A customer asks for a short-lived link to its closed chat's transcript.
+    Transcript {
+        conversation_id: String,
+    },
     OfflineMessage {
         topic: Option<String>,
         name: Option<String>,
@@ -195,6 +199,9 @@ pub struct CustomerInfo {
 pub struct AckBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// `transcript`: the link (path and query) to download it from, valid a minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// `start`: the survey scale when it is not the default CSAT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub survey: Option<crate::config::SurveyKind>,

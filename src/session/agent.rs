@@ -276,6 +276,7 @@ impl AgentSession {
             | ClientFrame::Read { .. } => Err(Error::bad_request("handled by the shared requests")),
             ClientFrame::Start { .. }
             | ClientFrame::Rate { .. }
+            | ClientFrame::Transcript { .. }
             | ClientFrame::OfflineMessage { .. } => Err(Error::forbidden("agents cannot do that")),
         }
     }

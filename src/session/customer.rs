@@ -160,19 +160,10 @@ impl CustomerSession {
     /// The visitor of a `session` token: valid signature, within its lifetime, not
     /// revoked.
     async fn open(&self, hub: &Hub, token: &str) -> Result<String, HandshakeError> {
-        let refused = || HandshakeError::BadCredentials("session token is not valid".into());
-        let (visitor_id, issued_ms) =
-            auth::open_session(&hub.session_secret, token).ok_or_else(refused)?;
-        let lifetime_ms = hub.config.identity.session_lifetime_s.saturating_mul(1000);
-        if crate::clock::now_ms().saturating_sub(issued_ms) > lifetime_ms {
-            return Err(HandshakeError::BadCredentials("session expired".into()));
+        match super::visitor_of_session(hub, token).await? {
+            Ok(visitor_id) => Ok(visitor_id),
+            Err(refusal) => Err(HandshakeError::BadCredentials(refusal.into())),
         }
-        if let Some(revoked_ms) = hub.store.visitor_revoked_at(&visitor_id).await? {
-            if issued_ms <= revoked_ms {
-                return Err(HandshakeError::BadCredentials("session revoked".into()));
-            }
-        }
-        Ok(visitor_id)
     }
 
     async fn welcome(&self, hub: &Arc<Hub>) -> Result<ServerFrame, HandshakeError> {
@@ -344,6 +335,13 @@ impl CustomerSession {
                         "only a closed, unrated conversation can be rated",
                     )),
                 }
+            }
+            ClientFrame::Transcript { conversation_id } => {
+                let url = input::transcript_link(hub, &self.visitor_id, &conversation_id).await?;
+                Ok(Reply::Ack(AckBody {
+                    url: Some(url),
+                    ..AckBody::default()
+                }))
             }
             ClientFrame::OfflineMessage {
                 topic,

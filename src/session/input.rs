@@ -171,6 +171,33 @@ pub(super) async fn check_score(hub: &Hub, conversation_id: &str, score: u8) -> 
     }))
 }
 
+/// How long a transcript link works.
+const TRANSCRIPT_LINK_MS: u64 = 60_000;
+
+/// A short-lived signed link to the transcript of the visitor's own closed chat.
+pub(super) async fn transcript_link(
+    hub: &Hub,
+    visitor_id: &str,
+    conversation_id: &str,
+) -> Result<String> {
+    let record = hub
+        .store
+        .conversation(conversation_id)
+        .await?
+        .filter(|r| r.visitor_id == visitor_id)
+        .ok_or_else(|| Error::not_found(format!("no conversation {conversation_id} of yours")))?;
+    if record.is_open() {
+        return Err(Error::conflict(
+            "the chat is still open: its transcript comes after it ends",
+        ));
+    }
+    let expires = crate::clock::now_ms().saturating_add(TRANSCRIPT_LINK_MS);
+    let sig = crate::auth::sign_transcript(&hub.session_secret, conversation_id, expires);
+    Ok(format!(
+        "/v1/transcript/{conversation_id}?expires={expires}&sig={sig}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

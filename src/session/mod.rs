@@ -26,6 +26,29 @@ use crate::{
     registry::ConnTx,
 };
 
+/// The visitor a customer session token belongs to, or why it is refused (`not
+/// valid`, `expired`, `revoked`). The WebSocket `hello` and the transcript download
+/// both open sessions this way.
+pub async fn visitor_of_session(
+    hub: &Hub,
+    token: &str,
+) -> crate::store::StoreResult<std::result::Result<String, &'static str>> {
+    let Some((visitor_id, issued_ms)) = crate::auth::open_session(&hub.session_secret, token)
+    else {
+        return Ok(Err("session token is not valid"));
+    };
+    let lifetime_ms = hub.config.identity.session_lifetime_s.saturating_mul(1000);
+    if crate::clock::now_ms().saturating_sub(issued_ms) > lifetime_ms {
+        return Ok(Err("session expired"));
+    }
+    if let Some(revoked_ms) = hub.store.visitor_revoked_at(&visitor_id).await? {
+        if issued_ms <= revoked_ms {
+            return Ok(Err("session revoked"));
+        }
+    }
+    Ok(Ok(visitor_id))
+}
+
 /// What a handled request answers.
 pub enum Reply {
     /// Send an ack with these fields (if the frame had a `req`).

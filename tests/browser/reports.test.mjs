@@ -43,6 +43,11 @@ describe('reports page', { timeout: 240000 }, () => {
     await cust.getByTestId('sb-nps-9').click();
     await cust.getByTestId('sb-rating-submit').click();
     await cust.getByTestId('sb-rating-thanks').waitFor();
+    // The customer downloads the transcript of the closed chat.
+    const [download] = await Promise.all([cust.waitForEvent('download'), cust.getByTestId('sb-transcript').click()]);
+    const text = readFileSync(await download.path(), 'utf8');
+    assert.match(text, /Hello! How can I help\?/);
+    assert.match(download.suggestedFilename(), /^transcript-c_[0-9a-f]+\.txt$/);
   }));
 
   it('figures, charts and the CSV export', step(async () => {
