@@ -90,9 +90,10 @@ fn holidays_are_closed_all_day() {
 
 #[test]
 fn a_start_in_the_spring_gap_opens_after_it() {
-    let mut weekly = Weekly::default();
-    weekly.sun = vec!["02:30-05:00".into()];
-    let hours = paris(weekly);
+    let hours = paris(Weekly {
+        sun: vec!["02:30-05:00".into()],
+        ..Weekly::default()
+    });
     // 02:30 does not exist on 2026-03-29; 03:00 CEST (01:00 UTC) is the first instant after.
     assert_eq!(
         hours.next_opening(utc("2026-03-28T12:00:00Z")),
@@ -158,9 +159,10 @@ fn bad_schedules_are_refused_with_the_value() {
 
 #[test]
 fn a_start_in_the_autumn_fold_opens_at_its_first_occurrence() {
-    let mut weekly = Weekly::default();
-    weekly.sun = vec!["02:30-05:00".into()];
-    let hours = paris(weekly);
+    let hours = paris(Weekly {
+        sun: vec!["02:30-05:00".into()],
+        ..Weekly::default()
+    });
     // 02:30 happens twice on 2026-10-25: first at 00:30 UTC (CEST), then 01:30 UTC (CET).
     assert_eq!(
         hours.next_opening(utc("2026-10-24T12:00:00Z")),
