@@ -68,6 +68,9 @@ pub enum Error {
     /// Too many chats wait in the topic: the customer gets the offline form instead.
     #[error("{0}")]
     QueueFull(String),
+    /// The topic is outside its business hours: the customer gets the offline form.
+    #[error("{0}")]
+    Closed(String),
     /// Storage could not be reached; the request was not applied and may be retried.
     #[error("storage unavailable, retry later")]
     Unavailable,
@@ -83,7 +86,7 @@ impl Error {
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::RateLimited | Error::RateLimitedBecause(_) => ErrorCode::RateLimited,
-            Error::Unavailable | Error::QueueFull(_) => ErrorCode::Unavailable,
+            Error::Unavailable | Error::QueueFull(_) | Error::Closed(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -91,6 +94,7 @@ impl Error {
     pub fn reason(&self) -> Option<&'static str> {
         match self {
             Error::QueueFull(_) => Some("queue_full"),
+            Error::Closed(_) => Some("closed"),
             _ => None,
         }
     }

@@ -19,7 +19,7 @@
 //! - [`node`] — this node among the others: heartbeat, and the dispatch of the live feed;
 //! - [`store`] — every Redis call and key, the system of record;
 //! - [`router`] — pure routing state and decisions (no I/O, time passed in);
-//! - [`protocol`] — every wire frame, typed; [`config`], [`error`], [`auth`],
+//! - [`protocol`] — every wire frame, typed; [`config`], [`hours`], [`error`], [`auth`],
 //!   [`metrics`], [`clock`], [`canned`] (the rules of canned responses) — the leaves.
 //!
 //! [`Server::start`] connects to Redis, wires the owners together and rebuilds state;
@@ -39,6 +39,7 @@ pub mod directory;
 pub mod error;
 #[cfg(feature = "failpoints")]
 mod failpoint;
+pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod metrics;

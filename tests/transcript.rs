@@ -12,16 +12,22 @@ async fn a_customer_downloads_its_closed_chat() {
     let (_redis, hub) = setup().await;
     let (mut ann, _) = hub.available_agent("ann", "Ann", &[], 2).await;
     let (mut customer, _) = hub.customer(json!({"name": "Carl"})).await;
-    let conv = customer.start_chat("general", "my <b>order</b> is late").await;
+    let conv = customer
+        .start_chat("general", "my <b>order</b> is late")
+        .await;
     let offer = ann.wait_offer_for(&conv).await;
     ann.accept(&offer).await;
     ann.say(&conv, "Looking into it").await;
     ann.ok(json!({"type": "note", "conversation_id": conv, "text": "VIP, refund quietly"}))
         .await;
     customer
-        .err(json!({"type": "transcript", "conversation_id": conv}), "conflict")
+        .err(
+            json!({"type": "transcript", "conversation_id": conv}),
+            "conflict",
+        )
         .await;
-    ann.ok(json!({"type": "close", "conversation_id": conv})).await;
+    ann.ok(json!({"type": "close", "conversation_id": conv}))
+        .await;
     customer.wait_event(&conv, "closed").await;
 
     let ack = customer
@@ -38,7 +44,10 @@ async fn a_customer_downloads_its_closed_chat() {
 
     let (status, html) = hub.get(&format!("{url}&format=html")).await;
     assert_eq!(status, 200);
-    assert!(html.contains("my &lt;b&gt;order&lt;/b&gt; is late"), "{html}");
+    assert!(
+        html.contains("my &lt;b&gt;order&lt;/b&gt; is late"),
+        "{html}"
+    );
     assert!(!html.contains("<b>order"), "{html}");
     let response = reqwest::get(hub.http_url(&url)).await.expect("GET");
     let header = |name: &str| {
@@ -50,7 +59,11 @@ async fn a_customer_downloads_its_closed_chat() {
             .to_string()
     };
     assert_eq!(header("x-content-type-options"), "nosniff");
-    assert!(header("content-disposition").starts_with("attachment"), "{}", header("content-disposition"));
+    assert!(
+        header("content-disposition").starts_with("attachment"),
+        "{}",
+        header("content-disposition")
+    );
 
     // The link opens this transcript only, and only as signed.
     let (status, _) = hub.get(&format!("/v1/transcript/{conv}")).await;
@@ -59,8 +72,14 @@ async fn a_customer_downloads_its_closed_chat() {
     assert_eq!(hub.get(&tampered).await.0, 403);
     let (mut other, _) = hub.customer(json!({})).await;
     other
-        .err(json!({"type": "transcript", "conversation_id": conv}), "not_found")
+        .err(
+            json!({"type": "transcript", "conversation_id": conv}),
+            "not_found",
+        )
         .await;
-    ann.err(json!({"type": "transcript", "conversation_id": conv}), "forbidden")
-        .await;
+    ann.err(
+        json!({"type": "transcript", "conversation_id": conv}),
+        "forbidden",
+    )
+    .await;
 }

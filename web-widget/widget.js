@@ -69,6 +69,7 @@
     reqN: 0,
     reqs: {},             // req -> {resolve, reject, timer}
     online: null,
+    closedMessage: null,  // the topic's out-of-hours message while it is closed (issue 18)
     visitorId: null,
     convs: {},            // id -> conversation
     current: null,        // id of the conversation shown
@@ -275,7 +276,10 @@
     S.welcomed = true; S.attempt = 0;
     if (m.session) put(local, 'session', m.session);
     S.visitorId = m.visitor_id || null;
-    S.online = m.online !== false;
+    // Business hours: the welcome's `topics` (when sent) says for this widget's topic.
+    var t = m.topics && ((TOPIC && m.topics[TOPIC]) || Object.keys(m.topics).map(function (k) { return m.topics[k]; }).filter(function (x) { return x.default; })[0]);
+    S.online = t ? t.online !== false : m.online !== false;
+    S.closedMessage = (t && t.message) || null;
     var list = m.conversations || [], listed = {};
     list.forEach(function (s) { listed[s.conversation_id] = 1; });
     // A conversation we knew as open but the hub no longer lists has ended meanwhile:
@@ -458,8 +462,10 @@
       S.startInFlight = false;
       if (err.code === 'disconnected') return; // resent after reconnect
       if (err.code === 'conflict') { it.state = 'queued'; drop('conversation exists'); return; } // learn it from welcome
-      if (err.code === 'unavailable' && err.reason === 'queue_full') {
-        // Too many chats wait already: offer the offline form, with what was typed.
+      if (err.code === 'unavailable' && (err.reason === 'queue_full' || err.reason === 'closed')) {
+        // Too many chats wait already, or the topic is out of hours: offer the offline
+        // form, with what was typed.
+        if (err.reason === 'closed') S.closedMessage = err.message || null;
         S.outbox.splice(S.outbox.indexOf(it), 1);
         S.offlineDraft = it.text;
         S.online = false;
@@ -802,7 +808,8 @@
           err.textContent = e2.code === 'disconnected' || e2.code === 'timeout' ? 'No connection \u2014 please try again in a moment.' : 'Sorry, that did not work (' + e2.code + ').';
         });
       } }, [
-      h('h3', { text: c ? 'Sorry for the wait' : 'We\u2019re away right now' }),
+      h('h3', { text: c ? 'Sorry for the wait' : S.closedMessage ? 'We\u2019re closed right now' : 'We\u2019re away right now' }),
+      !c && S.closedMessage ? h('p', { 'data-testid': 'sb-offline-hours', text: S.closedMessage }) : null,
       h('p', { text: c ? 'Leave a message and we\u2019ll get back to you by email \u2014 or keep waiting for an agent.' : 'Leave a message and we\u2019ll get back to you by email.' }),
       h('label', {}, [document.createTextNode('Name'), name]),
       h('label', {}, [document.createTextNode('Email'), email]),

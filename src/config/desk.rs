@@ -123,6 +123,11 @@ pub(super) fn validate_topics(
                 topic.name
             ));
         }
+        if let Some(hours) = &topic.hours {
+            hours
+                .compile()
+                .map_err(|e| format!("topic {}: hours: {e}", topic.name))?;
+        }
         if topic.sla.wait_ms == Some(0) || topic.sla.first_response_ms == Some(0) {
             return Err(format!(
                 "topic {}: sla targets must be positive",

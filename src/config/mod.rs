@@ -239,6 +239,7 @@ impl Default for Config {
                 sla: SlaTargets::default(),
                 survey: SurveyKind::Csat,
                 leave_message_after_s: default_leave_message_after_s(),
+                hours: None,
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),

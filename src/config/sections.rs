@@ -119,6 +119,18 @@ pub struct TopicConfig {
     /// (`leave_message`); 0: never.
     #[serde(default = "default_leave_message_after_s")]
     pub leave_message_after_s: u64,
+    /// Business hours (issue 18); absent: always open. Outside them `start` answers
+    /// `unavailable` with reason `closed`.
+    #[serde(default)]
+    pub hours: Option<crate::hours::HoursConfig>,
+}
+
+impl TopicConfig {
+    /// The topic's checked business hours; `None` when it has none (always open) or
+    /// when they do not compile (refused at start by `validate`).
+    pub fn business_hours(&self) -> Option<crate::hours::Hours> {
+        self.hours.as_ref().and_then(|h| h.compile().ok())
+    }
 }
 
 pub(super) fn default_leave_message_after_s() -> u64 {

@@ -250,3 +250,43 @@ fn canned_seeds_obey_the_rest_rules() {
         assert!(matches!(with(bad), Err(ConfigError::Invalid(_))), "{bad}");
     }
 }
+
+#[test]
+fn business_hours_parse_and_bad_ones_name_the_topic() {
+    let topic = |hours: &str| {
+        Config::from_toml(
+            &format!("admin_token = \"a\"\n[[topic]]\nname = \"billing\"\nhours = {hours}\n"),
+            "redis://x",
+        )
+    };
+    let ok = topic(
+        r#"{ time_zone = "Europe/Paris", weekly = { mon = ["09:00-12:30", "13:30-18:00"], sat = [] }, holidays = ["2026-12-25"], message = "We're closed." }"#,
+    )
+    .expect("valid hours");
+    let hours = ok.topics[0].hours.as_ref().expect("hours kept");
+    assert_eq!(hours.weekly.mon.len(), 2);
+    assert!(ok.topics[0].business_hours().is_some());
+    for (bad, says) in [
+        (r#"{ time_zone = "Mars/Olympus" }"#, "unknown time zone"),
+        (
+            r#"{ time_zone = "UTC", weekly = { mon = ["18:00-09:00"] } }"#,
+            "ends before it starts",
+        ),
+        (
+            r#"{ time_zone = "UTC", weekly = { tue = ["09:00-13:00", "12:00-18:00"] } }"#,
+            "overlap",
+        ),
+    ] {
+        match topic(bad) {
+            Err(ConfigError::Invalid(msg)) => {
+                assert!(msg.starts_with("topic billing: hours: "), "{msg}");
+                assert!(msg.contains(says), "{msg}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    assert!(
+        topic(r#"{ time_zone = "UTC", weekly = { monday = [] } }"#).is_err(),
+        "unknown day names are refused"
+    );
+}

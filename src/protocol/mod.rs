@@ -169,6 +169,22 @@ pub struct ConversationSummary {
     pub survey: Option<crate::config::SurveyKind>,
 }
 
+/// A topic's entry in the customer `welcome`'s `topics` (business hours, issue 18).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopicStatus {
+    /// An agent is available and the topic is within its hours.
+    pub online: bool,
+    /// The topic a `start` without (or with an unknown) `topic` goes to.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// The configured out-of-hours message, while the topic is closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When a closed topic opens next (Unix ms), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentInfo {
     pub id: String,
@@ -243,6 +259,9 @@ pub enum ServerFrame {
         verified_fields: Option<Vec<String>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         online: Option<bool>,
+        /// Per topic, to customers when some topic has business hours (issue 18).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        topics: Option<std::collections::BTreeMap<String, TopicStatus>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent: Option<AgentInfo>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,7 +279,7 @@ pub enum ServerFrame {
         code: ErrorCode,
         message: String,
         /// Why, when a client should act on more than the code (an addition):
-        /// `queue_full` on an `unavailable` start.
+        /// `queue_full` or `closed` on an `unavailable` start.
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },

@@ -76,6 +76,7 @@ impl AgentSession {
             verified: None,
             verified_fields: None,
             online: None,
+            topics: None,
             agent: Some(AgentInfo {
                 id: agent.id.clone(),
                 name: agent.name.clone(),

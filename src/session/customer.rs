@@ -187,17 +187,21 @@ impl CustomerSession {
                 }
             }
         }
+        let now = crate::clock::now_ms();
+        let (online, topics) =
+            super::hours::welcome_status(&hub.config, hub.router.online().await, now);
         Ok(ServerFrame::Welcome {
             protocol: PROTOCOL_VERSION,
             session: Some(auth::make_session(
                 &hub.session_secret,
                 &self.visitor_id,
-                crate::clock::now_ms(),
+                now,
             )),
             visitor_id: Some(self.visitor_id.clone()),
             verified: Some(self.verified),
             verified_fields: self.verified_fields.clone(),
-            online: Some(hub.router.online().await),
+            online: Some(online),
+            topics,
             agent: None,
             status: None,
             conversations,
@@ -408,6 +412,7 @@ impl CustomerSession {
             .topic(topic.as_deref().unwrap_or_default())
             .unwrap_or_else(|| hub.config.default_topic())
             .clone();
+        super::hours::check_open(&topic, crate::clock::now_ms())?;
         let waiting = hub.router.waiting(&topic.name).await;
         if waiting >= topic.max_waiting as usize {
             return Err(Error::QueueFull(format!(

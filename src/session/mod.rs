@@ -5,6 +5,7 @@
 //! - `shared` — the requests both roles make the same way (messages, history, typing,
 //!   read receipts) and the text checks in front of them;
 //! - `customer`, `agent` — what only that role may do;
+//! - `hours` — business hours as customers see them (`welcome`, refused `start`);
 //! - `flood` — the customer flood limits (per address and visitor, counted in Redis);
 //! - `input` — checks of what a customer types (lengths, blank-looking texts, names).
 //!
@@ -13,6 +14,7 @@
 mod agent;
 mod customer;
 mod flood;
+mod hours;
 mod input;
 mod shared;
 

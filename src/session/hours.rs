@@ -1,0 +1,126 @@
+//! Business hours as customers see them (issue 18): the `welcome`'s `online` and
+//! `topics`, and the refusal of a `start` on a closed topic. The schedule itself is
+//! `crate::hours`; this only applies it to the configured topics at an instant.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    config::{Config, TopicConfig},
+    error::{Error, Result},
+    protocol::TopicStatus,
+};
+
+/// The customer `welcome`'s `online` and `topics` at `now_ms`. `online`: an agent is
+/// available and the default topic is open. `topics` lists every topic, only when some
+/// topic has hours (otherwise every topic's answer is `online` and nothing is added).
+pub(super) fn welcome_status(
+    config: &Config,
+    agents_online: bool,
+    now_ms: u64,
+) -> (bool, Option<BTreeMap<String, TopicStatus>>) {
+    let default = config.default_topic();
+    let online = agents_online && is_open(default, now_ms);
+    if config.topics.iter().all(|t| t.hours.is_none()) {
+        return (online, None);
+    }
+    let topics = config
+        .topics
+        .iter()
+        .map(|topic| {
+            let (open, message, opens_at) = match topic.business_hours() {
+                Some(hours) if !hours.is_open(now_ms) => {
+                    (false, hours.message.clone(), hours.next_opening(now_ms))
+                }
+                _ => (true, None, None),
+            };
+            let status = TopicStatus {
+                online: agents_online && open,
+                default: topic.name == default.name,
+                message,
+                opens_at,
+            };
+            (topic.name.clone(), status)
+        })
+        .collect();
+    (online, Some(topics))
+}
+
+/// Refuses a `start` on a topic outside its hours: `unavailable`, reason `closed`, with
+/// the configured message. Nothing is stored.
+pub(super) fn check_open(topic: &TopicConfig, now_ms: u64) -> Result<()> {
+    match topic.business_hours() {
+        Some(hours) if !hours.is_open(now_ms) => {
+            Err(Error::Closed(hours.message.clone().unwrap_or_else(|| {
+                format!(
+                    "{} is closed now: please leave an offline message",
+                    topic.name
+                )
+            })))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_open(topic: &TopicConfig, now_ms: u64) -> bool {
+    topic.business_hours().is_none_or(|h| h.is_open(now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hours::{HoursConfig, Weekly};
+
+    fn closed_always() -> HoursConfig {
+        HoursConfig {
+            time_zone: "UTC".into(),
+            weekly: Weekly::default(),
+            holidays: vec![],
+            message: Some("closed for good".into()),
+        }
+    }
+
+    fn config(default_hours: Option<HoursConfig>, billing_hours: Option<HoursConfig>) -> Config {
+        let mut config = Config::default();
+        let mut billing = config.topics[0].clone();
+        config.topics[0].hours = default_hours;
+        billing.name = "billing".into();
+        billing.default = false;
+        billing.hours = billing_hours;
+        config.topics.push(billing);
+        config
+    }
+
+    #[test]
+    fn no_hours_adds_nothing() {
+        assert_eq!(welcome_status(&config(None, None), true, 0), (true, None));
+        assert_eq!(welcome_status(&config(None, None), false, 0), (false, None));
+    }
+
+    #[test]
+    fn a_closed_topic_is_offline_with_its_message() {
+        let (online, topics) = welcome_status(&config(None, Some(closed_always())), true, 0);
+        assert!(online, "the default topic is open");
+        let topics = topics.unwrap();
+        assert_eq!(
+            topics["billing"],
+            TopicStatus {
+                online: false,
+                default: false,
+                message: Some("closed for good".into()),
+                opens_at: None,
+            }
+        );
+        assert!(topics["general"].online && topics["general"].default);
+        let (online, _) = welcome_status(&config(Some(closed_always()), None), true, 0);
+        assert!(!online, "the default topic is closed");
+    }
+
+    #[test]
+    fn start_on_a_closed_topic_is_refused_as_closed() {
+        let config = config(None, Some(closed_always()));
+        let err = check_open(&config.topics[1], 0).unwrap_err();
+        assert_eq!(err.reason(), Some("closed"));
+        assert_eq!(err.to_string(), "closed for good");
+        assert!(check_open(&config.topics[0], 0).is_ok());
+    }
+}
