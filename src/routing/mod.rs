@@ -89,7 +89,9 @@ pub(crate) enum Msg {
         agent: String,
         offer_id: String,
         /// The ack of an accepting connection on this node, or one on another node.
-        ack: Option<Ack>,
+        /// Boxed: an ack holds a whole `AckBody`, and this message shares its enum with
+        /// small ones.
+        ack: Option<Box<Ack>>,
         remote_ack: Option<crate::conversation::RemoteAck>,
         /// The conversation and the seq of its `joined`.
         reply: oneshot::Sender<Result<(String, u64)>>,
@@ -292,7 +294,7 @@ impl RouterHandle {
         self.ask(|reply| Msg::Accept {
             agent,
             offer_id,
-            ack,
+            ack: ack.map(Box::new),
             remote_ack: None,
             reply,
         })

@@ -258,7 +258,7 @@ impl RoutingTask {
                     let mut accepting = Some(Accepting {
                         agent,
                         offer_id,
-                        ack,
+                        ack: ack.map(|ack| *ack),
                         remote_ack,
                         reply,
                     });
