@@ -10,6 +10,7 @@ import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.j
 import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 import { historySection, historySig, loadHistory } from './history.js';
+import { initAlerts, offerAlert } from './alerts.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -56,7 +57,7 @@ function boot() {
     e.preventDefault();
     const token = $('login-token').value.trim();
     if (!token) return;
-    sessionStorage.setItem(TOKEN_KEY, token);
+    localStorage.setItem(TOKEN_KEY, token);
     startSession(token);
   });
   $('logout').addEventListener('click', () => logout(''));
@@ -70,10 +71,13 @@ function boot() {
   initCanned({ api, context: () => ({ conv: S.convs.get(S.active), me: S.me }), onPick: () => typing(true) });
   initCannedPanel({ hub: HUB, token: () => S.token, topics: () => [...S.topics] });
   setupDialogs();
+  initAlerts($('alerts-toggle'));
   setInterval(tickOffers, 250);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
 
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  // The token is kept in localStorage: a new tab or a browser restart stays signed in;
+  // Sign out (or a refused token) removes it. (Older consoles kept it per tab.)
+  const token = localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
   const notice = REFUSED_HUB ? `The hub address in this link is not allowed; using ${HUB}.` : '';
   if (token) startSession(token); else showLogin(notice);
 }
@@ -112,6 +116,7 @@ function logout(message) {
   S.conn?.stop();
   S.conn = null;
   clearInterval(S.pollTimer);
+  localStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(OUTBOX_KEY);
   sessionStorage.removeItem(MONITOR_KEY);
@@ -212,7 +217,7 @@ function onFrame(m) {
     case 'typing': {
       if (!m.from || (m.from.role === 'agent' && m.from.id === S.me?.id)) return;
       const c = conv(m.conversation_id);
-      c.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+      c.typing = m.on ? { name: typingName(c, m.from), until: Date.now() + 8000 } : null;
       render();
       if (m.on) setTimeout(render, 8100);
       break;
@@ -272,7 +277,7 @@ function apply(c, ev) {
     case 'joined':
       c.agents.set(ev.agent.id, ev.agent);
       if (c.state !== 'closed') c.state = 'assigned';
-      if (ev.agent.id === me) { c.member = true; c.banner = ''; }
+      if (ev.agent.id === me) { c.member = true; c.banner = ''; c.handedOver = false; }
       else if (c.transferPending) c.transferPending = null;
       break;
     case 'left':
@@ -280,7 +285,9 @@ function apply(c, ev) {
       if (ev.agent.id === me) {
         c.member = false;
         c.transferPending = null;
-        c.banner = ev.reason === 'transferred' ? 'You transferred this conversation.' : `You left this conversation (${ev.reason}).`;
+        // After a hand-off the view follows it: read-only, with who has the chat now.
+        c.handedOver = ev.reason === 'transferred';
+        c.banner = c.handedOver ? '' : `You left this conversation (${ev.reason}).`;
       }
       break;
     case 'transfer': {
@@ -373,6 +380,9 @@ function addOffer(o) {
   if (o.topic) S.topics.add(o.topic);
   renderOffers();
   notifyTitle();
+  const cust = o.customer || {};
+  offerAlert(o.offer_id, o.transfer ? 'Transferred chat offered' : 'New chat offer',
+    `${who({ customer: cust })}${o.topic ? ' · ' + o.topic : ''}${o.preview ? ': ' + o.preview : ''}`);
 }
 
 function removeOffer(id, reason) {
@@ -737,6 +747,31 @@ function who(c) {
   return cu.name || cu.email || (cu.id ? 'Visitor ' + cu.id.replace(/^v_/, '').slice(0, 6) : 'Visitor');
 }
 
+// Who is typing, by name: the frame's name, the customer's name from the conversation, or
+// "Visitor 1a2b3c" — never a raw visitor id.
+function typingName(c, from) {
+  if (from.name) return from.name;
+  if (from.role === 'customer') return who({ customer: { ...(c.customer || {}), id: c.customer?.id || from.id } });
+  return agentName(c, from.id);
+}
+
+// An agent's display name: from the conversation's joined events, else the id.
+function agentName(c, id) {
+  if (!id) return 'another agent';
+  if (id === S.me?.id) return S.me.name || id;
+  const a = c?.agents.get(id) || c?.events.find((e) => (e.kind === 'joined' || e.kind === 'left') && e.agent?.id === id)?.agent;
+  return a?.name || S.agents.find?.((x) => x.id === id)?.name || id;
+}
+
+// Whom the last transfer went to: the agent's name (from their `joined`), or the queue.
+function handedTo(c) {
+  const t = [...c.events].reverse().find((e) => e.kind === 'transfer');
+  if (!t) return 'another agent';
+  if (t.to_topic) return `the ${t.to_topic} queue`;
+  const name = agentName(c, t.to_agent);
+  return name === t.to_agent && !c.events.some((e) => e.kind === 'joined' && e.agent?.id === t.to_agent) ? 'another agent' : name;
+}
+
 function paintTabs() {
   const list = $('tabs');
   const items = [...S.convs.values()];
@@ -775,11 +810,11 @@ let logConv = null;
 
 function clock(ts) { return ts ? new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : ''; }
 
-function describe(ev) {
+function describe(ev, c) {
   switch (ev.kind) {
     case 'joined': return `${ev.agent.name || ev.agent.id} joined`;
     case 'left': return `${ev.agent.name || ev.agent.id} left (${ev.reason})`;
-    case 'transfer': return `${ev.from_agent} transferred to ${ev.to_agent ? 'agent ' + ev.to_agent : 'topic ' + ev.to_topic}`;
+    case 'transfer': return `${agentName(c, ev.from_agent)} transferred to ${ev.to_agent ? 'agent ' + agentName(c, ev.to_agent) : 'topic ' + ev.to_topic}`;
     case 'closed': return `Closed by ${ev.by?.role === 'customer' ? 'the customer' : ev.by?.id || 'system'} · ${ev.resolution}${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}`;
     case 'rating': return `Customer rated ${ev.score}/5${ev.comment ? ': “' + ev.comment + '”' : ''}`;
     default: return ev.kind;
@@ -816,10 +851,12 @@ function paintConv() {
   const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
   $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
   const open = c.state !== 'closed';
-  const canAct = open && (c.member || S.me?.supervisor);
+  const canAct = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('btn-transfer').disabled = !canAct;
   $('btn-close').disabled = !canAct;
-  const banner = c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  const banner = c.handedOver ? `Handed over to ${handedTo(c)}.`
+    : c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  $('conv-main').classList.toggle('handed-over', !!c.handedOver);
   $('conv-banner').hidden = !banner;
   $('conv-banner').textContent = banner || '';
 
@@ -835,11 +872,14 @@ function paintConv() {
     if (!n) {
       if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text);
       else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text);
-      else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x) }),
+      else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x, c) }),
         x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: ` — “${x.note}”` }) : null);
       logNodes.set(key, n);
     }
-    if (key[0] === 'p') {
+    if (key[0] === 'e' && n.dataset.testid === 'sys') {
+      const text = describe(x, c); // names can arrive later (a transfer's `joined`)
+      if (n.firstChild.textContent !== text) n.firstChild.textContent = text;
+    } else if (key[0] === 'p') {
       n.dataset.cmid = x.cmid;
       const st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
       setMeta(n, `${clock(x.ts)} · ${st === 'failed' ? 'not sent (' + x.error + ')' : st === 'stored' ? 'sent' : 'sending…'}`, st);
@@ -872,7 +912,7 @@ function paintConv() {
   $('input').placeholder = note ? 'Internal note — only agents see this' : 'Reply… (type / for canned responses)';
   $('input').setAttribute('aria-label', note ? 'Internal note' : 'Reply to the customer');
   $('send').textContent = note ? 'Add note' : 'Send';
-  const canWrite = open && (c.member || S.me?.supervisor);
+  const canWrite = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('input').disabled = !canWrite;
   $('send').disabled = !canWrite;
 }
