@@ -257,7 +257,7 @@
       case 'typing': {
         if (!m.from || m.from.role === 'customer') return;
         var t = conv(m.conversation_id);
-        t.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+        t.typing = m.on ? { name: m.from.name || 'An agent', until: Date.now() + 8000 } : null;
         render();
         if (m.on) setTimeout(render, 8100);
         return;
@@ -572,13 +572,13 @@
     'form.comp{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff;align-items:flex-end}' +
     'textarea,input{font:inherit;color:inherit;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;width:100%;background:#fff}' +
     'textarea:focus,input:focus{outline:2px solid var(--c);outline-offset:-1px;border-color:transparent}' +
-    '.comp textarea{resize:none;height:42px;max-height:120px}' +
+    '.comp textarea{resize:none;height:42px;max-height:120px;font-size:16px}' +
     '.send{border:0;border-radius:10px;background:var(--c);color:#fff;font-weight:600;padding:0 16px;height:42px;cursor:pointer}' +
     '.send:disabled{opacity:.5;cursor:default}.send:focus-visible,.star:focus-visible,.ib:focus-visible{outline:2px solid #fbbf24;outline-offset:2px}' +
     '.card{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:14px;display:flex;flex-direction:column;gap:10px;align-self:stretch}' +
     '.card h3{margin:0;font-size:15px}.card p{margin:0;color:#4b5563;line-height:1.45}' +
     'label{display:flex;flex-direction:column;gap:4px;font-size:12px;color:#374151;font-weight:600}' +
-    'label input,label textarea{font-size:14px;font-weight:400}' +
+    'label input,label textarea{font-size:16px;font-weight:400}' +
     '.stars{display:flex;gap:4px}' +
     '.star{border:0;background:none;font-size:28px;line-height:1;color:#d1d5db;cursor:pointer;padding:2px}' +
     '.star.on{color:#f59e0b}' +
@@ -687,11 +687,19 @@
   }
   function who(x) { return x == null ? '' : typeof x === 'object' ? (x.name || x.id || '') : String(x); }
 
-  function describe(ev) {
+  // A transfer names its target agent by id only: the name comes from that agent's later
+  // `joined`; until then, "another agent".
+  function transferTarget(ev, c) {
+    if (ev.to_agent && typeof ev.to_agent === 'object') return who(ev.to_agent);
+    var j = c && c.events.filter(function (e) { return e.kind === 'joined' && e.seq > ev.seq && e.agent && e.agent.id === ev.to_agent; })[0];
+    return j && j.agent.name ? j.agent.name : 'another agent';
+  }
+
+  function describe(ev, c) {
     switch (ev.kind) {
       case 'joined': return who(ev.agent) + ' joined the chat';
       case 'left': return ev.reason === 'transferred' ? null : who(ev.agent) + ' left the chat';
-      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + (who(ev.to_agent) || 'a colleague') + '\u2026';
+      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + transferTarget(ev, c) + '\u2026';
       case 'closed': return 'Chat ended' + (ev.ticket_id ? ' \u00b7 ticket ' + ev.ticket_id : '');
     }
     return null;
@@ -732,10 +740,13 @@
       if (!n) {
         if (key[0] === 'p') n = msgNode(key, x.text, 'customer');
         else if (x.kind === 'message') n = msgNode(key, x.text, x.from && x.from.role || 'system');
-        else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x) });
+        else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x, c) });
         nodes[key] = n;
       }
-      if (key[0] === 'p') {
+      if (key[0] === 'e' && x.kind !== 'message') {
+        var said = describe(x, c);
+        if (n.textContent !== said) n.textContent = said;
+      } else if (key[0] === 'p') {
         var st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
         setMeta(n, [clock(x.ts), x.state === 'failed' ? x.error : STATE_LABEL[st]], st);
         n.setAttribute('data-cmid', x.cmid);
