@@ -39,7 +39,7 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
   before(async () => {
     hub = await H.startHub();
     browser = await H.launchBrowser();
-    aliceToken = await hub.createAgent('alice', { name: 'Alice' });
+    aliceToken = await hub.createAgent('alice', { name: 'Alice', supervisor: true });
     bobToken = await hub.createAgent('bob', { name: 'Bob' });
   });
 
@@ -60,6 +60,7 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
 
     cust = await H.newPage(browser, { name: 'cust' });
     await H.openWidget(cust, hub);
+    assert.match(await cust.getByTestId('demo-hint').innerText(), /first sign an agent in/i);
     await H.widgetSend(cust, 'Hello from the walkthrough');
     await alice.getByTestId('offer').waitFor({ timeout: 20000 });
     await H.until(async () => (await alerts(alice)).notes === 1, { what: 'one notification' });
@@ -104,6 +105,8 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
     await tab.reload();
     await tab.getByTestId('login-token').waitFor();
     await tab.close();
+    // Alice steps away: the second customer's chat waits for Bob.
+    await alice.getByTestId('status-away').click();
   }));
 
   it('transfer: the customer reads names, the previous owner sees the hand-off', step(async () => {
@@ -113,9 +116,14 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
     await alice.locator(`[data-testid=tab][data-conversation-id="${convId}"]`).click();
     await alice.getByTestId('transfer-open').click();
     await alice.getByTestId('transfer-kind-agent').check();
-    await alice.getByTestId('transfer-target').fill('bob');
+    // A supervisor picks from the agents, with their status and load.
+    const bobOption = alice.locator('[data-testid=transfer-agent] option[value=bob]');
+    await bobOption.waitFor({ state: 'attached' });
+    assert.match(await bobOption.innerText(), /^Bob — available · \d\/3 chats$/);
+    assert.ok(await alice.getByTestId('transfer-target').isHidden());
+    await alice.getByTestId('transfer-agent').selectOption('bob');
     await alice.getByTestId('transfer-submit').click();
-    // (Bob may first be offered the second customer's chat, still queued.)
+    // (Bob is offered the second customer's chat too, still queued.)
     const offer = bob.locator(`[data-testid=offer][data-conversation-id="${convId}"]`);
     await offer.waitFor({ timeout: 20000 });
     await offer.getByTestId('offer-accept').click();
@@ -132,5 +140,61 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
     await bob.getByTestId('close-tags').fill('refund, vip');
     await bob.getByTestId('close-submit').click();
     await cust.getByTestId('sb-system').filter({ hasText: 'Chat ended' }).waitFor();
+    // The closed chat shows its tags.
+    await H.until(async () => /Tags: refund, vip/.test(await bob.getByTestId('conv-banner').innerText()), { what: 'tags on the closed chat' });
+    await bob.getByTestId('detail-tags').filter({ hasText: 'refund, vip' }).waitFor();
+  }));
+
+  it('a supervisor confirms before closing a chat another agent owns', step(async () => {
+    const offer = bob.getByTestId('offer');
+    await offer.waitFor({ timeout: 20000 });
+    const id2 = await offer.getAttribute('data-conversation-id');
+    await offer.getByTestId('offer-accept').click();
+    await bob.locator('[data-testid=msg][data-role=customer]', { hasText: 'Second customer here' }).waitFor();
+
+    await alice.getByTestId('supervisor-tab').click();
+    await alice.locator(`[data-testid=sup-conv][data-conversation-id="${id2}"] [data-testid=sup-monitor]`).click();
+    await H.until(async () => (await H.consoleState(alice)).active === id2, { what: 'monitoring' });
+    await alice.getByTestId('close-open').click();
+    let asked = '';
+    alice.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await alice.getByTestId('close-submit').click();
+    await H.until(async () => asked !== '', { what: 'a confirmation' });
+    assert.match(asked, /Bob's, not yours/);
+    assert.ok(await alice.getByTestId('close-dialog').isVisible(), 'dismissed: nothing closed');
+    alice.once('dialog', (d) => d.accept());
+    await alice.getByTestId('close-submit').click();
+    await cust2.getByTestId('sb-system').filter({ hasText: 'Chat ended' }).waitFor();
+  }));
+
+  it('details: note contrast, focus ring, 16px widget input, customer panel on narrow screens', step(async () => {
+    const ratio = await alice.getByTestId('note-toggle').evaluate((el) => {
+      const rgb = (s) => s.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+      const cs = getComputedStyle(el);
+      let bg = cs.backgroundColor;
+      if (/rgba\(0, 0, 0, 0\)|transparent/.test(bg)) bg = 'rgb(255, 255, 255)';
+      const [a, b] = [lum(rgb(cs.color)), lum(rgb(bg))].sort((x, y) => y - x);
+      return (a + 0.05) / (b + 0.05);
+    });
+    assert.ok(ratio >= 4.5, `note button contrast ${ratio.toFixed(2)}`);
+
+    await alice.getByTestId('alerts-toggle').focus();
+    await alice.keyboard.press('Tab');
+    const ring = await alice.evaluate(() => { const cs = getComputedStyle(document.activeElement); return [document.activeElement.id, cs.outlineStyle, cs.outlineWidth]; });
+    assert.deepEqual(ring, ['logout', 'solid', '2px']);
+
+    assert.equal(await cust.getByTestId('sb-input').evaluate((el) => getComputedStyle(el).fontSize), '16px');
+
+    await alice.getByTestId('view-inbox').click();
+    await alice.setViewportSize({ width: 1000, height: 760 });
+    assert.ok(await alice.getByTestId('customer-details').isHidden());
+    await alice.getByTestId('details-toggle').click();
+    await alice.getByTestId('customer-details').waitFor({ state: 'visible' });
+    await H.screenshot(alice, 'console-details-overlay');
+    await alice.getByTestId('details-toggle').click();
+    await alice.getByTestId('customer-details').waitFor({ state: 'hidden' });
+    await alice.setViewportSize({ width: 1280, height: 800 });
   }));
 });

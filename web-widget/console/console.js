@@ -300,6 +300,7 @@ function apply(c, ev) {
       c.ticketId = ev.ticket_id;
       c.typing = null;
       c.banner = `Closed (${ev.resolution})${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}.`;
+      if (ev.ticket_id && c.tags == null) loadTags(c, ev.ticket_id);
       for (const it of S.outbox) if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'conversation closed'; }
       saveOutbox();
       break;
@@ -371,6 +372,18 @@ async function loadDetails(c) {
   } catch (err) {
     console.debug('details', c.id, err);
   }
+}
+
+// A closed chat's tags: the `closed` event names its ticket, the ticket has the tags.
+async function loadTags(c, ticketId) {
+  c.tags = [];
+  try {
+    const t = await api('/v1/tickets/' + encodeURIComponent(ticketId));
+    c.tags = (t.ticket || t).tags || [];
+  } catch (err) {
+    console.debug('tags', c.id, err);
+  }
+  render();
 }
 
 // ------------------------------------------------------------------ offers
@@ -564,31 +577,31 @@ function setupDialogs() {
   for (const d of document.querySelectorAll('dialog')) {
     d.querySelector('[data-close]').addEventListener('click', () => d.close());
   }
-  $('btn-transfer').addEventListener('click', () => {
-    const f = $('form-transfer');
-    f.reset();
-    $('transfer-error').textContent = '';
-    const dl = $('transfer-targets');
-    const agents = S.agents.filter((a) => a.id !== S.me?.id);
-    dl.replaceChildren(...agents.map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` })),
-      ...[...S.topics].map((t) => h('option', { value: t, text: 'topic ' + t })));
-    $('dlg-transfer').showModal();
-  });
+  $('btn-transfer').addEventListener('click', openTransfer);
+  for (const r of $('form-transfer').kind) r.addEventListener('change', paintTransferTargets);
   $('form-transfer').addEventListener('submit', (e) => {
     e.preventDefault();
     const f = e.target;
     const c = S.convs.get(S.active);
     if (!c) return;
-    const target = f.target.value.trim();
+    const toTopic = f.kind.value === 'topic';
+    const picked = !toTopic && !$('transfer-agent-row').hidden;
+    const target = picked ? f.agent.value : f.target.value.trim();
+    if (!target) { $('transfer-error').textContent = toTopic ? 'Name a topic.' : 'Pick an agent.'; return; }
     const frame = { type: 'transfer', conversation_id: c.id };
-    frame[f.kind.value === 'topic' ? 'to_topic' : 'to_agent'] = target;
+    frame[toTopic ? 'to_topic' : 'to_agent'] = target;
     if (f.note.value.trim()) frame.note = f.note.value.trim();
     S.conn?.request(frame).then(() => {
-      c.transferPending = f.kind.value === 'topic' ? `topic ${target}` : `agent ${target}`;
+      c.transferPending = toTopic ? `topic ${target}` : `agent ${picked ? agentName(c, target) : target}`;
       c.banner = '';
       $('dlg-transfer').close();
       render();
     }, (err) => { $('transfer-error').textContent = `Transfer failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+  });
+  $('btn-details').addEventListener('click', () => {
+    const on = !$('details').classList.contains('overlay');
+    $('details').classList.toggle('overlay', on);
+    $('btn-details').setAttribute('aria-expanded', String(on));
   });
   $('btn-close').addEventListener('click', () => {
     $('form-close').reset();
@@ -601,12 +614,54 @@ function setupDialogs() {
     const c = S.convs.get(S.active);
     if (!c) return;
     const tags = f.tags.value.split(',').map((t) => t.trim()).filter(Boolean);
+    if (!c.member) {
+      const owners = [...c.agents.values()].map((a) => a.name || a.id).join(', ') || 'another agent';
+      if (!confirm(`This chat is ${owners}'s, not yours. Close it for them?`)) return;
+    }
     S.conn?.request({ type: 'close', conversation_id: c.id, resolution: f.resolution.value, tags }).then((ack) => {
       c.ticketId = ack.ticket_id || c.ticketId;
       $('dlg-close').close();
       render();
     }, (err) => { $('close-error').textContent = `Close failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
   });
+}
+
+// The transfer dialog's targets: supervisors pick from the agents (name, status, load, from
+// GET /v1/agents); other agents type an id, helped by a list of the agents and topics known.
+let transferAgents = null;
+function openTransfer() {
+  $('form-transfer').reset();
+  $('transfer-error').textContent = '';
+  transferAgents = null;
+  paintTransferTargets();
+  $('dlg-transfer').showModal();
+  if (!S.me?.supervisor) return;
+  api('/v1/agents').then((body) => {
+    S.agents = body.agents || [];
+    transferAgents = S.agents.filter((a) => a.id !== S.me?.id);
+    paintTransferTargets();
+  }, () => {});
+}
+
+const STATUS_ORDER = { available: 0, wrap_up: 1, away: 2, offline: 3 };
+function paintTransferTargets() {
+  const f = $('form-transfer');
+  const toTopic = f.kind.value === 'topic';
+  const pick = !toTopic && transferAgents && transferAgents.length > 0;
+  $('transfer-agent-row').hidden = !pick;
+  $('transfer-target-row').hidden = pick;
+  $('transfer-target-label').textContent = toTopic ? 'Topic' : 'Agent id';
+  if (pick) {
+    const was = f.agent.value;
+    const list = [...transferAgents].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || (a.name || a.id).localeCompare(b.name || b.id));
+    f.agent.replaceChildren(...list.map((a) => h('option', { value: a.id,
+      text: `${a.name || a.id} — ${(a.status || 'offline').replace('_', '-')} · ${a.load ?? 0}/${a.capacity ?? '?'} chats` })));
+    if (was) f.agent.value = was;
+  }
+  for (const c of S.convs.values()) if (c.topic) S.topics.add(c.topic);
+  const known = toTopic ? [...S.topics].map((t) => h('option', { value: t }))
+    : S.agents.filter((a) => a.id !== S.me?.id).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` }));
+  $('transfer-targets').replaceChildren(...known);
 }
 
 // ------------------------------------------------------------------ supervisor
@@ -854,11 +909,13 @@ function paintConv() {
   const canAct = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('btn-transfer').disabled = !canAct;
   $('btn-close').disabled = !canAct;
+  const tagged = c.state === 'closed' && c.tags?.length ? ` Tags: ${c.tags.join(', ')}.` : '';
   const banner = c.handedOver ? `Handed over to ${handedTo(c)}.`
     : c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
   $('conv-main').classList.toggle('handed-over', !!c.handedOver);
   $('conv-banner').hidden = !banner;
-  $('conv-banner').textContent = banner || '';
+  $('conv-banner').textContent = (banner || '') + (c.handedOver ? '' : tagged);
+  $('conv-banner').hidden = !(banner || tagged);
 
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
   const want = [];
@@ -929,6 +986,7 @@ function paintDetails() {
     ['Topic', c.topic || d.topic || '—'],
   ];
   if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
+  if (c.tags?.length) rows.push(['Tags', c.tags.join(', ')]);
   if (c.rating) rows.push(['Rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
   const allMeta = d.metadata && typeof d.metadata === 'object' ? d.metadata : {};
   rows.push(['Page', allMeta.page || '—'], ['Referrer', allMeta.referrer || '—']);
