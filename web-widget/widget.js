@@ -312,7 +312,7 @@
     saveOutbox();
     flush();
     markRead();
-    render();
+    render(true); // after a reload the log opens at its end
   }
 
   // ---------------------------------------------------------------- ordering
@@ -626,6 +626,10 @@
     el.panel.appendChild(h('header', {}, [el.avatar, h('div', { class: 'hd' }, [el.title, h('div', { class: 'sub' }, [el.dot, el.sub])]), el.end, el.x]));
     el.info = h('div', { class: 'info', 'data-testid': 'sb-queue', role: 'status', hidden: true });
     el.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', 'data-testid': 'sb-messages', tabindex: '0' });
+    // Whether the log follows new lines: true until the reader scrolls up, and again once
+    // they scroll back to the end. (Measured on scroll, not at render: a log that grew
+    // while hidden or before layout still opens at its end.)
+    el.log.addEventListener('scroll', function () { stick = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60; });
     el.typing = h('div', { class: 'typing', 'data-testid': 'sb-typing', 'aria-live': 'polite' });
     el.input = h('textarea', { 'aria-label': 'Write a message', placeholder: 'Write a message\u2026', maxlength: String(MAX_TEXT), rows: '1', 'data-testid': 'sb-input',
       oninput: function () { typing(!!el.input.value.trim()); },
@@ -657,7 +661,10 @@
 
   function open() {
     S.open = true;
+    // While closed the log has no height to keep at the bottom: opening shows its end.
+    forceScroll = true;
     paint();
+    forceScroll = false;
     markRead();
     var target = el.panel.querySelector('[data-autofocus]') || el.input;
     if (target && !target.disabled) target.focus();
@@ -734,7 +741,6 @@
       if ((c && it.conv === c.id) || (!it.conv && (!c || c.state === 'closed' || it.start))) want.push(['p' + it.cmid, it]);
     });
     var keep = {}, prev = null;
-    var atBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60;
     want.forEach(function (w) {
       var key = w[0], x = w[1], n = nodes[key];
       if (!n) {
@@ -768,7 +774,7 @@
     if (!want.length && !el.log.querySelector('.card')) {
       if (!empty) el.log.appendChild(h('div', { class: 'empty', text: 'Hi there \ud83d\udc4b Ask us anything \u2014 we usually reply in a few minutes.' }));
     } else if (empty) empty.remove();
-    if (atBottom || forceScroll) el.log.scrollTop = el.log.scrollHeight;
+    pinBottom = stick || forceScroll; // applied at the end of paint, once the panel is laid out
   }
 
   // Cards below the log: offline form, rating, confirmation.
@@ -906,6 +912,8 @@
   }
 
   var forceScroll = false;
+  var stick = true;
+  var pinBottom = false;
   var renderQueued = false;
   function render(scroll) {
     if (scroll) forceScroll = true;
@@ -974,6 +982,7 @@
     el.badge.textContent = n > 99 ? '99+' : String(n);
     el.launch.setAttribute('aria-label', S.open ? 'Close chat' : n ? 'Open chat, ' + n + ' unread message' + (n === 1 ? '' : 's') : 'Open chat');
     host.setAttribute('data-state', S.conn);
+    if (pinBottom && S.open) { el.log.scrollTop = el.log.scrollHeight; stick = true; }
   }
 
   function snapshot() {

@@ -197,4 +197,28 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
     await alice.getByTestId('customer-details').waitFor({ state: 'hidden' });
     await alice.setViewportSize({ width: 1280, height: 800 });
   }));
+
+  it('widget reload: the log opens at its end and a new message scrolls into view', step(async () => {
+    const cust3 = await H.newPage(browser, { name: 'cust3', viewport: { width: 1000, height: 700 } });
+    await H.openWidget(cust3, hub);
+    await H.widgetSend(cust3, 'Third customer, a long chat');
+    const offer = bob.locator('[data-testid=offer]');
+    await offer.waitFor({ timeout: 20000 });
+    await offer.getByTestId('offer-accept').click();
+    for (let i = 1; i <= 14; i++) await H.consoleSend(bob, `Line ${i} of a long answer`);
+    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Line 14 of' }).waitFor();
+    const atEnd = (page) => page.getByTestId('sb-messages').evaluate((el) => el.scrollHeight > el.clientHeight && el.scrollHeight - el.scrollTop - el.clientHeight < 4);
+
+    await cust3.reload();
+    await cust3.waitForFunction(() => window.SwitchboardWidget && window.SwitchboardWidget.state().synced, null, { timeout: 15000 });
+    if (!(await cust3.getByTestId('sb-panel').isVisible())) await cust3.getByTestId('sb-launcher').click();
+    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Line 14 of' }).waitFor();
+    await H.until(() => atEnd(cust3), { what: 'log at its end after the reload' });
+
+    await H.consoleSend(bob, 'One more thing after the reload');
+    const last = cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'One more thing' });
+    await last.waitFor();
+    await H.until(() => atEnd(cust3), { what: 'new message scrolled into view' });
+    await cust3.close();
+  }));
 });

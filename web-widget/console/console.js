@@ -375,15 +375,17 @@ async function loadDetails(c) {
 }
 
 // A closed chat's tags: the `closed` event names its ticket, the ticket has the tags.
-async function loadTags(c, ticketId) {
-  c.tags = [];
+// The ticket is written just after the event: a miss is retried a few times.
+async function loadTags(c, ticketId, tries = 4) {
+  c.tags = c.tags || [];
   try {
     const t = await api('/v1/tickets/' + encodeURIComponent(ticketId));
     c.tags = (t.ticket || t).tags || [];
+    render();
   } catch (err) {
-    console.debug('tags', c.id, err);
+    if (tries > 1) setTimeout(() => loadTags(c, ticketId, tries - 1), 1000);
+    else console.debug('tags', c.id, err);
   }
-  render();
 }
 
 // ------------------------------------------------------------------ offers
@@ -620,6 +622,7 @@ function setupDialogs() {
     }
     S.conn?.request({ type: 'close', conversation_id: c.id, resolution: f.resolution.value, tags }).then((ack) => {
       c.ticketId = ack.ticket_id || c.ticketId;
+      if (tags.length) c.tags = tags;
       $('dlg-close').close();
       render();
     }, (err) => { $('close-error').textContent = `Close failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
