@@ -94,7 +94,7 @@
     if (!c) {
       c = S.convs[id] = {
         id: id, state: 'queued', applied: 0, buffer: {}, buffered: 0, historyBusy: false,
-        events: [], agent: null, readSeq: 0, queue: null, closed: null, typing: null,
+        events: [], agent: null, readSeq: +get(local, 'read:' + id) || 0, queue: null, closed: null, typing: null,
         seen: +get(local, 'seen:' + id) || 0, sentRead: 0,
       };
     }
@@ -265,7 +265,7 @@
       case 'read': {
         if (!m.from || m.from.role === 'customer') return;
         var r = conv(m.conversation_id);
-        if (m.seq > r.readSeq) { r.readSeq = m.seq; render(); }
+        if (m.seq > r.readSeq) { setRead(r, m.seq); render(); }
         return;
       }
     }
@@ -374,6 +374,13 @@
     w.forEach(function (f) { f(); });
   }
 
+  // The agent's read position: from `read` frames (kept across reloads) and replies.
+  function setRead(c, seq) {
+    if (!(seq > c.readSeq)) return;
+    c.readSeq = seq;
+    put(local, 'read:' + c.id, String(seq));
+  }
+
   function apply(c, ev) {
     c.applied = ev.seq;
     c.events.push(ev);
@@ -385,7 +392,11 @@
               (it.start && ev.seq === 1 && it.text === ev.text));
           });
           saveOutbox();
-        } else c.typing = null;
+        } else {
+          c.typing = null;
+          // An agent who writes has seen what came before: history alone restores "Read".
+          if (ev.from && ev.from.role === 'agent') setRead(c, ev.seq - 1);
+        }
         break;
       case 'joined':
         c.agent = ev.agent; c.state = 'assigned'; c.queue = null; break;

@@ -34,7 +34,7 @@ const SHOW = () => {
 const alerts = (page) => page.evaluate(() => ({ notes: window.__notes.length, beeps: window.__beeps, asked: window.__asked }));
 
 describe('walkthrough fixes', { timeout: 120000 }, () => {
-  let hub, browser, alice, bob, cust, cust2, convId, aliceToken, bobToken;
+  let hub, browser, alice, bob, cust, cust2, cust3, convId, aliceToken, bobToken;
 
   before(async () => {
     hub = await H.startHub();
@@ -48,7 +48,7 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
     await hub?.stop();
   });
 
-  const step = H.stepper(() => hub, () => [alice, bob, cust, cust2]);
+  const step = H.stepper(() => hub, () => [alice, bob, cust, cust2, cust3]);
 
   it('an offer beeps and notifies while the tab is hidden; the setting turns both off', step(async () => {
     alice = await H.newPage(browser, { name: 'alice' });
@@ -199,26 +199,38 @@ describe('walkthrough fixes', { timeout: 120000 }, () => {
   }));
 
   it('widget reload: the log opens at its end and a new message scrolls into view', step(async () => {
-    const cust3 = await H.newPage(browser, { name: 'cust3', viewport: { width: 1000, height: 700 } });
+    cust3 = await H.newPage(browser, { name: 'cust3', viewport: { width: 1000, height: 700 } });
     await H.openWidget(cust3, hub);
     await H.widgetSend(cust3, 'Third customer, a long chat');
     const offer = bob.locator('[data-testid=offer]');
     await offer.waitFor({ timeout: 20000 });
     await offer.getByTestId('offer-accept').click();
-    for (let i = 1; i <= 14; i++) await H.consoleSend(bob, `Line ${i} of a long answer`);
-    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Line 14 of' }).waitFor();
+    for (let i = 1; i <= 6; i++) await H.consoleSend(bob, `Line ${i} of a long answer:\nfirst,\nthen,\nfinally.`);
+    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: "Line 6 of" }).waitFor();
     const atEnd = (page) => page.getByTestId('sb-messages').evaluate((el) => el.scrollHeight > el.clientHeight && el.scrollHeight - el.scrollTop - el.clientHeight < 4);
 
     await cust3.reload();
     await cust3.waitForFunction(() => window.SwitchboardWidget && window.SwitchboardWidget.state().synced, null, { timeout: 15000 });
     if (!(await cust3.getByTestId('sb-panel').isVisible())) await cust3.getByTestId('sb-launcher').click();
-    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'Line 14 of' }).waitFor();
+    await cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: "Line 6 of" }).waitFor();
     await H.until(() => atEnd(cust3), { what: 'log at its end after the reload' });
 
     await H.consoleSend(bob, 'One more thing after the reload');
     const last = cust3.locator('[data-testid=sb-msg][data-role=agent]', { hasText: 'One more thing' });
     await last.waitFor();
     await H.until(() => atEnd(cust3), { what: 'new message scrolled into view' });
+    // Read marks survive a reload: one known from a later reply, one from the `read` frame.
+    const mineMsg = (text) => cust3.locator('[data-testid=sb-msg][data-role=customer]', { hasText: text });
+    assert.equal(await mineMsg('Third customer').getAttribute('data-state'), 'read');
+    await H.widgetSend(cust3, 'Thanks, got it');
+    await cust3.locator('[data-testid=sb-msg][data-role=customer][data-state=read]', { hasText: 'Thanks, got it' }).waitFor({ timeout: 15000 });
+    await cust3.reload();
+    await cust3.waitForFunction(() => window.SwitchboardWidget && window.SwitchboardWidget.state().synced, null, { timeout: 15000 });
+    if (!(await cust3.getByTestId('sb-panel').isVisible())) await cust3.getByTestId('sb-launcher').click();
+    await mineMsg('Thanks, got it').waitFor();
+    assert.equal(await mineMsg('Thanks, got it').getAttribute('data-state'), 'read');
+    assert.match(await mineMsg('Thanks, got it').innerText(), /Read/);
+    assert.equal(await mineMsg('Third customer').getAttribute('data-state'), 'read');
     await cust3.close();
   }));
 });
