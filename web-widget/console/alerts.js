@@ -15,13 +15,18 @@ function askPermission() {
   try { Notification.requestPermission(); } catch { /* old browsers: callback form, ignored */ }
 }
 
-/** Wires the setting's checkbox; asks for notification permission on the next click. */
+/** Wires the setting's checkbox. */
 export function initAlerts(box) {
   box.checked = alertsOn();
   box.addEventListener('change', () => {
     try { localStorage.setItem(KEY, box.checked ? 'on' : 'off'); } catch { /* storage blocked */ }
     if (box.checked) askPermission();
   });
+}
+
+/** Signed in: the next click (a user gesture, as browsers require) asks for permission. */
+export function armPermission() {
+  document.removeEventListener('click', askPermission, { capture: true });
   document.addEventListener('click', askPermission, { once: true, capture: true });
 }
 

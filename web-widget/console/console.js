@@ -10,7 +10,7 @@ import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.j
 import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 import { historySection, historySig, loadHistory } from './history.js';
-import { initAlerts, offerAlert } from './alerts.js';
+import { armPermission, initAlerts, offerAlert } from './alerts.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -96,6 +96,7 @@ function startSession(token) {
   S.monitored = new Set(loadJSON(MONITOR_KEY, []));
   $('login').hidden = true;
   $('app').hidden = false;
+  armPermission();
   S.conn = new Connection({
     url: WS_URL,
     hello: () => ({ type: 'hello', role: 'agent', token: S.token }),
