@@ -145,6 +145,10 @@ shortcut = "bye"
 text = "Glad I could help. Have a great day!"
 "#;
 
+/// Where `demo` keeps the tokens it issued to its agents (one key per agent id), so a
+/// restart on the same Redis signs the same consoles in. Demo only: the hub never reads it.
+const DEMO_TOKEN_KEY: &str = "sb:demo:token:";
+
 async fn redis_answers(url: &str) -> bool {
     switchboard::store::Store::connect(url, Duration::from_millis(500))
         .await
@@ -154,15 +158,23 @@ async fn redis_answers(url: &str) -> bool {
 /// Finds a Redis for the demo: the one in the environment or on the default port, or a
 /// private one started under `data_dir` (installing `redis-server` if it is missing).
 async fn demo_redis(args: &DemoArgs) -> anyhow::Result<String> {
-    if let Ok(url) = std::env::var("SWITCHBOARD_REDIS_URL") {
-        return Ok(url);
+    if let Some(url) = &args.redis_url {
+        if !redis_answers(url).await {
+            bail!("no Redis answers at {url}");
+        }
+        eprintln!("switchboard demo: using Redis at {url}");
+        return Ok(url.clone());
     }
     let default = "redis://127.0.0.1:6379/0".to_string();
     if redis_answers(&default).await {
+        eprintln!("switchboard demo: using Redis at {default}");
         return Ok(default);
     }
     let private = format!("redis://127.0.0.1:{}/0", args.redis_port);
     if redis_answers(&private).await {
+        eprintln!(
+            "switchboard demo: using Redis at {private} (a private one from an earlier start)"
+        );
         return Ok(private);
     }
     if which("redis-server").is_none() {
@@ -204,8 +216,7 @@ async fn demo_redis(args: &DemoArgs) -> anyhow::Result<String> {
     for _ in 0..50 {
         if redis_answers(&private).await {
             eprintln!(
-                "switchboard demo: started a private redis on port {} (data in {})",
-                args.redis_port,
+                "switchboard demo: started a private Redis at {private} (data in {})",
                 dir.display()
             );
             return Ok(private);
@@ -233,7 +244,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let listen = args.listen;
     let base = format!("http://{listen}");
     let provision = tokio::spawn(async move {
-        // Demo agents get fresh tokens on every start, printed for the console.
+        // Demo agents keep their tokens across restarts on the same Redis: each issued
+        // token is kept under `DEMO_TOKEN_KEY` and reused while it still signs in.
         let client = reqwest::Client::new();
         for _ in 0..100 {
             if client.get(format!("{base}/healthz")).send().await.is_ok() {
@@ -241,6 +253,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut redis = match redis::Client::open(redis_url.as_str()) {
+            Ok(c) => c.get_multiplexed_async_connection().await.ok(),
+            Err(_) => None,
+        };
         let agents = [
             (
                 "alice",
@@ -252,6 +268,28 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             ("bob", "Bob", r#"{"billing":3}"#, 2, false),
         ];
         for (id, name, skills, capacity, supervisor) in agents {
+            let key = format!("{DEMO_TOKEN_KEY}{id}");
+            let kept: Option<String> = match redis.as_mut() {
+                Some(r) => redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(r)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            if let Some(token) = kept {
+                let works = client
+                    .get(format!("{base}/v1/canned"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if works {
+                    println!("demo agent {id}: token {token} (kept from an earlier start)");
+                    continue;
+                }
+            }
             let _absent_is_fine = client
                 .delete(format!("{base}/v1/agents/{id}"))
                 .bearer_auth("demo-admin")
@@ -260,20 +298,36 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             let body = format!(
                 r#"{{"id":"{id}","name":"{name}","skills":{skills},"capacity":{capacity},"supervisor":{supervisor}}}"#
             );
-            match client
+            let created = client
                 .post(format!("{base}/v1/agents"))
                 .bearer_auth("demo-admin")
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
-                .await
-            {
-                Ok(response) => {
-                    let text = response.text().await.unwrap_or_default();
-                    println!("demo agent {id}: {text}");
+                .await;
+            let token = match created {
+                Ok(response) => response
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["token"].as_str().map(str::to_owned)),
+                Err(err) => {
+                    eprintln!("demo agent {id} not created: {err}");
+                    continue;
                 }
-                Err(err) => eprintln!("demo agent {id} not created: {err}"),
+            };
+            let Some(token) = token else {
+                eprintln!("demo agent {id} not created: no token in the answer");
+                continue;
+            };
+            if let Some(r) = redis.as_mut() {
+                let stored: redis::RedisResult<()> =
+                    redis::cmd("SET").arg(&key).arg(&token).query_async(r).await;
+                if let Err(err) = stored {
+                    eprintln!("demo agent {id}: token not kept for the next start: {err}");
+                }
             }
+            println!("demo agent {id}: token {token}");
         }
         println!(
             "demo page: {base}/demo   agent console: {base}/console/   admin token: demo-admin"

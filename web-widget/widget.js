@@ -95,7 +95,7 @@
     if (!c) {
       c = S.convs[id] = {
         id: id, state: 'queued', applied: 0, buffer: {}, buffered: 0, historyBusy: false,
-        events: [], agent: null, readSeq: 0, queue: null, closed: null, typing: null,
+        events: [], agent: null, readSeq: +get(local, 'read:' + id) || 0, queue: null, closed: null, typing: null,
         seen: +get(local, 'seen:' + id) || 0, sentRead: 0,
       };
     }
@@ -258,7 +258,7 @@
       case 'typing': {
         if (!m.from || m.from.role === 'customer') return;
         var t = conv(m.conversation_id);
-        t.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+        t.typing = m.on ? { name: m.from.name || 'An agent', until: Date.now() + 8000 } : null;
         render();
         if (m.on) setTimeout(render, 8100);
         return;
@@ -266,7 +266,7 @@
       case 'read': {
         if (!m.from || m.from.role === 'customer') return;
         var r = conv(m.conversation_id);
-        if (m.seq > r.readSeq) { r.readSeq = m.seq; render(); }
+        if (m.seq > r.readSeq) { setRead(r, m.seq); render(); }
         return;
       }
     }
@@ -316,7 +316,7 @@
     saveOutbox();
     flush();
     markRead();
-    render();
+    render(true); // after a reload the log opens at its end
   }
 
   // ---------------------------------------------------------------- ordering
@@ -378,6 +378,13 @@
     w.forEach(function (f) { f(); });
   }
 
+  // The agent's read position: from `read` frames (kept across reloads) and replies.
+  function setRead(c, seq) {
+    if (!(seq > c.readSeq)) return;
+    c.readSeq = seq;
+    put(local, 'read:' + c.id, String(seq));
+  }
+
   function apply(c, ev) {
     c.applied = ev.seq;
     c.events.push(ev);
@@ -389,7 +396,11 @@
               (it.start && ev.seq === 1 && it.text === ev.text));
           });
           saveOutbox();
-        } else c.typing = null;
+        } else {
+          c.typing = null;
+          // An agent who writes has seen what came before: history alone restores "Read".
+          if (ev.from && ev.from.role === 'agent') setRead(c, ev.seq - 1);
+        }
         break;
       case 'joined':
         c.agent = ev.agent; c.state = 'assigned'; c.queue = null; break;
@@ -578,13 +589,13 @@
     'form.comp{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff;align-items:flex-end}' +
     'textarea,input{font:inherit;color:inherit;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;width:100%;background:#fff}' +
     'textarea:focus,input:focus{outline:2px solid var(--c);outline-offset:-1px;border-color:transparent}' +
-    '.comp textarea{resize:none;height:42px;max-height:120px}' +
+    '.comp textarea{resize:none;height:42px;max-height:120px;font-size:16px}' +
     '.send{border:0;border-radius:10px;background:var(--c);color:#fff;font-weight:600;padding:0 16px;height:42px;cursor:pointer}' +
     '.send:disabled{opacity:.5;cursor:default}.send:focus-visible,.star:focus-visible,.ib:focus-visible{outline:2px solid #fbbf24;outline-offset:2px}' +
     '.card{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:14px;display:flex;flex-direction:column;gap:10px;align-self:stretch}' +
     '.card h3{margin:0;font-size:15px}.card p{margin:0;color:#4b5563;line-height:1.45}' +
     'label{display:flex;flex-direction:column;gap:4px;font-size:12px;color:#374151;font-weight:600}' +
-    'label input,label textarea{font-size:14px;font-weight:400}' +
+    'label input,label textarea{font-size:16px;font-weight:400}' +
     '.stars{display:flex;gap:4px}' +
     '.star{border:0;background:none;font-size:28px;line-height:1;color:#d1d5db;cursor:pointer;padding:2px}' +
     '.star.on{color:#f59e0b}' +
@@ -632,6 +643,10 @@
     el.panel.appendChild(h('header', {}, [el.avatar, h('div', { class: 'hd' }, [el.title, h('div', { class: 'sub' }, [el.dot, el.sub])]), el.end, el.x]));
     el.info = h('div', { class: 'info', 'data-testid': 'sb-queue', role: 'status', hidden: true });
     el.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', 'data-testid': 'sb-messages', tabindex: '0' });
+    // Whether the log follows new lines: true until the reader scrolls up, and again once
+    // they scroll back to the end. (Measured on scroll, not at render: a log that grew
+    // while hidden or before layout still opens at its end.)
+    el.log.addEventListener('scroll', function () { stick = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60; });
     el.typing = h('div', { class: 'typing', 'data-testid': 'sb-typing', 'aria-live': 'polite' });
     el.input = h('textarea', { 'aria-label': 'Write a message', placeholder: 'Write a message\u2026', maxlength: String(MAX_TEXT), rows: '1', 'data-testid': 'sb-input',
       oninput: function () { typing(!!el.input.value.trim()); },
@@ -663,7 +678,10 @@
 
   function open() {
     S.open = true;
+    // While closed the log has no height to keep at the bottom: opening shows its end.
+    forceScroll = true;
     paint();
+    forceScroll = false;
     markRead();
     var target = el.panel.querySelector('[data-autofocus]') || el.input;
     if (target && !target.disabled) target.focus();
@@ -693,11 +711,19 @@
   }
   function who(x) { return x == null ? '' : typeof x === 'object' ? (x.name || x.id || '') : String(x); }
 
-  function describe(ev) {
+  // A transfer names its target agent by id only: the name comes from that agent's later
+  // `joined`; until then, "another agent".
+  function transferTarget(ev, c) {
+    if (ev.to_agent && typeof ev.to_agent === 'object') return who(ev.to_agent);
+    var j = c && c.events.filter(function (e) { return e.kind === 'joined' && e.seq > ev.seq && e.agent && e.agent.id === ev.to_agent; })[0];
+    return j && j.agent.name ? j.agent.name : 'another agent';
+  }
+
+  function describe(ev, c) {
     switch (ev.kind) {
       case 'joined': return who(ev.agent) + ' joined the chat';
       case 'left': return ev.reason === 'transferred' ? null : who(ev.agent) + ' left the chat';
-      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + (who(ev.to_agent) || 'a colleague') + '\u2026';
+      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + transferTarget(ev, c) + '\u2026';
       case 'closed': return 'Chat ended' + (ev.ticket_id ? ' \u00b7 ticket ' + ev.ticket_id : '');
     }
     return null;
@@ -732,16 +758,18 @@
       if ((c && it.conv === c.id) || (!it.conv && (!c || c.state === 'closed' || it.start))) want.push(['p' + it.cmid, it]);
     });
     var keep = {}, prev = null;
-    var atBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60;
     want.forEach(function (w) {
       var key = w[0], x = w[1], n = nodes[key];
       if (!n) {
         if (key[0] === 'p') n = msgNode(key, x.text, 'customer');
         else if (x.kind === 'message') n = msgNode(key, x.text, x.from && x.from.role || 'system');
-        else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x) });
+        else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x, c) });
         nodes[key] = n;
       }
-      if (key[0] === 'p') {
+      if (key[0] === 'e' && x.kind !== 'message') {
+        var said = describe(x, c);
+        if (n.textContent !== said) n.textContent = said;
+      } else if (key[0] === 'p') {
         var st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
         setMeta(n, [clock(x.ts), x.state === 'failed' ? x.error : STATE_LABEL[st]], st);
         n.setAttribute('data-cmid', x.cmid);
@@ -763,7 +791,7 @@
     if (!want.length && !el.log.querySelector('.card')) {
       if (!empty) el.log.appendChild(h('div', { class: 'empty', text: 'Hi there \ud83d\udc4b Ask us anything \u2014 we usually reply in a few minutes.' }));
     } else if (empty) empty.remove();
-    if (atBottom || forceScroll) el.log.scrollTop = el.log.scrollHeight;
+    pinBottom = stick || forceScroll; // applied at the end of paint, once the panel is laid out
   }
 
   // Cards below the log: offline form, rating, confirmation.
@@ -914,6 +942,8 @@
   }
 
   var forceScroll = false;
+  var stick = true;
+  var pinBottom = false;
   var renderQueued = false;
   function render(scroll) {
     if (scroll) forceScroll = true;
@@ -982,6 +1012,7 @@
     el.badge.textContent = n > 99 ? '99+' : String(n);
     el.launch.setAttribute('aria-label', S.open ? 'Close chat' : n ? 'Open chat, ' + n + ' unread message' + (n === 1 ? '' : 's') : 'Open chat');
     host.setAttribute('data-state', S.conn);
+    if (pinBottom && S.open) { el.log.scrollTop = el.log.scrollHeight; stick = true; }
   }
 
   function snapshot() {

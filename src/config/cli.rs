@@ -68,6 +68,10 @@ pub struct ServeArgs {
 pub struct DemoArgs {
     #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Redis to use, e.g. `redis://127.0.0.1:6379/0`. Without it: one answering on
+    /// 127.0.0.1:6379, else on `--redis-port`, else a private one started there.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Directory for the private Redis's data when one has to be started.
     #[arg(long, default_value = "./data")]
     pub data_dir: PathBuf,

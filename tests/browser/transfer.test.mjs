@@ -69,7 +69,7 @@ describe('transfer between two agent pages', { timeout: 240000 }, () => {
     assert.equal(await cust.getByText('wants a refund over 500').count(), 0, 'the transfer note stays internal');
 
     // Alice handed it over.
-    await H.until(async () => /transferred/i.test(await alice.getByTestId('conv-banner').innerText()), { what: 'alice sees the hand-off' });
+    await H.until(async () => /Handed over to Bob/.test(await alice.getByTestId('conv-banner').innerText()), { what: 'alice sees the hand-off' });
     await alice.getByTestId('sys').filter({ hasText: 'Alice left' }).waitFor();
 
     await H.consoleSend(bob, 'Hi, Bob here. Refund on its way.');

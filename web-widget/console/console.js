@@ -10,6 +10,7 @@ import { initCanned, updateCanned, cannedKeydown, closeCanned } from './canned.j
 import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 import { historySection, historySig, loadHistory } from './history.js';
+import { armPermission, initAlerts, offerAlert } from './alerts.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -56,7 +57,7 @@ function boot() {
     e.preventDefault();
     const token = $('login-token').value.trim();
     if (!token) return;
-    sessionStorage.setItem(TOKEN_KEY, token);
+    localStorage.setItem(TOKEN_KEY, token);
     startSession(token);
   });
   $('logout').addEventListener('click', () => logout(''));
@@ -70,10 +71,13 @@ function boot() {
   initCanned({ api, context: () => ({ conv: S.convs.get(S.active), me: S.me }), onPick: () => typing(true) });
   initCannedPanel({ hub: HUB, token: () => S.token, topics: () => [...S.topics] });
   setupDialogs();
+  initAlerts($('alerts-toggle'));
   setInterval(tickOffers, 250);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
 
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  // The token is kept in localStorage: a new tab or a browser restart stays signed in;
+  // Sign out (or a refused token) removes it. (Older consoles kept it per tab.)
+  const token = localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
   const notice = REFUSED_HUB ? `The hub address in this link is not allowed; using ${HUB}.` : '';
   if (token) startSession(token); else showLogin(notice);
 }
@@ -92,6 +96,7 @@ function startSession(token) {
   S.monitored = new Set(loadJSON(MONITOR_KEY, []));
   $('login').hidden = true;
   $('app').hidden = false;
+  armPermission();
   S.conn = new Connection({
     url: WS_URL,
     hello: () => ({ type: 'hello', role: 'agent', token: S.token }),
@@ -112,6 +117,7 @@ function logout(message) {
   S.conn?.stop();
   S.conn = null;
   clearInterval(S.pollTimer);
+  localStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(OUTBOX_KEY);
   sessionStorage.removeItem(MONITOR_KEY);
@@ -212,7 +218,7 @@ function onFrame(m) {
     case 'typing': {
       if (!m.from || (m.from.role === 'agent' && m.from.id === S.me?.id)) return;
       const c = conv(m.conversation_id);
-      c.typing = m.on ? { name: m.from.name || m.from.id, until: Date.now() + 8000 } : null;
+      c.typing = m.on ? { name: typingName(c, m.from), until: Date.now() + 8000 } : null;
       render();
       if (m.on) setTimeout(render, 8100);
       break;
@@ -272,7 +278,7 @@ function apply(c, ev) {
     case 'joined':
       c.agents.set(ev.agent.id, ev.agent);
       if (c.state !== 'closed') c.state = 'assigned';
-      if (ev.agent.id === me) { c.member = true; c.banner = ''; }
+      if (ev.agent.id === me) { c.member = true; c.banner = ''; c.handedOver = false; }
       else if (c.transferPending) c.transferPending = null;
       break;
     case 'left':
@@ -280,7 +286,9 @@ function apply(c, ev) {
       if (ev.agent.id === me) {
         c.member = false;
         c.transferPending = null;
-        c.banner = ev.reason === 'transferred' ? 'You transferred this conversation.' : `You left this conversation (${ev.reason}).`;
+        // After a hand-off the view follows it: read-only, with who has the chat now.
+        c.handedOver = ev.reason === 'transferred';
+        c.banner = c.handedOver ? '' : `You left this conversation (${ev.reason}).`;
       }
       break;
     case 'transfer': {
@@ -293,6 +301,7 @@ function apply(c, ev) {
       c.ticketId = ev.ticket_id;
       c.typing = null;
       c.banner = `Closed (${ev.resolution})${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}.`;
+      if (ev.ticket_id && c.tags == null) loadTags(c, ev.ticket_id);
       for (const it of S.outbox) if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'conversation closed'; }
       saveOutbox();
       break;
@@ -366,6 +375,20 @@ async function loadDetails(c) {
   }
 }
 
+// A closed chat's tags: the `closed` event names its ticket, the ticket has the tags.
+// The ticket is written just after the event: a miss is retried a few times.
+async function loadTags(c, ticketId, tries = 4) {
+  c.tags = c.tags || [];
+  try {
+    const t = await api('/v1/tickets/' + encodeURIComponent(ticketId));
+    c.tags = (t.ticket || t).tags || [];
+    render();
+  } catch (err) {
+    if (tries > 1) setTimeout(() => loadTags(c, ticketId, tries - 1), 1000);
+    else console.debug('tags', c.id, err);
+  }
+}
+
 // ------------------------------------------------------------------ offers
 
 function addOffer(o) {
@@ -373,6 +396,9 @@ function addOffer(o) {
   if (o.topic) S.topics.add(o.topic);
   renderOffers();
   notifyTitle();
+  const cust = o.customer || {};
+  offerAlert(o.offer_id, o.transfer ? 'Transferred chat offered' : 'New chat offer',
+    `${who({ customer: cust })}${o.topic ? ' · ' + o.topic : ''}${o.preview ? ': ' + o.preview : ''}`);
 }
 
 function removeOffer(id, reason) {
@@ -554,31 +580,31 @@ function setupDialogs() {
   for (const d of document.querySelectorAll('dialog')) {
     d.querySelector('[data-close]').addEventListener('click', () => d.close());
   }
-  $('btn-transfer').addEventListener('click', () => {
-    const f = $('form-transfer');
-    f.reset();
-    $('transfer-error').textContent = '';
-    const dl = $('transfer-targets');
-    const agents = S.agents.filter((a) => a.id !== S.me?.id);
-    dl.replaceChildren(...agents.map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` })),
-      ...[...S.topics].map((t) => h('option', { value: t, text: 'topic ' + t })));
-    $('dlg-transfer').showModal();
-  });
+  $('btn-transfer').addEventListener('click', openTransfer);
+  for (const r of $('form-transfer').kind) r.addEventListener('change', paintTransferTargets);
   $('form-transfer').addEventListener('submit', (e) => {
     e.preventDefault();
     const f = e.target;
     const c = S.convs.get(S.active);
     if (!c) return;
-    const target = f.target.value.trim();
+    const toTopic = f.kind.value === 'topic';
+    const picked = !toTopic && !$('transfer-agent-row').hidden;
+    const target = picked ? f.agent.value : f.target.value.trim();
+    if (!target) { $('transfer-error').textContent = toTopic ? 'Name a topic.' : 'Pick an agent.'; return; }
     const frame = { type: 'transfer', conversation_id: c.id };
-    frame[f.kind.value === 'topic' ? 'to_topic' : 'to_agent'] = target;
+    frame[toTopic ? 'to_topic' : 'to_agent'] = target;
     if (f.note.value.trim()) frame.note = f.note.value.trim();
     S.conn?.request(frame).then(() => {
-      c.transferPending = f.kind.value === 'topic' ? `topic ${target}` : `agent ${target}`;
+      c.transferPending = toTopic ? `topic ${target}` : `agent ${picked ? agentName(c, target) : target}`;
       c.banner = '';
       $('dlg-transfer').close();
       render();
     }, (err) => { $('transfer-error').textContent = `Transfer failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+  });
+  $('btn-details').addEventListener('click', () => {
+    const on = !$('details').classList.contains('overlay');
+    $('details').classList.toggle('overlay', on);
+    $('btn-details').setAttribute('aria-expanded', String(on));
   });
   $('btn-close').addEventListener('click', () => {
     $('form-close').reset();
@@ -591,12 +617,55 @@ function setupDialogs() {
     const c = S.convs.get(S.active);
     if (!c) return;
     const tags = f.tags.value.split(',').map((t) => t.trim()).filter(Boolean);
+    if (!c.member) {
+      const owners = [...c.agents.values()].map((a) => a.name || a.id).join(', ') || 'another agent';
+      if (!confirm(`This chat is ${owners}'s, not yours. Close it for them?`)) return;
+    }
     S.conn?.request({ type: 'close', conversation_id: c.id, resolution: f.resolution.value, tags }).then((ack) => {
       c.ticketId = ack.ticket_id || c.ticketId;
+      if (tags.length) c.tags = tags;
       $('dlg-close').close();
       render();
     }, (err) => { $('close-error').textContent = `Close failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
   });
+}
+
+// The transfer dialog's targets: supervisors pick from the agents (name, status, load, from
+// GET /v1/agents); other agents type an id, helped by a list of the agents and topics known.
+let transferAgents = null;
+function openTransfer() {
+  $('form-transfer').reset();
+  $('transfer-error').textContent = '';
+  transferAgents = null;
+  paintTransferTargets();
+  $('dlg-transfer').showModal();
+  if (!S.me?.supervisor) return;
+  api('/v1/agents').then((body) => {
+    S.agents = body.agents || [];
+    transferAgents = S.agents.filter((a) => a.id !== S.me?.id);
+    paintTransferTargets();
+  }, () => {});
+}
+
+const STATUS_ORDER = { available: 0, wrap_up: 1, away: 2, offline: 3 };
+function paintTransferTargets() {
+  const f = $('form-transfer');
+  const toTopic = f.kind.value === 'topic';
+  const pick = !toTopic && transferAgents && transferAgents.length > 0;
+  $('transfer-agent-row').hidden = !pick;
+  $('transfer-target-row').hidden = pick;
+  $('transfer-target-label').textContent = toTopic ? 'Topic' : 'Agent id';
+  if (pick) {
+    const was = f.agent.value;
+    const list = [...transferAgents].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || (a.name || a.id).localeCompare(b.name || b.id));
+    f.agent.replaceChildren(...list.map((a) => h('option', { value: a.id,
+      text: `${a.name || a.id} — ${(a.status || 'offline').replace('_', '-')} · ${a.load ?? 0}/${a.capacity ?? '?'} chats` })));
+    if (was) f.agent.value = was;
+  }
+  for (const c of S.convs.values()) if (c.topic) S.topics.add(c.topic);
+  const known = toTopic ? [...S.topics].map((t) => h('option', { value: t }))
+    : S.agents.filter((a) => a.id !== S.me?.id).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` }));
+  $('transfer-targets').replaceChildren(...known);
 }
 
 // ------------------------------------------------------------------ supervisor
@@ -737,6 +806,31 @@ function who(c) {
   return cu.name || cu.email || (cu.id ? 'Visitor ' + cu.id.replace(/^v_/, '').slice(0, 6) : 'Visitor');
 }
 
+// Who is typing, by name: the frame's name, the customer's name from the conversation, or
+// "Visitor 1a2b3c" — never a raw visitor id.
+function typingName(c, from) {
+  if (from.name) return from.name;
+  if (from.role === 'customer') return who({ customer: { ...(c.customer || {}), id: c.customer?.id || from.id } });
+  return agentName(c, from.id);
+}
+
+// An agent's display name: from the conversation's joined events, else the id.
+function agentName(c, id) {
+  if (!id) return 'another agent';
+  if (id === S.me?.id) return S.me.name || id;
+  const a = c?.agents.get(id) || c?.events.find((e) => (e.kind === 'joined' || e.kind === 'left') && e.agent?.id === id)?.agent;
+  return a?.name || S.agents.find?.((x) => x.id === id)?.name || id;
+}
+
+// Whom the last transfer went to: the agent's name (from their `joined`), or the queue.
+function handedTo(c) {
+  const t = [...c.events].reverse().find((e) => e.kind === 'transfer');
+  if (!t) return 'another agent';
+  if (t.to_topic) return `the ${t.to_topic} queue`;
+  const name = agentName(c, t.to_agent);
+  return name === t.to_agent && !c.events.some((e) => e.kind === 'joined' && e.agent?.id === t.to_agent) ? 'another agent' : name;
+}
+
 function paintTabs() {
   const list = $('tabs');
   const items = [...S.convs.values()];
@@ -775,11 +869,11 @@ let logConv = null;
 
 function clock(ts) { return ts ? new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : ''; }
 
-function describe(ev) {
+function describe(ev, c) {
   switch (ev.kind) {
     case 'joined': return `${ev.agent.name || ev.agent.id} joined`;
     case 'left': return `${ev.agent.name || ev.agent.id} left (${ev.reason})`;
-    case 'transfer': return `${ev.from_agent} transferred to ${ev.to_agent ? 'agent ' + ev.to_agent : 'topic ' + ev.to_topic}`;
+    case 'transfer': return `${agentName(c, ev.from_agent)} transferred to ${ev.to_agent ? 'agent ' + agentName(c, ev.to_agent) : 'topic ' + ev.to_topic}`;
     case 'closed': return `Closed by ${ev.by?.role === 'customer' ? 'the customer' : ev.by?.id || 'system'} · ${ev.resolution}${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}`;
     case 'rating': return `Customer rated ${ev.score}/5${ev.comment ? ': “' + ev.comment + '”' : ''}`;
     default: return ev.kind;
@@ -816,12 +910,16 @@ function paintConv() {
   const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
   $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
   const open = c.state !== 'closed';
-  const canAct = open && (c.member || S.me?.supervisor);
+  const canAct = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('btn-transfer').disabled = !canAct;
   $('btn-close').disabled = !canAct;
-  const banner = c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  const tagged = c.state === 'closed' && c.tags?.length ? ` Tags: ${c.tags.join(', ')}.` : '';
+  const banner = c.handedOver ? `Handed over to ${handedTo(c)}.`
+    : c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  $('conv-main').classList.toggle('handed-over', !!c.handedOver);
   $('conv-banner').hidden = !banner;
-  $('conv-banner').textContent = banner || '';
+  $('conv-banner').textContent = (banner || '') + (c.handedOver ? '' : tagged);
+  $('conv-banner').hidden = !(banner || tagged);
 
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
   const want = [];
@@ -835,11 +933,14 @@ function paintConv() {
     if (!n) {
       if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text);
       else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text);
-      else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x) }),
+      else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x, c) }),
         x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: ` — “${x.note}”` }) : null);
       logNodes.set(key, n);
     }
-    if (key[0] === 'p') {
+    if (key[0] === 'e' && n.dataset.testid === 'sys') {
+      const text = describe(x, c); // names can arrive later (a transfer's `joined`)
+      if (n.firstChild.textContent !== text) n.firstChild.textContent = text;
+    } else if (key[0] === 'p') {
       n.dataset.cmid = x.cmid;
       const st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
       setMeta(n, `${clock(x.ts)} · ${st === 'failed' ? 'not sent (' + x.error + ')' : st === 'stored' ? 'sent' : 'sending…'}`, st);
@@ -872,7 +973,7 @@ function paintConv() {
   $('input').placeholder = note ? 'Internal note — only agents see this' : 'Reply… (type / for canned responses)';
   $('input').setAttribute('aria-label', note ? 'Internal note' : 'Reply to the customer');
   $('send').textContent = note ? 'Add note' : 'Send';
-  const canWrite = open && (c.member || S.me?.supervisor);
+  const canWrite = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('input').disabled = !canWrite;
   $('send').disabled = !canWrite;
 }
@@ -889,6 +990,7 @@ function paintDetails() {
     ['Topic', c.topic || d.topic || '—'],
   ];
   if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
+  if (c.tags?.length) rows.push(['Tags', c.tags.join(', ')]);
   if (c.rating) rows.push(['Rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
   const allMeta = d.metadata && typeof d.metadata === 'object' ? d.metadata : {};
   rows.push(['Page', allMeta.page || '—'], ['Referrer', allMeta.referrer || '—']);
