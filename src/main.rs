@@ -286,7 +286,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                     .await
                     .is_ok_and(|r| r.status().is_success());
                 if works {
-                    println!("demo agent {id}: token {token} (kept from an earlier start)");
+                    // Same line as a fresh agent's (the POST's answer), so scripts parse both.
+                    println!(
+                        "demo agent {id}: {}",
+                        serde_json::json!({"id": id, "token": token})
+                    );
                     continue;
                 }
             }
@@ -327,7 +331,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                     eprintln!("demo agent {id}: token not kept for the next start: {err}");
                 }
             }
-            println!("demo agent {id}: token {token}");
+            println!(
+                "demo agent {id}: {}",
+                serde_json::json!({"id": id, "token": token})
+            );
         }
         println!(
             "demo page: {base}/demo   agent console: {base}/console/   admin token: demo-admin"
