@@ -118,3 +118,19 @@ async fn a_long_wait_offers_to_leave_a_message() {
         "{frame}"
     );
 }
+
+#[tokio::test]
+async fn presence_follows_agents_coming_and_going() {
+    let (_redis, hub) = setup_hub(&config()).await;
+    let (mut customer, welcome) = hub.customer(json!({})).await;
+    assert_eq!(welcome["online"], false, "{welcome}");
+    let ack = customer.ok(json!({"type": "presence"})).await;
+    assert_eq!(ack["online"], false, "{ack}");
+    let (mut ann, _) = hub.available_agent("ann", "Ann", &[], 1).await;
+    let ack = customer.ok(json!({"type": "presence"})).await;
+    assert_eq!(ack["online"], true, "{ack}");
+    ann.set_status("away").await;
+    let ack = customer.ok(json!({"type": "presence"})).await;
+    assert_eq!(ack["online"], false, "{ack}");
+    ann.err(json!({"type": "presence"}), "forbidden").await;
+}

@@ -203,6 +203,31 @@
   }, 1000);
 
   window.addEventListener('online', probe);
+
+  // Whether the desk is online for this widget's topic, from a `welcome` or a
+  // `presence` ack: business hours (the `topics` map, when sent) and agents available.
+  function applyOnline(m) {
+    var t = m.topics && ((TOPIC && m.topics[TOPIC]) || Object.keys(m.topics).map(function (k) { return m.topics[k]; }).filter(function (x) { return x.default; })[0]);
+    S.online = t ? t.online !== false : m.online !== false;
+    S.closedMessage = (t && t.message) || null;
+  }
+
+  // The desk opens and closes while the page is open: ask again every PRESENCE_MS while
+  // it matters (no chat with an agent yet), so the offline form gives way to the chat
+  // when an agent becomes available, and a customer queued while nobody is there is
+  // offered to leave a message.
+  var PRESENCE_MS = 10000;
+  setInterval(function () {
+    if (!S.welcomed || document.hidden) return;
+    var c = cur();
+    if (c && c.state === 'assigned') return;
+    request({ type: 'presence' }).then(function (ack) {
+      var was = S.online;
+      applyOnline(ack);
+      if (c && c.state === 'queued' && S.online === false) c.leaveMessage = true;
+      if (was !== S.online || (c && c.leaveMessage)) render();
+    }, function () { /* offline: the next tick asks again */ });
+  }, PRESENCE_MS);
   document.addEventListener('visibilitychange', function () {
     if (document.visibilityState === 'visible') { probe(); markRead(); }
   });
@@ -276,10 +301,7 @@
     S.welcomed = true; S.attempt = 0;
     if (m.session) put(local, 'session', m.session);
     S.visitorId = m.visitor_id || null;
-    // Business hours: the welcome's `topics` (when sent) says for this widget's topic.
-    var t = m.topics && ((TOPIC && m.topics[TOPIC]) || Object.keys(m.topics).map(function (k) { return m.topics[k]; }).filter(function (x) { return x.default; })[0]);
-    S.online = t ? t.online !== false : m.online !== false;
-    S.closedMessage = (t && t.message) || null;
+    applyOnline(m);
     var list = m.conversations || [], listed = {};
     list.forEach(function (s) { listed[s.conversation_id] = 1; });
     // A conversation we knew as open but the hub no longer lists has ended meanwhile:

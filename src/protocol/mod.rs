@@ -106,6 +106,9 @@ pub enum ClientFrame {
     Transcript {
         conversation_id: String,
     },
+    /// A customer asks whether the desk is online now (the `welcome`'s `online` and
+    /// `topics`, as of now): the widget follows the desk opening and closing.
+    Presence,
     OfflineMessage {
         topic: Option<String>,
         name: Option<String>,
@@ -215,6 +218,11 @@ pub struct CustomerInfo {
 pub struct AckBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// `presence`: as the `welcome`'s fields of the same names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topics: Option<std::collections::BTreeMap<String, TopicStatus>>,
     /// `transcript`: the link (path and query) to download it from, valid a minute.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -340,6 +340,7 @@ impl CustomerSession {
                     )),
                 }
             }
+            ClientFrame::Presence => Ok(Reply::Ack(super::hours::presence(hub).await)),
             ClientFrame::Transcript { conversation_id } => {
                 let url = input::transcript_link(hub, &self.visitor_id, &conversation_id).await?;
                 Ok(Reply::Ack(AckBody {

@@ -45,6 +45,20 @@ pub(super) fn welcome_status(
     (online, Some(topics))
 }
 
+/// The answer to a customer's `presence`: the `welcome`'s `online` and `topics`, now.
+pub(super) async fn presence(hub: &crate::hub::Hub) -> crate::protocol::AckBody {
+    let (online, topics) = welcome_status(
+        &hub.config,
+        hub.router.online().await,
+        crate::clock::now_ms(),
+    );
+    crate::protocol::AckBody {
+        online: Some(online),
+        topics,
+        ..Default::default()
+    }
+}
+
 /// Refuses a `start` on a topic outside its hours: `unavailable`, reason `closed`, with
 /// the configured message. Nothing is stored.
 pub(super) fn check_open(topic: &TopicConfig, now_ms: u64) -> Result<()> {

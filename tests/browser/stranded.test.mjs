@@ -64,3 +64,33 @@ describe('nobody stranded', { timeout: 240000 }, () => {
     await H.screenshot(cust2, 'widget-leave-message');
   }));
 });
+
+describe('the widget follows the desk', { timeout: 120000 }, () => {
+  let hub, browser, agent, cust;
+
+  before(async () => {
+    hub = await H.startHub();
+    browser = await H.launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+  });
+
+  const step = H.stepper(() => hub, () => [cust, agent]);
+
+  it('goes online without a reload when an agent becomes available', step(async () => {
+    cust = await H.newPage(browser, { name: 'customer' });
+    await H.openWidget(cust, hub);
+    await cust.getByTestId('sb-offline-form').waitFor();
+    const token = await hub.createAgent('dora', { name: 'Dora' });
+    agent = await H.newPage(browser, { name: 'dora' });
+    await H.loginConsole(agent, hub, token);
+    await H.setAvailable(agent);
+    // The widget asks every 10 s while nobody serves it.
+    await cust.getByTestId('sb-input').waitFor({ state: 'visible', timeout: 25000 });
+    assert.equal(await cust.getByTestId('sb-offline-form').count(), 0);
+    assert.equal((await H.widgetState(cust)).online, true);
+  }));
+});
