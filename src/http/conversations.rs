@@ -236,6 +236,10 @@ pub async fn routing(
     ))
 }
 
+/// The most queued conversations `GET /v1/queue` lists (each is one Redis read, and
+/// every console asks every few seconds).
+const QUEUE_LISTED: usize = 50;
+
 /// The queue for any agent, so it can take a chat from it (`take`): queued conversations
 /// in serving order with what an offer would show. (`GET /v1/conversations` stays for
 /// admins and supervisors, as the contract says.)
@@ -245,8 +249,12 @@ pub async fn queue(
 ) -> ApiResult<impl IntoResponse> {
     auth::caller(&hub, &headers).await?;
     let mut queued = Vec::new();
-    let stats = hub.router.stats().await.ok_or(Error::Unavailable)?;
-    for id in stats.queued {
+    for id in hub
+        .router
+        .queued(QUEUE_LISTED)
+        .await
+        .ok_or(Error::Unavailable)?
+    {
         if let Some(record) = hub.store.conversation(&id).await? {
             if record.state == crate::protocol::ConversationState::Queued {
                 queued.push(json!({

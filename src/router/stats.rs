@@ -73,7 +73,6 @@ impl Router {
             topics,
             agents,
             totals,
-            queued: self.queued().into_iter().map(str::to_owned).collect(),
         }
     }
 

@@ -356,9 +356,6 @@ pub struct RouterStats {
     /// Ordered by agent id.
     pub agents: Vec<AgentStats>,
     pub totals: StatsTotals,
-    /// Queued conversations in serving order of their topic, topics in config order.
-    #[serde(default)]
-    pub queued: Vec<ConversationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -115,6 +115,9 @@ pub enum Request {
     },
     Online,
     Stats,
+    Queued {
+        limit: usize,
+    },
     Waiting {
         topic: String,
     },
@@ -130,6 +133,7 @@ impl Request {
                 | Request::SetStatus { .. }
                 | Request::Online
                 | Request::Stats
+                | Request::Queued { .. }
                 | Request::Waiting { .. }
         )
     }
@@ -156,6 +160,9 @@ pub enum Reply {
     },
     Stats {
         stats: Box<RouterStats>,
+    },
+    Queued {
+        queued: Vec<String>,
     },
     Waiting {
         waiting: usize,

@@ -297,6 +297,11 @@ impl Link {
                     let _gone = reply.send(online);
                 }
             }),
+            Msg::Queued { limit, reply } => self.ask_remote(Request::Queued { limit }, move |r| {
+                if let Reply::Queued { queued } = r {
+                    let _gone = reply.send(queued);
+                }
+            }),
             Msg::Stats { reply } => self.ask_remote(Request::Stats, move |r| {
                 if let Reply::Stats { stats } = r {
                     let _gone = reply.send(*stats);
@@ -443,6 +448,15 @@ impl Link {
                 tokio::spawn(async move {
                     if let Ok(online) = rx.await {
                         answer(Reply::Online { online });
+                    }
+                });
+            }
+            Request::Queued { limit } => {
+                let (reply, rx) = oneshot::channel();
+                send(Msg::Queued { limit, reply });
+                tokio::spawn(async move {
+                    if let Ok(queued) = rx.await {
+                        answer(Reply::Queued { queued });
                     }
                 });
             }

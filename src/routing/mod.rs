@@ -158,6 +158,11 @@ pub(crate) enum Msg {
     Stats {
         reply: oneshot::Sender<router::RouterStats>,
     },
+    /// The first `limit` queued conversations in serving order (`GET /v1/queue`).
+    Queued {
+        limit: usize,
+        reply: oneshot::Sender<Vec<String>>,
+    },
     /// How many conversations wait in a topic (abuse-b: the `max_waiting` cap).
     Waiting {
         topic: String,
@@ -380,6 +385,11 @@ impl RouterHandle {
 
     pub async fn stats(&self) -> Option<router::RouterStats> {
         self.ask(|reply| Msg::Stats { reply }).await
+    }
+
+    /// The first `limit` queued conversations, in serving order of their topics.
+    pub async fn queued(&self, limit: usize) -> Option<Vec<String>> {
+        self.ask(|reply| Msg::Queued { limit, reply }).await
     }
 
     /// How many conversations wait in `topic` (offered or not); 0 for an unknown topic.

@@ -366,6 +366,10 @@ impl RoutingTask {
             Msg::Online { reply } => {
                 let _requester_gone = reply.send(self.core.online());
             }
+            Msg::Queued { limit, reply } => {
+                let queued = self.core.queued().into_iter().take(limit);
+                let _requester_gone = reply.send(queued.map(str::to_owned).collect());
+            }
             Msg::Stats { reply } => {
                 let _requester_gone = reply.send(self.core.stats(now));
             }

@@ -367,7 +367,13 @@ impl Store {
         limit: usize,
     ) -> StoreResult<AuditPage> {
         let Some((page, next)) = self
-            .stream_page("audit_page", keys::audit_log(), after, limit)
+            .stream_page(
+                "audit_page",
+                keys::audit_log(),
+                super::tickets::StreamOrder::Oldest,
+                after,
+                limit,
+            )
             .await?
         else {
             return Ok(AuditPage {

@@ -12,9 +12,7 @@
 //!
 //! Must not decide durations or parse tickets: callers pass horizons and read the JSON.
 
-use redis::streams::StreamRangeReply;
-
-use super::{keys, outbox::field, Store, StoreResult, StreamCursor, TicketPage};
+use super::{keys, Store, StoreResult};
 
 /// Digits of the close time in a member: fixed width, so lex order is time order.
 const WIDTH: usize = 16;
@@ -258,7 +256,7 @@ impl Store {
     }
 
     /// Tickets' JSON by id, in order (`None`: gone); one `MGET` (one `{tickets}` tag).
-    async fn tickets_by_id<'a>(
+    pub(super) async fn tickets_by_id<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
     ) -> StoreResult<Vec<Option<String>>> {
@@ -274,44 +272,6 @@ impl Store {
                 .await
         })
         .await
-    }
-
-    /// Tickets in reverse flush order (newest first) before the cursor, at most
-    /// `limit`; like [`Store::tickets`], expired entries are skipped.
-    pub async fn tickets_newest(
-        &self,
-        before: Option<&StreamCursor>,
-        limit: usize,
-    ) -> StoreResult<TicketPage> {
-        let start = before.map_or_else(|| "+".to_string(), StreamCursor::exclusive);
-        let mut conn = self.conn();
-        let reply: StreamRangeReply = self
-            .run("ticket_log", async move {
-                redis::cmd("XREVRANGE")
-                    .arg(keys::ticket_log())
-                    .arg(start)
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(limit.saturating_add(1))
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let more = reply.ids.len() > limit;
-        let mut page = reply.ids;
-        page.truncate(limit);
-        let next = more
-            .then(|| page.last().map(|entry| entry.id.clone()))
-            .flatten();
-        let ids = page
-            .iter()
-            .map(|entry| field(&entry.map, "ticket_id"))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let found = self.tickets_by_id(ids.iter().map(String::as_str)).await?;
-        Ok(TicketPage {
-            tickets: found.into_iter().flatten().collect(),
-            next,
-        })
     }
 }
 

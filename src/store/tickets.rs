@@ -85,31 +85,52 @@ impl StreamCursor {
     }
 }
 
+/// Which way a stream is paged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StreamOrder {
+    /// Oldest first (`XRANGE`), from after the cursor.
+    Oldest,
+    /// Newest first (`XREVRANGE`), from before the cursor.
+    Newest,
+}
+
 pub struct TicketPage {
     pub tickets: Vec<String>,
     pub next: Option<String>,
 }
 
 impl Store {
-    /// A page of a stream's entries after `after`, at most `limit`, with the cursor of
-    /// the next page when there is one; `None` when nothing can follow the cursor.
+    /// A page of a stream's entries past the cursor in `order`, at most `limit`, with
+    /// the cursor of the next page when there is one; `None` when nothing can follow
+    /// the cursor.
     pub(super) async fn stream_page(
         &self,
         op: &'static str,
         key: String,
-        after: Option<&StreamCursor>,
+        order: StreamOrder,
+        cursor: Option<&StreamCursor>,
         limit: usize,
     ) -> StoreResult<Option<(Vec<StreamId>, Option<String>)>> {
-        let Some(start) = StreamCursor::range_start(after) else {
-            return Ok(None);
+        let (command, start, end) = match order {
+            StreamOrder::Oldest => {
+                let Some(start) = StreamCursor::range_start(cursor) else {
+                    return Ok(None);
+                };
+                ("XRANGE", start, "+")
+            }
+            StreamOrder::Newest => (
+                "XREVRANGE",
+                cursor.map_or_else(|| "+".to_string(), StreamCursor::exclusive),
+                "-",
+            ),
         };
         let mut conn = self.conn();
         let reply: StreamRangeReply = self
             .run(op, async move {
-                redis::cmd("XRANGE")
+                redis::cmd(command)
                     .arg(key)
                     .arg(start)
-                    .arg("+")
+                    .arg(end)
                     .arg("COUNT")
                     .arg(limit.saturating_add(1))
                     .query_async(&mut conn)
@@ -189,8 +210,30 @@ impl Store {
         after: Option<&StreamCursor>,
         limit: usize,
     ) -> StoreResult<TicketPage> {
+        self.ticket_log_page(StreamOrder::Oldest, after, limit)
+            .await
+    }
+
+    /// Tickets in reverse flush order (newest first) before the cursor, at most
+    /// `limit`; like [`Store::tickets`], expired entries are skipped.
+    pub async fn tickets_newest(
+        &self,
+        before: Option<&StreamCursor>,
+        limit: usize,
+    ) -> StoreResult<TicketPage> {
+        self.ticket_log_page(StreamOrder::Newest, before, limit)
+            .await
+    }
+
+    /// A page of the ticket log in `order`, read as the tickets it names (one `MGET`).
+    async fn ticket_log_page(
+        &self,
+        order: StreamOrder,
+        cursor: Option<&StreamCursor>,
+        limit: usize,
+    ) -> StoreResult<TicketPage> {
         let Some((page, next)) = self
-            .stream_page("ticket_log", keys::ticket_log(), after, limit)
+            .stream_page("ticket_log", keys::ticket_log(), order, cursor, limit)
             .await?
         else {
             return Ok(TicketPage {
@@ -198,25 +241,15 @@ impl Store {
                 next: None,
             });
         };
-        let keys = page
+        let ids = page
             .iter()
-            .map(|entry| field(&entry.map, "ticket_id").map(|id| keys::ticket(&id)))
+            .map(|entry| field(&entry.map, "ticket_id"))
             .collect::<StoreResult<Vec<_>>>()?;
-        if keys.is_empty() {
-            return Ok(TicketPage {
-                tickets: Vec::new(),
-                next,
-            });
-        }
-        // One round trip for the page; every ticket key shares the `{tickets}` tag.
-        let mut conn = self.conn();
-        let found: Vec<Option<String>> = self
-            .run("tickets", async move {
-                redis::cmd("MGET").arg(keys).query_async(&mut conn).await
-            })
-            .await?;
-        let tickets = found.into_iter().flatten().collect();
-        Ok(TicketPage { tickets, next })
+        let found = self.tickets_by_id(ids.iter().map(String::as_str)).await?;
+        Ok(TicketPage {
+            tickets: found.into_iter().flatten().collect(),
+            next,
+        })
     }
 }
 
