@@ -68,6 +68,35 @@ pub fn verify_transcript(secret: &str, conversation_id: &str, expires_ms: u64, s
     )
 }
 
+/// The signature of a short-lived download link to one uploaded file: it covers the
+/// conversation, the file and the expiry.
+pub fn sign_attachment(
+    secret: &str,
+    conversation_id: &str,
+    attachment_id: &str,
+    expires_ms: u64,
+) -> String {
+    hmac_hex(
+        secret.as_bytes(),
+        format!("attachment\n{conversation_id}\n{attachment_id}\n{expires_ms}").as_bytes(),
+    )
+}
+
+/// Checks a download link's signature (not its expiry).
+pub fn verify_attachment(
+    secret: &str,
+    conversation_id: &str,
+    attachment_id: &str,
+    expires_ms: u64,
+    sig: &str,
+) -> bool {
+    verify_hmac_hex(
+        secret.as_bytes(),
+        format!("attachment\n{conversation_id}\n{attachment_id}\n{expires_ms}").as_bytes(),
+        sig,
+    )
+}
+
 /// A visitor session token: `<visitor_id>.<issued ms>.<hmac of both>`, opaque to
 /// clients. The issue time lets the hub expire sessions and revoke those issued before
 /// a revocation.

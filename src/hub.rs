@@ -9,6 +9,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     admission::Admission,
+    attachments::Attachments,
     config::Config,
     conversation::Conversations,
     directory::Directory,
@@ -50,4 +51,6 @@ pub struct Hub {
     pub feed: Feed,
     /// This node among the others (`GET /v1/nodes`).
     pub node: NodeParts,
+    /// Uploaded files: the object store and the upload limits.
+    pub attachments: Attachments,
 }

@@ -12,6 +12,7 @@
 //! - [`conversation`] — one task per conversation, the only writer of its events;
 //! - [`reports`] — hourly aggregates of tickets, ratings and agent time, and the reports
 //!   assembled from them;
+//! - [`attachments`] — uploaded files: the object store, upload checks, expiry;
 //! - [`tickets`] — the exactly-once flush of closed conversations and the webhook outbox;
 //! - [`admission`] — connection caps, the accept loop, client addresses and origins;
 //! - [`registry`] — who is connected (bounded send queues by party);
@@ -30,6 +31,7 @@
 #![deny(clippy::dbg_macro)]
 
 pub mod admission;
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod clock;
@@ -80,6 +82,8 @@ pub enum StartError {
     Redis(#[from] StoreError),
     #[error("cannot serve")]
     Io(#[from] std::io::Error),
+    #[error("bad [attachments.store]: {0}")]
+    Attachments(String),
 }
 
 /// A started hub, ready to serve.
@@ -98,6 +102,8 @@ impl Server {
         let store = Store::connect(&config.redis_url, timeout)
             .await?
             .with_metrics(metrics.clone());
+        let attachments =
+            attachments::Attachments::new(&config.attachments).map_err(StartError::Attachments)?;
         let session_secret = store.session_secret().await?;
         seed_canned(&store, &config).await?;
         let tracker = TaskTracker::new();
@@ -166,6 +172,12 @@ impl Server {
         leadership::first_election(&candidate).await;
         tracker.spawn(leadership::run(candidate, nudge));
         tracker.spawn(tickets::sweep(tickets.clone(), shutdown.clone()));
+        tracker.spawn(attachments::sweep(
+            attachments.clone(),
+            store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         if config.webhook_url.is_some() {
             tracker.spawn(tickets::webhook::run(
                 Arc::clone(&config),
@@ -204,6 +216,7 @@ impl Server {
             send_budget,
             feed,
             node,
+            attachments,
         });
         Ok(Server { hub })
     }

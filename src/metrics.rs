@@ -39,6 +39,10 @@ pub struct Metrics {
     /// Chats that missed an SLA target, by topic and target (`wait`, `first_response`),
     /// counted once per ticket when it is counted in the reports.
     pub sla_breaches: IntCounterVec,
+    /// Uploads by outcome (`stored`, `too_large`, `bad_type`, `forbidden`, `busy`,
+    /// `failed`), and files deleted when their retention ended.
+    pub attachment_uploads: IntCounterVec,
+    pub attachments_deleted: IntCounter,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -178,6 +182,16 @@ impl Metrics {
             &["topic", "target"],
         ));
         must(registry.register(Box::new(sla_breaches.clone())));
+        let attachment_uploads = must(IntCounterVec::new(
+            Opts::new("attachment_uploads_total", "File uploads, by outcome"),
+            &["outcome"],
+        ));
+        must(registry.register(Box::new(attachment_uploads.clone())));
+        let attachments_deleted = must(IntCounter::with_opts(Opts::new(
+            "attachments_deleted_total",
+            "Uploaded files deleted when their conversation's retention ended",
+        )));
+        must(registry.register(Box::new(attachments_deleted.clone())));
 
         for role in ["customer", "agent"] {
             connections.with_label_values(&[role]).set(0);
@@ -203,6 +217,8 @@ impl Metrics {
             send_queue_bytes,
             flood_refusals,
             sla_breaches,
+            attachment_uploads,
+            attachments_deleted,
         }
     }
 

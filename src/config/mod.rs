@@ -4,6 +4,7 @@
 //! - `cli` — the flags; `sections` — the file's sections and their defaults;
 //! - this file — the merged [`Config`], its validation, and masked secrets.
 
+mod attachments;
 mod cli;
 mod desk;
 mod sections;
@@ -17,6 +18,7 @@ use self::sections::{
     default_transfer_timeout_ms, MAX_RETENTION_S,
 };
 pub use self::{
+    attachments::{AttachmentSettings, ObjectStoreSettings, INLINE_TYPES},
     cli::{Cli, CliCommand, DemoArgs, ServeArgs, SimulateArgs},
     desk::{AgentSettings, ReportSettings, SlaMark, SlaMarks, SlaState, SlaTargets, SurveyKind},
     sections::{
@@ -174,6 +176,8 @@ struct FileConfig {
     agents: AgentSettings,
     #[serde(default)]
     reports: ReportSettings,
+    #[serde(default)]
+    attachments: AttachmentSettings,
 }
 
 /// The resolved configuration the server runs with.
@@ -201,6 +205,8 @@ pub struct Config {
     /// `[agents]`: away reasons. `[reports]`: how long aggregates are kept.
     pub agents: AgentSettings,
     pub reports: ReportSettings,
+    /// `[attachments]`: the object store and upload limits.
+    pub attachments: AttachmentSettings,
     /// A test-only crash point (`SWITCHBOARD_FAILPOINT`), honoured only by builds with
     /// the `failpoints` feature; always `None` otherwise.
     pub failpoint: Option<String>,
@@ -251,6 +257,7 @@ impl Default for Config {
             identity: IdentitySettings::default(),
             agents: AgentSettings::default(),
             reports: ReportSettings::default(),
+            attachments: AttachmentSettings::default(),
             failpoint: None,
         }
     }
@@ -323,6 +330,7 @@ impl Config {
             identity: file.identity,
             agents: file.agents,
             reports: file.reports,
+            attachments: file.attachments,
             failpoint: failpoint_from_env(),
         };
         config.validate()?;
@@ -364,6 +372,7 @@ impl Config {
             identity: file.identity,
             agents: file.agents,
             reports: file.reports,
+            attachments: file.attachments,
             failpoint: failpoint_from_env(),
         };
         if config.topics.is_empty() {
@@ -434,6 +443,7 @@ impl Config {
             .map_err(ConfigError::Invalid)?;
         sections::validate_canned(&self.canned_responses, &self.topics)
             .map_err(ConfigError::Invalid)?;
+        self.attachments.validate().map_err(ConfigError::Invalid)?;
         if self.topics.iter().filter(|t| t.default).count() > 1 {
             return invalid("only one topic may be the default".into());
         }

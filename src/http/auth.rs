@@ -40,6 +40,22 @@ pub async fn caller(hub: &Hub, headers: &HeaderMap) -> Result<Caller, Error> {
     }
 }
 
+/// Whether a plain agent may see the history of `visitor`: it serves the visitor's open
+/// conversation, or joined one of its tickets still kept.
+pub async fn serves(hub: &Hub, agent: &str, visitor: &str) -> Result<bool, Error> {
+    if hub.store.served(visitor, agent).await? {
+        return Ok(true);
+    }
+    let Some(open) = hub.store.visitor_open_conversation(visitor).await? else {
+        return Ok(false);
+    };
+    Ok(hub
+        .store
+        .conversation(&open)
+        .await?
+        .is_some_and(|record| record.agent.as_deref() == Some(agent)))
+}
+
 pub async fn admin(hub: &Hub, headers: &HeaderMap) -> Result<(), Error> {
     match caller(hub, headers).await? {
         Caller::Admin => Ok(()),

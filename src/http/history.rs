@@ -161,22 +161,6 @@ impl TicketQuery {
     }
 }
 
-/// Whether a plain agent may see the history of `visitor`: it serves the visitor's open
-/// conversation, or joined one of its tickets still kept.
-async fn serves(hub: &Hub, agent: &str, visitor: &str) -> Result<bool, Error> {
-    if hub.store.served(visitor, agent).await? {
-        return Ok(true);
-    }
-    let Some(open) = hub.store.visitor_open_conversation(visitor).await? else {
-        return Ok(false);
-    };
-    Ok(hub
-        .store
-        .conversation(&open)
-        .await?
-        .is_some_and(|record| record.agent.as_deref() == Some(agent)))
-}
-
 async fn may_see(hub: &Hub, caller: &auth::Caller, visitor: Option<&str>) -> Result<(), Error> {
     let auth::Caller::Agent(agent) = caller else {
         return Ok(());
@@ -189,7 +173,7 @@ async fn may_see(hub: &Hub, caller: &auth::Caller, visitor: Option<&str>) -> Res
             "agents list tickets by customer= or visitor= only",
         ));
     };
-    if serves(hub, &agent.id, visitor).await? {
+    if auth::serves(hub, &agent.id, visitor).await? {
         Ok(())
     } else {
         Err(Error::forbidden("not a customer you serve or served"))
@@ -252,7 +236,7 @@ pub async fn ticket(
     if !caller.is_admin_or_supervisor() {
         let customer = ticket_customer(&json).ok_or(Error::Unavailable)?;
         let allowed = match &caller {
-            auth::Caller::Agent(agent) => serves(&hub, &agent.id, &customer).await?,
+            auth::Caller::Agent(agent) => auth::serves(&hub, &agent.id, &customer).await?,
             auth::Caller::Admin => true,
         };
         if !allowed {

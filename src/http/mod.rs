@@ -2,6 +2,7 @@
 //! web pages. Handlers are thin: they authenticate, validate and call into the hub.
 
 mod agents;
+mod attachments;
 mod auth;
 mod canned;
 mod conversations;
@@ -76,6 +77,18 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/queue", get(conversations::queue))
         .route("/v1/transcript/{id}", get(transcript::transcript))
         .route("/v1/conversations/{id}", get(conversations::show))
+        .route(
+            "/v1/conversations/{id}/attachments",
+            post(attachments::upload).options(attachments::preflight),
+        )
+        .route(
+            "/v1/conversations/{id}/attachments/{attachment}",
+            get(attachments::link_for).options(attachments::preflight),
+        )
+        .route(
+            "/v1/attachments/{id}/{attachment}",
+            get(attachments::download),
+        )
         .route(
             "/v1/conversations/{id}/routing",
             get(conversations::routing),

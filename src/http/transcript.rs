@@ -114,12 +114,25 @@ fn lines(customer: &str, events: &[Event]) -> Vec<(String, String, String)> {
         .iter()
         .filter_map(|e| {
             let (who, text) = match &e.body {
-                EventBody::Message { from, text, .. } => {
+                EventBody::Message {
+                    from,
+                    text,
+                    attachment,
+                    ..
+                } => {
                     let who = match from.role {
                         Role::Customer => customer.to_owned(),
                         _ => from.name.clone().unwrap_or_else(|| from.id.clone()),
                     };
-                    (who, text.clone())
+                    let text = match attachment {
+                        // The file itself is not in the transcript: its name and size.
+                        Some(file) if text.is_empty() => {
+                            format!("[file: {} ({} bytes)]", file.name, file.size)
+                        }
+                        Some(file) => format!("{text} [file: {} ({} bytes)]", file.name, file.size),
+                        None => text.clone(),
+                    };
+                    (who, text)
                 }
                 EventBody::Joined { agent } => {
                     (String::new(), format!("{} joined the chat", agent.name))

@@ -20,15 +20,29 @@ pub struct AgentRef {
     pub name: String,
 }
 
+/// A file a message carries: uploaded over HTTP first, then named by id in `message`.
+/// The bytes are fetched through a short-lived signed link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub content_type: String,
+}
+
 /// The kind-specific part of a conversation event; this is what Redis stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     Message {
         from: Party,
+        /// May be empty when the message carries an attachment.
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<Attachment>,
     },
     Joined {
         agent: AgentRef,
@@ -86,7 +100,7 @@ pub enum CustomerView {
     /// Exactly as staff see it.
     Same,
     /// With the staff-only part taken out.
-    Redacted(Event),
+    Redacted(Box<Event>),
 }
 
 impl Event {
@@ -95,7 +109,7 @@ impl Event {
         match (audience, self.customer_view()) {
             (Audience::Staff, _) | (Audience::Customer, CustomerView::Same) => Some(self),
             (Audience::Customer, CustomerView::Hidden) => None,
-            (Audience::Customer, CustomerView::Redacted(event)) => Some(event),
+            (Audience::Customer, CustomerView::Redacted(event)) => Some(*event),
         }
     }
 
@@ -108,7 +122,7 @@ impl Event {
                 to_agent,
                 to_topic,
                 ..
-            } => CustomerView::Redacted(Event {
+            } => CustomerView::Redacted(Box::new(Event {
                 conversation_id: self.conversation_id.clone(),
                 seq: self.seq,
                 ts: self.ts,
@@ -118,7 +132,7 @@ impl Event {
                     to_topic: to_topic.clone(),
                     note: None,
                 },
-            }),
+            })),
             _ => CustomerView::Same,
         }
     }

@@ -85,8 +85,10 @@ impl Inbound {
             kind: &'a str,
             req: Option<String>,
             conversation_id: String,
+            #[serde(default)]
             text: String,
             client_msg_id: Option<String>,
+            attachment: Option<String>,
         }
         let frame: MessageFrame<'_> = serde_json::from_str(text).ok()?;
         if frame.kind != "message"
@@ -103,6 +105,7 @@ impl Inbound {
                 conversation_id: frame.conversation_id,
                 text: frame.text,
                 client_msg_id: frame.client_msg_id,
+                attachment: frame.attachment,
             },
         })
     }

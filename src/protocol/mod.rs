@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::{
-    event::{AgentRef, Audience, CustomerView, Event, EventBody, Party, StoredEvent},
+    event::{AgentRef, Attachment, Audience, CustomerView, Event, EventBody, Party, StoredEvent},
     inbound::{Inbound, ParseFailure},
     vocabulary::{
         AgentStatus, ConversationState, LeftReason, RevokeReason, TransferFailReason, WRAP_UP_ENDED,
@@ -73,8 +73,13 @@ pub enum ClientFrame {
     },
     Message {
         conversation_id: String,
+        /// May be left out (or empty) when `attachment` is given.
+        #[serde(default)]
         text: String,
         client_msg_id: Option<String>,
+        /// The id of a file uploaded to this conversation by the same sender.
+        #[serde(default)]
+        attachment: Option<String>,
     },
     History {
         conversation_id: String,

@@ -21,11 +21,13 @@ fn frame_spliced_from_stored_form_equals_serialized_frame() {
             from: party("v_1"),
             text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
             client_msg_id: Some("m-1".into()),
+            attachment: None,
         },
         EventBody::Message {
             from: party("v_2"),
             text: "no id".into(),
             client_msg_id: None,
+            attachment: None,
         },
         EventBody::Joined {
             agent: AgentRef {
@@ -183,6 +185,7 @@ fn event_serializes_flat() {
             },
             text: "Hi".into(),
             client_msg_id: None,
+            attachment: None,
         },
     };
     let text = ServerFrame::Event(event.clone()).to_text();

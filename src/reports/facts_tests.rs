@@ -37,6 +37,7 @@ pub(crate) fn message(role: Role, ts: u64) -> Event {
             },
             text: "hi".into(),
             client_msg_id: None,
+            attachment: None,
         },
     )
 }

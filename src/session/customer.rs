@@ -462,6 +462,7 @@ impl CustomerSession {
                 from: self.party(),
                 text,
                 client_msg_id: None,
+                attachment: None,
             },
             preview: preview.clone(),
         };

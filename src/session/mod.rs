@@ -146,21 +146,25 @@ impl Session {
                 conversation_id,
                 text,
                 client_msg_id,
+                attachment,
             } => {
                 if let Session::Customer(customer) = self {
                     customer
                         .check_message(hub, client_msg_id.as_deref())
                         .await?;
                 }
-                shared::message(
-                    hub,
-                    conn,
-                    req,
-                    &conversation_id,
-                    speaker,
+                let attachment = match attachment {
+                    Some(id) => Some(
+                        shared::attachment_of(hub, &conversation_id, &id, &speaker.party).await?,
+                    ),
+                    None => None,
+                };
+                let said = shared::Said {
                     text,
                     client_msg_id,
-                )
+                    attachment,
+                };
+                shared::message(hub, conn, req, &conversation_id, speaker, said)
             }
             ClientFrame::History {
                 conversation_id,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use super::Reply;
 use crate::{
+    attachments::StoredAttachment,
     conversation::{Ack, AppendRequest, Author, Permission},
     error::{Error, Result},
     hub::Hub,
-    protocol::{AckBody, Audience, Event, EventBody, Party, ServerFrame},
+    protocol::{AckBody, Attachment, Audience, Event, EventBody, Party, ServerFrame},
     registry::ConnTx,
 };
 
@@ -34,18 +35,62 @@ pub fn check_text(hub: &Hub, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a `message` says: its text, the client's id for it, and maybe a file.
+pub struct Said {
+    pub text: String,
+    pub client_msg_id: Option<String>,
+    pub attachment: Option<Attachment>,
+}
+
+/// The file a `message` names: uploaded to this conversation by this same speaker.
+pub async fn attachment_of(
+    hub: &Hub,
+    conversation_id: &str,
+    attachment_id: &str,
+    speaker: &Party,
+) -> Result<Attachment> {
+    let unknown = || {
+        Error::not_found(format!(
+            "no file {attachment_id} of yours in this conversation: upload it first"
+        ))
+    };
+    if !crate::attachments::plain_id(attachment_id) {
+        return Err(unknown());
+    }
+    let json = hub
+        .store
+        .attachment(conversation_id, attachment_id)
+        .await?
+        .ok_or_else(unknown)?;
+    let stored: StoredAttachment = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
+    if stored.by_role != speaker.role || stored.by_id != speaker.id {
+        return Err(unknown());
+    }
+    Ok(stored.attachment)
+}
+
 /// `message` from either role: stored (idempotently by `client_msg_id`), acked with its
-/// seq, then delivered to every member.
+/// seq, then delivered to every member. A message with a file may have no text.
 pub fn message(
     hub: &Arc<Hub>,
     conn: &ConnTx,
     req: Option<String>,
     conversation_id: &str,
     speaker: Speaker,
-    text: String,
-    client_msg_id: Option<String>,
+    said: Said,
 ) -> Result<Reply> {
-    check_text(hub, &text)?;
+    let Said {
+        mut text,
+        client_msg_id,
+        attachment,
+    } = said;
+    if attachment.is_none() {
+        check_text(hub, &text)?;
+    } else if super::input::blank_looking(&text) {
+        text.clear();
+    } else {
+        check_text(hub, &text)?;
+    }
     if client_msg_id.as_ref().is_some_and(|id| id.len() > 128) {
         return Err(Error::bad_request("client_msg_id is too long"));
     }
@@ -56,6 +101,7 @@ pub fn message(
             from: speaker.party,
             text,
             client_msg_id: client_msg_id.clone(),
+            attachment,
         },
     );
     request.client_msg_id = client_msg_id;

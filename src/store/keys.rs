@@ -261,6 +261,19 @@ pub fn closed_tickets() -> String {
     "sb:{tickets}:closed".into()
 }
 
+// --- Attachments: `store/attachments.rs` ------------------------------------------------
+
+/// Hash of a conversation's uploaded files: attachment id → its description (JSON).
+pub fn attachments(conversation_id: &str) -> String {
+    format!("sb:{{{conversation_id}}}:files")
+}
+
+/// Sorted set of conversations holding files (score: when their files are to be deleted,
+/// Unix ms; open conversations wait far in the future until their ticket is stored).
+pub fn attachments_due() -> String {
+    "sb:{files}:due".into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

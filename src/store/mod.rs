@@ -10,6 +10,7 @@
 //! quickly instead of hanging a client.
 
 mod agents;
+mod attachments;
 mod canned;
 #[cfg(test)]
 pub(crate) mod cluster_tests;
@@ -37,6 +38,7 @@ pub(crate) use connection::RedisConn;
 use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
+pub use attachments::{Added, NOT_DUE};
 pub use canned::{CannedRecord, CannedWrite};
 pub use coordination::Reservation;
 pub use feed::LiveEvent;

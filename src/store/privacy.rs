@@ -206,7 +206,8 @@ impl Store {
     }
 
     /// Deletes what is held about a visitor: its indexed conversations (state, events,
-    /// idempotency keys, open-index entry), its tickets (with their pending webhook
+    /// idempotency keys, open-index entry, uploaded files: their descriptions now, their
+    /// bytes at the next attachment sweep), its tickets (with their pending webhook
     /// deliveries and dead letters), its routing hint and its index. The open slot is
     /// not touched: the caller refuses an erasure while it is held. The session
     /// revocation marker is kept, so a revoked session stays revoked.
@@ -223,7 +224,16 @@ impl Store {
                         .arg(keys::events(&id))
                         .arg(keys::client_msg_ids(&id))
                         .arg(keys::decisions(&id))
+                        .arg(keys::attachments(&id))
                         .query_async(&mut conn)
+                        .await?;
+                    // Its files (if any) are due now: the next sweep deletes their bytes.
+                    redis::cmd("ZADD")
+                        .arg(keys::attachments_due())
+                        .arg("XX")
+                        .arg(0)
+                        .arg(&id)
+                        .query_async::<i64>(&mut conn)
                         .await?;
                     redis::cmd("ZREM")
                         .arg(keys::open_conversations())

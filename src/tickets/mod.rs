@@ -333,6 +333,15 @@ impl Tickets {
                 self.retention.ticket_ms(),
             )
             .await?;
+        // The conversation's files live as long as its ticket (from the same close
+        // time, so a repeated flush sets the same deadline); tickets kept for ever keep
+        // their files.
+        if let Some(keep_ms) = self.retention.ticket_ms() {
+            let closed_at = record.closed_at.unwrap_or_else(crate::clock::now_ms);
+            self.store
+                .schedule_attachments(&record.id, closed_at.saturating_add(keep_ms))
+                .await?;
+        }
         Ok(())
     }
 
@@ -400,6 +409,7 @@ impl Tickets {
                 },
                 text,
                 client_msg_id: None,
+                attachment: None,
             },
         };
         let ticket = Ticket {

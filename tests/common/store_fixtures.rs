@@ -26,6 +26,7 @@ pub fn customer_message(visitor_id: &str, text: &str) -> EventBody {
         },
         text: text.into(),
         client_msg_id: None,
+        attachment: None,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn chat(
             from: party(Role::Customer, "v_1"),
             text: "hello".into(),
             client_msg_id: None,
+            attachment: None,
         },
     )];
     for step in steps {
@@ -68,6 +69,7 @@ pub fn chat(
                     from: party(Role::Agent, a),
                     text: "on it".into(),
                     client_msg_id: None,
+                    attachment: None,
                 },
             ),
             Step::Left(a, s) => (
