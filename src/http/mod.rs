@@ -7,6 +7,7 @@ mod auth;
 mod canned;
 mod conversations;
 mod history;
+mod inbox;
 mod pages;
 mod privacy;
 mod reports;
@@ -95,6 +96,8 @@ pub fn app(hub: Arc<Hub>) -> Router {
         )
         .route("/v1/tickets", get(history::tickets))
         .route("/v1/tickets/{id}", get(history::ticket))
+        .route("/v1/inbox", get(inbox::list))
+        .route("/v1/inbox/{ticket_id}", patch(inbox::mark))
         .route("/v1/stats", get(conversations::stats))
         .route("/v1/reports", get(reports::report))
         .route("/v1/config/canned", get(canned::config_list))

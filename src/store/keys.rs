@@ -274,6 +274,23 @@ pub fn attachments_due() -> String {
     "sb:{files}:due".into()
 }
 
+// --- The offline-message inbox: `store/inbox.rs` -------------------------------------
+
+/// Offline messages not yet handled (score: when left, Unix ms), by ticket id.
+pub fn inbox_open() -> String {
+    "sb:{tickets}:inbox:open".into()
+}
+
+/// Offline messages handled (score: when left), by ticket id.
+pub fn inbox_done() -> String {
+    "sb:{tickets}:inbox:done".into()
+}
+
+/// Who handled each handled message, and when: ticket id → `{"by","at"}`.
+pub fn inbox_handled() -> String {
+    "sb:{tickets}:inbox:handled".into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

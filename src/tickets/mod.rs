@@ -458,6 +458,13 @@ impl Tickets {
         if let Err(err) = history::index(&self.store, &ticket, self.retention.ticket_ms()).await {
             tracing::warn!(ticket_id = %ticket_id, cause = %err, "offline ticket not in the history indexes");
         }
+        if let Err(err) = self
+            .store
+            .inbox_add(&ticket_id, now, self.retention.ticket_ms())
+            .await
+        {
+            tracing::warn!(ticket_id = %ticket_id, cause = %err, "offline ticket not in the agents' inbox");
+        }
         Ok(ticket_id)
     }
 
