@@ -100,6 +100,10 @@ export async function startHub({ topics = DEFAULT_TOPICS, extraConfig = '' } = {
 identity_secret = "browser-test-identity"
 ${extraConfig}
 ${topics}
+
+[attachments.store]
+kind = "local"
+directory = ${JSON.stringify(path.join(dir, 'files'))}
 `);
   const log = [];
   const hub = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--redis-url', `redis://127.0.0.1:${redisPort}/0`, '--config', configPath],
