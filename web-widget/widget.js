@@ -1,7 +1,8 @@
 /*! Switchboard chat widget. One classic script, no dependencies:
  *  <script src="https://HUB/widget.js" data-hub="https://HUB" data-topic="billing" async></script>
  *  Optional: data-user-id, data-name, data-email, data-issued-at, data-signature (identity verification),
- *  data-title, data-color. Wire contract: docs/protocol.md (v1).
+ *  data-title, data-color, data-locale (en, fr, de, es, pt, ar; else the browser's language: see
+ *  docs/languages.md). Wire contract: docs/protocol.md (v1).
  *
  *  Delivery discipline: every message gets a client_msg_id and sits in an outbox (memory +
  *  sessionStorage) until the hub acks it; after a reconnect the outbox is resent and the hub
@@ -20,7 +21,6 @@
   var ds = (script && script.dataset) || {};
   var HUB = String(ds.hub || '').replace(/\/+$/, '') || location.origin;
   var TOPIC = ds.topic || undefined;
-  var TITLE = ds.title || 'Chat with us';
   var COLOR = /^#[0-9a-f]{3,8}$/i.test(ds.color || '') ? ds.color : '#4f46e5';
   var IDLE_MS = 10000;        // nothing heard this long -> ping
   var PING_TIMEOUT_MS = 10000; // no answer to the ping -> the socket is dead
@@ -37,6 +37,153 @@
     if (ds.email) identity.email = ds.email;
     if (ds.issuedAt) identity.issued_at = Number(ds.issuedAt); // the extended, expiring form
   }
+
+  // ---------------------------------------------------------------- languages
+  // English is built in; the other tables live in widget-locales.js beside this script,
+  // loaded (one more request) only when another language is chosen. The choice:
+  // data-locale, else the first of the browser's languages with a table, else English.
+  // A key missing from a table falls back to English. docs/languages.md says more.
+  var EN = {
+    title: 'Chat with us',
+    open: 'Open chat',
+    openUnread: { one: 'Open chat, {n} unread message', other: 'Open chat, {n} unread messages' },
+    close: 'Close chat',
+    closeWindow: 'Close chat window',
+    end: 'End chat',
+    endLabel: 'End this chat',
+    log: 'Conversation',
+    input: 'Write a message',
+    placeholder: 'Write a message\u2026',
+    send: 'Send',
+    sendLabel: 'Send message',
+    online: 'Online',
+    weOnline: 'We\u2019re online',
+    waiting: 'Waiting for an agent',
+    away: 'Away',
+    connecting: 'Connecting\u2026',
+    reconnecting: 'Reconnecting\u2026',
+    queue: 'You\u2019re #{pos} in line \u00b7 {wait}',
+    queueNext: 'Waiting for the next available agent\u2026',
+    waitNow: 'any moment now',
+    waitUnder: 'under a minute',
+    waitMin: { one: 'about {n} min', other: 'about {n} min' },
+    empty: 'Hi there \ud83d\udc4b Ask us anything \u2014 we usually reply in a few minutes.',
+    typing: '{name} is typing',
+    anAgent: 'An agent',
+    joined: '{name} joined the chat',
+    left: '{name} left the chat',
+    toTeam: 'Transferring you to the {topic} team\u2026',
+    toAgent: 'Transferring you to {name}\u2026',
+    anotherAgent: 'another agent',
+    ended: 'Chat ended',
+    endedTicket: 'Chat ended \u00b7 ticket {ticket}',
+    sending: 'Sending\u2026',
+    sent: 'Sent',
+    read: 'Read',
+    notSent: 'Not sent',
+    tooLong: 'Too long',
+    offAway: 'We\u2019re away right now',
+    offClosed: 'We\u2019re closed right now',
+    offWait: 'Sorry for the wait',
+    offText: 'Leave a message and we\u2019ll get back to you by email.',
+    offTextWait: 'Leave a message and we\u2019ll get back to you by email \u2014 or keep waiting for an agent.',
+    offForm: 'Leave us a message',
+    name: 'Name',
+    email: 'Email',
+    message: 'Message',
+    offSend: 'Send message',
+    offMissing: 'Please fill in your email and a message.',
+    offNoConn: 'No connection \u2014 please try again in a moment.',
+    offFailed: 'Sorry, that did not work ({code}).',
+    keepWaiting: 'Keep waiting',
+    ticketTitle: 'Thanks, we got your message',
+    ticketText: 'Your ticket number is {ticket}. We\u2019ll reply by email.',
+    rateTitle: 'How did we do?',
+    rateLabel: 'Rate this chat',
+    rateScale: 'Rate this chat from 1 to 5',
+    stars: { one: '{n} star', other: '{n} stars' },
+    npsTitle: 'How likely are you to recommend us?',
+    npsScale: 'How likely are you to recommend us? 0 (not at all) to 10 (extremely)',
+    npsLow: 'Not likely',
+    npsHigh: 'Very likely',
+    comment: 'Comment (optional)',
+    commentHint: 'Anything to add? (optional)',
+    rateSend: 'Send rating',
+    rateNoConn: 'No connection \u2014 try again in a moment.',
+    rateFailed: 'Could not send the rating ({code}).',
+    thanks: 'Thanks for your feedback!',
+    transcript: 'Download the transcript',
+    newChat: 'Start a new conversation'
+  };
+  // The languages widget-locales.js has; a page may register more tables in
+  // window.SwitchboardLocales before this script runs.
+  var LANGS = ['en', 'fr', 'de', 'es', 'pt', 'ar'];
+  var RTL = { ar: true, he: true, fa: true, ur: true };
+  function known(lang) { return LANGS.indexOf(lang) >= 0 || !!(window.SwitchboardLocales && window.SwitchboardLocales[lang]); }
+  var LOCALES_URL = script && /widget\.js(\?.*)?$/.test(script.src || '') ? script.src.replace(/widget\.js(\?.*)?$/, 'widget-locales.js')
+    : HUB + '/widget-locales.js';
+  var LOCALE_TIMEOUT_MS = 5000;
+
+  // {lang: a table's code, tag: the BCP 47 tag dates and numbers are formatted for}.
+  function pickLocale() {
+    var asked = [ds.locale].concat(navigator.languages || [navigator.language]);
+    for (var i = 0; i < asked.length; i++) {
+      var tag = String(asked[i] || '').trim().replace(/_/g, '-');
+      var lang = tag.split('-')[0].toLowerCase();
+      if (!lang || !known(lang)) continue;
+      try { Intl.DateTimeFormat.supportedLocalesOf([tag]); } catch (e) { tag = lang; } // not a valid tag
+      return { lang: lang, tag: tag };
+    }
+    return { lang: 'en', tag: 'en' };
+  }
+  var LOC = pickLocale();
+  var TABLE = EN;
+
+  function useLocale(loc, table) {
+    LOC = loc; TABLE = table;
+    LOC.dir = RTL[loc.lang] ? 'rtl' : 'ltr';
+    try { LOC.plural = new Intl.PluralRules(loc.tag); LOC.num = new Intl.NumberFormat(loc.tag); } catch (e) { LOC.plural = LOC.num = null; }
+  }
+  useLocale(LOC, EN);
+
+  // Loads the chosen language's table, then calls `done` (English on error or timeout).
+  function loadLocale(done) {
+    var want = LOC, finished = false, timer = 0;
+    function finish() {
+      if (finished) return;
+      finished = true; clearTimeout(timer);
+      var table = window.SwitchboardLocales && window.SwitchboardLocales[want.lang];
+      if (table || want.lang === 'en') useLocale(want, table || EN); else useLocale({ lang: 'en', tag: 'en' }, EN);
+      done();
+    }
+    if (want.lang === 'en' || (window.SwitchboardLocales && window.SwitchboardLocales[want.lang])) { finish(); return; }
+    var tag = document.createElement('script');
+    tag.src = LOCALES_URL; tag.async = true; tag.charset = 'utf-8';
+    tag.onload = tag.onerror = finish;
+    timer = setTimeout(finish, LOCALE_TIMEOUT_MS);
+    (document.head || document.documentElement).appendChild(tag);
+  }
+
+  function num(n) { try { return LOC.num ? LOC.num.format(n) : String(n); } catch (e) { return String(n); } }
+
+  // The text for `key` with {name} placeholders filled; a table entry may be an object of
+  // plural forms (Intl.PluralRules categories) chosen by `p.n`. Names inside a right-to-left
+  // text are isolated (U+2068 ... U+2069) so a Latin name does not reorder the sentence.
+  function t(key, p) {
+    var s = TABLE[key] != null ? TABLE[key] : EN[key];
+    if (s && typeof s === 'object') {
+      var form = 'other';
+      try { if (LOC.plural) form = LOC.plural.select(p.n); } catch (e) { /* other */ }
+      s = s[form] != null ? s[form] : s.other;
+    }
+    return String(s == null ? key : s).replace(/\{(\w+)\}/g, function (m, k) {
+      var v = p && p[k];
+      if (v == null) return m;
+      if (typeof v === 'number') return num(v);
+      return LOC.dir === 'rtl' ? '\u2068' + v + '\u2069' : String(v);
+    });
+  }
+  function title() { return ds.title || t('title'); }
 
   // ---------------------------------------------------------------- storage helpers
   function store(kind) {
@@ -207,9 +354,9 @@
   // Whether the desk is online for this widget's topic, from a `welcome` or a
   // `presence` ack: business hours (the `topics` map, when sent) and agents available.
   function applyOnline(m) {
-    var t = m.topics && ((TOPIC && m.topics[TOPIC]) || Object.keys(m.topics).map(function (k) { return m.topics[k]; }).filter(function (x) { return x.default; })[0]);
-    S.online = t ? t.online !== false : m.online !== false;
-    S.closedMessage = (t && t.message) || null;
+    var tp = m.topics && ((TOPIC && m.topics[TOPIC]) || Object.keys(m.topics).map(function (k) { return m.topics[k]; }).filter(function (x) { return x.default; })[0]);
+    S.online = tp ? tp.online !== false : m.online !== false;
+    S.closedMessage = (tp && tp.message) || null;
   }
 
   // The desk opens and closes while the page is open: ask again every PRESENCE_MS while
@@ -282,8 +429,8 @@
       }
       case 'typing': {
         if (!m.from || m.from.role === 'customer') return;
-        var t = conv(m.conversation_id);
-        t.typing = m.on ? { name: m.from.name || 'An agent', until: Date.now() + 8000 } : null;
+        var tc = conv(m.conversation_id);
+        tc.typing = m.on ? { name: m.from.name || t('anAgent'), until: Date.now() + 8000 } : null;
         render();
         if (m.on) setTimeout(render, 8100);
         return;
@@ -431,7 +578,7 @@
         break;
       case 'closed':
         c.state = 'closed'; c.closed = ev; c.queue = null; c.typing = null;
-        S.outbox.forEach(function (it) { if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'Chat ended'; } });
+        S.outbox.forEach(function (it) { if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'ended'; } });
         saveOutbox();
         break;
     }
@@ -530,7 +677,7 @@
       setTimeout(flush, 1000 + Math.random() * 2000);
     } else {
       it.state = 'failed';
-      it.error = err.code === 'too_large' ? 'Too long' : 'Not sent';
+      it.error = err.code === 'too_large' ? 'tooLong' : 'notSent'; // keys of the texts
     }
     saveOutbox(); render();
   }
@@ -585,9 +732,9 @@
     '.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff}' +
     '.panel{position:fixed;right:20px;bottom:92px;width:370px;height:min(600px,calc(100vh - 112px));background:#fff;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:flex;flex-direction:column;overflow:hidden;z-index:2147483000;color:#111827;font-size:14px}' +
     '.panel[hidden]{display:none}' +
-    'header{background:var(--c);color:#fff;padding:14px 14px 12px 18px;display:flex;align-items:center;gap:10px}' +
+    'header{background:var(--c);color:#fff;padding-block:14px 12px;padding-inline:18px 14px;display:flex;align-items:center;gap:10px}' +
     '.av{width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.25);display:flex;align-items:center;justify-content:center;font-weight:700;flex:none}' +
-    '.hd{flex:1;min-width:0}.title{font-weight:700;font-size:16px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.hd{flex:1;min-width:0}.title{font-weight:700;font-size:16px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;text-align:-webkit-match-parent;text-align:match-parent}' +
     '.sub{font-size:12px;opacity:.9;display:flex;align-items:center;gap:6px}' +
     '.dot{width:8px;height:8px;border-radius:50%;background:#fbbf24}.dot.open{background:#34d399}' +
     '.ib{background:transparent;border:0;color:inherit;cursor:pointer;border-radius:8px;padding:6px 8px;font-size:13px}' +
@@ -600,8 +747,8 @@
     '.m{display:flex;flex-direction:column;max-width:82%;align-self:flex-start}' +
     '.m.me{align-self:flex-end;align-items:flex-end}' +
     '.b{padding:9px 13px;border-radius:16px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;line-height:1.4}' +
-    '.me .b{background:var(--c);color:#fff;border-color:transparent;border-bottom-right-radius:4px}' +
-    '.m:not(.me) .b{border-bottom-left-radius:4px}' +
+    '.me .b{background:var(--c);color:#fff;border-color:transparent;border-end-end-radius:4px}' +
+    '.m:not(.me) .b{border-end-start-radius:4px}' +
     '.meta{font-size:11px;color:#6b7280;margin:3px 4px 0}' +
     '.m[data-state=failed] .meta{color:#dc2626}.m[data-state=sending] .b{opacity:.7}' +
     '.sys{align-self:center;font-size:12px;color:#4b5563;background:#eef0f3;border-radius:10px;padding:4px 10px;text-align:center;max-width:90%}' +
@@ -609,7 +756,8 @@
     '.typing span{display:inline-block;animation:sbp 1.2s infinite}' +
     '@keyframes sbp{50%{opacity:.3}}' +
     'form.comp{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff;align-items:flex-end}' +
-    'textarea,input{font:inherit;color:inherit;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;width:100%;background:#fff}' +
+    // What people type runs in its own direction (per paragraph), an empty field in the widget's.
+    'textarea,input{font:inherit;color:inherit;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;width:100%;background:#fff;unicode-bidi:plaintext}' +
     'textarea:focus,input:focus{outline:2px solid var(--c);outline-offset:-1px;border-color:transparent}' +
     '.comp textarea{resize:none;height:42px;max-height:120px;font-size:16px}' +
     '.send{border:0;border-radius:10px;background:var(--c);color:#fff;font-weight:600;padding:0 16px;height:42px;cursor:pointer}' +
@@ -629,7 +777,11 @@
     '.ok{color:#065f46;background:#ecfdf5;border-color:#a7f3d0}' +
     '.link{background:none;border:0;color:var(--c);font-weight:600;cursor:pointer;padding:4px;text-decoration:underline}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
-    '@media (max-width:520px){.panel{right:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0}.panel:not([hidden])~.launch{display:none}}';
+    // Right to left: the launcher and the panel in the bottom-left corner; inside, the flex
+    // rows and columns (header, bubbles: the customer's own at the end, now the left) and
+    // the logical properties above mirror by themselves.
+    '[dir=rtl] .launch,[dir=rtl] .panel{right:auto;left:20px}[dir=rtl] .badge{right:auto;left:-4px}' +
+    '@media (max-width:520px){.panel,[dir=rtl] .panel{right:0;left:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0}.panel:not([hidden])~.launch{display:none}}';
 
   var host, root, el = {}, nodes = {}, shownConv = null;
   var ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
@@ -653,33 +805,35 @@
     root = host.attachShadow({ mode: 'open' });
     var style = h('style', { text: CSS });
     root.appendChild(style);
-    var wrap = h('div', { style: '--c:' + COLOR });
-    el.panel = h('div', { class: 'panel', role: 'dialog', 'aria-label': TITLE, hidden: true, 'data-testid': 'sb-panel' });
+    // lang and dir on the widget's root: the page's own (maybe another language, maybe
+    // right to left) must not leak in. Text from people or the hub gets dir=auto.
+    var wrap = h('div', { style: '--c:' + COLOR, lang: LOC.tag, dir: LOC.dir, 'data-testid': 'sb-root' });
+    el.panel = h('div', { class: 'panel', role: 'dialog', 'aria-label': title(), hidden: true, 'data-testid': 'sb-panel' });
     wrap.addEventListener('keydown', function (e) { if (e.key === 'Escape' && S.open) { e.preventDefault(); close(); } });
     el.avatar = h('div', { class: 'av', 'aria-hidden': 'true', text: '?' });
-    el.title = h('div', { class: 'title', 'data-testid': 'sb-agent', text: TITLE });
+    el.title = h('div', { class: 'title', 'data-testid': 'sb-agent', dir: 'auto', text: title() });
     el.dot = h('span', { class: 'dot' });
     el.sub = h('span', { 'data-testid': 'sb-conn', text: '' });
-    el.end = h('button', { class: 'ib', type: 'button', 'data-testid': 'sb-end', 'aria-label': 'End this chat', text: 'End chat', onclick: endChat });
-    el.x = h('button', { class: 'ib x', type: 'button', 'data-testid': 'sb-close', 'aria-label': 'Close chat window', text: '\u00d7', onclick: close });
+    el.end = h('button', { class: 'ib', type: 'button', 'data-testid': 'sb-end', 'aria-label': t('endLabel'), text: t('end'), onclick: endChat });
+    el.x = h('button', { class: 'ib x', type: 'button', 'data-testid': 'sb-close', 'aria-label': t('closeWindow'), text: '\u00d7', onclick: close });
     el.panel.appendChild(h('header', {}, [el.avatar, h('div', { class: 'hd' }, [el.title, h('div', { class: 'sub' }, [el.dot, el.sub])]), el.end, el.x]));
     el.info = h('div', { class: 'info', 'data-testid': 'sb-queue', role: 'status', hidden: true });
-    el.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', 'data-testid': 'sb-messages', tabindex: '0' });
+    el.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': t('log'), 'data-testid': 'sb-messages', tabindex: '0' });
     // Whether the log follows new lines: true until the reader scrolls up, and again once
     // they scroll back to the end. (Measured on scroll, not at render: a log that grew
     // while hidden or before layout still opens at its end.)
     el.log.addEventListener('scroll', function () { stick = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60; });
     el.typing = h('div', { class: 'typing', 'data-testid': 'sb-typing', 'aria-live': 'polite' });
-    el.input = h('textarea', { 'aria-label': 'Write a message', placeholder: 'Write a message\u2026', maxlength: String(MAX_TEXT), rows: '1', 'data-testid': 'sb-input',
+    el.input = h('textarea', { 'aria-label': t('input'), placeholder: t('placeholder'), maxlength: String(MAX_TEXT), rows: '1', 'data-testid': 'sb-input',
       oninput: function () { typing(!!el.input.value.trim()); },
       onkeydown: function (e) { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } } });
-    el.send = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-send', 'aria-label': 'Send message', text: 'Send' });
+    el.send = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-send', 'aria-label': t('sendLabel'), text: t('send') });
     el.comp = h('form', { class: 'comp', onsubmit: function (e) { e.preventDefault(); submit(); } }, [el.input, el.send]);
     el.panel.appendChild(el.info);
     el.panel.appendChild(el.log);
     el.panel.appendChild(el.typing);
     el.panel.appendChild(el.comp);
-    el.launch = h('button', { class: 'launch', type: 'button', 'data-testid': 'sb-launcher', 'aria-label': 'Open chat', 'aria-expanded': 'false', onclick: function () { S.open ? close() : open(); } });
+    el.launch = h('button', { class: 'launch', type: 'button', 'data-testid': 'sb-launcher', 'aria-label': t('open'), 'aria-expanded': 'false', onclick: function () { S.open ? close() : open(); } });
     el.launch.innerHTML = ICON; // static markup, no user data
     el.badge = h('span', { class: 'badge', 'data-testid': 'sb-unread', hidden: true, 'aria-hidden': 'true' });
     el.launch.appendChild(el.badge);
@@ -700,6 +854,7 @@
 
   function open() {
     S.open = true;
+    if (!root) return; // shown once built
     // While closed the log has no height to keep at the bottom: opening shows its end.
     forceScroll = true;
     paint();
@@ -713,7 +868,7 @@
     S.open = false;
     typing(false);
     render();
-    if (had) el.launch.focus();
+    if (had && root) el.launch.focus();
   }
 
   function endChat() {
@@ -724,12 +879,12 @@
   }
 
   function clock(ts) {
-    try { return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+    try { return new Date(ts).toLocaleTimeString(LOC.tag, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
   }
   function waitText(ms) {
-    if (!(ms > 0)) return 'any moment now';
+    if (!(ms > 0)) return t('waitNow');
     var min = Math.round(ms / 60000);
-    return min < 1 ? 'under a minute' : 'about ' + min + ' min';
+    return min < 1 ? t('waitUnder') : t('waitMin', { n: min });
   }
   function who(x) { return x == null ? '' : typeof x === 'object' ? (x.name || x.id || '') : String(x); }
 
@@ -738,22 +893,22 @@
   function transferTarget(ev, c) {
     if (ev.to_agent && typeof ev.to_agent === 'object') return who(ev.to_agent);
     var j = c && c.events.filter(function (e) { return e.kind === 'joined' && e.seq > ev.seq && e.agent && e.agent.id === ev.to_agent; })[0];
-    return j && j.agent.name ? j.agent.name : 'another agent';
+    return j && j.agent.name ? j.agent.name : t('anotherAgent');
   }
 
   function describe(ev, c) {
     switch (ev.kind) {
-      case 'joined': return who(ev.agent) + ' joined the chat';
-      case 'left': return ev.reason === 'transferred' ? null : who(ev.agent) + ' left the chat';
-      case 'transfer': return ev.to_topic ? 'Transferring you to the ' + ev.to_topic + ' team\u2026' : 'Transferring you to ' + transferTarget(ev, c) + '\u2026';
-      case 'closed': return 'Chat ended' + (ev.ticket_id ? ' \u00b7 ticket ' + ev.ticket_id : '');
+      case 'joined': return t('joined', { name: who(ev.agent) });
+      case 'left': return ev.reason === 'transferred' ? null : t('left', { name: who(ev.agent) });
+      case 'transfer': return ev.to_topic ? t('toTeam', { topic: ev.to_topic }) : t('toAgent', { name: transferTarget(ev, c) });
+      case 'closed': return ev.ticket_id ? t('endedTicket', { ticket: ev.ticket_id }) : t('ended');
     }
     return null;
   }
 
   function msgNode(key, text, role) {
     var n = h('div', { class: 'm' + (role === 'customer' ? ' me' : ''), 'data-testid': 'sb-msg', 'data-role': role, 'data-key': key });
-    n.appendChild(h('div', { class: 'b', text: text }));
+    n.appendChild(h('div', { class: 'b', dir: 'auto', text: text }));
     n.appendChild(h('div', { class: 'meta' }));
     return n;
   }
@@ -764,7 +919,7 @@
     if (n.getAttribute('data-state') !== state) n.setAttribute('data-state', state);
   }
 
-  var STATE_LABEL = { sending: 'Sending\u2026', stored: 'Sent', read: 'Read', failed: 'Not sent' };
+  var STATE_LABEL = { sending: 'sending', stored: 'sent', read: 'read', failed: 'notSent' }; // keys of the texts
 
   function renderLog(c) {
     if (shownConv !== (c && c.id)) {
@@ -793,13 +948,13 @@
         if (n.textContent !== said) n.textContent = said;
       } else if (key[0] === 'p') {
         var st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
-        setMeta(n, [clock(x.ts), x.state === 'failed' ? x.error : STATE_LABEL[st]], st);
+        setMeta(n, [clock(x.ts), t(x.state === 'failed' ? x.error || 'notSent' : STATE_LABEL[st])], st);
         n.setAttribute('data-cmid', x.cmid);
       } else if (x.kind === 'message') {
         n.setAttribute('data-seq', x.seq);
         if (mine(x)) {
           var s2 = x.seq <= c.readSeq ? 'read' : 'stored';
-          setMeta(n, [clock(x.ts), STATE_LABEL[s2]], s2);
+          setMeta(n, [clock(x.ts), t(STATE_LABEL[s2])], s2);
           if (x.client_msg_id) n.setAttribute('data-cmid', x.client_msg_id);
         } else setMeta(n, [who(x.from), clock(x.ts)], 'stored');
       }
@@ -811,7 +966,7 @@
     for (var k in nodes) if (!keep[k]) { nodes[k].remove(); delete nodes[k]; }
     var empty = el.log.querySelector('.empty');
     if (!want.length && !el.log.querySelector('.card')) {
-      if (!empty) el.log.appendChild(h('div', { class: 'empty', text: 'Hi there \ud83d\udc4b Ask us anything \u2014 we usually reply in a few minutes.' }));
+      if (!empty) el.log.appendChild(h('div', { class: 'empty', text: t('empty') }));
     } else if (empty) empty.remove();
     pinBottom = stick || forceScroll; // applied at the end of paint, once the panel is laid out
   }
@@ -834,15 +989,15 @@
   // The offline form; `c` is a queued chat the customer may give up for a message.
   function offlineCard(c) {
     var name = h('input', { name: 'name', autocomplete: 'name', 'data-testid': 'sb-offline-name', value: ds.name || '' });
-    var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', 'data-testid': 'sb-offline-email', value: ds.email || '' });
+    var email = h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', dir: 'ltr', 'data-testid': 'sb-offline-email', value: ds.email || '' });
     var text = h('textarea', { name: 'text', required: true, rows: '4', maxlength: String(MAX_TEXT), 'data-testid': 'sb-offline-text' });
     if (S.offlineDraft) { text.value = S.offlineDraft; S.offlineDraft = null; }
     var err = h('div', { class: 'err', role: 'alert', 'data-testid': 'sb-offline-error' });
-    var btn = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-offline-submit', text: 'Send message' });
-    var form = h('form', { class: 'card', 'data-testid': 'sb-offline-form', 'aria-label': 'Leave us a message',
+    var btn = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-offline-submit', text: t('offSend') });
+    var form = h('form', { class: 'card', 'data-testid': 'sb-offline-form', 'aria-label': t('offForm'),
       onsubmit: function (e) {
         e.preventDefault();
-        if (!email.value.trim() || !text.value.trim()) { err.textContent = 'Please fill in your email and a message.'; return; }
+        if (!email.value.trim() || !text.value.trim()) { err.textContent = t('offMissing'); return; }
         btn.disabled = true; err.textContent = '';
         var f = { type: 'offline_message', name: name.value.trim() || undefined, email: email.value.trim(), text: text.value.trim().slice(0, MAX_TEXT) };
         if (TOPIC) f.topic = TOPIC;
@@ -855,26 +1010,28 @@
           render();
         }, function (e2) {
           btn.disabled = false;
-          err.textContent = e2.code === 'disconnected' || e2.code === 'timeout' ? 'No connection \u2014 please try again in a moment.' : 'Sorry, that did not work (' + e2.code + ').';
+          err.textContent = e2.code === 'disconnected' || e2.code === 'timeout' ? t('offNoConn') : t('offFailed', { code: e2.code });
         });
       } }, [
-      h('h3', { text: c ? 'Sorry for the wait' : S.closedMessage ? 'We\u2019re closed right now' : 'We\u2019re away right now' }),
-      !c && S.closedMessage ? h('p', { 'data-testid': 'sb-offline-hours', text: S.closedMessage }) : null,
-      h('p', { text: c ? 'Leave a message and we\u2019ll get back to you by email \u2014 or keep waiting for an agent.' : 'Leave a message and we\u2019ll get back to you by email.' }),
-      h('label', {}, [document.createTextNode('Name'), name]),
-      h('label', {}, [document.createTextNode('Email'), email]),
-      h('label', {}, [document.createTextNode('Message'), text]),
+      h('h3', { text: t(c ? 'offWait' : S.closedMessage ? 'offClosed' : 'offAway') }),
+      // The hub's configured message, in whatever language it was written: as sent.
+      !c && S.closedMessage ? h('p', { 'data-testid': 'sb-offline-hours', dir: 'auto', text: S.closedMessage }) : null,
+      h('p', { text: t(c ? 'offTextWait' : 'offText') }),
+      h('label', {}, [document.createTextNode(t('name')), name]),
+      h('label', {}, [document.createTextNode(t('email')), email]),
+      h('label', {}, [document.createTextNode(t('message')), text]),
       err, btn,
-      c ? h('button', { class: 'link', type: 'button', 'data-testid': 'sb-keep-waiting', text: 'Keep waiting',
+      c ? h('button', { class: 'link', type: 'button', 'data-testid': 'sb-keep-waiting', text: t('keepWaiting'),
         onclick: function () { c.leaveDismissed = true; render(); } }) : null]);
     name.setAttribute('data-autofocus', '');
     return form;
   }
 
   function ticketCard() {
+    var parts = t('ticketText', { ticket: '\u0000' }).split('\u0000');
     return h('div', { class: 'card ok', role: 'status', 'data-testid': 'sb-ticket' }, [
-      h('h3', { text: 'Thanks, we got your message' }),
-      h('p', {}, [document.createTextNode('Your ticket number is '), h('strong', { 'data-testid': 'sb-ticket-id', text: S.offline.ticket }), document.createTextNode('. We\u2019ll reply by email.')]),
+      h('h3', { text: t('ticketTitle') }),
+      h('p', {}, [document.createTextNode(parts[0]), h('strong', { 'data-testid': 'sb-ticket-id', dir: 'ltr', text: S.offline.ticket }), document.createTextNode(parts[1] || '')]),
     ]);
   }
 
@@ -887,41 +1044,41 @@
 
   function npsCard(c) {
     var score = null, picks = [];
-    var row = h('div', { class: 'nps', role: 'group', 'aria-label': 'How likely are you to recommend us? 0 (not at all) to 10 (extremely)' });
+    var row = h('div', { class: 'nps', role: 'group', 'aria-label': t('npsScale') });
     for (var i = 0; i <= 10; i++) (function (n) {
-      var b = h('button', { class: 'npsb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'sb-nps-' + n, text: String(n),
+      var b = h('button', { class: 'npsb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'sb-nps-' + n, text: num(n),
         onclick: function () {
           score = n; card.enable();
           picks.forEach(function (p, j) { p.classList.toggle('on', j === n); p.setAttribute('aria-pressed', String(j === n)); });
         } });
       picks.push(b); row.appendChild(b);
     })(i);
-    var scale = h('div', { class: 'npsl', 'aria-hidden': 'true' }, [h('span', { text: 'Not likely' }), h('span', { text: 'Very likely' })]);
-    var card = surveyForm(c, 'How likely are you to recommend us?', [row, scale], function () { return score; });
+    var scale = h('div', { class: 'npsl', 'aria-hidden': 'true' }, [h('span', { text: t('npsLow') }), h('span', { text: t('npsHigh') })]);
+    var card = surveyForm(c, t('npsTitle'), [row, scale], function () { return score; });
     return card.form;
   }
 
   function starsCard(c) {
     var score = 0, stars = [];
-    var row = h('div', { class: 'stars', role: 'group', 'aria-label': 'Rate this chat from 1 to 5' });
+    var row = h('div', { class: 'stars', role: 'group', 'aria-label': t('rateScale') });
     for (var i = 1; i <= 5; i++) (function (n) {
-      var b = h('button', { class: 'star', type: 'button', 'aria-pressed': 'false', 'aria-label': n + (n === 1 ? ' star' : ' stars'), 'data-testid': 'sb-star-' + n, text: '\u2605',
+      var b = h('button', { class: 'star', type: 'button', 'aria-pressed': 'false', 'aria-label': t('stars', { n: n }), 'data-testid': 'sb-star-' + n, text: '\u2605',
         onclick: function () {
           score = n; card.enable();
           stars.forEach(function (s, j) { s.classList.toggle('on', j < n); s.setAttribute('aria-pressed', String(j + 1 === n)); });
         } });
       stars.push(b); row.appendChild(b);
     })(i);
-    var card = surveyForm(c, 'How did we do?', [row], function () { return score || null; });
+    var card = surveyForm(c, t('rateTitle'), [row], function () { return score || null; });
     return card.form;
   }
 
   // The form around a scale: an optional comment, sending, errors, a new chat.
   function surveyForm(c, title, scale, chosen) {
-    var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': 'Comment (optional)', placeholder: 'Anything to add? (optional)', 'data-testid': 'sb-rating-comment' });
+    var comment = h('textarea', { rows: '2', maxlength: '2000', 'aria-label': t('comment'), placeholder: t('commentHint'), 'data-testid': 'sb-rating-comment' });
     var err = h('div', { class: 'err', role: 'alert' });
-    var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: 'Send rating' });
-    var form = h('form', { class: 'card', 'data-testid': 'sb-rating', 'aria-label': 'Rate this chat',
+    var btn = h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'sb-rating-submit', text: t('rateSend') });
+    var form = h('form', { class: 'card', 'data-testid': 'sb-rating', 'aria-label': t('rateLabel'),
       onsubmit: function (e) {
         e.preventDefault();
         var score = chosen();
@@ -932,24 +1089,24 @@
         request(f).then(function () {
           put(local, 'rated:' + c.id, String(score));
           render();
-        }, function (e2) { btn.disabled = false; err.textContent = e2.code === 'disconnected' ? 'No connection \u2014 try again in a moment.' : 'Could not send the rating (' + e2.code + ').'; });
+        }, function (e2) { btn.disabled = false; err.textContent = e2.code === 'disconnected' ? t('rateNoConn') : t('rateFailed', { code: e2.code }); });
       } }, [h('h3', { text: title })].concat(scale, [comment, err, btn, transcriptButton(c),
-      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat })]));
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: t('newChat'), onclick: newChat })]));
     return { form: form, enable: function () { btn.disabled = false; } };
   }
 
   function thanksCard() {
     var c = cur();
     return h('div', { class: 'card ok', 'data-testid': 'sb-rating-thanks' }, [
-      h('p', { text: 'Thanks for your feedback!' }),
+      h('p', { text: t('thanks') }),
       c ? transcriptButton(c) : null,
-      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: 'Start a new conversation', onclick: newChat }),
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-new-chat', text: t('newChat'), onclick: newChat }),
     ]);
   }
 
   // Downloads the closed chat's transcript through the short-lived link the hub signs.
   function transcriptButton(c) {
-    return h('button', { class: 'link', type: 'button', 'data-testid': 'sb-transcript', text: 'Download the transcript',
+    return h('button', { class: 'link', type: 'button', 'data-testid': 'sb-transcript', text: t('transcript'),
       onclick: function () {
         request({ type: 'transcript', conversation_id: c.id }).then(function (ack) {
           if (ack.url) location.assign(HUB + ack.url);
@@ -978,15 +1135,15 @@
     var c = cur();
     // header
     var agent = c && c.agent;
-    el.title.textContent = agent ? agent.name || agent.id : TITLE;
+    el.title.textContent = agent ? agent.name || agent.id : title();
     var initial = agent ? (agent.name || agent.id || '?').charAt(0).toUpperCase() : '';
     if (el.avatar.getAttribute('data-initial') !== initial) {
       el.avatar.setAttribute('data-initial', initial);
       if (initial) el.avatar.textContent = initial; else el.avatar.innerHTML = ICON; // static markup
     }
-    var connText = S.conn === 'open' ? (agent ? 'Online' : c && c.state === 'queued' ? 'Waiting for an agent' : S.online === false ? 'Away' : 'We\u2019re online')
-      : S.conn === 'reconnecting' ? 'Reconnecting\u2026' : 'Connecting\u2026';
-    el.sub.textContent = connText;
+    var connText = S.conn === 'open' ? (agent ? 'online' : c && c.state === 'queued' ? 'waiting' : S.online === false ? 'away' : 'weOnline')
+      : S.conn === 'reconnecting' ? 'reconnecting' : 'connecting';
+    el.sub.textContent = t(connText);
     el.sub.setAttribute('data-state', S.conn);
     el.dot.className = 'dot' + (S.conn === 'open' && (S.online !== false || agent) ? ' open' : '');
     el.end.hidden = !(c && c.state !== 'closed');
@@ -994,7 +1151,7 @@
     // queue banner
     var info = '';
     if (c && c.state === 'queued') {
-      info = c.queue ? 'You\u2019re #' + c.queue.position + ' in line \u00b7 ' + waitText(c.queue.eta_ms) : 'Waiting for the next available agent\u2026';
+      info = c.queue ? t('queue', { pos: c.queue.position, wait: waitText(c.queue.eta_ms) }) : t('queueNext');
     }
     el.info.hidden = !info;
     el.info.textContent = info;
@@ -1018,12 +1175,11 @@
     el.comp.style.display = hideComp ? 'none' : '';
 
     // typing indicator
-    var t = c && c.typing && c.typing.until > Date.now() ? c.typing : null;
-    var tt = t ? t.name + ' is typing' : '';
-    if (el.typing.getAttribute('data-on') !== String(!!t)) {
+    var ty = c && c.typing && c.typing.until > Date.now() ? c.typing : null;
+    if (el.typing.getAttribute('data-on') !== String(!!ty)) {
       el.typing.textContent = '';
-      if (t) { el.typing.appendChild(document.createTextNode(tt)); el.typing.appendChild(h('span', { text: '\u2026' })); }
-      el.typing.setAttribute('data-on', String(!!t));
+      if (ty) { el.typing.appendChild(document.createTextNode(t('typing', { name: ty.name }))); el.typing.appendChild(h('span', { text: '\u2026' })); }
+      el.typing.setAttribute('data-on', String(!!ty));
     }
 
     // panel and launcher
@@ -1031,8 +1187,8 @@
     el.launch.setAttribute('aria-expanded', String(S.open));
     var n = unread();
     el.badge.hidden = !n || S.open;
-    el.badge.textContent = n > 99 ? '99+' : String(n);
-    el.launch.setAttribute('aria-label', S.open ? 'Close chat' : n ? 'Open chat, ' + n + ' unread message' + (n === 1 ? '' : 's') : 'Open chat');
+    el.badge.textContent = n > 99 ? num(99) + '+' : num(n);
+    el.launch.setAttribute('aria-label', S.open ? t('close') : n ? t('openUnread', { n: n }) : t('open'));
     host.setAttribute('data-state', S.conn);
     if (pinBottom && S.open) { el.log.scrollTop = el.log.scrollHeight; stick = true; }
   }
@@ -1047,6 +1203,7 @@
       pending: S.outbox.filter(function (it) { return it.state !== 'stored' && it.state !== 'failed'; }).length,
       failed: S.outbox.filter(function (it) { return it.state === 'failed'; }).length,
       unread: unread(),
+      locale: LOC.lang, dir: LOC.dir, ready: !!root,
       messages: c ? c.events.filter(function (e) { return e.kind === 'message'; }).map(function (e) {
         return { seq: e.seq, role: e.from && e.from.role, text: e.text, client_msg_id: e.client_msg_id };
       }) : [],
@@ -1055,10 +1212,10 @@
 
   window.SwitchboardWidget = { open: open, close: close, state: snapshot, version: 1 };
 
+  // The socket opens at once; the view is built once the language's texts are here.
   function boot() {
-    build();
-    paint();
     connect();
+    loadLocale(function () { build(); paint(); });
   }
   if (document.body) boot(); else document.addEventListener('DOMContentLoaded', boot);
 })();

@@ -2,8 +2,9 @@
 //! deploys, with their security headers: every response is `nosniff` with
 //! `Referrer-Policy: no-referrer`; the console may not be framed and runs only its own
 //! scripts and styles, talking only to the hub it came from; the demo page may not be
-//! framed by other sites; `widget.js` is embedded on customers' sites, so it gets no CSP
-//! of its own (the embedding page's applies).
+//! framed by other sites; `widget.js` (and `widget-locales.js`, its texts in other
+//! languages) is embedded on customers' sites, so it gets no CSP of its own (the
+//! embedding page's applies).
 
 use std::sync::Arc;
 
@@ -27,7 +28,13 @@ struct Assets;
 fn asset(path: &str) -> Response {
     match Assets::get(path) {
         Some(file) => {
-            let mime = file.metadata.mimetype().to_string();
+            // Every embedded text file is UTF-8; saying so matters for widget-locales.js,
+            // a classic script that would otherwise be decoded in the embedding page's
+            // encoding (its French and Arabic texts garbled on a windows-1252 site).
+            let mut mime = file.metadata.mimetype().to_string();
+            if mime.starts_with("text/") && !mime.contains("charset") {
+                mime.push_str("; charset=utf-8");
+            }
             (
                 [
                     (header::CONTENT_TYPE, mime),
@@ -104,6 +111,11 @@ pub fn routes() -> Router<Arc<Hub>> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/demo") }))
         .route("/widget.js", get(|| async { asset("widget.js") }))
+        // The widget's texts in other languages, loaded by widget.js when needed.
+        .route(
+            "/widget-locales.js",
+            get(|| async { asset("widget-locales.js") }),
+        )
         .route(
             "/demo",
             // The demo shop has inline styles, and the widget styles itself inline.

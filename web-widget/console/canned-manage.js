@@ -4,6 +4,7 @@
 // only ever set with textContent.
 
 import { $, h } from './dom.js';
+import { dateTime, t } from './i18n.js';
 
 const M = { hub: '', token: () => '', topics: () => [], editing: null, armed: null, loading: 0 };
 
@@ -35,22 +36,22 @@ export async function loadCannedPanel() {
     if (gen !== M.loading) return;
     render(body.canned_responses || []);
   } catch (err) {
-    $('canned-error').textContent = 'Could not load canned responses: ' + (err.message || err.code);
+    $('canned-error').textContent = t('cm.loadFailed', { error: err.message || err.code });
   }
 }
 
 function render(list) {
-  $('canned-topics').replaceChildren(...M.topics().map((t) => h('option', { value: t })));
+  $('canned-topics').replaceChildren(...M.topics().map((topic) => h('option', { value: topic })));
   $('sup-canned').replaceChildren(...list.map((r) => h('tr', { 'data-testid': 'sup-canned-row', 'data-key': r.shortcut, 'data-topic': r.topic || '' },
     h('td', {}, h('code', { text: '/' + r.shortcut })),
-    h('td', { text: r.topic || 'all topics' }),
-    h('td', { class: 'canned-text', text: r.text }),
-    h('td', { class: 'muted small', text: r.updated_at ? new Date(r.updated_at).toLocaleString() : '' }),
+    h('td', { text: r.topic || t('cm.allTopics') }),
+    h('td', { class: 'canned-text', dir: 'auto', text: r.text }),
+    h('td', { class: 'muted small', text: dateTime(r.updated_at) }),
     h('td', { class: 'row-actions' },
-      h('button', { type: 'button', class: 'ghost', 'data-testid': 'canned-edit', text: 'Edit', onclick: () => edit(r) }),
+      h('button', { type: 'button', class: 'ghost', 'data-testid': 'canned-edit', text: t('cm.edit'), onclick: () => edit(r) }),
       h('button', {
         type: 'button', class: 'ghost danger', 'data-testid': 'canned-delete',
-        text: M.armed === r.id ? 'Really delete?' : 'Delete', onclick: () => remove(r, list),
+        text: t(M.armed === r.id ? 'cm.reallyDelete' : 'cm.delete'), onclick: () => remove(r, list),
       })))));
 }
 
@@ -59,7 +60,7 @@ function edit(r) {
   $('canned-shortcut').value = r ? r.shortcut : '';
   $('canned-topic').value = r ? r.topic || '' : '';
   $('canned-text').value = r ? r.text : '';
-  $('canned-save').textContent = r ? 'Save' : 'Add';
+  $('canned-save').textContent = t(r ? 'cm.save' : 'cm.add');
   $('canned-cancel').hidden = !r;
   $('canned-error').textContent = '';
   if (r) $('canned-text').focus();

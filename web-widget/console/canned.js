@@ -7,6 +7,7 @@
 // Text from the hub is only ever set with textContent.
 
 import { $, h } from './dom.js';
+import { t } from './i18n.js';
 
 const C = {
   api: null,        // (path) => Promise<json>
@@ -78,9 +79,9 @@ function renderCanned() {
   box.hidden = !C.open;
   box.replaceChildren(...C.items.map((r, i) => h('div', {
     role: 'option', 'aria-selected': String(i === C.index), 'data-testid': 'canned-item', 'data-key': r.shortcut,
-    title: r.topic ? 'topic ' + r.topic : 'every topic',
+    title: r.topic ? t('canned.topic', { topic: r.topic }) : t('canned.everyTopic'),
     onmousedown: (e) => { e.preventDefault(); pickCanned(r); },
-  }, h('span', { class: 'key', text: '/' + r.shortcut }), h('span', { class: 'txt', text: r.text }))));
+  }, h('span', { class: 'key', text: '/' + r.shortcut }), h('span', { class: 'txt', dir: 'auto', text: r.text }))));
 }
 
 function pickCanned(r) {

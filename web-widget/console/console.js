@@ -11,6 +11,7 @@ import { initCannedPanel, loadCannedPanel } from './canned-manage.js';
 import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, setupStatusMenu, slaCell, tickStatus } from './desk.js';
 import { historySection, historySig, loadHistory } from './history.js';
 import { armPermission, initAlerts, offerAlert } from './alerts.js';
+import { code, dateTime, setupPicker, t, time, timeSec, tNodes, translatePage } from './i18n.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -53,6 +54,9 @@ function saveMonitored() { sessionStorage.setItem(MONITOR_KEY, JSON.stringify([.
 // ------------------------------------------------------------------ session
 
 function boot() {
+  translatePage();
+  setupPicker($('lang'));
+  setupPicker($('login-lang'));
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const token = $('login-token').value.trim();
@@ -78,7 +82,7 @@ function boot() {
   // The token is kept in localStorage: a new tab or a browser restart stays signed in;
   // Sign out (or a refused token) removes it. (Older consoles kept it per tab.)
   const token = localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
-  const notice = REFUSED_HUB ? `The hub address in this link is not allowed; using ${HUB}.` : '';
+  const notice = REFUSED_HUB ? t('login.hubRefused', { hub: HUB }) : '';
   if (token) startSession(token); else showLogin(notice);
 }
 
@@ -103,9 +107,9 @@ function startSession(token) {
     onWelcome,
     onFrame,
     onState: (s) => { S.connState = s; onDisconnectMaybe(s); render(); },
-    onClose: (code) => {
-      if (code === 4401) { logout('That token was not accepted.'); return false; }
-      if (code === 4409) { logout('This agent account was removed.'); return false; }
+    onClose: (closeCode) => {
+      if (closeCode === 4401) { logout(t('login.badToken')); return false; }
+      if (closeCode === 4409) { logout(t('login.removed')); return false; }
       return true;
     },
   });
@@ -177,7 +181,7 @@ function setStatus(status, reason) {
   if (!S.conn) return;
   const frame = reason ? { type: 'status', status, reason } : { type: 'status', status };
   S.conn.request(frame).then((ack) => { applyStatus(S, ack.status || status, reason); render(); },
-    (err) => toast(err.code === 'disconnected' ? 'Not connected — try again in a moment.' : 'Could not change status: ' + err.code));
+    (err) => toast(err.code === 'disconnected' ? t('toast.notConnected') : t('toast.statusFailed', { code: err.code })));
 }
 
 function setView(v) {
@@ -210,7 +214,7 @@ function onFrame(m) {
     case 'offer_revoked': removeOffer(m.offer_id, m.reason); break;
     case 'transfer_failed': {
       const c = conv(m.conversation_id);
-      c.banner = `Transfer failed (${m.reason}) — the conversation stays with you.`;
+      c.banner = t('conv.transferFailed', { reason: code('why.', m.reason) });
       c.transferPending = null;
       render();
       break;
@@ -231,12 +235,12 @@ function onFrame(m) {
     }
     case 'status':
       applyStatus(S, m.status, m.reason, m.ends_in_ms);
-      if (m.reason === 'missed_offers') toast('You were set to Away after missing offers.');
-      if (m.reason === 'wrap_up_ended') toast('Wrap-up over: you are available again.');
+      if (m.reason === 'missed_offers') toast(t('toast.missedOffers'));
+      if (m.reason === 'wrap_up_ended') toast(t('toast.wrapUpOver'));
       render();
       break;
     case 'error':
-      if (m.code === 'rate_limited') toast('Slow down — too many messages.');
+      if (m.code === 'rate_limited') toast(t('toast.rateLimited'));
       else console.debug('switchboard error', m);
       break;
     default: break;
@@ -288,11 +292,11 @@ function apply(c, ev) {
         c.transferPending = null;
         // After a hand-off the view follows it: read-only, with who has the chat now.
         c.handedOver = ev.reason === 'transferred';
-        c.banner = c.handedOver ? '' : `You left this conversation (${ev.reason}).`;
+        c.banner = c.handedOver ? '' : t('conv.youLeft', { reason: code('why.', ev.reason) });
       }
       break;
     case 'transfer': {
-      const to = ev.to_agent ? `agent ${ev.to_agent}` : `topic ${ev.to_topic}`;
+      const to = ev.to_agent ? t('target.agent', { agent: ev.to_agent }) : t('target.topic', { topic: ev.to_topic });
       if (ev.from_agent === me) c.transferPending = to;
       break;
     }
@@ -300,9 +304,10 @@ function apply(c, ev) {
       c.state = 'closed';
       c.ticketId = ev.ticket_id;
       c.typing = null;
-      c.banner = `Closed (${ev.resolution})${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}.`;
+      c.banner = ev.ticket_id ? t('conv.closedTicket', { resolution: code('res.', ev.resolution), ticket: ev.ticket_id })
+        : t('conv.closed', { resolution: code('res.', ev.resolution) });
       if (ev.ticket_id && c.tags == null) loadTags(c, ev.ticket_id);
-      for (const it of S.outbox) if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'conversation closed'; }
+      for (const it of S.outbox) if (it.conv === c.id && it.state !== 'stored') { it.state = 'failed'; it.error = 'closed'; }
       saveOutbox();
       break;
     case 'rating':
@@ -340,7 +345,7 @@ function markRead() {
 function notifyTitle() {
   let n = S.offers.size;
   for (const c of S.convs.values()) n += unread(c);
-  document.title = (n ? `(${n}) ` : '') + 'Switchboard console';
+  document.title = (n ? `(${n}) ` : '') + t('app.title');
 }
 
 async function api(path) {
@@ -380,8 +385,8 @@ async function loadDetails(c) {
 async function loadTags(c, ticketId, tries = 4) {
   c.tags = c.tags || [];
   try {
-    const t = await api('/v1/tickets/' + encodeURIComponent(ticketId));
-    c.tags = (t.ticket || t).tags || [];
+    const body = await api('/v1/tickets/' + encodeURIComponent(ticketId));
+    c.tags = (body.ticket || body).tags || [];
     render();
   } catch (err) {
     if (tries > 1) setTimeout(() => loadTags(c, ticketId, tries - 1), 1000);
@@ -397,7 +402,7 @@ function addOffer(o) {
   renderOffers();
   notifyTitle();
   const cust = o.customer || {};
-  offerAlert(o.offer_id, o.transfer ? 'Transferred chat offered' : 'New chat offer',
+  offerAlert(o.offer_id, t(o.transfer ? 'offer.transferred' : 'offer.new'),
     `${who({ customer: cust })}${o.topic ? ' · ' + o.topic : ''}${o.preview ? ': ' + o.preview : ''}`);
 }
 
@@ -405,8 +410,8 @@ function removeOffer(id, reason) {
   const o = S.offers.get(id);
   if (!o) return;
   S.offers.delete(id);
-  if (reason === 'taken') toast('The offer was taken by another agent.');
-  else if (reason === 'closed') toast('The customer left before the offer was answered.');
+  if (reason === 'taken') toast(t('toast.offerTaken'));
+  else if (reason === 'closed') toast(t('toast.offerClosed'));
   renderOffers();
   notifyTitle();
 }
@@ -420,14 +425,17 @@ function accept(id) {
     const c = conv(ack.conversation_id || o.offer.conversation_id, { member: true, state: 'assigned' });
     c.customer = { ...(c.customer || {}), ...o.offer.customer };
     c.topic = o.offer.topic;
-    if (o.offer.transfer) c.banner = `Transferred from ${o.offer.transfer.from_agent}${o.offer.transfer.note ? ': ' + o.offer.transfer.note : ''}`;
+    if (o.offer.transfer) {
+      const { from_agent: agent, note } = o.offer.transfer;
+      c.banner = note ? t('conv.transferredFromNote', { agent, note }) : t('conv.transferredFrom', { agent });
+    }
     select(c.id);
     resync(c);
     renderOffers(); notifyTitle();
   }, (err) => {
     o.busy = false;
-    if (err.code === 'conflict' || err.code === 'not_found') { S.offers.delete(id); toast('That offer is no longer available.'); }
-    else toast('Accept failed: ' + err.code);
+    if (err.code === 'conflict' || err.code === 'not_found') { S.offers.delete(id); toast(t('toast.offerGone')); }
+    else toast(t('toast.acceptFailed', { code: err.code }));
     renderOffers(); notifyTitle();
   });
 }
@@ -453,7 +461,7 @@ function tickOffers() {
     if (!o) continue;
     const left = Math.max(0, o.deadline - now);
     li.querySelector('.bar > i').style.width = (100 * left / (o.offer.expires_ms || 15000)) + '%';
-    li.querySelector('[data-testid="offer-countdown"]').textContent = Math.ceil(left / 1000) + ' s';
+    li.querySelector('[data-testid="offer-countdown"]').textContent = t('unit.s', { n: Math.ceil(left / 1000) });
   }
 }
 
@@ -471,13 +479,15 @@ function renderOffers() {
           h('span', { text: who({ customer: cust }) }),
           h('span', { class: 'pill ' + (cust.verified ? 'verified' : 'unverified'), text: verifiedLabel(cust) }),
           h('span', { class: 'pill', text: of.topic })),
-        of.transfer ? h('div', { class: 'small', 'data-testid': 'offer-transfer', text: `Transfer from ${of.transfer.from_agent}${of.transfer.note ? ': “' + of.transfer.note + '”' : ''}` }) : null,
-        h('div', { class: 'preview', text: of.preview || '' }),
-        h('div', { class: 'small muted' }, `waited ${Math.round((of.waited_ms || 0) / 1000)} s · expires in `, h('span', { 'data-testid': 'offer-countdown' })),
+        of.transfer ? h('div', { class: 'small', 'data-testid': 'offer-transfer',
+          text: of.transfer.note ? t('offer.transferFromNote', { agent: of.transfer.from_agent, note: of.transfer.note }) : t('offer.transferFrom', { agent: of.transfer.from_agent }) }) : null,
+        h('div', { class: 'preview', dir: 'auto', text: of.preview || '' }),
+        h('div', { class: 'small muted' }, tNodes('offer.waited', {
+          time: t('unit.s', { n: Math.round((of.waited_ms || 0) / 1000) }), countdown: h('span', { 'data-testid': 'offer-countdown' }) })),
         h('div', { class: 'bar', 'aria-hidden': 'true' }, h('i')),
         h('div', { class: 'row' },
-          h('button', { class: 'primary', type: 'button', 'data-testid': 'offer-accept', onclick: () => accept(id), text: 'Accept' }),
-          h('button', { type: 'button', 'data-testid': 'offer-decline', onclick: () => decline(id), text: 'Decline' })));
+          h('button', { class: 'primary', type: 'button', 'data-testid': 'offer-accept', onclick: () => accept(id), text: t('offer.accept') }),
+          h('button', { type: 'button', 'data-testid': 'offer-decline', onclick: () => decline(id), text: t('offer.decline') })));
       list.append(li);
     }
     li.classList.toggle('expired', o.expired);
@@ -496,7 +506,7 @@ function flush() {
     if (it.state !== 'queued') continue;
     const c = S.convs.get(it.conv);
     if (!c || !c.synced) continue;
-    if (c.state === 'closed') { it.state = 'failed'; it.error = 'conversation closed'; continue; }
+    if (c.state === 'closed') { it.state = 'failed'; it.error = 'closed'; continue; }
     it.state = 'sending';
     it.sent = true;
     const frame = it.kind === 'note'
@@ -590,16 +600,16 @@ function setupDialogs() {
     const toTopic = f.kind.value === 'topic';
     const picked = !toTopic && !$('transfer-agent-row').hidden;
     const target = picked ? f.agent.value : f.target.value.trim();
-    if (!target) { $('transfer-error').textContent = toTopic ? 'Name a topic.' : 'Pick an agent.'; return; }
+    if (!target) { $('transfer-error').textContent = t(toTopic ? 'dlg.nameTopic' : 'dlg.pickAgent'); return; }
     const frame = { type: 'transfer', conversation_id: c.id };
     frame[toTopic ? 'to_topic' : 'to_agent'] = target;
     if (f.note.value.trim()) frame.note = f.note.value.trim();
     S.conn?.request(frame).then(() => {
-      c.transferPending = toTopic ? `topic ${target}` : `agent ${picked ? agentName(c, target) : target}`;
+      c.transferPending = toTopic ? t('target.topic', { topic: target }) : t('target.agent', { agent: picked ? agentName(c, target) : target });
       c.banner = '';
       $('dlg-transfer').close();
       render();
-    }, (err) => { $('transfer-error').textContent = `Transfer failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+    }, (err) => { $('transfer-error').textContent = t('dlg.transferFailed', { code: err.code }) + (err.message ? ' — ' + err.message : ''); });
   });
   $('btn-details').addEventListener('click', () => {
     const on = !$('details').classList.contains('overlay');
@@ -618,15 +628,15 @@ function setupDialogs() {
     if (!c) return;
     const tags = f.tags.value.split(',').map((t) => t.trim()).filter(Boolean);
     if (!c.member) {
-      const owners = [...c.agents.values()].map((a) => a.name || a.id).join(', ') || 'another agent';
-      if (!confirm(`This chat is ${owners}'s, not yours. Close it for them?`)) return;
+      const owners = [...c.agents.values()].map((a) => a.name || a.id).join(', ') || t('who.anotherAgent');
+      if (!confirm(t('dlg.closeOthers', { owners }))) return;
     }
     S.conn?.request({ type: 'close', conversation_id: c.id, resolution: f.resolution.value, tags }).then((ack) => {
       c.ticketId = ack.ticket_id || c.ticketId;
       if (tags.length) c.tags = tags;
       $('dlg-close').close();
       render();
-    }, (err) => { $('close-error').textContent = `Close failed: ${err.code}${err.message ? ' — ' + err.message : ''}`; });
+    }, (err) => { $('close-error').textContent = t('dlg.closeFailed', { code: err.code }) + (err.message ? ' — ' + err.message : ''); });
   });
 }
 
@@ -654,17 +664,17 @@ function paintTransferTargets() {
   const pick = !toTopic && transferAgents && transferAgents.length > 0;
   $('transfer-agent-row').hidden = !pick;
   $('transfer-target-row').hidden = pick;
-  $('transfer-target-label').textContent = toTopic ? 'Topic' : 'Agent id';
+  $('transfer-target-label').textContent = t(toTopic ? 'dlg.topic' : 'dlg.agentId');
   if (pick) {
     const was = f.agent.value;
     const list = [...transferAgents].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || (a.name || a.id).localeCompare(b.name || b.id));
     f.agent.replaceChildren(...list.map((a) => h('option', { value: a.id,
-      text: `${a.name || a.id} — ${(a.status || 'offline').replace('_', '-')} · ${a.load ?? 0}/${a.capacity ?? '?'} chats` })));
+      text: t('dlg.agentOption', { name: a.name || a.id, status: code('st.', a.status || 'offline'), load: a.load ?? 0, capacity: a.capacity ?? '?' }) })));
     if (was) f.agent.value = was;
   }
   for (const c of S.convs.values()) if (c.topic) S.topics.add(c.topic);
   const known = toTopic ? [...S.topics].map((t) => h('option', { value: t }))
-    : S.agents.filter((a) => a.id !== S.me?.id).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${a.status || '?'})` }));
+    : S.agents.filter((a) => a.id !== S.me?.id).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${code('st.', a.status) || '?'})` }));
   $('transfer-targets').replaceChildren(...known);
 }
 
@@ -681,14 +691,14 @@ async function poll() {
     renderSupervisor(stats, agents.agents || [], queued.conversations || [], open.conversations || []);
     renderNodes(nodes);
   } catch (err) {
-    $('sup-error').textContent = 'Could not load: ' + (err.code || err.message);
+    $('sup-error').textContent = t('sup.loadFailed', { error: err.code || err.message });
   }
 }
 
 
 function topicRows(stats) {
-  const t = stats.topics ?? stats.queues ?? [];
-  return Array.isArray(t) ? t : Object.entries(t).map(([name, v]) => ({ name, ...v }));
+  const list = stats.topics ?? stats.queues ?? [];
+  return Array.isArray(list) ? list : Object.entries(list).map(([name, v]) => ({ name, ...v }));
 }
 
 function renderSupervisor(stats, agents, queued, open) {
@@ -703,7 +713,7 @@ function renderSupervisor(stats, agents, queued, open) {
   const tot = stats.totals || {};
   $('sup-totals').textContent = Object.entries(tot).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
   $('sup-agents').replaceChildren(...agents.map((a) => h('tr', { 'data-testid': 'sup-agent', 'data-agent-id': a.id },
-    h('td', {}, h('strong', { text: a.name || a.id }), ' ', h('span', { class: 'muted small', text: a.id }), a.supervisor ? h('span', { class: 'pill', text: 'supervisor' }) : null),
+    h('td', {}, h('strong', { text: a.name || a.id }), ' ', h('span', { class: 'muted small', text: a.id }), a.supervisor ? h('span', { class: 'pill', text: t('sup.supervisor') }) : null),
     h('td', { class: 'st-' + a.status, 'data-testid': 'sup-agent-status', text: agentStatusText(a) }),
     h('td', { text: `${a.load ?? 0} / ${a.capacity ?? '—'}` }),
     h('td', { text: String(a.connections ?? '—') }))));
@@ -719,12 +729,12 @@ function renderSupervisor(stats, agents, queued, open) {
     return h('tr', { 'data-testid': 'sup-conv', 'data-conversation-id': id, 'data-state': c.state },
       h('td', { class: 'small', text: id }),
       h('td', { text: c.topic || '—' }),
-      h('td', { text: c.state || '—' }),
+      h('td', { text: code('state.', c.state) || '—' }),
       h('td', { text: who({ customer: cust }) }),
       h('td', { text: agentsOf || '—' }),
       h('td', { text: since ? fmtMs(Date.now() - since) : '—' }),
       slaCell(c),
-      h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: monitoring ? 'Monitoring' : 'Monitor' }),
+      h('td', {}, h('button', { type: 'button', 'data-testid': 'sup-monitor', disabled: !!monitoring || S.convs.get(id)?.member, onclick: () => monitor(id), text: t(monitoring ? 'sup.monitoring' : 'sup.monitor') }),
         c.state === 'queued' ? assignCell(id, agents) : null));
   }));
 }
@@ -733,12 +743,12 @@ function renderSupervisor(stats, agents, queued, open) {
 function renderNodes(body) {
   const here = body.node;
   $('sup-nodes').replaceChildren(...(body.nodes || []).map((n) => h('tr', { 'data-testid': 'sup-node', 'data-node-id': n.id },
-    h('td', {}, h('strong', { text: n.id }), n.id === here ? h('span', { class: 'pill', text: 'this console' }) : null),
+    h('td', {}, h('strong', { text: n.id }), n.id === here ? h('span', { class: 'pill', text: t('sup.thisConsole') }) : null),
     h('td', { class: 'small', text: n.address || '—' }),
-    h('td', { text: n.started_at ? new Date(n.started_at).toLocaleTimeString() : '—' }),
+    h('td', { text: n.started_at ? timeSec(n.started_at) : '—' }),
     h('td', { text: String(n.connections?.customer ?? 0) }),
     h('td', { text: String(n.connections?.agent ?? 0) }),
-    h('td', { 'data-testid': 'sup-node-routing', text: n.routing ? `yes (epoch ${n.epoch})` : '' }))));
+    h('td', { 'data-testid': 'sup-node-routing', text: n.routing ? t('sup.routing', { epoch: String(n.epoch) }) : '' }))));
 }
 
 function monitor(id) {
@@ -748,7 +758,7 @@ function monitor(id) {
     select(id);
     setView('inbox');
     resync(c);
-  }, (err) => toast('Monitor failed: ' + err.code));
+  }, (err) => toast(t('toast.monitorFailed', { code: err.code })));
 }
 
 function closeTab(id) {
@@ -783,7 +793,7 @@ function paint() {
   paintStatus(S);
   const conn = $('conn');
   conn.dataset.state = S.connState;
-  conn.textContent = S.connState === 'open' ? 'Connected' : S.connState === 'reconnecting' ? 'Reconnecting…' : 'Connecting…';
+  conn.textContent = t(S.connState === 'open' ? 'conn.open' : S.connState === 'reconnecting' ? 'conn.reconnecting' : 'conn.connecting');
   paintTabs();
   paintConv();
   paintDetails();
@@ -797,13 +807,13 @@ function idOnly(cust) {
 }
 
 function verifiedLabel(cust) {
-  if (!cust.verified) return 'unverified';
-  return idOnly(cust) ? 'id verified' : 'verified';
+  if (!cust.verified) return t('verified.no');
+  return t(idOnly(cust) ? 'verified.idOnly' : 'verified.yes');
 }
 
 function who(c) {
   const cu = c.customer || {};
-  return cu.name || cu.email || (cu.id ? 'Visitor ' + cu.id.replace(/^v_/, '').slice(0, 6) : 'Visitor');
+  return cu.name || cu.email || (cu.id ? t('who.visitorId', { id: cu.id.replace(/^v_/, '').slice(0, 6) }) : t('who.visitor'));
 }
 
 // Who is typing, by name: the frame's name, the customer's name from the conversation, or
@@ -816,7 +826,7 @@ function typingName(c, from) {
 
 // An agent's display name: from the conversation's joined events, else the id.
 function agentName(c, id) {
-  if (!id) return 'another agent';
+  if (!id) return t('who.anotherAgent');
   if (id === S.me?.id) return S.me.name || id;
   const a = c?.agents.get(id) || c?.events.find((e) => (e.kind === 'joined' || e.kind === 'left') && e.agent?.id === id)?.agent;
   return a?.name || S.agents.find?.((x) => x.id === id)?.name || id;
@@ -824,11 +834,11 @@ function agentName(c, id) {
 
 // Whom the last transfer went to: the agent's name (from their `joined`), or the queue.
 function handedTo(c) {
-  const t = [...c.events].reverse().find((e) => e.kind === 'transfer');
-  if (!t) return 'another agent';
-  if (t.to_topic) return `the ${t.to_topic} queue`;
-  const name = agentName(c, t.to_agent);
-  return name === t.to_agent && !c.events.some((e) => e.kind === 'joined' && e.agent?.id === t.to_agent) ? 'another agent' : name;
+  const tr = [...c.events].reverse().find((e) => e.kind === 'transfer');
+  if (!tr) return t('who.anotherAgent');
+  if (tr.to_topic) return t('conv.topicQueue', { topic: tr.to_topic });
+  const name = agentName(c, tr.to_agent);
+  return name === tr.to_agent && !c.events.some((e) => e.kind === 'joined' && e.agent?.id === tr.to_agent) ? t('who.anotherAgent') : name;
 }
 
 function paintTabs() {
@@ -842,15 +852,15 @@ function paintTabs() {
     if (!li) {
       li = h('li', { class: 'tab', role: 'tab', tabindex: '0', 'data-conversation-id': c.id, 'data-testid': 'tab',
         onclick: () => select(c.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(c.id); } } },
-        h('span', { class: 'name' }), h('span', { class: 'right' }, h('span', { class: 'unread', 'data-testid': 'tab-unread' }), h('span', { class: 'pill st' }),
-          h('button', { class: 'x', type: 'button', 'aria-label': 'Close tab', 'data-testid': 'tab-close', onclick: (e) => { e.stopPropagation(); closeTab(c.id); } }, '×')),
-        h('span', { class: 'last' }));
+        h('span', { class: 'name', dir: 'auto' }), h('span', { class: 'right' }, h('span', { class: 'unread', 'data-testid': 'tab-unread' }), h('span', { class: 'pill st' }),
+          h('button', { class: 'x', type: 'button', 'aria-label': t('tab.close'), 'data-testid': 'tab-close', onclick: (e) => { e.stopPropagation(); closeTab(c.id); } }, '×')),
+        h('span', { class: 'last', dir: 'auto' }));
     }
     li.querySelector('.name').textContent = who(c);
     const u = unread(c);
     li.querySelector('.unread').textContent = u ? String(u) : '';
     const st = li.querySelector('.st');
-    st.textContent = c.monitoring && !c.member ? 'monitor' : c.state;
+    st.textContent = c.monitoring && !c.member ? t('tab.monitor') : code('state.', c.state);
     st.className = 'pill st' + (c.monitoring && !c.member ? ' monitor' : '');
     li.querySelector('.x').hidden = !(c.state === 'closed' || !c.member || c.gone);
     const last = [...c.events].reverse().find((e) => e.kind === 'message' || e.kind === 'note');
@@ -867,15 +877,20 @@ function paintTabs() {
 const logNodes = new Map();
 let logConv = null;
 
-function clock(ts) { return ts ? new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : ''; }
+const clock = time;
 
 function describe(ev, c) {
   switch (ev.kind) {
-    case 'joined': return `${ev.agent.name || ev.agent.id} joined`;
-    case 'left': return `${ev.agent.name || ev.agent.id} left (${ev.reason})`;
-    case 'transfer': return `${agentName(c, ev.from_agent)} transferred to ${ev.to_agent ? 'agent ' + agentName(c, ev.to_agent) : 'topic ' + ev.to_topic}`;
-    case 'closed': return `Closed by ${ev.by?.role === 'customer' ? 'the customer' : ev.by?.id || 'system'} · ${ev.resolution}${ev.ticket_id ? ' · ticket ' + ev.ticket_id : ''}`;
-    case 'rating': return `Customer rated ${ev.score}/5${ev.comment ? ': “' + ev.comment + '”' : ''}`;
+    case 'joined': return t('sys.joined', { name: ev.agent.name || ev.agent.id });
+    case 'left': return t('sys.left', { name: ev.agent.name || ev.agent.id, reason: code('why.', ev.reason) });
+    case 'transfer': return ev.to_agent ? t('sys.transferAgent', { from: agentName(c, ev.from_agent), to: agentName(c, ev.to_agent) })
+      : t('sys.transferTopic', { from: agentName(c, ev.from_agent), topic: ev.to_topic });
+    case 'closed': {
+      const by = ev.by?.role === 'customer' ? t('sys.byCustomer') : ev.by?.id || t('sys.bySystem');
+      const resolution = code('res.', ev.resolution);
+      return ev.ticket_id ? t('sys.closedTicket', { by, resolution, ticket: ev.ticket_id }) : t('sys.closed', { by, resolution });
+    }
+    case 'rating': return ev.comment ? t('sys.ratedComment', { score: ev.score, comment: ev.comment }) : t('sys.rated', { score: ev.score });
     default: return ev.kind;
   }
 }
@@ -883,8 +898,8 @@ function describe(ev, c) {
 function msgEl(kind, role, text) {
   const cls = kind === 'note' ? 'msg note' : 'msg ' + (role === 'customer' ? 'customer' : role === 'agent' ? 'agent' : 'system');
   return h('div', { class: cls, 'data-testid': kind === 'note' ? 'note' : 'msg', 'data-kind': kind, 'data-role': role },
-    kind === 'note' ? h('span', { class: 'label', text: 'Internal note' }) : null,
-    h('div', { class: 'bubble', text }),
+    kind === 'note' ? h('span', { class: 'label', text: t('msg.note') }) : null,
+    h('div', { class: 'bubble', dir: 'auto', text }),
     h('div', { class: 'meta' }));
 }
 
@@ -897,25 +912,25 @@ function setMeta(n, text, state) {
 function paintConv() {
   const c = S.convs.get(S.active);
   $('conv-empty').hidden = !!c;
-  $('conv-hint').textContent = S.status === 'available' ? 'You are available: new conversations arrive as offers on the left.' : 'Set yourself Available to receive offers.';
+  $('conv-hint').textContent = t(S.status === 'available' ? 'conv.hintAvailable' : 'conv.hintAway');
   $('conv-main').hidden = !c;
   const log = $('log');
   if (logConv !== (c?.id ?? null)) { log.replaceChildren(); logNodes.clear(); logConv = c?.id ?? null; }
   if (!c) return;
   const cu = c.customer || {};
   const title = $('conv-title');
-  title.replaceChildren(...[h('span', { text: who(c) }),
+  title.replaceChildren(...[h('span', { dir: 'auto', text: who(c) }),
     h('span', { class: 'pill ' + (cu.verified ? 'verified' : 'unverified'), 'data-testid': 'conv-verified', text: verifiedLabel(cu) }),
-    c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: 'monitoring' }) : null].filter(Boolean));
+    c.monitoring && !c.member ? h('span', { class: 'pill monitor', text: t('conv.monitoring') }) : null].filter(Boolean));
   const agents = [...c.agents.values()].map((a) => a.name || a.id).join(', ');
-  $('conv-sub').textContent = [c.topic && `topic ${c.topic}`, c.state, agents && `with ${agents}`, c.id].filter(Boolean).join(' · ');
+  $('conv-sub').textContent = [c.topic && t('conv.topic', { topic: c.topic }), code('state.', c.state), agents && t('conv.with', { agents }), c.id].filter(Boolean).join(' · ');
   const open = c.state !== 'closed';
   const canAct = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('btn-transfer').disabled = !canAct;
   $('btn-close').disabled = !canAct;
-  const tagged = c.state === 'closed' && c.tags?.length ? ` Tags: ${c.tags.join(', ')}.` : '';
-  const banner = c.handedOver ? `Handed over to ${handedTo(c)}.`
-    : c.transferPending && open ? `Transfer to ${c.transferPending} requested — you keep the conversation until it is accepted.` : c.banner;
+  const tagged = c.state === 'closed' && c.tags?.length ? ' ' + t('conv.tags', { tags: c.tags.join(', ') }) : '';
+  const banner = c.handedOver ? t('conv.handedOver', { target: handedTo(c) })
+    : c.transferPending && open ? t('conv.transferRequested', { target: c.transferPending }) : c.banner;
   $('conv-main').classList.toggle('handed-over', !!c.handedOver);
   $('conv-banner').hidden = !banner;
   $('conv-banner').textContent = (banner || '') + (c.handedOver ? '' : tagged);
@@ -934,7 +949,7 @@ function paintConv() {
       if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text);
       else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text);
       else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x, c) }),
-        x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: ` — “${x.note}”` }) : null);
+        x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: t('sys.note', { note: x.note }) }) : null);
       logNodes.set(key, n);
     }
     if (key[0] === 'e' && n.dataset.testid === 'sys') {
@@ -943,15 +958,16 @@ function paintConv() {
     } else if (key[0] === 'p') {
       n.dataset.cmid = x.cmid;
       const st = x.state === 'stored' ? 'stored' : x.state === 'failed' ? 'failed' : 'sending';
-      setMeta(n, `${clock(x.ts)} · ${st === 'failed' ? 'not sent (' + x.error + ')' : st === 'stored' ? 'sent' : 'sending…'}`, st);
+      const said = st === 'failed' ? t('msg.notSent', { error: x.error === 'closed' ? t('msg.closed') : x.error }) : t(st === 'stored' ? 'msg.sent' : 'msg.sending');
+      setMeta(n, `${clock(x.ts)} · ${said}`, st);
     } else if (x.kind === 'message' || x.kind === 'note') {
       n.dataset.seq = x.seq;
       if (x.client_msg_id) n.dataset.cmid = x.client_msg_id;
       const name = x.from?.name || x.from?.id || '';
       if (x.kind === 'message' && x.from?.role === 'agent') {
         const st = x.seq <= c.readSeq ? 'read' : 'stored';
-        setMeta(n, `${x.from.id === me ? 'You' : name} · ${clock(x.ts)} · ${st === 'read' ? 'seen' : 'sent'}`, st);
-      } else setMeta(n, `${x.from?.id === me ? 'You' : x.from?.role === 'customer' ? (x.from.name || who(c)) : name} · ${clock(x.ts)}`);
+        setMeta(n, `${x.from.id === me ? t('who.you') : name} · ${clock(x.ts)} · ${t(st === 'read' ? 'msg.seen' : 'msg.sent')}`, st);
+      } else setMeta(n, `${x.from?.id === me ? t('who.you') : x.from?.role === 'customer' ? (x.from.name || who(c)) : name} · ${clock(x.ts)}`);
     }
     keep.add(key);
     const next = prev ? prev.nextSibling : log.firstChild;
@@ -961,18 +977,18 @@ function paintConv() {
   for (const [k, n] of logNodes) if (!keep.has(k)) { n.remove(); logNodes.delete(k); }
   if (atBottom || scrollDown) log.scrollTop = log.scrollHeight;
 
-  const t = c.typing && c.typing.until > Date.now() ? c.typing : null;
-  $('typing').textContent = t ? `${t.name} is typing…` : '';
-  $('typing').dataset.on = String(!!t);
+  const ty = c.typing && c.typing.until > Date.now() ? c.typing : null;
+  $('typing').textContent = ty ? t('typing', { name: ty.name }) : '';
+  $('typing').dataset.on = String(!!ty);
 
   const noteOnly = !c.member;
   const note = S.noteMode || noteOnly;
   $('composer').classList.toggle('note-mode', note);
   $('note-toggle').setAttribute('aria-pressed', String(note));
   $('note-toggle').disabled = noteOnly;
-  $('input').placeholder = note ? 'Internal note — only agents see this' : 'Reply… (type / for canned responses)';
-  $('input').setAttribute('aria-label', note ? 'Internal note' : 'Reply to the customer');
-  $('send').textContent = note ? 'Add note' : 'Send';
+  $('input').placeholder = t(note ? 'composer.noteInput' : 'composer.replyHint');
+  $('input').setAttribute('aria-label', t(note ? 'composer.noteLabel' : 'composer.reply'));
+  $('send').textContent = t(note ? 'composer.addNote' : 'composer.send');
   const canWrite = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('input').disabled = !canWrite;
   $('send').disabled = !canWrite;
@@ -984,25 +1000,26 @@ function paintDetails() {
   if (!c) { box.replaceChildren(); return; }
   const cu = c.customer || {};
   const d = c.details || {};
+  // [field, value]: the field names the row (its test id) and its label (details.<field>).
   const rows = [
-    ['Name', cu.name || '—'], ['Email', cu.email || '—'],
-    ['Verified', !cu.verified ? 'no' : idOnly(cu) ? 'user id only' : 'yes'], ['Visitor', cu.id || '—'],
-    ['Topic', c.topic || d.topic || '—'],
+    ['name', cu.name || '—'], ['email', cu.email || '—'],
+    ['verified', t(!cu.verified ? 'details.no' : idOnly(cu) ? 'details.idOnly' : 'details.yes')], ['visitor', cu.id || '—'],
+    ['topic', c.topic || d.topic || '—'],
   ];
-  if (d.created_at) rows.push(['Opened', new Date(d.created_at).toLocaleString()]);
-  if (c.tags?.length) rows.push(['Tags', c.tags.join(', ')]);
-  if (c.rating) rows.push(['Rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
+  if (d.created_at) rows.push(['opened', dateTime(d.created_at)]);
+  if (c.tags?.length) rows.push(['tags', c.tags.join(', ')]);
+  if (c.rating) rows.push(['rating', `${c.rating.score}/${d.survey === 'nps' ? 10 : 5}${c.rating.comment ? ' — ' + c.rating.comment : ''}`]);
   const allMeta = d.metadata && typeof d.metadata === 'object' ? d.metadata : {};
-  rows.push(['Page', allMeta.page || '—'], ['Referrer', allMeta.referrer || '—']);
+  rows.push(['page', allMeta.page || '—'], ['referrer', allMeta.referrer || '—']);
   const meta = Object.entries(allMeta).filter(([k]) => k !== 'page' && k !== 'referrer');
   const sig = JSON.stringify([rows, meta, historySig(c), S.me?.supervisor ? c.audit ?? null : 0]);
   if (box.dataset.sig === sig && box.dataset.conv === c.id) return;
   box.dataset.sig = sig; box.dataset.conv = c.id;
   box.replaceChildren(...[
-    h('h3', { text: 'Customer' }),
-    h('dl', {}, rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { 'data-testid': 'detail-' + k.toLowerCase(), text: String(v) })])),
-    meta.length ? h('h3', { text: 'Metadata' }) : null,
-    meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: (typeof v === 'string' ? v : JSON.stringify(v)) || '—' })])) : null,
+    h('h3', { text: t('details.customer') }),
+    h('dl', {}, rows.flatMap(([k, v]) => [h('dt', { text: t('details.' + k) }), h('dd', { 'data-testid': 'detail-' + k, dir: 'auto', text: String(v) })])),
+    meta.length ? h('h3', { text: t('details.metadata') }) : null,
+    meta.length ? h('dl', {}, meta.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { dir: 'auto', text: (typeof v === 'string' ? v : JSON.stringify(v)) || '—' })])) : null,
     ...historySection(api, c, render),
     ...(S.me?.supervisor ? auditSection(c, () => loadAudit(api, c, render)) : []),
   ].filter(Boolean));
@@ -1010,11 +1027,11 @@ function paintDetails() {
 
 let toastTimer = 0;
 function toast(text) {
-  const t = $('toast');
-  t.textContent = text;
-  t.classList.add('show');
+  const box = $('toast');
+  box.textContent = text;
+  box.classList.add('show');
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => t.classList.remove('show'), 3500);
+  toastTimer = setTimeout(() => box.classList.remove('show'), 3500);
 }
 
 // A tiny hook for the browser tests.

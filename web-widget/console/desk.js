@@ -3,6 +3,7 @@
 // audit ("why this agent?") in a conversation's details for supervisors.
 
 import { $, h, fmtMs } from './dom.js';
+import { code, has, t, timeSec } from './i18n.js';
 
 // ------------------------------------------------------------------ status
 
@@ -17,7 +18,7 @@ export function applyStatus(S, status, reason, endsInMs) {
 export function setupStatusMenu(S, choose) {
   const pick = $('away-reason');
   const reasons = S.me?.away_reasons || [];
-  pick.replaceChildren(h('option', { value: '', text: 'Away…' }), ...reasons.map((r) => h('option', { value: r, text: label(r) })));
+  pick.replaceChildren(h('option', { value: '', text: t('status.awayPick') }), ...reasons.map((r) => h('option', { value: r, text: label(r) })));
   pick.onchange = () => { if (pick.value) choose('away', pick.value); };
   $('wrap-up-end').onclick = () => choose('available');
 }
@@ -32,8 +33,8 @@ export function paintStatus(S) {
   const wrap = $('wrap-up');
   const left = S.status === 'wrap_up' && S.wrapUpUntil ? Math.max(0, S.wrapUpUntil - Date.now()) : null;
   wrap.hidden = S.status !== 'wrap_up';
-  $('wrap-up-left').textContent = left == null ? 'Wrap-up' : `Wrap-up ${clockOf(left)}`;
-  $('me-status').textContent = S.status === 'away' && S.awayReason ? `Away: ${label(S.awayReason)}` : '';
+  $('wrap-up-left').textContent = left == null ? t('status.wrapUp') : t('status.wrapUpLeft', { time: clockOf(left) });
+  $('me-status').textContent = S.status === 'away' && S.awayReason ? t('status.awayReason', { reason: label(S.awayReason) }) : '';
 }
 
 const clockOf = (ms) => { const s = Math.ceil(ms / 1000); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
@@ -45,23 +46,22 @@ export function tickStatus(S) {
 
 // "away (lunch)", "wrap-up (0:27 left)" for the supervisor's agent table.
 export function agentStatusText(a) {
-  if (a.status === 'away' && a.away_reason) return `away (${label(a.away_reason)})`;
-  if (a.status === 'wrap_up') return a.wrap_up_ends_in_ms != null ? `wrap-up (${clockOf(a.wrap_up_ends_in_ms)} left)` : 'wrap-up';
-  return a.status || '—';
+  if (a.status === 'away' && a.away_reason) return t('st.awayReason', { reason: label(a.away_reason) });
+  if (a.status === 'wrap_up') return a.wrap_up_ends_in_ms != null ? t('st.wrapUpLeft', { time: clockOf(a.wrap_up_ends_in_ms) }) : t('st.wrap_up');
+  return code('st.', a.status) || '—';
 }
 
 // ------------------------------------------------------------------ SLA
 
-const SLA_TEXT = { ok: 'on track', at_risk: 'at risk', breached: 'breached', met: 'met' };
-
 // A cell with one mark per target of a live conversation (`sla` of /v1/conversations).
 export function slaCell(c) {
-  const marks = [['wait', 'Wait'], ['first_response', 'First reply']]
-    .filter(([k]) => c.sla && c.sla[k])
-    .map(([k, name]) => {
+  const marks = ['wait', 'first_response']
+    .filter((k) => c.sla && c.sla[k])
+    .map((k) => {
       const m = c.sla[k];
+      const name = t('sla.' + k);
       return h('span', { class: 'sla sla-' + m.state, 'data-testid': 'sup-sla', 'data-target': k, 'data-state': m.state,
-        title: `${name}: ${fmtMs(m.elapsed_ms)} of ${fmtMs(m.target_ms)}`, text: `${name} ${SLA_TEXT[m.state] || m.state}` });
+        title: t('sla.title', { name, elapsed: fmtMs(m.elapsed_ms), target: fmtMs(m.target_ms) }), text: `${name} ${code('sla.', m.state)}` });
     });
   return h('td', {}, marks.length ? marks : '—');
 }
@@ -79,56 +79,42 @@ export async function loadAudit(api, c, render) {
   render();
 }
 
-const EVENT_TEXT = {
-  offered: 'Offered', assigned: 'Assigned', queued: 'Waiting: nobody eligible', declined: 'Declined',
-  expired: 'Offer expired', withdrawn: 'Offer withdrawn', widened: 'Requirements widened', requeued: 'Queued again',
-};
-const RULE_TEXT = {
-  ranking: 'least loaded, then highest skill level, then longest idle',
-  preferred_agent: 'the customer’s previous agent (sticky)',
-  serving_order: 'the agent came free and took the first waiting conversation',
-  requested: 'named in a transfer',
-  no_eligible_agent: 'no eligible agent',
-};
-
+// Routing events (ev.*), rules (rule.*) and why an agent was passed over (pass.*) are
+// in the locale tables; an unknown one shows as the hub sent it.
 function passText(p) {
   switch (p.reason) {
-    case 'away': return p.away_reason ? `away (${label(p.away_reason)})` : 'away';
-    case 'wrap_up': return 'in wrap-up';
-    case 'missing_skill': return `lacks ${(p.missing || []).join(', ')}`;
-    case 'declined_before': return 'declined it before';
-    case 'expired_before': return 'let it expire before';
-    case 'owner': return 'owns it';
-    case 'at_capacity': return `at capacity (${p.load}/${p.capacity})`;
-    default: return p.reason;
+    case 'away': return p.away_reason ? t('pass.awayReason', { reason: label(p.away_reason) }) : t('pass.away');
+    case 'missing_skill': return t('pass.missing_skill', { skills: (p.missing || []).join(', ') });
+    case 'at_capacity': return t('pass.at_capacity', { load: p.load, capacity: p.capacity });
+    default: return code('pass.', p.reason);
   }
 }
 
 function decisionEl(d) {
   const who = d.chosen || d.agent;
-  const head = `${new Date(d.at).toLocaleTimeString()} · ${EVENT_TEXT[d.event] || d.event}${who ? ' — ' + who : ''}`;
-  const extra = d.event === 'widened' ? ` (no longer requires ${(d.dropped_skills || []).join(', ')})` : '';
+  const head = `${timeSec(d.at)} · ${code('ev.', d.event)}${who ? ' — ' + who : ''}`;
+  const extra = d.event === 'widened' ? t('audit.noLonger', { skills: (d.dropped_skills || []).join(', ') }) : '';
   return h('li', { 'data-testid': 'audit-decision', 'data-event': d.event },
     h('div', { class: 'audit-head', text: head + extra }),
-    RULE_TEXT[d.rule] ? h('div', { class: 'muted small', text: 'Rule: ' + RULE_TEXT[d.rule] }) : null,
+    has('rule.' + d.rule) ? h('div', { class: 'muted small', text: t('audit.rule', { rule: t('rule.' + d.rule) }) }) : null,
     d.candidates?.length ? h('table', { class: 'grid audit-candidates', 'data-testid': 'audit-candidates' },
-      h('thead', {}, h('tr', {}, ['Candidate', 'Load', 'Level', 'Idle since'].map((t) => h('th', { text: t })))),
+      h('thead', {}, h('tr', {}, ['audit.candidate', 'audit.load', 'audit.level', 'audit.idleSince'].map((k) => h('th', { text: t(k) })))),
       h('tbody', {}, d.candidates.map((c) => h('tr', {},
         h('td', { text: c.agent }), h('td', { text: `${c.load}/${c.capacity}` }), h('td', { text: String(c.level_sum) }),
-        h('td', { text: c.idle_since_ms ? new Date(c.idle_since_ms).toLocaleTimeString() : 'never' }))))) : null,
+        h('td', { text: c.idle_since_ms ? timeSec(c.idle_since_ms) : t('audit.never') }))))) : null,
     d.passed_over?.length ? h('div', { class: 'small', 'data-testid': 'audit-passed' },
-      'Passed over: ', d.passed_over.map((p) => `${p.agent} — ${passText(p)}`).join('; '),
-      d.passed_over_total > d.passed_over.length ? ` (+${d.passed_over_total - d.passed_over.length} more)` : '') : null);
+      t('audit.passedOver', { list: d.passed_over.map((p) => `${p.agent} — ${passText(p)}`).join('; ') }),
+      d.passed_over_total > d.passed_over.length ? t('audit.more', { n: d.passed_over_total - d.passed_over.length }) : '') : null);
 }
 
 // The details panel's "Routing" section.
 export function auditSection(c, reload) {
   const a = c.audit;
   return [
-    h('h3', {}, 'Routing ', h('button', { type: 'button', class: 'ghost small', 'data-testid': 'audit-refresh', onclick: reload, text: 'Refresh' })),
-    a == null ? h('p', { class: 'muted small', text: 'Loading…' })
-      : a.error ? h('p', { class: 'error', text: 'Could not load the routing audit: ' + a.error })
-      : !a.length ? h('p', { class: 'muted small', text: 'No routing decisions recorded.' })
+    h('h3', {}, t('audit.title') + ' ', h('button', { type: 'button', class: 'ghost small', 'data-testid': 'audit-refresh', onclick: reload, text: t('audit.refresh') })),
+    a == null ? h('p', { class: 'muted small', text: t('audit.loading') })
+      : a.error ? h('p', { class: 'error', text: t('audit.failed', { error: a.error }) })
+      : !a.length ? h('p', { class: 'muted small', text: t('audit.none') })
       : h('ol', { class: 'audit', 'data-testid': 'routing-audit' }, a.map(decisionEl)),
   ];
 }

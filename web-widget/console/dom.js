@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the console's modules.
 
+import { t } from './i18n.js';
+
 export const $ = (id) => document.getElementById(id);
 
 // h('div', {class: 'x', text: 'hi', onclick: fn}, ...children): an element.
@@ -15,10 +17,10 @@ export function h(tag, attrs = {}, ...kids) {
   return n;
 }
 
-// 75000 → "1 min 15 s".
+// 75000 → "1 min 15 s" (in the console's language).
 export function fmtMs(ms) {
   if (ms == null || Number.isNaN(+ms)) return '—';
-  if (ms < 1000) return Math.round(ms) + ' ms';
+  if (ms < 1000) return t('unit.ms', { n: Math.round(ms) });
   const s = Math.round(ms / 1000);
-  return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+  return s < 60 ? t('unit.s', { n: s }) : t('unit.minS', { min: Math.floor(s / 60), s: s % 60 });
 }

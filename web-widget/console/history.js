@@ -4,6 +4,7 @@
 // derived from its customer id, so the same query serves both.
 
 import { h } from './dom.js';
+import { code, dateTimeShort, t, time } from './i18n.js';
 
 const PAGE = 5;
 
@@ -49,8 +50,8 @@ async function toggle(api, c, render, id) {
   open[id] = { loading: true };
   render();
   try {
-    const t = await api('/v1/tickets/' + encodeURIComponent(id));
-    open[id] = { events: t.transcript || [] };
+    const ticket = await api('/v1/tickets/' + encodeURIComponent(id));
+    open[id] = { events: ticket.transcript || [] };
   } catch (err) {
     open[id] = { error: err.code || err.message || 'error' };
   }
@@ -66,50 +67,50 @@ export function historySig(c) {
 }
 
 function eventLine(e) {
-  const time = e.ts ? new Date(e.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
-  const who = (p) => p?.name || (p?.role === 'customer' ? 'Customer' : p?.id || p?.role || '');
+  const at = time(e.ts);
+  const who = (p) => p?.name || (p?.role === 'customer' ? t('hist.customer') : p?.id || p?.role || '');
   let text;
   switch (e.kind) {
-    case 'message': text = `${who(e.from)}: ${e.text}`; break;
-    case 'note': text = `Note (${who(e.from)}): ${e.text}`; break;
-    case 'joined': text = `${who(e.agent)} joined`; break;
-    case 'left': text = `${who(e.agent)} left`; break;
-    case 'closed': text = `Closed${e.resolution ? ' — ' + e.resolution : ''}`; break;
-    case 'rating': text = `Rated ${e.score}${e.comment ? ' — ' + e.comment : ''}`; break;
+    case 'message': text = t('hist.message', { who: who(e.from), text: e.text }); break;
+    case 'note': text = t('hist.note', { who: who(e.from), text: e.text }); break;
+    case 'joined': text = t('hist.joined', { who: who(e.agent) }); break;
+    case 'left': text = t('hist.left', { who: who(e.agent) }); break;
+    case 'closed': text = e.resolution ? t('hist.closedAs', { resolution: code('res.', e.resolution) }) : t('hist.closed'); break;
+    case 'rating': text = e.comment ? t('hist.ratedComment', { score: e.score, comment: e.comment }) : t('hist.rated', { score: e.score }); break;
     default: text = e.kind;
   }
-  return h('li', { class: 'past-' + e.kind }, h('span', { class: 'muted small', text: time + ' ' }), text);
+  return h('li', { class: 'past-' + e.kind }, h('span', { class: 'muted small', text: at + ' ' }), text);
 }
 
-function itemEl(api, c, render, t) {
-  const o = c.history.open[t.ticket_id];
-  const date = t.closed_at ? new Date(t.closed_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
-  const label = [date, t.topic, t.resolution, t.agents.join(', ')].filter(Boolean).join(' · ');
-  return h('li', { 'data-testid': 'past-conversation', 'data-ticket': t.ticket_id },
+function itemEl(api, c, render, ticket) {
+  const o = c.history.open[ticket.ticket_id];
+  const date = dateTimeShort(ticket.closed_at);
+  const label = [date, ticket.topic, code('res.', ticket.resolution), ticket.agents.join(', ')].filter(Boolean).join(' · ');
+  return h('li', { 'data-testid': 'past-conversation', 'data-ticket': ticket.ticket_id },
     h('button', {
       type: 'button', class: 'link', 'aria-expanded': o ? 'true' : 'false',
-      onclick: () => toggle(api, c, render, t.ticket_id), text: label,
+      onclick: () => toggle(api, c, render, ticket.ticket_id), text: label,
     }),
-    t.preview ? h('div', { class: 'muted small', text: t.preview }) : null,
+    ticket.preview ? h('div', { class: 'muted small', dir: 'auto', text: ticket.preview }) : null,
     !o ? null
-      : o.loading ? h('p', { class: 'muted small', text: 'Loading transcript…' })
-      : o.error ? h('p', { class: 'error', text: 'Could not load the transcript: ' + o.error })
+      : o.loading ? h('p', { class: 'muted small', text: t('hist.transcriptLoading') })
+      : o.error ? h('p', { class: 'error', text: t('hist.transcriptFailed', { error: o.error }) })
       : h('ol', { class: 'past-transcript', 'data-testid': 'past-transcript' }, o.events.map(eventLine)));
 }
 
 // The "Past conversations" section of conversation c (its own ticket left out).
 export function historySection(api, c, render) {
   const hist = c.history;
-  const items = (hist?.items || []).filter((t) => !t.conversation_id || t.conversation_id !== c.id);
+  const items = (hist?.items || []).filter((it) => !it.conversation_id || it.conversation_id !== c.id);
   return [
-    h('h3', { text: 'Past conversations' }),
-    !hist || (hist.loading && !hist.loaded) ? h('p', { class: 'muted small', text: 'Loading…' })
-      : hist.error ? h('p', { class: 'error', text: 'Could not load past conversations: ' + hist.error })
-      : !items.length && !hist.next ? h('p', { class: 'muted small', 'data-testid': 'no-past-conversations', text: 'No earlier conversations.' })
-      : h('ul', { class: 'history', 'data-testid': 'past-conversations' }, items.map((t) => itemEl(api, c, render, t))),
+    h('h3', { text: t('hist.title') }),
+    !hist || (hist.loading && !hist.loaded) ? h('p', { class: 'muted small', text: t('hist.loading') })
+      : hist.error ? h('p', { class: 'error', text: t('hist.failed', { error: hist.error }) })
+      : !items.length && !hist.next ? h('p', { class: 'muted small', 'data-testid': 'no-past-conversations', text: t('hist.none') })
+      : h('ul', { class: 'history', 'data-testid': 'past-conversations' }, items.map((it) => itemEl(api, c, render, it))),
     hist?.next ? h('button', {
       type: 'button', class: 'ghost small', 'data-testid': 'history-more', disabled: hist.loading,
-      onclick: () => loadHistory(api, c, render, true), text: hist.loading ? 'Loading…' : 'More',
+      onclick: () => loadHistory(api, c, render, true), text: t(hist.loading ? 'hist.loading' : 'hist.more'),
     }) : null,
   ];
 }

@@ -4,6 +4,7 @@
 // no library, nothing to download.
 
 import { $, h, fmtMs } from './dom.js';
+import { bucketLabel, num, t } from './i18n.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c'];
@@ -40,7 +41,7 @@ function query() {
 export async function loadReport() {
   if (!R) return;
   $('rep-error').textContent = '';
-  $('rep-status').textContent = 'Loading…';
+  $('rep-status').textContent = t('rep.loading');
   try {
     R.report = await R.api(query());
     const pick = $('rep-group');
@@ -51,7 +52,7 @@ export async function loadReport() {
     paintReport();
   } catch (err) {
     $('rep-status').textContent = '';
-    $('rep-error').textContent = 'Could not load the report: ' + (err.message || err.code);
+    $('rep-error').textContent = t('rep.failed', { error: err.message || err.code });
   }
 }
 
@@ -65,7 +66,7 @@ async function exportCsv() {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   } catch (err) {
-    $('rep-error').textContent = 'Could not export: ' + (err.message || err.code);
+    $('rep-error').textContent = t('rep.exportFailed', { error: err.message || err.code });
   }
 }
 
@@ -75,23 +76,23 @@ function paintReport() {
   const group = $('rep-group').value || rep.groups[0];
   const index = rep.groups.indexOf(group);
   const rows = rep.buckets.map((b) => ({ start: b.start, f: b.groups[index] || {} }));
-  const label = (ms) => { const d = new Date(ms).toISOString(); return rep.bucket === 'hour' ? d.slice(5, 13).replace('T', ' ') + 'h' : d.slice(5, 10); };
-  const x = rows.map((r) => label(r.start));
+  const x = rows.map((r) => bucketLabel(r.start, rep.bucket === 'hour'));
   const pick = (fn) => rows.map((r) => { const v = fn(r.f); return v == null ? null : v; });
   const survey = rows.some((r) => r.f.nps) ? 'nps' : 'csat';
   $('rep-charts').replaceChildren(
-    chart('Volume', 'rep-chart-volume', x, [
-      ['Started', pick((f) => f.chats?.started)], ['Answered', pick((f) => f.chats?.answered)],
-      ['Abandoned in queue', pick((f) => f.chats?.abandoned_in_queue)]], (v) => String(Math.round(v)), { whole: true }),
-    chart('Wait (p50, p90)', 'rep-chart-wait', x, [
+    chart(t('rep.volume'), 'rep-chart-volume', x, [
+      [t('rep.started'), pick((f) => f.chats?.started)], [t('rep.answered'), pick((f) => f.chats?.answered)],
+      [t('rep.abandonedInQueue'), pick((f) => f.chats?.abandoned_in_queue)]], (v) => num(Math.round(v)), { whole: true }),
+    chart(t('rep.wait'), 'rep-chart-wait', x, [
       ['p50', pick((f) => f.wait_ms?.p50)], ['p90', pick((f) => f.wait_ms?.p90)]], fmtMs),
-    chart('First response (p50, p90)', 'rep-chart-first-response', x, [
+    chart(t('rep.firstResponse'), 'rep-chart-first-response', x, [
       ['p50', pick((f) => f.first_response_ms?.p50)], ['p90', pick((f) => f.first_response_ms?.p90)]], fmtMs),
     survey === 'nps'
-      ? chart('NPS', 'rep-chart-satisfaction', x, [['NPS', pick((f) => f.nps?.score)]], (v) => v.toFixed(0))
-      : chart('CSAT (mean, 1–5)', 'rep-chart-satisfaction', x, [['CSAT', pick((f) => f.csat?.mean)]], (v) => v.toFixed(2)),
-    chart('SLA met (%)', 'rep-chart-sla', x, [
-      ['Wait', pick((f) => f.sla?.wait?.pct_met)], ['First response', pick((f) => f.sla?.first_response?.pct_met)]], (v) => v.toFixed(0) + ' %'),
+      ? chart('NPS', 'rep-chart-satisfaction', x, [['NPS', pick((f) => f.nps?.score)]], (v) => num(v, 0))
+      : chart(t('rep.csat'), 'rep-chart-satisfaction', x, [['CSAT', pick((f) => f.csat?.mean)]], (v) => num(v, 2)),
+    chart(t('rep.slaMet'), 'rep-chart-sla', x, [
+      [t('rep.slaWait'), pick((f) => f.sla?.wait?.pct_met)], [t('rep.slaFirst'), pick((f) => f.sla?.first_response?.pct_met)]],
+    (v) => t('unit.pct', { n: num(v, 0) })),
   );
   paintTable(rep);
 }
@@ -113,7 +114,7 @@ function chart(title, testid, x, series, fmt, { whole = false } = {}) {
   // As many labels as fit at about 7 px a character.
   const fit = Math.max(2, Math.floor((W - L) / (7 * (x[0]?.length || 5) + 10)));
   const every = Math.max(1, Math.ceil(x.length / fit));
-  x.forEach((t, i) => { if (i % every === 0) svg.append(s('text', { x: px(i), y: H - 8, 'text-anchor': 'middle', class: 'rep-axis' }, t)); });
+  x.forEach((label, i) => { if (i % every === 0) svg.append(s('text', { x: px(i), y: H - 8, 'text-anchor': 'middle', class: 'rep-axis' }, label)); });
   series.forEach(([name, v], k) => {
     let d = '';
     v.forEach((y, i) => { if (y == null) return; d += `${d && v[i - 1] != null ? 'L' : 'M'}${px(i).toFixed(1)},${py(y).toFixed(1)}`; });
@@ -124,26 +125,27 @@ function chart(title, testid, x, series, fmt, { whole = false } = {}) {
   return h('figure', { class: 'rep-chart', 'data-testid': testid, 'data-points': String(values.length) }, h('figcaption', { text: title }), svg, legend);
 }
 
-const pct = (v) => (v == null ? '—' : v.toFixed(1) + ' %');
-const num = (v, d = 2) => (v == null ? '—' : Number(v).toFixed(d));
+const pct = (v) => (v == null ? '—' : t('unit.pct', { n: num(v, 1) }));
+const dec = (v, d = 2) => (v == null ? '—' : num(Number(v), d));
 
 function paintTable(rep) {
   const byAgent = rep.by === 'agent';
-  const head = ['', 'Started', 'Answered', 'Abandoned', 'Transferred', 'Escalated', 'Handled', 'Wait p50 / p90', 'First response p50 / p90',
-    'Handle p50', 'Resolution p50', 'Satisfaction', 'SLA wait / first response'];
-  if (byAgent) head.push('Available', 'Occupancy', 'Away', 'Wrap-up');
+  const head = ['', 'rep.started', 'rep.answered', 'rep.abandoned', 'rep.transferred', 'rep.escalated', 'rep.handled', 'rep.waitP', 'rep.firstP',
+    'rep.handle', 'rep.resolution', 'rep.satisfaction', 'rep.slaCols'];
+  if (byAgent) head.push('rep.available', 'rep.occupancy', 'rep.away', 'rep.wrapUp');
   $('rep-table').replaceChildren(
-    h('thead', {}, h('tr', {}, head.map((t) => h('th', { text: t })))),
+    h('thead', {}, h('tr', {}, head.map((k) => h('th', { text: k ? t(k) : '' })))),
     h('tbody', {}, rep.totals.map((f) => {
-      const sat = f.nps ? `NPS ${num(f.nps.score, 0)} (${f.nps.responses})` : f.csat ? `${num(f.csat.mean)} / 5 (${f.csat.responses})` : '—';
-      const cells = [f.group, f.chats.started, f.chats.answered, f.chats.abandoned_in_queue, f.chats.transferred, f.chats.escalated,
-        f.chats.handled, `${fmtMs(f.wait_ms.p50)} / ${fmtMs(f.wait_ms.p90)}`,
+      const sat = f.nps ? t('rep.nps', { score: dec(f.nps.score, 0), n: f.nps.responses })
+        : f.csat ? t('rep.csatCell', { mean: dec(f.csat.mean), n: f.csat.responses }) : '—';
+      const cells = [f.group, ...[f.chats.started, f.chats.answered, f.chats.abandoned_in_queue, f.chats.transferred, f.chats.escalated,
+        f.chats.handled].map((v) => (v == null ? '—' : num(v))), `${fmtMs(f.wait_ms.p50)} / ${fmtMs(f.wait_ms.p90)}`,
         `${fmtMs(f.first_response_ms.p50)} / ${fmtMs(f.first_response_ms.p90)}`, fmtMs(f.handle_ms.p50), fmtMs(f.resolution_ms.p50),
         sat, `${pct(f.sla?.wait?.pct_met)} / ${pct(f.sla?.first_response?.pct_met)}`];
       if (byAgent) {
-        const t = f.agent_time || {};
-        const away = Object.entries(t.away_by_reason || {}).map(([r, ms]) => `${r} ${fmtMs(ms)}`).join(', ');
-        cells.push(fmtMs(t.available_ms), pct(t.occupancy_pct), fmtMs(t.away_ms) + (away ? ` (${away})` : ''), fmtMs(t.wrap_up_ms));
+        const at = f.agent_time || {};
+        const away = Object.entries(at.away_by_reason || {}).map(([r, ms]) => `${r} ${fmtMs(ms)}`).join(', ');
+        cells.push(fmtMs(at.available_ms), pct(at.occupancy_pct), fmtMs(at.away_ms) + (away ? ` (${away})` : ''), fmtMs(at.wrap_up_ms));
       }
       return h('tr', { 'data-testid': 'rep-row', 'data-group': f.group }, cells.map((c, i) => h(i ? 'td' : 'th', { text: String(c) })));
     })));
