@@ -77,7 +77,17 @@
     rateFailed: 'Impossible d’envoyer la note ({code}).',
     thanks: 'Merci pour votre avis\u00a0!',
     transcript: 'Télécharger la transcription',
-    newChat: 'Démarrer une nouvelle conversation'
+    newChat: 'Démarrer une nouvelle conversation',
+    attach: 'Joindre un fichier',
+    uploading: 'Envoi de {name}…',
+    fileTooLarge: 'Ce fichier est trop volumineux.',
+    fileType: 'Ce type de fichier ne peut pas être envoyé.',
+    fileFailed: 'Le fichier n’a pas pu être envoyé ({code}).',
+    fileGone: '{name} n’est plus disponible',
+    endAsk: 'Terminer cette discussion ?',
+    endText: 'Vous pourrez en commencer une nouvelle à tout moment.',
+    endYes: 'Terminer',
+    endNo: 'Continuer la discussion'
   };
 
   reg.de = {
@@ -150,7 +160,17 @@
     rateFailed: 'Die Bewertung konnte nicht gesendet werden ({code}).',
     thanks: 'Danke für Ihr Feedback!',
     transcript: 'Verlauf herunterladen',
-    newChat: 'Neue Unterhaltung beginnen'
+    newChat: 'Neue Unterhaltung beginnen',
+    attach: 'Datei anhängen',
+    uploading: '{name} wird gesendet…',
+    fileTooLarge: 'Diese Datei ist zu groß.',
+    fileType: 'Dieser Dateityp kann nicht gesendet werden.',
+    fileFailed: 'Die Datei konnte nicht gesendet werden ({code}).',
+    fileGone: '{name} ist nicht mehr verfügbar',
+    endAsk: 'Diesen Chat beenden?',
+    endText: 'Sie können jederzeit einen neuen beginnen.',
+    endYes: 'Chat beenden',
+    endNo: 'Weiter chatten'
   };
 
   reg.es = {
@@ -223,7 +243,17 @@
     rateFailed: 'No se pudo enviar la valoración ({code}).',
     thanks: '¡Gracias por tu opinión!',
     transcript: 'Descargar la transcripción',
-    newChat: 'Iniciar una nueva conversación'
+    newChat: 'Iniciar una nueva conversación',
+    attach: 'Adjuntar un archivo',
+    uploading: 'Enviando {name}…',
+    fileTooLarge: 'Ese archivo es demasiado grande.',
+    fileType: 'Ese tipo de archivo no se puede enviar.',
+    fileFailed: 'No se pudo enviar el archivo ({code}).',
+    fileGone: '{name} ya no está disponible',
+    endAsk: '¿Terminar este chat?',
+    endText: 'Puede iniciar uno nuevo en cualquier momento.',
+    endYes: 'Terminar chat',
+    endNo: 'Seguir conversando'
   };
 
   reg.pt = {
@@ -296,7 +326,17 @@
     rateFailed: 'Não foi possível enviar a avaliação ({code}).',
     thanks: 'Obrigado pela sua opinião!',
     transcript: 'Baixar a transcrição',
-    newChat: 'Iniciar uma nova conversa'
+    newChat: 'Iniciar uma nova conversa',
+    attach: 'Anexar um arquivo',
+    uploading: 'Enviando {name}…',
+    fileTooLarge: 'Esse arquivo é grande demais.',
+    fileType: 'Esse tipo de arquivo não pode ser enviado.',
+    fileFailed: 'Não foi possível enviar o arquivo ({code}).',
+    fileGone: '{name} não está mais disponível',
+    endAsk: 'Encerrar este chat?',
+    endText: 'Você pode iniciar um novo a qualquer momento.',
+    endYes: 'Encerrar chat',
+    endNo: 'Continuar conversando'
   };
 
   // Arabic: written right to left (widget.js lays the widget out mirrored). Counted texts
@@ -378,6 +418,16 @@
     rateFailed: 'تعذّر إرسال التقييم ({code}).',
     thanks: 'شكرًا على ملاحظاتك!',
     transcript: 'تنزيل نص المحادثة',
-    newChat: 'بدء محادثة جديدة'
+    newChat: 'بدء محادثة جديدة',
+    attach: 'إرفاق ملف',
+    uploading: 'جارٍ إرسال {name}…',
+    fileTooLarge: 'هذا الملف كبير جدًا.',
+    fileType: 'لا يمكن إرسال هذا النوع من الملفات.',
+    fileFailed: 'تعذّر إرسال الملف ({code}).',
+    fileGone: 'لم يعد {name} متاحًا',
+    endAsk: 'هل تريد إنهاء هذه المحادثة؟',
+    endText: 'يمكنك بدء محادثة جديدة في أي وقت.',
+    endYes: 'إنهاء المحادثة',
+    endNo: 'متابعة المحادثة'
   };
 })(window.SwitchboardLocales = window.SwitchboardLocales || {});

@@ -113,7 +113,17 @@
     rateFailed: 'Could not send the rating ({code}).',
     thanks: 'Thanks for your feedback!',
     transcript: 'Download the transcript',
-    newChat: 'Start a new conversation'
+    newChat: 'Start a new conversation',
+    attach: 'Attach a file',
+    uploading: 'Sending {name}\u2026',
+    fileTooLarge: 'That file is too large to send.',
+    fileType: 'That kind of file cannot be sent.',
+    fileFailed: 'The file could not be sent ({code}).',
+    fileGone: '{name} is no longer available',
+    endAsk: 'End this chat?',
+    endText: 'You can start a new one at any time.',
+    endYes: 'End chat',
+    endNo: 'Keep chatting'
   };
   // The languages widget-locales.js has; a page may register more tables in
   // window.SwitchboardLocales before this script runs.
@@ -226,14 +236,17 @@
     offline: null,        // {sending, ticket, error}
     typingOn: false, typingSentAt: 0, typingTimer: 0,
     rating: null,         // {score, sending, error}
+    uploads: [],          // files being uploaded: {name}
+    fileError: null,      // why the last upload failed, shown under the log
+    confirmEnd: null,     // id of the conversation whose "End chat" awaits a yes
   };
 
-  S.outbox = getJSON(session, 'outbox', []).filter(function (it) { return it && it.cmid && it.text; });
+  S.outbox = getJSON(session, 'outbox', []).filter(function (it) { return it && it.cmid && (it.text || it.attachment); });
   S.outbox.forEach(function (it) { it.state = 'queued'; });
 
   function saveOutbox() {
     var keep = S.outbox.filter(function (it) { return it.state === 'queued' || it.state === 'sending'; })
-      .map(function (it) { return { cmid: it.cmid, text: it.text, ts: it.ts, conv: it.conv, start: it.start }; });
+      .map(function (it) { return { cmid: it.cmid, text: it.text, ts: it.ts, conv: it.conv, start: it.start, attachment: it.attachment }; });
     put(session, 'outbox', keep.length ? JSON.stringify(keep) : null);
   }
 
@@ -659,7 +672,9 @@
 
   function sendMessage(it) {
     it.state = 'sending';
-    request({ type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid }).then(function (ack) {
+    var frame = { type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid };
+    if (it.attachment) frame.attachment = it.attachment.id;
+    request(frame).then(function (ack) {
       it.state = 'stored'; it.seq = ack.seq;
       var c = S.convs[it.conv];
       if (c && c.applied >= ack.seq) { var i = S.outbox.indexOf(it); if (i >= 0) S.outbox.splice(i, 1); }
@@ -722,6 +737,86 @@
 
   function notify() { if (visible()) setTimeout(markRead, 0); }
 
+  // ---------------------------------------------------------------- files
+  // A file goes up over HTTP with the visitor's session token, then a `message` names it
+  // (docs/protocol.md, "Files and images"). Its bytes come back through short-lived links
+  // the hub signs: asked for when shown, and again once expired.
+  var INLINE = { 'image/png': 1, 'image/jpeg': 1, 'image/gif': 1, 'image/webp': 1 };
+  var links = {};
+
+  function fileApi(path, init) {
+    init = init || {};
+    init.headers = init.headers || {};
+    init.headers.Authorization = 'Bearer ' + (get(local, 'session') || '');
+    return fetch(HUB + path, init).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (body) {
+        if (!res.ok) throw { code: body.code || 'unavailable', message: body.message };
+        return body;
+      });
+    });
+  }
+
+  function upload(file) {
+    var c = cur();
+    if (!c || c.state === 'closed' || !file) return;
+    var up = { name: file.name || 'file' };
+    S.uploads.push(up); S.fileError = null; render(true);
+    fileApi('/v1/conversations/' + encodeURIComponent(c.id) + '/attachments?name=' + encodeURIComponent(up.name),
+      { method: 'POST', headers: { 'Content-Type': file.type || 'application/octet-stream' }, body: file }).then(function (a) {
+      S.uploads.splice(S.uploads.indexOf(up), 1);
+      links[c.id + '/' + a.id] = { url: a.url, expires_at: a.expires_at };
+      S.outbox.push({ cmid: randomId('m-'), text: '', ts: Date.now(), conv: c.id, start: false, state: 'queued',
+        attachment: { id: a.id, name: a.name, size: a.size, type: a.type } });
+      saveOutbox(); render(true); flush();
+    }, function (err) {
+      S.uploads.splice(S.uploads.indexOf(up), 1);
+      S.fileError = err.code === 'too_large' ? t('fileTooLarge') : err.code === 'bad_request' ? t('fileType')
+        : t('fileFailed', { code: err.code || 'network' });
+      render();
+    });
+  }
+
+  function fileLink(conv, id) {
+    var known = links[conv + '/' + id];
+    if (known && known.expires_at - Date.now() > 60000) return Promise.resolve(HUB + known.url);
+    return fileApi('/v1/conversations/' + encodeURIComponent(conv) + '/attachments/' + encodeURIComponent(id)).then(function (a) {
+      links[conv + '/' + id] = { url: a.url, expires_at: a.expires_at };
+      return HUB + a.url;
+    });
+  }
+
+  function fileSize(n) {
+    return n < 1024 ? num(n) + ' B' : n < 1048576 ? num(Math.round(n / 1024)) + ' KB' : num(Math.round(n / 104857.6) / 10) + ' MB';
+  }
+
+  // A message's file: an image shown inline, anything else a link that downloads it.
+  function fileNode(conv, a) {
+    var label = a.name + ' (' + fileSize(a.size) + ')';
+    function gone(n) { n.replaceWith(h('div', { class: 'fgone', text: t('fileGone', { name: a.name }) })); }
+    if (INLINE[a.type]) {
+      var img = h('img', { class: 'fimg', alt: a.name, title: label, 'data-testid': 'sb-attachment-image' }), retried = false;
+      var show = function () { fileLink(conv, a.id).then(function (u) { img.src = u; }, function () { gone(img); }); };
+      img.addEventListener('error', function () {
+        if (retried) { gone(img); return; }
+        retried = true; delete links[conv + '/' + a.id]; show();
+      });
+      img.addEventListener('load', function () { if (stick) el.log.scrollTop = el.log.scrollHeight; });
+      show();
+      return img;
+    }
+    var link = h('a', { class: 'flink', href: '#', dir: 'auto', 'data-testid': 'sb-attachment-link' });
+    link.innerHTML = CLIP; // static markup, no user data
+    link.appendChild(document.createTextNode(' ' + label));
+    link.addEventListener('click', function (e) {
+      e.preventDefault();
+      fileLink(conv, a.id).then(function (u) {
+        var go = h('a', { href: u, download: a.name, rel: 'noopener' });
+        root.appendChild(go); go.click(); go.remove();
+      }, function () { gone(link); });
+    });
+    return link;
+  }
+
   // ---------------------------------------------------------------- view
   var CSS =
     ':host{all:initial}' +
@@ -777,6 +872,13 @@
     '.ok{color:#065f46;background:#ecfdf5;border-color:#a7f3d0}' +
     '.link{background:none;border:0;color:var(--c);font-weight:600;cursor:pointer;padding:4px;text-decoration:underline}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
+    '.clip{border:1px solid #d1d5db;background:#fff;border-radius:10px;height:42px;width:42px;flex:none;cursor:pointer;color:#374151;display:flex;align-items:center;justify-content:center}' +
+    '.flink svg{vertical-align:-3px}' +
+    '.clip:disabled{opacity:.5;cursor:default}.clip:focus-visible{outline:2px solid #fbbf24;outline-offset:2px}' +
+    '.fimg{display:block;max-width:100%;max-height:220px;border-radius:10px;cursor:zoom-in;background:#e5e7eb;min-height:40px;min-width:40px}' +
+    '.flink{color:inherit;font-weight:600;text-decoration:underline;word-break:break-all}' +
+    '.fgone{font-style:italic;opacity:.8}.b .fimg+span,.b .flink+span{display:block;margin-top:6px}' +
+    '.upl{padding:0 16px 6px;font-size:12px;color:#4b5563;background:#f9fafb}.upl.e{color:#dc2626}' +
     // Right to left: the launcher and the panel in the bottom-left corner; inside, the flex
     // rows and columns (header, bubbles: the customer's own at the end, now the left) and
     // the logical properties above mirror by themselves.
@@ -784,6 +886,7 @@
     '@media (max-width:520px){.panel,[dir=rtl] .panel{right:0;left:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0}.panel:not([hidden])~.launch{display:none}}';
 
   var host, root, el = {}, nodes = {}, shownConv = null;
+  var CLIP = '<svg viewBox=\"0 0 24 24\" width=\"18\" height=\"18\" aria-hidden=\"true\" focusable=\"false\"><path fill=\"currentColor\" d=\"M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z\"/></svg>';
   var ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>';
 
   function h(tag, attrs, kids) {
@@ -828,10 +931,17 @@
       oninput: function () { typing(!!el.input.value.trim()); },
       onkeydown: function (e) { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } } });
     el.send = h('button', { class: 'send', type: 'submit', 'data-testid': 'sb-send', 'aria-label': t('sendLabel'), text: t('send') });
-    el.comp = h('form', { class: 'comp', onsubmit: function (e) { e.preventDefault(); submit(); } }, [el.input, el.send]);
+    el.file = h('input', { type: 'file', hidden: true, 'data-testid': 'sb-file', accept: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain',
+      onchange: function () { var f = el.file.files && el.file.files[0]; el.file.value = ''; upload(f); } });
+    el.clip = h('button', { class: 'clip', type: 'button', 'data-testid': 'sb-attach', 'aria-label': t('attach'), title: t('attach'),
+      onclick: function () { el.file.click(); } });
+    el.clip.innerHTML = CLIP; // static markup, no user data
+    el.comp = h('form', { class: 'comp', onsubmit: function (e) { e.preventDefault(); submit(); } }, [el.clip, el.file, el.input, el.send]);
+    el.upl = h('div', { class: 'upl', role: 'status', 'data-testid': 'sb-upload', hidden: true });
     el.panel.appendChild(el.info);
     el.panel.appendChild(el.log);
     el.panel.appendChild(el.typing);
+    el.panel.appendChild(el.upl);
     el.panel.appendChild(el.comp);
     el.launch = h('button', { class: 'launch', type: 'button', 'data-testid': 'sb-launcher', 'aria-label': t('open'), 'aria-expanded': 'false', onclick: function () { S.open ? close() : open(); } });
     el.launch.innerHTML = ICON; // static markup, no user data
@@ -871,11 +981,29 @@
     if (had && root) el.launch.focus();
   }
 
+  // "End chat" asks first: a misclick must not end a conversation the customer needs.
   function endChat() {
     var c = cur();
     if (!c || c.state === 'closed') return;
-    el.end.disabled = true;
-    request({ type: 'close', conversation_id: c.id, resolution: 'customer_left', tags: [] }).then(function () { el.end.disabled = false; }, function () { el.end.disabled = false; });
+    S.confirmEnd = c.id;
+    render(true);
+  }
+
+  function endCard(c) {
+    var yes = h('button', { class: 'send', type: 'button', 'data-testid': 'sb-end-confirm', text: t('endYes'),
+      onclick: function () {
+        yes.disabled = true;
+        request({ type: 'close', conversation_id: c.id, resolution: 'customer_left', tags: [] }).then(function () {
+          S.confirmEnd = null; render();
+        }, function () { yes.disabled = false; });
+      } });
+    return h('div', { class: 'card', role: 'alertdialog', 'aria-label': t('endAsk'), 'data-testid': 'sb-end-card' }, [
+      h('h3', { text: t('endAsk') }),
+      h('p', { text: t('endText') }),
+      yes,
+      h('button', { class: 'link', type: 'button', 'data-testid': 'sb-end-cancel', 'data-autofocus': '', text: t('endNo'),
+        onclick: function () { S.confirmEnd = null; render(); el.input.focus(); } }),
+    ]);
   }
 
   function clock(ts) {
@@ -906,9 +1034,14 @@
     return null;
   }
 
-  function msgNode(key, text, role) {
+  function msgNode(key, text, role, conv, attachment) {
     var n = h('div', { class: 'm' + (role === 'customer' ? ' me' : ''), 'data-testid': 'sb-msg', 'data-role': role, 'data-key': key });
-    n.appendChild(h('div', { class: 'b', dir: 'auto', text: text }));
+    var b = h('div', { class: 'b', dir: 'auto' });
+    if (attachment) {
+      b.appendChild(fileNode(conv, attachment));
+      if (text) b.appendChild(h('span', { text: text }));
+    } else b.textContent = text;
+    n.appendChild(b);
     n.appendChild(h('div', { class: 'meta' }));
     return n;
   }
@@ -938,8 +1071,8 @@
     want.forEach(function (w) {
       var key = w[0], x = w[1], n = nodes[key];
       if (!n) {
-        if (key[0] === 'p') n = msgNode(key, x.text, 'customer');
-        else if (x.kind === 'message') n = msgNode(key, x.text, x.from && x.from.role || 'system');
+        if (key[0] === 'p') n = msgNode(key, x.text, 'customer', x.conv, x.attachment);
+        else if (x.kind === 'message') n = msgNode(key, x.text, x.from && x.from.role || 'system', c.id, x.attachment);
         else n = h('div', { class: 'sys', 'data-testid': 'sb-system', 'data-kind': x.kind, text: describe(x, c) });
         nodes[key] = n;
       }
@@ -1162,7 +1295,8 @@
     // bottom area: offline form, rating, or composer
     var offline = !c && S.online === false && !S.outbox.length;
     var gaveUp = c && c.leftMessage;
-    if (S.offline && S.offline.ticket && (!c || gaveUp)) setCard('ticket', ticketCard);
+    if (c && S.confirmEnd === c.id && c.state !== 'closed') setCard('end:' + c.id, function () { return endCard(c); });
+    else if (S.offline && S.offline.ticket && (!c || gaveUp)) setCard('ticket', ticketCard);
     else if (offline) setCard('offline', function () { return offlineCard(null); });
     else if (c && c.state === 'queued' && c.leaveMessage && !c.leaveDismissed) setCard('leave:' + c.id, function () { return offlineCard(c); });
     else if (c && c.state === 'closed') {
@@ -1173,6 +1307,14 @@
     var hideComp = offline || !!(S.offline && S.offline.ticket && (!c || gaveUp)) || !!(c && c.state === 'closed' && !gaveUp);
     el.comp.hidden = hideComp;
     el.comp.style.display = hideComp ? 'none' : '';
+    // Files go to a conversation: none to attach to before the first message.
+    var canAttach = !!(c && c.state !== 'closed' && S.conn === 'open');
+    el.clip.hidden = !canAttach;
+    el.clip.style.display = canAttach ? '' : 'none';
+    var upl = S.fileError || (S.uploads.length ? t('uploading', { name: S.uploads[0].name }) : '');
+    el.upl.hidden = !upl;
+    el.upl.textContent = upl;
+    el.upl.className = 'upl' + (S.fileError ? ' e' : '');
 
     // typing indicator
     var ty = c && c.typing && c.typing.until > Date.now() ? c.typing : null;
@@ -1205,7 +1347,7 @@
       unread: unread(),
       locale: LOC.lang, dir: LOC.dir, ready: !!root,
       messages: c ? c.events.filter(function (e) { return e.kind === 'message'; }).map(function (e) {
-        return { seq: e.seq, role: e.from && e.from.role, text: e.text, client_msg_id: e.client_msg_id };
+        return { seq: e.seq, role: e.from && e.from.role, text: e.text, client_msg_id: e.client_msg_id, attachment: e.attachment };
       }) : [],
     };
   }

@@ -84,8 +84,9 @@ describe('widget UI', { timeout: 180000 }, () => {
     await H.widgetSend(page, 'Hello from my phone');
     await page.locator('[data-testid=sb-msg]', { hasText: 'Hello from my phone' }).waitFor();
     await H.screenshot(page, 'widget-phone');
-    // The customer may end the chat; the rating form follows.
+    // The customer may end the chat (after saying yes); the rating form follows.
     await page.getByTestId('sb-end').click();
+    await page.getByTestId('sb-end-confirm').click();
     await page.getByTestId('sb-system').filter({ hasText: 'Chat ended' }).waitFor();
     await page.getByTestId('sb-rating').waitFor();
     const convId = (await H.widgetState(page)).conversationId;

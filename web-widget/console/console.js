@@ -12,6 +12,8 @@ import { agentStatusText, applyStatus, auditSection, loadAudit, paintStatus, set
 import { historySection, historySig, loadHistory } from './history.js';
 import { armPermission, initAlerts, offerAlert } from './alerts.js';
 import { code, dateTime, setupPicker, t, time, timeSec, tNodes, translatePage } from './i18n.js';
+import { attachmentEl, initFiles, uploadFile } from './files.js';
+import { initMessages, loadMessages, watchMessageCount } from './messages.js';
 
 const params = new URLSearchParams(location.search);
 // `?hub=` only names this page's origin or one the operator allows: the agent's token
@@ -46,7 +48,7 @@ const S = {
 function loadJSON(key, d) { try { return JSON.parse(sessionStorage.getItem(key)) ?? d; } catch { return d; } }
 function saveOutbox() {
   const keep = S.outbox.filter((it) => it.state === 'queued' || it.state === 'sending')
-    .map(({ cmid, kind, text, conv, ts, baseSeq, sent }) => ({ cmid, kind, text, conv, ts, baseSeq, sent }));
+    .map(({ cmid, kind, text, conv, ts, baseSeq, sent, attachment }) => ({ cmid, kind, text, conv, ts, baseSeq, sent, attachment }));
   sessionStorage.setItem(OUTBOX_KEY, JSON.stringify(keep));
 }
 function saveMonitored() { sessionStorage.setItem(MONITOR_KEY, JSON.stringify([...S.monitored])); }
@@ -68,9 +70,12 @@ function boot() {
   for (const b of document.querySelectorAll('.status button[data-status]')) b.addEventListener('click', () => setStatus(b.dataset.status));
   tickStatus(S);
   $('view-inbox').addEventListener('click', () => setView('inbox'));
+  $('view-messages').addEventListener('click', () => setView('messages'));
   $('view-supervisor').addEventListener('click', () => setView('supervisor'));
   $('view-reports').addEventListener('click', () => setView('reports'));
   initReports(api, apiCsv);
+  initFiles({ hub: HUB, token: () => S.token });
+  initMessages({ hub: HUB, token: () => S.token, toast });
   setupComposer();
   initCanned({ api, context: () => ({ conv: S.convs.get(S.active), me: S.me }), onPick: () => typing(true) });
   initCannedPanel({ hub: HUB, token: () => S.token, topics: () => [...S.topics] });
@@ -139,14 +144,15 @@ function onDisconnectMaybe(state) {
 }
 
 function onWelcome(m) {
-  if (!S.me) initQueue(api, (f) => S.conn.request(f), toast);
+  if (!S.me) { initQueue(api, (f) => S.conn.request(f), toast); watchMessageCount(); }
   S.me = m.agent;
   applyStatus(S, m.status || 'away');
   setupStatusMenu(S, setStatus);
   $('view-supervisor').hidden = !S.me.supervisor;
   $('view-reports').hidden = !S.me.supervisor;
-  if (!S.me.supervisor && S.view !== 'inbox') setView('inbox');
+  if (!S.me.supervisor && S.view !== 'inbox' && S.view !== 'messages') setView('inbox');
   else if (S.view === 'reports') loadReport();
+  else if (S.view === 'messages') loadMessages();
   const listed = new Set();
   for (const s of m.conversations || []) {
     listed.add(s.conversation_id);
@@ -185,12 +191,13 @@ function setStatus(status, reason) {
 }
 
 function setView(v) {
-  S.view = (v === 'supervisor' || v === 'reports') && S.me?.supervisor !== false ? v : 'inbox';
-  for (const view of ['inbox', 'supervisor', 'reports']) {
+  S.view = v === 'messages' ? v : (v === 'supervisor' || v === 'reports') && S.me?.supervisor !== false ? v : 'inbox';
+  for (const view of ['inbox', 'messages', 'supervisor', 'reports']) {
     $(view).hidden = S.view !== view;
     $('view-' + view).setAttribute('aria-pressed', String(S.view === view));
   }
   if (S.view === 'reports' && S.me) loadReport();
+  if (S.view === 'messages' && S.me) loadMessages();
   clearInterval(S.pollTimer);
   if (S.view === 'supervisor') { poll(); S.pollTimer = setInterval(poll, POLL_MS); }
   if (S.view === 'supervisor') loadCannedPanel();
@@ -511,7 +518,7 @@ function flush() {
     it.sent = true;
     const frame = it.kind === 'note'
       ? { type: 'note', conversation_id: it.conv, text: it.text }
-      : { type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid };
+      : { type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid, ...(it.attachment ? { attachment: it.attachment.id } : {}) };
     S.conn.request(frame).then((ack) => {
       it.state = 'stored'; it.seq = ack.seq;
       if (c.log.applied >= ack.seq) dropOutbox((x) => x === it);
@@ -582,6 +589,35 @@ function setupComposer() {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
   });
   input.addEventListener('blur', () => setTimeout(closeCanned, 150));
+  // Files: the paperclip, an image pasted into the reply, a file dropped on the log.
+  $('attach').addEventListener('click', () => $('file').click());
+  $('file').addEventListener('change', () => { const f = $('file').files?.[0]; $('file').value = ''; if (f) sendFile(f); });
+  input.addEventListener('paste', (e) => {
+    const f = [...(e.clipboardData?.files || [])][0];
+    if (f) { e.preventDefault(); sendFile(f); }
+  });
+  $('log').addEventListener('dragover', (e) => { if (e.dataTransfer?.types?.includes('Files')) e.preventDefault(); });
+  $('log').addEventListener('drop', (e) => {
+    const f = e.dataTransfer?.files?.[0];
+    if (f) { e.preventDefault(); sendFile(f); }
+  });
+}
+
+// Uploads a file to the open conversation, then sends it as a message (through the
+// outbox, like text: resent after a reconnect until acknowledged).
+async function sendFile(file) {
+  const c = S.convs.get(S.active);
+  if (!c || !c.member || c.state === 'closed' || c.handedOver) return;
+  toast(t('file.uploading', { name: file.name || 'file' }));
+  try {
+    const attachment = await uploadFile(c.id, file);
+    S.outbox.push({ cmid: randomId('m-'), kind: 'message', text: '', attachment, conv: c.id, ts: Date.now(), state: 'queued', baseSeq: c.log.applied });
+    saveOutbox();
+    flush();
+    render(true);
+  } catch (err) {
+    toast(t('file.failed', { message: err.message }));
+  }
 }
 
 // ------------------------------------------------------------------ dialogs
@@ -895,11 +931,14 @@ function describe(ev, c) {
   }
 }
 
-function msgEl(kind, role, text) {
+function msgEl(kind, role, text, conv, attachment) {
   const cls = kind === 'note' ? 'msg note' : 'msg ' + (role === 'customer' ? 'customer' : role === 'agent' ? 'agent' : 'system');
+  const bubble = attachment
+    ? h('div', { class: 'bubble', dir: 'auto' }, attachmentEl(conv, attachment), text ? h('div', { text }) : null)
+    : h('div', { class: 'bubble', dir: 'auto', text });
   return h('div', { class: cls, 'data-testid': kind === 'note' ? 'note' : 'msg', 'data-kind': kind, 'data-role': role },
     kind === 'note' ? h('span', { class: 'label', text: t('msg.note') }) : null,
-    h('div', { class: 'bubble', dir: 'auto', text }),
+    bubble,
     h('div', { class: 'meta' }));
 }
 
@@ -946,8 +985,8 @@ function paintConv() {
   for (const [key, x] of want) {
     let n = logNodes.get(key);
     if (!n) {
-      if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text);
-      else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text);
+      if (key[0] === 'p') n = msgEl(x.kind, 'agent', x.text, x.conv, x.attachment);
+      else if (x.kind === 'message' || x.kind === 'note') n = msgEl(x.kind, x.from?.role || 'system', x.text, c.id, x.attachment);
       else n = h('div', { class: 'sys', 'data-testid': 'sys', 'data-kind': x.kind }, h('span', { text: describe(x, c) }),
         x.kind === 'transfer' && x.note ? h('span', { class: 'n', text: t('sys.note', { note: x.note }) }) : null);
       logNodes.set(key, n);
@@ -992,6 +1031,7 @@ function paintConv() {
   const canWrite = open && !c.handedOver && (c.member || S.me?.supervisor);
   $('input').disabled = !canWrite;
   $('send').disabled = !canWrite;
+  $('attach').disabled = !canWrite || note;
 }
 
 function paintDetails() {

@@ -76,7 +76,7 @@ export function attachmentEl(conv, a) {
     show();
     return h('figure', { class: 'attachment' }, img, h('figcaption', { class: 'small muted', text: label }));
   }
-  const anchor = h('a', { class: 'attachment-link', href: '#', 'data-testid': 'attachment-link', text: '📎 ' + label });
+  const anchor = h('a', { class: 'attachment-link', href: '#', 'data-testid': 'attachment-link', text: label });
   anchor.addEventListener('click', (e) => {
     e.preventDefault();
     link(conv, a.id).then((url) => {

@@ -346,4 +346,31 @@ export default {
   'unit.s': '{n} ث',
   'unit.minS': '{min} د {s} ث',
   'unit.pct': '{n}٪',
+
+  // files (files.js)
+  'file.attach': 'إرفاق ملف',
+  'file.bytes': { zero: '{n} بايت', one: 'بايت واحد', two: 'بايتان', few: '{n} بايتات', many: '{n} بايت', other: '{n} بايت' },
+  'file.kb': '{n} ك.ب',
+  'file.mb': '{n} م.ب',
+  'file.gone': 'لم يعد {name} متاحًا',
+  'file.uploading': 'جارٍ إرسال {name}…',
+  'file.failed': 'تعذّر إرسال الملف: {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'الرسائل',
+  'msgs.tabLabel': { zero: 'رسائل خارج الدوام، لا رسائل مفتوحة', one: 'رسائل خارج الدوام، رسالة مفتوحة', two: 'رسائل خارج الدوام، رسالتان مفتوحتان', few: 'رسائل خارج الدوام، {n} رسائل مفتوحة', many: 'رسائل خارج الدوام، {n} رسالة مفتوحة', other: 'رسائل خارج الدوام، {n} رسالة مفتوحة' },
+  'msgs.title': 'رسائل خارج الدوام',
+  'msgs.intro': 'ما تركه العملاء حين لم يكن أحد متاحًا للمحادثة. أجب بالبريد الإلكتروني ثم ضع عليها علامة «تمت المعالجة».',
+  'msgs.open': 'مفتوحة',
+  'msgs.done': 'تمت معالجتها',
+  'msgs.emptyOpen': 'لا رسائل مفتوحة: كل عميل تلقّى ردًا.',
+  'msgs.emptyDone': 'لم تُعالَج أي رسالة بعد.',
+  'msgs.reply': 'الرد بالبريد الإلكتروني',
+  'msgs.replySubject': 'رسالتك إلى فريق الدعم',
+  'msgs.markHandled': 'تمت المعالجة',
+  'msgs.reopen': 'إعادة فتح',
+  'msgs.handledBy': 'عالجها {name} · {when}',
+  'msgs.ticket': 'التذكرة {id}',
+  'msgs.loadFailed': 'تعذّر تحميل الرسائل: {message}',
+  'msgs.markFailed': 'تعذّر تحديث الرسالة: {message}',
 };

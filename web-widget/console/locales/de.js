@@ -346,4 +346,31 @@ export default {
   'unit.s': '{n} s',
   'unit.minS': '{min} Min. {s} s',
   'unit.pct': '{n} %',
+
+  // files (files.js)
+  'file.attach': 'Datei anhängen',
+  'file.bytes': { one: '{n} Byte', other: '{n} Byte' },
+  'file.kb': '{n} KB',
+  'file.mb': '{n} MB',
+  'file.gone': '{name} ist nicht mehr verfügbar',
+  'file.uploading': '{name} wird gesendet…',
+  'file.failed': 'Die Datei konnte nicht gesendet werden: {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'Nachrichten',
+  'msgs.tabLabel': { one: 'Offline-Nachrichten, {n} offen', other: 'Offline-Nachrichten, {n} offen' },
+  'msgs.title': 'Offline-Nachrichten',
+  'msgs.intro': 'Was Kunden hinterlassen haben, als niemand chatten konnte. Per E-Mail antworten, dann als erledigt markieren.',
+  'msgs.open': 'Offen',
+  'msgs.done': 'Erledigt',
+  'msgs.emptyOpen': 'Keine offenen Nachrichten: Jeder Kunde hat eine Antwort.',
+  'msgs.emptyDone': 'Noch nichts erledigt.',
+  'msgs.reply': 'Per E-Mail antworten',
+  'msgs.replySubject': 'Ihre Nachricht an unser Support-Team',
+  'msgs.markHandled': 'Als erledigt markieren',
+  'msgs.reopen': 'Wieder öffnen',
+  'msgs.handledBy': 'Erledigt von {name} · {when}',
+  'msgs.ticket': 'Ticket {id}',
+  'msgs.loadFailed': 'Die Nachrichten konnten nicht geladen werden: {message}',
+  'msgs.markFailed': 'Die Nachricht konnte nicht aktualisiert werden: {message}',
 };

@@ -366,4 +366,31 @@ export default {
   'unit.s': '{n} s',
   'unit.minS': '{min} min {s} s',
   'unit.pct': '{n} %',
+
+  // files (files.js)
+  'file.attach': 'Attach a file',
+  'file.bytes': { one: '{n} byte', other: '{n} bytes' },
+  'file.kb': '{n} KB',
+  'file.mb': '{n} MB',
+  'file.gone': '{name} is no longer available',
+  'file.uploading': 'Sending {name}…',
+  'file.failed': 'The file could not be sent: {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'Messages',
+  'msgs.tabLabel': { one: 'Offline messages, {n} open', other: 'Offline messages, {n} open' },
+  'msgs.title': 'Offline messages',
+  'msgs.intro': 'What customers left while nobody could chat. Answer by email, then mark it handled.',
+  'msgs.open': 'Open',
+  'msgs.done': 'Handled',
+  'msgs.emptyOpen': 'No open messages: every customer has an answer.',
+  'msgs.emptyDone': 'Nothing handled yet.',
+  'msgs.reply': 'Reply by email',
+  'msgs.replySubject': 'Your message to our support team',
+  'msgs.markHandled': 'Mark handled',
+  'msgs.reopen': 'Open again',
+  'msgs.handledBy': 'Handled by {name} · {when}',
+  'msgs.ticket': 'ticket {id}',
+  'msgs.loadFailed': 'Could not load the messages: {message}',
+  'msgs.markFailed': 'Could not update the message: {message}',
 };

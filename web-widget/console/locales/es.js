@@ -346,4 +346,31 @@ export default {
   'unit.s': '{n} s',
   'unit.minS': '{min} min {s} s',
   'unit.pct': '{n} %',
+
+  // files (files.js)
+  'file.attach': 'Adjuntar un archivo',
+  'file.bytes': { one: '{n} byte', other: '{n} bytes' },
+  'file.kb': '{n} KB',
+  'file.mb': '{n} MB',
+  'file.gone': '{name} ya no está disponible',
+  'file.uploading': 'Enviando {name}…',
+  'file.failed': 'No se pudo enviar el archivo: {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'Mensajes',
+  'msgs.tabLabel': { one: 'Mensajes sin conexión, {n} abierto', other: 'Mensajes sin conexión, {n} abiertos' },
+  'msgs.title': 'Mensajes sin conexión',
+  'msgs.intro': 'Lo que dejaron los clientes cuando nadie podía chatear. Responda por correo y márquelo como atendido.',
+  'msgs.open': 'Abiertos',
+  'msgs.done': 'Atendidos',
+  'msgs.emptyOpen': 'No hay mensajes abiertos: todos los clientes tienen respuesta.',
+  'msgs.emptyDone': 'Nada atendido todavía.',
+  'msgs.reply': 'Responder por correo',
+  'msgs.replySubject': 'Su mensaje a nuestro equipo de soporte',
+  'msgs.markHandled': 'Marcar como atendido',
+  'msgs.reopen': 'Reabrir',
+  'msgs.handledBy': 'Atendido por {name} · {when}',
+  'msgs.ticket': 'ticket {id}',
+  'msgs.loadFailed': 'No se pudieron cargar los mensajes: {message}',
+  'msgs.markFailed': 'No se pudo actualizar el mensaje: {message}',
 };

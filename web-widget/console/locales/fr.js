@@ -346,4 +346,31 @@ export default {
   'unit.s': '{n} s',
   'unit.minS': '{min} min {s} s',
   'unit.pct': '{n} %',
+
+  // files (files.js)
+  'file.attach': 'Joindre un fichier',
+  'file.bytes': { one: '{n} octet', other: '{n} octets' },
+  'file.kb': '{n} Ko',
+  'file.mb': '{n} Mo',
+  'file.gone': '{name} n’est plus disponible',
+  'file.uploading': 'Envoi de {name}…',
+  'file.failed': 'Le fichier n’a pas pu être envoyé : {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'Messages',
+  'msgs.tabLabel': { one: 'Messages hors ligne, {n} ouvert', other: 'Messages hors ligne, {n} ouverts' },
+  'msgs.title': 'Messages hors ligne',
+  'msgs.intro': 'Ce que les clients ont laissé quand personne ne pouvait discuter. Répondez par e-mail, puis marquez-le comme traité.',
+  'msgs.open': 'Ouverts',
+  'msgs.done': 'Traités',
+  'msgs.emptyOpen': 'Aucun message ouvert : chaque client a sa réponse.',
+  'msgs.emptyDone': 'Rien de traité pour l’instant.',
+  'msgs.reply': 'Répondre par e-mail',
+  'msgs.replySubject': 'Votre message à notre service client',
+  'msgs.markHandled': 'Marquer comme traité',
+  'msgs.reopen': 'Rouvrir',
+  'msgs.handledBy': 'Traité par {name} · {when}',
+  'msgs.ticket': 'ticket {id}',
+  'msgs.loadFailed': 'Impossible de charger les messages : {message}',
+  'msgs.markFailed': 'Impossible de mettre à jour le message : {message}',
 };

@@ -346,4 +346,31 @@ export default {
   'unit.s': '{n} s',
   'unit.minS': '{min} min {s} s',
   'unit.pct': '{n}%',
+
+  // files (files.js)
+  'file.attach': 'Anexar um arquivo',
+  'file.bytes': { one: '{n} byte', other: '{n} bytes' },
+  'file.kb': '{n} KB',
+  'file.mb': '{n} MB',
+  'file.gone': '{name} não está mais disponível',
+  'file.uploading': 'Enviando {name}…',
+  'file.failed': 'Não foi possível enviar o arquivo: {message}',
+
+  // offline messages (messages.js)
+  'view.messages': 'Mensagens',
+  'msgs.tabLabel': { one: 'Mensagens offline, {n} aberta', other: 'Mensagens offline, {n} abertas' },
+  'msgs.title': 'Mensagens offline',
+  'msgs.intro': 'O que os clientes deixaram quando ninguém podia conversar. Responda por e-mail e marque como resolvida.',
+  'msgs.open': 'Abertas',
+  'msgs.done': 'Resolvidas',
+  'msgs.emptyOpen': 'Nenhuma mensagem aberta: todos os clientes têm resposta.',
+  'msgs.emptyDone': 'Nada resolvido ainda.',
+  'msgs.reply': 'Responder por e-mail',
+  'msgs.replySubject': 'Sua mensagem para nossa equipe de suporte',
+  'msgs.markHandled': 'Marcar como resolvida',
+  'msgs.reopen': 'Reabrir',
+  'msgs.handledBy': 'Resolvida por {name} · {when}',
+  'msgs.ticket': 'ticket {id}',
+  'msgs.loadFailed': 'Não foi possível carregar as mensagens: {message}',
+  'msgs.markFailed': 'Não foi possível atualizar a mensagem: {message}',
 };
