@@ -99,7 +99,10 @@ async fn a_closed_default_topic_makes_the_welcome_offline() {
     let config =
         HubConfig::new(TestConfig::default()).topic_key("general", "hours", closed_around_now());
     let (_redis, hub) = setup_hub(&config).await;
-    let (_ann, _) = hub.available_agent("ann", "Ann", &[], 2).await;
+    // Ann can take billing chats: a topic is online only for agents who could take it.
+    let (_ann, _) = hub
+        .available_agent("ann", "Ann", &[("billing", 1)], 2)
+        .await;
     let (mut customer, welcome) = hub.customer(json!({})).await;
     assert_eq!(welcome["online"], false, "{welcome}");
     assert_eq!(welcome["topics"]["general"]["online"], false, "{welcome}");

@@ -134,3 +134,31 @@ async fn presence_follows_agents_coming_and_going() {
     assert_eq!(ack["online"], false, "{ack}");
     ann.err(json!({"type": "presence"}), "forbidden").await;
 }
+
+/// "Online" means someone who could take the chat is there: an agent without the
+/// billing skill does not make the billing topic online (issue 18's walkthrough).
+#[tokio::test]
+async fn online_counts_only_agents_who_could_take_the_topic() {
+    let (_redis, hub) = setup_hub(&config()).await;
+    let (mut customer, _) = hub.customer(json!({})).await;
+    let (mut gus, _) = hub.available_agent("gus", "Gus", &[], 1).await;
+    let ack = customer.ok(json!({"type": "presence"})).await;
+    assert_eq!(ack["online"], true, "the default topic: {ack}");
+    let ack = customer
+        .ok(json!({"type": "presence", "topic": "billing"}))
+        .await;
+    assert_eq!(ack["online"], false, "nobody with billing: {ack}");
+    let (_bea, _) = hub
+        .available_agent("bea", "Bea", &[("billing", 3)], 1)
+        .await;
+    let ack = customer
+        .ok(json!({"type": "presence", "topic": "billing"}))
+        .await;
+    assert_eq!(ack["online"], true, "{ack}");
+    gus.set_status("away").await;
+    let ack = customer.ok(json!({"type": "presence"})).await;
+    assert_eq!(ack["online"], true, "Bea can take general chats too: {ack}");
+    customer
+        .err(json!({"type": "presence", "topic": "nope"}), "bad_request")
+        .await;
+}

@@ -376,17 +376,25 @@
   // it matters (no chat with an agent yet), so the offline form gives way to the chat
   // when an agent becomes available, and a customer queued while nobody is there is
   // offered to leave a message.
+  // With data-topic the question names it: "online" then means an agent who could take
+  // that topic is there, not just any agent.
   var PRESENCE_MS = 10000;
-  setInterval(function () {
-    if (!S.welcomed || document.hidden) return;
+  function askPresence() {
     var c = cur();
-    if (c && c.state === 'assigned') return;
-    request({ type: 'presence' }).then(function (ack) {
+    var f = { type: 'presence' };
+    if (TOPIC) f.topic = TOPIC;
+    request(f).then(function (ack) {
       var was = S.online;
       applyOnline(ack);
       if (c && c.state === 'queued' && S.online === false) c.leaveMessage = true;
       if (was !== S.online || (c && c.leaveMessage)) render();
     }, function () { /* offline: the next tick asks again */ });
+  }
+  setInterval(function () {
+    if (!S.welcomed || document.hidden) return;
+    var c = cur();
+    if (c && c.state === 'assigned') return;
+    askPresence();
   }, PRESENCE_MS);
   document.addEventListener('visibilitychange', function () {
     if (document.visibilityState === 'visible') { probe(); markRead(); }
@@ -462,6 +470,7 @@
     if (m.session) put(local, 'session', m.session);
     S.visitorId = m.visitor_id || null;
     applyOnline(m);
+    if (TOPIC) askPresence(); // the welcome's online counts any agent
     var list = m.conversations || [], listed = {};
     list.forEach(function (s) { listed[s.conversation_id] = 1; });
     // A conversation we knew as open but the hub no longer lists has ended meanwhile:

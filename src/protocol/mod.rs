@@ -113,7 +113,12 @@ pub enum ClientFrame {
     },
     /// A customer asks whether the desk is online now (the `welcome`'s `online` and
     /// `topics`, as of now): the widget follows the desk opening and closing.
-    Presence,
+    Presence {
+        /// `online` for this topic rather than the default one (a widget with
+        /// `data-topic`).
+        #[serde(default)]
+        topic: Option<String>,
+    },
     OfflineMessage {
         topic: Option<String>,
         name: Option<String>,

@@ -93,6 +93,28 @@ impl Router {
             .any(|a| matches!(a.status, AgentStatus::Available | AgentStatus::WrapUp))
     }
 
+    /// Per topic, whether someone could take its chats now: an Available agent (or one
+    /// in wrap-up, back within seconds) holding every skill of the topic's widest level
+    /// (what it requires once every widening step applied). What the widget's "online"
+    /// means for that topic. Available agents are counted per group already; wrap-up
+    /// agents (few, and only while nobody available qualifies) are looked at one by one.
+    pub fn staffed_topics(&self) -> Vec<(String, bool)> {
+        self.topics
+            .iter()
+            .map(|topic| {
+                let widest = topic.levels.last().map(|l| l.group);
+                let staffed = widest.is_some_and(|group| {
+                    self.groups[group].available_agents > 0
+                        || self.agents.values().any(|a| {
+                            a.status == AgentStatus::WrapUp
+                                && a.groups.iter().any(|(g, _)| *g == group)
+                        })
+                });
+                (topic.rule.name.clone(), staffed)
+            })
+            .collect()
+    }
+
     /// Queued conversations in serving order of their topic, for `?state=queued`.
     pub fn queued(&self) -> Vec<&str> {
         self.topics

@@ -156,7 +156,7 @@ pub enum Reply {
         result: Result<(String, u64), WireError>,
     },
     Online {
-        online: bool,
+        staffing: super::Staffing,
     },
     Stats {
         stats: Box<RouterStats>,

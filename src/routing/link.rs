@@ -293,8 +293,8 @@ impl Link {
                 present,
             }),
             Msg::Online { reply } => self.ask_remote(Request::Online, move |r| {
-                if let Reply::Online { online } = r {
-                    let _gone = reply.send(online);
+                if let Reply::Online { staffing } = r {
+                    let _gone = reply.send(staffing);
                 }
             }),
             Msg::Queued { limit, reply } => self.ask_remote(Request::Queued { limit }, move |r| {
@@ -446,8 +446,8 @@ impl Link {
                 let (reply, rx) = oneshot::channel();
                 send(Msg::Online { reply });
                 tokio::spawn(async move {
-                    if let Ok(online) = rx.await {
-                        answer(Reply::Online { online });
+                    if let Ok(staffing) = rx.await {
+                        answer(Reply::Online { staffing });
                     }
                 });
             }

@@ -59,6 +59,15 @@ pub enum Target {
     Topic(String),
 }
 
+/// Who is there to chat, as customers are told (`welcome.online`, `presence`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Staffing {
+    /// Any agent available (or in wrap-up): the contract's `welcome.online`.
+    pub any: bool,
+    /// Per topic: an agent who could take its chats is available (`staffed_topics`).
+    pub topics: Vec<(String, bool)>,
+}
+
 pub(crate) enum Msg {
     /// A connection of the agent arrived at `node`.
     AgentConnected {
@@ -152,8 +161,9 @@ pub(crate) enum Msg {
     /// The live nodes and the agents connected at each (heartbeats): agents of nodes
     /// that died are disconnected.
     Nodes(Vec<(String, Vec<String>)>),
+    /// Whether any agent is available, and per topic whether one who could take it is.
     Online {
-        reply: oneshot::Sender<bool>,
+        reply: oneshot::Sender<Staffing>,
     },
     Stats {
         reply: oneshot::Sender<router::RouterStats>,
@@ -377,10 +387,12 @@ impl RouterHandle {
         });
     }
 
-    pub async fn online(&self) -> bool {
+    /// Who is there to chat: any agent at all, and per topic one who could take its
+    /// chats; nobody when the routing node cannot be asked.
+    pub async fn staffing(&self) -> Staffing {
         self.ask(|reply| Msg::Online { reply })
             .await
-            .unwrap_or(false)
+            .unwrap_or_default()
     }
 
     pub async fn stats(&self) -> Option<router::RouterStats> {

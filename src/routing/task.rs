@@ -364,7 +364,10 @@ impl RoutingTask {
                 seq,
             } => self.watch_for(&agent, &conversation, seq),
             Msg::Online { reply } => {
-                let _requester_gone = reply.send(self.core.online());
+                let _requester_gone = reply.send(super::Staffing {
+                    any: self.core.online(),
+                    topics: self.core.staffed_topics(),
+                });
             }
             Msg::Queued { limit, reply } => {
                 let queued = self.core.queued().into_iter().take(limit);

@@ -278,7 +278,7 @@ impl AgentSession {
             ClientFrame::Start { .. }
             | ClientFrame::Rate { .. }
             | ClientFrame::Transcript { .. }
-            | ClientFrame::Presence
+            | ClientFrame::Presence { .. }
             | ClientFrame::OfflineMessage { .. } => Err(Error::forbidden("agents cannot do that")),
         }
     }

@@ -189,7 +189,7 @@ impl CustomerSession {
         }
         let now = crate::clock::now_ms();
         let (online, topics) =
-            super::hours::welcome_status(&hub.config, hub.router.online().await, now);
+            super::hours::welcome_status(&hub.config, &hub.router.staffing().await, None, now);
         Ok(ServerFrame::Welcome {
             protocol: PROTOCOL_VERSION,
             session: Some(auth::make_session(
@@ -340,7 +340,9 @@ impl CustomerSession {
                     )),
                 }
             }
-            ClientFrame::Presence => Ok(Reply::Ack(super::hours::presence(hub).await)),
+            ClientFrame::Presence { topic } => Ok(Reply::Ack(
+                super::hours::presence(hub, topic.as_deref()).await?,
+            )),
             ClientFrame::Transcript { conversation_id } => {
                 let url = input::transcript_link(hub, &self.visitor_id, &conversation_id).await?;
                 Ok(Reply::Ack(AckBody {

@@ -8,18 +8,25 @@ use crate::{
     config::{Config, TopicConfig},
     error::{Error, Result},
     protocol::TopicStatus,
+    routing::Staffing,
 };
 
-/// The customer `welcome`'s `online` and `topics` at `now_ms`. `online`: an agent is
-/// available and the default topic is open. `topics` lists every topic, only when some
-/// topic has hours (otherwise every topic's answer is `online` and nothing is added).
+/// The customer `welcome`'s `online` and `topics` at `now_ms`, from the router's
+/// `staffing`. `online`: as the contract says, any agent is available (and the default
+/// topic is within its hours); for `asked` (a `presence` naming a topic), an agent who
+/// could take that topic is, and it is within its hours. `topics` lists every topic,
+/// only when some topic has hours, each online when staffed and open.
 pub(super) fn welcome_status(
     config: &Config,
-    agents_online: bool,
+    staffing: &Staffing,
+    asked: Option<&TopicConfig>,
     now_ms: u64,
 ) -> (bool, Option<BTreeMap<String, TopicStatus>>) {
-    let default = config.default_topic();
-    let online = agents_online && is_open(default, now_ms);
+    let staffed = |name: &str| staffing.topics.iter().any(|(t, s)| t == name && *s);
+    let online = match asked {
+        Some(topic) => staffed(&topic.name) && is_open(topic, now_ms),
+        None => staffing.any && is_open(config.default_topic(), now_ms),
+    };
     if config.topics.iter().all(|t| t.hours.is_none()) {
         return (online, None);
     }
@@ -34,8 +41,8 @@ pub(super) fn welcome_status(
                 _ => (true, None, None),
             };
             let status = TopicStatus {
-                online: agents_online && open,
-                default: topic.name == default.name,
+                online: staffed(&topic.name) && open,
+                default: topic.name == config.default_topic().name,
                 message,
                 opens_at,
             };
@@ -45,18 +52,31 @@ pub(super) fn welcome_status(
     (online, Some(topics))
 }
 
-/// The answer to a customer's `presence`: the `welcome`'s `online` and `topics`, now.
-pub(super) async fn presence(hub: &crate::hub::Hub) -> crate::protocol::AckBody {
+/// The answer to a customer's `presence`: the `welcome`'s `online` and `topics`, now;
+/// `online` for `topic` when it names one.
+pub(super) async fn presence(
+    hub: &crate::hub::Hub,
+    topic: Option<&str>,
+) -> Result<crate::protocol::AckBody> {
+    let asked = match topic {
+        None => None,
+        Some(name) => Some(
+            hub.config
+                .topic(name)
+                .ok_or_else(|| Error::bad_request(format!("no topic {name}")))?,
+        ),
+    };
     let (online, topics) = welcome_status(
         &hub.config,
-        hub.router.online().await,
+        &hub.router.staffing().await,
+        asked,
         crate::clock::now_ms(),
     );
-    crate::protocol::AckBody {
+    Ok(crate::protocol::AckBody {
         online: Some(online),
         topics,
         ..Default::default()
-    }
+    })
 }
 
 /// Refuses a `start` on a topic outside its hours: `unavailable`, reason `closed`, with
@@ -104,15 +124,45 @@ mod tests {
         config
     }
 
+    fn all(staffed: bool) -> Staffing {
+        Staffing {
+            any: staffed,
+            topics: vec![("general".into(), staffed), ("billing".into(), staffed)],
+        }
+    }
+
     #[test]
     fn no_hours_adds_nothing() {
-        assert_eq!(welcome_status(&config(None, None), true, 0), (true, None));
-        assert_eq!(welcome_status(&config(None, None), false, 0), (false, None));
+        let config = config(None, None);
+        assert_eq!(welcome_status(&config, &all(true), None, 0), (true, None));
+        assert_eq!(welcome_status(&config, &all(false), None, 0), (false, None));
+    }
+
+    #[test]
+    fn online_is_about_the_topic_asked() {
+        let config = config(None, Some(closed_always()));
+        let billing_only = Staffing {
+            any: true,
+            topics: vec![("general".into(), false), ("billing".into(), true)],
+        };
+        let (online, topics) = welcome_status(&config, &billing_only, None, 0);
+        assert!(
+            online,
+            "the welcome's online: any agent, as the contract says"
+        );
+        let (online, _) = welcome_status(&config, &billing_only, Some(&config.topics[0]), 0);
+        assert!(!online, "asked for general: nobody who could take it");
+        let topics = topics.unwrap();
+        assert!(!topics["billing"].online, "staffed but out of hours");
+        let config = super::tests::config(None, None);
+        let (online, _) = welcome_status(&config, &billing_only, Some(&config.topics[1]), 0);
+        assert!(online, "billing asked: a billing agent is there");
     }
 
     #[test]
     fn a_closed_topic_is_offline_with_its_message() {
-        let (online, topics) = welcome_status(&config(None, Some(closed_always())), true, 0);
+        let (online, topics) =
+            welcome_status(&config(None, Some(closed_always())), &all(true), None, 0);
         assert!(online, "the default topic is open");
         let topics = topics.unwrap();
         assert_eq!(
@@ -125,7 +175,7 @@ mod tests {
             }
         );
         assert!(topics["general"].online && topics["general"].default);
-        let (online, _) = welcome_status(&config(Some(closed_always()), None), true, 0);
+        let (online, _) = welcome_status(&config(Some(closed_always()), None), &all(true), None, 0);
         assert!(!online, "the default topic is closed");
     }
 

@@ -291,3 +291,33 @@ fn the_audit_can_be_turned_off() {
     assert!(audit(&out).is_empty());
     assert_eq!(offers(&out).len(), 1);
 }
+
+#[test]
+fn a_topic_is_staffed_only_by_agents_who_could_take_it() {
+    let mut h = Harness::with(wrap_config());
+    let staffed = |h: &Harness| -> Vec<(String, bool)> { h.r.staffed_topics() };
+    assert!(staffed(&h).iter().all(|(_, s)| !s), "nobody yet");
+    h.agent(profile("gen", &[], 1));
+    let now = staffed(&h);
+    assert!(now.contains(&("general".into(), true)));
+    assert!(
+        now.contains(&("billing".into(), false)),
+        "no billing skill: {now:?}"
+    );
+    // billing_fr drops `fr` after 30 s: a billing agent can take it in the end.
+    h.agent(profile("bill", &[("billing", 3)], 1));
+    let now = staffed(&h);
+    assert!(now.contains(&("billing".into(), true)));
+    assert!(now.contains(&("billing_fr".into(), true)));
+    assert!(now.contains(&("tier2".into(), false)));
+    // In wrap-up after a general chat, the billing agent still counts (back within seconds);
+    // away, it does not.
+    h.status("gen", AgentStatus::Away);
+    h.assign("c1", "general", "bill");
+    h.at(1_000);
+    let _ = h.r.close(1_000, "c1");
+    assert_eq!(h.r.agent_status("bill"), Some(AgentStatus::WrapUp));
+    assert!(staffed(&h).contains(&("billing".into(), true)));
+    h.status("bill", AgentStatus::Away);
+    assert!(staffed(&h).iter().all(|(_, s)| !s), "{:?}", staffed(&h));
+}
