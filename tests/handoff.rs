@@ -604,3 +604,30 @@ async fn supervisor_monitors_sees_notes_and_whispers() {
     })
     .await;
 }
+
+/// The transfer picker's list, for every agent: the others' names, status and load, and
+/// the topics; nothing else of their profiles.
+#[tokio::test]
+async fn every_agent_sees_whom_it_may_transfer_to() {
+    let (_redis, hub) = setup().await;
+    let gus = hub.create_agent("gus", "Gus", &[], 2, false).await;
+    let (_bea, _) = hub
+        .available_agent("bea", "Bea", &[("billing", 3)], 4)
+        .await;
+    let (status, body) = hub
+        .http_json("GET", "/v1/transfer-targets", Some(&gus), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let agents = body["agents"].as_array().expect("agents");
+    assert_eq!(agents.len(), 1, "not itself: {body}");
+    assert_eq!(
+        agents[0],
+        json!({"id": "bea", "name": "Bea", "status": "available", "load": 0, "capacity": 4})
+    );
+    let topics = body["topics"].as_array().expect("topics");
+    assert!(topics.contains(&json!("billing")), "{body}");
+    let (status, _) = hub
+        .http_json("GET", "/v1/transfer-targets", None, None)
+        .await;
+    assert_eq!(status, 401);
+}

@@ -139,6 +139,42 @@ pub async fn list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<
     Ok(Json(json!({ "agents": agents })))
 }
 
+/// `GET /v1/transfer-targets`: whom any agent may hand a chat to — the other agents
+/// (id, name, status, load, capacity; nothing else of their profiles) and the topics.
+/// The transfer dialog's picker; `GET /v1/agents` stays for admins and supervisors.
+pub async fn transfer_targets(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let caller = auth::caller(&hub, &headers).await?;
+    let me = match &caller {
+        auth::Caller::Agent(agent) => Some(agent.id.clone()),
+        auth::Caller::Admin => None,
+    };
+    let routing = hub.router.agents().await;
+    let agents: Vec<_> = hub
+        .store
+        .agents()
+        .await?
+        .iter()
+        .filter(|agent| Some(&agent.id) != me.as_ref())
+        .map(|agent| {
+            let state = routing.iter().find(|s| s.id == agent.id);
+            json!({
+                "id": agent.id,
+                "name": agent.name,
+                "status": state
+                    .map(|s| s.status)
+                    .unwrap_or(crate::protocol::AgentStatus::Offline),
+                "load": state.map(|s| s.load).unwrap_or(0),
+                "capacity": agent.capacity,
+            })
+        })
+        .collect();
+    let topics: Vec<&str> = hub.config.topics.iter().map(|t| t.name.as_str()).collect();
+    Ok(Json(json!({ "agents": agents, "topics": topics })))
+}
+
 pub async fn update(
     State(hub): State<Arc<Hub>>,
     headers: HeaderMap,

@@ -70,6 +70,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/v1/agent/ws", get(agent_ws))
         .route("/v1/agents", get(agents::list).post(agents::create))
         .route("/v1/nodes", get(nodes))
+        .route("/v1/transfer-targets", get(agents::transfer_targets))
         .route(
             "/v1/agents/{id}",
             patch(agents::update).delete(agents::remove),

@@ -44,7 +44,11 @@ describe('transfer between two agent pages', { timeout: 240000 }, () => {
 
     await alice.getByTestId('transfer-open').click();
     await alice.getByTestId('transfer-kind-agent').check();
-    await alice.getByTestId('transfer-target').fill('bob');
+    // Every agent picks from the others (name, status, load), not a typed id.
+    const bobOption = alice.locator('[data-testid=transfer-agent] option[value=bob]');
+    await bobOption.waitFor({ state: 'attached' });
+    assert.match(await bobOption.innerText(), /available/);
+    await alice.getByTestId('transfer-agent').selectOption('bob');
     await alice.getByTestId('transfer-note').fill('wants a refund over 500');
     await alice.getByTestId('transfer-submit').click();
     await alice.getByTestId('transfer-dialog').waitFor({ state: 'hidden' });

@@ -685,10 +685,11 @@ function openTransfer() {
   transferAgents = null;
   paintTransferTargets();
   $('dlg-transfer').showModal();
-  if (!S.me?.supervisor) return;
-  api('/v1/agents').then((body) => {
-    S.agents = body.agents || [];
-    transferAgents = S.agents.filter((a) => a.id !== S.me?.id);
+  // Every agent gets the picker: the other agents (status, load) and every topic.
+  api('/v1/transfer-targets').then((body) => {
+    transferAgents = (body.agents || []).filter((a) => a.id !== S.me?.id);
+    if (!S.me?.supervisor) S.agents = body.agents || []; // names for the log
+    for (const topic of body.topics || []) S.topics.add(topic);
     paintTransferTargets();
   }, () => {});
 }
@@ -710,7 +711,7 @@ function paintTransferTargets() {
   }
   for (const c of S.convs.values()) if (c.topic) S.topics.add(c.topic);
   const known = toTopic ? [...S.topics].map((t) => h('option', { value: t }))
-    : S.agents.filter((a) => a.id !== S.me?.id).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${code('st.', a.status) || '?'})` }));
+    : (transferAgents || []).map((a) => h('option', { value: a.id, text: `${a.name || a.id} (${code('st.', a.status) || '?'})` }));
   $('transfer-targets').replaceChildren(...known);
 }
 
