@@ -125,6 +125,11 @@ fn message_fast_path_agrees_with_the_general_parse() {
         r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"h\u00e9 \"x\"","client_msg_id":"m-1","extra":1}"#,
         r#"{"conversation_id":"c_1","text":"hi","type":"message"}"#,
         r#"{"type":"message","req":null,"conversation_id":"c_1","text":"hi","client_msg_id":null}"#,
+        // A file with no text, and a file with text (issue 18): `text` may be left out;
+        // a message with neither is refused later, by the session's text check.
+        r#"{"type":"message","conversation_id":"c_1","attachment":"a_1"}"#,
+        r#"{"type":"message","conversation_id":"c_1","text":"see","attachment":"a_1"}"#,
+        r#"{"type":"message","conversation_id":"c_1"}"#,
     ];
     for text in frames {
         let fast = Inbound::parse_message(text).expect("fast path takes it");
@@ -143,7 +148,6 @@ fn message_fast_path_agrees_with_the_general_parse() {
     for refused in [
         long_req.as_str(),
         r#"{"type":"typing","conversation_id":"c_1","on":true}"#,
-        r#"{"type":"message","conversation_id":"c_1"}"#,
         r#"{"type":"message","type":"message","conversation_id":"c","text":"t"}"#,
     ] {
         assert!(Inbound::parse_message(refused).is_none(), "{refused}");
