@@ -10,6 +10,9 @@
 # in OUT_DIR as <bench>.json / <bench>.html plus the terminal summary in <bench>.txt.
 # `latency` and `soak` read the saturation throughput from OUT_DIR/saturation.json (run
 # `saturation` first) and load the hub at 25 % / 50 % of it.
+# Every run with a floor also measures the durable floor (issue 19) on the same Redis, after
+# the raw floor: the harness gets the Redis URL and pid. RUN_FLAGS="--no-durable-floor"
+# skips it.
 #
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
@@ -70,17 +73,20 @@ run_scenario() { # name scenario-file [extra flags]
     echo "== $name ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
     start_all
     "$LOADTEST" run --hub "http://127.0.0.1:$HUB_PORT" --admin-token "$ADMIN" \
-        --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --scenario "$file" "$@" ${RUN_FLAGS:-} \
+        --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --redis-url "redis://127.0.0.1:$REDIS_PORT/0" \
+        --scenario "$file" "$@" ${RUN_FLAGS:-} \
         --report-json "$OUT/$name.json" --report-html "$OUT/$name.html" | tee "$OUT/$name.txt"
 }
 
-# Lists each round's figures and copies the round with the median ratio to saturation.*.
+# Lists each round's figures and copies the round with the median ratio (hub ÷ raw floor)
+# to saturation.*.
 median_round() {
     local median
-    echo "== saturation rounds (hub msg/s, floor msg/s, ratio)" | tee "$OUT/saturation-rounds.txt"
+    echo "== saturation rounds (hub msg/s, floor msg/s, ratio, durable floor msg/s, ratio)" |
+        tee "$OUT/saturation-rounds.txt"
     for report in "$OUT"/saturation-[0-9]*.json; do
         jq -r --arg f "$(basename "$report" .json)" \
-            '"\($f) \(.hub.messages.per_sec | floor) \(.floor.messages.per_sec // 0 | floor) \(.ratios.throughput // 0 | . * 1000 | round / 1000)"' \
+            '"\($f) \(.hub.messages.per_sec | floor) \(.floor.messages.per_sec // 0 | floor) \(.ratios.throughput // 0 | . * 1000 | round / 1000) \(.durable_floor.messages.per_sec // 0 | floor) \(.durable_ratios.throughput // 0 | . * 1000 | round / 1000)"' \
             "$report"
     done | sort -k4 -n | tee -a "$OUT/saturation-rounds.txt" >"$WORK/rounds"
     median=$(awk '{ line[NR] = $1 } END { print line[int((NR + 1) / 2)] }' "$WORK/rounds")

@@ -18,7 +18,8 @@
 //! - [`metrics`]: latency histograms (overall and per second) and counters.
 //! - [`verify`]: what every client saw and stored, and the loss/duplicate check, run as
 //!   each conversation's records come in.
-//! - [`floor`]: the minimal pair relay and its load, the baseline every run is compared to.
+//! - [`floor`]: the minimal pair relay and its load, the baseline every run is compared to;
+//!   [`floor::durable`]: the same relay storing each frame in Redis first (issue 19).
 //! - [`procfs`]: RSS and CPU of a local process from `/proc`; the fd limit.
 //! - [`progress`]: the live progress line.
 //! - [`report`]: the JSON report and the self-contained HTML one.

@@ -1,6 +1,7 @@
 //! `switchboard-loadtest`: parse flags, set up tracing, call the library, print the
 //! summary, write the reports, and exit 0 (all good), 2 (loss, duplicates or disorder
-//! found; for `abuse`: the suite failed) or 1 (the run could not be done).
+//! found; for `abuse`: the suite failed; for `floor --durable`: frames lost) or 1 (the run
+//! could not be done).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -9,7 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use switchboard_loadtest::{
     abuse::{abuse, AbuseOptions, Form},
     failover::KillPlan,
-    floor,
+    floor::{
+        self,
+        durable::{run_durable_floor, DurableTarget},
+    },
     idle::{idle, IdleOptions},
     record,
     report::{unix_ms, Report},
@@ -39,7 +43,8 @@ struct Cli {
 enum Command {
     /// Run a scenario against a hub (and the floor with the same shape), verify, report.
     Run(RunArgs),
-    /// Run a scenario through the built-in raw pair relay only.
+    /// Run a scenario through the built-in pair relay only: raw, or with --durable each
+    /// frame stored in Redis first.
     Floor(FloorArgs),
     /// Hold N idle customer connections and report the hub's memory per connection.
     Idle(IdleArgs),
@@ -109,10 +114,14 @@ struct HubArgs {
 }
 
 #[derive(Debug, Args)]
-struct RedisPidArg {
+struct RedisArgs {
     /// Redis's pid, to sample its RSS and CPU too (local Redis only).
     #[arg(long)]
     redis_pid: Option<u32>,
+    /// Redis's URL (one server, e.g. redis://127.0.0.1:6379/0), where the durable floor
+    /// appends: for `run` the hub's Redis (without it the run has no durable floor).
+    #[arg(long)]
+    redis_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -120,13 +129,16 @@ struct RunArgs {
     #[command(flatten)]
     hub: HubArgs,
     #[command(flatten)]
-    redis: RedisPidArg,
+    redis: RedisArgs,
     /// The hub's admin token (creates and deletes the run's agents).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
-    /// Skip the floor run.
+    /// Skip the floor runs (raw and durable).
     #[arg(long)]
     no_floor: bool,
+    /// Skip the durable floor only.
+    #[arg(long)]
+    no_durable_floor: bool,
     /// Prefix of the run's agent ids (random by default).
     #[arg(long)]
     run_id: Option<String>,
@@ -146,6 +158,12 @@ struct RunArgs {
 
 #[derive(Debug, Args)]
 struct FloorArgs {
+    /// The durable floor: append each frame to its pair's Redis stream (--redis-url)
+    /// and forward it once Redis answered.
+    #[arg(long, requires = "redis_url")]
+    durable: bool,
+    #[command(flatten)]
+    redis: RedisArgs,
     #[command(flatten)]
     scenario: ScenarioArgs,
     #[command(flatten)]
@@ -308,15 +326,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 admin_token: args.admin_token,
                 hub_pid: args.hub.hub_pid,
                 redis_pid: args.redis.redis_pid,
+                redis_url: args.redis.redis_url,
             };
             let options = RunOptions {
                 floor: !args.no_floor,
+                durable_floor: !args.no_durable_floor,
                 progress: !args.report.no_progress,
                 run_id: args.run_id,
                 kill,
             };
             let outcome = run(&scenario, &target, &options).await?;
             print!("{}", outcome.report.text_summary());
+            if let Some(journal) = &outcome.report.durable_journal {
+                if !journal.is_clean() {
+                    // The hub's verdict decides the exit code; the durable floor's loss is
+                    // the harness's own relay, reported here and in its figures.
+                    eprintln!(
+                        "switchboard-loadtest: the durable floor lost frames: {}",
+                        journal.text()
+                    );
+                }
+            }
             write_reports(&outcome.report, &args.report)?;
             if outcome.verdict.is_clean() {
                 Ok(ExitCode::SUCCESS)
@@ -329,7 +359,26 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let scenario = Scenario::from_args(&args.scenario)?;
             switchboard_loadtest::run::warn_if_busy();
             let started = unix_ms();
-            let figures = floor::run_floor(&scenario, !args.report.no_progress).await?;
+            let show_progress = !args.report.no_progress;
+            if args.durable {
+                let target = DurableTarget {
+                    // `requires` makes clap refuse --durable without it.
+                    redis_url: args.redis.redis_url.unwrap_or_default(),
+                    redis_pid: args.redis.redis_pid,
+                    keep_streams: false,
+                };
+                let durable = run_durable_floor(&scenario, &target, show_progress).await?;
+                let clean = durable.journal.is_clean();
+                let report = Report::for_durable_floor(scenario, started, durable);
+                print!("{}", report.text_summary());
+                write_reports(&report, &args.report)?;
+                if !clean {
+                    eprintln!("switchboard-loadtest: the durable floor lost frames (failed appends, or Redis holds other than what was appended)");
+                    return Ok(ExitCode::from(2));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let figures = floor::run_floor(&scenario, show_progress).await?;
             let report = Report::for_floor(scenario, started, figures);
             print!("{}", report.text_summary());
             write_reports(&report, &args.report)?;

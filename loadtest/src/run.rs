@@ -3,8 +3,9 @@
 //! customers over the ramp-up, kill a node on the way if told to ([`crate::failover`]),
 //! wait for the customers, stop the agents, delete them, verify what everyone saw (conversation by conversation as they end, through the
 //! shared [`Verifier`], and whatever is left at the end), wait for a local hub and Redis to
-//! settle ([`crate::quiet`]), then run the floor with the same shape and put both in one
-//! report. Tests call [`run`] directly.
+//! settle ([`crate::quiet`]), then run the floor with the same shape, then (settled again)
+//! the durable floor on the hub's Redis ([`floor::durable`]), and put all in one report.
+//! Tests call [`run`] directly.
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,7 +19,10 @@ use crate::{
     agent::{run_agent, AgentSpec},
     customer::run_customer,
     failover::{Failover, FailoverFigures, KillPlan},
-    floor,
+    floor::{
+        self,
+        durable::{run_durable_floor, DurableFloor, DurableTarget},
+    },
     hubs::Hubs,
     metrics::{Clock, Metrics},
     procfs::Samplers,
@@ -41,12 +45,17 @@ pub struct HubTarget {
     pub hub_pid: Option<u32>,
     /// Redis's pid, likewise (where the persistence cost shows).
     pub redis_pid: Option<u32>,
+    /// The hub's Redis (one server), where the durable floor appends; without it the run
+    /// has no durable floor.
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Also run the floor with the same shape and report ratios.
     pub floor: bool,
+    /// Then the durable floor too (needs [`HubTarget::redis_url`]; not without `floor`).
+    pub durable_floor: bool,
     /// Show the live progress line (it hides itself when stdout is not a terminal).
     pub progress: bool,
     /// Prefix of the agent ids; a random one when `None`.
@@ -59,6 +68,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             floor: true,
+            durable_floor: true,
             progress: true,
             run_id: None,
             kill: None,
@@ -134,22 +144,63 @@ pub async fn run(
     let (hub, verdict, unverified_at_agent_stop, failover) = outcome?;
 
     let floor = if options.floor {
-        let watched: Vec<(&str, u32)> = [("hub", target.hub_pid), ("redis", target.redis_pid)]
-            .into_iter()
-            .filter_map(|(name, pid)| Some((name, pid?)))
-            .collect();
-        crate::quiet::wait_until_settled(&watched, FLOOR_SETTLE_LIMIT).await;
+        settle(target).await;
         Some(floor::run_floor(scenario, options.progress).await?)
     } else {
         None
     };
+    let durable = durable_floor(scenario, target, options).await;
     let mut report = Report::for_run(scenario.clone(), started_at, run_id, hub, floor, &verdict);
+    report.set_durable_floor(durable);
     report.failover = failover;
     Ok(RunOutcome {
         report,
         verdict,
         unverified_at_agent_stop,
     })
+}
+
+/// Waits until a local hub and Redis are done with the previous load's work.
+async fn settle(target: &HubTarget) {
+    let watched: Vec<(&str, u32)> = [("hub", target.hub_pid), ("redis", target.redis_pid)]
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, pid?)))
+        .collect();
+    crate::quiet::wait_until_settled(&watched, FLOOR_SETTLE_LIMIT).await;
+}
+
+/// The durable floor after the raw floor, on the hub's Redis, once the hub and Redis are
+/// quiet again; or why there is none. A failure does not fail the run: the hub's figures
+/// are measured by then and stay worth reporting.
+async fn durable_floor(
+    scenario: &Scenario,
+    target: &HubTarget,
+    options: &RunOptions,
+) -> Result<DurableFloor, String> {
+    if !options.floor {
+        return Err("skipped with the floor (--no-floor)".into());
+    }
+    if !options.durable_floor {
+        return Err("skipped (--no-durable-floor)".into());
+    }
+    let Some(redis_url) = &target.redis_url else {
+        return Err("skipped: no --redis-url (the hub's Redis) was given".into());
+    };
+    if redis_url.contains(',') {
+        return Err("skipped: the durable floor appends to one Redis server, not a cluster".into());
+    }
+    settle(target).await;
+    let durable = DurableTarget {
+        redis_url: redis_url.clone(),
+        redis_pid: target.redis_pid,
+        keep_streams: false,
+    };
+    run_durable_floor(scenario, &durable, options.progress)
+        .await
+        .map_err(|err| {
+            warn!(cause = %format!("{err:#}"), "the durable floor failed");
+            format!("failed: {err:#}")
+        })
 }
 
 /// Other work on the machine skews every figure: say so before measuring.

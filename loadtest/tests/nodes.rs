@@ -41,12 +41,14 @@ async fn run_on(hub: String, scenario: &Scenario, kill: Option<KillPlan>) -> Run
         admin_token: ADMIN_TOKEN.into(),
         hub_pid: None,
         redis_pid: None,
+        redis_url: None,
     };
     let options = RunOptions {
         floor: false,
         progress: false,
         run_id: Some("nodes".into()),
         kill,
+        ..RunOptions::default()
     };
     tokio::time::timeout(Duration::from_secs(120), run(scenario, &target, &options))
         .await

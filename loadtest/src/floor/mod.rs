@@ -1,25 +1,27 @@
 //! The floor: the least any chat relay must do, measured on the same machine with the
 //! same load shape as the hub. A WebSocket server on raw tokio-tungstenite pairs two
 //! sockets by URL path (`/pair/<n>`) and relays every frame of one to the other: no JSON
-//! parsing, no routing, no storage. It has the hub's connection shape (a reader loop and a
-//! writer fed by a bounded queue per socket) and runs on a runtime of its own with as many
-//! worker threads as the machine has cores, as the hub process would.
+//! parsing, no routing. It has the hub's connection shape (a reader loop and a writer fed
+//! by a bounded queue per socket) and runs on a runtime of its own with as many worker
+//! threads as the machine has cores, as the hub process would.
 //!
-//! The floor's clients send the same `message` frames (same JSON, same size) as the hub's
-//! customers and agents, at the same rate and window, and parse what they receive, so the
-//! client-side cost is the same and the ratio speaks about the server.
+//! Two modes: the raw floor forwards at once (no storage); the durable floor
+//! ([`durable`], issue 19) first appends each frame to its pair's Redis stream and forwards
+//! it once Redis answered. This module owns the relay server and the measured load;
+//! [`clients`] the pairs' two ends.
+
+pub mod clients;
+pub mod durable;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     net::SocketAddr,
-    sync::{atomic::Ordering, Arc, Mutex},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use rustc_hash::FxHashSet;
-use serde::Deserialize;
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, oneshot},
@@ -34,16 +36,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::{
-    metrics::{Clock, Lat, Metrics},
-    pacer::{rearm, Pacer},
-    payload,
+    metrics::{Clock, Metrics},
     procfs::{Samplers, Watched},
     progress::Progress,
     report::LoadFigures,
     scenario::Scenario,
-    wire::Out,
-    ws,
 };
+use durable::{Journal, JournalSpec};
 
 /// The name of the relay runtime's threads, by which their CPU is told from the clients'.
 const RELAY_THREADS: &str = "floor-relay";
@@ -62,6 +61,21 @@ struct Waiting {
 /// never across an `.await`.
 type Lobby = Arc<Mutex<HashMap<String, Waiting>>>;
 
+/// What the relay does with a frame before it forwards it.
+#[derive(Clone)]
+enum Mode {
+    /// Nothing: the raw floor.
+    Raw,
+    /// Append it to the pair's Redis stream and wait for Redis: the durable floor.
+    Durable(Arc<Journal>),
+}
+
+/// Sent back by the relay thread once the durable relay has its Redis connection.
+type Ready = oneshot::Sender<anyhow::Result<Arc<Journal>>>;
+
+/// The longest the durable relay may take to connect to Redis.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+
 /// The relay server, on a runtime (and threads) of its own.
 pub struct FloorServer {
     pub addr: SocketAddr,
@@ -70,8 +84,28 @@ pub struct FloorServer {
 }
 
 impl FloorServer {
-    /// Starts the relay on `127.0.0.1:0` with `threads` worker threads.
+    /// Starts the raw relay on `127.0.0.1:0` with `threads` worker threads.
     pub fn start(threads: usize) -> anyhow::Result<FloorServer> {
+        FloorServer::spawn(threads, None)
+    }
+
+    /// Starts the durable relay: the same server, whose sockets append every frame to
+    /// Redis before forwarding it. Its Redis connection is made on the relay's own runtime,
+    /// so that the Redis client's task is relay CPU, as it would be in any server.
+    pub async fn start_durable(
+        threads: usize,
+        spec: JournalSpec,
+    ) -> anyhow::Result<(FloorServer, Arc<Journal>)> {
+        let (ready, connected) = oneshot::channel();
+        let server = FloorServer::spawn(threads, Some((spec, ready)))?;
+        let journal = tokio::time::timeout(CONNECT_LIMIT, connected)
+            .await
+            .context("the durable relay did not reach Redis in time")?
+            .context("the durable relay thread ended before it reached Redis")??;
+        Ok((server, journal))
+    }
+
+    fn spawn(threads: usize, durable: Option<(JournalSpec, Ready)>) -> anyhow::Result<FloorServer> {
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("bind the floor relay")?;
         listener.set_nonblocking(true)?;
@@ -88,8 +122,22 @@ impl FloorServer {
             .name("floor-relay".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    let mode = match durable {
+                        None => Mode::Raw,
+                        Some((spec, ready)) => match Journal::connect(spec).await {
+                            Ok(journal) => {
+                                let journal = Arc::new(journal);
+                                let _ = ready.send(Ok(Arc::clone(&journal)));
+                                Mode::Durable(journal)
+                            }
+                            Err(err) => {
+                                let _ = ready.send(Err(err));
+                                return;
+                            }
+                        },
+                    };
                     match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, token).await,
+                        Ok(listener) => serve(listener, token, mode).await,
                         Err(err) => warn!(cause = %err, "floor relay cannot listen"),
                     }
                 });
@@ -124,7 +172,7 @@ impl Drop for FloorServer {
 }
 
 /// Accepts sockets until `shutdown`.
-pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
+async fn serve(listener: TcpListener, shutdown: CancellationToken, mode: Mode) {
     let lobby: Lobby = Arc::default();
     let mut tasks = JoinSet::new();
     loop {
@@ -133,8 +181,9 @@ pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let lobby = Arc::clone(&lobby);
+                    let mode = mode.clone();
                     tasks.spawn(async move {
-                        if let Err(err) = relay(stream, lobby).await {
+                        if let Err(err) = relay(stream, lobby, mode).await {
                             debug!(cause = %err, "floor relay connection ended");
                         }
                     });
@@ -153,7 +202,7 @@ pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
 /// One socket: find its partner, then forward every data frame to it.
 // The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
 #[allow(clippy::result_large_err)]
-async fn relay(stream: TcpStream, lobby: Lobby) -> anyhow::Result<()> {
+async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let path = Arc::new(Mutex::new(String::new()));
     let seen = Arc::clone(&path);
@@ -221,15 +270,23 @@ async fn relay(stream: TcpStream, lobby: Lobby) -> anyhow::Result<()> {
         Found::Partner(partner) => partner,
         Found::Wait(rx) => rx.await.context("never paired")?,
     };
-    while let Some(frame) = source.next().await {
-        let frame = frame?;
-        match frame {
-            Message::Text(_) | Message::Binary(_) => {}
-            Message::Close(_) => break,
-            _ => continue,
+    match mode {
+        Mode::Raw => {
+            while let Some(frame) = source.next().await {
+                let frame = frame?;
+                match frame {
+                    Message::Text(_) | Message::Binary(_) => {}
+                    Message::Close(_) => break,
+                    _ => continue,
+                }
+                if partner.send(frame).await.is_err() {
+                    break;
+                }
+            }
         }
-        if partner.send(frame).await.is_err() {
-            break;
+        Mode::Durable(journal) => {
+            let key = journal.key_for_path(&path);
+            durable::forward_appended(&mut source, &partner, journal.as_ref(), &key).await?;
         }
     }
     drop(partner);
@@ -237,32 +294,41 @@ async fn relay(stream: TcpStream, lobby: Lobby) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A relayed `message` frame, as far as the floor's clients read it.
-#[derive(Deserialize)]
-struct Relayed {
-    text: String,
+/// Runs the scenario's shape through a fresh raw relay: one pair per customer.
+pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Result<LoadFigures> {
+    let server = FloorServer::start(relay_threads())?;
+    load(server, scenario, "floor", &[], show_progress).await
 }
 
-/// Runs the scenario's shape through a fresh relay: one pair per customer.
-pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Result<LoadFigures> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let server = FloorServer::start(threads)?;
+/// As many relay threads as the machine has cores, as the hub would have.
+fn relay_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Runs the scenario's pairs through `server`, samples this process, the relay's threads
+/// and `also` (the durable floor's Redis), then stops the server.
+async fn load(
+    server: FloorServer,
+    scenario: &Scenario,
+    label: &str,
+    also: &[(&str, Watched)],
+    show_progress: bool,
+) -> anyhow::Result<LoadFigures> {
     let metrics = Arc::new(Metrics::new(Clock::new()));
     let progress = Progress::start(
-        "floor",
+        label,
         Arc::clone(&metrics),
         scenario.duration(),
         show_progress,
     );
     // The relay runs in this process: the process's CPU is clients and relay together,
     // and the relay's own runtime threads are sampled apart.
-    let samplers = Samplers::watch(
-        &[
-            ("harness+relay", Watched::Process(std::process::id())),
-            ("relay", Watched::Threads(std::process::id(), RELAY_THREADS)),
-        ],
-        Duration::from_secs(1),
-    );
+    let mut watched = vec![
+        ("harness+relay", Watched::Process(std::process::id())),
+        ("relay", Watched::Threads(std::process::id(), RELAY_THREADS)),
+    ];
+    watched.extend_from_slice(also);
+    let samplers = Samplers::watch(&watched, Duration::from_secs(1));
     let scenario = Arc::new(scenario.clone());
     let t0 = Instant::now() + Duration::from_millis(50);
     let deadline = scenario.duration().map(|d| t0 + d);
@@ -270,7 +336,7 @@ pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Resu
     for i in 0..scenario.customers {
         let url = server.url(i);
         let start = t0 + scenario.start_offset(i);
-        pairs.spawn(pair(
+        pairs.spawn(clients::pair(
             i,
             url,
             Arc::clone(&scenario),
@@ -291,184 +357,16 @@ pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Resu
     // Sample before the relay's threads exit: an exited thread's CPU no longer shows.
     let processes = samplers.stop().await;
     server.stop();
-    let mut figures = LoadFigures::from_metrics("floor", &metrics);
+    let mut figures = LoadFigures::from_metrics(label, &metrics);
     figures.client_failures = failures;
     figures.processes = processes;
     Ok(figures)
 }
 
-async fn pair(
-    index: usize,
-    url: String,
-    scenario: Arc<Scenario>,
-    metrics: Arc<Metrics>,
-    start: Instant,
-    deadline: Option<Instant>,
-) -> anyhow::Result<()> {
-    tokio::time::sleep_until(start).await;
-    let agent_side = ws::connect(&url).await?;
-    metrics.connection_opened();
-    let customer_side = ws::connect(&url).await?;
-    metrics.connection_opened();
-    let agent = tokio::spawn(floor_agent(
-        agent_side,
-        Arc::clone(&scenario),
-        Arc::clone(&metrics),
-    ));
-    let result = floor_customer(index, customer_side, &scenario, &metrics, deadline).await;
-    metrics.connection_closed();
-    let agent_result = agent.await.context("floor agent task")?;
-    metrics.connection_closed();
-    result.and(agent_result)
-}
-
-fn message_frame(conversation: &str, req: u64, text: &str, id: &str) -> anyhow::Result<Message> {
-    let req = format!("r{req}");
-    let json = Out::Message {
-        req: &req,
-        conversation_id: conversation,
-        text,
-        client_msg_id: id,
-    }
-    .to_text()?;
-    Ok(Message::Text(json.into()))
-}
-
-/// The customer end of a pair: chats of `messages + 1` messages at the scenario's rate.
-async fn floor_customer(
-    index: usize,
-    mut socket: ws::Stream,
-    scenario: &Scenario,
-    metrics: &Metrics,
-    deadline: Option<Instant>,
-) -> anyhow::Result<()> {
-    let conversation = format!("p{index}");
-    let per_chat = scenario.messages + 1;
-    let reply_timeout = Duration::from_millis(scenario.reply_timeout_ms);
-    let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    // Two timers for the pair, not two per frame read (see `rearm`), as the hub's customers.
-    let send_timer = tokio::time::sleep_until(far);
-    let drain_timer = tokio::time::sleep_until(far);
-    tokio::pin!(send_timer, drain_timer);
-    let mut req = 0u64;
-    let mut chat = 0u32;
-    loop {
-        let mut pacer = Pacer::new(
-            scenario.interval(),
-            scenario.effective_window(),
-            Instant::now(),
-        );
-        let mut awaiting: FxHashSet<String> = FxHashSet::default();
-        let mut n = 0u32;
-        let mut drain_until: Option<Instant> = None;
-        loop {
-            let stop_sending = n >= per_chat || deadline.is_some_and(|d| Instant::now() >= d);
-            if stop_sending {
-                if awaiting.is_empty() {
-                    break;
-                }
-                let until = *drain_until.get_or_insert_with(|| Instant::now() + reply_timeout);
-                if Instant::now() >= until {
-                    metrics
-                        .counters
-                        .replies_missing
-                        .fetch_add(awaiting.len() as u64, Ordering::Relaxed);
-                    break;
-                }
-            }
-            let send_at = if stop_sending {
-                None
-            } else {
-                pacer.next_send()
-            };
-            rearm(send_timer.as_mut(), send_at);
-            rearm(drain_timer.as_mut(), drain_until);
-            tokio::select! {
-                frame = socket.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        let relayed: Relayed = serde_json::from_str(text.as_str()).context("floor frame")?;
-                        if let Some(stamp) = payload::decode(&relayed.text) {
-                            metrics.record(Lat::AgentToCustomer, metrics.clock.since(stamp.sent_us));
-                            if stamp.replies_to().is_some_and(|id| awaiting.remove(id)) {
-                                pacer.on_reply();
-                            }
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => return Err(err).context("floor customer read"),
-                    None => bail!("the floor relay closed pair {index}"),
-                },
-                () = &mut send_timer, if send_at.is_some() => {
-                    let id = payload::customer_msg_id(index, chat, n);
-                    n += 1;
-                    req += 1;
-                    let text = payload::encode(metrics.clock.now_us(), &id, payload::FLAG_PLAIN, scenario.message_size);
-                    socket.send(message_frame(&conversation, req, &text, &id)?).await.context("floor customer send")?;
-                    metrics.sent();
-                    awaiting.insert(id);
-                    pacer.on_sent(Instant::now());
-                }
-                () = &mut drain_timer, if drain_until.is_some() => {}
-            }
-        }
-        chat += 1;
-        if deadline.is_none_or(|d| Instant::now() >= d) {
-            break;
-        }
-    }
-    // Closing our side ends the relay of both sockets; the agent end then sees the close.
-    socket.close(None).await.ok();
-    while let Some(Ok(_)) = socket.next().await {}
-    Ok(())
-}
-
-/// The agent end of a pair: answer each message after the think time.
-async fn floor_agent(
-    mut socket: ws::Stream,
-    scenario: Arc<Scenario>,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<()> {
-    let think = Duration::from_millis(scenario.think_ms);
-    let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    let mut due: VecDeque<(Instant, String)> = VecDeque::new();
-    let mut req = 0u64;
-    // One reply timer, not one per frame read (see `rearm`).
-    let reply_timer = tokio::time::sleep_until(far);
-    tokio::pin!(reply_timer);
-    loop {
-        let next = due.front().map(|d| d.0);
-        rearm(reply_timer.as_mut(), next);
-        tokio::select! {
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let relayed: Relayed = serde_json::from_str(text.as_str()).context("floor frame")?;
-                    if let Some(stamp) = payload::decode(&relayed.text) {
-                        metrics.record(Lat::CustomerToAgent, metrics.clock.since(stamp.sent_us));
-                        due.push_back((Instant::now() + think, stamp.id.to_string()));
-                    }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
-                Some(Err(err)) => return Err(err).context("floor agent read"),
-            },
-            () = &mut reply_timer, if next.is_some() => {
-                if let Some((_, customer_msg)) = due.pop_front() {
-                    let id = payload::reply_id(&customer_msg);
-                    req += 1;
-                    let text = payload::encode(metrics.clock.now_us(), &id, payload::FLAG_PLAIN, scenario.message_size);
-                    socket.send(message_frame("p", req, &text, &id)?).await.context("floor agent send")?;
-                    metrics.sent();
-                }
-            }
-        }
-    }
-    socket.close(None).await.ok();
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws;
 
     #[tokio::test]
     async fn the_relay_pairs_and_forwards_both_ways() {

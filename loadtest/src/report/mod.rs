@@ -2,6 +2,11 @@
 //! HTML page with inline SVG plots (latency over time, latency by percentile, delivered
 //! messages per second, hub memory and CPU) — no JavaScript, no external assets. It owns
 //! presentation; the numbers come from [`crate::metrics`] and [`crate::verify`].
+//! [`durable`] compares the hub with the durable floor (issue 19).
+
+mod durable;
+
+pub use durable::DurableRatios;
 
 use std::{collections::BTreeMap, fmt::Write as _, sync::atomic::Ordering};
 
@@ -9,6 +14,7 @@ use serde::Serialize;
 
 use crate::{
     failover::FailoverFigures,
+    floor::durable::{DurableFloor, JournalFigures},
     metrics::{CurvePoint, Lat, Metrics, Percentiles, SeriesPoint},
     procfs::ProcSummary,
     scenario::Scenario,
@@ -197,6 +203,14 @@ pub struct Report {
     pub hub: Option<LoadFigures>,
     pub floor: Option<LoadFigures>,
     pub ratios: Option<Ratios>,
+    /// The durable floor (issue 19): the floor's relay, storing each frame in Redis first.
+    pub durable_floor: Option<LoadFigures>,
+    /// What the durable floor appended and what Redis held at the end.
+    pub durable_journal: Option<JournalFigures>,
+    /// The hub's figures over the durable floor's.
+    pub durable_ratios: Option<DurableRatios>,
+    /// Why a run has no durable floor (not asked for, no Redis URL, or it failed).
+    pub durable_floor_skipped: Option<String>,
     pub verification: Option<VerificationSummary>,
     pub hub_process: Option<ProcSummary>,
     pub idle: Option<IdleFigures>,
@@ -237,6 +251,10 @@ impl Report {
             hub: None,
             floor: None,
             ratios: None,
+            durable_floor: None,
+            durable_journal: None,
+            durable_ratios: None,
+            durable_floor_skipped: None,
             verification: None,
             hub_process: None,
             idle: None,
@@ -271,6 +289,31 @@ impl Report {
         }
     }
 
+    /// `floor --durable`: the durable floor alone.
+    pub fn for_durable_floor(scenario: Scenario, started_at: u64, durable: DurableFloor) -> Report {
+        Report {
+            scenario: Some(scenario),
+            durable_floor: Some(durable.figures),
+            durable_journal: Some(durable.journal),
+            ..Report::empty("durable-floor", started_at)
+        }
+    }
+
+    /// Adds a run's durable floor, or why it has none, and the hub's ratios to it.
+    pub fn set_durable_floor(&mut self, outcome: Result<DurableFloor, String>) {
+        match outcome {
+            Ok(durable) => {
+                self.durable_ratios = self
+                    .hub
+                    .as_ref()
+                    .map(|hub| DurableRatios::of(hub, &durable.figures));
+                self.durable_floor = Some(durable.figures);
+                self.durable_journal = Some(durable.journal);
+            }
+            Err(why) => self.durable_floor_skipped = Some(why),
+        }
+    }
+
     pub fn for_idle(
         started_at: u64,
         idle: IdleFigures,
@@ -290,8 +333,17 @@ impl Report {
     /// A plain-text summary for the terminal.
     pub fn text_summary(&self) -> String {
         let mut out = String::new();
-        for figures in [&self.hub, &self.floor].into_iter().flatten() {
+        for figures in [&self.hub, &self.floor, &self.durable_floor]
+            .into_iter()
+            .flatten()
+        {
             let _ = writeln!(out, "{}", figures_text(figures));
+        }
+        if let Some(j) = &self.durable_journal {
+            let _ = writeln!(out, "  {}", j.text());
+        }
+        if let Some(why) = &self.durable_floor_skipped {
+            let _ = writeln!(out, "durable floor: {why}");
         }
         if let Some(r) = &self.ratios {
             let _ = writeln!(
@@ -299,6 +351,9 @@ impl Report {
                 "hub vs floor: throughput {:.2}×, p50 latency {:.2}×, p99 latency {:.2}×",
                 r.throughput, r.p50_latency, r.p99_latency
             );
+        }
+        if let Some(r) = &self.durable_ratios {
+            let _ = writeln!(out, "{}", r.text());
         }
         if let Some(p) = &self.hub_process {
             let _ = writeln!(out, "{}", process_text(p));
@@ -656,6 +711,7 @@ fn percentile_x(p: f64) -> f64 {
 
 const HUB_COLOR: &str = "#1f6fd1";
 const FLOOR_COLOR: &str = "#d1601f";
+const DURABLE_COLOR: &str = "#7b3fb5";
 
 fn figures_lines(
     f: &LoadFigures,
@@ -829,11 +885,20 @@ impl Report {
                 r.throughput, r.p50_latency, r.p99_latency
             );
         }
-        let loads: Vec<(&LoadFigures, &'static str)> =
-            [(&self.hub, HUB_COLOR), (&self.floor, FLOOR_COLOR)]
-                .into_iter()
-                .filter_map(|(f, c)| f.as_ref().map(|f| (f, c)))
-                .collect();
+        if let Some(r) = &self.durable_ratios {
+            let _ = write!(body, "<p><b>Durable floor:</b> {}.</p>", esc(&r.text()));
+        }
+        if let Some(why) = &self.durable_floor_skipped {
+            let _ = write!(body, "<p><b>Durable floor:</b> {}.</p>", esc(why));
+        }
+        let loads: Vec<(&LoadFigures, &'static str)> = [
+            (&self.hub, HUB_COLOR),
+            (&self.floor, FLOOR_COLOR),
+            (&self.durable_floor, DURABLE_COLOR),
+        ]
+        .into_iter()
+        .filter_map(|(f, c)| f.as_ref().map(|f| (f, c)))
+        .collect();
         if !loads.is_empty() {
             let mut lines = Vec::new();
             for (f, color) in &loads {
@@ -879,6 +944,9 @@ impl Report {
             ));
             for (f, _) in &loads {
                 body.push_str(&figures_html(f));
+            }
+            if let Some(j) = &self.durable_journal {
+                let _ = write!(body, "<p>{}</p>", esc(&j.text()));
             }
         }
         if let Some(p) = &self.hub_process {

@@ -1,0 +1,188 @@
+//! The durable floor (issue 19) against a real `redis-server` (AOF on) in a temp dir:
+//! every message is delivered, Redis holds exactly what the relay appended (read here on
+//! the test's own connection), in each socket's order, and `floor --durable` reports it.
+
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::start_redis;
+use redis::streams::StreamRangeReply;
+use switchboard_loadtest::{
+    floor::durable::{self, run_durable_floor, DurableTarget},
+    payload, Scenario,
+};
+
+fn tiny() -> Scenario {
+    Scenario {
+        customers: 3,
+        messages: 5,
+        rate: 50.0,
+        think_ms: 1,
+        ramp_up_s: 0.1,
+        ..Scenario::default()
+    }
+}
+
+/// The ids of the load texts in a stream's frames, in stream order.
+fn ids_in(reply: &StreamRangeReply) -> Vec<String> {
+    reply
+        .ids
+        .iter()
+        .map(|entry| {
+            let frame: String = entry.get("m").expect("field m holds the frame");
+            let json: serde_json::Value = serde_json::from_str(&frame).expect("a JSON frame");
+            let text = json["text"].as_str().expect("a message text");
+            payload::decode(text).expect("a load text").id.to_string()
+        })
+        .collect()
+}
+
+/// `c<customer>.<chat>.<n>` (or `rc…` for a reply) → (chat, n).
+fn chat_and_n(id: &str) -> (u32, u32) {
+    let mut parts = id.trim_start_matches('r').split('.').skip(1);
+    let mut next = || {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a load id")
+    };
+    (next(), next())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_holds_every_relayed_message_in_each_sockets_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (redis, port) = start_redis(dir.path());
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let target = DurableTarget {
+        redis_url: url.clone(),
+        redis_pid: Some(redis.0.id()),
+        keep_streams: true,
+    };
+    let scenario = tiny();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        run_durable_floor(&scenario, &target, false),
+    )
+    .await
+    .expect("the durable floor finishes within a minute")
+    .expect("the durable floor runs");
+    let (figures, journal) = (&outcome.figures, &outcome.journal);
+    // 3 pairs × 6 messages, each answered: 36 deliveries.
+    assert_eq!(figures.messages.delivered, 36, "{figures:?}");
+    assert_eq!(figures.replies_missing, 0);
+    assert!(figures.client_failures.is_empty(), "{figures:?}");
+    assert_eq!(journal.appended, 36, "{journal:?}");
+    assert_eq!(journal.failed, 0, "{journal:?}");
+    assert_eq!(journal.stored, 36, "{journal:?}");
+    assert!(!journal.deleted);
+    assert!(
+        figures.processes.iter().any(|p| p.name == "redis"),
+        "Redis sampled"
+    );
+
+    // Read back on the test's own connection: each pair's stream holds its 12 messages,
+    // the customer's and the agent's each in the order they were sent.
+    let mut conn = durable::connect_redis(&url).await.expect("redis");
+    let keys: Vec<String> = (0..scenario.customers)
+        .map(|pair| durable::stream_key(&journal.tag, pair))
+        .collect();
+    let mut total = 0;
+    for (pair, key) in keys.iter().enumerate() {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("XLEN");
+        total += len;
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("XRANGE");
+        let ids = ids_in(&reply);
+        let customer = format!("c{pair}.");
+        let sent: Vec<(u32, u32)> = ids
+            .iter()
+            .filter(|id| id.starts_with(&customer))
+            .map(|id| chat_and_n(id))
+            .collect();
+        let replies: Vec<(u32, u32)> = ids
+            .iter()
+            .filter(|id| id.starts_with(&format!("r{customer}")))
+            .map(|id| chat_and_n(id))
+            .collect();
+        let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
+        assert_eq!(sent, expected, "pair {pair}'s customer side: {ids:?}");
+        assert_eq!(replies, expected, "pair {pair}'s agent side: {ids:?}");
+    }
+    assert_eq!(total, journal.appended);
+    durable::delete(&mut conn, &keys).await.expect("delete");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("floor:*")
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn the_floor_subcommand_runs_the_durable_floor_and_reports_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (redis, port) = start_redis(dir.path());
+    let json = dir.path().join("durable.json");
+    let binary = env!("CARGO_BIN_EXE_switchboard-loadtest");
+    let output = Command::new(binary)
+        .args(["floor", "--durable", "--redis-url"])
+        .arg(format!("redis://127.0.0.1:{port}/0"))
+        .arg("--redis-pid")
+        .arg(redis.0.id().to_string())
+        .args([
+            "--customers",
+            "2",
+            "--messages",
+            "3",
+            "--rate",
+            "50",
+            "--think-ms",
+            "1",
+            "--ramp-up",
+            "0.1",
+            "--no-progress",
+            "--report-json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("run the harness");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("[durable floor] delivered 16 msgs"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("durable: 16 frames appended"), "{stdout}");
+    assert!(stdout.contains("redis"), "Redis's CPU line: {stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("JSON");
+    assert_eq!(report["kind"], "durable-floor");
+    assert_eq!(report["durable_floor"]["messages"]["delivered"], 16);
+    assert_eq!(report["durable_journal"]["stored"], 16);
+    assert_eq!(report["durable_journal"]["deleted"], true);
+    assert!(report["floor"].is_null());
+
+    // --durable needs to know where Redis is.
+    let refused = Command::new(binary)
+        .args(["floor", "--durable", "--customers", "1"])
+        .output()
+        .expect("run the harness");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--redis-url"));
+}
