@@ -359,32 +359,11 @@ async fn an_image_and_a_pdf_go_both_ways_and_every_bad_upload_is_refused_whole()
     );
 
     // Links: only the conversation's own people get one; a link opens one file, as signed.
-    let (status, _) = hub
-        .http_json(
-            "GET",
-            &format!("/v1/conversations/{conv}/attachments/{id}"),
-            Some(&stranger),
-            None,
-        )
-        .await;
+    let status = link_status(&hub, &conv, &id, &stranger).await;
     assert_eq!(status, 403);
-    let (status, _) = hub
-        .http_json(
-            "GET",
-            &format!("/v1/conversations/{conv}/attachments/{id}"),
-            Some(&outsider_token),
-            None,
-        )
-        .await;
+    let status = link_status(&hub, &conv, &id, &outsider_token).await;
     assert_eq!(status, 403);
-    let (status, _) = hub
-        .http_json(
-            "GET",
-            &format!("/v1/conversations/{conv}/attachments/{id}"),
-            Some(&session),
-            None,
-        )
-        .await;
+    let status = link_status(&hub, &conv, &id, &session).await;
     assert_eq!(status, 200);
     assert_eq!(
         hub.get(&url.replace(&id, &pdf_id)).await.0,
@@ -506,15 +485,7 @@ async fn files_expire_with_their_conversation_and_limits_hold() {
     )
     .await;
     let id = second["id"].as_str().expect("id");
-    let (status, _) = hub
-        .http_json(
-            "GET",
-            &format!("/v1/conversations/{conv}/attachments/{id}"),
-            Some(&session),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    assert_eq!(link_status(&hub, &conv, id, &session).await, 404);
     assert!(
         hub.metric("switchboard_attachments_deleted_total", &[])
             .await
@@ -672,6 +643,18 @@ async fn erasing_a_customer_deletes_its_files() {
         || async { stored_files(dir.path()).is_empty().then_some(()) },
     )
     .await;
+}
+
+/// The status of asking for a fresh link to a file with `token`.
+async fn link_status(hub: &Hub, conv: &str, id: &str, token: &str) -> u16 {
+    hub.http_json(
+        "GET",
+        &format!("/v1/conversations/{conv}/attachments/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+    .0
 }
 
 /// `GET key` on the test's Redis.

@@ -92,22 +92,7 @@ mod tests {
         verify::Verdict,
     };
 
-    fn process(name: &str, threads: Option<&str>, cpu_s: f64, children_cpu_s: f64) -> ProcSummary {
-        ProcSummary {
-            name: name.into(),
-            pid: 7,
-            threads: threads.map(String::from),
-            rss_start_mb: 1.0,
-            rss_end_mb: 2.0,
-            rss_peak_mb: 2.0,
-            cpu_mean_pct: 50.0,
-            cpu_peak_pct: 90.0,
-            cpu_s,
-            children_cpu_s,
-            samples: Vec::new(),
-            error: None,
-        }
-    }
+    use crate::report::tests::process;
 
     fn load(label: &str, delivered: u64, per_sec: f64, processes: Vec<ProcSummary>) -> LoadFigures {
         let mut f = LoadFigures {

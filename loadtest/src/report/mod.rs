@@ -1016,7 +1016,13 @@ mod tests {
         assert!(report.text_summary().contains("hub vs floor"));
     }
 
-    fn process(name: &str, threads: Option<&str>, cpu_s: f64, children_cpu_s: f64) -> ProcSummary {
+    /// A process summary for tests (also `durable.rs`'s).
+    pub(super) fn process(
+        name: &str,
+        threads: Option<&str>,
+        cpu_s: f64,
+        children_cpu_s: f64,
+    ) -> ProcSummary {
         ProcSummary {
             name: name.into(),
             pid: 7,
