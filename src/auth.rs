@@ -50,36 +50,40 @@ pub fn verify_identity(identity_secret: &str, user_id: &str, signature: &str) ->
     verify_hmac_hex(identity_secret.as_bytes(), user_id.as_bytes(), signature)
 }
 
-/// The signature of a short-lived transcript link: it covers the conversation and the
-/// expiry, so a link opens one transcript until then and nothing else.
+/// What a short-lived signed link covers: its kind, the ids it opens and its expiry, a
+/// line each (ids never hold a newline), so a link opens that one thing until then.
+fn link_text(kind: &str, ids: &[&str], expires_ms: u64) -> String {
+    let mut text = String::from(kind);
+    for id in ids {
+        text.push('\n');
+        text.push_str(id);
+    }
+    text.push('\n');
+    text.push_str(&expires_ms.to_string());
+    text
+}
+
+/// The signature of a transcript link (one conversation's transcript).
 pub fn sign_transcript(secret: &str, conversation_id: &str, expires_ms: u64) -> String {
-    hmac_hex(
-        secret.as_bytes(),
-        format!("transcript\n{conversation_id}\n{expires_ms}").as_bytes(),
-    )
+    let text = link_text("transcript", &[conversation_id], expires_ms);
+    hmac_hex(secret.as_bytes(), text.as_bytes())
 }
 
 /// Checks a transcript link's signature (not its expiry).
 pub fn verify_transcript(secret: &str, conversation_id: &str, expires_ms: u64, sig: &str) -> bool {
-    verify_hmac_hex(
-        secret.as_bytes(),
-        format!("transcript\n{conversation_id}\n{expires_ms}").as_bytes(),
-        sig,
-    )
+    let text = link_text("transcript", &[conversation_id], expires_ms);
+    verify_hmac_hex(secret.as_bytes(), text.as_bytes(), sig)
 }
 
-/// The signature of a short-lived download link to one uploaded file: it covers the
-/// conversation, the file and the expiry.
+/// The signature of a download link to one uploaded file.
 pub fn sign_attachment(
     secret: &str,
     conversation_id: &str,
     attachment_id: &str,
     expires_ms: u64,
 ) -> String {
-    hmac_hex(
-        secret.as_bytes(),
-        format!("attachment\n{conversation_id}\n{attachment_id}\n{expires_ms}").as_bytes(),
-    )
+    let text = link_text("attachment", &[conversation_id, attachment_id], expires_ms);
+    hmac_hex(secret.as_bytes(), text.as_bytes())
 }
 
 /// Checks a download link's signature (not its expiry).
@@ -90,11 +94,8 @@ pub fn verify_attachment(
     expires_ms: u64,
     sig: &str,
 ) -> bool {
-    verify_hmac_hex(
-        secret.as_bytes(),
-        format!("attachment\n{conversation_id}\n{attachment_id}\n{expires_ms}").as_bytes(),
-        sig,
-    )
+    let text = link_text("attachment", &[conversation_id, attachment_id], expires_ms);
+    verify_hmac_hex(secret.as_bytes(), text.as_bytes(), sig)
 }
 
 /// A visitor session token: `<visitor_id>.<issued ms>.<hmac of both>`, opaque to

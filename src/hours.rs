@@ -54,6 +54,19 @@ pub struct Weekly {
     pub sun: Vec<String>,
 }
 
+/// A topic's `hours`, compiled once: by the config's validation at start-up (or at the
+/// first ask, for a config built without it). Every `welcome`, `presence` and `start`
+/// asks, so the schedule is not parsed again each time. A cache, not configuration:
+/// it never makes two configs differ.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledHours(pub(crate) std::sync::OnceLock<Option<Hours>>);
+
+impl PartialEq for CompiledHours {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// Checked business hours, ready to ask.
 #[derive(Debug, Clone)]
 pub struct Hours {

@@ -195,6 +195,24 @@ fn build(settings: &ObjectStoreSettings) -> Result<Arc<dyn ObjectStore>, String>
     }
 }
 
+/// A conversation's file as Redis describes it; `None` when the ids name no file of it
+/// (ids that could not be the hub's own are not looked up).
+pub async fn find(
+    store: &crate::store::Store,
+    conversation: &str,
+    id: &str,
+) -> Result<Option<StoredAttachment>, Error> {
+    if !plain_id(conversation) || !plain_id(id) {
+        return Ok(None);
+    }
+    match store.attachment(conversation, id).await? {
+        Some(json) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|_| Error::Unavailable),
+        None => Ok(None),
+    }
+}
+
 /// Whether ids from a URL can name an object: the hub's own ids are `<prefix>_<hex>`,
 /// so anything else (dots, slashes) never reaches the store.
 pub fn plain_id(id: &str) -> bool {

@@ -124,9 +124,11 @@ pub(super) fn validate_topics(
             ));
         }
         if let Some(hours) = &topic.hours {
-            hours
+            let compiled = hours
                 .compile()
                 .map_err(|e| format!("topic {}: hours: {e}", topic.name))?;
+            // Kept: asking the schedule later never parses it again.
+            let _already = topic.compiled_hours.0.set(Some(compiled));
         }
         if topic.sla.wait_ms == Some(0) || topic.sla.first_response_ms == Some(0) {
             return Err(format!(

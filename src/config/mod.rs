@@ -246,6 +246,7 @@ impl Default for Config {
                 survey: SurveyKind::Csat,
                 leave_message_after_s: default_leave_message_after_s(),
                 hours: None,
+                compiled_hours: Default::default(),
             }],
             router: RouterSettings::default(),
             webhook: WebhookSettings::default(),

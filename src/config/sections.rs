@@ -123,13 +123,19 @@ pub struct TopicConfig {
     /// `unavailable` with reason `closed`.
     #[serde(default)]
     pub hours: Option<crate::hours::HoursConfig>,
+    /// `hours`, compiled once (`business_hours`).
+    #[serde(skip)]
+    pub compiled_hours: crate::hours::CompiledHours,
 }
 
 impl TopicConfig {
     /// The topic's checked business hours; `None` when it has none (always open) or
-    /// when they do not compile (refused at start by `validate`).
-    pub fn business_hours(&self) -> Option<crate::hours::Hours> {
-        self.hours.as_ref().and_then(|h| h.compile().ok())
+    /// when they do not compile (refused at start by `validate`). Compiled once.
+    pub fn business_hours(&self) -> Option<&crate::hours::Hours> {
+        self.compiled_hours
+            .0
+            .get_or_init(|| self.hours.as_ref().and_then(|h| h.compile().ok()))
+            .as_ref()
     }
 }
 

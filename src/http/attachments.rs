@@ -40,12 +40,7 @@ enum Asker {
 }
 
 async fn asker(hub: &Hub, headers: &HeaderMap) -> Result<Asker, Error> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
+    let token = auth::bearer(headers)?;
     // Session tokens are `<visitor>.<issued>.<hmac>`; agent tokens have no dot.
     if token.contains('.') {
         return match crate::session::visitor_of_session(hub, token).await? {
@@ -271,16 +266,9 @@ async fn described(
     conversation_id: &str,
     attachment_id: &str,
 ) -> Result<StoredAttachment, Error> {
-    let gone = || Error::not_found("no such file (it may have expired)");
-    if !attachments::plain_id(conversation_id) || !attachments::plain_id(attachment_id) {
-        return Err(gone());
-    }
-    let json = hub
-        .store
-        .attachment(conversation_id, attachment_id)
+    attachments::find(&hub.store, conversation_id, attachment_id)
         .await?
-        .ok_or_else(gone)?;
-    serde_json::from_str(&json).map_err(|_| Error::Unavailable)
+        .ok_or_else(|| Error::not_found("no such file (it may have expired)"))
 }
 
 /// `GET /v1/conversations/{id}/attachments/{attachment}`: a fresh link, for the

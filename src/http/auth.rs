@@ -19,14 +19,19 @@ impl Caller {
     }
 }
 
-pub async fn caller(hub: &Hub, headers: &HeaderMap) -> Result<Caller, Error> {
-    let token = headers
+/// The `Authorization: Bearer` token, or `unauthorized` without one.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, Error> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Unauthorized("a bearer token is required".into()))?;
+        .ok_or_else(|| Error::Unauthorized("a bearer token is required".into()))
+}
+
+pub async fn caller(hub: &Hub, headers: &HeaderMap) -> Result<Caller, Error> {
+    let token = bearer(headers)?;
     if auth::same_secret(token, hub.config.admin_token.expose()) {
         return Ok(Caller::Admin);
     }

@@ -248,24 +248,27 @@ pub async fn queue(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     auth::caller(&hub, &headers).await?;
-    let mut queued = Vec::new();
-    for id in hub
+    let ids = hub
         .router
         .queued(QUEUE_LISTED)
         .await
-        .ok_or(Error::Unavailable)?
-    {
-        if let Some(record) = hub.store.conversation(&id).await? {
-            if record.state == crate::protocol::ConversationState::Queued {
-                queued.push(json!({
-                    "conversation_id": record.id,
-                    "topic": record.topic,
-                    "customer": { "id": record.visitor_id, "name": record.customer_name, "verified": record.verified },
-                    "preview": record.preview,
-                    "waiting_since": record.waiting_since,
-                }));
-            }
-        }
-    }
+        .ok_or(Error::Unavailable)?;
+    // Read together (the multiplexed connection pipelines them), not one round trip each.
+    let records =
+        futures_util::future::try_join_all(ids.iter().map(|id| hub.store.conversation(id))).await?;
+    let queued: Vec<_> = records
+        .into_iter()
+        .flatten()
+        .filter(|record| record.state == crate::protocol::ConversationState::Queued)
+        .map(|record| {
+            json!({
+                "conversation_id": record.id,
+                "topic": record.topic,
+                "customer": { "id": record.visitor_id, "name": record.customer_name, "verified": record.verified },
+                "preview": record.preview,
+                "waiting_since": record.waiting_since,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "queue": queued })))
 }

@@ -115,8 +115,9 @@ impl Router {
             .collect()
     }
 
-    /// Queued conversations in serving order of their topic, for `?state=queued`.
-    pub fn queued(&self) -> Vec<&str> {
+    /// Queued conversations in serving order of their topic, lazily: `GET /v1/queue`
+    /// takes the first few of a queue that may be long.
+    pub fn queued(&self) -> impl Iterator<Item = &str> + '_ {
         self.topics
             .iter()
             .flat_map(|t| t.order.keys())
@@ -126,6 +127,5 @@ impl Router {
                     .is_some_and(|c: &Conv| c.assigned().is_none())
             })
             .map(|k| &*k.id)
-            .collect()
     }
 }

@@ -370,7 +370,7 @@ impl RoutingTask {
                 });
             }
             Msg::Queued { limit, reply } => {
-                let queued = self.core.queued().into_iter().take(limit);
+                let queued = self.core.queued().take(limit);
                 let _requester_gone = reply.send(queued.map(str::to_owned).collect());
             }
             Msg::Stats { reply } => {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::Reply;
 use crate::{
-    attachments::StoredAttachment,
     conversation::{Ack, AppendRequest, Author, Permission},
     error::{Error, Result},
     hub::Hub,
@@ -54,15 +53,9 @@ pub async fn attachment_of(
             "no file {attachment_id} of yours in this conversation: upload it first"
         ))
     };
-    if !crate::attachments::plain_id(attachment_id) {
-        return Err(unknown());
-    }
-    let json = hub
-        .store
-        .attachment(conversation_id, attachment_id)
+    let stored = crate::attachments::find(&hub.store, conversation_id, attachment_id)
         .await?
         .ok_or_else(unknown)?;
-    let stored: StoredAttachment = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
     if stored.by_role != speaker.role || stored.by_id != speaker.id {
         return Err(unknown());
     }
@@ -84,10 +77,8 @@ pub fn message(
         client_msg_id,
         attachment,
     } = said;
-    if attachment.is_none() {
-        check_text(hub, &text)?;
-    } else if super::input::blank_looking(&text) {
-        text.clear();
+    if attachment.is_some() && super::input::blank_looking(&text) {
+        text.clear(); // a file alone
     } else {
         check_text(hub, &text)?;
     }

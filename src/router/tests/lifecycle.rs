@@ -170,7 +170,7 @@ fn stats_per_topic_and_agent() {
         (2, 1, 1, 1)
     );
     assert!(h.r.online());
-    assert_eq!(h.r.queued(), vec!["w2", "w1"]);
+    assert_eq!(h.r.queued().collect::<Vec<_>>(), vec!["w2", "w1"]);
 }
 
 #[test]
