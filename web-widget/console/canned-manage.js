@@ -5,6 +5,7 @@
 
 import { $, h } from './dom.js';
 import { dateTime, t } from './i18n.js';
+import { rest } from './rest.js';
 
 const M = { hub: '', token: () => '', topics: () => [], editing: null, armed: null, loading: 0 };
 
@@ -16,17 +17,8 @@ export function initCannedPanel({ hub, token, topics }) {
 }
 
 // A REST call; throws an Error with the hub's `code` and `message` when it is refused.
-async function call(method, path, body) {
-  const res = await fetch(M.hub + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + M.token(), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not json */ }
-  if (!res.ok) throw Object.assign(new Error(json?.message || res.statusText), { code: json?.code, status: res.status });
-  return json;
+function call(method, path, json) {
+  return rest(M.hub, M.token(), method, path, { json });
 }
 
 export async function loadCannedPanel() {

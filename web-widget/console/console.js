@@ -13,6 +13,7 @@ import { historySection, historySig, loadHistory } from './history.js';
 import { armPermission, initAlerts, offerAlert } from './alerts.js';
 import { code, dateTime, setupPicker, t, time, timeSec, tNodes, translatePage } from './i18n.js';
 import { attachmentEl, initFiles, uploadFile } from './files.js';
+import { rest } from './rest.js';
 import { initMessages, loadMessages, watchMessageCount } from './messages.js';
 
 const params = new URLSearchParams(location.search);
@@ -355,14 +356,8 @@ function notifyTitle() {
   document.title = (n ? `(${n}) ` : '') + t('app.title');
 }
 
-async function api(path) {
-  const res = await fetch(HUB + path, { headers: { Authorization: 'Bearer ' + S.token } });
-  if (!res.ok) {
-    let body = {};
-    try { body = await res.json(); } catch { /* not json */ }
-    throw Object.assign(new Error(body.message || res.statusText), { status: res.status, code: body.code });
-  }
-  return res.json();
+function api(path) {
+  return rest(HUB, S.token, 'GET', path);
 }
 
 // The CSV form of a report (the export button).

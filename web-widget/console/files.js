@@ -6,6 +6,7 @@
 
 import { h } from './dom.js';
 import { t, num } from './i18n.js';
+import { rest } from './rest.js';
 
 const INLINE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
@@ -18,22 +19,10 @@ export function initFiles(opts) {
   token = opts.token;
 }
 
-async function failure(res) {
-  let body = {};
-  try { body = await res.json(); } catch { /* not json */ }
-  return Object.assign(new Error(body.message || res.statusText), { status: res.status, code: body.code });
-}
-
 /** Uploads `file` to conversation `conv`; resolves to the attachment (`id`, `name`, `size`, `type`). */
 export async function uploadFile(conv, file) {
-  const url = `${hub}/v1/conversations/${encodeURIComponent(conv)}/attachments?name=${encodeURIComponent(file.name || 'file')}`;
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { Authorization: 'Bearer ' + token(), 'Content-Type': file.type || 'application/octet-stream' },
-    body: file,
-  });
-  if (!res.ok) throw await failure(res);
-  const body = await res.json();
+  const path = `/v1/conversations/${encodeURIComponent(conv)}/attachments?name=${encodeURIComponent(file.name || 'file')}`;
+  const body = await rest(hub, token(), 'POST', path, { body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
   links.set(`${conv}/${body.id}`, { url: body.url, expires_at: body.expires_at });
   return { id: body.id, name: body.name, size: body.size, type: body.type };
 }
@@ -43,10 +32,7 @@ async function link(conv, id) {
   const key = `${conv}/${id}`;
   const known = links.get(key);
   if (known && known.expires_at - Date.now() > 60_000) return hub + known.url;
-  const res = await fetch(`${hub}/v1/conversations/${encodeURIComponent(conv)}/attachments/${encodeURIComponent(id)}`,
-    { headers: { Authorization: 'Bearer ' + token() } });
-  if (!res.ok) throw await failure(res);
-  const body = await res.json();
+  const body = await rest(hub, token(), 'GET', `/v1/conversations/${encodeURIComponent(conv)}/attachments/${encodeURIComponent(id)}`);
   links.set(key, { url: body.url, expires_at: body.expires_at });
   return hub + body.url;
 }

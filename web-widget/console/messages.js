@@ -5,6 +5,7 @@
 
 import { $, h } from './dom.js';
 import { dateTime, t } from './i18n.js';
+import { rest } from './rest.js';
 
 const COUNT_MS = 30_000;
 
@@ -22,15 +23,8 @@ export function initMessages(opts) {
   $('messages-done').addEventListener('click', () => { state = 'done'; loadMessages(); });
 }
 
-async function call(method, path, body) {
-  const res = await fetch(hub + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + token(), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { code: json.code });
-  return json;
+function call(method, path, json) {
+  return rest(hub, token(), method, path, { json });
 }
 
 function showCount(open) {
