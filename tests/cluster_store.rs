@@ -145,7 +145,7 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     append(
         &store,
         "c_cl",
-        &[Append::event(customer_message("v_cl", "two")).with_id("m-2")],
+        &[Append::event(customer_message("v_cl", "two"))],
     )
     .await;
     for ticket in ["t_cl1", "t_cl2"] {

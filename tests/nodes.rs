@@ -332,3 +332,74 @@ async fn a_transfer_to_an_agent_on_a_third_node_hands_over() {
         "the customer (node b)",
     );
 }
+
+/// Sends `count` messages from `tab` without waiting, ids `<name>-<i>`, then the ids of
+/// the other tab again; answers the acks' seqs by id.
+async fn send_burst(
+    tab: &mut Ws,
+    conversation: &str,
+    name: &str,
+    other: &str,
+    count: usize,
+) -> Vec<(String, u64)> {
+    let mut reqs = Vec::new();
+    for i in 0..count {
+        for id in [format!("{name}-{i}"), format!("{other}-{i}")] {
+            let req = tab.req();
+            tab.send(json!({"type": "message", "req": req, "conversation_id": conversation,
+                            "text": id, "client_msg_id": id}))
+                .await;
+            reqs.push((req, id));
+        }
+    }
+    let mut seqs = Vec::new();
+    for (req, id) in reqs {
+        let ack = tab
+            .wait_for(&format!("the ack of {id}"), |f| {
+                ty(f) == "ack" && f["req"] == req.as_str()
+            })
+            .await;
+        seqs.push((id, seq_of(&ack)));
+    }
+    seqs
+}
+
+/// Two tabs of one customer on two nodes send at once, and each resends the other's
+/// messages with the same ids, as a reconnect to another node would: the two nodes'
+/// conversation tasks write the same stream, and every id is stored exactly once with
+/// one seq, whichever node stored it first and whichever is asked again.
+#[tokio::test]
+async fn a_message_resent_through_another_node_is_stored_once() {
+    let redis = RedisServer::start().await;
+    let hubs = hubs(&redis, 2).await;
+    let (a, b) = (&hubs[0], &hubs[1]);
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut tab_b, welcome) = b.customer(json!({})).await;
+    let conversation = tab_b.start_chat("general", "hello").await;
+    agent.accept_next_offer().await;
+    tab_b.wait_event(&conversation, "joined").await;
+    let (mut tab_a, _) = a.customer(json!({"session": welcome["session"]})).await;
+
+    let (on_a, on_b) = tokio::join!(
+        send_burst(&mut tab_a, &conversation, "a", "b", 30),
+        send_burst(&mut tab_b, &conversation, "b", "a", 30),
+    );
+    let mut by_id = std::collections::HashMap::new();
+    for (id, seq) in on_a.iter().chain(&on_b) {
+        let first = by_id.entry(id.clone()).or_insert(*seq);
+        assert_eq!(*first, *seq, "{id} was acked with two seqs");
+    }
+    assert_eq!(by_id.len(), 60, "every id acked");
+
+    let events = tab_a.history(&conversation, 0).await;
+    let messages: Vec<(&str, u64)> = events
+        .iter()
+        .filter_map(|e| Some((e["client_msg_id"].as_str()?, seq_of(e))))
+        .collect();
+    assert_eq!(messages.len(), 60, "each id stored once: {messages:?}");
+    for (id, seq) in messages {
+        assert_eq!(by_id.get(id), Some(&seq), "{id} stored at {seq}");
+    }
+    let seqs: Vec<u64> = events.iter().map(seq_of).collect();
+    assert_gapless(&seqs, "the stored history");
+}

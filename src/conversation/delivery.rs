@@ -77,6 +77,9 @@ impl ConversationTask {
             return;
         }
         self.delivered = event.seq;
+        if self.seen.as_mut().is_some_and(|seen| !seen.record(event)) {
+            self.seen = None; // an event skipped: built again from the stream when needed
+        }
         if let EventBody::Joined { agent } = &event.body {
             self.heard_from.entry(agent.id.clone()).or_insert(event.seq);
         }

@@ -108,30 +108,33 @@ impl Conversations {
 }
 
 impl ConversationTask {
-    /// A hint: the next event is delivered as is; a gap is read from the stream.
+    /// A hint (one stored batch): each next event is delivered as is; a gap is read from
+    /// the stream.
     pub(super) async fn live(&mut self, payload: &str) {
-        let Some((seq, note)) = LiveEvent::header(payload) else {
+        let Some(events) = LiveEvent::batch(payload) else {
             tracing::warn!(conversation_id = %self.id, "unreadable live message");
             return;
         };
         if self.load().await.is_err() {
             return;
         }
-        if seq <= self.delivered && note.is_empty() {
-            return; // this node's own event, or one read from the stream already
-        }
-        if seq > self.delivered + 1 {
-            if let Err(err) = self.catch_up(seq - 1).await {
-                tracing::warn!(cause = %err, "catch-up after a gap failed");
-                self.needs_resync = true;
-                return;
+        for live in events {
+            if live.seq <= self.delivered && live.note.is_empty() {
+                continue; // this node's own event, or one read from the stream already
             }
-        }
-        self.remote_ack(note, seq);
-        if seq == self.delivered + 1 {
-            match LiveEvent::parse(&self.id, payload) {
-                Some(live) => self.deliver(&live.event, None),
-                None => tracing::warn!(conversation_id = %self.id, "unreadable live event"),
+            if live.seq > self.delivered + 1 {
+                if let Err(err) = self.catch_up(live.seq - 1).await {
+                    tracing::warn!(cause = %err, "catch-up after a gap failed");
+                    self.needs_resync = true;
+                    return;
+                }
+            }
+            self.remote_ack(live.note, live.seq);
+            if live.seq == self.delivered + 1 {
+                match live.event(&self.id) {
+                    Some(event) => self.deliver(&event, None),
+                    None => tracing::warn!(conversation_id = %self.id, "unreadable live event"),
+                }
             }
         }
     }

@@ -8,14 +8,18 @@
 //! pipelined on the shared Redis connection.
 //!
 //! - `membership` — who belongs and what each may do (plain data);
-//! - `task` — the per-conversation task: batching, storing, acking, fan-out.
+//! - `task` — the per-conversation task: its loop, acking, fan-out;
+//! - `append` — its appends: checks, duplicates, one script call per batch, retries;
+//! - `seen` — the `client_msg_id`s it has stored, for answering a repeated one.
 //!
 //! This module does not route: when a conversation closes it tells whoever was given as
 //! [`OnClosed`] (the server wires it to the router and the ticket flush).
 
+mod append;
 mod delivery;
 mod live;
 mod membership;
+mod seen;
 mod task;
 
 use std::sync::Arc;

@@ -6,11 +6,14 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Ack, AppendRequest, Author, Command, Conversations, Membership, Permission, Reply};
+use super::{
+    seen::SeenIds, Ack, AppendRequest, Author, Command, Conversations, Membership, Permission,
+    Reply,
+};
 use crate::{
     error::{Error, Result},
     protocol::{Audience, ConversationState, Event, EventBody, ServerFrame, StoredEvent},
-    store::{AppendItem, AppendOutcome, NewConversation, Reservation},
+    store::{AppendOutcome, NewConversation, Reservation},
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -40,6 +43,8 @@ pub(super) struct ConversationTask {
     /// present when the task loaded, or whose `joined` was stored before the load, heard
     /// nothing before it (see `live::watch`).
     pub(super) heard_from: std::collections::HashMap<String, u64>,
+    /// The `client_msg_id`s stored so far, once an append with one needed them (`seen`).
+    pub(super) seen: Option<SeenIds>,
 }
 
 impl ConversationTask {
@@ -56,6 +61,7 @@ impl ConversationTask {
             owner,
             me,
             heard_from: std::collections::HashMap::new(),
+            seen: None,
         }
     }
 
@@ -223,6 +229,8 @@ impl ConversationTask {
         }
         self.owner.deps.metrics.events_stored.inc();
         self.members = Some(Membership::created(new.visitor_id));
+        // Nothing came before seq 1: the index of ids starts complete.
+        self.seen = Some(SeenIds::default());
         self.ack(ack, 1);
         let event = Event {
             conversation_id: new.id,
@@ -268,7 +276,7 @@ impl ConversationTask {
     }
 
     /// Whether `author` may do what `permission` covers (loading membership once).
-    async fn permit(&mut self, author: &Author, permission: Permission) -> Result<()> {
+    pub(super) async fn permit(&mut self, author: &Author, permission: Permission) -> Result<()> {
         if self.load().await?.allows(author, permission) {
             Ok(())
         } else {
@@ -276,114 +284,8 @@ impl ConversationTask {
         }
     }
 
-    /// Stores a batch of appends in one round trip and answers each in order.
-    async fn append_batch(&mut self, batch: Vec<(Box<AppendRequest>, Reply<AppendOutcome>)>) {
-        let mut allowed: Vec<(Box<AppendRequest>, _)> = Vec::with_capacity(batch.len());
-        for (request, reply) in batch {
-            let permitted = match self.permit(&request.author, request.permission).await {
-                Ok(()) => self.fenced(&request).await,
-                Err(err) => Err(err),
-            };
-            match permitted {
-                Ok(()) => allowed.push((request, reply)),
-                Err(err) => self.answer(&request, Err(err), reply),
-            }
-        }
-        if allowed.is_empty() {
-            return;
-        }
-        if self.needs_resync {
-            if let Err(err) = self.catch_up(u64::MAX).await {
-                for (request, reply) in allowed {
-                    self.answer(&request, Err(err.clone()), reply);
-                }
-                return;
-            }
-        }
-        let ts = crate::clock::now_ms();
-        if let Some(members) = &self.members {
-            for (request, _) in allowed.iter_mut() {
-                request.updates.extend(members.milestone(&request.body, ts));
-            }
-        }
-        // Each event is serialized once: the stored form goes to Redis and the frame
-        // members get is spliced from it.
-        let mut stored_forms = Vec::with_capacity(allowed.len());
-        for (request, _) in &allowed {
-            match StoredEvent::json(ts, &request.body) {
-                Ok(json) => stored_forms.push(json),
-                Err(err) => {
-                    let err = Error::from(crate::store::StoreError::from(err));
-                    for (request, reply) in allowed {
-                        self.answer(&request, Err(err.clone()), reply);
-                    }
-                    return;
-                }
-            }
-        }
-        let notes: Vec<String> = allowed
-            .iter()
-            .map(|(request, _)| {
-                request
-                    .remote_ack
-                    .as_ref()
-                    .and_then(|ack| serde_json::to_string(ack).ok())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let items: Vec<AppendItem<'_>> = allowed
-            .iter()
-            .zip(&stored_forms)
-            .zip(&notes)
-            .map(|(((request, _), stored), note)| AppendItem {
-                stored,
-                client_msg_id: request.client_msg_id.as_deref(),
-                requirement: &request.requirement,
-                updates: &request.updates,
-                note,
-            })
-            .collect();
-        let outcomes = self
-            .owner
-            .deps
-            .store
-            .append_batch(&self.id, self.delivered, &items)
-            .await;
-        drop(items);
-        let outcomes = match outcomes {
-            Ok(outcomes) if self.owner.deps.replicated_acks && any_stored(&outcomes) => {
-                // Acks only once a replica has the events: a failover cannot lose them.
-                let key = crate::store::keys::conversation(&self.id);
-                match self.owner.deps.store.wait_replicated(&key).await {
-                    Ok(()) => Ok(outcomes),
-                    Err(err) => Err(err),
-                }
-            }
-            other => other,
-        };
-        let outcomes = match outcomes {
-            Ok(outcomes) => outcomes,
-            Err(err) => {
-                // The scripts may or may not have run: re-read before delivering more.
-                self.needs_resync = true;
-                let err = Error::from(err);
-                for (request, reply) in allowed {
-                    self.answer(&request, Err(err.clone()), reply);
-                }
-                return;
-            }
-        };
-        for (((request, reply), outcome), stored) in
-            allowed.into_iter().zip(outcomes).zip(stored_forms)
-        {
-            let outcome = self.stored(*request, ts, &stored, outcome).await;
-            // `stored` consumed the request; answer failures from what the outcome says.
-            let _ignored_if_requester_left = reply.send(outcome);
-        }
-    }
-
     /// Acks and delivers one stored append (or reports why it was not stored).
-    async fn stored(
+    pub(super) async fn stored(
         &mut self,
         request: AppendRequest,
         ts: u64,
@@ -429,7 +331,7 @@ impl ConversationTask {
     }
 
     /// A routing write goes on only once Redis accepts its epoch and the agent's room.
-    async fn fenced(&self, request: &AppendRequest) -> Result<()> {
+    pub(super) async fn fenced(&self, request: &AppendRequest) -> Result<()> {
         let Some(fence) = &request.fence else {
             return Ok(());
         };
@@ -450,7 +352,7 @@ impl ConversationTask {
     }
 
     /// Answers a request that was not stored.
-    fn answer(
+    pub(super) fn answer(
         &self,
         request: &AppendRequest,
         outcome: Result<AppendOutcome>,
@@ -489,10 +391,4 @@ impl ConversationTask {
             conn.send(&ServerFrame::ack(req, body));
         }
     }
-}
-
-fn any_stored(outcomes: &[AppendOutcome]) -> bool {
-    outcomes
-        .iter()
-        .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)))
 }

@@ -1,7 +1,6 @@
-//! Conversations and their events: a hash of state per conversation, a stream of events
-//! whose entry id is `<seq>-0`, and a hash of `client_msg_id → seq` for idempotency.
-//! `seq` is assigned inside a Lua script together with the `XADD`, so it is gapless and
-//! strictly increasing whatever node or restart stores the event.
+//! Conversations and their events: a hash of state per conversation and a stream of
+//! events whose entry id is `<seq>-0` (appended by `append`). Older versions also kept a
+//! hash of `client_msg_id → seq`; it is still deleted with the conversation.
 
 use std::{collections::HashMap, sync::LazyLock};
 
@@ -9,96 +8,10 @@ use redis::{streams::StreamRangeReply, Script, Value};
 
 use super::{
     keys,
-    records::{
-        decode_append, push_append_args, AppendItem, AppendOutcome, ConversationRecord,
-        NewConversation,
-    },
+    records::{ConversationRecord, NewConversation},
     Store, StoreError, StoreResult,
 };
 use crate::protocol::{ConversationState, Event, StoredEvent};
-
-/// Appends a batch of events to one conversation, each as if alone, in order.
-/// KEYS: conversation hash, events stream, client_msg_id hash.
-/// ARGV: the publish command (`PUBLISH`, `SPUBLISH` or "" for none), the live channel,
-/// the highest seq the appending node has delivered (seqs continue above it even if
-/// Redis lost the last appends in a failover, so no client ever sees one seq twice with
-/// different events), then for each event: event JSON, client_msg_id or "", requirement, a note published
-/// with the event (an ack for a connection on another node) or "", the number of
-/// field/value pairs to set, then those pairs.
-/// Each stored event is published on the live channel as `<seq> <note length> <note><event
-/// JSON>` in the same script, so every node that hears the conversation learns of it at
-/// once (a hint: nodes read the stream when they missed one).
-/// Returns two integers per event: {1, seq} stored, {0, seq} duplicate client_msg_id,
-/// {-1, 0} no such conversation, {-2, 0} not in the required state.
-///
-/// One script call per batch rather than one per event: the per-call overhead in Redis
-/// (argument parsing, Lua entry, reply) was most of the cost of a chat message. For the
-/// same reason a stored message costs two commands: `state` and `last_seq` are read and
-/// `last_seq` written once per batch, and `HSETNX` both checks and records the
-/// `client_msg_id`.
-static APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local out = {}
--- A conversation always has a state, so a missing one means no conversation. The state
--- is read once and followed through this batch's own updates.
-local head = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
-local state, last = head[1], tonumber(head[2]) or 0
-local first_last = last
-local publish, channel = ARGV[1], ARGV[2]
-local floor = tonumber(ARGV[3]) or 0
-if state and last < floor then last = floor end
-local i = 4
-while i <= #ARGV do
-  local json, msg_id, need, note = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local pairs = tonumber(ARGV[i + 4])
-  local first, final = i + 5, i + 4 + 2 * pairs
-  i = final + 1
-  local status, seq = 1, 0
-  if not state then
-    status = -1
-  elseif need == 'open' and state == 'closed' then
-    status = -2
-  elseif string.sub(need, 1, 6) == 'owned:' then
-    -- Read here, not once per batch: an earlier event of this batch may have set it.
-    local owner = redis.call('HGET', KEYS[1], 'agent') or ''
-    if state == 'closed' or 'owned:' .. owner ~= need then status = -2 end
-  elseif need == 'closed_unrated' then
-    if state ~= 'closed' or redis.call('HEXISTS', KEYS[1], 'rated') == 1 then
-      status = -2
-    else
-      redis.call('HSET', KEYS[1], 'rated', '1')
-    end
-  end
-  -- Integer formatting: Lua's own number-to-string goes through printf's float path.
-  local seq_text = string.format('%d', last + 1)
-  if status == 1 and msg_id ~= '' and redis.call('HSETNX', KEYS[3], msg_id, seq_text) == 0 then
-    status, seq = 0, tonumber(redis.call('HGET', KEYS[3], msg_id))
-  end
-  if status == 1 then
-    last = last + 1
-    seq = last
-    redis.call('XADD', KEYS[2], seq_text .. '-0', 'e', json)
-    if publish ~= '' then
-      redis.call(publish, channel, seq_text .. ' ' .. string.len(note) .. ' ' .. note .. json)
-    end
-    if pairs > 0 then
-      redis.call('HSET', KEYS[1], unpack(ARGV, first, final))
-      for f = first, final, 2 do
-        if ARGV[f] == 'state' then state = ARGV[f + 1] end
-      end
-    end
-  end
-  out[#out + 1] = status
-  out[#out + 1] = seq
-end
-if last ~= first_last then
-  redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
-end
-return out
-"#,
-    )
-});
 
 /// KEYS: conversation hash, events stream. ARGV: first event JSON, then field/value pairs.
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
@@ -245,50 +158,6 @@ impl Store {
                 .map(|created| created == 1)
         })
         .await
-    }
-
-    /// Appends several events of one conversation in one round trip, in order. Each
-    /// append is its own atomic script; the pipeline loads the script first, so it also
-    /// works right after a Redis restart emptied the script cache.
-    /// `delivered` is the highest seq the caller has delivered: new seqs stay above it.
-    pub async fn append_batch(
-        &self,
-        conversation_id: &str,
-        delivered: u64,
-        items: &[AppendItem<'_>],
-    ) -> StoreResult<Vec<AppendOutcome>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut invocation = APPEND.key(keys::conversation(conversation_id));
-        invocation
-            .key(keys::events(conversation_id))
-            .key(keys::client_msg_ids(conversation_id))
-            .arg(self.publish_command())
-            .arg(keys::live(conversation_id))
-            .arg(delivered);
-        for item in items {
-            push_append_args(&mut invocation, item);
-        }
-        let mut conn = self.conn();
-        // EVALSHA, loading the script on NOSCRIPT (a restarted Redis): the script either
-        // ran whole or not at all, so the retry cannot store anything twice.
-        let replies: Vec<i64> = self
-            .run("append_batch", async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
-        if replies.len() != 2 * items.len() {
-            return Err(StoreError::Corrupt(format!(
-                "append batch of {} answered {} values",
-                items.len(),
-                replies.len()
-            )));
-        }
-        replies
-            .chunks_exact(2)
-            .map(|pair| decode_append(pair[0], pair[1]))
-            .collect()
     }
 
     pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {

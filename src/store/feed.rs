@@ -325,32 +325,70 @@ fn message_parts(data: Vec<Value>) -> Option<(String, String)> {
     Some((channel, payload))
 }
 
-/// An event as published on its conversation's live channel (see the append script in `conversations`).
-#[derive(Debug)]
-pub struct LiveEvent {
+/// One event of a batch published on its conversation's live channel by the append
+/// script (`append`): `<seq> <note length> <event length> <note><event JSON>`, repeated.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LiveEvent<'a> {
     pub seq: u64,
-    pub event: Event,
+    /// An ack owed to a connection on some node (`conversation::RemoteAck`), or empty.
+    pub note: &'a str,
+    json: &'a str,
 }
 
-impl LiveEvent {
-    /// The seq and note of `<seq> <note length> <note><event JSON>`, without reading the
-    /// event: most hints are dropped on their seq alone (the storing node hears its own).
-    pub fn header(payload: &str) -> Option<(u64, &str)> {
-        let (seq, rest) = payload.split_once(' ')?;
-        let (note_len, rest) = rest.split_once(' ')?;
-        let note_len: usize = note_len.parse().ok()?;
-        Some((seq.parse().ok()?, rest.get(..note_len)?))
+impl<'a> LiveEvent<'a> {
+    /// The events of one published batch, in order, without reading them: most are
+    /// dropped on their seq alone (the storing node hears its own). `None` when any part
+    /// is unreadable.
+    pub fn batch(mut payload: &'a str) -> Option<Vec<LiveEvent<'a>>> {
+        let mut events = Vec::with_capacity(1);
+        while !payload.is_empty() {
+            let (seq, rest) = payload.split_once(' ')?;
+            let (note_len, rest) = rest.split_once(' ')?;
+            let (json_len, rest) = rest.split_once(' ')?;
+            let note_len: usize = note_len.parse().ok()?;
+            let json_len: usize = json_len.parse().ok()?;
+            let note = rest.get(..note_len)?;
+            let json = rest.get(note_len..note_len.checked_add(json_len)?)?;
+            payload = rest.get(note_len + json_len..)?;
+            events.push(LiveEvent {
+                seq: seq.parse().ok()?,
+                note,
+                json,
+            });
+        }
+        Some(events)
     }
 
-    /// The whole message; `None` for anything else.
-    pub fn parse(conversation_id: &str, payload: &str) -> Option<LiveEvent> {
-        let (seq, note) = Self::header(payload)?;
-        let json = payload.get(payload.find(' ')? + 1..)?;
-        let json = json.get(json.find(' ')? + 1 + note.len()..)?;
-        let stored: StoredEvent = serde_json::from_str(json).ok()?;
-        Some(LiveEvent {
-            seq,
-            event: stored.into_event(conversation_id, seq),
-        })
+    /// The event itself; `None` when it does not parse.
+    pub fn event(&self, conversation_id: &str) -> Option<Event> {
+        let stored: StoredEvent = serde_json::from_str(self.json).ok()?;
+        Some(stored.into_event(conversation_id, self.seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveEvent;
+
+    #[test]
+    fn a_published_batch_reads_back_event_by_event() {
+        let first = r#"{"type":"message","text":"héllo"}"#;
+        let second = r#"{"type":"message","text":"x y"}"#;
+        let note = r#"{"node":"n1"}"#;
+        let payload = format!(
+            "7 0 {} {first}8 {} {} {note}{second}",
+            first.len(),
+            note.len(),
+            second.len()
+        );
+        let events = LiveEvent::batch(&payload).expect("readable");
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].seq, events[0].note), (7, ""));
+        assert_eq!((events[1].seq, events[1].note), (8, note));
+        assert_eq!(events[1].json, second);
+        assert!(LiveEvent::batch("7 0 99 {}").is_none(), "length past the end");
+        assert!(LiveEvent::batch("x 0 2 {}").is_none(), "seq not a number");
+        // A length that would cut a character in two is refused, not a panic.
+        assert!(LiveEvent::batch("1 0 1 é").is_none());
     }
 }

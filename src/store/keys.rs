@@ -9,6 +9,8 @@ pub fn events(id: &str) -> String {
     format!("sb:{{{id}}}:events")
 }
 
+/// The `client_msg_id → seq` hash of versions before issue 19 (the conversation task now
+/// answers repeats from the stream); still deleted with its conversation.
 pub fn client_msg_ids(id: &str) -> String {
     format!("sb:{{{id}}}:msgids")
 }

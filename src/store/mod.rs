@@ -10,6 +10,7 @@
 //! quickly instead of hanging a client.
 
 mod agents;
+mod append;
 mod attachments;
 mod canned;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub(crate) use connection::RedisConn;
 use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
+pub use append::Appended;
 pub use attachments::{Added, NOT_DUE};
 pub use canned::{CannedRecord, CannedWrite};
 pub use coordination::Reservation;

@@ -19,7 +19,8 @@ use crate::protocol::Event;
 /// Audit entries kept (approximately): older ones are trimmed as new ones arrive.
 const AUDIT_KEEP: u64 = 100_000;
 
-/// One conversation as held in Redis: its state hash, every event, its idempotency keys.
+/// One conversation as held in Redis: its state hash, every event, its idempotency keys
+/// (`client_msg_id` → seq, from the events).
 #[derive(Debug, Serialize)]
 pub struct HeldConversation {
     pub conversation_id: String,
@@ -179,9 +180,19 @@ impl Store {
                 continue; // expired since it was indexed
             }
             let events = self.all_events(&id).await?;
-            let client_msg_ids = self
-                .hash("privacy_msgids", keys::client_msg_ids(&id))
-                .await?;
+            // The idempotency keys are the ids the events carry (the first one's seq).
+            let mut client_msg_ids = HashMap::new();
+            for event in &events {
+                if let crate::protocol::EventBody::Message {
+                    client_msg_id: Some(msg_id),
+                    ..
+                } = &event.body
+                {
+                    client_msg_ids
+                        .entry(msg_id.clone())
+                        .or_insert_with(|| event.seq.to_string());
+                }
+            }
             conversations.push(HeldConversation {
                 conversation_id: id,
                 state,

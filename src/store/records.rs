@@ -196,7 +196,8 @@ impl Requirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
     Stored(u64),
-    /// The `client_msg_id` was seen before: this is the first one's seq.
+    /// The `client_msg_id` was seen before: this is the first one's seq (the
+    /// conversation task answers this; the store never does).
     Duplicate(u64),
     NotFound,
     WrongState,
@@ -206,7 +207,6 @@ pub enum AppendOutcome {
 pub struct AppendItem<'a> {
     /// The event in its stored form, from [`stored_event_json`].
     pub stored: &'a str,
-    pub client_msg_id: Option<&'a str>,
     pub requirement: &'a Requirement,
     pub updates: &'a [Update],
     /// Published with the event only (see [`APPEND`]).
@@ -220,7 +220,6 @@ pub(super) fn push_append_args(
 ) {
     invocation
         .arg(item.stored)
-        .arg(item.client_msg_id.unwrap_or(""))
         .arg(item.requirement.wire().as_ref())
         .arg(item.note)
         .arg(item.updates.len());
@@ -230,12 +229,11 @@ pub(super) fn push_append_args(
     }
 }
 
-pub(super) fn decode_append(status: i64, seq: i64) -> StoreResult<AppendOutcome> {
-    match (status, seq) {
-        (1, seq) => Ok(AppendOutcome::Stored(seq as u64)),
-        (0, seq) => Ok(AppendOutcome::Duplicate(seq as u64)),
-        (-1, _) => Ok(AppendOutcome::NotFound),
-        (-2, _) => Ok(AppendOutcome::WrongState),
-        other => Err(StoreError::Corrupt(format!("append answered {other:?}"))),
+/// One event's answer from the append script: its seq, or -2 for the wrong state.
+pub(super) fn decode_append(answer: i64) -> StoreResult<AppendOutcome> {
+    match answer {
+        -2 => Ok(AppendOutcome::WrongState),
+        seq if seq > 0 => Ok(AppendOutcome::Stored(seq as u64)),
+        other => Err(StoreError::Corrupt(format!("append answered {other}"))),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Map;
 use switchboard::{
     protocol::{EventBody, Party, Role, StoredEvent},
-    store::{AppendItem, AppendOutcome, NewConversation, Requirement, Store, Update},
+    store::{AppendItem, AppendOutcome, Appended, NewConversation, Requirement, Store, Update},
 };
 
 use super::RedisServer;
@@ -54,7 +54,6 @@ pub async fn create_conversation(store: &Store, id: &str, visitor_id: &str) {
 /// One event to append, with what the append requires and changes.
 pub struct Append {
     pub body: EventBody,
-    pub client_msg_id: Option<&'static str>,
     pub requirement: Requirement,
     pub updates: Vec<Update>,
 }
@@ -64,15 +63,9 @@ impl Append {
     pub fn event(body: EventBody) -> Append {
         Append {
             body,
-            client_msg_id: None,
             requirement: Requirement::Open,
             updates: Vec::new(),
         }
-    }
-
-    pub fn with_id(mut self, client_msg_id: &'static str) -> Append {
-        self.client_msg_id = Some(client_msg_id);
-        self
     }
 
     pub fn requiring(mut self, requirement: Requirement) -> Append {
@@ -86,18 +79,33 @@ impl Append {
     }
 }
 
-/// Appends `items` to conversation `id` in one batch.
+/// Appends `items` to conversation `id` in one batch, as a writer that has read the
+/// whole stream (or to a missing conversation).
 pub async fn append(store: &Store, id: &str, items: &[Append]) -> Vec<AppendOutcome> {
-    append_above(store, id, 0, items).await
+    let last_seq = store
+        .conversation(id)
+        .await
+        .expect("read conversation")
+        .map_or(0, |record| record.last_seq);
+    append_above(store, id, last_seq, items).await
 }
 
-/// Like [`append`], from a node that has delivered up to `delivered` already.
+/// Like [`append`], from a writer that has seen the stream up to `expected`, which must
+/// be at least what the stream holds.
 pub async fn append_above(
     store: &Store,
     id: &str,
-    delivered: u64,
+    expected: u64,
     items: &[Append],
 ) -> Vec<AppendOutcome> {
+    match try_append(store, id, expected, items).await {
+        Appended::Done(outcomes) => outcomes,
+        other => panic!("append on top of {expected} answered {other:?}"),
+    }
+}
+
+/// Appends `items` on top of `expected`, whatever Redis answers.
+pub async fn try_append(store: &Store, id: &str, expected: u64, items: &[Append]) -> Appended {
     let stored: Vec<String> = items
         .iter()
         .map(|item| StoredEvent::json(7, &item.body).expect("serialize"))
@@ -107,14 +115,13 @@ pub async fn append_above(
         .zip(&stored)
         .map(|(item, stored)| AppendItem {
             stored,
-            client_msg_id: item.client_msg_id,
             requirement: &item.requirement,
             updates: &item.updates,
             note: "",
         })
         .collect();
     store
-        .append_batch(id, delivered, &batch)
+        .append_batch(id, expected, &batch)
         .await
         .expect("append batch")
 }

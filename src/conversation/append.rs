@@ -1,0 +1,288 @@
+//! The conversation task's appends: who may append, a repeated `client_msg_id` answered
+//! from what the task has seen (`seen`), one script call per batch, and a retry on top
+//! of whatever another writer stored in between (the script refuses a batch appended on
+//! a stream the task has not read whole: `store::Appended::Behind`).
+
+use super::{seen::SeenIds, task::ConversationTask, AppendRequest, Reply};
+use crate::{
+    error::{Error, Result},
+    protocol::StoredEvent,
+    store::{AppendItem, AppendOutcome, Appended, Update},
+};
+
+/// Tries at storing one batch while other writers keep storing in between; each try
+/// first reads what they stored. Two nodes writing the same chat at once settle in two.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Events read per round trip when the task builds its index of ids.
+const INDEX_PAGE: usize = 500;
+
+pub(super) type Pending = (Box<AppendRequest>, Reply<AppendOutcome>);
+
+impl ConversationTask {
+    /// Stores a batch of appends in one round trip and answers each.
+    pub(super) async fn append_batch(&mut self, batch: Vec<Pending>) {
+        let mut round = batch;
+        while !round.is_empty() {
+            round = self.append_round(round).await;
+        }
+    }
+
+    /// One round; answers what it holds back for the next (an id repeated within this
+    /// round: the next one answers it from the first one's stored seq).
+    async fn append_round(&mut self, batch: Vec<Pending>) -> Vec<Pending> {
+        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        for (request, reply) in batch {
+            let permitted = match self.permit(&request.author, request.permission).await {
+                Ok(()) => self.fenced(&request).await,
+                Err(err) => Err(err),
+            };
+            match permitted {
+                Ok(()) => pending.push((request, reply)),
+                Err(err) => self.answer(&request, Err(err), reply),
+            }
+        }
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        if self.needs_resync {
+            if let Err(err) = self.catch_up(u64::MAX).await {
+                self.answer_all(pending, &err);
+                return Vec::new();
+            }
+        }
+        let mut held = Vec::new();
+        for _ in 0..MAX_ATTEMPTS {
+            let (fresh, repeated) = match self.without_duplicates(pending).await {
+                Ok(split) => split,
+                Err((err, pending)) => {
+                    self.answer_all(pending, &err);
+                    return held;
+                }
+            };
+            held.extend(repeated);
+            pending = fresh;
+            if pending.is_empty() {
+                return held;
+            }
+            match self.try_store(pending).await {
+                None => return held,
+                Some(behind) => pending = behind,
+            }
+            // Another writer stored events this task had not seen: read them (they may
+            // hold one of these ids), then try again on top of them.
+            if let Err(err) = self.catch_up(u64::MAX).await {
+                self.needs_resync = true;
+                self.answer_all(pending, &err);
+                return held;
+            }
+        }
+        self.answer_all(pending, &Error::Unavailable);
+        held
+    }
+
+    /// Stores `pending` on top of what this task has seen. Answers every request, or
+    /// hands them all back when the stream had moved on (nothing stored).
+    async fn try_store(&mut self, pending: Vec<Pending>) -> Option<Vec<Pending>> {
+        let ts = crate::clock::now_ms();
+        // What each request changes, plus its milestone from the membership as it stands
+        // now (a retry after reading another writer's events may find none left).
+        let updates: Vec<Vec<Update>> = pending
+            .iter()
+            .map(|(request, _)| {
+                let mut updates = request.updates.clone();
+                if let Some(members) = &self.members {
+                    updates.extend(members.milestone(&request.body, ts));
+                }
+                updates
+            })
+            .collect();
+        // Each event is serialized once: the stored form goes to Redis and the frame
+        // members get is spliced from it.
+        let mut stored_forms = Vec::with_capacity(pending.len());
+        for (request, _) in &pending {
+            match StoredEvent::json(ts, &request.body) {
+                Ok(json) => stored_forms.push(json),
+                Err(err) => {
+                    let err = Error::from(crate::store::StoreError::from(err));
+                    self.answer_all(pending, &err);
+                    return None;
+                }
+            }
+        }
+        let notes: Vec<String> = pending
+            .iter()
+            .map(|(request, _)| {
+                request
+                    .remote_ack
+                    .as_ref()
+                    .and_then(|ack| serde_json::to_string(ack).ok())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let items: Vec<AppendItem<'_>> = pending
+            .iter()
+            .zip(&stored_forms)
+            .zip(&notes)
+            .zip(&updates)
+            .map(|((((request, _), stored), note), updates)| AppendItem {
+                stored,
+                requirement: &request.requirement,
+                updates,
+                note,
+            })
+            .collect();
+        let appended = self
+            .owner
+            .deps
+            .store
+            .append_batch(&self.id, self.delivered, &items)
+            .await;
+        drop(items);
+        let outcomes = match appended {
+            Ok(Appended::Behind { last }) => {
+                tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
+                return Some(pending);
+            }
+            Ok(Appended::Done(outcomes)) => self.replicated(outcomes).await,
+            Err(err) => Err(Error::from(err)),
+        };
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // The script may or may not have run: re-read before delivering more.
+                self.needs_resync = true;
+                self.answer_all(pending, &err);
+                return None;
+            }
+        };
+        for ((((mut request, reply), outcome), stored), updates) in pending
+            .into_iter()
+            .zip(outcomes)
+            .zip(stored_forms)
+            .zip(updates)
+        {
+            request.updates = updates;
+            let outcome = self.stored(*request, ts, &stored, outcome).await;
+            // `stored` consumed the request; answer failures from what the outcome says.
+            let _ignored_if_requester_left = reply.send(outcome);
+        }
+        None
+    }
+
+    /// With `[limits] replicated_acks`, acks only once a replica has the events: a
+    /// failover cannot lose them.
+    async fn replicated(&self, outcomes: Vec<AppendOutcome>) -> Result<Vec<AppendOutcome>> {
+        let any_stored = outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)));
+        if self.owner.deps.replicated_acks && any_stored {
+            let key = crate::store::keys::conversation(&self.id);
+            self.owner.deps.store.wait_replicated(&key).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Answers requests whose `client_msg_id` was stored before (acked with the first
+    /// one's seq, nothing stored) and sets aside a second request with the same id as an
+    /// earlier one of this round. Hands back the rest.
+    #[allow(clippy::type_complexity)]
+    async fn without_duplicates(
+        &mut self,
+        pending: Vec<Pending>,
+    ) -> std::result::Result<(Vec<Pending>, Vec<Pending>), (Error, Vec<Pending>)> {
+        if pending.iter().all(|(request, _)| request.client_msg_id.is_none()) {
+            return Ok((pending, Vec::new()));
+        }
+        if let Err(err) = self.index_ids().await {
+            return Err((err, pending));
+        }
+        let mut fresh = Vec::with_capacity(pending.len());
+        let mut repeated = Vec::new();
+        let mut in_round = std::collections::HashSet::new();
+        let mut pending = pending.into_iter();
+        while let Some((request, reply)) = pending.next() {
+            let Some(id) = request.client_msg_id.clone() else {
+                fresh.push((request, reply));
+                continue;
+            };
+            if !in_round.insert(id.clone()) {
+                repeated.push((request, reply));
+                continue;
+            }
+            match self.stored_seq_of(&id).await {
+                Ok(Some(seq)) => {
+                    self.ack(request.ack, seq);
+                    let _ignored_if_requester_left = reply.send(Ok(AppendOutcome::Duplicate(seq)));
+                }
+                Ok(None) => fresh.push((request, reply)),
+                Err(err) => {
+                    let mut rest = fresh;
+                    rest.push((request, reply));
+                    rest.extend(repeated);
+                    rest.extend(pending);
+                    return Err((err, rest));
+                }
+            }
+        }
+        Ok((fresh, repeated))
+    }
+
+    /// Makes the index of ids cover every event up to what this task has delivered,
+    /// reading the stream once (the first append with an id, or after a skipped event).
+    async fn index_ids(&mut self) -> Result<()> {
+        if self
+            .seen
+            .as_ref()
+            .is_some_and(|seen| seen.through() >= self.delivered)
+        {
+            return Ok(());
+        }
+        let mut seen = self.seen.take().unwrap_or_default();
+        let until = self.delivered;
+        let mut after = seen.through();
+        while after < until {
+            let (events, more) = self
+                .owner
+                .deps
+                .store
+                .history_in_order(&self.id, after, INDEX_PAGE)
+                .await?;
+            let Some(last) = events.last().map(|event| event.seq) else {
+                break;
+            };
+            for event in events.iter().filter(|event| event.seq <= until) {
+                seen.record_read(event);
+            }
+            after = last;
+            if !more {
+                break;
+            }
+        }
+        self.seen = Some(SeenIds::covering(seen, until));
+        Ok(())
+    }
+
+    /// The seq of the stored event carrying `id`, confirmed by reading it.
+    async fn stored_seq_of(&self, id: &str) -> Result<Option<u64>> {
+        let Some(seq) = self.seen.as_ref().and_then(|seen| seen.candidate(id)) else {
+            return Ok(None);
+        };
+        let (events, _) = self
+            .owner
+            .deps
+            .store
+            .history_in_order(&self.id, seq.saturating_sub(1), 1)
+            .await?;
+        let confirmed = events.first().is_some_and(|event| {
+            event.seq == seq && super::seen::client_msg_id(&event.body) == Some(id)
+        });
+        Ok(confirmed.then_some(seq))
+    }
+
+    fn answer_all(&self, pending: Vec<Pending>, err: &Error) {
+        for (request, reply) in pending {
+            self.answer(&request, Err(err.clone()), reply);
+        }
+    }
+}

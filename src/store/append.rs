@@ -1,0 +1,190 @@
+//! Appending events to a conversation: one Lua script call per batch of a
+//! conversation's queued events. `seq` is assigned inside the script together with the
+//! `XADD`, so it is gapless and strictly increasing whatever node or restart stores the
+//! event, and the batch is published on the conversation's live channel in the same call.
+//!
+//! The caller says up to which seq it has seen the stream (`expected`). If another writer
+//! (another node's task of the same conversation) stored something after that, the script
+//! stores nothing and answers [`Appended::Behind`]: the caller reads what it missed and
+//! tries again. So a writer only ever appends on top of a stream it has read whole, which
+//! is what lets the conversation task answer a repeated `client_msg_id` from memory
+//! (`conversation::seen`) instead of the script writing a hash field per message.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use super::{
+    keys,
+    records::{decode_append, push_append_args, AppendItem, AppendOutcome},
+    Store, StoreError, StoreResult,
+};
+
+/// Appends a batch of events to one conversation, each as if alone, in order.
+/// KEYS: conversation hash, events stream.
+/// ARGV: the publish command (`PUBLISH`, `SPUBLISH` or "" for none), the live channel,
+/// `expected` (the highest seq the caller has seen; it has read every event up to it),
+/// then for each event: event JSON, requirement, a note published with the event (an ack
+/// for a connection on another node) or "", the number of field/value pairs to set, then
+/// those pairs.
+/// Returns `{-1}` when there is no such conversation, `{-3, last_seq}` when the stream
+/// holds events after `expected` (nothing stored), else `{1, r1, r2, …}` with per event
+/// its seq, or -2 when it was not in the required state.
+///
+/// New seqs continue above `expected` even when Redis holds less (an asynchronous
+/// replica promoted in a failover lost the last appends): no client ever sees one seq
+/// twice with different events.
+///
+/// The stored events go out as one message on the live channel: per event
+/// `<seq> <note length> <event length> <note><event JSON>`, concatenated (read by
+/// `feed::LiveEvent::batch`). One script call and one publish per batch rather than per
+/// event: the per-call cost in Redis (argument handling, Lua entry, reply, the pub/sub
+/// fan-out) was most of the cost of a chat message.
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local head = redis.call('HMGET', KEYS[1], 'state', 'last_seq')
+-- A conversation always has a state, so a missing one means no conversation.
+local state = head[1]
+if not state then return {-1} end
+local last = tonumber(head[2]) or 0
+local expected = tonumber(ARGV[3]) or 0
+if last > expected then return {-3, last} end
+last = expected
+local publish, channel = ARGV[1], ARGV[2]
+local out = {1}
+local hint = {}
+local i = 4
+while i <= #ARGV do
+  local json, need, note = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local pairs = tonumber(ARGV[i + 3])
+  local first, final = i + 4, i + 3 + 2 * pairs
+  i = final + 1
+  local ok = true
+  if need == 'open' and state == 'closed' then
+    ok = false
+  elseif string.sub(need, 1, 6) == 'owned:' then
+    -- Read here, not once per batch: an earlier event of this batch may have set it.
+    local owner = redis.call('HGET', KEYS[1], 'agent') or ''
+    ok = state ~= 'closed' and 'owned:' .. owner == need
+  elseif need == 'closed_unrated' then
+    ok = state == 'closed' and redis.call('HEXISTS', KEYS[1], 'rated') == 0
+    if ok then redis.call('HSET', KEYS[1], 'rated', '1') end
+  end
+  if ok then
+    last = last + 1
+    -- Integer formatting: Lua's own number-to-string goes through printf's float path.
+    local seq_text = string.format('%d', last)
+    redis.call('XADD', KEYS[2], seq_text .. '-0', 'e', json)
+    if publish ~= '' then
+      hint[#hint + 1] = seq_text .. ' ' .. #note .. ' ' .. #json .. ' ' .. note .. json
+    end
+    if pairs > 0 then
+      redis.call('HSET', KEYS[1], unpack(ARGV, first, final))
+      for f = first, final, 2 do
+        if ARGV[f] == 'state' then state = ARGV[f + 1] end
+      end
+    end
+    out[#out + 1] = last
+  else
+    out[#out + 1] = -2
+  end
+end
+if #hint > 0 then
+  redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
+  redis.call(publish, channel, table.concat(hint))
+elseif last > (tonumber(head[2]) or 0) then
+  redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
+end
+return out
+"#,
+    )
+});
+
+/// What Redis did with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Each event's outcome, in order.
+    Done(Vec<AppendOutcome>),
+    /// The stream holds events after the caller's `expected`, up to `last`: nothing was
+    /// stored. Read them, then try again.
+    Behind { last: u64 },
+}
+
+impl Store {
+    /// Appends several events of one conversation in one round trip, in order, on top of
+    /// a stream the caller has read up to `expected` (see the module head). The script
+    /// either ran whole or not at all, so a retry after `NOSCRIPT` (a restarted Redis)
+    /// cannot store anything twice.
+    pub async fn append_batch(
+        &self,
+        conversation_id: &str,
+        expected: u64,
+        items: &[AppendItem<'_>],
+    ) -> StoreResult<Appended> {
+        if items.is_empty() {
+            return Ok(Appended::Done(Vec::new()));
+        }
+        let mut invocation = APPEND.key(keys::conversation(conversation_id));
+        invocation
+            .key(keys::events(conversation_id))
+            .arg(self.publish_command())
+            .arg(keys::live(conversation_id))
+            .arg(expected);
+        for item in items {
+            push_append_args(&mut invocation, item);
+        }
+        let mut conn = self.conn();
+        let replies: Vec<i64> = self
+            .run("append_batch", async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        decode_batch(&replies, items.len())
+    }
+}
+
+fn decode_batch(replies: &[i64], events: usize) -> StoreResult<Appended> {
+    match replies {
+        [-1] => Ok(Appended::Done(vec![AppendOutcome::NotFound; events])),
+        [-3, last] => Ok(Appended::Behind {
+            last: u64::try_from(*last)
+                .map_err(|_| StoreError::Corrupt(format!("last_seq {last}")))?,
+        }),
+        [1, outcomes @ ..] if outcomes.len() == events => outcomes
+            .iter()
+            .map(|&answer| decode_append(answer))
+            .collect::<StoreResult<Vec<_>>>()
+            .map(Appended::Done),
+        other => Err(StoreError::Corrupt(format!(
+            "append batch of {events} answered {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_decode_per_event() {
+        assert_eq!(
+            decode_batch(&[1, 5, -2, 6], 3).expect("decodes"),
+            Appended::Done(vec![
+                AppendOutcome::Stored(5),
+                AppendOutcome::WrongState,
+                AppendOutcome::Stored(6)
+            ])
+        );
+        assert_eq!(
+            decode_batch(&[-1], 2).expect("decodes"),
+            Appended::Done(vec![AppendOutcome::NotFound; 2])
+        );
+        assert_eq!(
+            decode_batch(&[-3, 9], 2).expect("decodes"),
+            Appended::Behind { last: 9 }
+        );
+        assert!(decode_batch(&[1, 5], 2).is_err(), "one answer short");
+        assert!(decode_batch(&[-3, -1], 1).is_err(), "negative last_seq");
+    }
+}
