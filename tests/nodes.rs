@@ -346,9 +346,11 @@ async fn send_burst(
     for i in 0..count {
         for id in [format!("{name}-{i}"), format!("{other}-{i}")] {
             let req = tab.req();
-            tab.send(json!({"type": "message", "req": req, "conversation_id": conversation,
-                            "text": id, "client_msg_id": id}))
-                .await;
+            tab.send(
+                json!({"type": "message", "req": req, "conversation_id": conversation,
+                            "text": id, "client_msg_id": id}),
+            )
+            .await;
             reqs.push((req, id));
         }
     }

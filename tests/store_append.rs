@@ -8,8 +8,7 @@
 mod common;
 
 use common::store_fixtures::{
-    append, append_above, connect_store, create_conversation, customer_message, try_append,
-    Append,
+    append, append_above, connect_store, create_conversation, customer_message, try_append, Append,
 };
 use common::*;
 use switchboard::protocol::{ConversationState, EventBody};
@@ -42,16 +41,7 @@ async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
     create_conversation(&store, "c_close", "v_1").await;
 
     let close = item("closing").updating(Update::State(ConversationState::Closed));
-    let outcomes = append(
-        &store,
-        "c_close",
-        &[
-            item("before"),
-            close,
-            item("after"),
-        ],
-    )
-    .await;
+    let outcomes = append(&store, "c_close", &[item("before"), close, item("after")]).await;
     assert_eq!(
         outcomes,
         vec![

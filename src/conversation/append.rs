@@ -191,7 +191,10 @@ impl ConversationTask {
         &mut self,
         pending: Vec<Pending>,
     ) -> std::result::Result<(Vec<Pending>, Vec<Pending>), (Error, Vec<Pending>)> {
-        if pending.iter().all(|(request, _)| request.client_msg_id.is_none()) {
+        if pending
+            .iter()
+            .all(|(request, _)| request.client_msg_id.is_none())
+        {
             return Ok((pending, Vec::new()));
         }
         if let Err(err) = self.index_ids().await {

@@ -386,7 +386,10 @@ mod tests {
         assert_eq!((events[0].seq, events[0].note), (7, ""));
         assert_eq!((events[1].seq, events[1].note), (8, note));
         assert_eq!(events[1].json, second);
-        assert!(LiveEvent::batch("7 0 99 {}").is_none(), "length past the end");
+        assert!(
+            LiveEvent::batch("7 0 99 {}").is_none(),
+            "length past the end"
+        );
         assert!(LiveEvent::batch("x 0 2 {}").is_none(), "seq not a number");
         // A length that would cut a character in two is refused, not a panic.
         assert!(LiveEvent::batch("1 0 1 é").is_none());

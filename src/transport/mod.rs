@@ -131,8 +131,10 @@ async fn run(
         Arc::clone(&hub.send_budget),
         hub.metrics.slow_reader_closes.clone(),
     );
+    // Boxed for the same reason as a request in `read_loop`: its state is freed before
+    // the connection settles into reading.
     let (mut session, welcome) =
-        match Session::start(&hub, endpoint.role(), hello, &conn, client).await {
+        match Box::pin(Session::start(&hub, endpoint.role(), hello, &conn, client)).await {
             Ok(started) => started,
             Err(failure) => {
                 let (code, reason) = failure.close();
@@ -243,7 +245,9 @@ async fn read_loop(
                 continue;
             }
         };
-        let outcome = session.handle(hub, conn, req.clone(), frame).await;
+        // Boxed: an idle connection waits in this loop, and an inline request future
+        // would make every connection's task as large as the largest request's state.
+        let outcome = Box::pin(session.handle(hub, conn, req.clone(), frame)).await;
         match outcome {
             Ok(Reply::Ack(body)) => {
                 if let Some(req) = req {
