@@ -283,7 +283,8 @@
     sock.onopen = function () {
       if (S.ws !== sock) return;
       S.lastHeard = Date.now();
-      var hello = { type: 'hello', role: 'customer' };
+      // No echo: our own message comes back as its ack (with seq and ts), not a second frame.
+      var hello = { type: 'hello', role: 'customer', echo: false };
       var tok = get(local, 'session');
       if (tok) hello.session = tok;
       if (ds.name) hello.name = ds.name;
@@ -686,6 +687,9 @@
     request(frame).then(function (ack) {
       it.state = 'stored'; it.seq = ack.seq;
       var c = S.convs[it.conv];
+      // Without echo the ack stands for the event (after every event below it): rebuilt and
+      // taken like a live one. No `ts` (a resend's ack): the event comes, or history brings it.
+      if (typeof ack.ts === 'number') onEvent(ownEvent(it, ack));
       if (c && c.applied >= ack.seq) { var i = S.outbox.indexOf(it); if (i >= 0) S.outbox.splice(i, 1); }
       saveOutbox(); render();
     }, function (err) {
@@ -693,6 +697,13 @@
       retryOrFail(it, err);
     });
     saveOutbox(); render();
+  }
+
+  function ownEvent(it, ack) {
+    var ev = { type: 'event', conversation_id: it.conv, seq: ack.seq, ts: ack.ts, kind: 'message',
+      from: { role: 'customer', id: S.visitorId }, text: it.text, client_msg_id: it.cmid };
+    if (it.attachment) ev.attachment = it.attachment;
+    return ev;
   }
 
   function retryOrFail(it, err) {

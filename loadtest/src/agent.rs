@@ -247,6 +247,7 @@ impl Agent {
             token: Some(&self.spec.token),
             session: None,
             name: None,
+            echo: (!self.shared.scenario.echo).then_some(false),
         })
         .await?;
         let conversations = loop {
@@ -349,6 +350,7 @@ impl Agent {
             In::Ack {
                 req,
                 seq,
+                ts,
                 events,
                 more,
                 ..
@@ -373,12 +375,18 @@ impl Agent {
                     Metrics::count(&self.metrics().counters.messages_acked);
                     self.shared.failover.traffic(&mut self.moving);
                     let id = payload::reply_id(&due.customer_msg);
+                    let conn = ws.conn;
+                    let conv = self.conv(&due.conversation_id);
                     match seq {
-                        Some(seq) => self
-                            .conv(&due.conversation_id)
-                            .record
-                            .acked
-                            .push(Acked { seq, id }),
+                        Some(seq) => {
+                            // With `ts` the ack stands for the event (no echo): what
+                            // reading our reply would have noted, noted now.
+                            if ts.is_some() {
+                                conv.record.seen.acked(conn, seq);
+                                conv.replied.insert(due.customer_msg.clone());
+                            }
+                            conv.record.acked.push(Acked { seq, id });
+                        }
                         None => self.metrics().error("ack_without_seq"),
                     }
                     if due.transfer_after {

@@ -265,6 +265,7 @@ impl Customer {
             token: None,
             session: self.session.as_deref(),
             name: Some(&name),
+            echo: (!shared.scenario.echo).then_some(false),
         })
         .await?;
         let deadline = Instant::now() + ANSWER_TIMEOUT;
@@ -596,6 +597,7 @@ impl Customer {
                 req,
                 conversation_id,
                 seq,
+                ts,
                 events,
                 more,
             } => {
@@ -622,10 +624,17 @@ impl Customer {
                         self.shared.failover.traffic(&mut self.moving);
                         if let Some(unacked) = chat.unacked.remove(&n) {
                             match seq {
-                                Some(seq) => chat.acked.push(Acked {
-                                    seq,
-                                    id: unacked.id,
-                                }),
+                                Some(seq) => {
+                                    // With `ts` the ack stands for the event (no echo); a
+                                    // resend's ack has none and its event may be long past.
+                                    if ts.is_some() {
+                                        chat.seen.acked(conn, seq);
+                                    }
+                                    chat.acked.push(Acked {
+                                        seq,
+                                        id: unacked.id,
+                                    })
+                                }
                                 None => self.metrics().error("ack_without_seq"),
                             }
                         }

@@ -69,6 +69,7 @@ async fn hello(url: &str, ids: &ConnIds) -> anyhow::Result<Ws> {
         token: None,
         session: None,
         name: None,
+        echo: None,
     })
     .await?;
     loop {

@@ -15,6 +15,7 @@
 //! think_ms = 50          # agent think time before each reply
 //! transfer_ratio = 0.1   # share of chats the agent hands off mid-chat
 //! reconnect_ratio = 0.1  # share of chats whose customer drops and resumes mid-chat
+//! echo = false           # true: clients get their own messages' events (the contract's default)
 //!
 //! [[topic]]
 //! name = "general"
@@ -83,6 +84,10 @@ pub struct Scenario {
     pub transfer_ratio: f64,
     pub transfer_to: TransferTo,
     pub reconnect_ratio: f64,
+    /// Whether clients leave `echo` on in `hello` and get their own messages' events
+    /// back. Off by default (issue 19): the ack stands for them, as in the widget and
+    /// the console, and a message costs the hub one frame less.
+    pub echo: bool,
     #[serde(rename = "topic")]
     pub topics: Vec<TopicMix>,
     /// How long a customer waits for an agent to join before giving up on the chat.
@@ -109,6 +114,7 @@ impl Default for Scenario {
             transfer_ratio: 0.0,
             transfer_to: TransferTo::Topic,
             reconnect_ratio: 0.0,
+            echo: false,
             topics: vec![TopicMix {
                 name: "general".into(),
                 weight: 1,
@@ -169,6 +175,10 @@ pub struct ScenarioArgs {
     /// Share of chats whose customer drops the socket mid-chat and resumes (0..1).
     #[arg(long)]
     pub reconnect_ratio: Option<f64>,
+    /// Clients keep the contract's echo: each gets its own messages' events besides the
+    /// acks (by default they say `echo: false` in `hello`).
+    #[arg(long)]
+    pub echo: bool,
     /// Topic of the mix as NAME[:WEIGHT[:SKILL+SKILL…]], repeatable (replaces the file's).
     #[arg(long = "topic")]
     pub topics: Vec<String>,
@@ -251,6 +261,9 @@ impl Scenario {
             reply_timeout_ms <- reply_timeout_ms,
             seed <- seed,
         );
+        if args.echo {
+            s.echo = true;
+        }
         if !args.topics.is_empty() {
             s.topics = args
                 .topics

@@ -190,6 +190,14 @@ impl SeenLog {
         self.seen.insert(seq)
     }
 
+    /// Notes the ack of the client's own message on connection `conn` when the hub sends
+    /// no event for it (`echo: false`, issue 19): the ack comes after every event below
+    /// its seq and before any above, so it takes the event's place in that connection's
+    /// order, and an echoed event after it is a duplicate.
+    pub fn acked(&mut self, conn: u64, seq: u64) {
+        self.live(conn, seq);
+    }
+
     /// Notes an event read in a `history` answer. Returns whether it was new to the client.
     pub fn history(&mut self, seq: u64) -> bool {
         self.seen.insert(seq)
@@ -980,6 +988,31 @@ mod tests {
             }]
         );
         assert!(v.summary().starts_with("FAILED: 1 lost"), "{}", v.summary());
+    }
+
+    /// Without echo (issue 19) the customer's own message (3) reaches it as its ack, on
+    /// the same connection and in the same place: clean. Echoed anyway, it is a duplicate;
+    /// acked after a later event, it is out of order.
+    #[test]
+    fn an_ack_in_place_of_the_own_event_keeps_the_order_checks() {
+        let echo_free = |customer_reads: &[(bool, u64)]| {
+            let (mut customer, agent) = clean();
+            customer.seen = SeenLog::default();
+            for &(is_ack, seq) in customer_reads {
+                if is_ack {
+                    customer.seen.acked(1, seq);
+                } else {
+                    customer.seen.live(1, seq);
+                }
+            }
+            verdict(customer, vec![agent])
+        };
+        let v = echo_free(&[(false, 1), (false, 2), (true, 3), (false, 4), (false, 5)]);
+        assert!(v.is_clean(), "{:?}", v.problems);
+        let v = echo_free(&[(false, 1), (false, 2), (true, 3), (false, 3), (false, 4)]);
+        assert_eq!(v.counts().get("duplicate"), Some(&1), "{:?}", v.problems);
+        let v = echo_free(&[(false, 1), (false, 2), (false, 4), (true, 3), (false, 5)]);
+        assert_eq!(v.counts().get("out_of_order"), Some(&1), "{:?}", v.problems);
     }
 
     #[test]

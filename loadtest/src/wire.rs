@@ -18,6 +18,10 @@ pub enum Out<'a> {
         session: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<&'a str>,
+        /// `Some(false)`: our own messages come back as their acks only (issue 19); `None`
+        /// leaves the field out, so the hub echoes as the contract says.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        echo: Option<bool>,
     },
     Status {
         req: &'a str,
@@ -128,6 +132,10 @@ pub enum In {
         conversation_id: Option<String>,
         #[serde(default)]
         seq: Option<u64>,
+        /// A stored message's `ts`, only on a connection that said `echo: false`: the ack
+        /// then stands for the event the hub does not send it.
+        #[serde(default)]
+        ts: Option<u64>,
         #[serde(default)]
         events: Option<Vec<Event>>,
         #[serde(default)]
@@ -312,6 +320,8 @@ struct AckFrame<'a> {
     conversation_id: Option<String>,
     #[serde(default)]
     seq: Option<u64>,
+    #[serde(default)]
+    ts: Option<u64>,
     #[serde(default, borrow)]
     events: Option<Vec<EventFrame<'a>>>,
     #[serde(default)]
@@ -326,6 +336,7 @@ impl From<AckFrame<'_>> for In {
             req: frame.req,
             conversation_id: frame.conversation_id,
             seq: frame.seq,
+            ts: frame.ts,
             events: frame
                 .events
                 .map(|events| events.into_iter().map(Event::from).collect()),
@@ -374,13 +385,14 @@ mod tests {
     }
 
     /// The frames of a chat as the hub writes them (`type` first, compact).
-    const CHAT_FRAMES: [&str; 10] = [
+    const CHAT_FRAMES: [&str; 11] = [
         r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":7,"ts":1763790000123,"kind":"message","from":{"role":"customer","id":"v_9e0f1a2b3c4d5e6f","name":"lt-c3"},"text":"812345 c3.0.4 - xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","client_msg_id":"c3.0.4"}"#,
         r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":2,"ts":1763790000200,"kind":"joined","agent":{"id":"lt1a2b3c-a0","name":"lt1a2b3c-a0"}}"#,
         r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":10,"ts":1795557449115,"kind":"transfer","from_agent":"lt1a2b3c-a0","to_topic":"general"}"#,
         r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":12,"ts":1795557449116,"kind":"left","agent":{"id":"lt1a2b3c-a0","name":"lt1a2b3c-a0"},"reason":"transferred"}"#,
         r#"{"type":"event","conversation_id":"c_00f3a9e1b2c4d5e6","seq":19,"ts":1763790000300,"kind":"closed","by":{"role":"customer","id":"v_1","name":"lt-c3"},"resolution":"resolved","ticket_id":"t_1"}"#,
         r#"{"type":"ack","req":"r12","seq":8}"#,
+        r#"{"type":"ack","req":"r13","seq":9,"ts":1763790000123}"#,
         r#"{"type":"ack","req":"r1","conversation_id":"c_00f3a9e1b2c4d5e6","seq":1}"#,
         r#"{"type":"ack","req":"r5","seq":19,"ticket_id":"t_1"}"#,
         r#"{"type":"ack","req":"r40","events":[{"conversation_id":"c_1","seq":1,"ts":1,"kind":"message","from":{"role":"customer","id":"v_1"},"text":"5 c0.0.0 -","client_msg_id":"c0.0.0"},{"conversation_id":"c_1","seq":2,"ts":2,"kind":"joined","agent":{"id":"a0","name":"a0"}}],"more":true}"#,
@@ -527,9 +539,23 @@ mod tests {
             token: None,
             session: None,
             name: None,
+            echo: None,
         }
         .to_text()
         .expect("serializes");
         assert_eq!(hello, r#"{"type":"hello","role":"customer"}"#);
+        let quiet = Out::Hello {
+            role: "agent",
+            token: Some("t"),
+            session: None,
+            name: None,
+            echo: Some(false),
+        }
+        .to_text()
+        .expect("serializes");
+        assert_eq!(
+            quiet,
+            r#"{"type":"hello","role":"agent","token":"t","echo":false}"#
+        );
     }
 }

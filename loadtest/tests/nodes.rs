@@ -76,7 +76,12 @@ async fn one_hub_listed_twice_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_redis, redis_port) = start_redis(dir.path());
     let (_hub, url, _pid) = start_hub_node(dir.path(), redis_port, &load_config(), Some("a"));
-    let outcome = run_on(format!("{url},{url}"), &scenario(0.0, 0.5), None).await;
+    // With the contract's echo (`--echo`): the other runs cover the default, without.
+    let echoing = Scenario {
+        echo: true,
+        ..scenario(0.0, 0.5)
+    };
+    let outcome = run_on(format!("{url},{url}"), &echoing, None).await;
     assert_clean(&outcome);
     // 6 chats × 7 customer messages, each with a reply.
     assert_eq!(outcome.verdict.messages_checked, 84);

@@ -2,7 +2,7 @@
 //! conversation, in `seq` order, and catching up from the stream when events were stored
 //! elsewhere (another node, a reply lost) or a live hint was missed.
 
-use super::task::ConversationTask;
+use super::{task::ConversationTask, Ack};
 use crate::{
     error::Result,
     protocol::{Audience, CustomerView, Event, EventBody},
@@ -70,9 +70,33 @@ impl ConversationTask {
         }
     }
 
+    /// Acks a stored append and says which connection its event skips: the author's,
+    /// when its `message` asked for no echo (issue 19). That ack carries the event's `ts`
+    /// too, and is queued before the event goes to anyone, so the author still learns of
+    /// its message in `seq` order.
+    pub(super) fn ack_stored(&self, mut ack: Option<Ack>, seq: u64, ts: u64) -> Option<ConnId> {
+        let mut skip = None;
+        if let Some(ack) = ack.as_mut().filter(|ack| !ack.echo) {
+            ack.body.ts = Some(ts);
+            skip = Some(ack.conn.id);
+        }
+        self.ack(ack, seq);
+        skip
+    }
+
     /// Fans `event` out to its recipients; `frame` is its `event` frame when the caller
     /// has it already.
     pub(super) fn deliver(&mut self, event: &Event, frame: Option<crate::protocol::FrameText>) {
+        self.deliver_except(event, frame, None);
+    }
+
+    /// [`Self::deliver`], but not to the connection `skip` (its author, acked instead).
+    pub(super) fn deliver_except(
+        &mut self,
+        event: &Event,
+        frame: Option<crate::protocol::FrameText>,
+        skip: Option<ConnId>,
+    ) {
         if event.seq <= self.delivered {
             return;
         }
@@ -93,6 +117,7 @@ impl ConversationTask {
             CustomerView::Hidden => None,
         };
         self.for_each_recipient(|conn| match conn.audience {
+            _ if Some(conn.id) == skip => {}
             Audience::Staff => {
                 conn.push(staff_text.clone());
             }

@@ -94,6 +94,10 @@ pub struct Ack {
     pub conn: ConnTx,
     pub req: String,
     pub body: AckBody,
+    /// `false` for a `message` from a connection that said `echo: false` (issue 19): the
+    /// ack then carries the event's `ts`, and the event goes to every recipient but
+    /// `conn`. Only a stored message reads it.
+    pub echo: bool,
 }
 
 impl Ack {
@@ -102,6 +106,7 @@ impl Ack {
             conn: conn.clone(),
             req,
             body: AckBody::default(),
+            echo: true,
         }
     }
 

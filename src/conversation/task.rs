@@ -302,7 +302,7 @@ impl ConversationTask {
                         tracing::warn!(cause = %err, "catch-up before delivery failed");
                     }
                 }
-                self.ack(request.ack, seq);
+                let skip = self.ack_stored(request.ack, seq, ts);
                 if let Some(members) = self.members.as_mut() {
                     members.apply(&request.updates, seq);
                 }
@@ -313,7 +313,8 @@ impl ConversationTask {
                     ts,
                     body: request.body,
                 };
-                self.deliver(&event, StoredEvent::event_frame(&self.id, seq, stored));
+                let frame = StoredEvent::event_frame(&self.id, seq, stored);
+                self.deliver_except(&event, frame, skip);
                 if closed {
                     (self.owner.deps.on_closed)(&self.id);
                 }
@@ -384,6 +385,7 @@ impl ConversationTask {
             conn,
             req,
             mut body,
+            ..
         }) = ack
         {
             body.seq = Some(seq);

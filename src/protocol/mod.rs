@@ -59,6 +59,16 @@ pub struct Hello {
     pub name: Option<String>,
     pub email: Option<String>,
     pub identity: Option<Identity>,
+    /// Issue 19: `false` asks the hub not to send this connection the `message` event of
+    /// a `message` it sent and was acked for (the ack then carries the event's `ts`), so
+    /// a busy client reads one frame per message it sends instead of two.
+    #[serde(default = "echo_by_default")]
+    pub echo: bool,
+}
+
+/// The contract sends every event to all members: the echo is on unless asked off.
+fn echo_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +251,10 @@ pub struct AckBody {
     pub survey: Option<crate::config::SurveyKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// `message` on a connection that said `echo: false` (issue 19): the stored event's
+    /// `ts`, which that connection is not sent the event to learn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

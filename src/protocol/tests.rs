@@ -233,3 +233,31 @@ fn customers_never_see_notes_or_transfer_notes() {
     let seen = transfer.visible_to(Audience::Customer).expect("visible");
     assert!(matches!(seen.body, EventBody::Transfer { note: None, .. }));
 }
+
+/// Issue 19: `echo` is optional (on by default) for both roles, and a message ack
+/// carries `ts` only when one was set.
+#[test]
+fn hello_echo_defaults_on_and_ack_ts_is_optional() {
+    let hello = |text: &str| match Inbound::parse(text).map(|inbound| inbound.frame) {
+        Ok(ClientFrame::Hello(hello)) => hello,
+        other => panic!("not a hello: {other:?}"),
+    };
+    assert!(hello(r#"{"type":"hello","role":"customer"}"#).echo);
+    assert!(!hello(r#"{"type":"hello","role":"agent","token":"t","echo":false}"#).echo);
+    assert!(hello(r#"{"type":"hello","role":"customer","echo":true}"#).echo);
+    assert!(Inbound::parse(r#"{"type":"hello","role":"customer","echo":"no"}"#).is_err());
+
+    let ack = |ts: Option<u64>| {
+        let body = AckBody {
+            seq: Some(5),
+            ts,
+            ..AckBody::default()
+        };
+        ServerFrame::ack("r1".into(), body).to_text().to_string()
+    };
+    assert_eq!(ack(None), r#"{"type":"ack","req":"r1","seq":5}"#);
+    assert_eq!(
+        ack(Some(1_763_790_000_123)),
+        r#"{"type":"ack","req":"r1","seq":5,"ts":1763790000123}"#
+    );
+}

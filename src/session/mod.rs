@@ -88,8 +88,17 @@ impl From<crate::store::StoreError> for HandshakeError {
     }
 }
 
+/// The session of one connection: its role's half, and what its `hello` asked of
+/// delivery.
+pub struct Session {
+    role: RoleSession,
+    /// `hello`'s `echo` (issue 19): whether this connection is sent the events of its own
+    /// acked messages.
+    echo: bool,
+}
+
 /// The role-specific half of a connection.
-pub enum Session {
+enum RoleSession {
     Customer(CustomerSession),
     Agent(AgentSession),
 }
@@ -109,21 +118,25 @@ impl Session {
                 "wrong role for this endpoint".into(),
             ));
         }
-        match role {
+        let echo = hello.echo;
+        let (role, welcome) = match role {
             Role::Agent => AgentSession::start(hub, hello, conn)
                 .await
-                .map(|(s, w)| (Session::Agent(s), w)),
+                .map(|(s, w)| (RoleSession::Agent(s), w))?,
             Role::Customer | Role::System => CustomerSession::start(hub, hello, conn, client)
                 .await
-                .map(|(s, w)| (Session::Customer(s), w)),
-        }
+                .map(|(s, w)| (RoleSession::Customer(s), w))?,
+        };
+        Ok((Session { role, echo }, welcome))
     }
 
     /// Records who this is on the connection's span.
     pub fn record_identity(&self, span: &tracing::Span) {
-        match self {
-            Session::Customer(customer) => span.record("visitor_id", customer.visitor_id.as_str()),
-            Session::Agent(agent) => span.record("agent_id", agent.id.as_str()),
+        match &self.role {
+            RoleSession::Customer(customer) => {
+                span.record("visitor_id", customer.visitor_id.as_str())
+            }
+            RoleSession::Agent(agent) => span.record("agent_id", agent.id.as_str()),
         };
     }
 
@@ -135,9 +148,9 @@ impl Session {
         req: Option<String>,
         frame: ClientFrame,
     ) -> Result<Reply> {
-        let speaker = match self {
-            Session::Customer(customer) => customer.speaker(),
-            Session::Agent(agent) => agent.speaker(hub),
+        let speaker = match &mut self.role {
+            RoleSession::Customer(customer) => customer.speaker(),
+            RoleSession::Agent(agent) => agent.speaker(hub),
         };
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
@@ -148,7 +161,7 @@ impl Session {
                 client_msg_id,
                 attachment,
             } => {
-                if let Session::Customer(customer) = self {
+                if let RoleSession::Customer(customer) = &self.role {
                     customer
                         .check_message(hub, client_msg_id.as_deref())
                         .await?;
@@ -163,6 +176,7 @@ impl Session {
                     text,
                     client_msg_id,
                     attachment,
+                    echo: self.echo,
                 };
                 shared::message(hub, conn, req, &conversation_id, speaker, said)
             }
@@ -179,18 +193,18 @@ impl Session {
                 conversation_id,
                 seq,
             } => shared::read(hub, conn, conversation_id, speaker, seq).await,
-            frame => match self {
-                Session::Customer(customer) => customer.handle(hub, conn, req, frame).await,
-                Session::Agent(agent) => agent.handle(hub, conn, req, frame).await,
+            frame => match &mut self.role {
+                RoleSession::Customer(customer) => customer.handle(hub, conn, req, frame).await,
+                RoleSession::Agent(agent) => agent.handle(hub, conn, req, frame).await,
             },
         }
     }
 
     /// The connection closed.
     pub fn disconnected(&mut self, hub: &Arc<Hub>, conn: &ConnTx) {
-        match self {
-            Session::Customer(customer) => customer.disconnected(hub, conn),
-            Session::Agent(agent) => agent.disconnected(hub, conn),
+        match &mut self.role {
+            RoleSession::Customer(customer) => customer.disconnected(hub, conn),
+            RoleSession::Agent(agent) => agent.disconnected(hub, conn),
         }
     }
 }

@@ -34,11 +34,13 @@ pub fn check_text(hub: &Hub, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a `message` says: its text, the client's id for it, and maybe a file.
+/// What a `message` says: its text, the client's id for it, and maybe a file; and
+/// whether its connection wants its event back (`hello`'s `echo`, issue 19).
 pub struct Said {
     pub text: String,
     pub client_msg_id: Option<String>,
     pub attachment: Option<Attachment>,
+    pub echo: bool,
 }
 
 /// The file a `message` names: uploaded to this conversation by this same speaker.
@@ -64,6 +66,10 @@ pub async fn attachment_of(
 
 /// `message` from either role: stored (idempotently by `client_msg_id`), acked with its
 /// seq, then delivered to every member. A message with a file may have no text.
+///
+/// Without echo, the sending connection is skipped: its ack (with the event's `ts`)
+/// stands for the event. A message without `req` has no ack to stand for it, so it is
+/// echoed whatever `hello` said.
 pub fn message(
     hub: &Arc<Hub>,
     conn: &ConnTx,
@@ -76,6 +82,7 @@ pub fn message(
         mut text,
         client_msg_id,
         attachment,
+        echo,
     } = said;
     if attachment.is_some() && super::input::blank_looking(&text) {
         text.clear(); // a file alone
@@ -96,7 +103,10 @@ pub fn message(
         },
     );
     request.client_msg_id = client_msg_id;
-    request.ack = req.map(|req| Ack::to(conn, req));
+    request.ack = req.map(|req| Ack {
+        echo,
+        ..Ack::to(conn, req)
+    });
     request.errors_to = Some(conn.clone());
     // The conversation task answers (ack or error); reading the next frame need not
     // wait for Redis, so one connection's messages are pipelined, in order.

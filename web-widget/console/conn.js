@@ -214,6 +214,16 @@ export class ConvLog {
     if (this.buffer.size) this.catchUp();
   }
 
+  /** The ack of our own `message` on an `echo: false` connection (docs/protocol.md, "Echo of
+   *  one's own messages"): the hub sends it instead of the event and after every event below
+   *  it, so the event is rebuilt from what was sent and taken like a live one. An ack without
+   *  `ts` (a resend, or a hub that echoes anyway) leaves the event to arrive or to history. */
+  acked(ack, from, sent) {
+    if (typeof ack.ts !== 'number') return;
+    this.offer({ type: 'event', conversation_id: this.id, seq: ack.seq, ts: ack.ts, kind: 'message', from,
+      text: sent.text, client_msg_id: sent.cmid, ...(sent.attachment ? { attachment: sent.attachment } : {}) });
+  }
+
   drain() {
     let ev;
     while ((ev = this.buffer.get(this.applied + 1))) { this.buffer.delete(ev.seq); this.apply(ev); }

@@ -109,7 +109,8 @@ function startSession(token) {
   armPermission();
   S.conn = new Connection({
     url: WS_URL,
-    hello: () => ({ type: 'hello', role: 'agent', token: S.token }),
+    // No echo: our own message comes back as its ack (with seq and ts), not a second frame.
+    hello: () => ({ type: 'hello', role: 'agent', token: S.token, echo: false }),
     onWelcome,
     onFrame,
     onState: (s) => { S.connState = s; onDisconnectMaybe(s); render(); },
@@ -516,6 +517,7 @@ function flush() {
       : { type: 'message', conversation_id: it.conv, text: it.text, client_msg_id: it.cmid, ...(it.attachment ? { attachment: it.attachment.id } : {}) };
     S.conn.request(frame).then((ack) => {
       it.state = 'stored'; it.seq = ack.seq;
+      if (it.kind === 'message') c.log.acked(ack, { role: 'agent', id: S.me?.id, name: S.me?.name }, it);
       if (c.log.applied >= ack.seq) dropOutbox((x) => x === it);
       saveOutbox(); render();
     }, (err) => {

@@ -116,6 +116,7 @@ pub async fn customer(
             token: None,
             session,
             name: None,
+            echo: None,
         })
         .await
         .map_err(|err| anyhow_kind(&err))?;

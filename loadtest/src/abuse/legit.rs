@@ -73,6 +73,7 @@ async fn agent_hello(target: &Target, token: &str) -> anyhow::Result<Ws> {
         token: Some(token),
         session: None,
         name: None,
+        echo: None,
     })
     .await?;
     loop {

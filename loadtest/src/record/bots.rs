@@ -39,6 +39,7 @@ pub(super) async fn customer(
         token: None,
         session: None,
         name: Some(&name),
+        echo: None,
     })
     .await?;
     wait_for(&mut ws, ANSWER, |f| matches!(f, In::Welcome { .. })).await?;
@@ -159,6 +160,7 @@ impl AgentBot {
             token: Some(&self.token),
             session: None,
             name: None,
+            echo: None,
         })
         .await?;
         wait_for(&mut ws, ANSWER, |f| matches!(f, In::Welcome { .. })).await?;
