@@ -14,7 +14,7 @@
 
 use std::{
     collections::HashMap,
-    hash::{Hash, Hasher},
+    hash::{BuildHasherDefault, Hash, Hasher},
 };
 
 use crate::protocol::{Event, EventBody};
@@ -23,7 +23,8 @@ use crate::protocol::{Event, EventBody};
 pub(super) struct SeenIds {
     /// Every event up to this seq is in `by_hash`.
     through: u64,
-    by_hash: HashMap<u64, u64>,
+    /// Keys are hashes already: the map uses them as they are instead of hashing again.
+    by_hash: HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>,
 }
 
 impl SeenIds {
@@ -78,12 +79,32 @@ pub(super) fn client_msg_id(body: &EventBody) -> Option<&str> {
 }
 
 fn hash(id: &str) -> u64 {
-    // SipHash with fixed keys: stable for the task's life; a crafted collision only
+    // SipHash-1-3 with fixed keys: stable for the task's life; a crafted collision only
     // costs the confirming read.
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
+    let mut hasher = std::hash::DefaultHasher::new();
     id.hash(&mut hasher);
     hasher.finish()
+}
+
+/// The hasher of a map keyed by hashes: the key is its own hash.
+#[derive(Debug, Default)]
+pub(super) struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 #[cfg(test)]
