@@ -3,7 +3,7 @@
 # (user + system, read from /proc) for pipelined redis-benchmark runs against a fresh
 # redis-server with AOF on (appendfsync everysec, automatic rewrites off so they do not
 # blur the figures). The last two rows run the Redis calls of the hub's append script
-# (src/store/conversations.rs, APPEND) for a batch of one message, in a shortened script
+# before issue 19 (src/store/append.rs holds today's, without the claim) for a batch of one message, in a shortened script
 # without its state checks, with and without the client_msg_id claim.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
