@@ -65,10 +65,13 @@ impl ConversationTask {
             if pending.is_empty() {
                 return held;
             }
-            match self.try_store(pending).await {
+            let last = match self.try_store(pending).await {
                 None => return held,
-                Some(behind) => pending = behind,
-            }
+                Some((behind, last)) => {
+                    pending = behind;
+                    last
+                }
+            };
             // Another writer stored events this task had not seen: read them (they may
             // hold one of these ids), then try again on top of them.
             if let Err(err) = self.catch_up(u64::MAX).await {
@@ -76,14 +79,21 @@ impl ConversationTask {
                 self.answer_all(pending, &err);
                 return held;
             }
+            if self.delivered < last {
+                // The stream ends below `last_seq`: those seqs were lost with appends
+                // in a failover and will never be read. Go on above them, as every
+                // writer does, rather than retrying on top of a stream that cannot move.
+                self.delivered = last;
+            }
         }
         self.answer_all(pending, &Error::Unavailable);
         held
     }
 
     /// Stores `pending` on top of what this task has seen. Answers every request, or
-    /// hands them all back when the stream had moved on (nothing stored).
-    async fn try_store(&mut self, pending: Vec<Pending>) -> Option<Vec<Pending>> {
+    /// hands them all back with the stream's `last_seq` when it had moved on (nothing
+    /// stored).
+    async fn try_store(&mut self, pending: Vec<Pending>) -> Option<(Vec<Pending>, u64)> {
         let ts = crate::clock::now_ms();
         // What each request changes, plus its milestone from the membership as it stands
         // now (a retry after reading another writer's events may find none left).
@@ -142,7 +152,7 @@ impl ConversationTask {
         let outcomes = match appended {
             Ok(Appended::Behind { last }) => {
                 tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
-                return Some(pending);
+                return Some((pending, last));
             }
             Ok(Appended::Done(outcomes)) => self.replicated(outcomes).await,
             Err(err) => Err(Error::from(err)),

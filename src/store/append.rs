@@ -90,11 +90,10 @@ while i <= #ARGV do
     out[#out + 1] = -2
   end
 end
-if #hint > 0 then
+-- `last_seq` moves only with a stored event, so it never runs ahead of the stream.
+if last > expected then
   redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
-  redis.call(publish, channel, table.concat(hint))
-elseif last > (tonumber(head[2]) or 0) then
-  redis.call('HSET', KEYS[1], 'last_seq', string.format('%d', last))
+  if publish ~= '' then redis.call(publish, channel, table.concat(hint)) end
 end
 return out
 "#,
