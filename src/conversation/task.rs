@@ -88,9 +88,16 @@ impl ConversationTask {
                     continue;
                 }
                 _ = &mut idle => {
+                    let now = Instant::now();
                     let deadline = last_active + self.idle_exit();
-                    if Instant::now() < deadline || self.has_local_recipients() {
+                    if now < deadline {
                         idle.as_mut().reset(deadline);
+                        continue;
+                    }
+                    if self.has_local_recipients() {
+                        // Kept for the clients here; asked again a whole idle time on
+                        // (a deadline in the past would fire at once, for ever).
+                        idle.as_mut().reset(now + self.idle_exit());
                         continue;
                     }
                     None
@@ -131,8 +138,11 @@ impl ConversationTask {
                 // command starts a fresh task.
                 break;
             }
-            if idle.deadline() > last_active + self.idle_exit() {
-                idle.as_mut().reset(last_active + self.idle_exit());
+            // A shorter idle time (the chat closed) brings the exit nearer, but never
+            // into the past: a task kept for its clients is asked again later.
+            let wanted = last_active + self.idle_exit();
+            if idle.deadline() > wanted && wanted > Instant::now() {
+                idle.as_mut().reset(wanted);
             }
         }
         // Hand the slot back first so new commands go to a fresh task, then finish what
