@@ -20,6 +20,9 @@ pub struct Metrics {
     pub offers: IntCounterVec,
     pub tickets: IntCounter,
     pub ticket_flush_events_held: IntGauge,
+    /// Conversation tasks running on this node (each holds its chat's membership and
+    /// the ids it has seen; a number that only grows is a leak).
+    pub conversation_tasks: IntGauge,
     pub webhook_deliveries: IntCounterVec,
     /// Issue 15, part C: failed bearer tokens (`rejected`) and requests refused while
     /// their address is throttled (`throttled`).
@@ -114,6 +117,10 @@ impl Metrics {
             "ticket_flush_events_held",
             "Transcript events held in memory by ticket flushes now",
         ));
+        let conversation_tasks = must(IntGauge::new(
+            "conversation_tasks",
+            "Conversation tasks running on this node",
+        ));
         let webhook_deliveries = must(IntCounterVec::new(
             Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
             &["outcome"],
@@ -156,6 +163,7 @@ impl Metrics {
             Box::new(offers.clone()),
             Box::new(tickets.clone()),
             Box::new(ticket_flush_events_held.clone()),
+            Box::new(conversation_tasks.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(login_failures.clone()),
             Box::new(admission_refused.clone()),
@@ -209,6 +217,7 @@ impl Metrics {
             offers,
             tickets,
             ticket_flush_events_held,
+            conversation_tasks,
             webhook_deliveries,
             login_failures,
             admission_refused,

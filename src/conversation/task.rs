@@ -66,6 +66,13 @@ impl ConversationTask {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let running = self.owner.deps.metrics.conversation_tasks.clone();
+        running.inc();
+        self.serve(&mut rx).await;
+        running.dec();
+    }
+
+    async fn serve(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) {
         // Subscribed before anything is read: whatever another node stores from now on
         // reaches this task, and what came before is in the record it loads.
         let channel = crate::store::keys::live(&self.id);
@@ -94,7 +101,14 @@ impl ConversationTask {
                         idle.as_mut().reset(deadline);
                         continue;
                     }
-                    if self.has_local_recipients() {
+                    // An open chat stays while clients here hear it (another node may
+                    // store its next event); a closed one does not: its clients' visitor
+                    // lives on in new chats, and a task kept for each would never end.
+                    let closed = self
+                        .members
+                        .as_ref()
+                        .is_some_and(|members| members.state == ConversationState::Closed);
+                    if !closed && self.has_local_recipients() {
                         // Kept for the clients here; asked again a whole idle time on
                         // (a deadline in the past would fire at once, for ever).
                         idle.as_mut().reset(now + self.idle_exit());
