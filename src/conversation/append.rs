@@ -287,9 +287,9 @@ impl ConversationTask {
             .store
             .history_in_order(&self.id, seq.saturating_sub(1), 1)
             .await?;
-        let confirmed = events.first().is_some_and(|event| {
-            event.seq == seq && super::seen::client_msg_id(&event.body) == Some(id)
-        });
+        let confirmed = events
+            .first()
+            .is_some_and(|event| event.seq == seq && event.body.client_msg_id() == Some(id));
         Ok(confirmed.then_some(seq))
     }
 

@@ -17,7 +17,7 @@ use std::{
     hash::{BuildHasherDefault, Hash, Hasher},
 };
 
-use crate::protocol::{Event, EventBody};
+use crate::protocol::Event;
 
 #[derive(Debug, Default)]
 pub(super) struct SeenIds {
@@ -49,10 +49,7 @@ impl SeenIds {
             return false;
         }
         self.through = event.seq;
-        if let Some(id) = client_msg_id(&event.body) {
-            // The first one wins, as it did in Redis.
-            self.by_hash.entry(hash(id)).or_insert(event.seq);
-        }
+        self.insert(event);
         true
     }
 
@@ -60,7 +57,12 @@ impl SeenIds {
     /// failover can lose appends).
     pub(super) fn record_read(&mut self, event: &Event) {
         self.through = self.through.max(event.seq);
-        if let Some(id) = client_msg_id(&event.body) {
+        self.insert(event);
+    }
+
+    fn insert(&mut self, event: &Event) {
+        if let Some(id) = event.body.client_msg_id() {
+            // The first one wins, as it did in Redis.
             self.by_hash.entry(hash(id)).or_insert(event.seq);
         }
     }
@@ -68,13 +70,6 @@ impl SeenIds {
     /// The seq of an earlier event that may carry `id` (to be confirmed by reading it).
     pub(super) fn candidate(&self, id: &str) -> Option<u64> {
         self.by_hash.get(&hash(id)).copied()
-    }
-}
-
-pub(super) fn client_msg_id(body: &EventBody) -> Option<&str> {
-    match body {
-        EventBody::Message { client_msg_id, .. } => client_msg_id.as_deref(),
-        _ => None,
     }
 }
 
@@ -110,7 +105,7 @@ impl Hasher for AlreadyHashed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Party, Role};
+    use crate::protocol::{EventBody, Party, Role};
 
     fn message(seq: u64, id: Option<&str>) -> Event {
         Event {

@@ -203,3 +203,13 @@ impl StoredEvent {
         }
     }
 }
+
+impl EventBody {
+    /// The author's `client_msg_id`, when this is a message that carries one.
+    pub fn client_msg_id(&self) -> Option<&str> {
+        match self {
+            EventBody::Message { client_msg_id, .. } => client_msg_id.as_deref(),
+            _ => None,
+        }
+    }
+}

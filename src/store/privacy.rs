@@ -183,13 +183,9 @@ impl Store {
             // The idempotency keys are the ids the events carry (the first one's seq).
             let mut client_msg_ids = HashMap::new();
             for event in &events {
-                if let crate::protocol::EventBody::Message {
-                    client_msg_id: Some(msg_id),
-                    ..
-                } = &event.body
-                {
+                if let Some(msg_id) = event.body.client_msg_id() {
                     client_msg_ids
-                        .entry(msg_id.clone())
+                        .entry(msg_id.to_string())
                         .or_insert_with(|| event.seq.to_string());
                 }
             }
