@@ -4,7 +4,11 @@
 # redis-server with AOF on (appendfsync everysec, automatic rewrites off so they do not
 # blur the figures). The last two rows run the Redis calls of the hub's append script
 # before issue 19 (src/store/append.rs holds today's, without the claim) for a batch of one message, in a shortened script
-# without its state checks, with and without the client_msg_id claim.
+# without its state checks, with and without the client_msg_id claim. The rows after them
+# run today's calls per conversation (HMGET, XADD, HSET last_seq, PUBLISH; one message
+# each) for 1, 2, 4, 8 and 16 conversations per script call, as a group commit of many
+# conversations' appends would send them (tried in issue 19 and not kept: on a quiet
+# Redis it pays, in the hub it did not; docs/decisions.md); they are per message.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
@@ -43,15 +47,21 @@ redis.call('HSET', KEYS[1], 'last_seq', s)
 return {1, last}")
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; }
-row() { # label, then redis-benchmark arguments
+row() { # label, then redis-benchmark arguments [-- messages per call]
     local label=$1
     shift
+    local per_call=1 args=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "--" ]; then per_call=$2; break; fi
+        args+=("$1")
+        shift
+    done
     local before after
     before=$(cpu_ticks)
-    redis-benchmark -p "$PORT" -c 20 -n "$REQUESTS" -P 32 -q "$@" >/dev/null 2>&1
+    redis-benchmark -p "$PORT" -c 20 -n $((REQUESTS / per_call)) -P 32 -q "${args[@]}" >/dev/null 2>&1
     after=$(cpu_ticks)
     # ticks are 1/100 s: ns per op = ticks * 10^7 / requests
-    printf '%-44s %6.2f µs\n' "$label" "$(awk -v t=$((after - before)) -v n="$REQUESTS" 'BEGIN { print t * 1e4 / n }')"
+    printf '%-52s %6.2f µs\n' "$label" "$(awk -v t=$((after - before)) -v n="$REQUESTS" 'BEGIN { print t * 1e4 / n }')"
 }
 
 echo "Redis CPU per operation, pipelined (-P 32, 20 connections, $REQUESTS requests each):"
@@ -64,3 +74,27 @@ row "EVALSHA: XADD" EVALSHA "$XADD_ONLY" 1 'c:{y}:s' "$EVENT"
 row "EVALSHA: append, no client_msg_id claim" EVALSHA "$APPEND_NO_CLAIM" 2 'c:{z}:h' 'c:{z}:s' "$EVENT"
 row "EVALSHA: append as the hub runs it" -r 100000000 \
     EVALSHA "$APPEND" 3 'c:{w}:h' 'c:{w}:s' 'c:{w}:d' "$EVENT" m-__rand_int__
+
+GROUPED=$(load "
+local a = 1
+local out = {}
+for k = 1, #KEYS, 2 do
+  local h = redis.call('HMGET', KEYS[k], 'state', 'last_seq')
+  local last = (tonumber(h[2]) or 0) + 1
+  local s = string.format('%d', last)
+  redis.call('XADD', KEYS[k + 1], s .. '-0', 'e', ARGV[a])
+  redis.call('HSET', KEYS[k], 'last_seq', s)
+  redis.call('PUBLISH', ARGV[a + 1], s .. ' 0 ' .. #ARGV[a] .. ' ' .. ARGV[a])
+  out[#out + 1] = {1, last}
+  a = a + 2
+end
+return out")
+for n in 1 2 4 8 16; do
+    keys=() args=()
+    for k in $(seq "$n"); do
+        keys+=("c:{g$k}:h" "c:{g$k}:s")
+        args+=("$EVENT" "live:{g$k}")
+    done
+    # A call carries n messages: REQUESTS / n calls, so the row reads per message.
+    row "EVALSHA: today's calls, $n conversation(s) per call" EVALSHA "$GROUPED" $((2 * n)) "${keys[@]}" "${args[@]}" -- "$n"
+done

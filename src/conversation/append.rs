@@ -79,11 +79,11 @@ impl ConversationTask {
                 self.answer_all(pending, &err);
                 return held;
             }
-            if self.delivered < last {
+            if self.delivered() < last {
                 // The stream ends below `last_seq`: those seqs were lost with appends
                 // in a failover and will never be read. Go on above them, as every
                 // writer does, rather than retrying on top of a stream that cannot move.
-                self.delivered = last;
+                self.set_delivered(last);
             }
         }
         self.answer_all(pending, &Error::Unavailable);
@@ -146,7 +146,7 @@ impl ConversationTask {
             .owner
             .deps
             .store
-            .append_batch(&self.id, self.delivered, &items)
+            .append_batch(&self.id, self.delivered(), &items)
             .await;
         drop(items);
         let outcomes = match appended {
@@ -247,12 +247,12 @@ impl ConversationTask {
         if self
             .seen
             .as_ref()
-            .is_some_and(|seen| seen.through() >= self.delivered)
+            .is_some_and(|seen| seen.through() >= self.delivered())
         {
             return Ok(());
         }
         let mut seen = self.seen.take().unwrap_or_default();
-        let until = self.delivered;
+        let until = self.delivered();
         let mut after = seen.through();
         while after < until {
             let (events, more) = self

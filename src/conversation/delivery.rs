@@ -17,12 +17,12 @@ impl ConversationTask {
                 .owner
                 .deps
                 .store
-                .history_in_order(&self.id, self.delivered, 200)
+                .history_in_order(&self.id, self.delivered(), 200)
                 .await?;
             let mut progressed = false;
             for event in events.into_iter().filter(|e| e.seq <= until) {
                 let closed = matches!(event.body, EventBody::Closed { .. });
-                let fresh = event.seq > self.delivered;
+                let fresh = event.seq > self.delivered();
                 self.deliver(&event, None);
                 if closed && fresh {
                     // Stored by a request whose reply was lost: the close still counts.
@@ -30,7 +30,7 @@ impl ConversationTask {
                 }
                 progressed = true;
             }
-            if !more || !progressed || self.delivered >= until {
+            if !more || !progressed || self.delivered() >= until {
                 break;
             }
         }
@@ -97,10 +97,10 @@ impl ConversationTask {
         frame: Option<crate::protocol::FrameText>,
         skip: Option<ConnId>,
     ) {
-        if event.seq <= self.delivered {
+        if event.seq <= self.delivered() {
             return;
         }
-        self.delivered = event.seq;
+        self.set_delivered(event.seq);
         if self.seen.as_mut().is_some_and(|seen| !seen.record(event)) {
             self.seen = None; // an event skipped: built again from the stream when needed
         }

@@ -41,10 +41,22 @@ pub struct RemoteAck {
 
 impl Conversations {
     /// Hands a hint from the live feed to the conversation's task, if this node runs one
-    /// (otherwise nobody here hears the conversation).
+    /// (otherwise nobody here hears the conversation). A hint the task would skip
+    /// whole is dropped here instead of waking it: every event in it delivered already
+    /// and no ack owed — in the main this node's own batch, which comes back from Redis
+    /// after its task delivered it.
     pub fn live(&self, conversation_id: &str, payload: String) {
-        if let Some(tx) = self.tasks.get(conversation_id).map(|tx| tx.clone()) {
-            let _exited = tx.send(Command::Live(payload));
+        let Some(task) = self.tasks.get(conversation_id).map(|task| task.clone()) else {
+            return;
+        };
+        let delivered = task.delivered.get();
+        let skipped_whole = LiveEvent::batch(&payload).is_some_and(|events| {
+            events
+                .iter()
+                .all(|live| live.seq <= delivered && live.note.is_empty())
+        });
+        if !skipped_whole {
+            let _exited = task.tx.send(Command::Live(payload));
         }
     }
 
@@ -88,7 +100,7 @@ impl Conversations {
     /// After the feed came back: every task reads what it may have missed.
     pub fn catch_up_all(&self) {
         for task in self.tasks.iter() {
-            let _exited = task.value().send(Command::CatchUp);
+            let _exited = task.value().tx.send(Command::CatchUp);
         }
     }
 
@@ -119,10 +131,10 @@ impl ConversationTask {
             return;
         }
         for live in events {
-            if live.seq <= self.delivered && live.note.is_empty() {
+            if live.seq <= self.delivered() && live.note.is_empty() {
                 continue; // this node's own event, or one read from the stream already
             }
-            if live.seq > self.delivered + 1 {
+            if live.seq > self.delivered() + 1 {
                 if let Err(err) = self.catch_up(live.seq - 1).await {
                     tracing::warn!(cause = %err, "catch-up after a gap failed");
                     self.needs_resync = true;
@@ -130,7 +142,7 @@ impl ConversationTask {
                 }
             }
             self.remote_ack(live.note, live.seq);
-            if live.seq == self.delivered + 1 {
+            if live.seq == self.delivered() + 1 {
                 match live.event(&self.id) {
                     Some(event) => self.deliver(&event, None),
                     None => tracing::warn!(conversation_id = %self.id, "unreadable live event"),
@@ -192,12 +204,12 @@ impl ConversationTask {
                 }
             }
             (Some(from), Some(agent)) if fresh => {
-                self.delivered = self.delivered.min(from.saturating_sub(1));
+                self.set_delivered(self.delivered().min(from.saturating_sub(1)));
                 self.heard_from.insert(agent, from);
             }
             (Some(from), Some(agent)) => self.replay_to_joiner(&agent, from).await?,
             (Some(from), None) if fresh => {
-                self.delivered = self.delivered.min(from.saturating_sub(1));
+                self.set_delivered(self.delivered().min(from.saturating_sub(1)));
             }
             _ => {}
         }
@@ -214,7 +226,7 @@ impl ConversationTask {
         if self.heard_from.get(agent) != Some(&PENDING) {
             return Ok(());
         }
-        let until = self.delivered;
+        let until = self.delivered();
         let mut after = joined_seq.saturating_sub(1);
         while after < until {
             let (events, more) = self
@@ -245,9 +257,10 @@ impl ConversationTask {
     /// still held back (its joined-watch was lost) hears from now on; its client reads
     /// the rest with `history`.
     pub(super) async fn reconcile(&mut self) {
+        let next = self.delivered() + 1;
         for from in self.heard_from.values_mut() {
             if *from == PENDING {
-                *from = self.delivered + 1;
+                *from = next;
             }
         }
         if self.members.is_none() || !self.has_local_recipients() {

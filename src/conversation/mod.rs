@@ -22,7 +22,10 @@ mod membership;
 mod seen;
 mod task;
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -152,8 +155,32 @@ enum Command {
 
 /// The set of running conversation tasks, and what they work with.
 pub struct Conversations {
-    tasks: DashMap<String, mpsc::UnboundedSender<Command>>,
+    tasks: DashMap<String, TaskHandle>,
     deps: ConversationDeps,
+}
+
+/// How others reach a running conversation task.
+#[derive(Clone)]
+struct TaskHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    delivered: DeliveredSeq,
+}
+
+/// The highest seq a conversation task has delivered. The task alone writes it; the
+/// feed's dispatch reads it to drop, without waking the task, a live hint the task would
+/// skip anyway: this node's own batch, delivered already (`Conversations::live`).
+#[derive(Clone, Default)]
+pub(super) struct DeliveredSeq(Arc<AtomicU64>);
+
+impl DeliveredSeq {
+    pub(super) fn get(&self) -> u64 {
+        // Any value the task once held will do: a reader only drops what was delivered.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set(&self, seq: u64) {
+        self.0.store(seq, Ordering::Relaxed);
+    }
 }
 
 /// What the conversation tasks of a node work with.
@@ -185,13 +212,14 @@ impl Conversations {
         for _ in 0..3 {
             // Look up by `&str` first: a busy conversation's task exists, and `entry`
             // would allocate the key on every message.
-            let running = self.tasks.get(id).map(|tx| tx.clone());
+            let running = self.tasks.get(id).map(|task| task.tx.clone());
             let tx = match running {
                 Some(tx) => tx,
                 None => self
                     .tasks
                     .entry(id.to_string())
                     .or_insert_with(|| self.spawn(id))
+                    .tx
                     .clone(),
             };
             match tx.send(command) {
@@ -199,19 +227,20 @@ impl Conversations {
                 Err(mpsc::error::SendError(back)) => {
                     command = back;
                     self.tasks
-                        .remove_if(id, |_, current| current.same_channel(&tx));
+                        .remove_if(id, |_, current| current.tx.same_channel(&tx));
                 }
             }
         }
         Err(Error::Unavailable)
     }
 
-    fn spawn(self: &Arc<Self>, id: &str) -> mpsc::UnboundedSender<Command> {
+    fn spawn(self: &Arc<Self>, id: &str) -> TaskHandle {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = ConversationTask::new(id, Arc::clone(self), tx.clone());
+        let delivered = DeliveredSeq::default();
+        let task = ConversationTask::new(id, Arc::clone(self), tx.clone(), delivered.clone());
         let span = tracing::info_span!("conversation", conversation_id = %id);
         self.deps.tracker.spawn(task.run(rx).instrument(span));
-        tx
+        TaskHandle { tx, delivered }
     }
 
     async fn ask<T>(

@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    seen::SeenIds, Ack, AppendRequest, Author, Command, Conversations, Membership, Permission,
-    Reply,
+    seen::SeenIds, Ack, AppendRequest, Author, Command, Conversations, DeliveredSeq, Membership,
+    Permission, Reply,
 };
 use crate::{
     error::{Error, Result},
@@ -34,8 +34,8 @@ const MAX_BATCH: usize = 64;
 pub(super) struct ConversationTask {
     pub(super) id: String,
     pub(super) members: Option<Membership>,
-    /// Highest seq delivered to members.
-    pub(super) delivered: u64,
+    /// Highest seq delivered to members (read through [`Self::delivered`]).
+    delivered_seq: DeliveredSeq,
     pub(super) needs_resync: bool,
     pub(super) owner: Arc<Conversations>,
     me: mpsc::UnboundedSender<Command>,
@@ -52,17 +52,27 @@ impl ConversationTask {
         id: &str,
         owner: Arc<Conversations>,
         me: mpsc::UnboundedSender<Command>,
+        delivered_seq: DeliveredSeq,
     ) -> Self {
         ConversationTask {
             id: id.to_string(),
             members: None,
-            delivered: 0,
+            delivered_seq,
             needs_resync: false,
             owner,
             me,
             heard_from: std::collections::HashMap::new(),
             seen: None,
         }
+    }
+
+    /// Highest seq delivered to members.
+    pub(super) fn delivered(&self) -> u64 {
+        self.delivered_seq.get()
+    }
+
+    pub(super) fn set_delivered(&self, seq: u64) {
+        self.delivered_seq.set(seq);
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -165,7 +175,7 @@ impl ConversationTask {
         self.owner.deps.feed.unsubscribe(channel);
         self.owner
             .tasks
-            .remove_if(&self.id, |_, tx| tx.same_channel(&self.me));
+            .remove_if(&self.id, |_, task| task.tx.same_channel(&self.me));
         rx.close();
         while let Some(command) = rx.recv().await {
             self.handle(command).await;
@@ -283,7 +293,7 @@ impl ConversationTask {
                 .conversation(&self.id)
                 .await?
                 .ok_or_else(|| Error::not_found(format!("no conversation {}", self.id)))?;
-            self.delivered = record.last_seq;
+            self.set_delivered(record.last_seq);
             if let Some(agent) = &record.agent {
                 self.heard_from.insert(agent.clone(), record.last_seq + 1);
             }
@@ -319,7 +329,7 @@ impl ConversationTask {
         let failure = match outcome {
             AppendOutcome::Stored(seq) => {
                 self.owner.deps.metrics.events_stored.inc();
-                if seq > self.delivered + 1 {
+                if seq > self.delivered() + 1 {
                     // Someone else stored events in between (another node, a lost reply).
                     if let Err(err) = self.catch_up(seq - 1).await {
                         self.needs_resync = true;
