@@ -23,6 +23,11 @@ pub struct Metrics {
     /// Conversation tasks running on this node (each holds its chat's membership and
     /// the ids it has seen; a number that only grows is a leak).
     pub conversation_tasks: IntGauge,
+    /// Live-feed hints for this node's conversation tasks: those skipped whole without
+    /// waking the task (`switchboard_live_hints_total{outcome="skipped"}`; in the main
+    /// the node's own batches coming back), and those handed to the task.
+    pub live_hints_skipped: IntCounter,
+    pub live_hints_to_task: IntCounter,
     pub webhook_deliveries: IntCounterVec,
     /// Issue 15, part C: failed bearer tokens (`rejected`) and requests refused while
     /// their address is throttled (`throttled`).
@@ -121,6 +126,15 @@ impl Metrics {
             "conversation_tasks",
             "Conversation tasks running on this node",
         ));
+        let live_hints = must(IntCounterVec::new(
+            Opts::new(
+                "live_hints_total",
+                "Live-feed hints for conversation tasks, skipped whole or handed to the task",
+            ),
+            &["outcome"],
+        ));
+        let live_hints_skipped = live_hints.with_label_values(&["skipped"]);
+        let live_hints_to_task = live_hints.with_label_values(&["to_task"]);
         let webhook_deliveries = must(IntCounterVec::new(
             Opts::new("webhook_deliveries_total", "Webhook attempts by outcome"),
             &["outcome"],
@@ -164,6 +178,7 @@ impl Metrics {
             Box::new(tickets.clone()),
             Box::new(ticket_flush_events_held.clone()),
             Box::new(conversation_tasks.clone()),
+            Box::new(live_hints),
             Box::new(webhook_deliveries.clone()),
             Box::new(login_failures.clone()),
             Box::new(admission_refused.clone()),
@@ -218,6 +233,8 @@ impl Metrics {
             tickets,
             ticket_flush_events_held,
             conversation_tasks,
+            live_hints_skipped,
+            live_hints_to_task,
             webhook_deliveries,
             login_failures,
             admission_refused,

@@ -55,7 +55,10 @@ impl Conversations {
                 .iter()
                 .all(|live| live.seq <= delivered && live.note.is_empty())
         });
-        if !skipped_whole {
+        if skipped_whole {
+            self.deps.metrics.live_hints_skipped.inc();
+        } else {
+            self.deps.metrics.live_hints_to_task.inc();
             let _exited = task.tx.send(Command::Live(payload));
         }
     }
