@@ -74,12 +74,8 @@ async fn a_closed_chat_whose_customer_stays_costs_no_cpu() {
 #[tokio::test]
 async fn a_nodes_own_hints_do_not_wake_its_conversation_task() {
     let (_redis, hub) = setup().await;
-    let Chat {
-        mut customer,
-        mut agent,
-        conversation_id: conv,
-        ..
-    } = chat(&hub).await;
+    let mut chat = chat(&hub).await;
+    let conv = chat.conversation_id.clone();
     let skipped = r#"outcome="skipped""#;
     // A hint may also arrive before its task has delivered the batch (then the task
     // skips it itself), so messages go on until one is skipped here; each is delivered.
@@ -90,8 +86,8 @@ async fn a_nodes_own_hints_do_not_wake_its_conversation_task() {
             "{sent} messages stored and none of their hints was skipped without the task"
         );
         let text = format!("message {sent}");
-        customer.say(&conv, &text).await;
-        let event = agent.wait_event(&conv, "message").await;
+        chat.customer.say(&conv, &text).await;
+        let event = chat.agent.wait_event(&conv, "message").await;
         assert_eq!(event["text"], text.as_str());
         sent += 1;
     }
