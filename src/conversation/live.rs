@@ -46,15 +46,14 @@ impl Conversations {
     /// and no ack owed — in the main this node's own batch, which comes back from Redis
     /// after its task delivered it.
     pub fn live(&self, conversation_id: &str, payload: String) {
-        let Some(task) = self.tasks.get(conversation_id).map(|task| task.clone()) else {
+        let events = LiveEvent::batch(&payload);
+        // A short read of the shard: the send below does not wait.
+        let Some(task) = self.tasks.get(conversation_id) else {
             return;
         };
         let delivered = task.delivered.get();
-        let skipped_whole = LiveEvent::batch(&payload).is_some_and(|events| {
-            events
-                .iter()
-                .all(|live| live.seq <= delivered && live.note.is_empty())
-        });
+        let skipped_whole = events
+            .is_some_and(|events| events.iter().all(|live| nothing_owed_for(live, delivered)));
         if skipped_whole {
             self.deps.metrics.live_hints_skipped.inc();
         } else {
@@ -122,6 +121,13 @@ impl Conversations {
     }
 }
 
+/// Whether a task that has delivered up to `delivered` has nothing to do for `live`:
+/// the event reached its clients already and carries no ack owed to one of them. The
+/// task skips such an event; the dispatch drops a hint made only of such events.
+fn nothing_owed_for(live: &LiveEvent<'_>, delivered: u64) -> bool {
+    live.seq <= delivered && live.note.is_empty()
+}
+
 impl ConversationTask {
     /// A hint (one stored batch): each next event is delivered as is; a gap is read from
     /// the stream.
@@ -134,7 +140,7 @@ impl ConversationTask {
             return;
         }
         for live in events {
-            if live.seq <= self.delivered() && live.note.is_empty() {
+            if nothing_owed_for(&live, self.delivered()) {
                 continue; // this node's own event, or one read from the stream already
             }
             if live.seq > self.delivered() + 1 {
