@@ -135,6 +135,7 @@ impl Server {
             feed: feed.clone(),
             node_id: node_id.clone(),
             replicated_acks: config.limits.replicated_acks,
+            armed: config.failpoint.clone(),
         });
         let agents = Arc::new(Directory::default());
         routing::recovery::load_directory(&store, &agents).await?;

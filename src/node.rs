@@ -194,7 +194,11 @@ fn on_bus(parts: &NodeParts, message: BusMessage) {
             if epoch == 0 {
                 // The routing node left on purpose: try the lease now.
                 parts.nudge.notify_one();
-            } else if node != parts.id {
+                return;
+            }
+            // Requests asked while nobody routed go again, to this one.
+            parts.router.leader_announced(epoch);
+            if node != parts.id {
                 announce(parts);
             }
         }

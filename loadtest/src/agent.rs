@@ -75,6 +75,7 @@ enum Pending {
     Reply(Due, u64),
     History {
         conversation_id: String,
+        after: u64,
     },
     Transfer {
         conversation_id: String,
@@ -89,7 +90,9 @@ impl Pending {
             Pending::Accept {
                 conversation_id, ..
             }
-            | Pending::History { conversation_id }
+            | Pending::History {
+                conversation_id, ..
+            }
             | Pending::Transfer { conversation_id } => conversation_id == conversation,
             Pending::Reply(due, _) => due.conversation_id == conversation,
         }
@@ -117,6 +120,10 @@ struct Agent {
     hub: usize,
     /// Set while it comes back from a killed node.
     moving: Option<Moving>,
+    /// History reads whose answer died with a connection (conversation → after which
+    /// seq), read again on the next one: the events before the resume point may be
+    /// ones it never saw (the opening message read on `joined`).
+    unread: FxHashMap<String, u64>,
 }
 
 /// Runs one agent until `stop`; `ready` fires once it is available (or failed to be).
@@ -136,6 +143,7 @@ pub async fn run_agent(
         think,
         hub: spec.hub,
         moving: None,
+        unread: FxHashMap::default(),
         spec,
     };
     let error = agent.run(&stop).await.err().map(|e| format!("{e:#}"));
@@ -198,6 +206,14 @@ impl Agent {
                 .drain()
                 .filter_map(|(_, p)| match p {
                     Pending::Reply(due, _) => Some(Due { at: now, ..due }),
+                    Pending::History {
+                        conversation_id,
+                        after,
+                    } => {
+                        let unread = self.unread.entry(conversation_id).or_insert(after);
+                        *unread = (*unread).min(after);
+                        None
+                    }
                     _ => None,
                 })
                 .collect();
@@ -276,12 +292,30 @@ impl Agent {
         // After a reconnect: catch up on the conversations the agent still holds.
         // A conversation it does not know yet was assigned while it was away (its
         // accept's answer died with its hub): read it whole, as a console would.
+        // A history read that died with the last connection is read again from where
+        // it started.
+        let mut unread = std::mem::take(&mut self.unread);
         for summary in conversations {
-            let after = self
+            let resume = self
                 .convs
                 .get(&summary.conversation_id)
                 .map_or(0, |conv| conv.record.seen.resume_after());
+            let after = unread
+                .remove(&summary.conversation_id)
+                .map_or(resume, |from| from.min(resume));
+            // The welcome says it holds the conversation: it is a member before its history
+            // is read, so the customer's messages before a `joined` it never heard (taken
+            // over while its node was down) are answered too.
+            let conv = self.conv(&summary.conversation_id);
+            conv.active = true;
+            conv.ended = false;
             self.request_history(&mut ws, &summary.conversation_id, after)
+                .await?;
+        }
+        // One it no longer holds (closed meanwhile, say) is read all the same: what it
+        // was a member for is what it would have seen.
+        for (conversation_id, after) in unread {
+            self.request_history(&mut ws, &conversation_id, after)
                 .await?;
         }
         Ok(ws)
@@ -394,7 +428,9 @@ impl Agent {
                     }
                     self.finish_if_done(&due.conversation_id);
                 }
-                Some(Pending::History { conversation_id }) => {
+                Some(Pending::History {
+                    conversation_id, ..
+                }) => {
                     let events = events.unwrap_or_default();
                     let last = events.last().map(|e| e.seq);
                     for event in &events {
@@ -448,7 +484,9 @@ impl Agent {
                         self.metrics().error(&format!("accept_{code}"));
                         self.finish_if_done(&conversation_id);
                     }
-                    Some(Pending::History { conversation_id }) => {
+                    Some(Pending::History {
+                        conversation_id, ..
+                    }) => {
                         self.metrics().error(&format!("history_{code}"));
                         self.finish_if_done(&conversation_id);
                     }
@@ -499,7 +537,10 @@ impl Agent {
         if !self.convs.get(conversation_id).is_some_and(|c| c.ended) {
             return;
         }
-        if self.pending.values().any(|p| p.concerns(conversation_id)) {
+        // A history read that died with a connection is owed too (read on the next one).
+        if self.unread.contains_key(conversation_id)
+            || self.pending.values().any(|p| p.concerns(conversation_id))
+        {
             return;
         }
         if let Some(conv) = self.convs.remove(conversation_id) {
@@ -557,6 +598,11 @@ impl Agent {
                 conv.active = false;
                 conv.ended = true;
             }
+            "transfer" => {
+                if let Some(topic) = &event.to_topic {
+                    conv.topic.clone_from(topic);
+                }
+            }
             "message" => {
                 let stamp = event.text.as_deref().and_then(payload::decode);
                 if let Some(stamp) = stamp {
@@ -599,17 +645,28 @@ impl Agent {
         after: u64,
     ) -> anyhow::Result<()> {
         let req = ws.req();
-        ws.send(&Out::History {
-            req: &req,
-            conversation_id,
-            after_seq: after,
-            limit: 1000,
-        })
-        .await?;
+        let sent = ws
+            .send(&Out::History {
+                req: &req,
+                conversation_id,
+                after_seq: after,
+                limit: 1000,
+            })
+            .await;
+        if let Err(err) = sent {
+            // Read on the next connection.
+            let unread = self
+                .unread
+                .entry(conversation_id.to_string())
+                .or_insert(after);
+            *unread = (*unread).min(after);
+            return Err(err);
+        }
         self.pending.insert(
             req,
             Pending::History {
                 conversation_id: conversation_id.to_string(),
+                after,
             },
         );
         Ok(())
@@ -634,15 +691,19 @@ impl Agent {
             self.shared.scenario.message_size,
         );
         let req = ws.req();
+        let conversation_id = due.conversation_id.clone();
+        // Pending before it is sent: a send that fails on a dying connection leaves it
+        // to be sent again on the next one.
+        self.pending
+            .insert(req.clone(), Pending::Reply(due, sent_us));
         ws.send(&Out::Message {
             req: &req,
-            conversation_id: &due.conversation_id,
+            conversation_id: &conversation_id,
             text: &text,
             client_msg_id: &id,
         })
         .await?;
         self.metrics().sent();
-        self.pending.insert(req, Pending::Reply(due, sent_us));
         Ok(())
     }
 
@@ -657,13 +718,18 @@ impl Agent {
             TransferTo::Agent => self.spec.transfer_peer.clone(),
             TransferTo::Topic => None,
         };
+        // A conversation taken over while its node was down came without its offer, so
+        // its queue may be unknown: then there is nowhere to hand it to.
+        if to_agent.is_none() && topic.is_empty() {
+            return Ok(());
+        }
         let to_topic = to_agent.is_none().then_some(topic);
         let req = ws.req();
         ws.send(&Out::Transfer {
             req: &req,
             conversation_id,
             to_agent: to_agent.as_deref(),
-            to_topic: to_topic.as_deref().filter(|t| !t.is_empty()),
+            to_topic: to_topic.as_deref(),
         })
         .await?;
         Metrics::count(&self.metrics().counters.transfers_requested);

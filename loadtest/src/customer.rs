@@ -125,6 +125,8 @@ struct Customer {
     session: Option<String>,
     deadline: Option<Instant>,
     resumes_in_a_row: u32,
+    /// Requests noted while no connection was up (see `req`).
+    unsent: u64,
     /// The hub it is on (an index into the run's hubs).
     hub: usize,
     /// Set while it comes back from a killed node.
@@ -147,6 +149,7 @@ pub async fn run_customer(
         session: None,
         deadline,
         resumes_in_a_row: 0,
+        unsent: 0,
         hub: 0,
         moving: None,
     };
@@ -294,18 +297,34 @@ impl Customer {
         }
     }
 
+    /// Sends a request. A connection that dies under the send is dropped, not reported:
+    /// the caller notes the request as pending all the same, and the next read finds no
+    /// connection and resumes, which sends what is pending again (as a widget would).
     async fn send(&mut self, frame: &Out<'_>) -> anyhow::Result<()> {
-        match self.ws.as_mut() {
-            Some(ws) => ws.send(frame).await,
-            None => bail!("not connected"),
+        let Some(ws) = self.ws.as_mut() else {
+            return Ok(());
+        };
+        if let Err(err) = ws.send(frame).await {
+            debug!(customer = self.index, cause = %err, "customer send failed");
+            self.metrics().error("customer_send_failed");
+            if let Some(ws) = self.ws.take() {
+                ws.drop_abruptly();
+                self.metrics().connection_closed();
+            }
         }
+        Ok(())
     }
 
+    /// The next request id; without a connection (it died under a send) one no
+    /// connection hands out, dropped with the pending requests at the resume.
     fn req(&mut self) -> anyhow::Result<String> {
-        match self.ws.as_mut() {
-            Some(ws) => Ok(ws.req()),
-            None => bail!("not connected"),
-        }
+        Ok(match self.ws.as_mut() {
+            Some(ws) => ws.req(),
+            None => {
+                self.unsent += 1;
+                format!("unsent{}", self.unsent)
+            }
+        })
     }
 
     async fn chat(&mut self, chat: &mut Chat) -> anyhow::Result<()> {

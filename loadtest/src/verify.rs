@@ -742,7 +742,21 @@ fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
     let Some(customer) = &entry.customer else {
         problems.push(Problem::Unverifiable {
             conversation_id: cid(),
-            reason: "no customer record (the customer task failed before reporting)".into(),
+            reason: format!(
+                "no customer record (the customer task failed before reporting); agents {}",
+                entry
+                    .agents
+                    .iter()
+                    .map(|a| format!(
+                        "{} (saw {} events up to seq {}, {} acked)",
+                        a.agent,
+                        a.seen.len(),
+                        a.seen.highest(),
+                        a.acked.len()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         });
         return checked;
     };
@@ -819,10 +833,26 @@ fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
     for (agent, end) in window_end {
         let end = end.unwrap_or(u64::MAX);
         let Some(record) = entry.agents.iter().find(|r| r.agent == agent) else {
-            problems.push(Problem::Unverifiable {
-                conversation_id: cid(),
-                reason: format!("agent {agent} joined but reported no record"),
-            });
+            // It never heard of the conversation: its `joined` was stored as its node
+            // died, and the chat closed before it was back (a closed chat is in no
+            // `welcome`). Only what the customer said while it was a member is owed to
+            // it then; before its join, history it never had reason to read.
+            let joined_at = stored
+                .iter()
+                .rev()
+                .find(|e| e.kind == "joined" && e.agent.as_deref() == Some(agent))
+                .map_or(0, |e| e.seq);
+            for (id, seqs) in &customer_acks {
+                for &seq in seqs.iter().filter(|&&s| s > joined_at && s < end) {
+                    problems.push(Problem::Lost {
+                        conversation_id: cid(),
+                        seq,
+                        id: id.to_string(),
+                        to: format!("agent {agent} (no record)"),
+                        around: around(stored, seq),
+                    });
+                }
+            }
             continue;
         };
         for (id, seqs) in &customer_acks {
@@ -1288,19 +1318,41 @@ mod tests {
             "{}",
             v.problems[0]
         );
-        // Without a2's record the conversation waits for the end, and says what is missing.
+        // Without a2's record the conversation waits for the end, and says what a2
+        // missed while it was a member.
         let verifier = Verifier::new();
-        verifier.customer(customer);
-        verifier.agent(a1);
+        verifier.customer(customer.clone());
+        verifier.agent(a1.clone());
         let v = verifier.verdict();
         assert_eq!((v.conversations, v.verified_early), (1, 0));
         assert_eq!(
             v.problems,
-            vec![Problem::Unverifiable {
+            vec![Problem::Lost {
                 conversation_id: CONV.into(),
-                reason: "agent a2 joined but reported no record".into(),
+                seq: 7,
+                id: "c0.0.2".into(),
+                to: "agent a2 (no record)".into(),
+                around: "4 message agent rc0.0.1, 5 joined a2, 6 left a1, 7 message customer \
+                         c0.0.2, 8 message agent rc0.0.2, 9 closed"
+                    .into(),
             }]
         );
+        // Joined as the chat closed (its node dying), with nothing said since: nothing
+        // was owed to it.
+        let mut closing = customer;
+        if let Ok(stored) = closing.stored.as_mut() {
+            stored.truncate(6);
+            stored.push(super::tests::stored(7, "closed", None, None, None));
+        }
+        closing.acked.retain(|a| a.seq < 7);
+        closing.seen = read_live(1, 1..=7);
+        let mut a1_closing = a1;
+        a1_closing.seen = read_live(2, 1..=7);
+        let verifier = Verifier::new();
+        verifier.customer(closing);
+        verifier.agent(a1_closing);
+        let v = verifier.verdict();
+        assert!(v.is_clean(), "{:?}", v.problems);
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub struct Event {
     pub client_msg_id: Option<String>,
     #[serde(default)]
     pub agent: Option<AgentRef>,
+    /// A `transfer` to a queue: the conversation's topic from then on.
+    #[serde(default)]
+    pub to_topic: Option<String>,
 }
 
 impl Event {
@@ -265,8 +268,8 @@ struct EventFrame<'a> {
     _from_agent: Option<&'a str>,
     #[serde(rename = "to_agent", default, borrow)]
     _to_agent: Option<&'a str>,
-    #[serde(rename = "to_topic", default, borrow)]
-    _to_topic: Option<&'a str>,
+    #[serde(default, borrow)]
+    to_topic: Option<&'a str>,
     #[serde(rename = "note", default, borrow)]
     _note: Option<&'a str>,
     #[serde(rename = "score", default)]
@@ -305,6 +308,7 @@ impl From<EventFrame<'_>> for Event {
             text: frame.text,
             client_msg_id: frame.client_msg_id,
             agent: frame.agent.map(|a| AgentRef { id: a.id }),
+            to_topic: frame.to_topic.map(str::to_string),
         }
     }
 }

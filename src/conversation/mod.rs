@@ -194,6 +194,8 @@ pub struct ConversationDeps {
     pub feed: Feed,
     pub node_id: String,
     pub replicated_acks: bool,
+    /// The crash point armed for this process (tests of a takeover mid-assignment).
+    pub armed: Option<String>,
 }
 
 impl Conversations {

@@ -377,7 +377,18 @@ impl ConversationTask {
             .reserve(fence.epoch, &self.id, &fence.agent, fence.capacity)
             .await?
         {
-            Reservation::Reserved => Ok(()),
+            Reservation::Reserved => {
+                // A hand-off's `joined` (the conversation has an owner): the routing node
+                // dies between the reservation and the append.
+                #[cfg(feature = "failpoints")]
+                if self.members.as_ref().is_some_and(|m| m.agent.is_some()) {
+                    crate::failpoint::hit(
+                        self.owner.deps.armed.as_deref(),
+                        "after_transfer_reserved",
+                    );
+                }
+                Ok(())
+            }
             Reservation::Stale => Err(Error::conflict("another node routes now")),
             Reservation::Full => Err(Error::conflict(format!(
                 "{} has no room for another conversation",

@@ -113,6 +113,7 @@ async fn take_over(candidate: &Candidate, epoch: u64) -> CancellationToken {
     let started = Instant::now();
     if let Err(err) = recovery::rebuild(
         &candidate.deps.store,
+        epoch,
         &inbox_tx,
         &candidate.tickets,
         &candidate.directory,

@@ -18,7 +18,7 @@ use std::{
 };
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
     bus::{wire, BusMessage, Reply, Request},
@@ -33,6 +33,9 @@ use crate::{
 
 /// How long a request to the routing node may take before `unavailable`.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many more times a repeatable request may be asked because routing changed hands
+/// while it waited (within the same overall time).
+const MAX_REASKS_ON_NEW_LEADER: u32 = 3;
 /// The routing lease's time to live.
 pub const LEASE_TTL: Duration = Duration::from_millis(2500);
 /// How often the lease is renewed (holder) or tried (others).
@@ -56,6 +59,9 @@ pub(crate) struct Link {
     leading: RwLock<Option<Arc<Leading>>>,
     pending: DashMap<u64, oneshot::Sender<Reply>>,
     next_id: AtomicU64,
+    /// The epoch of the last routing node heard of (`BusMessage::Leader`): a request
+    /// asked while routing changed hands may have reached nobody, and is asked again.
+    leader: watch::Sender<u64>,
 }
 
 impl Link {
@@ -67,7 +73,19 @@ impl Link {
             leading: RwLock::new(None),
             pending: DashMap::new(),
             next_id: AtomicU64::new(1),
+            leader: watch::Sender::new(0),
         }
+    }
+
+    /// A node announced that it routes now, at `epoch`.
+    pub(crate) fn leader_announced(&self, epoch: u64) {
+        self.leader.send_if_modified(|known| {
+            let newer = epoch > *known;
+            if newer {
+                *known = epoch;
+            }
+            newer
+        });
     }
 
     pub(crate) fn leading(&self) -> Option<Arc<Leading>> {
@@ -123,22 +141,43 @@ impl Link {
         let link = Arc::clone(self);
         tokio::spawn(async move {
             // A repeatable request is asked once more when unanswered: the routing node
-            // may be changing hands, and the next one answers within a lease's time.
-            let attempts = if request.is_repeatable() { 2 } else { 1 };
-            for _ in 0..attempts {
+            // may be changing hands, and the next one answers within a lease's time. It
+            // is asked again at once when a new routing node announces itself, which may
+            // never have heard it (asked while nobody routed).
+            let repeatable = request.is_repeatable();
+            let attempts = if repeatable { 2 } else { 1 };
+            let give_up = tokio::time::Instant::now() + ASK_TIMEOUT * attempts;
+            let mut leader = link.leader.subscribe();
+            let mut asked = 0;
+            while asked < attempts + MAX_REASKS_ON_NEW_LEADER {
+                asked += 1;
                 let id = link.next_id.fetch_add(1, Ordering::Relaxed);
                 let (waiter, reply) = oneshot::channel();
                 link.pending.insert(id, waiter);
+                leader.mark_unchanged();
                 link.publish(&BusMessage::Request {
                     from: link.node_id.clone(),
                     id,
                     request: request.clone(),
                 });
-                match tokio::time::timeout(ASK_TIMEOUT, reply).await {
-                    Ok(Ok(reply)) => return answer(reply),
-                    _ => {
-                        link.pending.remove(&id);
+                let this_try = (tokio::time::Instant::now() + ASK_TIMEOUT).min(give_up);
+                let new_leader = async {
+                    if !repeatable || leader.changed().await.is_err() {
+                        std::future::pending::<()>().await;
                     }
+                };
+                tokio::select! {
+                    reply = reply => {
+                        if let Ok(reply) = reply {
+                            return answer(reply);
+                        }
+                    }
+                    () = tokio::time::sleep_until(this_try) => {}
+                    () = new_leader => {}
+                }
+                link.pending.remove(&id);
+                if tokio::time::Instant::now() >= give_up {
+                    break;
                 }
             }
             // `answer` is dropped with its reply sender: the asker hears `unavailable`.

@@ -222,6 +222,11 @@ impl RouterHandle {
         self.link.replied(id, reply);
     }
 
+    /// A node announced on the bus that it routes now, at `epoch`.
+    pub fn leader_announced(&self, epoch: u64) {
+        self.link.leader_announced(epoch);
+    }
+
     pub(crate) fn publish(&self, message: &bus::BusMessage) {
         self.link.publish(message);
     }
@@ -245,16 +250,24 @@ impl RouterHandle {
             Some(answer) => answer,
             // No routing node right now (one is taking over): what the agent holds is
             // in the ledger; it starts away, and is announced again to the next one.
-            None => {
-                let held = self
-                    .link
-                    .store
-                    .conversations_of(&asked)
-                    .await
-                    .unwrap_or_default();
-                (AgentStatus::Away, held)
+            None => (AgentStatus::Away, self.held_by_ledger(&asked).await),
+        }
+    }
+
+    /// The conversations the ledger has `agent` serving and the record agrees: a
+    /// routing node that died between a reservation and the `joined` it fenced left the
+    /// ledger naming an agent that never joined (the next routing node rewrites it).
+    async fn held_by_ledger(&self, agent: &str) -> Vec<String> {
+        let store = &self.link.store;
+        let mut held = Vec::new();
+        for conversation in store.conversations_of(agent).await.unwrap_or_default() {
+            match store.conversation(&conversation).await {
+                Ok(Some(record)) if record.agent.as_deref() != Some(agent) => {}
+                // Unreadable now: listed, as the ledger says (its history tells the rest).
+                _ => held.push(conversation),
             }
         }
+        held
     }
 
     pub fn agent_disconnected(&self, agent: &str) {

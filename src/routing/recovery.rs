@@ -52,6 +52,7 @@ pub async fn load_directory(store: &Store, directory: &Directory) -> StoreResult
 /// serves nobody else until this is done, so no answer comes from a half-built router.
 pub(crate) async fn rebuild(
     store: &Store,
+    epoch: u64,
     inbox: &UnboundedSender<Msg>,
     tickets: &Tickets,
     directory: &Directory,
@@ -62,6 +63,7 @@ pub(crate) async fn rebuild(
         router.tell(Msg::UpsertAgent(agent));
     }
     let mut restored = 0usize;
+    let mut assignments = Vec::new();
     for id in store.open_conversation_ids().await? {
         let Some(record) = store.conversation(&id).await? else {
             // The index was written but the create never ran.
@@ -76,6 +78,9 @@ pub(crate) async fn rebuild(
             }
             continue;
         }
+        if let Some(agent) = &record.agent {
+            assignments.push((record.id.clone(), agent.clone()));
+        }
         // Nobody is known to be here yet: the nodes tell who is (`node::announce`).
         let conversation = queued_from(&record, false);
         router.tell(Msg::Restore {
@@ -83,6 +88,12 @@ pub(crate) async fn rebuild(
             agent: record.agent.clone(),
         });
         restored += 1;
+    }
+    // The records are the truth the router was just given; capacity is checked against
+    // the ledger, so it says the same (a reservation whose `joined` was never stored
+    // counted the wrong agent).
+    if !store.rewrite_ledger(epoch, &assignments).await? {
+        tracing::warn!(epoch, "ledger not rewritten: a later epoch routes");
     }
     // Who is connected where, by the nodes' heartbeats; the rest start their grace.
     let mut connected: HashMap<String, Vec<String>> = HashMap::new();

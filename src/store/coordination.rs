@@ -97,6 +97,25 @@ return 1
     )
 });
 
+/// Makes the ledger say what the conversations' records say, at a takeover: a routing
+/// node that died between a reservation and the `joined` it fenced left the ledger ahead
+/// of the record (the new agent counted, the old one not). Checked against the epoch.
+/// KEYS: epoch, ledger, load. ARGV: epoch, then conversation, agent pairs.
+/// Returns 1, or -1 when a later epoch routes.
+static REWRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return -1 end
+redis.call('DEL', KEYS[2], KEYS[3])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1)
+end
+return 1
+"#,
+    )
+});
+
 /// Why a reservation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -192,6 +211,30 @@ impl Store {
             -1 => Reservation::Stale,
             _ => Reservation::Full,
         })
+    }
+
+    /// Rewrites the ledger (and the loads counted from it) as `assignments`
+    /// (conversation, agent) of the open conversations: `false` when a later epoch routes.
+    pub async fn rewrite_ledger(
+        &self,
+        epoch: u64,
+        assignments: &[(String, String)],
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let mut invocation = REWRITE.key(keys::router_epoch());
+        invocation
+            .key(keys::router_ledger())
+            .key(keys::router_load())
+            .arg(epoch);
+        for (conversation, agent) in assignments {
+            invocation.arg(conversation).arg(agent);
+        }
+        let answer: i64 = self
+            .run("rewrite_ledger", async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(answer == 1)
     }
 
     /// Drops a conversation's ledger entry (closed or queued again).
