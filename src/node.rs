@@ -153,6 +153,7 @@ fn on_bus(parts: &NodeParts, message: BusMessage) {
             frame,
             except,
             watch,
+            ack,
         } => {
             if from == parts.id {
                 return;
@@ -171,9 +172,12 @@ fn on_bus(parts: &NodeParts, message: BusMessage) {
                     PartyKey::Agent(id) => Some(id.as_str()),
                     PartyKey::Visitor(_) => None,
                 };
-                parts
-                    .conversations
-                    .watch_soon(&conversation, from_seq, joiner);
+                parts.conversations.watch_soon(
+                    &conversation,
+                    from_seq,
+                    joiner,
+                    ack.filter(|ack| ack.node == parts.id),
+                );
             }
         }
         BusMessage::Agent { from, id, record } => {

@@ -69,15 +69,18 @@ impl Conversations {
     ///   accept reaches its tabs here;
     /// - `agent` with `from_seq`: it joined at that seq, and its tabs here get every
     ///   event from its `joined` on, even those delivered before it was a member.
+    /// `ack`: the accept's ack owed to a tab here, sent before the `joined` it answers
+    /// (the watch can come before the `joined`'s own hint, which carries it too).
     pub async fn watch(
         self: &Arc<Self>,
         conversation_id: &str,
         from_seq: Option<u64>,
         agent: Option<&str>,
+        ack: Option<RemoteAck>,
     ) -> Result<()> {
         let agent = agent.map(str::to_owned);
         self.ask(conversation_id, |reply| {
-            Command::Watch(from_seq, agent, reply)
+            Command::Watch(from_seq, agent, ack, reply)
         })
         .await
     }
@@ -88,12 +91,16 @@ impl Conversations {
         conversation_id: &str,
         from_seq: Option<u64>,
         agent: Option<&str>,
+        ack: Option<RemoteAck>,
     ) {
         let conversations = Arc::clone(self);
         let id = conversation_id.to_string();
         let agent = agent.map(str::to_owned);
         self.deps.tracker.spawn(async move {
-            if let Err(err) = conversations.watch(&id, from_seq, agent.as_deref()).await {
+            if let Err(err) = conversations
+                .watch(&id, from_seq, agent.as_deref(), ack)
+                .await
+            {
                 tracing::debug!(conversation_id = %id, cause = %err, "watch failed");
             }
         });
@@ -165,9 +172,13 @@ impl ConversationTask {
         if note.is_empty() {
             return;
         }
-        let Ok(ack) = serde_json::from_str::<RemoteAck>(note) else {
-            return;
-        };
+        if let Ok(ack) = serde_json::from_str::<RemoteAck>(note) {
+            self.send_remote_ack(ack, seq);
+        }
+    }
+
+    /// Sends `ack` for the event stored at `seq`, if it is owed here and not sent yet.
+    fn send_remote_ack(&self, ack: RemoteAck, seq: u64) {
         if ack.node != self.owner.deps.node_id
             || !self.owner.deps.registry.claim_ack(ack.conn, &ack.req)
         {
@@ -197,9 +208,14 @@ impl ConversationTask {
         &mut self,
         from_seq: Option<u64>,
         agent: Option<String>,
+        ack: Option<RemoteAck>,
     ) -> Result<()> {
         let fresh = self.members.is_none();
         self.load().await?;
+        // Before anything from the stream: the `joined` at `from_seq` must come after it.
+        if let (Some(ack), Some(joined_at)) = (ack, from_seq) {
+            self.send_remote_ack(ack, joined_at);
+        }
         match (from_seq, agent) {
             // Offered to `agent`. If its `joined` was stored before this load, its tabs
             // wait for the joined-watch, which replays from the `joined` in order.

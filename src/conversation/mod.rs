@@ -148,7 +148,7 @@ enum Command {
     Live(String),
     /// Hear the conversation on this node from now on (`live`); the agent, if any,
     /// joined at that seq and hears everything from it.
-    Watch(Option<u64>, Option<String>, Reply<()>),
+    Watch(Option<u64>, Option<String>, Option<RemoteAck>, Reply<()>),
     /// Read the stream for anything missed (the feed came back).
     CatchUp,
 }

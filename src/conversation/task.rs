@@ -185,8 +185,8 @@ impl ConversationTask {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Live(payload) => self.live(&payload).await,
-            Command::Watch(from_seq, agent, reply) => {
-                let outcome = self.watch(from_seq, agent).await;
+            Command::Watch(from_seq, agent, ack, reply) => {
+                let outcome = self.watch(from_seq, agent, ack).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
             Command::CatchUp => self.reconcile().await,

@@ -42,6 +42,10 @@ pub enum BusMessage {
         /// Nodes with connections of the party start hearing this conversation, from
         /// this seq on (an offer: from what comes next).
         watch: Option<(String, Option<u64>)>,
+        /// With a `joined`'s watch: the accept's ack, owed to a tab at its node, sent
+        /// there before the `joined` (which the watch may read from the stream first).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<crate::conversation::RemoteAck>,
     },
     /// An agent profile changed or was removed (`None`): every node's directory follows.
     Agent {

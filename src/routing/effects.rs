@@ -309,6 +309,7 @@ impl RoutingTask {
                 ..AckBody::default()
             })
         });
+        let joined_ack = remote_ack.clone();
         request.remote_ack = remote_ack;
         // The owner this router believes in must still be the owner in Redis.
         request.requirement = Requirement::OwnedBy(previous_agent.clone());
@@ -341,6 +342,7 @@ impl RoutingTask {
                             agent: joined_agent.clone(),
                             conversation: conversation.to_string(),
                             seq,
+                            ack: joined_ack.clone(),
                         });
                         if first_join {
                             deps.metrics

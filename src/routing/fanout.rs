@@ -47,7 +47,7 @@ impl RoutingTask {
                 };
                 self.deps
                     .conversations
-                    .watch_soon(conversation, *from_seq, agent);
+                    .watch_soon(conversation, *from_seq, agent, None);
             }
         }
         let elsewhere = match &party {
@@ -64,13 +64,21 @@ impl RoutingTask {
                 frame: Some(text.to_string()),
                 except,
                 watch,
+                ack: None,
             });
         }
         here || elsewhere
     }
 
-    /// Nodes with connections of `agent` start hearing `conversation` from `from_seq`.
-    pub(super) fn watch_for(&self, agent: &str, conversation: &str, from_seq: u64) {
+    /// Nodes with connections of `agent` start hearing `conversation` from `from_seq`
+    /// (its `joined`); the node of the tab that accepted gets the accept's `ack` first.
+    pub(super) fn watch_for(
+        &self,
+        agent: &str,
+        conversation: &str,
+        from_seq: u64,
+        ack: Option<crate::conversation::RemoteAck>,
+    ) {
         let me = self.handle.node_id();
         if self
             .deps
@@ -80,7 +88,7 @@ impl RoutingTask {
         {
             self.deps
                 .conversations
-                .watch_soon(conversation, Some(from_seq), Some(agent));
+                .watch_soon(conversation, Some(from_seq), Some(agent), None);
         }
         if self
             .presence_of(agent)
@@ -92,6 +100,7 @@ impl RoutingTask {
                 frame: None,
                 except: None,
                 watch: Some((conversation.to_string(), Some(from_seq))),
+                ack,
             });
         }
     }

@@ -138,6 +138,8 @@ pub(crate) enum Msg {
         agent: String,
         conversation: String,
         seq: u64,
+        /// The accept's ack owed to a tab at another node.
+        ack: Option<crate::conversation::RemoteAck>,
     },
     /// Which of these conversations the router does not know.
     Unknown {

@@ -362,7 +362,8 @@ impl RoutingTask {
                 agent,
                 conversation,
                 seq,
-            } => self.watch_for(&agent, &conversation, seq),
+                ack,
+            } => self.watch_for(&agent, &conversation, seq, ack),
             Msg::Online { reply } => {
                 let _requester_gone = reply.send(super::Staffing {
                     any: self.core.online(),

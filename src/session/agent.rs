@@ -54,7 +54,7 @@ impl AgentSession {
             match hub.store.conversation(&id).await {
                 Ok(Some(record)) if record.is_open() => {
                     // This node hears the conversation from now on, whichever stores.
-                    hub.conversations.watch_soon(&record.id, None, None);
+                    hub.conversations.watch_soon(&record.id, None, None, None);
                     summaries.push(ConversationSummary {
                         survey: None,
                         conversation_id: record.id,

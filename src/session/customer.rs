@@ -177,7 +177,7 @@ impl CustomerSession {
                 if record.is_open() {
                     hub.router.customer_presence(&record.id, true);
                     // This node hears the conversation from now on, whichever stores.
-                    hub.conversations.watch_soon(&record.id, None, None);
+                    hub.conversations.watch_soon(&record.id, None, None, None);
                     conversations.push(ConversationSummary {
                         survey: input::nps_survey(hub, &record.topic),
                         conversation_id: record.id,
