@@ -69,6 +69,7 @@ impl Conversations {
     ///   accept reaches its tabs here;
     /// - `agent` with `from_seq`: it joined at that seq, and its tabs here get every
     ///   event from its `joined` on, even those delivered before it was a member.
+    ///
     /// `ack`: the accept's ack owed to a tab here, sent before the `joined` it answers
     /// (the watch can come before the `joined`'s own hint, which carries it too).
     pub async fn watch(
