@@ -87,7 +87,11 @@ impl ConversationTask {
         // reaches this task, and what came before is in the record it loads.
         let channel = crate::store::keys::live(&self.id);
         self.owner.subscribe(&channel).await;
-        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        // The first reconcile a whole period on, not at once (an interval's first tick
+        // is immediate): reconciling releases an agent held back for its joined-watch,
+        // which is then on its way (`live`), and would lose it its `joined`.
+        let mut reconcile =
+            tokio::time::interval_at(Instant::now() + RECONCILE_EVERY, RECONCILE_EVERY);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // One timer and one shutdown waiter for the task's life, not one per command:
         // the timer is only moved when it fires early.
