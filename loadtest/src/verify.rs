@@ -832,40 +832,33 @@ fn verify_conversation(conversation_id: &str, entry: &Entry) -> Checked {
     checked.unassigned = window_end.is_empty();
     for (agent, end) in window_end {
         let end = end.unwrap_or(u64::MAX);
-        let Some(record) = entry.agents.iter().find(|r| r.agent == agent) else {
-            // It never heard of the conversation: its `joined` was stored as its node
-            // died, and the chat closed before it was back (a closed chat is in no
-            // `welcome`). Only what the customer said while it was a member is owed to
-            // it then; before its join, history it never had reason to read.
-            let joined_at = stored
-                .iter()
-                .rev()
-                .find(|e| e.kind == "joined" && e.agent.as_deref() == Some(agent))
-                .map_or(0, |e| e.seq);
-            for (id, seqs) in &customer_acks {
-                for &seq in seqs.iter().filter(|&&s| s > joined_at && s < end) {
-                    problems.push(Problem::Lost {
-                        conversation_id: cid(),
-                        seq,
-                        id: id.to_string(),
-                        to: format!("agent {agent} (no record)"),
-                        around: around(stored, seq),
-                    });
-                }
+        // With no record it never heard of the conversation: its `joined` was stored as
+        // its node died, and the chat closed before it was back (a closed chat is in no
+        // `welcome`). Only what the customer said while it was a member is owed to it
+        // then; the history before its join it never had reason to read.
+        let (owed_after, to, seen) = match entry.agents.iter().find(|r| r.agent == agent) {
+            Some(record) => (0, format!("agent {agent}"), Some(&record.seen)),
+            None => {
+                let joined_at = stored
+                    .iter()
+                    .rev()
+                    .find(|e| e.kind == "joined" && e.agent.as_deref() == Some(agent))
+                    .map_or(0, |e| e.seq);
+                (joined_at, format!("agent {agent} (no record)"), None)
             }
-            continue;
         };
         for (id, seqs) in &customer_acks {
-            for &seq in seqs.iter().filter(|&&s| s < end) {
-                if !record.seen.contains(seq) {
-                    problems.push(Problem::Lost {
-                        conversation_id: cid(),
-                        seq,
-                        id: id.to_string(),
-                        to: format!("agent {agent}"),
-                        around: around(stored, seq),
-                    });
+            for &seq in seqs.iter().filter(|&&s| s > owed_after && s < end) {
+                if seen.is_some_and(|seen| seen.contains(seq)) {
+                    continue;
                 }
+                problems.push(Problem::Lost {
+                    conversation_id: cid(),
+                    seq,
+                    id: id.to_string(),
+                    to: to.clone(),
+                    around: around(stored, seq),
+                });
             }
         }
     }
