@@ -113,6 +113,8 @@ async fn kill_one_of_two(killed: usize) {
     };
     let outcome = run_on(format!("{url_a},{url_b}"), &scenario(6.0, 0.0), Some(plan)).await;
     let summary = outcome.report.text_summary();
+    // Shown with `--nocapture`: the `kill:` line says how long the clients took to come back.
+    eprintln!("{summary}");
     assert_clean(&outcome);
     let failover = outcome.report.failover.as_ref().expect("failover figures");
     assert!(failover.killed, "{summary}");
