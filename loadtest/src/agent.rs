@@ -201,22 +201,17 @@ impl Agent {
             // Replies sent without an ack may or may not be stored: send them again with
             // the same client_msg_id, as a console would.
             let now = Instant::now();
-            let mut resend: Vec<Due> = self
-                .pending
-                .drain()
-                .filter_map(|(_, p)| match p {
-                    Pending::Reply(due, _) => Some(Due { at: now, ..due }),
+            let mut resend: Vec<Due> = Vec::new();
+            for (_, pending) in std::mem::take(&mut self.pending) {
+                match pending {
+                    Pending::Reply(due, _) => resend.push(Due { at: now, ..due }),
                     Pending::History {
                         conversation_id,
                         after,
-                    } => {
-                        let unread = self.unread.entry(conversation_id).or_insert(after);
-                        *unread = (*unread).min(after);
-                        None
-                    }
-                    _ => None,
-                })
-                .collect();
+                    } => self.owe_history(conversation_id, after),
+                    _ => {}
+                }
+            }
             resend.extend(self.due.drain(..));
             self.due = resend.into();
             // The dropped requests may have been all that kept ended conversations open.
@@ -293,16 +288,16 @@ impl Agent {
         // A conversation it does not know yet was assigned while it was away (its
         // accept's answer died with its hub): read it whole, as a console would.
         // A history read that died with the last connection is read again from where
-        // it started.
-        let mut unread = std::mem::take(&mut self.unread);
+        // it started (owed until this one has it asked).
         for summary in conversations {
             let resume = self
                 .convs
                 .get(&summary.conversation_id)
                 .map_or(0, |conv| conv.record.seen.resume_after());
-            let after = unread
-                .remove(&summary.conversation_id)
-                .map_or(resume, |from| from.min(resume));
+            let after = self
+                .unread
+                .get(&summary.conversation_id)
+                .map_or(resume, |&from| from.min(resume));
             // The welcome says it holds the conversation: it is a member before its history
             // is read, so the customer's messages before a `joined` it never heard (taken
             // over while its node was down) are answered too.
@@ -311,12 +306,15 @@ impl Agent {
             conv.ended = false;
             self.request_history(&mut ws, &summary.conversation_id, after)
                 .await?;
+            self.unread.remove(&summary.conversation_id);
         }
         // One it no longer holds (closed meanwhile, say) is read all the same: what it
         // was a member for is what it would have seen.
-        for (conversation_id, after) in unread {
+        let owed: Vec<(String, u64)> = self.unread.iter().map(|(c, &a)| (c.clone(), a)).collect();
+        for (conversation_id, after) in owed {
             self.request_history(&mut ws, &conversation_id, after)
                 .await?;
+            self.unread.remove(&conversation_id);
         }
         Ok(ws)
     }
@@ -638,6 +636,12 @@ impl Agent {
         }
     }
 
+    /// Notes a history read (from after `after`) to ask on the next connection.
+    fn owe_history(&mut self, conversation_id: String, after: u64) {
+        let unread = self.unread.entry(conversation_id).or_insert(after);
+        *unread = (*unread).min(after);
+    }
+
     async fn request_history(
         &mut self,
         ws: &mut Ws,
@@ -654,12 +658,7 @@ impl Agent {
             })
             .await;
         if let Err(err) = sent {
-            // Read on the next connection.
-            let unread = self
-                .unread
-                .entry(conversation_id.to_string())
-                .or_insert(after);
-            *unread = (*unread).min(after);
+            self.owe_history(conversation_id.to_string(), after);
             return Err(err);
         }
         self.pending.insert(
