@@ -26,6 +26,15 @@ async fn ledger_and_load(redis: &RedisServer) -> (HashMap<String, String>, HashM
     (ledger, load)
 }
 
+/// Whether an agent's `welcome` lists `conversation` among those it holds.
+fn lists(welcome: &serde_json::Value, conversation: &str) -> bool {
+    welcome["conversations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["conversation_id"] == conversation)
+}
+
 #[cfg_attr(
     not(feature = "failpoints"),
     ignore = "needs the failpoints feature (the test command enables it)"
@@ -93,16 +102,9 @@ async fn a_routing_node_killed_between_a_hand_offs_reservation_and_its_join_leav
     assert_eq!(load.get("alice"), Some(&1), "loads {load:?}");
     assert_eq!(load.get("bob"), None, "loads {load:?}");
     let (_alice_again, welcome) = b.agent(&alice).await;
-    let listed = |welcome: &serde_json::Value| {
-        welcome["conversations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["conversation_id"] == conv.as_str())
-    };
-    assert!(listed(&welcome), "alice's welcome: {welcome}");
+    assert!(lists(&welcome, &conv), "alice's welcome: {welcome}");
     let (_bob_again, welcome) = b.agent(&bob).await;
-    assert!(!listed(&welcome), "bob's welcome: {welcome}");
+    assert!(!lists(&welcome, &conv), "bob's welcome: {welcome}");
     alice_ws.say(&conv, "still with you").await;
     customer
         .wait_for("alice's message after the takeover", |f| {
@@ -145,13 +147,6 @@ async fn an_agent_reconnecting_while_routing_changes_hands_is_answered_by_the_ne
     a.kill9();
     let (_alice_on_b, welcome) = b.agent(&alice).await;
     assert_eq!(welcome["status"], "available", "welcome {welcome}");
-    assert!(
-        welcome["conversations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["conversation_id"] == conv.as_str()),
-        "welcome {welcome}"
-    );
+    assert!(lists(&welcome, &conv), "welcome {welcome}");
     wait_routing(&b, &b_id, 1, TAKEOVER).await;
 }

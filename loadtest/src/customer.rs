@@ -317,14 +317,14 @@ impl Customer {
 
     /// The next request id; without a connection (it died under a send) one no
     /// connection hands out, dropped with the pending requests at the resume.
-    fn req(&mut self) -> anyhow::Result<String> {
-        Ok(match self.ws.as_mut() {
+    fn req(&mut self) -> String {
+        match self.ws.as_mut() {
             Some(ws) => ws.req(),
             None => {
                 self.unsent += 1;
                 format!("unsent{}", self.unsent)
             }
-        })
+        }
     }
 
     async fn chat(&mut self, chat: &mut Chat) -> anyhow::Result<()> {
@@ -478,7 +478,7 @@ impl Customer {
             payload::FLAG_PLAIN,
             self.shared.scenario.message_size,
         );
-        let req = self.req()?;
+        let req = self.req();
         self.send(&Out::Start {
             req: &req,
             topic: &chat.topic,
@@ -504,7 +504,7 @@ impl Customer {
             unacked.flag,
             self.shared.scenario.message_size,
         );
-        let req = self.req()?;
+        let req = self.req();
         self.send(&Out::Message {
             req: &req,
             conversation_id,
@@ -521,7 +521,7 @@ impl Customer {
         let Some(conversation_id) = chat.conversation_id.as_deref() else {
             return Ok(());
         };
-        let req = self.req()?;
+        let req = self.req();
         self.send(&Out::Close {
             req: &req,
             conversation_id,
@@ -543,7 +543,7 @@ impl Customer {
         if last && after == 0 {
             chat.history.clear();
         }
-        let req = self.req()?;
+        let req = self.req();
         self.send(&Out::History {
             req: &req,
             conversation_id,
@@ -582,7 +582,7 @@ impl Customer {
                     self.flush_early(chat);
                 }
                 None => {
-                    let req = self.req()?;
+                    let req = self.req();
                     self.send(&Out::Start {
                         req: &req,
                         topic: &chat.topic,

@@ -176,7 +176,8 @@ impl Link {
                     () = new_leader => {}
                 }
                 link.pending.remove(&id);
-                if tokio::time::Instant::now() >= give_up {
+                // Only a repeatable request is asked again, and only in its time.
+                if !repeatable || tokio::time::Instant::now() >= give_up {
                     break;
                 }
             }

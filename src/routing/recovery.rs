@@ -92,8 +92,12 @@ pub(crate) async fn rebuild(
     // The records are the truth the router was just given; capacity is checked against
     // the ledger, so it says the same (a reservation whose `joined` was never stored
     // counted the wrong agent).
-    if !store.rewrite_ledger(epoch, &assignments).await? {
-        tracing::warn!(epoch, "ledger not rewritten: a later epoch routes");
+    // Not rewritten, the router still routes by the records; the rest of the rebuild
+    // goes on either way.
+    match store.rewrite_ledger(epoch, &assignments).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(epoch, "ledger not rewritten: a later epoch routes"),
+        Err(err) => tracing::warn!(epoch, cause = %err, "ledger not rewritten"),
     }
     // Who is connected where, by the nodes' heartbeats; the rest start their grace.
     let mut connected: HashMap<String, Vec<String>> = HashMap::new();
