@@ -96,6 +96,17 @@ async fn seqs_stay_above_what_a_node_delivered_after_redis_lost_appends() {
         .map(|(seq, _)| seq)
         .collect();
     assert_eq!(seqs, vec![1, 2, 3, 6]);
+    assert_eq!(last_seq(&store, "c_lost").await, 6);
+}
+
+/// A record's `last_seq`: the stream's top entry, which nothing else records.
+async fn last_seq(store: &Store, id: &str) -> u64 {
+    store
+        .conversation(id)
+        .await
+        .expect("read conversation")
+        .expect("the conversation exists")
+        .last_seq
 }
 
 /// A writer that has not seen the whole stream (another node stored events it has not
@@ -108,9 +119,17 @@ async fn a_writer_behind_the_stream_stores_nothing() {
     create_conversation(&store, "c_behind", "v_1").await;
     let outcomes = append(&store, "c_behind", &[item("a"), item("b")]).await;
     assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(3)));
+    assert_eq!(last_seq(&store, "c_behind").await, 3);
+    // Refused whole, its state change too: the fence comes before any write.
+    let late_close = item("late").updating(Update::State(ConversationState::Closed));
     assert_eq!(
-        try_append(&store, "c_behind", 2, &[item("late")]).await,
+        try_append(&store, "c_behind", 2, &[late_close]).await,
         Appended::Behind { last: 3 }
+    );
+    let record = store.conversation("c_behind").await.expect("read");
+    assert!(
+        record.is_some_and(|r| r.is_open()),
+        "the late close was stored"
     );
     assert_eq!(
         try_append(&store, "c_behind", 3, &[item("c")]).await,
@@ -122,4 +141,27 @@ async fn a_writer_behind_the_stream_stores_nothing() {
         .map(|(_, text)| text)
         .collect();
     assert_eq!(texts, ["first", "a", "b", "c"]);
+    assert_eq!(last_seq(&store, "c_behind").await, 4);
+}
+
+/// A rating behind the stream sets nothing: the chat can still be rated once on top.
+#[tokio::test]
+async fn a_rating_behind_the_stream_leaves_the_chat_unrated() {
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_rate", "v_1").await;
+    let close = item("bye").updating(Update::State(ConversationState::Closed));
+    assert_eq!(
+        append(&store, "c_rate", &[close]).await,
+        vec![AppendOutcome::Stored(2)]
+    );
+    let rating = || item("rated").requiring(Requirement::ClosedUnrated);
+    assert_eq!(
+        try_append(&store, "c_rate", 1, &[rating()]).await,
+        Appended::Behind { last: 2 }
+    );
+    assert_eq!(
+        try_append(&store, "c_rate", 2, &[rating()]).await,
+        Appended::Done(vec![AppendOutcome::Stored(3)])
+    );
 }

@@ -5,10 +5,14 @@
 # blur the figures). The last two rows run the Redis calls of the hub's append script
 # before issue 19 (src/store/append.rs holds today's, without the claim) for a batch of one message, in a shortened script
 # without its state checks, with and without the client_msg_id claim. The rows after them
-# run today's calls per conversation (HMGET, XADD, HSET last_seq, PUBLISH; one message
-# each) for 1, 2, 4, 8 and 16 conversations per script call, as a group commit of many
-# conversations' appends would send them (tried in issue 19 and not kept: on a quiet
-# Redis it pays, in the hub it did not; docs/decisions.md); they are per message.
+# run the calls per conversation before the stream fence (HMGET, XADD, HSET last_seq,
+# PUBLISH; one message each) for 1, 2, 4, 8 and 16 conversations per script call, as a
+# group commit of many conversations' appends would send them (tried in issue 19 and not
+# kept: on a quiet Redis it pays, in the hub it did not; docs/decisions.md); they are per
+# message. The last rows compare a batch of one message before and after the stream
+# fence (HGET state, XADD, PUBLISH: the stream's last id is the fence, so no last_seq
+# read or write), with a subscriber on the live channel as in the hub; the fenced row's
+# XADD takes `*` where the hub gives the explicit next id (the same work in Redis).
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
@@ -96,5 +100,19 @@ for n in 1 2 4 8 16; do
         args+=("$EVENT" "live:{g$k}")
     done
     # A call carries n messages: REQUESTS / n calls, so the row reads per message.
-    row "EVALSHA: today's calls, $n conversation(s) per call" EVALSHA "$GROUPED" $((2 * n)) "${keys[@]}" "${args[@]}" -- "$n"
+    row "EVALSHA: calls before the fence, $n conversation(s) per call" EVALSHA "$GROUPED" $((2 * n)) "${keys[@]}" "${args[@]}" -- "$n"
 done
+
+FENCED=$(load "
+local state = redis.call('HGET', KEYS[1], 'state')
+local added = redis.pcall('XADD', KEYS[2], '*', 'e', ARGV[1])
+if type(added) == 'table' and added.err then return {-3, 0} end
+redis.call('PUBLISH', ARGV[2], '1 0 ' .. #ARGV[1] .. ' ' .. ARGV[1])
+return {1, 1}")
+redis-cli -p "$PORT" hset 'c:{f}:h' state open >/dev/null
+redis-cli -p "$PORT" hset 'c:{g1}:h' state open >/dev/null
+redis-cli -p "$PORT" subscribe 'live:{f}' 'live:{g1}' >/dev/null &
+SUBSCRIBER=$!
+row "EVALSHA: one message, before the fence (subscribed)" EVALSHA "$GROUPED" 2 'c:{g1}:h' 'c:{g1}:s' "$EVENT" 'live:{g1}'
+row "EVALSHA: one message, stream fence (subscribed)" EVALSHA "$FENCED" 2 'c:{f}:h' 'c:{f}:s' "$EVENT" 'live:{f}'
+kill "$SUBSCRIBER"

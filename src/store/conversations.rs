@@ -19,7 +19,6 @@ static CREATE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[1], 'last_seq', 1)
 redis.call('XADD', KEYS[2], '1-0', 'e', ARGV[1])
 return 1
 "#,
@@ -36,16 +35,21 @@ return 0
     )
 });
 
+/// The seq of an event's stream entry id (`<seq>-0`).
+fn entry_seq(entry_id: &str) -> StoreResult<u64> {
+    entry_id
+        .split('-')
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))
+}
+
 fn decode_event(
     conversation_id: &str,
     entry_id: &str,
     fields: &HashMap<String, Value>,
 ) -> StoreResult<Event> {
-    let seq = entry_id
-        .split('-')
-        .next()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))?;
+    let seq = entry_seq(entry_id)?;
     let raw = fields
         .get("e")
         .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))?;
@@ -160,18 +164,38 @@ impl Store {
         .await
     }
 
+    /// A conversation's record, its `last_seq` read from the stream's top entry (the
+    /// append's fence: nothing else records it; see `append`).
     pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {
         let mut conn = self.conn();
-        let key = keys::conversation(id);
-        let hash: HashMap<String, String> = self
+        let (key, events) = (keys::conversation(id), keys::events(id));
+        let (hash, top): (HashMap<String, String>, StreamRangeReply) = self
             .run("conversation", async move {
-                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+                // Both keys are in the conversation's slot: one round trip on a cluster too.
+                redis::pipe()
+                    .cmd("HGETALL")
+                    .arg(key)
+                    .cmd("XREVRANGE")
+                    .arg(events)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
             })
             .await?;
         if hash.is_empty() {
             return Ok(None);
         }
-        ConversationRecord::from_hash(id, hash).map(Some)
+        let mut record = ConversationRecord::from_hash(id, hash)?;
+        if let Some(entry) = top.ids.first() {
+            let seq = entry_seq(&entry.id)?;
+            // Conversations stored before the fence moved to the stream kept a `last_seq`
+            // field, equal to the top then and never ahead of it since.
+            record.last_seq = record.last_seq.max(seq);
+        }
+        Ok(Some(record))
     }
 
     /// Sets plain fields of a conversation's state hash (no event).
