@@ -117,7 +117,7 @@ pub async fn dispatch(parts: NodeParts, mut feed: mpsc::UnboundedReceiver<FeedMe
                         Ok(message) => on_bus(&parts, message),
                         Err(err) => tracing::warn!(cause = %err, "unreadable router message"),
                     }
-                } else if let Some(id) = conversation_of_channel(&channel) {
+                } else if let Some(id) = keys::conversation_of_live(&channel, &parts.id) {
                     parts.conversations.live(id, payload);
                 }
             }
@@ -128,11 +128,6 @@ pub async fn dispatch(parts: NodeParts, mut feed: mpsc::UnboundedReceiver<FeedMe
             }
         }
     }
-}
-
-/// `sb:{c_…}:live` → `c_…`.
-fn conversation_of_channel(channel: &str) -> Option<&str> {
-    channel.strip_prefix("sb:{")?.strip_suffix("}:live")
 }
 
 fn on_bus(parts: &NodeParts, message: BusMessage) {

@@ -146,7 +146,7 @@ impl ConversationTask {
             .owner
             .deps
             .store
-            .append_batch(&self.id, self.delivered(), &items)
+            .append_batch(&self.id, &self.owner.deps.node_id, self.delivered(), &items)
             .await;
         drop(items);
         let outcomes = match appended {

@@ -1,5 +1,7 @@
 //! The conversation's side of several nodes: events stored by other nodes arrive as
-//! hints on the conversation's live channel (see `store::feed`). A hint is delivered
+//! hints on this node's live channel of the conversation (see `store::feed`), to which
+//! they publish because this node is listed among the conversation's listeners
+//! (`listen`, before the task reads anything). A hint is delivered
 //! when its seq is the next one; otherwise the stream is read from the last delivered
 //! seq. After the feed was lost, and every few seconds (`task::RECONCILE_EVERY`) while this node has
 //! clients in the conversation, the task catches up from the stream, so a missed hint
@@ -279,10 +281,27 @@ impl ConversationTask {
         Ok(())
     }
 
+    /// Lists this node among the conversation's listeners, so other nodes publish what
+    /// they store to it (`store::Store::listen`); until that succeeds, every load and
+    /// reconcile tries again, and the reconciles read the stream meanwhile.
+    pub(super) async fn listen(&mut self) {
+        let deps = &self.owner.deps;
+        self.listed = match deps.store.listen(&self.id, &deps.node_id).await {
+            Ok(listed) => listed,
+            Err(err) => {
+                tracing::debug!(conversation_id = %self.id, cause = %err, "listing this node failed");
+                false
+            }
+        };
+    }
+
     /// Reads what a missed hint would have brought, when anyone here listens. An agent
     /// still held back (its joined-watch was lost) hears from now on; its client reads
     /// the rest with `history`.
     pub(super) async fn reconcile(&mut self) {
+        if !self.listed {
+            self.listen().await;
+        }
         let next = self.delivered() + 1;
         for from in self.heard_from.values_mut() {
             if *from == PENDING {

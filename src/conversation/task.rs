@@ -37,6 +37,10 @@ pub(super) struct ConversationTask {
     /// Highest seq delivered to members (read through [`Self::delivered`]).
     delivered_seq: DeliveredSeq,
     pub(super) needs_resync: bool,
+    /// This node is known to be among the conversation's listeners. Until it is (the
+    /// conversation did not exist yet, or Redis failed), the next load or reconcile
+    /// lists it.
+    pub(super) listed: bool,
     pub(super) owner: Arc<Conversations>,
     me: mpsc::UnboundedSender<Command>,
     /// For each present agent, the first seq this task delivered to it: an agent already
@@ -59,6 +63,7 @@ impl ConversationTask {
             members: None,
             delivered_seq,
             needs_resync: false,
+            listed: false,
             owner,
             me,
             heard_from: std::collections::HashMap::new(),
@@ -83,9 +88,10 @@ impl ConversationTask {
     }
 
     async fn serve(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) {
-        // Subscribed before anything is read: whatever another node stores from now on
-        // reaches this task, and what came before is in the record it loads.
-        let channel = crate::store::keys::live(&self.id);
+        // Subscribed before anything is read, and listed before the record is (`load`):
+        // whatever another node stores from then on reaches this task, and what came
+        // before is in the record it loads.
+        let channel = crate::store::keys::live(&self.id, &self.owner.deps.node_id);
         self.owner.subscribe(&channel).await;
         // The first reconcile a whole period on, not at once (an interval's first tick
         // is immediate): reconciling releases an agent held back for its joined-watch,
@@ -193,7 +199,11 @@ impl ConversationTask {
                 let outcome = self.watch(from_seq, agent, ack).await;
                 let _ignored_if_requester_left = reply.send(outcome);
             }
-            Command::CatchUp => self.reconcile().await,
+            Command::CatchUp => {
+                // The feed came back: Redis may have lost this node's listing with it.
+                self.listen().await;
+                self.reconcile().await;
+            }
             Command::Append(request, reply) => self.append_batch(vec![(request, reply)]).await,
             Command::Members(author, permission, reply) => {
                 let outcome = self.check(&author, permission).await;
@@ -262,9 +272,18 @@ impl ConversationTask {
         if self.members.is_some() {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
-        if !self.owner.deps.store.create_conversation(&new).await? {
+        let node = &self.owner.deps.node_id;
+        if !self
+            .owner
+            .deps
+            .store
+            .create_conversation(&new, node)
+            .await?
+        {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
+        // Listed by the same script, after this task subscribed.
+        self.listed = true;
         self.owner.deps.metrics.events_stored.inc();
         self.members = Some(Membership::created(new.visitor_id));
         // Nothing came before seq 1: the index of ids starts complete.
@@ -290,6 +309,9 @@ impl ConversationTask {
     /// Loads membership from Redis once; delivery goes on from the stored `last_seq`.
     pub(super) async fn load(&mut self) -> Result<&mut Membership> {
         if self.members.is_none() {
+            if !self.listed {
+                self.listen().await;
+            }
             let record = self
                 .owner
                 .deps

@@ -13,13 +13,15 @@ use super::{
 };
 use crate::protocol::{ConversationState, Event, StoredEvent};
 
-/// KEYS: conversation hash, events stream. ARGV: first event JSON, then field/value pairs.
+/// KEYS: conversation hash, events stream, listening nodes. ARGV: first event JSON, the
+/// creating node (its first listener), then field/value pairs.
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('XADD', KEYS[2], '1-0', 'e', ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 "#,
     )
@@ -114,10 +116,15 @@ impl Store {
         .await
     }
 
-    /// Stores a new conversation with its first message as seq 1. The open index is
-    /// written first, so a crash in between leaves an index entry that recovery drops
-    /// rather than a conversation nobody knows about.
-    pub async fn create_conversation(&self, new: &NewConversation) -> StoreResult<bool> {
+    /// Stores a new conversation with its first message as seq 1, `node` as its first
+    /// listener (see `append`). The open index is written first, so a crash in between
+    /// leaves an index entry that recovery drops rather than a conversation nobody knows
+    /// about.
+    pub async fn create_conversation(
+        &self,
+        new: &NewConversation,
+        node: &str,
+    ) -> StoreResult<bool> {
         let first = StoredEvent::json(new.created_at, &new.first_message)?;
         let metadata = serde_json::to_string(&new.metadata)?;
         let fields: Vec<(&str, String)> = vec![
@@ -143,6 +150,7 @@ impl Store {
         ];
         let mut conn = self.conn();
         let id = new.id.clone();
+        let node = node.to_string();
         let created_at = new.created_at;
         self.run("create_conversation", async move {
             redis::cmd("ZADD")
@@ -152,7 +160,11 @@ impl Store {
                 .query_async::<i64>(&mut conn)
                 .await?;
             let mut invocation = CREATE.key(keys::conversation(&id));
-            invocation.key(keys::events(&id)).arg(first);
+            invocation
+                .key(keys::events(&id))
+                .key(keys::listeners(&id))
+                .arg(first)
+                .arg(node);
             for (field, value) in &fields {
                 invocation.arg(*field).arg(value);
             }

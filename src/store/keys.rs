@@ -148,9 +148,27 @@ pub fn nodes() -> String {
     "sb:{router}:nodes".into()
 }
 
-/// Channel of a conversation's live events, in its slot (`SPUBLISH` on a cluster).
-pub fn live(conversation_id: &str) -> String {
-    format!("sb:{{{conversation_id}}}:live")
+/// What every live channel of a conversation starts with; the node id follows.
+pub fn live_prefix(conversation_id: &str) -> String {
+    format!("sb:{{{conversation_id}}}:live:")
+}
+
+/// Channel on which `node` hears a conversation's events stored by other nodes, in the
+/// conversation's slot (`SPUBLISH` on a cluster).
+pub fn live(conversation_id: &str, node: &str) -> String {
+    format!("{}{node}", live_prefix(conversation_id))
+}
+
+/// The conversation of `node`'s live channel `sb:{c_…}:live:<node>`, if it is one.
+pub fn conversation_of_live<'a>(channel: &'a str, node: &str) -> Option<&'a str> {
+    let (conversation, listener) = channel.strip_prefix("sb:{")?.split_once("}:live:")?;
+    (listener == node).then_some(conversation)
+}
+
+/// Set of the nodes that listen to a conversation (each on its own `live` channel): an
+/// append publishes its batch to each of them but the storing node.
+pub fn listeners(conversation_id: &str) -> String {
+    format!("sb:{{{conversation_id}}}:listeners")
 }
 
 /// Channel every node hears: routing requests to the leader and its output to nodes.
@@ -302,8 +320,18 @@ mod tests {
             super::conversation(id),
             super::events(id),
             super::client_msg_ids(id),
+            super::listeners(id),
+            super::live(id, "n1"),
         ] {
             assert!(key.contains("{c_9f2}"), "{key}");
         }
+    }
+
+    #[test]
+    fn a_live_channel_names_its_conversation_for_its_own_node_only() {
+        let channel = super::live("c_9f2", "n1");
+        assert_eq!(super::conversation_of_live(&channel, "n1"), Some("c_9f2"));
+        assert_eq!(super::conversation_of_live(&channel, "n2"), None);
+        assert_eq!(super::conversation_of_live("sb:{router}:bus", "n1"), None);
     }
 }

@@ -231,6 +231,7 @@ impl Store {
                         .arg(keys::events(&id))
                         .arg(keys::client_msg_ids(&id))
                         .arg(keys::decisions(&id))
+                        .arg(keys::listeners(&id))
                         .arg(keys::attachments(&id))
                         .query_async(&mut conn)
                         .await?;

@@ -11,7 +11,8 @@ use redis::Script;
 
 use super::{keys, ConversationRecord, Store, StoreResult};
 
-/// KEYS: conversation hash, events stream, client_msg_id hash, routing decisions.
+/// KEYS: conversation hash, events stream, client_msg_id hash, routing decisions,
+/// listening nodes.
 /// ARGV: time to keep (ms).
 /// Returns 0 when the conversation is gone (already expired), 1 otherwise.
 ///
@@ -29,7 +30,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local keep = redis.call('PTTL', KEYS[1])
 if keep < 0 then keep = ARGV[1] end
 redis.call('HSET', KEYS[1], 'flushed', '1')
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], keep) end
 return 1
 "#,
     )
@@ -55,6 +56,7 @@ impl Store {
             .key(keys::events(&id))
             .key(keys::client_msg_ids(&id))
             .key(keys::decisions(&id))
+            .key(keys::listeners(&id))
             .arg(keep_ms.max(1));
         let mut conn = self.conn();
         self.run("retire_conversation", async move {

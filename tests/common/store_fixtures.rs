@@ -33,19 +33,22 @@ pub fn customer_message(visitor_id: &str, text: &str) -> EventBody {
 /// A new conversation of `visitor_id` whose first message (seq 1) is "first".
 pub async fn create_conversation(store: &Store, id: &str, visitor_id: &str) {
     let created = store
-        .create_conversation(&NewConversation {
-            id: id.into(),
-            visitor_id: visitor_id.into(),
-            topic: "general".into(),
-            priority: 0,
-            customer_name: None,
-            customer_email: None,
-            verified: false,
-            metadata: Map::new(),
-            created_at: 1,
-            first_message: customer_message(visitor_id, "first"),
-            preview: "first".into(),
-        })
+        .create_conversation(
+            &NewConversation {
+                id: id.into(),
+                visitor_id: visitor_id.into(),
+                topic: "general".into(),
+                priority: 0,
+                customer_name: None,
+                customer_email: None,
+                verified: false,
+                metadata: Map::new(),
+                created_at: 1,
+                first_message: customer_message(visitor_id, "first"),
+                preview: "first".into(),
+            },
+            "test-node",
+        )
         .await
         .expect("create conversation");
     assert!(created, "{id} is new");
@@ -121,7 +124,7 @@ pub async fn try_append(store: &Store, id: &str, expected: u64, items: &[Append]
         })
         .collect();
     store
-        .append_batch(id, expected, &batch)
+        .append_batch(id, "test-node", expected, &batch)
         .await
         .expect("append batch")
 }

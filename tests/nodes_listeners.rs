@@ -1,0 +1,198 @@
+//! Who hears a conversation's live events (issue 19): an append publishes its batch only
+//! to the other nodes listed among the conversation's listeners, each on its own channel.
+//! A node alone publishes nothing; with two, each stored batch goes to the other node
+//! only, never back to the one that stored it; and a node whose listing Redis lost is
+//! listed again when its feed comes back, so live delivery never goes quiet.
+//!
+//! What Redis published is read by a test subscriber on the conversation's channels; a
+//! marker the test publishes last says it has read everything published before it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::nodes::node_id;
+use common::*;
+use futures_util::StreamExt;
+use serde_json::json;
+
+/// The conversation's channels as the hub names them, `sb:{c_…}:live:<node>`, and as
+/// it named them before (`sb:{c_…}:live`).
+fn live_pattern(conversation: &str) -> String {
+    format!("sb:{{{conversation}}}:live*")
+}
+
+/// Every message published on the conversation's live channels since `subscriber`
+/// subscribed, as (channel, payload), read up to a marker this publishes now.
+async fn published_so_far(
+    redis: &RedisServer,
+    subscriber: &mut redis::aio::PubSub,
+    conversation: &str,
+) -> Vec<(String, String)> {
+    let marker_channel = format!("sb:{{{conversation}}}:live:~marker");
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    redis::cmd("PUBLISH")
+        .arg(&marker_channel)
+        .arg("end")
+        .query_async::<i64>(&mut conn)
+        .await
+        .expect("publish the marker");
+    let mut seen = Vec::new();
+    let mut messages = subscriber.on_message();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the marker comes back within 10 s")
+            .expect("the subscription stays open");
+        let channel = message.get_channel_name().to_string();
+        if channel == marker_channel {
+            return seen;
+        }
+        let payload: String = message.get_payload().expect("a text payload");
+        seen.push((channel, payload));
+    }
+}
+
+async fn subscribe(redis: &RedisServer, conversation: &str) -> redis::aio::PubSub {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut subscriber = client.get_async_pubsub().await.expect("pubsub connection");
+    subscriber
+        .psubscribe(live_pattern(conversation))
+        .await
+        .expect("psubscribe");
+    subscriber
+}
+
+async fn listeners(redis: &RedisServer, conversation: &str) -> Vec<String> {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    let mut listed: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("sb:{{{conversation}}}:listeners"))
+        .query_async(&mut conn)
+        .await
+        .expect("SMEMBERS");
+    listed.sort();
+    listed
+}
+
+#[tokio::test]
+async fn a_node_alone_publishes_nothing() {
+    let (redis, hub) = setup().await;
+    let mut chat = chat(&hub).await;
+    let conv = chat.conversation_id.clone();
+    let mut subscriber = subscribe(&redis, &conv).await;
+    for i in 0..5 {
+        chat.customer.say(&conv, &format!("customer {i}")).await;
+        let last = chat.agent.say(&conv, &format!("agent {i}")).await;
+        chat.customer.wait_seq(&conv, last).await;
+    }
+    assert_eq!(listeners(&redis, &conv).await, vec![node_id(&hub).await]);
+    let published = published_so_far(&redis, &mut subscriber, &conv).await;
+    assert!(
+        published.is_empty(),
+        "a node alone published its own batches: {published:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_batch_goes_to_the_other_node_only() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default().to_toml();
+    let (a, b) = (
+        Hub::start(&redis, &config).await,
+        Hub::start(&redis, &config).await,
+    );
+    let (id_a, id_b) = (node_id(&a).await, node_id(&b).await);
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("general", "hello from node b").await;
+    let offer = agent.wait_offer_for(&conv).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+    let mut both = vec![id_a.clone(), id_b.clone()];
+    both.sort();
+    assert_eq!(listeners(&redis, &conv).await, both);
+
+    let mut subscriber = subscribe(&redis, &conv).await;
+    let mut last = 0;
+    for i in 0..5 {
+        customer.say(&conv, &format!("from the customer {i}")).await;
+        last = agent.say(&conv, &format!("from the agent {i}")).await;
+    }
+    customer.wait_seq(&conv, last).await;
+    agent.wait_seq(&conv, last).await;
+
+    let published = published_so_far(&redis, &mut subscriber, &conv).await;
+    let to = |node: &str| format!("sb:{{{conv}}}:live:{node}");
+    let mut heard = (0, 0);
+    for (channel, payload) in &published {
+        // The customer's messages are stored by node b, the agent's by node a.
+        if payload.contains("from the customer") {
+            assert_eq!(channel, &to(&id_a), "{payload}");
+            heard.0 += 1;
+        }
+        if payload.contains("from the agent") {
+            assert_eq!(channel, &to(&id_b), "{payload}");
+            heard.1 += 1;
+        }
+    }
+    assert!(
+        heard.0 > 0 && heard.1 > 0,
+        "each side's messages reach the other node live: {published:?}"
+    );
+}
+
+/// Redis forgets who listens (here the set is deleted; a failover to a replica that
+/// had not received it does the same) and the feed drops: the node lists itself again
+/// once its feed is back, and the chat goes on live.
+#[tokio::test]
+async fn a_lost_listing_is_restored_when_the_feed_comes_back() {
+    let redis = RedisServer::start().await;
+    let config = TestConfig::default().to_toml();
+    let (a, b) = (
+        Hub::start(&redis, &config).await,
+        Hub::start(&redis, &config).await,
+    );
+    let (id_a, id_b) = (node_id(&a).await, node_id(&b).await);
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("general", "hello").await;
+    let offer = agent.wait_offer_for(&conv).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    redis::cmd("DEL")
+        .arg(format!("sb:{{{conv}}}:listeners"))
+        .query_async::<i64>(&mut conn)
+        .await
+        .expect("DEL");
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async::<i64>(&mut conn)
+        .await
+        .expect("CLIENT KILL");
+    let mut both = vec![id_a, id_b];
+    both.sort();
+    eventually(
+        "both nodes listed again",
+        Duration::from_secs(10),
+        || async { (listeners(&redis, &conv).await == both).then_some(()) },
+    )
+    .await;
+    let last = agent.say(&conv, "after the feed came back").await;
+    customer.wait_seq(&conv, last).await;
+}
