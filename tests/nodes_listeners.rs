@@ -22,6 +22,14 @@ fn live_pattern(conversation: &str) -> String {
     format!("sb:{{{conversation}}}:live*")
 }
 
+async fn connect(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis")
+}
+
 /// Every message published on the conversation's live channels since `subscriber`
 /// subscribed, as (channel, payload), read up to a marker this publishes now.
 async fn published_so_far(
@@ -30,15 +38,10 @@ async fn published_so_far(
     conversation: &str,
 ) -> Vec<(String, String)> {
     let marker_channel = format!("sb:{{{conversation}}}:live:~marker");
-    let client = redis::Client::open(redis.url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
     redis::cmd("PUBLISH")
         .arg(&marker_channel)
         .arg("end")
-        .query_async::<i64>(&mut conn)
+        .query_async::<i64>(&mut connect(redis).await)
         .await
         .expect("publish the marker");
     let mut seen = Vec::new();
@@ -67,19 +70,36 @@ async fn subscribe(redis: &RedisServer, conversation: &str) -> redis::aio::PubSu
     subscriber
 }
 
+/// The nodes listed as listening to `conversation`, sorted.
 async fn listeners(redis: &RedisServer, conversation: &str) -> Vec<String> {
-    let client = redis::Client::open(redis.url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
     let mut listed: Vec<String> = redis::cmd("SMEMBERS")
         .arg(format!("sb:{{{conversation}}}:listeners"))
-        .query_async(&mut conn)
+        .query_async(&mut connect(redis).await)
         .await
         .expect("SMEMBERS");
     listed.sort();
     listed
+}
+
+/// Two nodes on `redis` and a chat between an agent on the first and a customer on the
+/// second: (the hubs, their node ids, the agent, the customer, the conversation).
+async fn chat_across(redis: &RedisServer) -> ([Hub; 2], [String; 2], Ws, Ws, String) {
+    let config = TestConfig::default().to_toml();
+    let (a, b) = (
+        Hub::start(redis, &config).await,
+        Hub::start(redis, &config).await,
+    );
+    let ids = [node_id(&a).await, node_id(&b).await];
+    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
+    let (mut customer, _) = b.customer(json!({})).await;
+    let conv = customer.start_chat("general", "hello from node b").await;
+    let offer = agent.wait_offer_for(&conv).await;
+    agent.accept(&offer).await;
+    customer.wait_event(&conv, "joined").await;
+    let mut both = ids.to_vec();
+    both.sort();
+    assert_eq!(listeners(redis, &conv).await, both, "both nodes listen");
+    ([a, b], ids, agent, customer, conv)
 }
 
 #[tokio::test]
@@ -104,22 +124,7 @@ async fn a_node_alone_publishes_nothing() {
 #[tokio::test]
 async fn each_batch_goes_to_the_other_node_only() {
     let redis = RedisServer::start().await;
-    let config = TestConfig::default().to_toml();
-    let (a, b) = (
-        Hub::start(&redis, &config).await,
-        Hub::start(&redis, &config).await,
-    );
-    let (id_a, id_b) = (node_id(&a).await, node_id(&b).await);
-    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
-    let (mut customer, _) = b.customer(json!({})).await;
-    let conv = customer.start_chat("general", "hello from node b").await;
-    let offer = agent.wait_offer_for(&conv).await;
-    agent.accept(&offer).await;
-    customer.wait_event(&conv, "joined").await;
-    let mut both = vec![id_a.clone(), id_b.clone()];
-    both.sort();
-    assert_eq!(listeners(&redis, &conv).await, both);
-
+    let (_hubs, [id_a, id_b], mut agent, mut customer, conv) = chat_across(&redis).await;
     let mut subscriber = subscribe(&redis, &conv).await;
     let mut last = 0;
     for i in 0..5 {
@@ -155,24 +160,8 @@ async fn each_batch_goes_to_the_other_node_only() {
 #[tokio::test]
 async fn a_lost_listing_is_restored_when_the_feed_comes_back() {
     let redis = RedisServer::start().await;
-    let config = TestConfig::default().to_toml();
-    let (a, b) = (
-        Hub::start(&redis, &config).await,
-        Hub::start(&redis, &config).await,
-    );
-    let (id_a, id_b) = (node_id(&a).await, node_id(&b).await);
-    let (mut agent, _) = a.available_agent("alice", "Alice", &[], 3).await;
-    let (mut customer, _) = b.customer(json!({})).await;
-    let conv = customer.start_chat("general", "hello").await;
-    let offer = agent.wait_offer_for(&conv).await;
-    agent.accept(&offer).await;
-    customer.wait_event(&conv, "joined").await;
-
-    let client = redis::Client::open(redis.url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
+    let (_hubs, ids, mut agent, mut customer, conv) = chat_across(&redis).await;
+    let mut conn = connect(&redis).await;
     redis::cmd("DEL")
         .arg(format!("sb:{{{conv}}}:listeners"))
         .query_async::<i64>(&mut conn)
@@ -185,7 +174,7 @@ async fn a_lost_listing_is_restored_when_the_feed_comes_back() {
         .query_async::<i64>(&mut conn)
         .await
         .expect("CLIENT KILL");
-    let mut both = vec![id_a, id_b];
+    let mut both = ids.to_vec();
     both.sort();
     eventually(
         "both nodes listed again",
