@@ -12,7 +12,9 @@
 # message. The last rows compare a batch of one message before and after the stream
 # fence (HGET state, XADD, PUBLISH: the stream's last id is the fence, so no last_seq
 # read or write), with a subscriber on the live channel as in the hub; the fenced row's
-# XADD takes `*` where the hub gives the explicit next id (the same work in Redis).
+# XADD takes `*` where the hub gives the explicit next id (the same work in Redis). The
+# very last row is a node alone (issue 19, third stop): the listeners are read, nobody
+# else listens, nothing is published.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
@@ -115,4 +117,18 @@ redis-cli -p "$PORT" subscribe 'live:{f}' 'live:{g1}' >/dev/null &
 SUBSCRIBER=$!
 row "EVALSHA: one message, before the fence (subscribed)" EVALSHA "$GROUPED" 2 'c:{g1}:h' 'c:{g1}:s' "$EVENT" 'live:{g1}'
 row "EVALSHA: one message, stream fence (subscribed)" EVALSHA "$FENCED" 2 'c:{f}:h' 'c:{f}:s' "$EVENT" 'live:{f}'
+# Today's calls for a node alone: the listeners are read and nobody else is published to.
+ALONE=$(load "
+local state = redis.call('HGET', KEYS[1], 'state')
+local others = {}
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if n ~= ARGV[2] then others[#others + 1] = n end
+end
+local added = redis.pcall('XADD', KEYS[2], '*', 'e', ARGV[1])
+if type(added) == 'table' and added.err then return {-3, 0} end
+for _, n in ipairs(others) do redis.call('PUBLISH', 'live:{a}:' .. n, ARGV[1]) end
+return {1, 1}")
+redis-cli -p "$PORT" hset 'c:{a}:h' state open >/dev/null
+redis-cli -p "$PORT" sadd 'c:{a}:l' node-a >/dev/null
+row "EVALSHA: one message, fence, node alone (no publish)" EVALSHA "$ALONE" 3 'c:{a}:h' 'c:{a}:s' 'c:{a}:l' "$EVENT" node-a
 kill "$SUBSCRIBER"
