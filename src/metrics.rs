@@ -24,8 +24,8 @@ pub struct Metrics {
     /// the ids it has seen; a number that only grows is a leak).
     pub conversation_tasks: IntGauge,
     /// Live-feed hints for this node's conversation tasks: those skipped whole without
-    /// waking the task (`switchboard_live_hints_total{outcome="skipped"}`; in the main
-    /// the node's own batches coming back), and those handed to the task.
+    /// waking the task (`switchboard_live_hints_total{outcome="skipped"}`: events the task
+    /// had already read from the stream), and those handed to the task.
     pub live_hints_skipped: IntCounter,
     pub live_hints_to_task: IntCounter,
     pub webhook_deliveries: IntCounterVec,

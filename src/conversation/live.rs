@@ -45,8 +45,8 @@ impl Conversations {
     /// Hands a hint from the live feed to the conversation's task, if this node runs one
     /// (otherwise nobody here hears the conversation). A hint the task would skip
     /// whole is dropped here instead of waking it: every event in it delivered already
-    /// and no ack owed — in the main this node's own batch, which comes back from Redis
-    /// after its task delivered it.
+    /// and no ack owed (another node's batch the task had already read from the stream;
+    /// a node's own batches are not published back to it).
     pub fn live(&self, conversation_id: &str, payload: String) {
         let events = LiveEvent::batch(&payload);
         // A short read of the shard: the send below does not wait.
@@ -151,7 +151,7 @@ impl ConversationTask {
         }
         for live in events {
             if nothing_owed_for(&live, self.delivered()) {
-                continue; // this node's own event, or one read from the stream already
+                continue; // read from the stream already
             }
             if live.seq > self.delivered() + 1 {
                 if let Err(err) = self.catch_up(live.seq - 1).await {

@@ -168,7 +168,8 @@ struct TaskHandle {
 
 /// The highest seq a conversation task has delivered. The task alone writes it; the
 /// feed's dispatch reads it to drop, without waking the task, a live hint the task would
-/// skip anyway: this node's own batch, delivered already (`Conversations::live`).
+/// skip anyway: events it delivered already, read from the stream before their hint came
+/// (`Conversations::live`).
 #[derive(Clone, Default)]
 pub(super) struct DeliveredSeq(Arc<AtomicU64>);
 

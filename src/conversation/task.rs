@@ -200,8 +200,9 @@ impl ConversationTask {
                 let _ignored_if_requester_left = reply.send(outcome);
             }
             Command::CatchUp => {
-                // The feed came back: Redis may have lost this node's listing with it.
-                self.listen().await;
+                // The feed came back: Redis may have lost this node's listing with it, so
+                // the reconcile lists it again before it reads.
+                self.listed = false;
                 self.reconcile().await;
             }
             Command::Append(request, reply) => self.append_batch(vec![(request, reply)]).await,
