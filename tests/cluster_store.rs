@@ -13,7 +13,8 @@ use common::{
     *,
 };
 use serde_json::json;
-use switchboard::store::{AgentRecord, Store};
+use switchboard::protocol::StoredEvent;
+use switchboard::store::{AgentRecord, PlainAppended, Store};
 
 /// Start to ticket: the conversation's keys, the visitor's, the open index, the agent
 /// profiles and the ticket log are spread over the masters.
@@ -148,6 +149,30 @@ async fn multi_key_store_calls_keep_to_one_slot() {
         &[Append::event(customer_message("v_cl", "two"))],
     )
     .await;
+    // The plain append's pipeline (its fence refused in one case) and its publish.
+    let stored = StoredEvent::json(2, &customer_message("v_cl", "three")).expect("json");
+    let behind = store
+        .append_plain("c_cl", "node", 1, &stored, "")
+        .await
+        .unwrap_or_else(|e| fail("append_plain behind", e));
+    assert!(
+        matches!(behind, PlainAppended::Behind { last: 2 }),
+        "{behind:?}"
+    );
+    let listed = store.listen("c_cl", "other").await;
+    assert!(listed.unwrap_or_else(|e| fail("listen", e)));
+    match store.append_plain("c_cl", "node", 2, &stored, "").await {
+        Ok(PlainAppended::Stored {
+            seq: 3,
+            publication,
+        }) => {
+            assert!(!publication.is_empty(), "the other node listens");
+            let published = store.publish_live(publication).await;
+            published.unwrap_or_else(|e| fail("publish_live", e));
+        }
+        Ok(other) => panic!("not stored as seq 3: {other:?}"),
+        Err(e) => fail("append_plain", e),
+    }
     for ticket in ["t_cl1", "t_cl2"] {
         let stored = store.store_ticket(ticket, "{}", true, Some(60_000)).await;
         assert!(stored.unwrap_or_else(|e| fail("store_ticket", e)));

@@ -185,3 +185,44 @@ async fn a_lost_listing_is_restored_when_the_feed_comes_back() {
     let last = agent.say(&conv, "after the feed came back").await;
     customer.wait_seq(&conv, last).await;
 }
+
+/// A node that has not heard of a close (Redis lost its listing, so nothing reached it
+/// live) appends on top of the stream it read, not on top of the close: the stream's
+/// fence refuses its customer's next message, the node reads the `closed`, and the
+/// message is refused as on a closed chat instead of being stored after the close.
+#[tokio::test]
+async fn a_message_behind_a_close_it_has_not_heard_is_refused() {
+    let redis = RedisServer::start().await;
+    let (_hubs, [_, id_b], mut agent, mut customer, conv) = chat_across(&redis).await;
+    let last = customer.say(&conv, "before the close").await;
+    agent.wait_seq(&conv, last).await;
+    redis::cmd("SREM")
+        .arg(format!("sb:{{{conv}}}:listeners"))
+        .arg(&id_b)
+        .query_async::<i64>(&mut connect(&redis).await)
+        .await
+        .expect("SREM");
+    let close = agent
+        .ok(json!({"type": "close", "conversation_id": conv}))
+        .await;
+    let closed_seq = seq_of(&close);
+    customer
+        .err(
+            json!({"type": "message", "conversation_id": conv, "text": "after the close"}),
+            "conflict",
+        )
+        .await;
+    // Refused after reading the close, which the customer then gets.
+    customer.wait_seq(&conv, closed_seq).await;
+    let events = agent.history(&conv, 0).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(kinds.last(), Some(&"closed"), "{kinds:?}");
+    assert_eq!(
+        events.last().map(seq_of),
+        Some(closed_seq),
+        "nothing stored after the close"
+    );
+}

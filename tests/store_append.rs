@@ -11,8 +11,8 @@ use common::store_fixtures::{
     append, append_above, connect_store, create_conversation, customer_message, try_append, Append,
 };
 use common::*;
-use switchboard::protocol::{ConversationState, EventBody};
-use switchboard::store::{AppendOutcome, Appended, Requirement, Store, Update};
+use switchboard::protocol::{ConversationState, EventBody, StoredEvent};
+use switchboard::store::{AppendOutcome, Appended, PlainAppended, Requirement, Store, Update};
 
 /// A message of visitor `v_1`.
 fn item(text: &str) -> Append {
@@ -163,5 +163,114 @@ async fn a_rating_behind_the_stream_leaves_the_chat_unrated() {
     assert_eq!(
         try_append(&store, "c_rate", 2, &[rating()]).await,
         Appended::Done(vec![AppendOutcome::Stored(3)])
+    );
+}
+
+/// The plain append (one event, no field, no requirement for Redis): stored on top of
+/// the stream the writer has read, refused whole behind it, and never making a stream
+/// for a conversation that is gone.
+#[tokio::test]
+async fn a_plain_append_is_fenced_by_the_stream() {
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_plain", "v_1").await;
+    let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
+    let plain = |expected: u64, text: &str| {
+        let (store, stored) = (&store, json(text));
+        async move {
+            store
+                .append_plain("c_plain", "test-node", expected, &stored, "")
+                .await
+                .expect("append")
+        }
+    };
+    match plain(1, "a").await {
+        PlainAppended::Stored { seq, publication } => {
+            assert_eq!(seq, 2);
+            assert!(publication.is_empty(), "the storing node alone listens");
+        }
+        other => panic!("not stored: {other:?}"),
+    }
+    assert!(matches!(
+        plain(1, "late").await,
+        PlainAppended::Behind { last: 2 }
+    ));
+    assert!(matches!(
+        plain(2, "b").await,
+        PlainAppended::Stored { seq: 3, .. }
+    ));
+    let texts: Vec<String> = stored_texts(&store, "c_plain")
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(texts, ["first", "a", "b"]);
+    assert_eq!(last_seq(&store, "c_plain").await, 3);
+
+    let gone = store
+        .append_plain("c_gone", "test-node", 0, &json("x"), "")
+        .await
+        .expect("append");
+    assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
+    let mut conn = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("sb:{c_gone}:events")
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    assert_eq!(
+        exists, 0,
+        "a stream was made for a conversation that is gone"
+    );
+}
+
+/// A plain append's event goes to every other listening node, in the form the feed
+/// reads, with the note for a connection there; none to the node that stored it.
+#[tokio::test]
+async fn a_plain_append_is_published_to_the_other_listeners() {
+    use futures_util::StreamExt;
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_pub", "v_1").await;
+    assert!(store.listen("c_pub", "other-node").await.expect("listen"));
+    let mut subscriber = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .expect("pubsub");
+    subscriber
+        .psubscribe("sb:{c_pub}:live:*")
+        .await
+        .expect("psubscribe");
+    let stored = StoredEvent::json(2, &customer_message("v_1", "hi")).expect("json");
+    let note = r#"{"req":"r1"}"#;
+    let appended = store
+        .append_plain("c_pub", "test-node", 1, &stored, note)
+        .await
+        .expect("append");
+    let PlainAppended::Stored {
+        seq: 2,
+        publication,
+    } = appended
+    else {
+        panic!("not stored as seq 2: {appended:?}");
+    };
+    store.publish_live(publication).await.expect("publish");
+    let message = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        subscriber.on_message().next(),
+    )
+    .await
+    .expect("published within 10 s")
+    .expect("subscription open");
+    assert_eq!(message.get_channel_name(), "sb:{c_pub}:live:other-node");
+    let payload: String = message.get_payload().expect("text");
+    assert_eq!(
+        payload,
+        format!("2 {} {} {note}{stored}", note.len(), stored.len())
     );
 }

@@ -6,8 +6,8 @@
 use super::{seen::SeenIds, task::ConversationTask, AppendRequest, Reply};
 use crate::{
     error::{Error, Result},
-    protocol::StoredEvent,
-    store::{AppendItem, AppendOutcome, Appended, Update},
+    protocol::{ConversationState, StoredEvent},
+    store::{AppendItem, AppendOutcome, Appended, PlainAppended, Requirement, Update},
 };
 
 /// Tries at storing one batch while other writers keep storing in between; each try
@@ -130,6 +130,11 @@ impl ConversationTask {
                     .unwrap_or_default()
             })
             .collect();
+        if let Some(plain) = self.plain(&pending, &updates) {
+            return self
+                .store_plain(pending, plain, ts, stored_forms, notes)
+                .await;
+        }
         let items: Vec<AppendItem<'_>> = pending
             .iter()
             .zip(&stored_forms)
@@ -176,6 +181,92 @@ impl ConversationTask {
             let outcome = self.stored(*request, ts, &stored, outcome).await;
             // `stored` consumed the request; answer failures from what the outcome says.
             let _ignored_if_requester_left = reply.send(outcome);
+        }
+        None
+    }
+
+    /// Whether `pending` can go as a plain append (`Store::append_plain`): one event that
+    /// sets no field, whose only requirement is an open conversation, which this task
+    /// answers from what it has read (a close is final and comes with its `closed`
+    /// event, and the fence refuses the append unless the task has read every event).
+    /// `Some(false)` when the conversation is closed: refused without asking Redis.
+    fn plain(&self, pending: &[Pending], updates: &[Vec<Update>]) -> Option<bool> {
+        let ([(request, _)], [changes]) = (pending, updates) else {
+            return None;
+        };
+        let members = self.members.as_ref()?;
+        let open = members.state != ConversationState::Closed;
+        match request.requirement {
+            _ if !changes.is_empty() => None,
+            Requirement::Open => Some(open),
+            Requirement::Any => Some(true),
+            Requirement::ClosedUnrated | Requirement::OwnedBy(_) => None,
+        }
+    }
+
+    /// [`Self::try_store`] for one plain event: stored by `Store::append_plain` when
+    /// `allowed`, answered, delivered here, then published to the other listening nodes
+    /// (after the local delivery: their copy is only a hint, and the author's ack
+    /// should not wait for it).
+    async fn store_plain(
+        &mut self,
+        mut pending: Vec<Pending>,
+        allowed: bool,
+        ts: u64,
+        stored_forms: Vec<String>,
+        notes: Vec<String>,
+    ) -> Option<(Vec<Pending>, u64)> {
+        let (Some(stored), Some(note)) = (stored_forms.first(), notes.first()) else {
+            return None;
+        };
+        let appended = if allowed {
+            self.owner
+                .deps
+                .store
+                .append_plain(
+                    &self.id,
+                    &self.owner.deps.node_id,
+                    self.delivered(),
+                    stored,
+                    note,
+                )
+                .await
+        } else {
+            Ok(PlainAppended::NotFound)
+        };
+        let (outcome, publication) = match appended {
+            _ if !allowed => (AppendOutcome::WrongState, None),
+            Ok(PlainAppended::Behind { last }) => {
+                tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
+                return Some((pending, last));
+            }
+            Ok(PlainAppended::Stored { seq, publication }) => {
+                (AppendOutcome::Stored(seq), Some(publication))
+            }
+            Ok(PlainAppended::NotFound) => (AppendOutcome::NotFound, None),
+            Err(err) => {
+                // The append may or may not have gone in: re-read before delivering more.
+                self.needs_resync = true;
+                self.answer_all(pending, &Error::from(err));
+                return None;
+            }
+        };
+        let outcome = match self.replicated(vec![outcome]).await {
+            Ok(mut outcomes) => outcomes.pop().unwrap_or(outcome),
+            Err(err) => {
+                self.needs_resync = true;
+                self.answer_all(pending, &err);
+                return None;
+            }
+        };
+        let (request, reply) = pending.pop()?;
+        let answer = self.stored(*request, ts, stored, outcome).await;
+        let _ignored_if_requester_left = reply.send(answer);
+        if let Some(publication) = publication {
+            if let Err(err) = self.owner.deps.store.publish_live(publication).await {
+                // Stored and delivered here: the other nodes find it by their reconcile.
+                tracing::warn!(conversation_id = %self.id, cause = %err, "live hint not published");
+            }
         }
         None
     }

@@ -172,6 +172,152 @@ impl Store {
     }
 }
 
+/// What Redis did with a plain append ([`Store::append_plain`]).
+#[derive(Debug)]
+pub enum PlainAppended {
+    /// Stored as `seq`. The other listening nodes hear of it by `publication`, which the
+    /// caller sends once it has delivered the event itself.
+    Stored { seq: u64, publication: Publication },
+    /// No such conversation (its stream is gone).
+    NotFound,
+    /// As [`Appended::Behind`]: nothing stored.
+    Behind { last: u64 },
+}
+
+/// A stored event on its way to the other nodes that listen to its conversation.
+#[derive(Debug)]
+#[must_use = "the other nodes hear of the event only once it is published"]
+pub struct Publication {
+    channels: Vec<String>,
+    message: String,
+}
+
+impl Publication {
+    /// No other node listens: nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+/// Redis's refusal of an explicit `XADD` id at or below the stream's last one.
+const FENCE_REFUSAL: &str = "equal or smaller than the target stream top item";
+
+impl Store {
+    /// Appends one event that needs nothing of the conversation's state hash: no field
+    /// to set and no requirement for Redis to check (the caller checked an open
+    /// conversation against what it has read, which the fence makes the whole stream).
+    /// Two plain commands in one round trip instead of the script: `XADD` with the
+    /// explicit id `<expected+1>-0`, which is the fence (refused unless the caller has
+    /// read the whole stream), `NOMKSTREAM` so a conversation that is gone stays gone;
+    /// then `SMEMBERS` of the listeners, run after it, so a node that lists itself later
+    /// reads the event from the record instead. The script's Lua call cost Redis about
+    /// as much as the commands it ran (`docs/performance.md`).
+    pub async fn append_plain(
+        &self,
+        conversation_id: &str,
+        node: &str,
+        expected: u64,
+        stored: &str,
+        note: &str,
+    ) -> StoreResult<PlainAppended> {
+        let seq = expected + 1;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors()
+            .cmd("XADD")
+            .arg(keys::events(conversation_id))
+            .arg("NOMKSTREAM")
+            .arg(format!("{seq}-0"))
+            .arg("e")
+            .arg(stored)
+            .cmd("SMEMBERS")
+            .arg(keys::listeners(conversation_id));
+        let mut conn = self.conn();
+        let (added, listeners): (
+            redis::RedisResult<Option<String>>,
+            redis::RedisResult<Vec<String>>,
+        ) = self
+            .run(
+                "append_plain",
+                async move { pipe.query_async(&mut conn).await },
+            )
+            .await?;
+        match added {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(PlainAppended::NotFound),
+            Err(err) if err.to_string().contains(FENCE_REFUSAL) => {
+                return Ok(PlainAppended::Behind {
+                    last: self.last_seq(conversation_id).await?.max(seq),
+                })
+            }
+            Err(err) => return Err(StoreError::from(err)),
+        }
+        // Stored: a failed read of the listeners only costs them the live hint (they
+        // find the event by the reconcile), not the caller its ack.
+        let channels = match listeners {
+            Ok(listeners) => listeners
+                .iter()
+                .filter(|listener| *listener != node)
+                .map(|listener| keys::live(conversation_id, listener))
+                .collect(),
+            Err(err) => {
+                tracing::warn!(conversation_id, cause = %err, "listeners unread; no live hint");
+                Vec::new()
+            }
+        };
+        let message = if channels.is_empty() {
+            String::new()
+        } else {
+            super::feed::LiveEvent::encode(seq, note, stored)
+        };
+        Ok(PlainAppended::Stored {
+            seq,
+            publication: Publication { channels, message },
+        })
+    }
+
+    /// Sends a plain append's event to the other nodes that listen, one round trip.
+    pub async fn publish_live(&self, publication: Publication) -> StoreResult<()> {
+        if publication.is_empty() {
+            return Ok(());
+        }
+        let command = self.publish_command();
+        let mut pipe = redis::pipe();
+        for channel in &publication.channels {
+            pipe.cmd(command)
+                .arg(channel)
+                .arg(&publication.message)
+                .ignore();
+        }
+        let mut conn = self.conn();
+        self.run("publish_live", async move {
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    /// The seq of the stream's last event (0 when it is empty or gone).
+    async fn last_seq(&self, conversation_id: &str) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let events = keys::events(conversation_id);
+        let top: redis::streams::StreamRangeReply = self
+            .run("last_seq", async move {
+                redis::cmd("XREVRANGE")
+                    .arg(events)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        match top.ids.first() {
+            Some(entry) => super::conversations::entry_seq(&entry.id),
+            None => Ok(0),
+        }
+    }
+}
+
 /// Adds a node to a conversation's listeners, unless the conversation is gone; a
 /// retired conversation's deadline is copied, so the set never outlives it.
 /// KEYS: conversation hash, listening nodes. ARGV: node id. Returns 1 if listed.

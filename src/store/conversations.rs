@@ -38,7 +38,7 @@ return 0
 });
 
 /// The seq of an event's stream entry id (`<seq>-0`).
-fn entry_seq(entry_id: &str) -> StoreResult<u64> {
+pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
     entry_id
         .split('-')
         .next()
@@ -181,18 +181,24 @@ impl Store {
     pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {
         let mut conn = self.conn();
         let (key, events) = (keys::conversation(id), keys::events(id));
-        let (hash, top): (HashMap<String, String>, StreamRangeReply) = self
+        let (top, hash): (StreamRangeReply, HashMap<String, String>) = self
             .run("conversation", async move {
                 // Both keys are in the conversation's slot: one round trip on a cluster too.
+                // The stream's top first: another client's append may run in between, so
+                // the hash is as new as the top or newer, never older. A closed state
+                // read with an older top is then the truth (a close is final and its
+                // event is read next), where the other order could report open with a
+                // top that already holds the `closed` (a plain append, checked by its
+                // task against this state, would then go in on a closed chat).
                 redis::pipe()
-                    .cmd("HGETALL")
-                    .arg(key)
                     .cmd("XREVRANGE")
                     .arg(events)
                     .arg("+")
                     .arg("-")
                     .arg("COUNT")
                     .arg(1)
+                    .cmd("HGETALL")
+                    .arg(key)
                     .query_async(&mut conn)
                     .await
             })

@@ -336,6 +336,11 @@ pub struct LiveEvent<'a> {
 }
 
 impl<'a> LiveEvent<'a> {
+    /// One event as [`Self::batch`] reads it; the append script writes the same.
+    pub(super) fn encode(seq: u64, note: &str, json: &str) -> String {
+        format!("{seq} {} {} {note}{json}", note.len(), json.len())
+    }
+
     /// The events of one published batch, in order, without reading them: most are
     /// dropped on their seq alone (the storing node hears its own). `None` when any part
     /// is unreadable.
@@ -393,5 +398,22 @@ mod tests {
         assert!(LiveEvent::batch("x 0 2 {}").is_none(), "seq not a number");
         // A length that would cut a character in two is refused, not a panic.
         assert!(LiveEvent::batch("1 0 1 é").is_none());
+    }
+
+    #[test]
+    fn an_encoded_event_reads_back() {
+        let json = r#"{"type":"message","text":"né 1 2"}"#;
+        let note = r#"{"req":"r 1"}"#;
+        let payload = LiveEvent::encode(12, note, json) + &LiveEvent::encode(13, "", json);
+        let events = LiveEvent::batch(&payload).expect("readable");
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (events[0].seq, events[0].note, events[0].json),
+            (12, note, json)
+        );
+        assert_eq!(
+            (events[1].seq, events[1].note, events[1].json),
+            (13, "", json)
+        );
     }
 }

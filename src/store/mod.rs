@@ -40,7 +40,7 @@ pub(crate) use connection::RedisConn;
 use connection::Topology;
 
 pub use agents::{AgentRecord, AgentUpdate};
-pub use append::Appended;
+pub use append::{Appended, PlainAppended, Publication};
 pub use attachments::{Added, NOT_DUE};
 pub use canned::{CannedRecord, CannedWrite};
 pub use coordination::Reservation;
