@@ -493,6 +493,38 @@ async fn files_expire_with_their_conversation_and_limits_hold() {
     );
 }
 
+/// An upload of `slow.png` that sends its first chunk and then waits for the rest: it
+/// holds an upload slot until the sender is dropped (then it ends, 201).
+async fn slow_upload(
+    hub: &Hub,
+    conv: &str,
+    session: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    tokio::task::JoinHandle<reqwest::Result<u16>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(PNG.to_vec())).await.expect("first chunk");
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let url = hub.http_url(&format!(
+        "/v1/conversations/{conv}/attachments?name=slow.png"
+    ));
+    let session = session.to_string();
+    let slow = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(session)
+            .header("content-type", "image/png")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    (tx, slow)
+}
+
 #[tokio::test]
 async fn uploads_at_once_are_capped_and_the_widget_may_call_from_its_site() {
     let redis = RedisServer::start().await;
@@ -506,53 +538,47 @@ async fn uploads_at_once_are_capped_and_the_widget_may_call_from_its_site() {
     let session = session_of(&welcome);
 
     // A slow upload holds the only slot: the next is refused at once, not queued.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    tx.send(Ok(PNG.to_vec())).await.expect("first chunk");
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    let slow = tokio::spawn({
-        let url = hub.http_url(&format!(
-            "/v1/conversations/{conv}/attachments?name=slow.png"
-        ));
-        let session = session.clone();
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .bearer_auth(session)
-                .header("content-type", "image/png")
-                .body(reqwest::Body::wrap_stream(body))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }
-    });
+    let (mut tx, mut slow) = slow_upload(&hub, &conv, &session).await;
     // The probe's bytes are not a PNG: until the slow upload holds the slot it is
     // refused as a bad file (400) and stores nothing, so probing cannot use up the
-    // conversation's quota on a slow machine.
-    let refused = eventually(
-        "a second upload refused while the first holds the slot",
-        WAIT,
-        || async {
-            let (status, body) = upload(
-                &hub,
-                Upload {
-                    conversation: &conv,
-                    token: Some(&session),
-                    content_type: "image/png",
-                    name: "b.png",
-                    bytes: b"not a png".to_vec(),
-                },
-            )
-            .await;
+    // conversation's quota on a slow machine. A slow upload that came while a probe held
+    // the slot was itself refused: it starts again.
+    let deadline = std::time::Instant::now() + WAIT;
+    let refused = loop {
+        if slow.is_finished() {
+            // Refused before its body was read: a 429, or a reset while it still sent.
+            let status = (&mut slow).await.expect("slow upload task");
             assert!(
-                status == 429 || status == 400,
-                "probe answered {status}: {body}"
+                status.as_ref().map_or(true, |code| *code == 429),
+                "the slow upload ended: {status:?}"
             );
-            (status == 429).then_some(body)
-        },
-    )
-    .await;
+            (tx, slow) = slow_upload(&hub, &conv, &session).await;
+        }
+        let (status, body) = upload(
+            &hub,
+            Upload {
+                conversation: &conv,
+                token: Some(&session),
+                content_type: "image/png",
+                name: "b.png",
+                bytes: b"not a png".to_vec(),
+            },
+        )
+        .await;
+        assert!(
+            status == 429 || status == 400,
+            "probe answered {status}: {body}"
+        );
+        if status == 429 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for a second upload refused while the first holds the slot"
+        );
+        // A retry interval, not a synchronization point: nothing says the slot is held.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(refused["code"], "rate_limited", "{refused}");
     drop(tx);
     let status = slow.await.expect("slow upload task").expect("slow upload");
