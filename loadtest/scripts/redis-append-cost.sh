@@ -13,8 +13,9 @@
 # fence (HGET state, XADD, PUBLISH: the stream's last id is the fence, so no last_seq
 # read or write), with a subscriber on the live channel as in the hub; the fenced row's
 # XADD takes `*` where the hub gives the explicit next id (the same work in Redis). The
-# very last row is a node alone (issue 19, third stop): the listeners are read, nobody
-# else listens, nothing is published.
+# next row is a node alone (issue 19, third stop): the listeners are read, nobody
+# else listens, nothing is published. The last two rows are the plain append (fourth
+# stop): its XADD and its SMEMBERS, without a script.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
@@ -131,4 +132,9 @@ return {1, 1}")
 redis-cli -p "$PORT" hset 'c:{a}:h' state open >/dev/null
 redis-cli -p "$PORT" sadd 'c:{a}:l' node-a >/dev/null
 row "EVALSHA: one message, fence, node alone (no publish)" EVALSHA "$ALONE" 3 'c:{a}:h' 'c:{a}:s' 'c:{a}:l' "$EVENT" node-a
+# The plain append (issue 19, fourth stop): no script, two commands per message, the
+# XADD on a stream that exists (NOMKSTREAM) and the SMEMBERS of a node alone. Their sum
+# is the plain append's Redis cost; each row here is one command per request.
+row "plain append: XADD NOMKSTREAM" XADD 'c:{a}:s' NOMKSTREAM '*' e "$EVENT"
+row "plain append: SMEMBERS (one listener)" SMEMBERS 'c:{a}:l'
 kill "$SUBSCRIBER"

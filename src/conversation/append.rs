@@ -220,31 +220,27 @@ impl ConversationTask {
             return None;
         };
         let appended = if allowed {
-            self.owner
-                .deps
-                .store
-                .append_plain(
-                    &self.id,
-                    &self.owner.deps.node_id,
-                    self.delivered(),
-                    stored,
-                    note,
-                )
-                .await
+            let store = &self.owner.deps.store;
+            let node = &self.owner.deps.node_id;
+            Some(
+                store
+                    .append_plain(&self.id, node, self.delivered(), stored, note)
+                    .await,
+            )
         } else {
-            Ok(PlainAppended::NotFound)
+            None
         };
         let (outcome, publication) = match appended {
-            _ if !allowed => (AppendOutcome::WrongState, None),
-            Ok(PlainAppended::Behind { last }) => {
+            None => (AppendOutcome::WrongState, None),
+            Some(Ok(PlainAppended::Behind { last })) => {
                 tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
                 return Some((pending, last));
             }
-            Ok(PlainAppended::Stored { seq, publication }) => {
+            Some(Ok(PlainAppended::Stored { seq, publication })) => {
                 (AppendOutcome::Stored(seq), Some(publication))
             }
-            Ok(PlainAppended::NotFound) => (AppendOutcome::NotFound, None),
-            Err(err) => {
+            Some(Ok(PlainAppended::NotFound)) => (AppendOutcome::NotFound, None),
+            Some(Err(err)) => {
                 // The append may or may not have gone in: re-read before delivering more.
                 self.needs_resync = true;
                 self.answer_all(pending, &Error::from(err));
