@@ -190,6 +190,9 @@ impl ConversationTask {
     /// answers from what it has read (a close is final and comes with its `closed`
     /// event, and the fence refuses the append unless the task has read every event).
     /// `Some(false)` when the conversation is closed: refused without asking Redis.
+    /// Also when another node listens, though the publish then takes a second round
+    /// trip: the script that would store and publish in one call costs Redis more
+    /// (`docs/performance.md`, fourth stop), and Redis is what several nodes share.
     fn plain(&self, pending: &[Pending], updates: &[Vec<Update>]) -> Option<bool> {
         let ([(request, _)], [changes]) = (pending, updates) else {
             return None;

@@ -162,8 +162,13 @@ impl ConversationTask {
             }
             self.remote_ack(live.note, live.seq);
             if live.seq == self.delivered() + 1 {
+                // The frame is spliced from the stored form, as for a local append,
+                // rather than serialized again from the parsed event.
                 match live.event(&self.id) {
-                    Some(event) => self.deliver(&event, None),
+                    Some(event) => {
+                        let frame = live.frame(&self.id);
+                        self.deliver(&event, frame);
+                    }
                     None => tracing::warn!(conversation_id = %self.id, "unreadable live event"),
                 }
             }

@@ -364,6 +364,11 @@ impl<'a> LiveEvent<'a> {
         Some(events)
     }
 
+    /// The event's `event` frame, spliced from its stored form as a local append's is.
+    pub fn frame(&self, conversation_id: &str) -> Option<crate::protocol::FrameText> {
+        StoredEvent::event_frame(conversation_id, self.seq, self.json)
+    }
+
     /// The event itself; `None` when it does not parse.
     pub fn event(&self, conversation_id: &str) -> Option<Event> {
         let stored: StoredEvent = serde_json::from_str(self.json).ok()?;
@@ -415,5 +420,26 @@ mod tests {
             (events[1].seq, events[1].note, events[1].json),
             (13, "", json)
         );
+    }
+
+    #[test]
+    fn a_heard_event_is_framed_as_a_local_one() {
+        use crate::protocol::{EventBody, Party, Role, StoredEvent};
+        let body = EventBody::Message {
+            from: Party {
+                role: Role::Customer,
+                id: "v_1".into(),
+                name: Some("Ann \"A\"".into()),
+            },
+            text: "héllo\n".into(),
+            client_msg_id: Some("m-1".into()),
+            attachment: None,
+        };
+        let stored = StoredEvent::json(1_700_000_000_123, &body).expect("stored form");
+        let payload = LiveEvent::encode(7, "", &stored);
+        let events = LiveEvent::batch(&payload).expect("readable");
+        let frame = events[0].frame("c_1").expect("spliced");
+        let event = events[0].event("c_1").expect("parses");
+        assert_eq!(frame.as_str(), event.frame_text().as_str());
     }
 }
