@@ -1,7 +1,8 @@
 //! The conversation task's appends: who may append, a repeated `client_msg_id` answered
-//! from what the task has seen (`seen`), one script call per batch, and a retry on top
-//! of whatever another writer stored in between (the script refuses a batch appended on
-//! a stream the task has not read whole: `store::Appended::Behind`).
+//! from what the task has seen (`seen`), one script call per batch (or a plain append for
+//! a lone message that changes no field, its open check made here), and a retry on top
+//! of whatever another writer stored in between (Redis refuses an append on a stream the
+//! task has not read whole: `store::Appended::Behind`, `store::PlainAppended::Behind`).
 
 use super::{seen::SeenIds, task::ConversationTask, AppendRequest, Reply};
 use crate::{

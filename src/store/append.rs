@@ -1,8 +1,11 @@
 //! Appending events to a conversation: one Lua script call per batch of a
-//! conversation's queued events. `seq` is assigned inside the script together with the
-//! `XADD`, so it is gapless and strictly increasing whatever node or restart stores the
-//! event, and the batch is published in the same call to the other nodes that listen to
-//! the conversation (none when the node is alone).
+//! conversation's queued events, or, for a lone event that needs nothing of the state
+//! hash, two plain commands in one round trip ([`Store::append_plain`]). The seq is the
+//! stream entry's explicit id (`<seq>-0`), so it is gapless and strictly increasing
+//! whatever node or restart stores the event. The script publishes the batch in the
+//! same call to the other nodes that listen to the conversation (none when the node is
+//! alone); a plain append hands its caller the publication to send once it has
+//! delivered.
 //!
 //! The caller says up to which seq it has seen the stream (`expected`). If another writer
 //! (another node's task of the same conversation) stored something after that, the script
@@ -199,9 +202,6 @@ impl Publication {
     }
 }
 
-/// Redis's refusal of an explicit `XADD` id at or below the stream's last one.
-const FENCE_REFUSAL: &str = "equal or smaller than the target stream top item";
-
 impl Store {
     /// Appends one event that needs nothing of the conversation's state hash: no field
     /// to set and no requirement for Redis to check (the caller checked an open
@@ -244,12 +244,15 @@ impl Store {
         match added {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(PlainAppended::NotFound),
-            Err(err) if err.to_string().contains(FENCE_REFUSAL) => {
-                return Ok(PlainAppended::Behind {
-                    last: self.last_seq(conversation_id).await?.max(seq),
-                })
+            Err(err) => {
+                // Refused. By the fence when the stream already holds `seq` (read back
+                // rather than told from the error's wording, as the script does).
+                let last = self.last_seq(conversation_id).await?;
+                if last >= seq {
+                    return Ok(PlainAppended::Behind { last });
+                }
+                return Err(StoreError::from(err));
             }
-            Err(err) => return Err(StoreError::from(err)),
         }
         // Stored: a failed read of the listeners only costs them the live hint (they
         // find the event by the reconcile), not the caller its ack.
