@@ -94,7 +94,7 @@ impl ConversationTask {
     /// Stores `pending` on top of what this task has seen. Answers every request, or
     /// hands them all back with the stream's `last_seq` when it had moved on (nothing
     /// stored).
-    async fn try_store(&mut self, pending: Vec<Pending>) -> Option<(Vec<Pending>, u64)> {
+    async fn try_store(&mut self, mut pending: Vec<Pending>) -> Option<(Vec<Pending>, u64)> {
         let ts = crate::clock::now_ms();
         // What each request changes, plus its milestone from the membership as it stands
         // now (a retry after reading another writer's events may find none left).
@@ -121,7 +121,7 @@ impl ConversationTask {
                 }
             }
         }
-        let notes: Vec<String> = pending
+        let mut notes: Vec<String> = pending
             .iter()
             .map(|(request, _)| {
                 request
@@ -131,10 +131,12 @@ impl ConversationTask {
                     .unwrap_or_default()
             })
             .collect();
-        if let Some(plain) = self.plain(&pending, &updates) {
-            return self
-                .store_plain(pending, plain, ts, stored_forms, notes)
-                .await;
+        if plain(&pending, &updates) {
+            if let (Some((request, reply)), Some(stored), Some(note)) =
+                (pending.pop(), stored_forms.pop(), notes.pop())
+            {
+                return self.store_plain(request, reply, ts, stored, note).await;
+            }
         }
         let items: Vec<AppendItem<'_>> = pending
             .iter()
@@ -160,7 +162,7 @@ impl ConversationTask {
                 tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
                 return Some((pending, last));
             }
-            Ok(Appended::Done(outcomes)) => self.replicated(outcomes).await,
+            Ok(Appended::Done(outcomes)) => self.replicated(&outcomes).await.map(|()| outcomes),
             Err(err) => Err(Error::from(err)),
         };
         let outcomes = match outcomes {
@@ -186,81 +188,54 @@ impl ConversationTask {
         None
     }
 
-    /// Whether `pending` can go as a plain append (`Store::append_plain`): one event that
-    /// sets no field, whose only requirement is an open conversation, which this task
-    /// answers from what it has read (a close is final and comes with its `closed`
-    /// event, and the fence refuses the append unless the task has read every event).
-    /// `Some(false)` when the conversation is closed: refused without asking Redis.
-    /// Also when another node listens, though the publish then takes a second round
-    /// trip: the script that would store and publish in one call costs Redis more
-    /// (`docs/performance.md`, fourth stop), and Redis is what several nodes share.
-    fn plain(&self, pending: &[Pending], updates: &[Vec<Update>]) -> Option<bool> {
-        let ([(request, _)], [changes]) = (pending, updates) else {
-            return None;
-        };
-        let members = self.members.as_ref()?;
-        let open = members.state != ConversationState::Closed;
-        match request.requirement {
-            _ if !changes.is_empty() => None,
-            Requirement::Open => Some(open),
-            Requirement::Any => Some(true),
-            Requirement::ClosedUnrated | Requirement::OwnedBy(_) => None,
-        }
-    }
-
-    /// [`Self::try_store`] for one plain event: stored by `Store::append_plain` when
-    /// `allowed`, answered, delivered here, then published to the other listening nodes
-    /// (after the local delivery: their copy is only a hint, and the author's ack
-    /// should not wait for it).
+    /// [`Self::try_store`] for one event that [`plain`] lets go without the script:
+    /// refused here when the chat is closed (see [`plain`] for why this task's view is
+    /// enough), else stored by `Store::append_plain`, answered, delivered here, then
+    /// published to the other listening nodes (after the local delivery: their copy is
+    /// only a hint, and the author's ack should not wait for it).
     async fn store_plain(
         &mut self,
-        mut pending: Vec<Pending>,
-        allowed: bool,
+        request: Box<AppendRequest>,
+        reply: Reply<AppendOutcome>,
         ts: u64,
-        stored_forms: Vec<String>,
-        notes: Vec<String>,
+        stored: String,
+        note: String,
     ) -> Option<(Vec<Pending>, u64)> {
-        let (Some(stored), Some(note)) = (stored_forms.first(), notes.first()) else {
-            return None;
-        };
-        let appended = if allowed {
+        let closed = self
+            .members
+            .as_ref()
+            .is_some_and(|members| members.state == ConversationState::Closed);
+        let (outcome, publication) = if closed && request.requirement == Requirement::Open {
+            (AppendOutcome::WrongState, None)
+        } else {
             let store = &self.owner.deps.store;
             let node = &self.owner.deps.node_id;
-            Some(
-                store
-                    .append_plain(&self.id, node, self.delivered(), stored, note)
-                    .await,
-            )
-        } else {
-            None
-        };
-        let (outcome, publication) = match appended {
-            None => (AppendOutcome::WrongState, None),
-            Some(Ok(PlainAppended::Behind { last })) => {
-                tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
-                return Some((pending, last));
-            }
-            Some(Ok(PlainAppended::Stored { seq, publication })) => {
-                (AppendOutcome::Stored(seq), Some(publication))
-            }
-            Some(Ok(PlainAppended::NotFound)) => (AppendOutcome::NotFound, None),
-            Some(Err(err)) => {
-                // The append may or may not have gone in: re-read before delivering more.
-                self.needs_resync = true;
-                self.answer_all(pending, &Error::from(err));
-                return None;
+            match store
+                .append_plain(&self.id, node, self.delivered(), &stored, &note)
+                .await
+            {
+                Ok(PlainAppended::Behind { last }) => {
+                    tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
+                    return Some((vec![(request, reply)], last));
+                }
+                Ok(PlainAppended::Stored { seq, publication }) => {
+                    (AppendOutcome::Stored(seq), Some(publication))
+                }
+                Ok(PlainAppended::NotFound) => (AppendOutcome::NotFound, None),
+                Err(err) => {
+                    // It may or may not have gone in: re-read before delivering more.
+                    self.needs_resync = true;
+                    self.answer(&request, Err(Error::from(err)), reply);
+                    return None;
+                }
             }
         };
-        let outcome = match self.replicated(vec![outcome]).await {
-            Ok(mut outcomes) => outcomes.pop().unwrap_or(outcome),
-            Err(err) => {
-                self.needs_resync = true;
-                self.answer_all(pending, &err);
-                return None;
-            }
-        };
-        let (request, reply) = pending.pop()?;
-        let answer = self.stored(*request, ts, stored, outcome).await;
+        if let Err(err) = self.replicated(&[outcome]).await {
+            self.needs_resync = true;
+            self.answer(&request, Err(err), reply);
+            return None;
+        }
+        let answer = self.stored(*request, ts, &stored, outcome).await;
         let _ignored_if_requester_left = reply.send(answer);
         if let Some(publication) = publication {
             if let Err(err) = self.owner.deps.store.publish_live(publication).await {
@@ -273,7 +248,7 @@ impl ConversationTask {
 
     /// With `[limits] replicated_acks`, acks only once a replica has the events: a
     /// failover cannot lose them.
-    async fn replicated(&self, outcomes: Vec<AppendOutcome>) -> Result<Vec<AppendOutcome>> {
+    async fn replicated(&self, outcomes: &[AppendOutcome]) -> Result<()> {
         let any_stored = outcomes
             .iter()
             .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)));
@@ -281,7 +256,7 @@ impl ConversationTask {
             let key = crate::store::keys::conversation(&self.id);
             self.owner.deps.store.wait_replicated(&key).await?;
         }
-        Ok(outcomes)
+        Ok(())
     }
 
     /// Answers requests whose `client_msg_id` was stored before (acked with the first
@@ -389,4 +364,18 @@ impl ConversationTask {
             self.answer(&request, Err(err.clone()), reply);
         }
     }
+}
+
+/// Whether `pending` can go as a plain append (`Store::append_plain`, no script): one
+/// event that sets no field and whose only requirement is an open conversation. The
+/// task checks that one itself (`store_plain`), and its view is enough: a close is final
+/// and comes with its `closed` event, and the fence refuses the append unless the task
+/// has read every event. Also when another node listens, though the publish then takes
+/// a second round trip: the script that would store and publish in one call costs Redis
+/// more (`docs/performance.md`, fourth stop), and Redis is what several nodes share.
+fn plain(pending: &[Pending], updates: &[Vec<Update>]) -> bool {
+    let ([(request, _)], [changes]) = (pending, updates) else {
+        return false;
+    };
+    changes.is_empty() && matches!(request.requirement, Requirement::Open | Requirement::Any)
 }
