@@ -1,17 +1,14 @@
 //! The writer half of a connection: drains its bounded queue in batches, sends the
 //! server's pings, and ends every connection with a Close frame saying why.
 
-use std::time::Duration;
+use std::{collections::VecDeque, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{stream::SplitSink, SinkExt};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    protocol::FrameText,
-    registry::{ConnTx, Kick},
-};
+use crate::registry::{ConnRx, ConnTx, Kick};
 
 pub(super) async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16, reason: &str) {
     let frame = CloseFrame {
@@ -28,11 +25,14 @@ pub(super) async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16
 
 pub(super) async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<FrameText>,
+    mut rx: ConnRx,
     conn: ConnTx,
     ping_every: Duration,
     shutdown: CancellationToken,
 ) {
+    // Frames taken off the queue and not yet fed to the socket: its buffer trades places
+    // with the queue's (`ConnRx::take`), so neither allocates in the steady state.
+    let mut batch = VecDeque::new();
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let killed_token = conn.killed().clone();
     let killed = killed_token.cancelled();
@@ -47,25 +47,30 @@ pub(super) async fn write_loop(
                 conn.kick(Kick::ShuttingDown);
                 break;
             }
-            next = rx.recv() => {
-                let Some(text) = next else { break };
-                // Batch whatever else is queued into one flush. The batch's bytes stay
-                // counted against the budgets until flushed (or dropped), and a kill
-                // ends the batch wherever it blocks (feeding or flushing).
-                let mut batch_bytes = text.len();
-                let batch = async {
-                    sink.feed(Message::Text(text)).await?;
-                    while let Ok(more) = rx.try_recv() {
-                        batch_bytes += more.len();
-                        sink.feed(Message::Text(more)).await?;
+            () = rx.take(&mut batch) => {
+                // Whatever else is queued while this batch is fed goes into the same
+                // flush. The batch's bytes stay counted against the budgets until
+                // flushed (or dropped), and a kill ends the batch wherever it blocks
+                // (feeding or flushing).
+                let mut batch_bytes = 0;
+                let send = async {
+                    loop {
+                        while let Some(text) = batch.pop_front() {
+                            batch_bytes += text.len();
+                            sink.feed(Message::Text(text)).await?;
+                        }
+                        if !rx.take_now(&mut batch) {
+                            break;
+                        }
                     }
                     sink.flush().await
                 };
                 let flushed = tokio::select! {
-                    flushed = batch => flushed.is_ok(),
+                    flushed = send => flushed.is_ok(),
                     _ = &mut killed => false,
                 };
-                conn.taken(batch_bytes);
+                let dropped: usize = batch.drain(..).map(|text| text.len()).sum();
+                conn.taken(batch_bytes + dropped);
                 if !flushed {
                     // Still try to say why (bounded by `close_now`): a slow reader that
                     // reads again gets its 1013 after what was already on the wire.
@@ -86,10 +91,8 @@ pub(super) async fn write_loop(
         }
     }
     // What is still queued will never be sent: give its bytes back to the budgets.
-    rx.close();
-    while let Ok(text) = rx.try_recv() {
-        conn.taken(text.len());
-    }
+    let unsent: usize = rx.close().iter().map(|text| text.len()).sum();
+    conn.taken(unsent);
     let (code, reason) = conn
         .kick_reason()
         .map(Kick::close_code)

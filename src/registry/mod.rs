@@ -16,13 +16,18 @@
 //! than the whole budget still goes out when nothing at all is queued). A push past
 //! either budget closes that connection with 1013.
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc,
+mod queue;
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{Audience, FrameText, ServerFrame};
@@ -106,7 +111,7 @@ pub struct ConnTx {
 }
 
 struct ConnShared {
-    tx: mpsc::Sender<FrameText>,
+    queue: queue::FrameQueue,
     /// Bytes pushed and not yet flushed by the writer.
     queued_bytes: AtomicUsize,
     byte_budget: usize,
@@ -127,13 +132,12 @@ impl ConnTx {
         byte_budget: usize,
         total: Arc<SendBudget>,
         slow_reader_closes: prometheus::IntCounter,
-    ) -> (ConnTx, mpsc::Receiver<FrameText>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    ) -> (ConnTx, ConnRx) {
         let conn = ConnTx {
             id,
             audience,
             shared: Arc::new(ConnShared {
-                tx,
+                queue: queue::FrameQueue::new(capacity),
                 queued_bytes: AtomicUsize::new(0),
                 byte_budget,
                 total,
@@ -142,6 +146,9 @@ impl ConnTx {
                 kick: std::sync::OnceLock::new(),
                 slow_reader_closes,
             }),
+        };
+        let rx = ConnRx {
+            shared: Arc::clone(&conn.shared),
         };
         (conn, rx)
     }
@@ -163,10 +170,10 @@ impl ConnTx {
             self.close_slow_reader();
             return false;
         }
-        let refused = match shared.tx.try_send(text) {
+        let refused = match shared.queue.push(text) {
             Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Full(_)) => true,
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(queue::Refused::Full) => true,
+            Err(queue::Refused::Closed) => false,
         };
         shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         shared.total.give_back(len);
@@ -237,6 +244,29 @@ impl ConnTx {
 
     pub fn kick_reason(&self) -> Option<Kick> {
         self.shared.kick.get().copied()
+    }
+}
+
+/// The taking side of one connection's queue: held by its writer alone.
+pub struct ConnRx {
+    shared: Arc<ConnShared>,
+}
+
+impl ConnRx {
+    /// Waits until a frame is queued, then moves every queued frame into `batch`.
+    /// Cancel-safe.
+    pub async fn take(&mut self, batch: &mut VecDeque<FrameText>) {
+        self.shared.queue.take(batch).await
+    }
+
+    /// Moves what is queued now into `batch`, without waiting; false when nothing was.
+    pub fn take_now(&mut self, batch: &mut VecDeque<FrameText>) -> bool {
+        self.shared.queue.take_now(batch)
+    }
+
+    /// Refuses every later push; returns what was still queued, never to be sent.
+    pub fn close(&mut self) -> VecDeque<FrameText> {
+        self.shared.queue.close()
     }
 }
 
@@ -443,11 +473,7 @@ impl Registry {
 mod budget_tests {
     use super::*;
 
-    fn conn(
-        id: ConnId,
-        budget: usize,
-        total: &Arc<SendBudget>,
-    ) -> (ConnTx, mpsc::Receiver<FrameText>) {
+    fn conn(id: ConnId, budget: usize, total: &Arc<SendBudget>) -> (ConnTx, ConnRx) {
         ConnTx::new(
             id,
             Audience::Customer,
