@@ -74,8 +74,9 @@ def kind_of(frames):
                 if re.search(pattern, frame):
                     return kind
         return "kernel: other"
+    symbol = frames[0].rsplit(" (", 1)[0]  # without the binary's path
     for pattern, kind in TOP:
-        if re.search(pattern, frames[0]):
+        if re.search(pattern, symbol):
             return kind
     return "other"
 

@@ -22,7 +22,7 @@ record() { # pid file
     perf record -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$1" -o "$2" -- sleep 8 \
         >"$2.log" 2>&1
 }
-cpu_per_message() { # report line label
+cpu_per_message() { # report label: the µs after "label " on its CPU line
     grep -h "CPU per delivered message" "$1" | grep -o "$2 [0-9.]* µs" | grep -o '[0-9.]*' | head -1
 }
 
@@ -59,5 +59,5 @@ split="$ROOT/loadtest/scripts/profile-split.py"
 echo "== hub ($(grep -o 'at [0-9]*/s' "$OUT/hub/saturation.txt" | head -1))"
 python3 "$split" "$OUT/hub.stacks" "$(cpu_per_message "$OUT/hub/saturation.txt" hub)" | tee "$OUT/hub.md"
 echo "== durable floor's relay threads ($(grep -o 'at [0-9]*/s' "$OUT/floor.txt" | head -1))"
-python3 "$split" "$OUT/floor.stacks" "$(cpu_per_message "$OUT/floor.txt" relay)" floor-relay |
+python3 "$split" "$OUT/floor.stacks" "$(cpu_per_message "$OUT/floor.txt" "of which relay")" floor-relay |
     tee "$OUT/floor.md"
