@@ -23,6 +23,9 @@ pub(super) async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16
     .await;
 }
 
+/// Frames' room a writer's batch buffer keeps between batches (32 bytes each).
+const KEPT_BATCH_CAPACITY: usize = 32;
+
 pub(super) async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: ConnRx,
@@ -71,6 +74,9 @@ pub(super) async fn write_loop(
                 };
                 let dropped: usize = batch.drain(..).map(|text| text.len()).sum();
                 conn.taken(batch_bytes + dropped);
+                // A burst (a history page, a slow reader catching up) grows the buffer
+                // to the queue's depth; it is not kept for the connection's lifetime.
+                batch.shrink_to(KEPT_BATCH_CAPACITY);
                 if !flushed {
                     // Still try to say why (bounded by `close_now`): a slow reader that
                     // reads again gets its 1013 after what was already on the wire.
