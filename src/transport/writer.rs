@@ -23,8 +23,10 @@ pub(super) async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16
     .await;
 }
 
-/// Frames' room a writer's batch buffer keeps between batches (32 bytes each).
-const KEPT_BATCH_CAPACITY: usize = 32;
+/// Frames' room a writer's batch buffer keeps between batches (32 bytes each, 2 KiB in
+/// all): an agent's console with a few busy chats stays within it, so only a real burst
+/// (a slow reader's backlog, up to `send_queue` frames) is given back.
+const KEPT_BATCH_CAPACITY: usize = 64;
 
 pub(super) async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
