@@ -23,10 +23,12 @@ pub(super) async fn close_now(mut sink: SplitSink<WebSocket, Message>, code: u16
     .await;
 }
 
-/// Frames' room a writer's batch buffer keeps between batches (32 bytes each, 2 KiB in
-/// all): an agent's console with a few busy chats stays within it, so only a real burst
-/// (a slow reader's backlog, up to `send_queue` frames) is given back.
-const KEPT_BATCH_CAPACITY: usize = 64;
+/// A writer's batch buffer that a burst grew past this many frames (a slow reader's
+/// backlog reaches `send_queue` frames, 32 bytes each) is shrunk to a quarter of it
+/// after the batch, so a burst's room is not kept for the connection's lifetime. The
+/// gap between the two sizes keeps a buffer near the limit from being freed and
+/// regrown batch after batch.
+const MAX_KEPT_BATCH_CAPACITY: usize = 256;
 
 pub(super) async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
@@ -76,9 +78,9 @@ pub(super) async fn write_loop(
                 };
                 let dropped: usize = batch.drain(..).map(|text| text.len()).sum();
                 conn.taken(batch_bytes + dropped);
-                // A burst (a history page, a slow reader catching up) grows the buffer
-                // to the queue's depth; it is not kept for the connection's lifetime.
-                batch.shrink_to(KEPT_BATCH_CAPACITY);
+                if batch.capacity() > MAX_KEPT_BATCH_CAPACITY {
+                    batch.shrink_to(MAX_KEPT_BATCH_CAPACITY / 4);
+                }
                 if !flushed {
                     // Still try to say why (bounded by `close_now`): a slow reader that
                     // reads again gets its 1013 after what was already on the wire.
