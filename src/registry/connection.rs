@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::queue;
 use crate::protocol::{Audience, FrameText, ServerFrame};
+
 pub type ConnId = u64;
 
 /// Why the hub closes a connection: the WebSocket close code and reason it sends.
