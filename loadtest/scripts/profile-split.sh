@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Where the hub's CPU goes per delivered message at saturation, beside the durable
-# floor's relay: `perf record` with DWARF call graphs, 8 s into a hub-only saturation run
-# and 8 s into a durable floor run alone on a fresh Redis (AOF on, everysec), then every
+# Where the hub's CPU goes per delivered message at saturation (or at a fixed RATE),
+# beside the durable floor's relay: `perf record` with DWARF call graphs, 8 s into a
+# hub-only run and 8 s into a durable floor run alone on a fresh Redis (AOF on,
+# everysec), with the same load shape, then every
 # sample is put in one row (the task it ran in, read from its stack) and one column (the
 # kind of work at the top of its stack) by profile-split.py, scaled to the run's CPU per
 # delivered message. Needs perf (Debian's linux-perf) and a release build.
 #
 #   loadtest/scripts/profile-split.sh OUT_DIR
 #
-# Environment: HUB, LOADTEST (binaries; default target/release/…), FREQ (299 Hz).
+# Environment: HUB, LOADTEST (binaries; default target/release/…), FREQ (299 Hz), RATE
+# (messages/s in total: the `latency` scenario at that fixed rate instead of saturation).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -26,8 +28,18 @@ cpu_per_message() { # report label: the µs after "label " on its CPU line
     grep -h "CPU per delivered message" "$1" | grep -o "$2 [0-9.]* µs" | grep -o '[0-9.]*' | head -1
 }
 
-HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor "$ROOT/loadtest/scripts/bench.sh" \
-    "$OUT/hub" saturation >"$OUT/hub.log" 2>&1 &
+if [ -n "${RATE:-}" ]; then
+    # bench.sh's `latency` at 50 % of a saturation figure of twice RATE.
+    mkdir -p "$OUT/hub"
+    echo "{\"hub\":{\"messages\":{\"per_sec\":$((RATE * 2))}}}" >"$OUT/hub/saturation.json"
+    bench=(latency) report="$OUT/hub/latency50.txt"
+    floor_load=(--scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE")
+else
+    bench=(saturation) report="$OUT/hub/saturation.txt"
+    floor_load=(--scenario "$ROOT/loadtest/scenarios/saturation.toml")
+fi
+HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor LATENCY_SHARES=50 \
+    "$ROOT/loadtest/scripts/bench.sh" "$OUT/hub" "${bench[@]}" >"$OUT/hub.log" 2>&1 &
 bench=$!
 hub_pid=""
 for _ in $(seq 100); do
@@ -47,7 +59,7 @@ redis=$!
 trap 'kill $redis 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
 for _ in $(seq 50); do redis-cli -p 16500 ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$LOADTEST" floor --durable --redis-url redis://127.0.0.1:16500/0 --redis-pid "$redis" \
-    --scenario "$ROOT/loadtest/scenarios/saturation.toml" >"$OUT/floor.txt" 2>&1 &
+    "${floor_load[@]}" >"$OUT/floor.txt" 2>&1 &
 floor=$!
 sleep 14
 record "$floor" "$OUT/floor.data"
@@ -56,8 +68,8 @@ wait "$floor"
 perf script -i "$OUT/hub.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$OUT/hub.stacks"
 perf script -i "$OUT/floor.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$OUT/floor.stacks"
 split="$ROOT/loadtest/scripts/profile-split.py"
-echo "== hub ($(grep -o 'at [0-9]*/s' "$OUT/hub/saturation.txt" | head -1))"
-python3 "$split" "$OUT/hub.stacks" "$(cpu_per_message "$OUT/hub/saturation.txt" hub)" | tee "$OUT/hub.md"
+echo "== hub ($(grep -o 'at [0-9]*/s' "$report" | head -1))"
+python3 "$split" "$OUT/hub.stacks" "$(cpu_per_message "$report" hub)" | tee "$OUT/hub.md"
 echo "== durable floor's relay threads ($(grep -o 'at [0-9]*/s' "$OUT/floor.txt" | head -1))"
 python3 "$split" "$OUT/floor.stacks" "$(cpu_per_message "$OUT/floor.txt" "of which relay")" floor-relay |
     tee "$OUT/floor.md"
