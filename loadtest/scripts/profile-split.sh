@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Where the hub's CPU goes per delivered message at saturation (or at a fixed RATE),
 # beside the durable floor's relay: `perf record` with DWARF call graphs, 8 s into a
-# hub-only run and 8 s into a durable floor run alone on a fresh Redis (AOF on,
-# everysec), with the same load shape, then every
-# sample is put in one row (the task it ran in, read from its stack) and one column (the
-# kind of work at the top of its stack) by profile-split.py, scaled to the run's CPU per
-# delivered message. Needs perf (Debian's linux-perf) and a release build.
+# hub-only run and 8 s into a durable floor run of the same load alone on a fresh Redis
+# (AOF on, everysec), then every sample is put in one row (the task it ran in, read from
+# its stack) and one column (the kind of work at the top of its stack) by
+# profile-split.py, scaled to the run's CPU per delivered message. Needs perf (Debian's
+# linux-perf) and a release build.
 #
 #   loadtest/scripts/profile-split.sh OUT_DIR
 #
@@ -29,17 +29,18 @@ cpu_per_message() { # report label: the µs after "label " on its CPU line
 }
 
 if [ -n "${RATE:-}" ]; then
+    [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE: a whole number of messages/s" >&2; exit 1; }
     # bench.sh's `latency` at 50 % of a saturation figure of twice RATE.
     mkdir -p "$OUT/hub"
     echo "{\"hub\":{\"messages\":{\"per_sec\":$((RATE * 2))}}}" >"$OUT/hub/saturation.json"
-    bench=(latency) report="$OUT/hub/latency50.txt"
+    hub_run=latency report="$OUT/hub/latency50.txt"
     floor_load=(--scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE")
 else
-    bench=(saturation) report="$OUT/hub/saturation.txt"
+    hub_run=saturation report="$OUT/hub/saturation.txt"
     floor_load=(--scenario "$ROOT/loadtest/scenarios/saturation.toml")
 fi
 HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor LATENCY_SHARES=50 \
-    "$ROOT/loadtest/scripts/bench.sh" "$OUT/hub" "${bench[@]}" >"$OUT/hub.log" 2>&1 &
+    "$ROOT/loadtest/scripts/bench.sh" "$OUT/hub" "$hub_run" >"$OUT/hub.log" 2>&1 &
 bench=$!
 hub_pid=""
 for _ in $(seq 100); do
