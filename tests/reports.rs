@@ -147,7 +147,7 @@ async fn record_scripted_day(redis_url: &str) -> u64 {
         }
         for (agent, status, reason, busy, at) in scripted_states(d) {
             let sample = AgentStateSample {
-                status: status.into(),
+                status,
                 reason: reason.map(String::from),
                 busy,
             };

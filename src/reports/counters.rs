@@ -17,7 +17,7 @@ use super::{
     facts::{AgentFacts, RatingFacts, TicketFacts},
     histogram::Histogram,
 };
-use crate::config::SurveyKind;
+use crate::{config::SurveyKind, store::ReportedStatus};
 
 /// Field increments for one hash.
 pub type Increments = Vec<(String, i64)>;
@@ -91,24 +91,29 @@ fn survey_name(kind: SurveyKind) -> &'static str {
 }
 
 /// The fields that a stretch of `ms` in `status` adds (offline adds nothing).
-pub fn of_state_time(status: &str, reason: Option<&str>, busy: bool, ms: u64) -> Increments {
+pub fn of_state_time(
+    status: ReportedStatus,
+    reason: Option<&str>,
+    busy: bool,
+    ms: u64,
+) -> Increments {
     let ms = ms.min(i64::MAX as u64) as i64;
     let mut out = Vec::new();
     match status {
-        "available" => {
+        ReportedStatus::Available => {
             out.push(("t:available".to_string(), ms));
             if busy {
                 out.push(("t:busy_available".to_string(), ms));
             }
         }
-        "away" => {
+        ReportedStatus::Away => {
             out.push(("t:away".to_string(), ms));
             if let Some(reason) = reason {
                 out.push((format!("t:away:{reason}"), ms));
             }
         }
-        "wrap_up" => out.push(("t:wrap_up".to_string(), ms)),
-        _ => {}
+        ReportedStatus::WrapUp => out.push(("t:wrap_up".to_string(), ms)),
+        ReportedStatus::Offline => {}
     }
     out
 }

@@ -30,7 +30,9 @@ pub use facts::{hour_of, AgentFacts, RatingFacts, TicketFacts, HOUR_MS};
 
 use crate::{
     config::{Config, SlaTargets, SurveyKind},
-    store::{BucketKey, Counted, HourSpan, StateRecord, Store, StoreError, StoreResult},
+    store::{
+        BucketKey, Counted, HourSpan, ReportedStatus, StateRecord, Store, StoreError, StoreResult,
+    },
     tickets::{Ticket, TicketSink},
 };
 /// Most buckets one report may hold.
@@ -43,8 +45,8 @@ const STATE_ATTEMPTS: usize = 5;
 /// What an agent is doing, as the routing task tells it at each change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStateSample {
-    /// `available`, `away`, `wrap_up` or `offline` (offline time is not counted).
-    pub status: String,
+    /// Offline time is not counted.
+    pub status: ReportedStatus,
     /// The away reason (`away` only).
     pub reason: Option<String>,
     /// Holds at least one chat.
@@ -364,7 +366,7 @@ fn spans_of(old: &StateRecord, until: u64, keep_ms: u64) -> Vec<HourSpan> {
         let hour = hour_of(at);
         let end = (hour + HOUR_MS).min(until);
         let increments =
-            counters::of_state_time(&old.status, old.reason.as_deref(), old.busy, end - at);
+            counters::of_state_time(old.status, old.reason.as_deref(), old.busy, end - at);
         if !increments.is_empty() {
             spans.push(HourSpan {
                 hour,

@@ -90,17 +90,20 @@ async fn exactly_once_and_state_time(port: u16) {
 
     // ann: available from h+30m, busy from h+50m, away (lunch) at h+1h20m, offline at
     // h+2h10m; every sample sent twice.
-    let sample = |status: &str, reason: Option<&str>, busy: bool| AgentStateSample {
-        status: status.into(),
+    let sample = |status: ReportedStatus, reason: Option<&str>, busy: bool| AgentStateSample {
+        status,
         reason: reason.map(String::from),
         busy,
     };
     for (s, at) in [
-        (sample("available", None, false), h + 30 * MIN),
-        (sample("available", None, false), h + 40 * MIN),
-        (sample("available", None, true), h + 50 * MIN),
-        (sample("away", Some("lunch"), false), h + 80 * MIN),
-        (sample("offline", None, false), h + 130 * MIN),
+        (sample(ReportedStatus::Available, None, false), h + 30 * MIN),
+        (sample(ReportedStatus::Available, None, false), h + 40 * MIN),
+        (sample(ReportedStatus::Available, None, true), h + 50 * MIN),
+        (
+            sample(ReportedStatus::Away, Some("lunch"), false),
+            h + 80 * MIN,
+        ),
+        (sample(ReportedStatus::Offline, None, false), h + 130 * MIN),
     ] {
         reports
             .record_agent_state("ann", s.clone(), at)
@@ -113,7 +116,11 @@ async fn exactly_once_and_state_time(port: u16) {
     }
     // An older sample changes nothing.
     reports
-        .record_agent_state("ann", sample("available", None, false), h + 100 * MIN)
+        .record_agent_state(
+            "ann",
+            sample(ReportedStatus::Available, None, false),
+            h + 100 * MIN,
+        )
         .await
         .expect("late sample");
     let query = ReportQuery::new(h, h + 4 * HOUR_MS, BucketSize::Hour, GroupBy::Agent).unwrap();
@@ -156,7 +163,7 @@ async fn on_a_cluster() {
 #[test]
 fn state_time_is_split_at_hour_edges() {
     let old = StateRecord {
-        status: "away".into(),
+        status: ReportedStatus::Away,
         reason: Some("break".into()),
         busy: false,
         since: 3 * HOUR_MS - 5 * MIN,
@@ -204,4 +211,21 @@ async fn a_report_too_large_is_refused_before_any_read() {
         matches!(refused, Err(crate::error::Error::BadRequest(_))),
         "{refused:?}"
     );
+}
+
+/// Records stored by earlier versions spell the status as the protocol does (they were
+/// written from a string); the enum reads and writes the same spelling.
+#[test]
+fn a_stored_status_keeps_the_protocols_spelling() {
+    for (status, text) in [
+        (ReportedStatus::Available, "available"),
+        (ReportedStatus::Away, "away"),
+        (ReportedStatus::WrapUp, "wrap_up"),
+        (ReportedStatus::Offline, "offline"),
+    ] {
+        let stored = format!(r#"{{"status":"{text}","busy":false,"since":5}}"#);
+        let record: StateRecord = serde_json::from_str(&stored).expect("an earlier record");
+        assert_eq!(record.status, status);
+        assert_eq!(serde_json::to_string(&record).expect("json"), stored);
+    }
 }

@@ -92,10 +92,21 @@ pub enum Counted {
     Rating,
 }
 
+/// An agent's status in the time-in-state reports, stored as the protocol spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedStatus {
+    Available,
+    Away,
+    WrapUp,
+    /// Not counted.
+    Offline,
+}
+
 /// An agent's current state sample, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRecord {
-    pub status: String,
+    pub status: ReportedStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub busy: bool,

@@ -5,6 +5,7 @@
 use serde_json::Map;
 use switchboard::{
     protocol::{AgentRef, Event, EventBody, LeftReason, Party, Role},
+    store::ReportedStatus,
     tickets::{Rating, Ticket, TicketCustomer},
 };
 
@@ -213,23 +214,47 @@ pub fn scripted_day(d: u64) -> Vec<Ticket> {
 /// `(agent, status, reason, busy, at)`.
 pub fn scripted_states(
     d: u64,
-) -> Vec<(&'static str, &'static str, Option<&'static str>, bool, u64)> {
+) -> Vec<(
+    &'static str,
+    ReportedStatus,
+    Option<&'static str>,
+    bool,
+    u64,
+)> {
     vec![
-        ("ann", "available", None, false, d + 8 * HOUR),
-        ("ann", "available", None, true, d + 9 * HOUR),
-        ("ann", "available", None, false, d + 10 * HOUR + 30 * MIN),
-        ("ann", "away", Some("lunch"), false, d + 12 * HOUR),
-        ("ann", "available", None, false, d + 13 * HOUR),
-        ("ann", "wrap_up", None, false, d + 17 * HOUR),
-        ("ann", "offline", None, false, d + 17 * HOUR + 15 * MIN),
-        ("bob", "available", None, true, d + 10 * HOUR),
+        ("ann", ReportedStatus::Available, None, false, d + 8 * HOUR),
+        ("ann", ReportedStatus::Available, None, true, d + 9 * HOUR),
+        (
+            "ann",
+            ReportedStatus::Available,
+            None,
+            false,
+            d + 10 * HOUR + 30 * MIN,
+        ),
+        (
+            "ann",
+            ReportedStatus::Away,
+            Some("lunch"),
+            false,
+            d + 12 * HOUR,
+        ),
+        ("ann", ReportedStatus::Available, None, false, d + 13 * HOUR),
+        ("ann", ReportedStatus::WrapUp, None, false, d + 17 * HOUR),
+        (
+            "ann",
+            ReportedStatus::Offline,
+            None,
+            false,
+            d + 17 * HOUR + 15 * MIN,
+        ),
+        ("bob", ReportedStatus::Available, None, true, d + 10 * HOUR),
         (
             "bob",
-            "away",
+            ReportedStatus::Away,
             Some("break"),
             false,
             d + 10 * HOUR + 45 * MIN,
         ),
-        ("bob", "offline", None, false, d + 11 * HOUR),
+        ("bob", ReportedStatus::Offline, None, false, d + 11 * HOUR),
     ]
 }
