@@ -17,7 +17,7 @@ use super::{
     facts::{AgentFacts, RatingFacts, TicketFacts},
     histogram::Histogram,
 };
-use crate::{config::SurveyKind, store::ReportedStatus};
+use crate::{config::SurveyKind, protocol::AgentStatus};
 
 /// Field increments for one hash.
 pub type Increments = Vec<(String, i64)>;
@@ -91,29 +91,24 @@ fn survey_name(kind: SurveyKind) -> &'static str {
 }
 
 /// The fields that a stretch of `ms` in `status` adds (offline adds nothing).
-pub fn of_state_time(
-    status: ReportedStatus,
-    reason: Option<&str>,
-    busy: bool,
-    ms: u64,
-) -> Increments {
+pub fn of_state_time(status: AgentStatus, reason: Option<&str>, busy: bool, ms: u64) -> Increments {
     let ms = ms.min(i64::MAX as u64) as i64;
     let mut out = Vec::new();
     match status {
-        ReportedStatus::Available => {
+        AgentStatus::Available => {
             out.push(("t:available".to_string(), ms));
             if busy {
                 out.push(("t:busy_available".to_string(), ms));
             }
         }
-        ReportedStatus::Away => {
+        AgentStatus::Away => {
             out.push(("t:away".to_string(), ms));
             if let Some(reason) = reason {
                 out.push((format!("t:away:{reason}"), ms));
             }
         }
-        ReportedStatus::WrapUp => out.push(("t:wrap_up".to_string(), ms)),
-        ReportedStatus::Offline => {}
+        AgentStatus::WrapUp => out.push(("t:wrap_up".to_string(), ms)),
+        AgentStatus::Offline => {}
     }
     out
 }

@@ -30,9 +30,8 @@ pub use facts::{hour_of, AgentFacts, RatingFacts, TicketFacts, HOUR_MS};
 
 use crate::{
     config::{Config, SlaTargets, SurveyKind},
-    store::{
-        BucketKey, Counted, HourSpan, ReportedStatus, StateRecord, Store, StoreError, StoreResult,
-    },
+    protocol::AgentStatus,
+    store::{BucketKey, Counted, HourSpan, StateRecord, Store, StoreError, StoreResult},
     tickets::{Ticket, TicketSink},
 };
 /// Most buckets one report may hold.
@@ -46,7 +45,7 @@ const STATE_ATTEMPTS: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStateSample {
     /// Offline time is not counted.
-    pub status: ReportedStatus,
+    pub status: AgentStatus,
     /// The away reason (`away` only).
     pub reason: Option<String>,
     /// Holds at least one chat.

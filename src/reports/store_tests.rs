@@ -90,20 +90,20 @@ async fn exactly_once_and_state_time(port: u16) {
 
     // ann: available from h+30m, busy from h+50m, away (lunch) at h+1h20m, offline at
     // h+2h10m; every sample sent twice.
-    let sample = |status: ReportedStatus, reason: Option<&str>, busy: bool| AgentStateSample {
+    let sample = |status: AgentStatus, reason: Option<&str>, busy: bool| AgentStateSample {
         status,
         reason: reason.map(String::from),
         busy,
     };
     for (s, at) in [
-        (sample(ReportedStatus::Available, None, false), h + 30 * MIN),
-        (sample(ReportedStatus::Available, None, false), h + 40 * MIN),
-        (sample(ReportedStatus::Available, None, true), h + 50 * MIN),
+        (sample(AgentStatus::Available, None, false), h + 30 * MIN),
+        (sample(AgentStatus::Available, None, false), h + 40 * MIN),
+        (sample(AgentStatus::Available, None, true), h + 50 * MIN),
         (
-            sample(ReportedStatus::Away, Some("lunch"), false),
+            sample(AgentStatus::Away, Some("lunch"), false),
             h + 80 * MIN,
         ),
-        (sample(ReportedStatus::Offline, None, false), h + 130 * MIN),
+        (sample(AgentStatus::Offline, None, false), h + 130 * MIN),
     ] {
         reports
             .record_agent_state("ann", s.clone(), at)
@@ -118,7 +118,7 @@ async fn exactly_once_and_state_time(port: u16) {
     reports
         .record_agent_state(
             "ann",
-            sample(ReportedStatus::Available, None, false),
+            sample(AgentStatus::Available, None, false),
             h + 100 * MIN,
         )
         .await
@@ -163,7 +163,7 @@ async fn on_a_cluster() {
 #[test]
 fn state_time_is_split_at_hour_edges() {
     let old = StateRecord {
-        status: ReportedStatus::Away,
+        status: AgentStatus::Away,
         reason: Some("break".into()),
         busy: false,
         since: 3 * HOUR_MS - 5 * MIN,
@@ -218,10 +218,10 @@ async fn a_report_too_large_is_refused_before_any_read() {
 #[test]
 fn a_stored_status_keeps_the_protocols_spelling() {
     for (status, text) in [
-        (ReportedStatus::Available, "available"),
-        (ReportedStatus::Away, "away"),
-        (ReportedStatus::WrapUp, "wrap_up"),
-        (ReportedStatus::Offline, "offline"),
+        (AgentStatus::Available, "available"),
+        (AgentStatus::Away, "away"),
+        (AgentStatus::WrapUp, "wrap_up"),
+        (AgentStatus::Offline, "offline"),
     ] {
         let stored = format!(r#"{{"status":"{text}","busy":false,"since":5}}"#);
         let record: StateRecord = serde_json::from_str(&stored).expect("an earlier record");

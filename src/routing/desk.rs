@@ -9,8 +9,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::{
     reports::{AgentStateSample, Reports},
-    router::{Activity, AgentStatus, Decision},
-    store::{ReportedStatus, Store},
+    router::{Activity, Decision},
+    store::Store,
 };
 
 /// Writes waiting; past it they are dropped (and logged), never blocking routing.
@@ -45,7 +45,7 @@ impl DeskLog {
                     Write::Activity { activity, at } => {
                         let agent = activity.agent.clone();
                         let sample = AgentStateSample {
-                            status: reported(activity.status),
+                            status: activity.status,
                             reason: activity.away_reason,
                             busy: activity.busy,
                         };
@@ -84,15 +84,5 @@ impl DeskLog {
         if self.tx.try_send(write).is_err() {
             tracing::warn!("lead desk backlog full: a routing decision or agent state was dropped");
         }
-    }
-}
-
-/// The router's status as the reports count it.
-fn reported(status: AgentStatus) -> ReportedStatus {
-    match status {
-        AgentStatus::Available => ReportedStatus::Available,
-        AgentStatus::Away => ReportedStatus::Away,
-        AgentStatus::WrapUp => ReportedStatus::WrapUp,
-        AgentStatus::Offline => ReportedStatus::Offline,
     }
 }

@@ -51,7 +51,7 @@ pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
 pub use records::{AppendItem, AppendOutcome, Requirement};
 pub use records::{ConversationRecord, NewConversation, Update};
-pub use reports::{BucketKey, Counted, HourSpan, ReportedStatus, StateRecord};
+pub use reports::{BucketKey, Counted, HourSpan, StateRecord};
 pub use ticket_index::{IndexCursor, IndexEntry, IndexRange};
 pub use tickets::{StreamCursor, TicketPage};
 

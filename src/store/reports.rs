@@ -14,6 +14,7 @@ use redis::Script;
 use serde::{Deserialize, Serialize};
 
 use super::{keys, Store, StoreResult};
+use crate::protocol::AgentStatus;
 
 /// KEYS: done set, then hashes. ARGV: member, expire-at (unix ms), then per hash: the
 /// number of field/increment pairs, then the pairs. Returns 1 when applied, 0 when the
@@ -92,21 +93,10 @@ pub enum Counted {
     Rating,
 }
 
-/// An agent's status in the time-in-state reports, stored as the protocol spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportedStatus {
-    Available,
-    Away,
-    WrapUp,
-    /// Not counted.
-    Offline,
-}
-
-/// An agent's current state sample, as stored.
+/// An agent's current state sample, as stored (the status spelled as the protocol does).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRecord {
-    pub status: ReportedStatus,
+    pub status: AgentStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub busy: bool,

@@ -4,8 +4,7 @@
 
 use serde_json::Map;
 use switchboard::{
-    protocol::{AgentRef, Event, EventBody, LeftReason, Party, Role},
-    store::ReportedStatus,
+    protocol::{AgentRef, AgentStatus, Event, EventBody, LeftReason, Party, Role},
     tickets::{Rating, Ticket, TicketCustomer},
 };
 
@@ -214,47 +213,41 @@ pub fn scripted_day(d: u64) -> Vec<Ticket> {
 /// `(agent, status, reason, busy, at)`.
 pub fn scripted_states(
     d: u64,
-) -> Vec<(
-    &'static str,
-    ReportedStatus,
-    Option<&'static str>,
-    bool,
-    u64,
-)> {
+) -> Vec<(&'static str, AgentStatus, Option<&'static str>, bool, u64)> {
     vec![
-        ("ann", ReportedStatus::Available, None, false, d + 8 * HOUR),
-        ("ann", ReportedStatus::Available, None, true, d + 9 * HOUR),
+        ("ann", AgentStatus::Available, None, false, d + 8 * HOUR),
+        ("ann", AgentStatus::Available, None, true, d + 9 * HOUR),
         (
             "ann",
-            ReportedStatus::Available,
+            AgentStatus::Available,
             None,
             false,
             d + 10 * HOUR + 30 * MIN,
         ),
         (
             "ann",
-            ReportedStatus::Away,
+            AgentStatus::Away,
             Some("lunch"),
             false,
             d + 12 * HOUR,
         ),
-        ("ann", ReportedStatus::Available, None, false, d + 13 * HOUR),
-        ("ann", ReportedStatus::WrapUp, None, false, d + 17 * HOUR),
+        ("ann", AgentStatus::Available, None, false, d + 13 * HOUR),
+        ("ann", AgentStatus::WrapUp, None, false, d + 17 * HOUR),
         (
             "ann",
-            ReportedStatus::Offline,
+            AgentStatus::Offline,
             None,
             false,
             d + 17 * HOUR + 15 * MIN,
         ),
-        ("bob", ReportedStatus::Available, None, true, d + 10 * HOUR),
+        ("bob", AgentStatus::Available, None, true, d + 10 * HOUR),
         (
             "bob",
-            ReportedStatus::Away,
+            AgentStatus::Away,
             Some("break"),
             false,
             d + 10 * HOUR + 45 * MIN,
         ),
-        ("bob", ReportedStatus::Offline, None, false, d + 11 * HOUR),
+        ("bob", AgentStatus::Offline, None, false, d + 11 * HOUR),
     ]
 }
