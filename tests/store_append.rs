@@ -274,3 +274,111 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
         format!("2 {} {} {note}{stored}", note.len(), stored.len())
     );
 }
+
+/// A batch of plain events goes in one call: stored as the next seqs on top of the
+/// stream the writer has read, refused whole behind it (nothing of it stored), never
+/// making a stream for a conversation that is gone, and published to the other listeners
+/// as one message the feed reads event by event.
+#[tokio::test]
+async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
+    use futures_util::StreamExt;
+    use switchboard::store::PlainEvent;
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_pb", "v_1").await;
+    assert!(store.listen("c_pb", "other-node").await.expect("listen"));
+    let mut subscriber = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .expect("pubsub");
+    subscriber
+        .psubscribe("sb:{c_pb}:live:*")
+        .await
+        .expect("psubscribe");
+    let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
+    let (a, b, c) = (json("a"), json("b"), json("c"));
+    let batch = [
+        PlainEvent {
+            stored: &a,
+            note: r#"{"req":"r1"}"#,
+        },
+        PlainEvent {
+            stored: &b,
+            note: "",
+        },
+        PlainEvent {
+            stored: &c,
+            note: "",
+        },
+    ];
+    let appended = store
+        .append_plain_batch("c_pb", "test-node", 1, &batch)
+        .await
+        .expect("append");
+    let PlainAppended::Stored {
+        seq: 2,
+        publication,
+    } = appended
+    else {
+        panic!("not stored from seq 2: {appended:?}");
+    };
+    store.publish_live(publication).await.expect("publish");
+    let message = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        subscriber.on_message().next(),
+    )
+    .await
+    .expect("published within 10 s")
+    .expect("subscription open");
+    assert_eq!(message.get_channel_name(), "sb:{c_pb}:live:other-node");
+    let payload: String = message.get_payload().expect("text");
+    let note = r#"{"req":"r1"}"#;
+    assert_eq!(
+        payload,
+        format!(
+            "2 {} {} {note}{a}3 0 {} {b}4 0 {} {c}",
+            note.len(),
+            a.len(),
+            b.len(),
+            c.len()
+        )
+    );
+
+    // A writer that has read up to seq 2 only is behind: nothing of its batch goes in.
+    let behind = store
+        .append_plain_batch("c_pb", "test-node", 2, &batch)
+        .await
+        .expect("append");
+    assert!(
+        matches!(behind, PlainAppended::Behind { last: 4 }),
+        "{behind:?}"
+    );
+    let texts: Vec<String> = stored_texts(&store, "c_pb")
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(texts, ["first", "a", "b", "c"]);
+    assert_eq!(last_seq(&store, "c_pb").await, 4);
+
+    let gone = store
+        .append_plain_batch("c_pb_gone", "test-node", 0, &batch)
+        .await
+        .expect("append");
+    assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
+    let mut conn = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("sb:{c_pb_gone}:events")
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    assert_eq!(
+        exists, 0,
+        "a stream was made for a conversation that is gone"
+    );
+}

@@ -15,7 +15,9 @@
 # XADD takes `*` where the hub gives the explicit next id (the same work in Redis). The
 # next row is a node alone (issue 19, third stop): the listeners are read, nobody
 # else listens, nothing is published. The last two rows are the plain append (fourth
-# stop): its XADD and its SMEMBERS, without a script.
+# stop): its XADD and its SMEMBERS, without a script. The rows after them put a batch of
+# 1 and of 6 plain messages through the append script and through the plain batch script
+# (seventh stop), both read from src/store.
 #
 #   loadtest/scripts/redis-append-cost.sh [REQUESTS]      (default 500000 per row)
 #
@@ -138,3 +140,26 @@ row "EVALSHA: one message, fence, node alone (no publish)" EVALSHA "$ALONE" 3 'c
 row "plain append: XADD NOMKSTREAM" XADD 'c:{a}:s' NOMKSTREAM '*' e "$EVENT"
 row "plain append: SMEMBERS (one listener)" SMEMBERS 'c:{a}:l'
 kill "$SUBSCRIBER"
+# A batch of plain messages (issue 19, seventh stop): the hub's append script as it is in
+# src/store/append.rs, and the plain batch script of src/store/plain_append.rs, each
+# read from the source with the explicit ids `<seq>-0` replaced by `*` (the same work in
+# Redis; repeated calls cannot reuse one id). Per message, for batches of 1 and 6.
+script_of() { # file: the text between the first r#" and "# of a Rust source
+    python3 -c 'import sys; s = open(sys.argv[1]).read(); b = s[s.index("r#\"") + 3:]; print(b[:b.index("\"#")])' "$1" |
+        sed -e "s/seq_text \.\. '-0'/'*'/" -e "s/string.format('%d', expected + [1i -]*) \.\. '-0'/'*'/"
+}
+SRC="$(cd "$(dirname "$0")/../.." && pwd)/src/store"
+FULL=$(load "$(script_of "$SRC/append.rs")")
+LEAN=$(load "$(script_of "$SRC/plain_append.rs")")
+redis-cli -p "$PORT" hset 'c:{b}:h' state open >/dev/null
+redis-cli -p "$PORT" sadd 'c:{b}:l' node-a >/dev/null
+redis-cli -p "$PORT" xadd 'c:{b}:s' '*' e x >/dev/null
+for n in 1 6; do
+    full=() lean=()
+    for _ in $(seq "$n"); do full+=("$EVENT" open "" 0); lean+=("$EVENT"); done
+    row "EVALSHA: the append script, $n plain message(s)" EVALSHA "$FULL" 3 'c:{b}:h' 'c:{b}:s' 'c:{b}:l' \
+        '' 'live:' node-a 0 "${full[@]}" -- "$n"
+    row "EVALSHA: the plain batch script, $n message(s)" EVALSHA "$LEAN" 2 'c:{b}:s' 'c:{b}:l' 0 \
+        "${lean[@]}" -- "$n"
+done
+echo "stream entries written by the batch rows: $(redis-cli -p "$PORT" xlen 'c:{b}:s')"

@@ -12,7 +12,7 @@ use switchboard_loadtest::{
     failover::KillPlan,
     floor::{
         self,
-        durable::{run_durable_floor, DurableTarget},
+        durable::{run_durable_floor, DurableTarget, Obligations},
     },
     idle::{idle, IdleOptions},
     record,
@@ -162,6 +162,12 @@ struct FloorArgs {
     /// and forward it once Redis answered.
     #[arg(long, requires = "redis_url")]
     durable: bool,
+    /// With --durable: how much of the protocol the relay does per message besides
+    /// storing it. `relay` forwards the frame as it came (the durable floor); `acks`
+    /// also acks each stored message to its author; `sequenced` also gives it its seq
+    /// in one task per pair, stores the protocol's form and delivers an `event` frame.
+    #[arg(long, value_enum, default_value_t = Obligations::Relay, requires = "durable")]
+    obligations: Obligations,
     #[command(flatten)]
     redis: RedisArgs,
     #[command(flatten)]
@@ -366,6 +372,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     redis_url: args.redis.redis_url.unwrap_or_default(),
                     redis_pid: args.redis.redis_pid,
                     keep_streams: false,
+                    obligations: args.obligations,
                 };
                 let durable = run_durable_floor(&scenario, &target, show_progress).await?;
                 let clean = durable.journal.is_clean();

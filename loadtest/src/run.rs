@@ -21,7 +21,7 @@ use crate::{
     failover::{Failover, FailoverFigures, KillPlan},
     floor::{
         self,
-        durable::{run_durable_floor, DurableFloor, DurableTarget},
+        durable::{run_durable_floor, DurableFloor, DurableTarget, Obligations},
     },
     hubs::Hubs,
     metrics::{Clock, Metrics},
@@ -194,6 +194,7 @@ async fn durable_floor(
         redis_url: redis_url.clone(),
         redis_pid: target.redis_pid,
         keep_streams: false,
+        obligations: Obligations::Relay,
     };
     run_durable_floor(scenario, &durable, options.progress)
         .await

@@ -7,11 +7,14 @@ mod common;
 use std::{process::Command, time::Duration};
 
 use common::start_redis;
+use futures_util::{SinkExt, StreamExt};
 use redis::streams::StreamRangeReply;
+use switchboard_loadtest::floor::{durable::JournalSpec, FloorServer};
 use switchboard_loadtest::{
-    floor::durable::{self, run_durable_floor, DurableTarget},
+    floor::durable::{self, run_durable_floor, DurableTarget, Obligations},
     payload, Scenario,
 };
+use tokio_tungstenite::tungstenite::Message;
 
 fn tiny() -> Scenario {
     Scenario {
@@ -24,13 +27,13 @@ fn tiny() -> Scenario {
     }
 }
 
-/// The ids of the load texts in a stream's frames, in stream order.
-fn ids_in(reply: &StreamRangeReply) -> Vec<String> {
+/// The ids of the load texts in a stream's entries (field `field`), in stream order.
+fn ids_in(reply: &StreamRangeReply, field: &str) -> Vec<String> {
     reply
         .ids
         .iter()
         .map(|entry| {
-            let frame: String = entry.get("m").expect("field m holds the frame");
+            let frame: String = entry.get(field).expect("the field holds the frame");
             let json: serde_json::Value = serde_json::from_str(&frame).expect("a JSON frame");
             let text = json["text"].as_str().expect("a message text");
             payload::decode(text).expect("a load text").id.to_string()
@@ -59,6 +62,7 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
         redis_url: url.clone(),
         redis_pid: Some(redis.0.id()),
         keep_streams: true,
+        obligations: Obligations::Relay,
     };
     let scenario = tiny();
     let outcome = tokio::time::timeout(
@@ -103,7 +107,7 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
             .query_async(&mut conn)
             .await
             .expect("XRANGE");
-        let ids = ids_in(&reply);
+        let ids = ids_in(&reply, "m");
         let customer = format!("c{pair}.");
         let sent: Vec<(u32, u32)> = ids
             .iter()
@@ -185,4 +189,162 @@ fn the_floor_subcommand_runs_the_durable_floor_and_reports_it() {
         .expect("run the harness");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--redis-url"));
+}
+
+/// The protocol floor's steps (`--obligations acks|sequenced`) deliver everything too,
+/// and with `sequenced` each pair's stream holds both sides' messages under the ids
+/// `1-0`, `2-0`, … in the protocol's stored form, each side in the order it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (redis, port) = start_redis(dir.path());
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let scenario = tiny();
+    for obligations in [Obligations::Acks, Obligations::Sequenced] {
+        let target = DurableTarget {
+            redis_url: url.clone(),
+            redis_pid: Some(redis.0.id()),
+            keep_streams: true,
+            obligations,
+        };
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(60),
+            run_durable_floor(&scenario, &target, false),
+        )
+        .await
+        .expect("the floor finishes within a minute")
+        .expect("the floor runs");
+        let (figures, journal) = (&outcome.figures, &outcome.journal);
+        assert_eq!(
+            figures.messages.delivered, 36,
+            "{obligations:?}: {figures:?}"
+        );
+        assert_eq!(figures.replies_missing, 0, "{obligations:?}");
+        assert!(figures.client_failures.is_empty(), "{figures:?}");
+        assert!(journal.is_clean(), "{obligations:?}: {journal:?}");
+        assert_eq!(journal.stored, 36, "{obligations:?}: {journal:?}");
+        let mut conn = durable::connect_redis(&url).await.expect("redis");
+        let keys: Vec<String> = (0..scenario.customers)
+            .map(|pair| durable::stream_key(&journal.tag, pair))
+            .collect();
+        if obligations == Obligations::Sequenced {
+            for (pair, key) in keys.iter().enumerate() {
+                let reply: StreamRangeReply = redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg("-")
+                    .arg("+")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("XRANGE");
+                let entry_ids: Vec<&str> = reply.ids.iter().map(|e| e.id.as_str()).collect();
+                let expected_ids: Vec<String> = (1..=12).map(|seq| format!("{seq}-0")).collect();
+                assert_eq!(entry_ids, expected_ids, "pair {pair}");
+                let ids = ids_in(&reply, "e");
+                let customer = format!("c{pair}.");
+                let sent: Vec<(u32, u32)> = ids
+                    .iter()
+                    .filter(|id| id.starts_with(&customer))
+                    .map(|id| chat_and_n(id))
+                    .collect();
+                let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
+                assert_eq!(sent, expected, "pair {pair}: {ids:?}");
+                let first: String = reply.ids[0].get("e").expect("field e");
+                let stored: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+                assert_eq!(stored["kind"], "message");
+                assert_eq!(stored["from"]["role"], "customer");
+                assert!(stored["ts"].as_u64().is_some(), "{stored}");
+            }
+        }
+        durable::delete(&mut conn, &keys).await.expect("delete");
+    }
+}
+
+/// The next text frame of `socket` as JSON, within 5 s.
+async fn next_json(socket: &mut switchboard_loadtest::ws::Stream) -> serde_json::Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).expect("a JSON frame");
+        }
+    }
+}
+
+fn message(req: &str, text: &str, id: &str) -> Message {
+    let json = serde_json::json!({
+        "type": "message", "req": req, "conversation_id": "p", "text": text, "client_msg_id": id
+    });
+    Message::Text(json.to_string().into())
+}
+
+/// Frame by frame: with `acks` the author gets an ack naming its `req` and the partner
+/// the frame as sent; with `sequenced` the author's ack carries the pair's next seq and
+/// the partner gets an `event` frame with the same seq, whichever end wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_answers_the_author_and_the_partner_as_the_protocol_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_redis, port) = start_redis(dir.path());
+    for (n, obligations) in [Obligations::Acks, Obligations::Sequenced]
+        .into_iter()
+        .enumerate()
+    {
+        let spec = JournalSpec {
+            redis_url: format!("redis://127.0.0.1:{port}/0"),
+            tag: format!("t{n}"),
+            obligations,
+        };
+        let (server, _journal) = FloorServer::start_durable(1, spec).await.expect("relay");
+        let mut first = switchboard_loadtest::ws::connect(&server.url(1))
+            .await
+            .expect("a");
+        let mut second = switchboard_loadtest::ws::connect(&server.url(1))
+            .await
+            .expect("b");
+        first
+            .send(message("r1", "hello", "m1"))
+            .await
+            .expect("send");
+        let ack = next_json(&mut first).await;
+        let delivered = next_json(&mut second).await;
+        assert_eq!(ack["type"], "ack", "{obligations:?}: {ack}");
+        assert_eq!(ack["req"], "r1");
+        assert_eq!(delivered["text"], "hello", "{obligations:?}: {delivered}");
+        second
+            .send(message("r9", "back", "m2"))
+            .await
+            .expect("send");
+        let ack = next_json(&mut second).await;
+        let delivered = next_json(&mut first).await;
+        assert_eq!(ack["req"], "r9", "{obligations:?}: {ack}");
+        assert_eq!(delivered["text"], "back", "{obligations:?}: {delivered}");
+        if obligations == Obligations::Sequenced {
+            assert_eq!(ack["seq"], 2, "{ack}");
+            assert_eq!(delivered["type"], "event");
+            assert_eq!(delivered["seq"], 2);
+            assert_eq!(delivered["conversation_id"], "p1");
+            assert_eq!(delivered["client_msg_id"], "m2");
+            assert_eq!(delivered["from"]["role"], "customer");
+        } else {
+            assert!(ack["seq"].is_null(), "{ack}");
+            assert_eq!(delivered["type"], "message");
+        }
+        // One end closing closes the other, as in the relay.
+        first.close(None).await.expect("close");
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(frame)) = second.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{obligations:?}: the partner's socket did not close"
+        );
+        server.stop();
+    }
 }

@@ -1,6 +1,6 @@
 //! The conversation task's appends: who may append, a repeated `client_msg_id` answered
 //! from what the task has seen (`seen`), one script call per batch (or a plain append for
-//! a lone message that changes no field, its open check made here), and a retry on top
+//! messages that change no field, their open check made here), and a retry on top
 //! of whatever another writer stored in between (Redis refuses an append on a stream the
 //! task has not read whole: `store::Appended::Behind`, `store::PlainAppended::Behind`).
 
@@ -8,7 +8,7 @@ use super::{seen::SeenIds, task::ConversationTask, AppendRequest, Reply};
 use crate::{
     error::{Error, Result},
     protocol::{ConversationState, StoredEvent},
-    store::{AppendItem, AppendOutcome, Appended, PlainAppended, Requirement, Update},
+    store::{AppendItem, AppendOutcome, Appended, PlainAppended, PlainEvent, Requirement, Update},
 };
 
 /// Tries at storing one batch while other writers keep storing in between; each try
@@ -94,7 +94,7 @@ impl ConversationTask {
     /// Stores `pending` on top of what this task has seen. Answers every request, or
     /// hands them all back with the stream's `last_seq` when it had moved on (nothing
     /// stored).
-    async fn try_store(&mut self, mut pending: Vec<Pending>) -> Option<(Vec<Pending>, u64)> {
+    async fn try_store(&mut self, pending: Vec<Pending>) -> Option<(Vec<Pending>, u64)> {
         let ts = crate::clock::now_ms();
         // What each request changes, plus its milestone from the membership as it stands
         // now (a retry after reading another writer's events may find none left).
@@ -121,7 +121,7 @@ impl ConversationTask {
                 }
             }
         }
-        let mut notes: Vec<String> = pending
+        let notes: Vec<String> = pending
             .iter()
             .map(|(request, _)| {
                 request
@@ -131,12 +131,8 @@ impl ConversationTask {
                     .unwrap_or_default()
             })
             .collect();
-        if plain(&pending, &updates) {
-            if let (Some((request, reply)), Some(stored), Some(note)) =
-                (pending.pop(), stored_forms.pop(), notes.pop())
-            {
-                return self.store_plain(request, reply, ts, stored, note).await;
-            }
+        if plain(&pending, &updates, self.is_closed()) {
+            return self.store_plain(pending, ts, stored_forms, notes).await;
         }
         let items: Vec<AppendItem<'_>> = pending
             .iter()
@@ -188,55 +184,77 @@ impl ConversationTask {
         None
     }
 
-    /// [`Self::try_store`] for one event that [`plain`] lets go without the script:
-    /// refused here when the chat is closed (see [`plain`] for why this task's view is
-    /// enough), else stored by `Store::append_plain`, answered, delivered here, then
-    /// published to the other listening nodes (after the local delivery: their copy is
-    /// only a hint, and the author's ack should not wait for it).
+    fn is_closed(&self) -> bool {
+        self.members
+            .as_ref()
+            .is_some_and(|members| members.state == ConversationState::Closed)
+    }
+
+    /// [`Self::try_store`] for events that [`plain`] lets go without the append script:
+    /// a lone event refused here when the chat is closed (see [`plain`] for why this
+    /// task's view is enough), else stored by `Store::append_plain_batch` (one round
+    /// trip for the whole batch), answered, delivered here, then published to the other
+    /// listening nodes (after the local delivery: their copy is only a hint, and the
+    /// author's ack should not wait for it).
     async fn store_plain(
         &mut self,
-        request: Box<AppendRequest>,
-        reply: Reply<AppendOutcome>,
+        pending: Vec<Pending>,
         ts: u64,
-        stored: String,
-        note: String,
+        stored_forms: Vec<String>,
+        notes: Vec<String>,
     ) -> Option<(Vec<Pending>, u64)> {
-        let closed = self
-            .members
-            .as_ref()
-            .is_some_and(|members| members.state == ConversationState::Closed);
-        let (outcome, publication) = if closed && request.requirement == Requirement::Open {
-            (AppendOutcome::WrongState, None)
+        let refused = self.is_closed()
+            && pending
+                .iter()
+                .any(|(request, _)| request.requirement == Requirement::Open);
+        let (first, publication) = if refused {
+            // Only ever a lone event: `plain` lets a batch through only while open.
+            (None, None)
         } else {
             let store = &self.owner.deps.store;
             let node = &self.owner.deps.node_id;
+            let events: Vec<PlainEvent<'_>> = stored_forms
+                .iter()
+                .zip(&notes)
+                .map(|(stored, note)| PlainEvent { stored, note })
+                .collect();
             match store
-                .append_plain(&self.id, node, self.delivered(), &stored, &note)
+                .append_plain_batch(&self.id, node, self.delivered(), &events)
                 .await
             {
                 Ok(PlainAppended::Behind { last }) => {
                     tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
-                    return Some((vec![(request, reply)], last));
+                    return Some((pending, last));
                 }
-                Ok(PlainAppended::Stored { seq, publication }) => {
-                    (AppendOutcome::Stored(seq), Some(publication))
-                }
-                Ok(PlainAppended::NotFound) => (AppendOutcome::NotFound, None),
+                Ok(PlainAppended::Stored { seq, publication }) => (Some(seq), Some(publication)),
+                Ok(PlainAppended::NotFound) => (None, None),
                 Err(err) => {
                     // It may or may not have gone in: re-read before delivering more.
                     self.needs_resync = true;
-                    self.answer(&request, Err(Error::from(err)), reply);
+                    self.answer_all(pending, &Error::from(err));
                     return None;
                 }
             }
         };
-        if let Err(err) = self.replicated(&[outcome]).await {
+        let outcomes: Vec<AppendOutcome> = match first {
+            Some(first) => (first..)
+                .take(pending.len())
+                .map(AppendOutcome::Stored)
+                .collect(),
+            None if refused => vec![AppendOutcome::WrongState; pending.len()],
+            None => vec![AppendOutcome::NotFound; pending.len()],
+        };
+        if let Err(err) = self.replicated(&outcomes).await {
             self.needs_resync = true;
-            self.answer(&request, Err(err), reply);
+            self.answer_all(pending, &err);
             return None;
         }
-        let answer = self.stored(*request, ts, &stored, outcome).await;
-        let _ignored_if_requester_left = reply.send(answer);
+        for (((request, reply), outcome), stored) in
+            pending.into_iter().zip(outcomes).zip(stored_forms)
+        {
+            let answer = self.stored(*request, ts, &stored, outcome).await;
+            let _ignored_if_requester_left = reply.send(answer);
+        }
         if let Some(publication) = publication {
             if let Err(err) = self.owner.deps.store.publish_live(publication).await {
                 // Stored and delivered here: the other nodes find it by their reconcile.
@@ -366,16 +384,19 @@ impl ConversationTask {
     }
 }
 
-/// Whether `pending` can go as a plain append (`Store::append_plain`, no script): one
-/// event that sets no field and whose only requirement is an open conversation. The
-/// task checks that one itself (`store_plain`), and its view is enough: a close is final
-/// and comes with its `closed` event, and the fence refuses the append unless the task
-/// has read every event. Also when another node listens, though the publish then takes
-/// a second round trip: the script that would store and publish in one call costs Redis
-/// more (`docs/performance.md`, fourth stop), and Redis is what several nodes share.
-fn plain(pending: &[Pending], updates: &[Vec<Update>]) -> bool {
-    let ([(request, _)], [changes]) = (pending, updates) else {
-        return false;
-    };
-    changes.is_empty() && matches!(request.requirement, Requirement::Open | Requirement::Any)
+/// Whether `pending` can go as a plain append (`Store::append_plain_batch`, without the
+/// append script): events that set no field and whose only requirement is an open
+/// conversation. The task checks that one itself (`store_plain`), and its view is
+/// enough: a close is final and comes with its `closed` event, and the fence refuses the
+/// append unless the task has read every event. Also when another node listens, though
+/// the publish then takes a second round trip: the script that would store and publish
+/// in one call costs Redis more (`docs/performance.md`, fourth stop), and Redis is what
+/// several nodes share.
+fn plain(pending: &[Pending], updates: &[Vec<Update>], closed: bool) -> bool {
+    let each_plain = pending.iter().zip(updates).all(|((request, _), changes)| {
+        changes.is_empty() && matches!(request.requirement, Requirement::Open | Requirement::Any)
+    });
+    // A batch in a closed chat goes by the script, which answers each event on its own
+    // requirement; a lone event is answered here.
+    each_plain && !pending.is_empty() && (pending.len() == 1 || !closed)
 }

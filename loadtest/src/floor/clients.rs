@@ -26,9 +26,11 @@ use crate::{
     ws,
 };
 
-/// A relayed `message` frame, as far as the floor's clients read it.
+/// A relayed `message` frame or `event` frame (both have the message's `text` at the top
+/// level), as far as the floor's clients read it; an `ack` has no text.
 #[derive(Deserialize)]
 struct Relayed {
+    #[serde(default)]
     text: String,
 }
 

@@ -42,7 +42,10 @@ use crate::{
     report::LoadFigures,
     scenario::Scenario,
 };
-use durable::{Journal, JournalSpec};
+use durable::{
+    sequenced::{self, PairTx},
+    Journal, JournalSpec, Obligations,
+};
 
 /// The name of the relay runtime's threads, by which their CPU is told from the clients'.
 const RELAY_THREADS: &str = "floor-relay";
@@ -54,7 +57,14 @@ type Tx = mpsc::Sender<Message>;
 
 struct Waiting {
     tx: Tx,
-    partner: oneshot::Sender<Tx>,
+    partner: oneshot::Sender<Paired>,
+}
+
+/// What the second socket of a pair hands the first.
+struct Paired {
+    partner: Tx,
+    /// The pair's task, when the relay sequences ([`Obligations::Sequenced`]).
+    sequencer: Option<PairTx>,
 }
 
 /// Sockets waiting for their partner, by path. A std `Mutex`: held for one map operation,
@@ -66,8 +76,9 @@ type Lobby = Arc<Mutex<HashMap<String, Waiting>>>;
 enum Mode {
     /// Nothing: the raw floor.
     Raw,
-    /// Append it to the pair's Redis stream and wait for Redis: the durable floor.
-    Durable(Arc<Journal>),
+    /// Append it to the pair's Redis stream and wait for Redis: the durable floor, doing
+    /// as much more of the protocol as the obligations say.
+    Durable(Arc<Journal>, Obligations),
 }
 
 /// Sent back by the relay thread once the durable relay has its Redis connection.
@@ -124,17 +135,20 @@ impl FloorServer {
                 runtime.block_on(async move {
                     let mode = match durable {
                         None => Mode::Raw,
-                        Some((spec, ready)) => match Journal::connect(spec).await {
-                            Ok(journal) => {
-                                let journal = Arc::new(journal);
-                                let _ = ready.send(Ok(Arc::clone(&journal)));
-                                Mode::Durable(journal)
+                        Some((spec, ready)) => {
+                            let obligations = spec.obligations;
+                            match Journal::connect(spec).await {
+                                Ok(journal) => {
+                                    let journal = Arc::new(journal);
+                                    let _ = ready.send(Ok(Arc::clone(&journal)));
+                                    Mode::Durable(journal, obligations)
+                                }
+                                Err(err) => {
+                                    let _ = ready.send(Err(err));
+                                    return;
+                                }
                             }
-                            Err(err) => {
-                                let _ = ready.send(Err(err));
-                                return;
-                            }
-                        },
+                        }
                     };
                     match TcpListener::from_std(listener) {
                         Ok(listener) => serve(listener, token, mode).await,
@@ -239,19 +253,46 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
     });
 
     enum Found {
-        Partner(Tx),
-        Wait(oneshot::Receiver<Tx>),
+        Partner(Paired),
+        Wait(oneshot::Receiver<Paired>),
     }
+    // The first socket of a pair is side 0, the second side 1.
+    let mut side = 1;
     let found = {
         let mut lobby = lobby.lock().unwrap_or_else(|p| p.into_inner());
         match lobby.remove(&path) {
             Some(waiting) => {
-                if waiting.partner.send(tx.clone()).is_err() {
+                // The second socket starts the pair's task when the relay sequences: it
+                // holds both writers, and is the only writer of the pair's stream.
+                let sequencer = match &mode {
+                    Mode::Durable(journal, Obligations::Sequenced) => {
+                        let (pair_tx, pair_rx) = sequenced::pair_channel();
+                        let journal = Arc::clone(journal);
+                        let key = journal.key_for_path(&path);
+                        let conversation = format!("p{}", path.trim_start_matches("/pair/"));
+                        let writers = [waiting.tx.clone(), tx.clone()];
+                        tokio::spawn(async move {
+                            sequenced::run_pair(&journal, key, conversation, writers, pair_rx)
+                                .await;
+                        });
+                        Some(pair_tx)
+                    }
+                    _ => None,
+                };
+                let paired = Paired {
+                    partner: tx.clone(),
+                    sequencer: sequencer.clone(),
+                };
+                if waiting.partner.send(paired).is_err() {
                     bail!("the partner on {path} left before pairing");
                 }
-                Found::Partner(waiting.tx)
+                Found::Partner(Paired {
+                    partner: waiting.tx,
+                    sequencer,
+                })
             }
             None => {
+                side = 0;
                 let (partner_tx, partner_rx) = oneshot::channel();
                 lobby.insert(
                     path.clone(),
@@ -264,14 +305,16 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
             }
         }
     };
-    // Only the partner keeps our sender: when its reader ends, our writer ends.
+    // Only the partner (or the pair's task) keeps our sender, and with acks a weak handle
+    // of our own: when the partner's reader ends, our writer ends.
+    let own = tx.downgrade();
     drop(tx);
-    let partner = match found {
-        Found::Partner(partner) => partner,
+    let Paired { partner, sequencer } = match found {
+        Found::Partner(paired) => paired,
         Found::Wait(rx) => rx.await.context("never paired")?,
     };
-    match mode {
-        Mode::Raw => {
+    match (mode, sequencer) {
+        (Mode::Raw, _) => {
             while let Some(frame) = source.next().await {
                 let frame = frame?;
                 match frame {
@@ -284,14 +327,26 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
                 }
             }
         }
-        Mode::Durable(journal) => {
+        (Mode::Durable(_, Obligations::Sequenced), Some(pair)) => {
+            drop(partner);
+            sequenced::post_parsed(&mut source, side, &pair).await?;
+            return writer_done(writer).await;
+        }
+        (Mode::Durable(journal, Obligations::Acks), _) => {
+            let key = journal.key_for_path(&path);
+            sequenced::forward_acked(&mut source, &partner, &own, journal.as_ref(), &key).await?;
+        }
+        (Mode::Durable(journal, _), _) => {
             let key = journal.key_for_path(&path);
             durable::forward_appended(&mut source, &partner, journal.as_ref(), &key).await?;
         }
     }
     drop(partner);
-    writer.await.context("floor writer task")?;
-    Ok(())
+    writer_done(writer).await
+}
+
+async fn writer_done(writer: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
+    writer.await.context("floor writer task")
 }
 
 /// Runs the scenario's shape through a fresh raw relay: one pair per customer.

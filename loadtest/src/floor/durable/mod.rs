@@ -24,11 +24,13 @@ use tracing::debug;
 use super::Tx;
 
 mod run;
+pub mod sequenced;
 
 pub use run::{
     connect_redis, delete, run_durable_floor, stream_lengths, DurableFloor, DurableTarget,
     JournalFigures,
 };
+pub use sequenced::Obligations;
 
 /// At most this many frames go into one pipeline: what one socket had read by the time
 /// its previous pipeline was answered. A bound, so that a socket's batch (and the time
@@ -47,6 +49,8 @@ pub struct JournalSpec {
     /// Names this run's streams (see [`stream_key`]), so that they are told from any other
     /// run's and deleted exactly.
     pub tag: String,
+    /// How much of the protocol the relay does per message.
+    pub obligations: Obligations,
 }
 
 /// The key of pair `pair`'s stream in the run tagged `tag`: `floor:{<tag>-pair-<n>}:events`.
@@ -154,6 +158,37 @@ fn classify(item: Option<Result<Message, WsError>>) -> Read {
     }
 }
 
+/// Waits for one data frame, then takes whatever further frames `source` already holds
+/// (without waiting, up to [`BATCH`]) into `batch`. Returns how the socket ended, if it
+/// did: a batch read before the end is still whole in `batch`.
+async fn read_batch<S>(source: &mut S, batch: &mut Vec<Message>) -> Option<anyhow::Result<()>>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    loop {
+        match classify(source.next().await) {
+            Read::Data(frame) => {
+                batch.push(frame);
+                break;
+            }
+            Read::Skip => continue,
+            Read::End(result) => return Some(result),
+        }
+    }
+    while batch.len() < BATCH {
+        // `None`: nothing more is ready now.
+        let Some(item) = source.next().now_or_never() else {
+            break;
+        };
+        match classify(item) {
+            Read::Data(frame) => batch.push(frame),
+            Read::Skip => {}
+            Read::End(result) => return Some(result),
+        }
+    }
+    None
+}
+
 /// The durable relay's reader loop for one socket: append, wait for the store, forward.
 ///
 /// Order: a frame must not overtake an earlier frame of the same socket, in the stream
@@ -182,25 +217,9 @@ where
 {
     let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
     loop {
-        match classify(source.next().await) {
-            Read::Data(frame) => batch.push(frame),
-            Read::Skip => continue,
-            Read::End(result) => return result,
-        }
-        let mut end = None;
-        while batch.len() < BATCH {
-            // `None`: nothing more is ready now.
-            let Some(item) = source.next().now_or_never() else {
-                break;
-            };
-            match classify(item) {
-                Read::Data(frame) => batch.push(frame),
-                Read::Skip => {}
-                Read::End(result) => {
-                    end = Some(result);
-                    break;
-                }
-            }
+        let end = read_batch(source, &mut batch).await;
+        if batch.is_empty() {
+            return end.unwrap_or(Ok(()));
         }
         match journal.append(key, &batch).await {
             Ok(()) => {

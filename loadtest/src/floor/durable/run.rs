@@ -11,7 +11,7 @@ use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use super::{connect, stream_key, JournalSpec};
+use super::{connect, stream_key, JournalSpec, Obligations};
 use crate::{
     floor::{load, relay_threads, FloorServer},
     procfs::Watched,
@@ -87,6 +87,9 @@ pub struct DurableTarget {
     pub redis_pid: Option<u32>,
     /// Leave the run's streams in Redis (tests read them); by default they are deleted.
     pub keep_streams: bool,
+    /// How much of the protocol the relay does per message (by default: store and
+    /// forward, the durable floor).
+    pub obligations: Obligations,
 }
 
 /// The durable floor's figures.
@@ -121,6 +124,7 @@ pub async fn run_durable_floor(
     let spec = JournalSpec {
         redis_url: target.redis_url.clone(),
         tag: tag.clone(),
+        obligations: target.obligations,
     };
     let (server, journal) = FloorServer::start_durable(relay_threads(), spec).await?;
     let also: Vec<(&str, Watched)> = target
@@ -128,7 +132,12 @@ pub async fn run_durable_floor(
         .map(|pid| ("redis", Watched::Process(pid)))
         .into_iter()
         .collect();
-    let mut figures = load(server, scenario, "durable floor", &also, show_progress).await?;
+    let label = match target.obligations {
+        Obligations::Relay => "durable floor",
+        Obligations::Acks => "durable floor with acks",
+        Obligations::Sequenced => "durable floor, sequenced",
+    };
+    let mut figures = load(server, scenario, label, &also, show_progress).await?;
     let keys: Vec<String> = (0..scenario.customers)
         .map(|pair| stream_key(&tag, pair))
         .collect();

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The protocol's obligations one step at a time (issue 19): in each round, interleaved,
+# the hub, then the durable floor (`relay`), the durable floor that also acks each stored
+# message to its author (`acks`), and the one that also gives each message its seq in one
+# task per pair and delivers an `event` frame (`sequenced`), each on a fresh Redis (AOF on,
+# everysec) and with the same load. floor-steps.py puts the rounds in one table: msg/s,
+# server CPU per delivered message (server + Redis + Redis's children) and p99
+# customer→agent, each beside the durable floor's of the same round, and the medians.
+#
+#   loadtest/scripts/floor-steps.sh OUT_DIR
+#
+# Environment: HUB, LOADTEST (binaries; default target/release/…), ROUNDS (3), RATE
+# (messages/s in total: the `latency` scenario at that fixed rate; without it, saturation).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+HUB="${HUB:-$TARGET/release/switchboard}"
+LOADTEST="${LOADTEST:-$TARGET/release/switchboard-loadtest}"
+ROUNDS="${ROUNDS:-3}"
+REDIS_PORT=16500
+OUT="${1:?usage: floor-steps.sh OUT_DIR}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+if [ -n "${RATE:-}" ]; then
+    [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE: a whole number of messages/s" >&2; exit 1; }
+    hub_run=latency hub_report=latency50
+    load=(--scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE")
+else
+    hub_run=saturation hub_report=saturation
+    load=(--scenario "$ROOT/loadtest/scenarios/saturation.toml")
+fi
+
+redis_dir=""
+redis=""
+stop_redis() {
+    [ -n "$redis" ] && kill "$redis" 2>/dev/null && wait "$redis" 2>/dev/null || true
+    [ -n "$redis_dir" ] && rm -rf "$redis_dir"
+    redis="" redis_dir=""
+}
+trap stop_redis EXIT
+
+for round in $(seq "$ROUNDS"); do
+    dir="$OUT/round-$round"
+    mkdir -p "$dir/hub"
+    if [ -n "${RATE:-}" ]; then
+        # bench.sh's `latency` at 50 % of a saturation figure of twice RATE.
+        echo "{\"hub\":{\"messages\":{\"per_sec\":$((RATE * 2))}}}" >"$dir/hub/saturation.json"
+    fi
+    echo "== round $round: hub ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
+    HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor LATENCY_SHARES=50 \
+        "$ROOT/loadtest/scripts/bench.sh" "$dir/hub" "$hub_run" >"$dir/hub.log" 2>&1
+    cp "$dir/hub/$hub_report.json" "$dir/hub.json"
+    for step in relay acks sequenced; do
+        echo "== round $round: durable floor, $step ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
+        redis_dir=$(mktemp -d)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+            --appendfsync everysec --dir "$redis_dir" >"$redis_dir/log" 2>&1 &
+        redis=$!
+        for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+        "$LOADTEST" floor --durable --obligations "$step" \
+            --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --redis-pid "$redis" "${load[@]}" \
+            --no-progress --report-json "$dir/$step.json" >"$dir/$step.txt" 2>&1
+        stop_redis
+    done
+done
+python3 "$ROOT/loadtest/scripts/floor-steps.py" "$OUT" | tee "$OUT/steps.md"

@@ -1,0 +1,270 @@
+//! The plain append: events that need nothing of the conversation's state hash (no
+//! field to set, no requirement for Redis to check) go without the append script. A lone
+//! event is two plain commands in one round trip; a batch is a lean script of the same
+//! commands. The stream is the fence as for the script (see `append`), and the other
+//! listening nodes hear of the events by a [`Publication`] the caller sends once it has
+//! delivered them itself.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use super::{keys, Store, StoreError, StoreResult};
+
+/// What Redis did with a plain append ([`Store::append_plain`],
+/// [`Store::append_plain_batch`]).
+#[derive(Debug)]
+pub enum PlainAppended {
+    /// Stored as `seq` (a batch's first event; the others follow it one by one). The
+    /// other listening nodes hear of it by `publication`, which the caller sends once it
+    /// has delivered the events itself.
+    Stored { seq: u64, publication: Publication },
+    /// No such conversation (its stream is gone).
+    NotFound,
+    /// As [`Appended::Behind`]: nothing stored.
+    Behind { last: u64 },
+}
+
+/// A stored event on its way to the other nodes that listen to its conversation.
+#[derive(Debug)]
+#[must_use = "the other nodes hear of the event only once it is published"]
+pub struct Publication {
+    channels: Vec<String>,
+    message: String,
+}
+
+impl Publication {
+    /// No other node listens: nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+impl Store {
+    /// Appends one event that needs nothing of the conversation's state hash: no field
+    /// to set and no requirement for Redis to check (the caller checked an open
+    /// conversation against what it has read, which the fence makes the whole stream).
+    /// Two plain commands in one round trip instead of the script: `XADD` with the
+    /// explicit id `<expected+1>-0`, which is the fence (refused unless the caller has
+    /// read the whole stream), `NOMKSTREAM` so a conversation that is gone stays gone;
+    /// then `SMEMBERS` of the listeners, run after it, so a node that lists itself later
+    /// reads the event from the record instead. The script's Lua call cost Redis about
+    /// as much as the commands it ran (`docs/performance.md`).
+    pub async fn append_plain(
+        &self,
+        conversation_id: &str,
+        node: &str,
+        expected: u64,
+        stored: &str,
+        note: &str,
+    ) -> StoreResult<PlainAppended> {
+        let seq = expected + 1;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors()
+            .cmd("XADD")
+            .arg(keys::events(conversation_id))
+            .arg("NOMKSTREAM")
+            .arg(format!("{seq}-0"))
+            .arg("e")
+            .arg(stored)
+            .cmd("SMEMBERS")
+            .arg(keys::listeners(conversation_id));
+        let mut conn = self.conn();
+        let (added, listeners): (
+            redis::RedisResult<Option<String>>,
+            redis::RedisResult<Vec<String>>,
+        ) = self
+            .run(
+                "append_plain",
+                async move { pipe.query_async(&mut conn).await },
+            )
+            .await?;
+        match added {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(PlainAppended::NotFound),
+            Err(err) => {
+                // Refused. By the fence when the stream already holds `seq` (read back
+                // rather than told from the error's wording, as the script does).
+                let last = self.last_seq(conversation_id).await?;
+                if last >= seq {
+                    return Ok(PlainAppended::Behind { last });
+                }
+                return Err(StoreError::from(err));
+            }
+        }
+        // Stored: a failed read of the listeners only costs them the live hint (they
+        // find the event by the reconcile), not the caller its ack.
+        let listeners = listeners.unwrap_or_else(|err| {
+            tracing::warn!(conversation_id, cause = %err, "listeners unread; no live hint");
+            Vec::new()
+        });
+        let event = PlainEvent { stored, note };
+        Ok(PlainAppended::Stored {
+            seq,
+            publication: publication(conversation_id, node, &listeners, seq, &[event]),
+        })
+    }
+
+    /// Sends a plain append's event to the other nodes that listen, one round trip.
+    pub async fn publish_live(&self, publication: Publication) -> StoreResult<()> {
+        if publication.is_empty() {
+            return Ok(());
+        }
+        let command = self.publish_command();
+        let mut pipe = redis::pipe();
+        for channel in &publication.channels {
+            pipe.cmd(command)
+                .arg(channel)
+                .arg(&publication.message)
+                .ignore();
+        }
+        let mut conn = self.conn();
+        self.run("publish_live", async move {
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    /// The seq of the stream's last event (0 when it is empty or gone).
+    async fn last_seq(&self, conversation_id: &str) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let events = keys::events(conversation_id);
+        let top: redis::streams::StreamRangeReply = self
+            .run("last_seq", async move {
+                redis::cmd("XREVRANGE")
+                    .arg(events)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        match top.ids.first() {
+            Some(entry) => super::conversations::entry_seq(&entry.id),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Appends a batch of plain events (see [`Store::append_plain`]) in one call: the same
+/// commands as a plain append, one `XADD` per event, in a script so that no other
+/// writer's event can land between two of them. The first `XADD` is the fence, as in the
+/// plain append; the ones after it follow in the same call. None of the append script's
+/// work for fields and requirements (the state read, each event's arguments, the hint
+/// built in Lua): for a batch of six plain messages that is ≈ 40 % of Redis's CPU per
+/// message (`docs/performance.md`, seventh stop).
+/// KEYS: events stream, listening nodes. ARGV: `expected`, then each event's JSON.
+/// Returns `{'gone'}` when the stream does not exist, `{'stored', listener, …}` when
+/// stored, or the fence's error when the stream holds events after `expected`.
+static APPEND_PLAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local expected = tonumber(ARGV[1])
+local added = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', string.format('%d', expected + 1) .. '-0', 'e', ARGV[2])
+if type(added) == 'table' and added.err then return redis.error_reply(added.err) end
+if not added then return {'gone'} end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[1], string.format('%d', expected + i - 1) .. '-0', 'e', ARGV[i])
+end
+local out = redis.call('SMEMBERS', KEYS[2])
+table.insert(out, 1, 'stored')
+return out
+"#,
+    )
+});
+
+/// One event of a plain batch: its stored JSON and the note published with it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainEvent<'a> {
+    pub stored: &'a str,
+    pub note: &'a str,
+}
+
+impl Store {
+    /// Appends `events` (each as [`Store::append_plain`] would, at least one) as seqs
+    /// `expected + 1`, `expected + 2`, … in one round trip: the plain append for one
+    /// event, else [`APPEND_PLAIN`]. Nothing is published: the caller sends the
+    /// publication once it has delivered the events itself.
+    pub async fn append_plain_batch(
+        &self,
+        conversation_id: &str,
+        node: &str,
+        expected: u64,
+        events: &[PlainEvent<'_>],
+    ) -> StoreResult<PlainAppended> {
+        match events {
+            [] => Err(StoreError::Corrupt("an empty plain batch".into())),
+            [one] => {
+                self.append_plain(conversation_id, node, expected, one.stored, one.note)
+                    .await
+            }
+            _ => {
+                let mut invocation = APPEND_PLAIN.key(keys::events(conversation_id));
+                invocation
+                    .key(keys::listeners(conversation_id))
+                    .arg(expected);
+                for event in events {
+                    invocation.arg(event.stored);
+                }
+                let mut conn = self.conn();
+                let answer: redis::RedisResult<Vec<String>> = self
+                    .run("append_plain_batch", async move {
+                        Ok(invocation.invoke_async(&mut conn).await)
+                    })
+                    .await?;
+                let listeners = match answer {
+                    Ok(answer) => answer,
+                    Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => {
+                        // Refused by the fence when the stream already holds `expected + 1`.
+                        let last = self.last_seq(conversation_id).await?;
+                        if last > expected {
+                            return Ok(PlainAppended::Behind { last });
+                        }
+                        return Err(StoreError::from(err));
+                    }
+                    Err(err) => return Err(StoreError::from(err)),
+                };
+                let listeners = match listeners.split_first() {
+                    Some((status, listeners)) if status == "stored" => listeners,
+                    Some((status, [])) if status == "gone" => return Ok(PlainAppended::NotFound),
+                    _ => {
+                        return Err(StoreError::Corrupt(format!(
+                            "plain batch answered {listeners:?}"
+                        )))
+                    }
+                };
+                let seq = expected + 1;
+                Ok(PlainAppended::Stored {
+                    seq,
+                    publication: publication(conversation_id, node, listeners, seq, events),
+                })
+            }
+        }
+    }
+}
+
+/// The live hint of stored `events` (the first at `seq`) for every listener but `node`.
+fn publication(
+    conversation_id: &str,
+    node: &str,
+    listeners: &[String],
+    seq: u64,
+    events: &[PlainEvent<'_>],
+) -> Publication {
+    let channels: Vec<String> = listeners
+        .iter()
+        .filter(|listener| *listener != node)
+        .map(|listener| keys::live(conversation_id, listener))
+        .collect();
+    let message = if channels.is_empty() {
+        String::new()
+    } else {
+        (seq..)
+            .zip(events)
+            .map(|(seq, event)| super::feed::LiveEvent::encode(seq, event.note, event.stored))
+            .collect()
+    };
+    Publication { channels, message }
+}
