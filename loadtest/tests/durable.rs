@@ -53,6 +53,16 @@ fn chat_and_n(id: &str) -> (u32, u32) {
     (next(), next())
 }
 
+async fn run_within_a_minute(scenario: &Scenario, target: &DurableTarget) -> durable::DurableFloor {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        run_durable_floor(scenario, target, false),
+    )
+    .await
+    .expect("the durable floor finishes within a minute")
+    .expect("the durable floor runs")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_holds_every_relayed_message_in_each_sockets_order() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -65,13 +75,7 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
         obligations: Obligations::Relay,
     };
     let scenario = tiny();
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(60),
-        run_durable_floor(&scenario, &target, false),
-    )
-    .await
-    .expect("the durable floor finishes within a minute")
-    .expect("the durable floor runs");
+    let outcome = run_within_a_minute(&scenario, &target).await;
     let (figures, journal) = (&outcome.figures, &outcome.journal);
     // 3 pairs × 6 messages, each answered: 36 deliveries.
     assert_eq!(figures.messages.delivered, 36, "{figures:?}");
@@ -207,13 +211,7 @@ async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
             keep_streams: true,
             obligations,
         };
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(60),
-            run_durable_floor(&scenario, &target, false),
-        )
-        .await
-        .expect("the floor finishes within a minute")
-        .expect("the floor runs");
+        let outcome = run_within_a_minute(&scenario, &target).await;
         let (figures, journal) = (&outcome.figures, &outcome.journal);
         assert_eq!(
             figures.messages.delivered, 36,

@@ -332,13 +332,10 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
             sequenced::post_parsed(&mut source, side, &pair).await?;
             return writer_done(writer).await;
         }
-        (Mode::Durable(journal, Obligations::Acks), _) => {
+        (Mode::Durable(journal, obligations), _) => {
             let key = journal.key_for_path(&path);
-            sequenced::forward_acked(&mut source, &partner, &own, journal.as_ref(), &key).await?;
-        }
-        (Mode::Durable(journal, _), _) => {
-            let key = journal.key_for_path(&path);
-            durable::forward_appended(&mut source, &partner, journal.as_ref(), &key).await?;
+            let acks = (obligations == Obligations::Acks).then_some(&own);
+            durable::forward_appended(&mut source, &partner, acks, journal.as_ref(), &key).await?;
         }
     }
     drop(partner);

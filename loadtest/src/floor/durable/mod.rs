@@ -205,9 +205,14 @@ where
 /// A failed append (an error answer, no answer in time) is counted by the journal and its
 /// frames are dropped, never forwarded: the pair's clients then miss those replies, and
 /// the run reports the failures. Returns when the socket closes or the partner is gone.
+///
+/// With `acks` ([`Obligations::Acks`]), each stored frame is also acked to its author
+/// through `acks`, this socket's own writer: a weak handle, so that the writer still
+/// ends when the partner's reader does.
 pub(crate) async fn forward_appended<S, A>(
     source: &mut S,
     partner: &Tx,
+    acks: Option<&tokio::sync::mpsc::WeakSender<Message>>,
     journal: &A,
     key: &str,
 ) -> anyhow::Result<()>
@@ -223,7 +228,12 @@ where
         }
         match journal.append(key, &batch).await {
             Ok(()) => {
+                let own = acks.and_then(|acks| acks.upgrade());
                 for frame in batch.drain(..) {
+                    if let Some(own) = &own {
+                        // Our own writer gone means our socket is closing: no ack to give.
+                        let _ = own.send(sequenced::ack_of(&frame)?).await;
+                    }
                     if partner.send(frame).await.is_err() {
                         // The partner is gone: nobody to forward to.
                         return Ok(());
@@ -295,7 +305,7 @@ mod tests {
             let mut source = Box::pin(stream::unfold(frames, |mut rx| async move {
                 rx.recv().await.map(|m| (m, rx))
             }));
-            forward_appended(&mut source, &partner, &journal, "k").await
+            forward_appended(&mut source, &partner, None, &journal, "k").await
         });
         let feed_all = |texts: &[&str]| {
             for t in texts {

@@ -118,51 +118,12 @@ struct Stored<'a> {
     client_msg_id: &'a str,
 }
 
-/// [`Obligations::Acks`]' reader loop: [`super::forward_appended`]'s, plus an ack to the
-/// author (`own`, a weak handle so that the socket's writer still ends when its partner's
-/// reader does) for every frame stored.
-pub(crate) async fn forward_acked<S>(
-    source: &mut S,
-    partner: &Tx,
-    own: &mpsc::WeakSender<Message>,
-    journal: &Journal,
-    key: &str,
-) -> anyhow::Result<()>
-where
-    S: Stream<Item = Result<Message, WsError>> + Unpin,
-{
-    let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
-    loop {
-        let end = super::read_batch(source, &mut batch).await;
-        if batch.is_empty() {
-            return end.unwrap_or(Ok(()));
-        }
-        use super::Append;
-        match journal.append(key, &batch).await {
-            Ok(()) => {
-                let own = own.upgrade();
-                for frame in batch.drain(..) {
-                    let req = serde_json::from_slice::<Req<'_>>(frame_bytes(&frame))
-                        .context("a client frame without req")?;
-                    let ack = ack_frame(&req.req, None)?;
-                    if let Some(own) = &own {
-                        // Our own writer gone means our socket is closing: no ack to give.
-                        let _ = own.send(ack).await;
-                    }
-                    if partner.send(frame).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            Err(err) => {
-                debug!(cause = %format!("{err:#}"), frames = batch.len(), "append failed; frames dropped");
-                batch.clear();
-            }
-        }
-        if let Some(result) = end {
-            return result;
-        }
-    }
+/// The ack of a client frame stored by the durable relay ([`Obligations::Acks`]): its
+/// `req`, read from the frame.
+pub(crate) fn ack_of(frame: &Message) -> anyhow::Result<Message> {
+    let req = serde_json::from_slice::<Req<'_>>(frame_bytes(frame))
+        .context("a client frame without req")?;
+    ack_frame(&req.req, None)
 }
 
 fn frame_bytes(frame: &Message) -> &[u8] {
