@@ -153,7 +153,7 @@ impl Store {
 /// writer's event can land between two of them. The first `XADD` is the fence, as in the
 /// plain append; the ones after it follow in the same call. None of the append script's
 /// work for fields and requirements (the state read, each event's arguments, the hint
-/// built in Lua): for a batch of six plain messages that is ≈ 40 % of Redis's CPU per
+/// built in Lua): for a batch of six plain messages that is 15–37 % of Redis's CPU per
 /// message (`docs/performance.md`, seventh stop).
 /// KEYS: events stream, listening nodes. ARGV: `expected`, then each event's JSON.
 /// Returns `{'gone'}` when the stream does not exist, `{'stored', listener, …}` when

@@ -71,9 +71,10 @@ struct Incoming<'a> {
     kind: &'a str,
     #[serde(borrow)]
     req: Cow<'a, str>,
-    #[serde(borrow)]
+    // Other frame types (skipped) have neither.
+    #[serde(borrow, default)]
     text: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     client_msg_id: Cow<'a, str>,
 }
 
@@ -103,7 +104,7 @@ fn ack_frame(req: &str, seq: Option<u64>) -> anyhow::Result<Message> {
 }
 
 #[derive(Serialize)]
-struct From<'a> {
+struct Author<'a> {
     role: &'static str,
     id: &'a str,
 }
@@ -113,7 +114,7 @@ struct From<'a> {
 struct Stored<'a> {
     ts: u64,
     kind: &'static str,
-    from: From<'a>,
+    from: Author<'a>,
     text: &'a str,
     client_msg_id: &'a str,
 }
@@ -146,8 +147,11 @@ where
             Read::Skip => continue,
             Read::End(result) => break result,
         };
-        let incoming: Incoming<'_> =
-            serde_json::from_slice(frame_bytes(&frame)).context("a client frame")?;
+        let incoming: Incoming<'_> = match serde_json::from_slice(frame_bytes(&frame)) {
+            Ok(incoming) => incoming,
+            // Still say the side closed (below): the partner's socket must end too.
+            Err(err) => break Err(anyhow::Error::new(err).context("a client frame")),
+        };
         if incoming.kind != "message" {
             continue;
         }
@@ -209,7 +213,7 @@ pub(crate) async fn run_pair(
                 let stored = Stored {
                     ts,
                     kind: "message",
-                    from: From {
+                    from: Author {
                         role: if *side == 0 { "agent" } else { "customer" },
                         id: &ids[*side],
                     },
@@ -309,7 +313,7 @@ mod tests {
         let stored = serde_json::to_string(&Stored {
             ts: 7,
             kind: "message",
-            from: From {
+            from: Author {
                 role: "customer",
                 id: "p1-c",
             },
