@@ -34,6 +34,46 @@ async fn stored_texts(store: &Store, id: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// A subscriber to every node's live channel of `conversation`.
+async fn live_subscriber(redis: &RedisServer, conversation: &str) -> redis::aio::PubSub {
+    let mut subscriber = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .expect("pubsub");
+    subscriber
+        .psubscribe(format!("sb:{{{conversation}}}:live:*"))
+        .await
+        .expect("psubscribe");
+    subscriber
+}
+
+/// The next message `subscriber` hears, within 10 s.
+async fn next_published(subscriber: &mut redis::aio::PubSub) -> redis::Msg {
+    use futures_util::StreamExt;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        subscriber.on_message().next(),
+    )
+    .await
+    .expect("published within 10 s")
+    .expect("subscription open")
+}
+
+async fn stream_exists(redis: &RedisServer, key: &str) -> bool {
+    let mut conn = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    exists == 1
+}
+
 #[tokio::test]
 async fn a_close_inside_a_batch_refuses_the_messages_after_it() {
     let redis = RedisServer::start().await;
@@ -212,18 +252,8 @@ async fn a_plain_append_is_fenced_by_the_stream() {
         .await
         .expect("append");
     assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
-    let mut conn = redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg("sb:{c_gone}:events")
-        .query_async(&mut conn)
-        .await
-        .expect("EXISTS");
-    assert_eq!(
-        exists, 0,
+    assert!(
+        !stream_exists(&redis, "sb:{c_gone}:events").await,
         "a stream was made for a conversation that is gone"
     );
 }
@@ -232,20 +262,11 @@ async fn a_plain_append_is_fenced_by_the_stream() {
 /// reads, with the note for a connection there; none to the node that stored it.
 #[tokio::test]
 async fn a_plain_append_is_published_to_the_other_listeners() {
-    use futures_util::StreamExt;
     let redis = RedisServer::start().await;
     let store = connect_store(&redis).await;
     create_conversation(&store, "c_pub", "v_1").await;
     assert!(store.listen("c_pub", "other-node").await.expect("listen"));
-    let mut subscriber = redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_async_pubsub()
-        .await
-        .expect("pubsub");
-    subscriber
-        .psubscribe("sb:{c_pub}:live:*")
-        .await
-        .expect("psubscribe");
+    let mut subscriber = live_subscriber(&redis, "c_pub").await;
     let stored = StoredEvent::json(2, &customer_message("v_1", "hi")).expect("json");
     let note = r#"{"req":"r1"}"#;
     let appended = store
@@ -260,13 +281,7 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
         panic!("not stored as seq 2: {appended:?}");
     };
     store.publish_live(publication).await.expect("publish");
-    let message = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        subscriber.on_message().next(),
-    )
-    .await
-    .expect("published within 10 s")
-    .expect("subscription open");
+    let message = next_published(&mut subscriber).await;
     assert_eq!(message.get_channel_name(), "sb:{c_pub}:live:other-node");
     let payload: String = message.get_payload().expect("text");
     assert_eq!(
@@ -281,21 +296,12 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
 /// as one message the feed reads event by event.
 #[tokio::test]
 async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
-    use futures_util::StreamExt;
     use switchboard::store::PlainEvent;
     let redis = RedisServer::start().await;
     let store = connect_store(&redis).await;
     create_conversation(&store, "c_pb", "v_1").await;
     assert!(store.listen("c_pb", "other-node").await.expect("listen"));
-    let mut subscriber = redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_async_pubsub()
-        .await
-        .expect("pubsub");
-    subscriber
-        .psubscribe("sb:{c_pb}:live:*")
-        .await
-        .expect("psubscribe");
+    let mut subscriber = live_subscriber(&redis, "c_pb").await;
     let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
     let (a, b, c) = (json("a"), json("b"), json("c"));
     let batch = [
@@ -324,13 +330,7 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         panic!("not stored from seq 2: {appended:?}");
     };
     store.publish_live(publication).await.expect("publish");
-    let message = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        subscriber.on_message().next(),
-    )
-    .await
-    .expect("published within 10 s")
-    .expect("subscription open");
+    let message = next_published(&mut subscriber).await;
     assert_eq!(message.get_channel_name(), "sb:{c_pb}:live:other-node");
     let payload: String = message.get_payload().expect("text");
     let note = r#"{"req":"r1"}"#;
@@ -367,18 +367,8 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         .await
         .expect("append");
     assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
-    let mut conn = redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg("sb:{c_pb_gone}:events")
-        .query_async(&mut conn)
-        .await
-        .expect("EXISTS");
-    assert_eq!(
-        exists, 0,
+    assert!(
+        !stream_exists(&redis, "sb:{c_pb_gone}:events").await,
         "a stream was made for a conversation that is gone"
     );
 }

@@ -41,6 +41,25 @@ fn ids_in(reply: &StreamRangeReply, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every entry of stream `key`.
+async fn whole_stream(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> StreamRangeReply {
+    redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .expect("XRANGE")
+}
+
+/// (chat, n) of each id that starts with `prefix`, in order.
+fn chats_and_ns(ids: &[String], prefix: &str) -> Vec<(u32, u32)> {
+    ids.iter()
+        .filter(|id| id.starts_with(prefix))
+        .map(|id| chat_and_n(id))
+        .collect()
+}
+
 /// `c<customer>.<chat>.<n>` (or `rc…` for a reply) → (chat, n).
 fn chat_and_n(id: &str) -> (u32, u32) {
     let mut parts = id.trim_start_matches('r').split('.').skip(1);
@@ -104,25 +123,11 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
             .await
             .expect("XLEN");
         total += len;
-        let reply: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(key)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .expect("XRANGE");
+        let reply = whole_stream(&mut conn, key).await;
         let ids = ids_in(&reply, "m");
         let customer = format!("c{pair}.");
-        let sent: Vec<(u32, u32)> = ids
-            .iter()
-            .filter(|id| id.starts_with(&customer))
-            .map(|id| chat_and_n(id))
-            .collect();
-        let replies: Vec<(u32, u32)> = ids
-            .iter()
-            .filter(|id| id.starts_with(&format!("r{customer}")))
-            .map(|id| chat_and_n(id))
-            .collect();
+        let sent = chats_and_ns(&ids, &customer);
+        let replies = chats_and_ns(&ids, &format!("r{customer}"));
         let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
         assert_eq!(sent, expected, "pair {pair}'s customer side: {ids:?}");
         assert_eq!(replies, expected, "pair {pair}'s agent side: {ids:?}");
@@ -227,23 +232,13 @@ async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
             .collect();
         if obligations == Obligations::Sequenced {
             for (pair, key) in keys.iter().enumerate() {
-                let reply: StreamRangeReply = redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg("-")
-                    .arg("+")
-                    .query_async(&mut conn)
-                    .await
-                    .expect("XRANGE");
+                let reply = whole_stream(&mut conn, key).await;
                 let entry_ids: Vec<&str> = reply.ids.iter().map(|e| e.id.as_str()).collect();
                 let expected_ids: Vec<String> = (1..=12).map(|seq| format!("{seq}-0")).collect();
                 assert_eq!(entry_ids, expected_ids, "pair {pair}");
                 let ids = ids_in(&reply, "e");
                 let customer = format!("c{pair}.");
-                let sent: Vec<(u32, u32)> = ids
-                    .iter()
-                    .filter(|id| id.starts_with(&customer))
-                    .map(|id| chat_and_n(id))
-                    .collect();
+                let sent = chats_and_ns(&ids, &customer);
                 let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
                 assert_eq!(sent, expected, "pair {pair}: {ids:?}");
                 let first: String = reply.ids[0].get("e").expect("field e");

@@ -123,12 +123,19 @@ impl Append for Journal {
             };
             pipe.cmd("XADD").arg(key).arg("*").arg("m").arg(bytes);
         }
-        // A clone per pipeline: the handle is a channel to the connection's task, and
-        // `query_async` needs it mutably.
-        let mut conn = self.conn.clone();
-        let n = frames.len() as u64;
-        self.pipelines.fetch_add(1, Ordering::Relaxed);
         // Any error answer fails the whole pipeline: none of its frames is forwarded.
+        self.exec_counted(pipe, frames.len()).await
+    }
+}
+
+impl Journal {
+    /// Sends a pipeline of `n` appends and counts them as appended or failed.
+    async fn exec_counted(&self, pipe: redis::Pipeline, n: usize) -> anyhow::Result<()> {
+        // A clone per pipeline: the handle is a channel to the connection's task, and
+        // `exec_async` needs it mutably.
+        let mut conn = self.conn.clone();
+        let n = n as u64;
+        self.pipelines.fetch_add(1, Ordering::Relaxed);
         match pipe.exec_async(&mut conn).await {
             Ok(()) => {
                 self.appended.fetch_add(n, Ordering::Relaxed);

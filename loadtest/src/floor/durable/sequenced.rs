@@ -226,7 +226,14 @@ pub(crate) async fn run_pair(
                 }
             }
         }
-        let stored = entries.is_empty() || journal.append_entries(&key, &entries).await.is_ok();
+        let stored = entries.is_empty()
+            || match journal.append_entries(&key, &entries).await {
+                Ok(()) => true,
+                Err(err) => {
+                    debug!(cause = %format!("{err:#}"), "append failed; messages dropped");
+                    false
+                }
+            };
         let mut entries = entries.into_iter();
         for item in batch.drain(..) {
             match item {
@@ -278,7 +285,6 @@ impl Journal {
     /// Appends `entries` (seq, stored JSON) under their explicit ids `<seq>-0`, as ONE
     /// pipeline; `Ok` once Redis holds every one.
     async fn append_entries(&self, key: &str, entries: &[(u64, String)]) -> anyhow::Result<()> {
-        use std::sync::atomic::Ordering;
         let mut pipe = redis::pipe();
         for (seq, json) in entries {
             pipe.cmd("XADD")
@@ -287,20 +293,7 @@ impl Journal {
                 .arg("e")
                 .arg(json.as_str());
         }
-        let mut conn = self.conn.clone();
-        let n = entries.len() as u64;
-        self.pipelines.fetch_add(1, Ordering::Relaxed);
-        match pipe.exec_async(&mut conn).await {
-            Ok(()) => {
-                self.appended.fetch_add(n, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(err) => {
-                self.failed.fetch_add(n, Ordering::Relaxed);
-                debug!(cause = %err, "sequenced append failed");
-                Err(err).context("XADD")
-            }
-        }
+        self.exec_counted(pipe, entries.len()).await
     }
 }
 
