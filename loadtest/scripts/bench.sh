@@ -10,9 +10,11 @@
 # in OUT_DIR as <bench>.json / <bench>.html plus the terminal summary in <bench>.txt.
 # `latency` and `soak` read the saturation throughput from OUT_DIR/saturation.json (run
 # `saturation` first) and load the hub at 25 % / 50 % of it.
-# Every run with a floor also measures the durable floor (issue 19) on the same Redis, after
-# the raw floor: the harness gets the Redis URL and pid. RUN_FLAGS="--no-durable-floor"
-# skips it.
+# Every run with a floor also measures the durable floor (issue 19), after the raw floor,
+# on a fresh redis-server of its own with the same settings (port REDIS_PORT + 1): the
+# hub's Redis holds the hub's run by then, which slowed the floor's tail latency (seventh
+# stop). FLOOR_ON_HUB_REDIS=1 puts it on the hub's Redis as before.
+# RUN_FLAGS="--no-durable-floor" skips it.
 #
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
@@ -44,23 +46,32 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"
 REDIS_PID=""
+FLOOR_REDIS_PID=""
 HUB_PID=""
 
 stop_all() {
     [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null || true
     [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
+    [ -n "$FLOOR_REDIS_PID" ] && kill "$FLOOR_REDIS_PID" 2>/dev/null &&
+        wait "$FLOOR_REDIS_PID" 2>/dev/null || true
     HUB_PID=""
     REDIS_PID=""
+    FLOOR_REDIS_PID=""
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
 start_all() {
     stop_all
-    rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
+    rm -rf "$WORK/redis" "$WORK/floor-redis" && mkdir -p "$WORK/redis" "$WORK/floor-redis"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
         --appendfsync everysec --dir "$WORK/redis" ${REDIS_ARGS:-} >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-server --port "$((REDIS_PORT + 1))" --bind 127.0.0.1 --save "" --appendonly yes \
+        --appendfsync everysec --dir "$WORK/floor-redis" ${REDIS_ARGS:-} >"$WORK/floor-redis.log" 2>&1 &
+    FLOOR_REDIS_PID=$!
+    for port in "$REDIS_PORT" "$((REDIS_PORT + 1))"; do
+        for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    done
     SWITCHBOARD_LOG=warn TOKIO_WORKER_THREADS="${HUB_WORKERS:-$(nproc)}" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
         --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --config "$SCENARIOS/hub.toml" >"$WORK/hub.log" 2>&1 &
     HUB_PID=$!
@@ -73,9 +84,12 @@ run_scenario() { # name scenario-file [extra flags]
     shift 2
     echo "== $name ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
     start_all
+    local floor_redis=(--floor-redis-url "redis://127.0.0.1:$((REDIS_PORT + 1))/0"
+        --floor-redis-pid "$FLOOR_REDIS_PID")
+    [ -n "${FLOOR_ON_HUB_REDIS:-}" ] && floor_redis=()
     "$LOADTEST" run --hub "http://127.0.0.1:$HUB_PORT" --admin-token "$ADMIN" \
         --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --redis-url "redis://127.0.0.1:$REDIS_PORT/0" \
-        --scenario "$file" "$@" ${RUN_FLAGS:-} \
+        "${floor_redis[@]}" --scenario "$file" "$@" ${RUN_FLAGS:-} \
         --report-json "$OUT/$name.json" --report-html "$OUT/$name.html" | tee "$OUT/$name.txt"
 }
 

@@ -61,5 +61,5 @@ pub mod verify;
 pub mod wire;
 pub mod ws;
 
-pub use run::{run, HubTarget, RunOptions, RunOutcome};
+pub use run::{run, FloorRedis, HubTarget, RunOptions, RunOutcome};
 pub use scenario::Scenario;

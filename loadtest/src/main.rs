@@ -19,7 +19,7 @@ use switchboard_loadtest::{
     report::{unix_ms, Report},
     run,
     scenario::{Scenario, ScenarioArgs},
-    HubTarget, RunOptions,
+    FloorRedis, HubTarget, RunOptions,
 };
 
 /// The harness shares the benchmark machine with the hub it measures, so its CPU is taken
@@ -130,6 +130,13 @@ struct RunArgs {
     hub: HubArgs,
     #[command(flatten)]
     redis: RedisArgs,
+    /// A fresh Redis of the durable floor's own (one server, the hub's settings), instead
+    /// of the hub's, which holds the hub's run by the time the floor runs.
+    #[arg(long)]
+    floor_redis_url: Option<String>,
+    /// That Redis's pid, to sample its CPU in the durable floor's lines.
+    #[arg(long, requires = "floor_redis_url")]
+    floor_redis_pid: Option<u32>,
     /// The hub's admin token (creates and deletes the run's agents).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
@@ -333,6 +340,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 hub_pid: args.hub.hub_pid,
                 redis_pid: args.redis.redis_pid,
                 redis_url: args.redis.redis_url,
+                floor_redis: args.floor_redis_url.map(|url| FloorRedis {
+                    url,
+                    pid: args.floor_redis_pid,
+                }),
             };
             let options = RunOptions {
                 floor: !args.no_floor,

@@ -45,9 +45,31 @@ pub struct HubTarget {
     pub hub_pid: Option<u32>,
     /// Redis's pid, likewise (where the persistence cost shows).
     pub redis_pid: Option<u32>,
-    /// The hub's Redis (one server), where the durable floor appends; without it the run
-    /// has no durable floor.
+    /// The hub's Redis (one server), where the durable floor appends unless it has one of
+    /// its own; without either the run has no durable floor.
     pub redis_url: Option<String>,
+    /// A Redis of the durable floor's own (one server, fresh, with the hub's settings) and
+    /// its pid. The hub's Redis holds the hub's run by the time the floor runs (hundreds
+    /// of MB, AOF rewrites), which slows the floor's tail latency.
+    pub floor_redis: Option<FloorRedis>,
+}
+
+/// The durable floor's own Redis.
+#[derive(Debug, Clone)]
+pub struct FloorRedis {
+    pub url: String,
+    pub pid: Option<u32>,
+}
+
+impl HubTarget {
+    /// Where the durable floor appends, and the pid of that Redis: its own Redis when
+    /// given, else the hub's.
+    pub fn durable_floor_redis(&self) -> Option<(&str, Option<u32>)> {
+        match &self.floor_redis {
+            Some(own) => Some((own.url.as_str(), own.pid)),
+            None => self.redis_url.as_deref().map(|url| (url, self.redis_pid)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,8 +191,8 @@ async fn settle(target: &HubTarget) {
     crate::quiet::wait_until_settled(&watched, FLOOR_SETTLE_LIMIT).await;
 }
 
-/// The durable floor after the raw floor, on the hub's Redis, once the hub and Redis are
-/// quiet again; or why there is none. A failure does not fail the run: the hub's figures
+/// The durable floor after the raw floor, on its own Redis or else the hub's, once the hub
+/// and Redis are quiet again; or why there is none. A failure does not fail the run: the hub's figures
 /// are measured by then and stay worth reporting.
 async fn durable_floor(
     scenario: &Scenario,
@@ -183,16 +205,18 @@ async fn durable_floor(
     if !options.durable_floor {
         return Err("skipped (--no-durable-floor)".into());
     }
-    let Some(redis_url) = &target.redis_url else {
-        return Err("skipped: no --redis-url (the hub's Redis) was given".into());
+    let Some((redis_url, redis_pid)) = target.durable_floor_redis() else {
+        return Err(
+            "skipped: no --redis-url (the hub's Redis) nor --floor-redis-url was given".into(),
+        );
     };
     if redis_url.contains(',') {
         return Err("skipped: the durable floor appends to one Redis server, not a cluster".into());
     }
     settle(target).await;
     let durable = DurableTarget {
-        redis_url: redis_url.clone(),
-        redis_pid: target.redis_pid,
+        redis_url: redis_url.to_string(),
+        redis_pid,
         keep_streams: false,
         obligations: Obligations::Relay,
     };
@@ -371,4 +395,40 @@ async fn hub_load(
     figures.processes = processes;
     let failover = shared.failover.figures(options.kill.as_ref());
     Ok((figures, verdict, unverified_at_agent_stop, failover))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_durable_floor_appends_to_its_own_redis_when_it_has_one() {
+        let mut target = HubTarget {
+            hub: "http://127.0.0.1:1".into(),
+            admin_token: String::new(),
+            hub_pid: None,
+            redis_pid: Some(7),
+            redis_url: Some("redis://127.0.0.1:2/0".into()),
+            floor_redis: None,
+        };
+        assert_eq!(
+            target.durable_floor_redis(),
+            Some(("redis://127.0.0.1:2/0", Some(7))),
+            "the hub's Redis by default"
+        );
+        target.floor_redis = Some(FloorRedis {
+            url: "redis://127.0.0.1:3/0".into(),
+            pid: Some(9),
+        });
+        assert_eq!(
+            target.durable_floor_redis(),
+            Some(("redis://127.0.0.1:3/0", Some(9)))
+        );
+        target.redis_url = None;
+        assert_eq!(
+            target.durable_floor_redis(),
+            Some(("redis://127.0.0.1:3/0", Some(9))),
+            "its own Redis even without the hub's URL"
+        );
+    }
 }

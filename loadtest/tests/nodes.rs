@@ -42,6 +42,7 @@ async fn run_on(hub: String, scenario: &Scenario, kill: Option<KillPlan>) -> Run
         hub_pid: None,
         redis_pid: None,
         redis_url: None,
+        floor_redis: None,
     };
     let options = RunOptions {
         floor: false,

@@ -45,6 +45,7 @@ async fn a_tiny_run_against_the_real_hub_loses_nothing() {
         hub_pid: Some(pid),
         redis_pid: Some(redis.0.id()),
         redis_url: Some(redis_url.clone()),
+        floor_redis: None,
     };
     let options = RunOptions {
         floor: true,
