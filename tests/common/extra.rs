@@ -473,6 +473,10 @@ pub struct WebhookReceiver {
     addr: SocketAddr,
     state: Arc<ReceiverState>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The port of a receiver not listening yet, held by a socket that is bound but does
+    /// not listen: connections are refused, and no other socket can take the port in the
+    /// meantime (a port only found free once was taken by a concurrent test's connection).
+    reserved: Option<tokio::net::TcpSocket>,
 }
 
 impl WebhookReceiver {
@@ -482,19 +486,27 @@ impl WebhookReceiver {
             .await
             .expect("bind the webhook receiver");
         let addr = listener.local_addr().expect("receiver address");
-        let mut receiver = WebhookReceiver::not_listening_at(addr, secret);
+        let mut receiver = WebhookReceiver::not_listening_at(addr, secret, None);
         receiver.serve(listener);
         receiver
     }
 
-    /// Not listening yet (connections are refused) on a port that was free a moment ago;
-    /// `listen()` later.
+    /// Not listening yet (connections are refused) on a port held for it; `listen()`
+    /// later.
     pub fn not_listening(secret: &str) -> WebhookReceiver {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        WebhookReceiver::not_listening_at(addr, secret)
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket for the receiver");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("hold a port for the receiver");
+        let addr = socket.local_addr().expect("receiver address");
+        WebhookReceiver::not_listening_at(addr, secret, Some(socket))
     }
 
-    fn not_listening_at(addr: SocketAddr, secret: &str) -> WebhookReceiver {
+    fn not_listening_at(
+        addr: SocketAddr,
+        secret: &str,
+        reserved: Option<tokio::net::TcpSocket>,
+    ) -> WebhookReceiver {
         let (log, _) = watch::channel(Vec::new());
         WebhookReceiver {
             addr,
@@ -506,15 +518,18 @@ impl WebhookReceiver {
                 log,
             }),
             server: None,
+            reserved,
         }
     }
 
     /// Starts listening on the reserved port.
     pub async fn listen(&mut self) {
         assert!(self.server.is_none(), "the receiver is already listening");
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .unwrap_or_else(|e| panic!("bind the webhook receiver on {}: {e}", self.addr));
+        let listener = match self.reserved.take() {
+            Some(socket) => socket.listen(1024),
+            None => tokio::net::TcpListener::bind(self.addr).await,
+        }
+        .unwrap_or_else(|e| panic!("listen as the webhook receiver on {}: {e}", self.addr));
         self.serve(listener);
     }
 
