@@ -20,7 +20,9 @@
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
 # (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
 # rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core),
-# LATENCY_SHARES (the shares of saturation `latency` runs at; "25 50" by default),
+# LATENCY_SHARES (the shares of saturation `latency` runs at; "25 50" by default), RATE
+# (messages/s in total: `latency` runs once at this fixed rate instead, as latency-at-RATE,
+# without a saturation run),
 # RUN_FLAGS (extra `switchboard-loadtest run` flags for every run, e.g. "--no-floor
 # --window 64" for a hub-only run with another load shape), ROUNDS (saturation runs, 1 by
 # default: with more, each round is kept as saturation-K.* and the round with the median
@@ -128,6 +130,11 @@ for bench in "${BENCHES[@]}"; do
         fi
         ;;
     latency)
+        if [ -n "${RATE:-}" ]; then
+            [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE: a whole number of messages/s" >&2; exit 1; }
+            run_scenario "latency-at-$RATE" "$SCENARIOS/latency.toml" --total-rate "$RATE"
+            continue
+        fi
         sat=$(saturation_rate)
         for share in ${LATENCY_SHARES:-25 50}; do
             rate=$(awk -v s="$sat" -v p="$share" 'BEGIN { printf "%.0f", s * p / 100 }')

@@ -24,7 +24,7 @@ OUT="$(cd "$OUT" && pwd)"
 
 if [ -n "${RATE:-}" ]; then
     [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE: a whole number of messages/s" >&2; exit 1; }
-    hub_run=latency hub_report=latency50
+    hub_run=latency hub_report=latency-at-$RATE
     load=(--scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE")
 else
     hub_run=saturation hub_report=saturation
@@ -43,12 +43,8 @@ trap stop_redis EXIT
 for round in $(seq "$ROUNDS"); do
     dir="$OUT/round-$round"
     mkdir -p "$dir/hub"
-    if [ -n "${RATE:-}" ]; then
-        # bench.sh's `latency` at 50 % of a saturation figure of twice RATE.
-        echo "{\"hub\":{\"messages\":{\"per_sec\":$((RATE * 2))}}}" >"$dir/hub/saturation.json"
-    fi
     echo "== round $round: hub ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
-    HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor LATENCY_SHARES=50 \
+    HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor \
         "$ROOT/loadtest/scripts/bench.sh" "$dir/hub" "$hub_run" >"$dir/hub.log" 2>&1
     cp "$dir/hub/$hub_report.json" "$dir/hub.json"
     for step in relay acks sequenced; do

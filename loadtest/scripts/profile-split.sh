@@ -29,17 +29,14 @@ cpu_per_message() { # report label: the µs after "label " on its CPU line
 }
 
 if [ -n "${RATE:-}" ]; then
-    [[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE: a whole number of messages/s" >&2; exit 1; }
-    # bench.sh's `latency` at 50 % of a saturation figure of twice RATE.
-    mkdir -p "$OUT/hub"
-    echo "{\"hub\":{\"messages\":{\"per_sec\":$((RATE * 2))}}}" >"$OUT/hub/saturation.json"
-    hub_run=latency report="$OUT/hub/latency50.txt"
+    # bench.sh checks RATE and runs `latency` once at it.
+    hub_run=latency report="$OUT/hub/latency-at-$RATE.txt"
     floor_load=(--scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE")
 else
     hub_run=saturation report="$OUT/hub/saturation.txt"
     floor_load=(--scenario "$ROOT/loadtest/scenarios/saturation.toml")
 fi
-HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor LATENCY_SHARES=50 \
+HUB="$HUB" LOADTEST="$LOADTEST" RUN_FLAGS=--no-floor \
     "$ROOT/loadtest/scripts/bench.sh" "$OUT/hub" "$hub_run" >"$OUT/hub.log" 2>&1 &
 bench=$!
 hub_pid=""
