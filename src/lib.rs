@@ -113,15 +113,7 @@ impl Server {
         let reports = Reports::new(store.clone(), &config).with_metrics(metrics.clone());
         let tickets = Tickets::from_config(store.clone(), metrics.clone(), &config)
             .with_sink(Arc::new(reports.clone()));
-        let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
-        let feed = Feed::start(
-            store.clone(),
-            &config.redis_url,
-            &node_id,
-            feed_tx,
-            shutdown.clone(),
-            &tracker,
-        );
+        let (feed, feed_starter) = Feed::new(store.clone(), &config.redis_url, &node_id);
         // Every node hears the router channel: requests, answers, frames for its clients.
         feed.subscribe(store::keys::router_channel(), None);
         let router = RouterHandle::new(&node_id, store.clone(), Arc::clone(&registry));
@@ -151,7 +143,7 @@ impl Server {
             directory: Arc::clone(&agents),
             nudge: Arc::clone(&nudge),
         };
-        tracker.spawn(node::dispatch(node.clone(), feed_rx));
+        feed_starter.start(node::feed_handler(node.clone()), shutdown.clone(), &tracker);
         let candidate = leadership::Candidate {
             deps: RoutingDeps {
                 config: Arc::clone(&config),

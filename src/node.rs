@@ -6,7 +6,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -19,7 +18,7 @@ use crate::{
         recovery::NodeRecord,
         RouterHandle,
     },
-    store::{keys, FeedMessage, Store},
+    store::{keys, FeedHandler, FeedMessage, Store},
 };
 
 /// How often a node says it is alive; a node silent for [`HEARTBEAT_TTL`] is gone.
@@ -106,28 +105,27 @@ pub async fn heartbeat(parts: NodeParts, shutdown: CancellationToken) {
     }
 }
 
-/// Hands each message of the live feed to its owner, until the feed stops.
-pub async fn dispatch(parts: NodeParts, mut feed: mpsc::UnboundedReceiver<FeedMessage>) {
+/// The live feed's handler: hands each message to its owner without waiting (it runs
+/// on the feed's connection task, see `store::FeedHandler`).
+pub fn feed_handler(parts: NodeParts) -> FeedHandler {
     let router_channel = keys::router_channel();
-    while let Some(message) = feed.recv().await {
-        match message {
-            FeedMessage::Message { channel, payload } => {
-                if channel == router_channel {
-                    match serde_json::from_str::<BusMessage>(&payload) {
-                        Ok(message) => on_bus(&parts, message),
-                        Err(err) => tracing::warn!(cause = %err, "unreadable router message"),
-                    }
-                } else if let Some(id) = keys::conversation_of_live(&channel, &parts.id) {
-                    parts.conversations.live(id, payload);
+    Arc::new(move |message| match message {
+        FeedMessage::Message { channel, payload } => {
+            if channel == router_channel {
+                match serde_json::from_str::<BusMessage>(&payload) {
+                    Ok(message) => on_bus(&parts, message),
+                    Err(err) => tracing::warn!(cause = %err, "unreadable router message"),
                 }
-            }
-            FeedMessage::Resubscribed => {
-                // Anything published while the feed was down was missed: read it back.
-                parts.conversations.catch_up_all();
-                announce(&parts);
+            } else if let Some(id) = keys::conversation_of_live(&channel, &parts.id) {
+                parts.conversations.live(id, payload);
             }
         }
-    }
+        FeedMessage::Resubscribed => {
+            // Anything published while the feed was down was missed: read it back.
+            parts.conversations.catch_up_all();
+            announce(&parts);
+        }
+    })
 }
 
 fn on_bus(parts: &NodeParts, message: BusMessage) {

@@ -24,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use redis::{PushInfo, PushKind, Value};
+use redis::{aio::AsyncPushSender, PushInfo, PushKind, Value};
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
@@ -64,16 +64,22 @@ pub struct Feed {
     ready: Arc<AtomicBool>,
 }
 
+/// Whoever acts on what the feed brings. It runs on the subscribing connection's own
+/// task, as each message is read, so it must not wait: a message goes from the socket
+/// to its conversation task with no task of the feed's between them (two wake-ups per
+/// message fewer across nodes, `docs/performance.md`, eighth stop).
+pub type FeedHandler = Arc<dyn Fn(FeedMessage) + Send + Sync>;
+
+/// The feed's task, not yet started: its handler may need the [`Feed`] handle first.
+pub struct FeedStarter {
+    task: FeedTask,
+    commands: mpsc::UnboundedReceiver<FeedCommand>,
+}
+
 impl Feed {
-    /// Starts the feed task; it runs until `shutdown`.
-    pub fn start(
-        store: Store,
-        redis_url: &str,
-        node_id: &str,
-        sink: mpsc::UnboundedSender<FeedMessage>,
-        shutdown: CancellationToken,
-        tracker: &tokio_util::task::TaskTracker,
-    ) -> Feed {
+    /// The feed's handle, and its task for [`FeedStarter::start`]. Subscriptions asked
+    /// for before then are made on the first connection.
+    pub fn new(store: Store, redis_url: &str, node_id: &str) -> (Feed, FeedStarter) {
         let (commands, rx) = mpsc::unbounded_channel();
         let feed = Feed {
             commands,
@@ -84,11 +90,9 @@ impl Feed {
             seeds: redis_url.split(',').map(|s| s.trim().to_string()).collect(),
             probe_channel: keys::probe_channel(node_id),
             subscribed: HashSet::new(),
-            sink,
             ready: Arc::clone(&feed.ready),
         };
-        tracker.spawn(task.run(rx, shutdown));
-        feed
+        (feed, FeedStarter { task, commands: rx })
     }
 
     /// Adds `channel` to this node's subscriptions (kept across reconnects).
@@ -103,6 +107,19 @@ impl Feed {
     /// Whether the feed is connected with every subscription in place.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+}
+
+impl FeedStarter {
+    /// Starts the feed task, handing every message to `handler`; it runs until
+    /// `shutdown`.
+    pub fn start(
+        self,
+        handler: FeedHandler,
+        shutdown: CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) {
+        tracker.spawn(self.task.run(handler, self.commands, shutdown));
     }
 }
 
@@ -134,7 +151,6 @@ struct FeedTask {
     probe_channel: String,
     /// Every channel this node wants, whether or not the connection has it now.
     subscribed: HashSet<String>,
-    sink: mpsc::UnboundedSender<FeedMessage>,
     ready: Arc<AtomicBool>,
 }
 
@@ -147,13 +163,18 @@ enum Ended {
 impl FeedTask {
     async fn run(
         mut self,
+        handler: FeedHandler,
         mut commands: mpsc::UnboundedReceiver<FeedCommand>,
         shutdown: CancellationToken,
     ) {
         loop {
-            let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
-            let ended = match self.connect(push_tx).await {
-                Ok(conn) => self.serve(conn, push_rx, &mut commands, &shutdown).await,
+            let (control_tx, control_rx) = mpsc::unbounded_channel::<PushInfo>();
+            let push = self.push_sender(&handler, control_tx);
+            let ended = match self.connect(push).await {
+                Ok(conn) => {
+                    self.serve(conn, &handler, control_rx, &mut commands, &shutdown)
+                        .await
+                }
                 Err(err) => Ended::Lost(err.to_string()),
             };
             self.ready.store(false, Ordering::Relaxed);
@@ -189,7 +210,34 @@ impl FeedTask {
         }
     }
 
-    async fn connect(&self, push: mpsc::UnboundedSender<PushInfo>) -> StoreResult<SubConnection> {
+    /// What the connection does with each push it reads: a message on a subscribed
+    /// channel goes to `handler` at once; the probe and the connection's own news
+    /// (dropped, unsubscribed) go to [`Self::serve`] by `control`.
+    fn push_sender(
+        &self,
+        handler: &FeedHandler,
+        control: mpsc::UnboundedSender<PushInfo>,
+    ) -> impl Fn(PushInfo) -> Result<(), mpsc::error::SendError<PushInfo>> + Send + Sync + 'static
+    {
+        let handler = Arc::clone(handler);
+        let probe = self.probe_channel.clone();
+        move |info: PushInfo| {
+            let is_message = matches!(info.kind, PushKind::Message | PushKind::SMessage);
+            let is_probe = info
+                .data
+                .first()
+                .is_some_and(|channel| is_text(channel, &probe));
+            if !is_message || is_probe {
+                return control.send(info);
+            }
+            if let Some((channel, payload)) = message_parts(info.data) {
+                handler(FeedMessage::Message { channel, payload });
+            }
+            Ok(())
+        }
+    }
+
+    async fn connect(&self, push: impl AsyncPushSender) -> StoreResult<SubConnection> {
         let timeout = Duration::from_secs(3);
         let connect = async {
             if self.store.is_cluster() {
@@ -232,12 +280,13 @@ impl FeedTask {
     async fn serve(
         &mut self,
         mut conn: SubConnection,
-        mut push: mpsc::UnboundedReceiver<PushInfo>,
+        handler: &FeedHandler,
+        mut control: mpsc::UnboundedReceiver<PushInfo>,
         commands: &mut mpsc::UnboundedReceiver<FeedCommand>,
         shutdown: &CancellationToken,
     ) -> Ended {
         self.ready.store(true, Ordering::Relaxed);
-        let _closed_means_shutdown = self.sink.send(FeedMessage::Resubscribed);
+        handler(FeedMessage::Resubscribed);
         let mut probe = tokio::time::interval(PROBE_EVERY);
         let mut last_heard = Instant::now();
         loop {
@@ -258,22 +307,13 @@ impl FeedTask {
                         return Ended::Lost(err.to_string());
                     }
                 }
-                info = push.recv() => {
+                info = control.recv() => {
                     let Some(info) = info else {
                         return Ended::Lost("push channel closed".into());
                     };
                     match info.kind {
-                        PushKind::Message | PushKind::SMessage => {
-                            let Some((channel, payload)) = message_parts(info.data) else {
-                                continue;
-                            };
-                            if channel == self.probe_channel {
-                                last_heard = Instant::now();
-                            } else {
-                                let _closed_means_shutdown =
-                                    self.sink.send(FeedMessage::Message { channel, payload });
-                            }
-                        }
+                        // Only the probe comes this way (see `push_sender`).
+                        PushKind::Message | PushKind::SMessage => last_heard = Instant::now(),
                         PushKind::Disconnection => {
                             return Ended::Lost("connection dropped".into());
                         }
@@ -310,6 +350,15 @@ fn text(value: &Value) -> Option<String> {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),
         _ => None,
+    }
+}
+
+/// Whether `value` is the text `expected`, read in place.
+fn is_text(value: &Value, expected: &str) -> bool {
+    match value {
+        Value::BulkString(bytes) => bytes == expected.as_bytes(),
+        Value::SimpleString(s) => s == expected,
+        _ => false,
     }
 }
 

@@ -46,7 +46,7 @@ pub use attachments::{Added, NOT_DUE};
 pub use canned::{CannedRecord, CannedWrite};
 pub use coordination::Reservation;
 pub use feed::LiveEvent;
-pub use feed::{Feed, FeedMessage};
+pub use feed::{Feed, FeedHandler, FeedMessage, FeedStarter};
 pub use inbox::{InboxEntry, InboxState, Marked};
 pub use limits::{FloodKind, FloodSubject};
 pub use outbox::OutboxEntry;
