@@ -319,7 +319,7 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         },
     ];
     let appended = store
-        .append_plain_batch("c_pb", "test-node", 1, &batch)
+        .append_plain_batch("c_pb", "test-node", 1, &batch, false)
         .await
         .expect("append");
     let PlainAppended::Stored {
@@ -347,7 +347,7 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
 
     // A writer that has read up to seq 2 only is behind: nothing of its batch goes in.
     let behind = store
-        .append_plain_batch("c_pb", "test-node", 2, &batch)
+        .append_plain_batch("c_pb", "test-node", 2, &batch, false)
         .await
         .expect("append");
     assert!(
@@ -363,7 +363,7 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
     assert_eq!(last_seq(&store, "c_pb").await, 4);
 
     let gone = store
-        .append_plain_batch("c_pb_gone", "test-node", 0, &batch)
+        .append_plain_batch("c_pb_gone", "test-node", 0, &batch, false)
         .await
         .expect("append");
     assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
@@ -371,4 +371,87 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         !stream_exists(&redis, "sb:{c_pb_gone}:events").await,
         "a stream was made for a conversation that is gone"
     );
+}
+
+/// A writer that knows other nodes listen has the append publish the hint in the same
+/// call, for a lone event too: each other listener hears it once, the storing node never,
+/// a refused append publishes nothing, and the answer says whether others still listen.
+#[tokio::test]
+async fn a_plain_append_that_knows_others_listen_publishes_in_its_own_call() {
+    use switchboard::store::PlainEvent;
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, "c_pi", "v_1").await;
+    assert!(store.listen("c_pi", "test-node").await.expect("listen"));
+    assert!(store.listen("c_pi", "other-node").await.expect("listen"));
+    let mut subscriber = live_subscriber(&redis, "c_pi").await;
+    let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
+    let (a, b, c) = (json("a"), json("b"), json("c"));
+    let event = |stored| PlainEvent { stored, note: "" };
+
+    let lone = store
+        .append_plain_batch("c_pi", "test-node", 1, &[event(&a)], true)
+        .await
+        .expect("append");
+    let PlainAppended::Stored {
+        seq: 2,
+        publication,
+    } = lone
+    else {
+        panic!("not stored as seq 2: {lone:?}");
+    };
+    assert!(
+        publication.is_empty(),
+        "published already, nothing left to send"
+    );
+    assert!(publication.others_listen());
+
+    // Behind the stream: refused, and nothing is published.
+    let behind = store
+        .append_plain_batch("c_pi", "test-node", 1, &[event(&b)], true)
+        .await
+        .expect("append");
+    assert!(
+        matches!(behind, PlainAppended::Behind { last: 2 }),
+        "{behind:?}"
+    );
+
+    let batch = store
+        .append_plain_batch("c_pi", "test-node", 2, &[event(&b), event(&c)], true)
+        .await
+        .expect("append");
+    assert!(
+        matches!(batch, PlainAppended::Stored { seq: 3, .. }),
+        "{batch:?}"
+    );
+
+    // Heard in order, each once, only on the other node's channel: a publish to the
+    // storing node or of the refused append would come between.
+    for expected in [
+        format!("2 0 {} {a}", a.len()),
+        format!("3 0 {} {b}4 0 {} {c}", b.len(), c.len()),
+    ] {
+        let message = next_published(&mut subscriber).await;
+        assert_eq!(message.get_channel_name(), "sb:{c_pi}:live:other-node");
+        let payload: String = message.get_payload().expect("text");
+        assert_eq!(payload, expected);
+    }
+    let texts: Vec<String> = stored_texts(&store, "c_pi")
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(texts, ["first", "a", "b", "c"]);
+
+    // A node alone: the answer says nobody else listens, so the next append goes plain.
+    create_conversation(&store, "c_alone", "v_2").await;
+    assert!(store.listen("c_alone", "test-node").await.expect("listen"));
+    let alone = store
+        .append_plain_batch("c_alone", "test-node", 1, &[event(&a)], true)
+        .await
+        .expect("append");
+    let PlainAppended::Stored { publication, .. } = alone else {
+        panic!("not stored: {alone:?}");
+    };
+    assert!(publication.is_empty() && !publication.others_listen());
 }

@@ -195,7 +195,8 @@ impl ConversationTask {
     /// task's view is enough), else stored by `Store::append_plain_batch` (one round
     /// trip for the whole batch), answered, delivered here, then published to the other
     /// listening nodes (after the local delivery: their copy is only a hint, and the
-    /// author's ack should not wait for it).
+    /// author's ack should not wait for it), unless the store published it already
+    /// because other nodes listened last time (one round trip instead of two).
     async fn store_plain(
         &mut self,
         pending: Vec<Pending>,
@@ -219,14 +220,23 @@ impl ConversationTask {
                 .map(|(stored, note)| PlainEvent { stored, note })
                 .collect();
             match store
-                .append_plain_batch(&self.id, node, self.delivered(), &events)
+                .append_plain_batch(
+                    &self.id,
+                    node,
+                    self.delivered(),
+                    &events,
+                    self.others_listen,
+                )
                 .await
             {
                 Ok(PlainAppended::Behind { last }) => {
                     tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
                     return Some((pending, last));
                 }
-                Ok(PlainAppended::Stored { seq, publication }) => (Some(seq), Some(publication)),
+                Ok(PlainAppended::Stored { seq, publication }) => {
+                    self.others_listen = publication.others_listen();
+                    (Some(seq), Some(publication))
+                }
                 Ok(PlainAppended::NotFound) => (None, None),
                 Err(err) => {
                     // It may or may not have gone in: re-read before delivering more.

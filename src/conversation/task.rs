@@ -49,6 +49,10 @@ pub(super) struct ConversationTask {
     pub(super) heard_from: std::collections::HashMap<String, u64>,
     /// The `client_msg_id`s stored so far, once an append with one needed them (`seen`).
     pub(super) seen: Option<SeenIds>,
+    /// Another node listened at this task's last plain append: the next one publishes
+    /// in its own call (`Store::append_plain_batch`). A guess, right until a node lists
+    /// itself or stops hearing; Redis publishes to whoever is listed either way.
+    pub(super) others_listen: bool,
 }
 
 impl ConversationTask {
@@ -68,6 +72,7 @@ impl ConversationTask {
             me,
             heard_from: std::collections::HashMap::new(),
             seen: None,
+            others_listen: false,
         }
     }
 

@@ -1,9 +1,10 @@
 //! The plain append: events that need nothing of the conversation's state hash (no
 //! field to set, no requirement for Redis to check) go without the append script. A lone
 //! event is two plain commands in one round trip; a batch is a lean script of the same
-//! commands. The stream is the fence as for the script (see `append`), and the other
+//! commands. The stream is the fence as for the script (see `append`). The other
 //! listening nodes hear of the events by a [`Publication`] the caller sends once it has
-//! delivered them itself.
+//! delivered them itself, or, when the caller knows that other nodes listen, from the
+//! lean script itself, which then takes a lone event too: one round trip instead of two.
 
 use std::sync::LazyLock;
 
@@ -31,12 +32,20 @@ pub enum PlainAppended {
 pub struct Publication {
     channels: Vec<String>,
     message: String,
+    others_listen: bool,
 }
 
 impl Publication {
-    /// No other node listens: nothing to send.
+    /// Nothing to send: no other node listens, or the append published already.
     pub fn is_empty(&self) -> bool {
         self.channels.is_empty()
+    }
+
+    /// Whether another node listened when the events were stored. The conversation's
+    /// next plain append had best publish in its own call
+    /// ([`Store::append_plain_batch`]'s `others_listen`).
+    pub fn others_listen(&self) -> bool {
+        self.others_listen
     }
 }
 
@@ -154,21 +163,31 @@ impl Store {
 /// plain append; the ones after it follow in the same call. None of the append script's
 /// work for fields and requirements (the state read, each event's arguments, the hint
 /// built in Lua): for a batch of six plain messages that is 15–37 % of Redis's CPU per
-/// message (`docs/performance.md`, seventh stop).
-/// KEYS: events stream, listening nodes. ARGV: `expected`, then each event's JSON.
-/// Returns `{'gone'}` when the stream does not exist, `{'stored', listener, …}` when
-/// stored, or the fence's error when the stream holds events after `expected`.
+/// message (`docs/performance.md`, seventh stop). Given a publish command, it also
+/// publishes the caller's ready-made hint to every listener but the storing node, once
+/// the events are in: the fence has made their seqs the ones the hint names.
+/// KEYS: events stream, listening nodes. ARGV: `expected`, the publish command
+/// (`PUBLISH`, `SPUBLISH` or "" for none), the live channels' prefix, the storing node,
+/// the hint, then each event's JSON. Returns `{'gone'}` when the stream does not exist,
+/// `{'stored', listener, …}` when stored, or the fence's error when the stream holds
+/// events after `expected`.
 static APPEND_PLAIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local expected = tonumber(ARGV[1])
-local added = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', string.format('%d', expected + 1) .. '-0', 'e', ARGV[2])
+local publish, prefix, node, hint = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local added = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', string.format('%d', expected + 1) .. '-0', 'e', ARGV[6])
 if type(added) == 'table' and added.err then return redis.error_reply(added.err) end
 if not added then return {'gone'} end
-for i = 3, #ARGV do
-  redis.call('XADD', KEYS[1], string.format('%d', expected + i - 1) .. '-0', 'e', ARGV[i])
+for i = 7, #ARGV do
+  redis.call('XADD', KEYS[1], string.format('%d', expected + i - 5) .. '-0', 'e', ARGV[i])
 end
 local out = redis.call('SMEMBERS', KEYS[2])
+if publish ~= '' then
+  for _, listener in ipairs(out) do
+    if listener ~= node then redis.call(publish, prefix .. listener, hint) end
+  end
+end
 table.insert(out, 1, 'stored')
 return out
 "#,
@@ -186,17 +205,21 @@ impl Store {
     /// Appends `events` (each as [`Store::append_plain`] would, at least one) as seqs
     /// `expected + 1`, `expected + 2`, … in one round trip: the plain append for one
     /// event, else [`APPEND_PLAIN`]. Nothing is published: the caller sends the
-    /// publication once it has delivered the events itself.
+    /// publication once it has delivered the events itself. With `others_listen` (the
+    /// last append found other listening nodes), [`APPEND_PLAIN`] takes any batch and
+    /// publishes it itself, saving the caller and Redis the publish's round trip; the
+    /// publication left is empty.
     pub async fn append_plain_batch(
         &self,
         conversation_id: &str,
         node: &str,
         expected: u64,
         events: &[PlainEvent<'_>],
+        others_listen: bool,
     ) -> StoreResult<PlainAppended> {
         match events {
             [] => Err(StoreError::Corrupt("an empty plain batch".into())),
-            [one] => {
+            [one] if !others_listen => {
                 self.append_plain(conversation_id, node, expected, one.stored, one.note)
                     .await
             }
@@ -205,6 +228,15 @@ impl Store {
                 invocation
                     .key(keys::listeners(conversation_id))
                     .arg(expected);
+                if others_listen {
+                    invocation
+                        .arg(self.publish_command())
+                        .arg(keys::live_prefix(conversation_id))
+                        .arg(node)
+                        .arg(hint(expected + 1, events));
+                } else {
+                    invocation.arg("").arg("").arg(node).arg("");
+                }
                 for event in events {
                     invocation.arg(event.stored);
                 }
@@ -236,13 +268,27 @@ impl Store {
                     }
                 };
                 let seq = expected + 1;
-                Ok(PlainAppended::Stored {
-                    seq,
-                    publication: publication(conversation_id, node, listeners, seq, events),
-                })
+                let publication = if others_listen {
+                    Publication {
+                        channels: Vec::new(),
+                        message: String::new(),
+                        others_listen: listeners.iter().any(|listener| listener != node),
+                    }
+                } else {
+                    publication(conversation_id, node, listeners, seq, events)
+                };
+                Ok(PlainAppended::Stored { seq, publication })
             }
         }
     }
+}
+
+/// The live hint of `events`, the first at `seq`: what each other listening node hears.
+fn hint(seq: u64, events: &[PlainEvent<'_>]) -> String {
+    (seq..)
+        .zip(events)
+        .map(|(seq, event)| super::feed::LiveEvent::encode(seq, event.note, event.stored))
+        .collect()
 }
 
 /// The live hint of stored `events` (the first at `seq`) for every listener but `node`.
@@ -261,10 +307,11 @@ fn publication(
     let message = if channels.is_empty() {
         String::new()
     } else {
-        (seq..)
-            .zip(events)
-            .map(|(seq, event)| super::feed::LiveEvent::encode(seq, event.note, event.stored))
-            .collect()
+        hint(seq, events)
     };
-    Publication { channels, message }
+    Publication {
+        others_listen: !channels.is_empty(),
+        channels,
+        message,
+    }
 }
