@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Multi-node measurements for docs/performance.md (issue 16). Usage: nodes-bench.sh SETUP
 # SETUP: one | two | cluster | kill-b
+# Environment: OUT (reports), SCENARIOS ("saturation latency"), HUB_WORKERS (each hub's
+# tokio worker threads, as TOKIO_WORKER_THREADS; default: one per core per hub, so two
+# hubs on one machine have twice as many workers as cores). Each run's .txt ends with the
+# CPU ticks of each hub and of Redis (single Redis only) over the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=target/release; B=$T/switchboard-loadtest; S=loadtest/scenarios
@@ -25,7 +29,7 @@ else
   RPID=$!; until redis-cli -p $RPORT ping >/dev/null 2>&1; do sleep 0.1; done
   R=redis://127.0.0.1:$RPORT/0; RP="--redis-pid $RPID"
 fi
-start_hub() { SWITCHBOARD_ADMIN_TOKEN=$ADMIN SWITCHBOARD_LOG=warn $T/switchboard serve --listen 127.0.0.1:$1 --redis-url "$R" --config $S/hub.toml --node-id $2 > $W/hub-$2.log 2>&1 & pids+=($!); }
+start_hub() { SWITCHBOARD_ADMIN_TOKEN=$ADMIN SWITCHBOARD_LOG=warn env ${HUB_WORKERS:+TOKIO_WORKER_THREADS=$HUB_WORKERS} $T/switchboard serve --listen 127.0.0.1:$1 --redis-url "$R" --config $S/hub.toml --node-id $2 > $W/hub-$2.log 2>&1 & pids+=($!); }
 start_hub $HA a; A_PID=$!
 until curl -sf http://127.0.0.1:$HA/readyz >/dev/null; do sleep 0.1; done
 if [ "$setup" = one ]; then
@@ -43,8 +47,9 @@ fi
 ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
 for scenario in ${SCENARIOS:-saturation latency}; do
   extra=""; [ $scenario = latency ] && extra="--total-rate 8000 --no-floor"
-  a0=$(ticks $A_PID); b0=$(ticks ${B_PID:-$A_PID})
+  a0=$(ticks $A_PID); b0=$(ticks ${B_PID:-$A_PID}); r0=$(ticks ${RPID:-$A_PID})
   $B run $HUB --scenario $S/$scenario.toml $extra --report-json $OUT/$setup-$scenario.json > $OUT/$setup-$scenario.txt 2>&1 || echo "exit $?" >> $OUT/$setup-$scenario.txt
-  a1=$(ticks $A_PID); b1=$(ticks ${B_PID:-$A_PID})
-  echo "cpu ticks (1/100 s): hub a $((a1-a0)), hub b $((b1-b0))" >> $OUT/$setup-$scenario.txt
+  a1=$(ticks $A_PID); b1=$(ticks ${B_PID:-$A_PID}); r1=$(ticks ${RPID:-$A_PID})
+  # Redis's own ticks (not its AOF children's); on a cluster, not counted (hub a's again).
+  echo "cpu ticks (1/100 s): hub a $((a1-a0)), hub b $((b1-b0)), redis $((r1-r0))" >> $OUT/$setup-$scenario.txt
 done
