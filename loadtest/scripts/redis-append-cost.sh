@@ -146,7 +146,7 @@ kill "$SUBSCRIBER"
 # Redis; repeated calls cannot reuse one id). Per message, for batches of 1 and 6.
 script_of() { # file: the text between the first r#" and "# of a Rust source
     python3 -c 'import sys; s = open(sys.argv[1]).read(); b = s[s.index("r#\"") + 3:]; print(b[:b.index("\"#")])' "$1" |
-        sed -e "s/seq_text \.\. '-0'/'*'/" -e "s/string.format('%d', expected + [1i -]*) \.\. '-0'/'*'/"
+        sed -e "s/seq_text \.\. '-0'/'*'/" -e "s/string.format('%d', expected + [0-9i -]*) \.\. '-0'/'*'/"
 }
 SRC="$(cd "$(dirname "$0")/../.." && pwd)/src/store"
 FULL=$(load "$(script_of "$SRC/append.rs")")
@@ -154,12 +154,17 @@ LEAN=$(load "$(script_of "$SRC/plain_append.rs")")
 redis-cli -p "$PORT" hset 'c:{b}:h' state open >/dev/null
 redis-cli -p "$PORT" sadd 'c:{b}:l' node-a >/dev/null
 redis-cli -p "$PORT" xadd 'c:{b}:s' '*' e x >/dev/null
+redis-cli -p "$PORT" sadd 'c:{p}:l' node-a node-b >/dev/null
+redis-cli -p "$PORT" xadd 'c:{p}:s' '*' e x >/dev/null
 for n in 1 6; do
     full=() lean=()
     for _ in $(seq "$n"); do full+=("$EVENT" open "" 0); lean+=("$EVENT"); done
     row "EVALSHA: the append script, $n plain message(s)" EVALSHA "$FULL" 3 'c:{b}:h' 'c:{b}:s' 'c:{b}:l' \
         '' 'live:' node-a 0 "${full[@]}" -- "$n"
     row "EVALSHA: the plain batch script, $n message(s)" EVALSHA "$LEAN" 2 'c:{b}:s' 'c:{b}:l' 0 \
-        "${lean[@]}" -- "$n"
+        '' '' node-a '' "${lean[@]}" -- "$n"
+    # Issue 19, eighth stop: the same, publishing its hint to one other listening node.
+    row "EVALSHA: the plain batch script publishing to one other node, $n message(s)" EVALSHA \
+        "$LEAN" 2 'c:{p}:s' 'c:{p}:l' 0 PUBLISH 'live:' node-a "$EVENT" "${lean[@]}" -- "$n"
 done
 echo "stream entries written by the batch rows: $(redis-cli -p "$PORT" xlen 'c:{b}:s')"

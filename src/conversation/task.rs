@@ -50,8 +50,8 @@ pub(super) struct ConversationTask {
     /// The `client_msg_id`s stored so far, once an append with one needed them (`seen`).
     pub(super) seen: Option<SeenIds>,
     /// Another node listened at this task's last plain append: the next one publishes
-    /// in its own call (`Store::append_plain_batch`). A guess, right until a node lists
-    /// itself or stops hearing; Redis publishes to whoever is listed either way.
+    /// in its own call (`Store::append_plain_batch`). It only chooses the path: Redis
+    /// publishes to whoever is listed when the append runs, either way.
     pub(super) others_listen: bool,
 }
 
