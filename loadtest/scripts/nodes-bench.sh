@@ -4,7 +4,8 @@
 # Environment: OUT (reports), SCENARIOS ("saturation latency"), HUB_WORKERS (each hub's
 # tokio worker threads, as TOKIO_WORKER_THREADS; default: one per core per hub, so two
 # hubs on one machine have twice as many workers as cores). Each run's .txt ends with the
-# CPU ticks of each hub and of Redis (single Redis only) over the run.
+# CPU ticks of each hub and of Redis (single Redis only) in the steady state (20 s from
+# 8 s into the run) and over the whole run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=target/release; B=$T/switchboard-loadtest; S=loadtest/scenarios
@@ -48,8 +49,16 @@ ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
 for scenario in ${SCENARIOS:-saturation latency}; do
   extra=""; [ $scenario = latency ] && extra="--total-rate 8000 --no-floor"
   a0=$(ticks $A_PID); b0=$(ticks ${B_PID:-$A_PID}); r0=$(ticks ${RPID:-$A_PID})
+  # The steady state alone: 20 s from 8 s into the run, after the ramp-up and before the
+  # chats close (their tickets are work of the whole run's figure only).
+  steady() {
+    sleep 8; local a b r; a=$(ticks $A_PID); b=$(ticks ${B_PID:-$A_PID}); r=$(ticks ${RPID:-$A_PID})
+    sleep 20; echo "steady cpu ticks (20 s from 8 s): hub a $(($(ticks $A_PID)-a)), hub b $(($(ticks ${B_PID:-$A_PID})-b)), redis $(($(ticks ${RPID:-$A_PID})-r))" > $OUT/$setup-$scenario.steady
+  }
+  steady & STEADY=$!
   $B run $HUB --scenario $S/$scenario.toml $extra --report-json $OUT/$setup-$scenario.json > $OUT/$setup-$scenario.txt 2>&1 || echo "exit $?" >> $OUT/$setup-$scenario.txt
   a1=$(ticks $A_PID); b1=$(ticks ${B_PID:-$A_PID}); r1=$(ticks ${RPID:-$A_PID})
   # Redis's own ticks (not its AOF children's); on a cluster, not counted (hub a's again).
+  wait $STEADY || true; cat $OUT/$setup-$scenario.steady >> $OUT/$setup-$scenario.txt
   echo "cpu ticks (1/100 s): hub a $((a1-a0)), hub b $((b1-b0)), redis $((r1-r0))" >> $OUT/$setup-$scenario.txt
 done
