@@ -46,19 +46,22 @@ if [ "$setup" = kill-b ]; then
   exit 0
 fi
 ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
+# CPU ticks of hub a, hub b (hub a again with one node) and Redis (single Redis only: its
+# own, not its AOF children's).
+all_ticks() { echo "$(ticks $A_PID) $(ticks ${B_PID:-$A_PID}) ${RPID:+$(ticks $RPID)}"; }
+spent() { # label, ticks before, ticks after
+  local -a x=($2) y=($3)
+  echo "$1: hub a $((y[0]-x[0])), hub b $((y[1]-x[1]))${RPID:+, redis $((y[2]-x[2]))}"
+}
 for scenario in ${SCENARIOS:-saturation latency}; do
   extra=""; [ $scenario = latency ] && extra="--total-rate 8000 --no-floor"
-  a0=$(ticks $A_PID); b0=$(ticks ${B_PID:-$A_PID}); r0=$(ticks ${RPID:-$A_PID})
+  before=$(all_ticks)
   # The steady state alone: 20 s from 8 s into the run, after the ramp-up and before the
-  # chats close (their tickets are work of the whole run's figure only).
-  steady() {
-    sleep 8; local a b r; a=$(ticks $A_PID); b=$(ticks ${B_PID:-$A_PID}); r=$(ticks ${RPID:-$A_PID})
-    sleep 20; echo "steady cpu ticks (20 s from 8 s): hub a $(($(ticks $A_PID)-a)), hub b $(($(ticks ${B_PID:-$A_PID})-b)), redis $(($(ticks ${RPID:-$A_PID})-r))" > $OUT/$setup-$scenario.steady
-  }
-  steady & STEADY=$!
+  # chats close (their tickets and history reads count in the whole run's figure only).
+  steady() { sleep 8; local t0; t0=$(all_ticks); sleep 20; spent "steady cpu ticks (20 s from 8 s)" "$t0" "$(all_ticks)"; }
+  steady > $OUT/$setup-$scenario.steady & STEADY=$!
   $B run $HUB --scenario $S/$scenario.toml $extra --report-json $OUT/$setup-$scenario.json > $OUT/$setup-$scenario.txt 2>&1 || echo "exit $?" >> $OUT/$setup-$scenario.txt
-  a1=$(ticks $A_PID); b1=$(ticks ${B_PID:-$A_PID}); r1=$(ticks ${RPID:-$A_PID})
-  # Redis's own ticks (not its AOF children's); on a cluster, not counted (hub a's again).
+  after=$(all_ticks)
   wait $STEADY || true; cat $OUT/$setup-$scenario.steady >> $OUT/$setup-$scenario.txt
-  echo "cpu ticks (1/100 s): hub a $((a1-a0)), hub b $((b1-b0)), redis $((r1-r0))" >> $OUT/$setup-$scenario.txt
+  spent "cpu ticks (1/100 s)" "$before" "$after" >> $OUT/$setup-$scenario.txt
 done
