@@ -48,6 +48,22 @@ async fn live_subscriber(redis: &RedisServer, conversation: &str) -> redis::aio:
     subscriber
 }
 
+/// A store on a fresh Redis holding `conversation` (its first event at seq 1), listed as
+/// heard by each of `listeners`, and a subscriber to all of its live channels.
+async fn listened_conversation(
+    conversation: &str,
+    listeners: &[&str],
+) -> (RedisServer, Store, redis::aio::PubSub) {
+    let redis = RedisServer::start().await;
+    let store = connect_store(&redis).await;
+    create_conversation(&store, conversation, "v_1").await;
+    for node in listeners {
+        assert!(store.listen(conversation, node).await.expect("listen"));
+    }
+    let subscriber = live_subscriber(&redis, conversation).await;
+    (redis, store, subscriber)
+}
+
 /// The next message `subscriber` hears, within 10 s.
 async fn next_published(subscriber: &mut redis::aio::PubSub) -> redis::Msg {
     use futures_util::StreamExt;
@@ -262,11 +278,7 @@ async fn a_plain_append_is_fenced_by_the_stream() {
 /// reads, with the note for a connection there; none to the node that stored it.
 #[tokio::test]
 async fn a_plain_append_is_published_to_the_other_listeners() {
-    let redis = RedisServer::start().await;
-    let store = connect_store(&redis).await;
-    create_conversation(&store, "c_pub", "v_1").await;
-    assert!(store.listen("c_pub", "other-node").await.expect("listen"));
-    let mut subscriber = live_subscriber(&redis, "c_pub").await;
+    let (_redis, store, mut subscriber) = listened_conversation("c_pub", &["other-node"]).await;
     let stored = StoredEvent::json(2, &customer_message("v_1", "hi")).expect("json");
     let note = r#"{"req":"r1"}"#;
     let appended = store
@@ -297,11 +309,7 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
 #[tokio::test]
 async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
     use switchboard::store::PlainEvent;
-    let redis = RedisServer::start().await;
-    let store = connect_store(&redis).await;
-    create_conversation(&store, "c_pb", "v_1").await;
-    assert!(store.listen("c_pb", "other-node").await.expect("listen"));
-    let mut subscriber = live_subscriber(&redis, "c_pb").await;
+    let (redis, store, mut subscriber) = listened_conversation("c_pb", &["other-node"]).await;
     let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
     let (a, b, c) = (json("a"), json("b"), json("c"));
     let batch = [
@@ -379,12 +387,8 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
 #[tokio::test]
 async fn a_plain_append_that_knows_others_listen_publishes_in_its_own_call() {
     use switchboard::store::PlainEvent;
-    let redis = RedisServer::start().await;
-    let store = connect_store(&redis).await;
-    create_conversation(&store, "c_pi", "v_1").await;
-    assert!(store.listen("c_pi", "test-node").await.expect("listen"));
-    assert!(store.listen("c_pi", "other-node").await.expect("listen"));
-    let mut subscriber = live_subscriber(&redis, "c_pi").await;
+    let (_redis, store, mut subscriber) =
+        listened_conversation("c_pi", &["test-node", "other-node"]).await;
     let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
     let (a, b, c) = (json("a"), json("b"), json("c"));
     let event = |stored| PlainEvent { stored, note: "" };

@@ -53,12 +53,12 @@ spent() { # label, ticks before, ticks after
   local -a x=($2) y=($3)
   echo "$1: hub a $((y[0]-x[0])), hub b $((y[1]-x[1]))${RPID:+, redis $((y[2]-x[2]))}"
 }
+# The steady state alone: 20 s from 8 s into the run, after the ramp-up and before the
+# chats close (their tickets and history reads count in the whole run's figure only).
+steady() { sleep 8; local t0; t0=$(all_ticks); sleep 20; spent "steady cpu ticks (20 s from 8 s)" "$t0" "$(all_ticks)"; }
 for scenario in ${SCENARIOS:-saturation latency}; do
   extra=""; [ $scenario = latency ] && extra="--total-rate 8000 --no-floor"
   before=$(all_ticks)
-  # The steady state alone: 20 s from 8 s into the run, after the ramp-up and before the
-  # chats close (their tickets and history reads count in the whole run's figure only).
-  steady() { sleep 8; local t0; t0=$(all_ticks); sleep 20; spent "steady cpu ticks (20 s from 8 s)" "$t0" "$(all_ticks)"; }
   steady > $OUT/$setup-$scenario.steady & STEADY=$!
   $B run $HUB --scenario $S/$scenario.toml $extra --report-json $OUT/$setup-$scenario.json > $OUT/$setup-$scenario.txt 2>&1 || echo "exit $?" >> $OUT/$setup-$scenario.txt
   after=$(all_ticks)

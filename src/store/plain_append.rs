@@ -36,6 +36,16 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// What is left of a publication the append sent itself: nothing, and whether
+    /// `others_listen`.
+    fn sent(others_listen: bool) -> Publication {
+        Publication {
+            channels: Vec::new(),
+            message: String::new(),
+            others_listen,
+        }
+    }
+
     /// Nothing to send: no other node listens, or the append published already.
     pub fn is_empty(&self) -> bool {
         self.channels.is_empty()
@@ -235,7 +245,7 @@ impl Store {
                         .arg(node)
                         .arg(hint(expected + 1, events));
                 } else {
-                    invocation.arg("").arg("").arg(node).arg("");
+                    invocation.arg("").arg("").arg("").arg("");
                 }
                 for event in events {
                     invocation.arg(event.stored);
@@ -269,11 +279,7 @@ impl Store {
                 };
                 let seq = expected + 1;
                 let publication = if others_listen {
-                    Publication {
-                        channels: Vec::new(),
-                        message: String::new(),
-                        others_listen: listeners.iter().any(|listener| listener != node),
-                    }
+                    Publication::sent(listeners.iter().any(|listener| listener != node))
                 } else {
                     publication(conversation_id, node, listeners, seq, events)
                 };

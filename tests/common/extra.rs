@@ -473,8 +473,8 @@ pub struct WebhookReceiver {
     addr: SocketAddr,
     state: Arc<ReceiverState>,
     server: Option<tokio::task::JoinHandle<()>>,
-    /// The port of a receiver not listening yet, held by a socket that is bound but does
-    /// not listen: connections are refused, and no other socket can take the port in the
+    /// Until `listen()`, the receiver's port, held by a socket that is bound but does not
+    /// listen: connections are refused, and no other socket can take the port in the
     /// meantime (a port only found free once was taken by a concurrent test's connection).
     reserved: Option<tokio::net::TcpSocket>,
 }
@@ -482,12 +482,8 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Listening at once on a free port.
     pub async fn start(secret: &str) -> WebhookReceiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the webhook receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        let mut receiver = WebhookReceiver::not_listening_at(addr, secret, None);
-        receiver.serve(listener);
+        let mut receiver = WebhookReceiver::not_listening(secret);
+        receiver.listen().await;
         receiver
     }
 
@@ -499,14 +495,6 @@ impl WebhookReceiver {
             .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .expect("hold a port for the receiver");
         let addr = socket.local_addr().expect("receiver address");
-        WebhookReceiver::not_listening_at(addr, secret, Some(socket))
-    }
-
-    fn not_listening_at(
-        addr: SocketAddr,
-        secret: &str,
-        reserved: Option<tokio::net::TcpSocket>,
-    ) -> WebhookReceiver {
         let (log, _) = watch::channel(Vec::new());
         WebhookReceiver {
             addr,
@@ -518,18 +506,19 @@ impl WebhookReceiver {
                 log,
             }),
             server: None,
-            reserved,
+            reserved: Some(socket),
         }
     }
 
     /// Starts listening on the reserved port.
     pub async fn listen(&mut self) {
-        assert!(self.server.is_none(), "the receiver is already listening");
-        let listener = match self.reserved.take() {
-            Some(socket) => socket.listen(1024),
-            None => tokio::net::TcpListener::bind(self.addr).await,
-        }
-        .unwrap_or_else(|e| panic!("listen as the webhook receiver on {}: {e}", self.addr));
+        let socket = self
+            .reserved
+            .take()
+            .expect("the receiver is already listening");
+        let listener = socket
+            .listen(1024)
+            .unwrap_or_else(|e| panic!("listen as the webhook receiver on {}: {e}", self.addr));
         self.serve(listener);
     }
 
