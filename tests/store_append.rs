@@ -34,6 +34,15 @@ async fn stored_texts(store: &Store, id: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The texts of the stored messages, in seq order.
+async fn stored_message_texts(store: &Store, id: &str) -> Vec<String> {
+    stored_texts(store, id)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
+}
+
 /// A subscriber to every node's live channel of `conversation`.
 async fn live_subscriber(redis: &RedisServer, conversation: &str) -> redis::aio::PubSub {
     let mut subscriber = redis::Client::open(redis.url())
@@ -191,11 +200,7 @@ async fn a_writer_behind_the_stream_stores_nothing() {
         try_append(&store, "c_behind", 3, &[item("c")]).await,
         Appended::Done(vec![AppendOutcome::Stored(4)])
     );
-    let texts: Vec<String> = stored_texts(&store, "c_behind")
-        .await
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
+    let texts = stored_message_texts(&store, "c_behind").await;
     assert_eq!(texts, ["first", "a", "b", "c"]);
     assert_eq!(last_seq(&store, "c_behind").await, 4);
 }
@@ -255,11 +260,7 @@ async fn a_plain_append_is_fenced_by_the_stream() {
         plain(2, "b").await,
         PlainAppended::Stored { seq: 3, .. }
     ));
-    let texts: Vec<String> = stored_texts(&store, "c_plain")
-        .await
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
+    let texts = stored_message_texts(&store, "c_plain").await;
     assert_eq!(texts, ["first", "a", "b"]);
     assert_eq!(last_seq(&store, "c_plain").await, 3);
 
@@ -362,11 +363,7 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         matches!(behind, PlainAppended::Behind { last: 4 }),
         "{behind:?}"
     );
-    let texts: Vec<String> = stored_texts(&store, "c_pb")
-        .await
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
+    let texts = stored_message_texts(&store, "c_pb").await;
     assert_eq!(texts, ["first", "a", "b", "c"]);
     assert_eq!(last_seq(&store, "c_pb").await, 4);
 
@@ -440,11 +437,7 @@ async fn a_plain_append_that_knows_others_listen_publishes_in_its_own_call() {
         let payload: String = message.get_payload().expect("text");
         assert_eq!(payload, expected);
     }
-    let texts: Vec<String> = stored_texts(&store, "c_pi")
-        .await
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
+    let texts = stored_message_texts(&store, "c_pi").await;
     assert_eq!(texts, ["first", "a", "b", "c"]);
 
     // A node alone: the answer says nobody else listens, so the next append goes plain.
