@@ -175,6 +175,14 @@ struct FloorArgs {
     /// in one task per pair, stores the protocol's form and delivers an `event` frame.
     #[arg(long, value_enum, default_value_t = Obligations::Relay, requires = "durable")]
     obligations: Obligations,
+    /// With --durable: two relay nodes on the one Redis, each pair's agent end on the
+    /// first and its customer end on the second; the node that reads a frame appends it
+    /// and publishes it to the other in one pipeline. The floor of the cross-node hop.
+    #[arg(long, requires = "durable")]
+    two_nodes: bool,
+    /// Worker threads of each relay node (default: one per core, as a hub's).
+    #[arg(long)]
+    relay_threads: Option<usize>,
     #[command(flatten)]
     redis: RedisArgs,
     #[command(flatten)]
@@ -384,6 +392,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     redis_pid: args.redis.redis_pid,
                     keep_streams: false,
                     obligations: args.obligations,
+                    two_nodes: args.two_nodes,
+                    relay_threads: args.relay_threads,
                 };
                 let durable = run_durable_floor(&scenario, &target, show_progress).await?;
                 let clean = durable.journal.is_clean();

@@ -219,6 +219,8 @@ async fn durable_floor(
         redis_pid,
         keep_streams: false,
         obligations: Obligations::Relay,
+        two_nodes: false,
+        relay_threads: None,
     };
     run_durable_floor(scenario, &durable, options.progress)
         .await

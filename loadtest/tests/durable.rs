@@ -92,6 +92,8 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
         redis_pid: Some(redis.0.id()),
         keep_streams: true,
         obligations: Obligations::Relay,
+        two_nodes: false,
+        relay_threads: None,
     };
     let scenario = tiny();
     let outcome = run_within_a_minute(&scenario, &target).await;
@@ -140,6 +142,69 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
         .await
         .expect("KEYS");
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// The durable floor across two nodes: each pair's agent end on one relay and its
+/// customer end on the other, so every frame crosses through Redis (there is no other
+/// way from one end to the other). Everything is delivered, each pair's stream holds both
+/// sides' messages in the order sent, and each batch was published once to the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_relay_every_message_through_redis_from_one_to_the_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (redis, port) = start_redis(dir.path());
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let target = DurableTarget {
+        redis_url: url.clone(),
+        redis_pid: Some(redis.0.id()),
+        keep_streams: true,
+        obligations: Obligations::Relay,
+        two_nodes: true,
+        relay_threads: Some(1),
+    };
+    let scenario = tiny();
+    let outcome = run_within_a_minute(&scenario, &target).await;
+    let (figures, journal) = (&outcome.figures, &outcome.journal);
+    assert_eq!(figures.label, "durable floor, two nodes");
+    assert_eq!(figures.messages.delivered, 36, "{figures:?}");
+    assert_eq!(figures.replies_missing, 0);
+    assert!(figures.client_failures.is_empty(), "{figures:?}");
+    assert!(journal.is_clean(), "{journal:?}");
+    assert_eq!(journal.appended, 36, "{journal:?}");
+
+    let mut conn = durable::connect_redis(&url).await.expect("redis");
+    for pair in 0..scenario.customers {
+        let key = durable::stream_key(&journal.tag, pair);
+        let ids = ids_in(&whole_stream(&mut conn, &key).await, "m");
+        let customer = format!("c{pair}.");
+        let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
+        assert_eq!(
+            chats_and_ns(&ids, &customer),
+            expected,
+            "pair {pair}: {ids:?}"
+        );
+        assert_eq!(
+            chats_and_ns(&ids, &format!("r{customer}")),
+            expected,
+            "pair {pair}: {ids:?}"
+        );
+    }
+    // One PUBLISH per pipeline, and one more as each of a pair's two ends closed.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    let publishes: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .expect("PUBLISH was called");
+    assert_eq!(
+        publishes,
+        journal.pipelines + 2 * scenario.customers as u64,
+        "{stats}"
+    );
 }
 
 #[test]
@@ -215,6 +280,8 @@ async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
             redis_pid: Some(redis.0.id()),
             keep_streams: true,
             obligations,
+            two_nodes: false,
+            relay_threads: None,
         };
         let outcome = run_within_a_minute(&scenario, &target).await;
         let (figures, journal) = (&outcome.figures, &outcome.journal);
@@ -288,6 +355,7 @@ async fn each_step_answers_the_author_and_the_partner_as_the_protocol_does() {
             redis_url: format!("redis://127.0.0.1:{port}/0"),
             tag: format!("t{n}"),
             obligations,
+            hop: None,
         };
         let (server, _journal) = FloorServer::start_durable(1, spec).await.expect("relay");
         let mut first = switchboard_loadtest::ws::connect(&server.url(1))

@@ -36,16 +36,18 @@ struct Relayed {
 
 pub(super) async fn pair(
     index: usize,
-    url: String,
+    (agent_url, customer_url): (String, String),
     scenario: Arc<Scenario>,
     metrics: Arc<Metrics>,
     start: Instant,
     deadline: Option<Instant>,
 ) -> anyhow::Result<()> {
     tokio::time::sleep_until(start).await;
-    let agent_side = ws::connect(&url).await?;
+    // The agent end first: on one relay it waits there for its partner; across two nodes
+    // it is in place before the customer end sends anything.
+    let agent_side = ws::connect(&agent_url).await?;
     metrics.connection_opened();
-    let customer_side = ws::connect(&url).await?;
+    let customer_side = ws::connect(&customer_url).await?;
     metrics.connection_opened();
     let agent = tokio::spawn(floor_agent(
         agent_side,

@@ -43,6 +43,7 @@ use crate::{
     scenario::Scenario,
 };
 use durable::{
+    hop::{self, HopNode},
     sequenced::{self, PairTx},
     Journal, JournalSpec, Obligations,
 };
@@ -79,6 +80,16 @@ enum Mode {
     /// Append it to the pair's Redis stream and wait for Redis: the durable floor, doing
     /// as much more of the protocol as the obligations say.
     Durable(Arc<Journal>, Obligations),
+}
+
+/// What the server does with its sockets.
+#[derive(Clone)]
+enum Serving {
+    /// Pairs both ends of a pair here, by path, and relays between them.
+    Pairs(Mode),
+    /// Is one of the two nodes of the durable floor across nodes ([`durable::hop`]): each
+    /// socket's partner is on the other node.
+    Hop(Arc<HopNode>),
 }
 
 /// Sent back by the relay thread once the durable relay has its Redis connection.
@@ -133,25 +144,21 @@ impl FloorServer {
             .name("floor-relay".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mode = match durable {
-                        None => Mode::Raw,
-                        Some((spec, ready)) => {
-                            let obligations = spec.obligations;
-                            match Journal::connect(spec).await {
-                                Ok(journal) => {
-                                    let journal = Arc::new(journal);
-                                    let _ = ready.send(Ok(Arc::clone(&journal)));
-                                    Mode::Durable(journal, obligations)
-                                }
-                                Err(err) => {
-                                    let _ = ready.send(Err(err));
-                                    return;
-                                }
+                    let serving = match durable {
+                        None => Serving::Pairs(Mode::Raw),
+                        Some((spec, ready)) => match durable_serving(spec).await {
+                            Ok((serving, journal)) => {
+                                let _ = ready.send(Ok(journal));
+                                serving
                             }
-                        }
+                            Err(err) => {
+                                let _ = ready.send(Err(err));
+                                return;
+                            }
+                        },
                     };
                     match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, token, mode).await,
+                        Ok(listener) => serve(listener, token, serving).await,
                         Err(err) => warn!(cause = %err, "floor relay cannot listen"),
                     }
                 });
@@ -185,8 +192,23 @@ impl Drop for FloorServer {
     }
 }
 
+/// The durable relay's way of serving, connected to Redis on the relay's runtime.
+async fn durable_serving(spec: JournalSpec) -> anyhow::Result<(Serving, Arc<Journal>)> {
+    let obligations = spec.obligations;
+    let hop = spec.hop.clone();
+    let redis_url = spec.redis_url.clone();
+    let journal = Arc::new(Journal::connect(spec).await?);
+    let serving = match hop {
+        None => Serving::Pairs(Mode::Durable(Arc::clone(&journal), obligations)),
+        Some(channels) => {
+            Serving::Hop(HopNode::connect(&redis_url, channels, Arc::clone(&journal)).await?)
+        }
+    };
+    Ok((serving, journal))
+}
+
 /// Accepts sockets until `shutdown`.
-async fn serve(listener: TcpListener, shutdown: CancellationToken, mode: Mode) {
+async fn serve(listener: TcpListener, shutdown: CancellationToken, serving: Serving) {
     let lobby: Lobby = Arc::default();
     let mut tasks = JoinSet::new();
     loop {
@@ -195,9 +217,13 @@ async fn serve(listener: TcpListener, shutdown: CancellationToken, mode: Mode) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let lobby = Arc::clone(&lobby);
-                    let mode = mode.clone();
+                    let serving = serving.clone();
                     tasks.spawn(async move {
-                        if let Err(err) = relay(stream, lobby, mode).await {
+                        let ended = match serving {
+                            Serving::Pairs(mode) => relay(stream, lobby, mode).await,
+                            Serving::Hop(node) => hop::relay(stream, node).await,
+                        };
+                        if let Err(err) = ended {
                             debug!(cause = %err, "floor relay connection ended");
                         }
                     });
@@ -232,25 +258,9 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
     )
     .await?;
     let path = std::mem::take(&mut *path.lock().unwrap_or_else(|p| p.into_inner()));
-    let (mut sink, mut source) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
-    let writer = tokio::spawn(async move {
-        'outer: while let Some(frame) = rx.recv().await {
-            if sink.feed(frame).await.is_err() {
-                break;
-            }
-            while let Ok(frame) = rx.try_recv() {
-                if sink.feed(frame).await.is_err() {
-                    break 'outer;
-                }
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
-        }
-        // The partner is gone (or we are): say goodbye properly.
-        let _ = sink.close().await;
-    });
+    let (sink, mut source) = socket.split();
+    let (tx, rx) = mpsc::channel::<Message>(QUEUE);
+    let writer = spawn_writer(sink, rx);
 
     enum Found {
         Partner(Paired),
@@ -342,6 +352,31 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
     writer_done(writer).await
 }
 
+/// A socket's writer: writes what its queue holds, flushing once per burst, until every
+/// sender of the queue is gone, then closes the socket.
+fn spawn_writer<S>(mut sink: S, mut rx: mpsc::Receiver<Message>) -> tokio::task::JoinHandle<()>
+where
+    S: futures_util::Sink<Message> + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        'outer: while let Some(frame) = rx.recv().await {
+            if sink.feed(frame).await.is_err() {
+                break;
+            }
+            while let Ok(frame) = rx.try_recv() {
+                if sink.feed(frame).await.is_err() {
+                    break 'outer;
+                }
+            }
+            if sink.flush().await.is_err() {
+                break;
+            }
+        }
+        // The partner is gone (or we are): say goodbye properly.
+        let _ = sink.close().await;
+    })
+}
+
 async fn writer_done(writer: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
     writer.await.context("floor writer task")
 }
@@ -349,18 +384,49 @@ async fn writer_done(writer: tokio::task::JoinHandle<()>) -> anyhow::Result<()> 
 /// Runs the scenario's shape through a fresh raw relay: one pair per customer.
 pub async fn run_floor(scenario: &Scenario, show_progress: bool) -> anyhow::Result<LoadFigures> {
     let server = FloorServer::start(relay_threads())?;
-    load(server, scenario, "floor", &[], show_progress).await
+    load(Relays::One(server), scenario, "floor", &[], show_progress).await
+}
+
+/// The relay servers a load runs through.
+pub(crate) enum Relays {
+    /// Both ends of every pair on one server.
+    One(FloorServer),
+    /// Two nodes: each pair's agent end on the first, its customer end on the second.
+    Two {
+        agents: FloorServer,
+        customers: FloorServer,
+    },
+}
+
+impl Relays {
+    /// The URLs of pair `pair`'s agent end and customer end.
+    fn urls(&self, pair: usize) -> (String, String) {
+        match self {
+            Relays::One(server) => (server.url(pair), server.url(pair)),
+            Relays::Two { agents, customers } => (agents.url(pair), customers.url(pair)),
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Relays::One(server) => server.stop(),
+            Relays::Two { agents, customers } => {
+                customers.stop();
+                agents.stop();
+            }
+        }
+    }
 }
 
 /// As many relay threads as the machine has cores, as the hub would have.
-fn relay_threads() -> usize {
+pub fn relay_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Runs the scenario's pairs through `server`, samples this process, the relay's threads
-/// and `also` (the durable floor's Redis), then stops the server.
+/// Runs the scenario's pairs through `relays`, samples this process, the relays' threads
+/// and `also` (the durable floor's Redis), then stops the relays.
 async fn load(
-    server: FloorServer,
+    relays: Relays,
     scenario: &Scenario,
     label: &str,
     also: &[(&str, Watched)],
@@ -374,7 +440,8 @@ async fn load(
         show_progress,
     );
     // The relay runs in this process: the process's CPU is clients and relay together,
-    // and the relay's own runtime threads are sampled apart.
+    // and the relay's own runtime threads are sampled apart (both nodes' when there are
+    // two: their threads have the one name).
     let mut watched = vec![
         ("harness+relay", Watched::Process(std::process::id())),
         ("relay", Watched::Threads(std::process::id(), RELAY_THREADS)),
@@ -386,11 +453,11 @@ async fn load(
     let deadline = scenario.duration().map(|d| t0 + d);
     let mut pairs = JoinSet::new();
     for i in 0..scenario.customers {
-        let url = server.url(i);
+        let urls = relays.urls(i);
         let start = t0 + scenario.start_offset(i);
         pairs.spawn(clients::pair(
             i,
-            url,
+            urls,
             Arc::clone(&scenario),
             Arc::clone(&metrics),
             start,
@@ -408,7 +475,7 @@ async fn load(
     progress.finish();
     // Sample before the relay's threads exit: an exited thread's CPU no longer shows.
     let processes = samplers.stop().await;
-    server.stop();
+    relays.stop();
     let mut figures = LoadFigures::from_metrics(label, &metrics);
     figures.client_failures = failures;
     figures.processes = processes;

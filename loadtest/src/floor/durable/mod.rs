@@ -23,6 +23,7 @@ use tracing::debug;
 
 use super::Tx;
 
+pub mod hop;
 mod run;
 pub mod sequenced;
 
@@ -51,6 +52,8 @@ pub struct JournalSpec {
     pub tag: String,
     /// How much of the protocol the relay does per message.
     pub obligations: Obligations,
+    /// When the relay is one of two nodes: its channel and the other node's.
+    pub hop: Option<hop::HopChannels>,
 }
 
 /// The key of pair `pair`'s stream in the run tagged `tag`: `floor:{<tag>-pair-<n>}:events`.

@@ -4,16 +4,19 @@
 //! deleted at the end rather than trimmed on each append (`MAXLEN ~`): that keeps the
 //! per-message work to one `XADD`, and the hub, too, keeps its events while it runs.
 
-use std::sync::atomic::Ordering;
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
 
 use anyhow::Context;
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use super::{connect, stream_key, JournalSpec, Obligations};
+use super::{connect, hop::HopChannels, stream_key, Journal, JournalSpec, Obligations};
 use crate::{
-    floor::{load, relay_threads, FloorServer},
+    floor::{load, relay_threads, FloorServer, Relays},
     procfs::Watched,
     report::LoadFigures,
     scenario::Scenario,
@@ -90,6 +93,11 @@ pub struct DurableTarget {
     /// How much of the protocol the relay does per message (by default: store and
     /// forward, the durable floor).
     pub obligations: Obligations,
+    /// Two relay nodes, each pair's ends on different ones ([`super::hop`]); with
+    /// [`Obligations::Relay`] only.
+    pub two_nodes: bool,
+    /// Worker threads of each relay node; by default one per core, as a hub's.
+    pub relay_threads: Option<usize>,
 }
 
 /// The durable floor's figures.
@@ -125,19 +133,36 @@ pub async fn run_durable_floor(
         redis_url: target.redis_url.clone(),
         tag: tag.clone(),
         obligations: target.obligations,
+        hop: None,
     };
-    let (server, journal) = FloorServer::start_durable(relay_threads(), spec).await?;
+    let threads = target.relay_threads.unwrap_or_else(relay_threads).max(1);
+    let (relays, journals) = if target.two_nodes {
+        if target.obligations != Obligations::Relay {
+            anyhow::bail!("the durable floor runs on two nodes without further obligations only");
+        }
+        let node = |name| JournalSpec {
+            hop: Some(HopChannels::of(&tag, name)),
+            ..spec.clone()
+        };
+        let (agents, on_a) = FloorServer::start_durable(threads, node('a')).await?;
+        let (customers, on_b) = FloorServer::start_durable(threads, node('b')).await?;
+        (Relays::Two { agents, customers }, vec![on_a, on_b])
+    } else {
+        let (server, journal) = FloorServer::start_durable(threads, spec).await?;
+        (Relays::One(server), vec![journal])
+    };
     let also: Vec<(&str, Watched)> = target
         .redis_pid
         .map(|pid| ("redis", Watched::Process(pid)))
         .into_iter()
         .collect();
     let label = match target.obligations {
+        Obligations::Relay if target.two_nodes => "durable floor, two nodes",
         Obligations::Relay => "durable floor",
         Obligations::Acks => "durable floor with acks",
         Obligations::Sequenced => "durable floor, sequenced",
     };
-    let mut figures = load(server, scenario, label, &also, show_progress).await?;
+    let mut figures = load(relays, scenario, label, &also, show_progress).await?;
     let keys: Vec<String> = (0..scenario.customers)
         .map(|pair| stream_key(&tag, pair))
         .collect();
@@ -148,9 +173,9 @@ pub async fn run_durable_floor(
     }
     let stored = stored?;
     let journal = JournalFigures {
-        appended: journal.appended.load(Ordering::Relaxed),
-        failed: journal.failed.load(Ordering::Relaxed),
-        pipelines: journal.pipelines.load(Ordering::Relaxed),
+        appended: sum(&journals, |j| &j.appended),
+        failed: sum(&journals, |j| &j.failed),
+        pipelines: sum(&journals, |j| &j.pipelines),
         stored,
         streams: keys.len() as u64,
         deleted: !target.keep_streams,
@@ -173,6 +198,14 @@ pub async fn run_durable_floor(
         );
     }
     Ok(DurableFloor { figures, journal })
+}
+
+/// A counter summed over the nodes' journals.
+fn sum(journals: &[Arc<Journal>], counter: impl Fn(&Journal) -> &AtomicU64) -> u64 {
+    journals
+        .iter()
+        .map(|journal| counter(journal).load(Ordering::Relaxed))
+        .sum()
 }
 
 /// `CONFIG GET name`, or `None` when Redis does not allow it (e.g. a managed Redis).
