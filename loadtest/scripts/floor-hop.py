@@ -3,9 +3,11 @@
 
 Usage: floor-hop.py OUT_DIR
 
-For each round: CPU per delivered message in the steady load, on one node and on two.
-- The durable floor (`floor-one.json`, `floor-two.json`): the relay threads (both nodes'
-  when there are two) and Redis, from the reports' one-second samples, as steady-cpu.py
+For each round: CPU per delivered message in the steady load, on one node and on two;
+each hop cell reads "relay or hubs, with Redis".
+- The durable floor (`floor-one.json`; `floor-two.json` publishing by a pipeline,
+  `floor-two-script.json` by a script): the relay threads (both nodes' when there are
+  two) and Redis, from the reports' one-second samples, as steady-cpu.py
   reads them; Redis's AOF-rewrite children are known for the whole run only and are
   left out, as the hubs' figures leave them out.
 - The hub (`one-latency.*`, `two-latency.*` of nodes-bench.sh): the hubs' and Redis's
@@ -57,10 +59,10 @@ def main():
         sys.exit(__doc__)
     out = sys.argv[1]
     rounds = sorted(d for d in os.listdir(out) if d.startswith("round-"))
-    print("| round | floor, one node: relay (Redis) µs | two nodes | floor's hop: relay, with Redis "
-          "| hub, one node: hub (Redis) µs | two nodes | hub's hop: hubs, with Redis |")
-    print("|---|---|---|---|---|---|---|")
-    hops = {"floor": [], "floor+redis": [], "hub": [], "hub+redis": []}
+    print("| round | floor, one node: relay (Redis) µs | two nodes, pipeline | hop | "
+          "two nodes, script | hop | hub, one node: hub (Redis) µs | two nodes | hop |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    hops = {k: [] for k in ("floor", "floor+redis", "script", "script+redis", "hub", "hub+redis")}
     for r in rounds:
         d = os.path.join(out, r)
         f1, f2 = floor(os.path.join(d, "floor-one.json")), floor(os.path.join(d, "floor-two.json"))
@@ -68,6 +70,15 @@ def main():
         hops["floor+redis"].append(hop(sum(f1), sum(f2)))
         row = (f"| {r} | {f1[0]:.1f} ({f1[1]:.1f}) | {f2[0]:.1f} ({f2[1]:.1f}) | "
                f"{hops['floor'][-1]:+.0%}, {hops['floor+redis'][-1]:+.0%} |")
+        script = os.path.join(d, "floor-two-script.json")
+        if os.path.exists(script):
+            f3 = floor(script)
+            hops["script"].append(hop(f1[0], f3[0]))
+            hops["script+redis"].append(hop(sum(f1), sum(f3)))
+            row += (f" {f3[0]:.1f} ({f3[1]:.1f}) | "
+                    f"{hops['script'][-1]:+.0%}, {hops['script+redis'][-1]:+.0%} |")
+        else:
+            row += " | |"
         if os.path.exists(os.path.join(d, "two-latency.txt")):
             h1 = hub(os.path.join(d, "one-latency.json"), os.path.join(d, "one-latency.txt"), False)
             h2 = hub(os.path.join(d, "two-latency.json"), os.path.join(d, "two-latency.txt"), True)
@@ -79,8 +90,8 @@ def main():
             row += " | | |"
         print(row)
     med = {k: (f"{statistics.median(v):+.0%}" if v else "") for k, v in hops.items()}
-    print(f"| **median** | | | **{med['floor']}**, {med['floor+redis']} | | | "
-          f"**{med['hub']}**, {med['hub+redis']} |")
+    print(f"| **median** | | | **{med['floor']}**, {med['floor+redis']} | | "
+          f"**{med['script']}**, {med['script+redis']} | | | **{med['hub']}**, {med['hub+redis']} |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # The floor of the cross-node hop (issue 19): in each round, interleaved, the durable
 # floor on one relay node and on two (`floor --durable --two-nodes`: each pair's agent end
 # on one node and its customer end on the other, every frame appended and published to
-# the other node in one pipeline), each on a fresh Redis; then the hub on one node and on
+# the other node in one round trip: by a pipeline, then by a script that publishes only
+# once stored), each on a fresh Redis; then the hub on one node and on
 # two (nodes-bench.sh: agents on node a, customers on node b). Every run has the load of
 # nodes-bench.sh: the `latency` scenario at RATE msg/s. floor-hop.py puts the rounds in
 # one table: CPU per delivered message in the steady load, one node against two, for the
@@ -62,7 +63,9 @@ for round in $(seq "$ROUNDS"); do
     echo "== round $round: durable floor, one node ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
     floor floor-one "$ONE"
     echo "== round $round: durable floor, two nodes"
-    floor floor-two "$TWO" --two-nodes
+    floor floor-two "$TWO" --two-nodes pipeline
+    echo "== round $round: durable floor, two nodes, publishing by script"
+    floor floor-two-script "$TWO" --two-nodes script
     if [ "$HUBS" = 1 ]; then
         echo "== round $round: hub, one node"
         HUB="$HUB" LOADTEST="$LOADTEST" OUT="$dir" SCENARIOS=latency HUB_WORKERS="$ONE" \

@@ -12,7 +12,7 @@ use switchboard_loadtest::{
     failover::KillPlan,
     floor::{
         self,
-        durable::{run_durable_floor, DurableTarget, Obligations},
+        durable::{hop::HopPublish, run_durable_floor, DurableTarget, Obligations},
     },
     idle::{idle, IdleOptions},
     record,
@@ -177,9 +177,10 @@ struct FloorArgs {
     obligations: Obligations,
     /// With --durable: two relay nodes on the one Redis, each pair's agent end on the
     /// first and its customer end on the second; the node that reads a frame appends it
-    /// and publishes it to the other in one pipeline. The floor of the cross-node hop.
-    #[arg(long, requires = "durable")]
-    two_nodes: bool,
+    /// and publishes it to the other in one round trip: by a pipeline (the default), or
+    /// by a script that publishes only once stored. The floor of the cross-node hop.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "pipeline", requires = "durable")]
+    two_nodes: Option<HopPublish>,
     /// Worker threads of each relay node (default: one per core, as a hub's).
     #[arg(long)]
     relay_threads: Option<usize>,

@@ -219,7 +219,7 @@ async fn durable_floor(
         redis_pid,
         keep_streams: false,
         obligations: Obligations::Relay,
-        two_nodes: false,
+        two_nodes: None,
         relay_threads: None,
     };
     run_durable_floor(scenario, &durable, options.progress)

@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use redis::streams::StreamRangeReply;
 use switchboard_loadtest::floor::{durable::JournalSpec, FloorServer};
 use switchboard_loadtest::{
-    floor::durable::{self, run_durable_floor, DurableTarget, Obligations},
+    floor::durable::{self, hop::HopPublish, run_durable_floor, DurableTarget, Obligations},
     payload, Scenario,
 };
 use tokio_tungstenite::tungstenite::Message;
@@ -92,7 +92,7 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
         redis_pid: Some(redis.0.id()),
         keep_streams: true,
         obligations: Obligations::Relay,
-        two_nodes: false,
+        two_nodes: None,
         relay_threads: None,
     };
     let scenario = tiny();
@@ -146,65 +146,91 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
 
 /// The durable floor across two nodes: each pair's agent end on one relay and its
 /// customer end on the other, so every frame crosses through Redis (there is no other
-/// way from one end to the other). Everything is delivered, each pair's stream holds both
-/// sides' messages in the order sent, and each batch was published once to the other node.
+/// way from one end to the other). Published by a pipeline or by a script, everything is
+/// delivered, each pair's stream holds both sides' messages in the order sent, and each
+/// batch was published once to the other node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_relay_every_message_through_redis_from_one_to_the_other() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (redis, port) = start_redis(dir.path());
-    let url = format!("redis://127.0.0.1:{port}/0");
-    let target = DurableTarget {
-        redis_url: url.clone(),
-        redis_pid: Some(redis.0.id()),
-        keep_streams: true,
-        obligations: Obligations::Relay,
-        two_nodes: true,
-        relay_threads: Some(1),
-    };
-    let scenario = tiny();
-    let outcome = run_within_a_minute(&scenario, &target).await;
-    let (figures, journal) = (&outcome.figures, &outcome.journal);
-    assert_eq!(figures.label, "durable floor, two nodes");
-    assert_eq!(figures.messages.delivered, 36, "{figures:?}");
-    assert_eq!(figures.replies_missing, 0);
-    assert!(figures.client_failures.is_empty(), "{figures:?}");
-    assert!(journal.is_clean(), "{journal:?}");
-    assert_eq!(journal.appended, 36, "{journal:?}");
+    for (publish, label) in [
+        (HopPublish::Pipeline, "durable floor, two nodes"),
+        (
+            HopPublish::Script,
+            "durable floor, two nodes, publishing by script",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (redis, port) = start_redis(dir.path());
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let target = DurableTarget {
+            redis_url: url.clone(),
+            redis_pid: Some(redis.0.id()),
+            keep_streams: true,
+            obligations: Obligations::Relay,
+            two_nodes: Some(publish),
+            relay_threads: Some(1),
+        };
+        let scenario = tiny();
+        let outcome = run_within_a_minute(&scenario, &target).await;
+        let (figures, journal) = (&outcome.figures, &outcome.journal);
+        assert_eq!(figures.label, label);
+        assert_eq!(figures.messages.delivered, 36, "{publish:?}: {figures:?}");
+        assert_eq!(figures.replies_missing, 0, "{publish:?}");
+        assert!(figures.client_failures.is_empty(), "{figures:?}");
+        assert!(journal.is_clean(), "{publish:?}: {journal:?}");
+        assert_eq!(journal.appended, 36, "{publish:?}: {journal:?}");
 
-    let mut conn = durable::connect_redis(&url).await.expect("redis");
-    for pair in 0..scenario.customers {
-        let key = durable::stream_key(&journal.tag, pair);
-        let ids = ids_in(&whole_stream(&mut conn, &key).await, "m");
-        let customer = format!("c{pair}.");
-        let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
+        let mut conn = durable::connect_redis(&url).await.expect("redis");
+        for pair in 0..scenario.customers {
+            let key = durable::stream_key(&journal.tag, pair);
+            let ids = ids_in(&whole_stream(&mut conn, &key).await, "m");
+            let customer = format!("c{pair}.");
+            let expected: Vec<(u32, u32)> = (0..6).map(|n| (0, n)).collect();
+            assert_eq!(
+                chats_and_ns(&ids, &customer),
+                expected,
+                "pair {pair}: {ids:?}"
+            );
+            assert_eq!(
+                chats_and_ns(&ids, &format!("r{customer}")),
+                expected,
+                "pair {pair}: {ids:?}"
+            );
+        }
+        // One PUBLISH per round trip of appends (inside the script too), and one more as
+        // each of a pair's two ends closed.
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .expect("INFO");
+        // Calls that ran: the first `EVALSHA` of a connection fails with NOSCRIPT, and the
+        // crate loads the script and calls again.
+        let calls = |command: &str| -> u64 {
+            let Some(line) = stats
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:")))
+            else {
+                return 0;
+            };
+            let field = |name: &str| -> u64 {
+                line.split(',')
+                    .find_map(|part| part.strip_prefix(&format!("{name}=")))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            };
+            field("calls") - field("failed_calls")
+        };
         assert_eq!(
-            chats_and_ns(&ids, &customer),
-            expected,
-            "pair {pair}: {ids:?}"
+            calls("publish"),
+            journal.pipelines + 2 * scenario.customers as u64,
+            "{stats}"
         );
-        assert_eq!(
-            chats_and_ns(&ids, &format!("r{customer}")),
-            expected,
-            "pair {pair}: {ids:?}"
-        );
+        let scripted = calls("evalsha") + calls("eval");
+        match publish {
+            HopPublish::Pipeline => assert_eq!(scripted, 0, "{stats}"),
+            HopPublish::Script => assert_eq!(scripted, journal.pipelines, "{stats}"),
+        }
     }
-    // One PUBLISH per pipeline, and one more as each of a pair's two ends closed.
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .expect("INFO");
-    let publishes: u64 = stats
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .expect("PUBLISH was called");
-    assert_eq!(
-        publishes,
-        journal.pipelines + 2 * scenario.customers as u64,
-        "{stats}"
-    );
 }
 
 #[test]
@@ -280,7 +306,7 @@ async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
             redis_pid: Some(redis.0.id()),
             keep_streams: true,
             obligations,
-            two_nodes: false,
+            two_nodes: None,
             relay_threads: None,
         };
         let outcome = run_within_a_minute(&scenario, &target).await;

@@ -6,11 +6,13 @@
 //! - `inbound` — parsing a client's text frame (with a fast path for `message`);
 //! - `event` — stored conversation events, what customers may see of them, and their
 //!   stored form (from which `event` frames are spliced);
+//! - `page` — a `history` answer, spliced from the stored forms as well;
 //! - `vocabulary` — the enums of states and reasons, and the wire spelling of the
 //!   router's own enums.
 
 mod event;
 mod inbound;
+mod page;
 mod vocabulary;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,7 @@ use serde_json::{Map, Value};
 pub use self::{
     event::{AgentRef, Attachment, Audience, CustomerView, Event, EventBody, Party, StoredEvent},
     inbound::{Inbound, ParseFailure},
+    page::{EventJson, HistoryPage, PageEntry},
     vocabulary::{
         AgentStatus, ConversationState, LeftReason, RevokeReason, TransferFailReason, WRAP_UP_ENDED,
     },

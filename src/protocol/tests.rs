@@ -12,11 +12,9 @@ fn party(id: &str) -> Party {
     }
 }
 
-/// The spliced frame is byte for byte the frame serialized from the event, for every
-/// kind and for texts that need escaping.
-#[test]
-fn frame_spliced_from_stored_form_equals_serialized_frame() {
-    let bodies = vec![
+/// One event body of every kind, with texts that need escaping.
+fn every_kind_of_body() -> Vec<EventBody> {
+    vec![
         EventBody::Message {
             from: party("v_1"),
             text: "line\nbreak \"quoted\" \u{1F600} </script>".into(),
@@ -61,20 +59,93 @@ fn frame_spliced_from_stored_form_equals_serialized_frame() {
             score: 5,
             comment: None,
         },
-    ];
-    for (i, body) in bodies.into_iter().enumerate() {
-        let event = Event {
-            conversation_id: "c_\"odd\"\\id".into(),
-            seq: 1 + 1000 * i as u64,
-            ts: 1_763_790_000_123 + i as u64,
-            body,
-        };
-        let stored = StoredEvent::json(event.ts, &event.body).expect("serializes");
+    ]
+}
+
+/// One event of every kind, as stored: the event and its stored form.
+fn every_kind_of_event() -> Vec<(Event, String)> {
+    every_kind_of_body()
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let event = Event {
+                conversation_id: "c_\"odd\"\\id".into(),
+                seq: 1 + 1000 * i as u64,
+                ts: 1_763_790_000_123 + i as u64,
+                body,
+            };
+            let stored = StoredEvent::json(event.ts, &event.body).expect("serializes");
+            (event, stored)
+        })
+        .collect()
+}
+
+/// The spliced frame is byte for byte the frame serialized from the event, for every
+/// kind and for texts that need escaping.
+#[test]
+fn frame_spliced_from_stored_form_equals_serialized_frame() {
+    for (event, stored) in every_kind_of_event() {
         let spliced = StoredEvent::event_frame(&event.conversation_id, event.seq, &stored)
             .expect("stored form starts with ts");
         assert_eq!(spliced, event.frame_text());
         let stored_back: StoredEvent = serde_json::from_str(&stored).expect("parses");
         assert_eq!(stored_back.body, event.body);
+    }
+}
+
+/// A `history` page spliced from stored forms is byte for byte the ack serialized from
+/// the parsed events, for each audience: staff see every event as stored, customers
+/// never a note or a rating, and a transfer without its note.
+#[test]
+fn history_page_spliced_from_stored_forms_equals_serialized_ack() {
+    for audience in [Audience::Staff, Audience::Customer] {
+        let mut page = HistoryPage::default();
+        let mut typed = Vec::new();
+        for (event, stored) in every_kind_of_event() {
+            let entry =
+                StoredEvent::page_json(&event.conversation_id, event.seq, &stored, audience);
+            match event.clone().visible_to(audience) {
+                Some(visible) => {
+                    let PageEntry::Visible(json) = entry else {
+                        panic!("{audience:?} sees {event:?}: {entry:?}");
+                    };
+                    page.events.push(json);
+                    typed.push(visible);
+                }
+                None => assert_eq!(entry, PageEntry::Hidden, "{audience:?}: {event:?}"),
+            }
+        }
+        let count = if audience == Audience::Staff { 8 } else { 6 };
+        assert_eq!(typed.len(), count, "{audience:?}");
+        for more in [false, true] {
+            page.more = more;
+            let serialized = ServerFrame::ack(
+                "r\"1\"".into(),
+                AckBody {
+                    events: Some(typed.clone()),
+                    more: Some(more),
+                    ..AckBody::default()
+                },
+            )
+            .to_text();
+            assert_eq!(page.ack_text("r\"1\""), serialized, "{audience:?}");
+        }
+    }
+    // An empty page, and a stored form that does not parse.
+    let empty = ServerFrame::ack(
+        "r2".into(),
+        AckBody {
+            events: Some(Vec::new()),
+            more: Some(false),
+            ..AckBody::default()
+        },
+    );
+    assert_eq!(HistoryPage::default().ack_text("r2"), empty.to_text());
+    for audience in [Audience::Staff, Audience::Customer] {
+        assert_eq!(
+            StoredEvent::page_json("c_1", 3, r#"{"kind":"message"}"#, audience),
+            PageEntry::Unreadable
+        );
     }
 }
 

@@ -24,7 +24,7 @@ use self::{agent::AgentSession, customer::CustomerSession};
 use crate::{
     error::{Error, Result},
     hub::Hub,
-    protocol::{AckBody, ClientFrame, Hello, Role, ServerFrame},
+    protocol::{AckBody, ClientFrame, Hello, HistoryPage, Role, ServerFrame},
     registry::ConnTx,
 };
 
@@ -55,6 +55,8 @@ pub async fn visitor_of_session(
 pub enum Reply {
     /// Send an ack with these fields (if the frame had a `req`).
     Ack(AckBody),
+    /// Answer `history` with this page (if the frame had a `req`).
+    Page(HistoryPage),
     /// The ack was already queued (by the conversation or routing task) or nothing is due.
     Done,
 }

@@ -8,7 +8,10 @@ use crate::{
     conversation::{Ack, AppendRequest, Author, Permission},
     error::{Error, Result},
     hub::Hub,
-    protocol::{AckBody, Attachment, Audience, Event, EventBody, Party, ServerFrame},
+    protocol::{
+        AckBody, Attachment, Audience, EventBody, HistoryPage, PageEntry, Party, ServerFrame,
+        StoredEvent,
+    },
     registry::ConnTx,
 };
 
@@ -146,7 +149,7 @@ pub async fn history(
     }
     let limit = limit.unwrap_or(200).clamp(1, limits.history_limit_max);
     let page_bytes = limits.send_queue_bytes / 4;
-    let (events, more) = page(
+    let page = page(
         hub,
         conversation_id,
         speaker.audience,
@@ -155,16 +158,13 @@ pub async fn history(
         page_bytes,
     )
     .await?;
-    Ok(Reply::Ack(AckBody {
-        events: Some(events),
-        more: Some(more),
-        ..AckBody::default()
-    }))
+    Ok(Reply::Page(page))
 }
 
 /// Reads up to `limit` events after `after_seq` and keeps those `audience` may see,
 /// stopping at about `page_bytes`. Redis is read in chunks sized from the events seen
 /// so far, so a page of long messages does not read a thousand of them to send thirty.
+/// Each event's JSON is spliced from its stored form (`HistoryPage`).
 async fn page(
     hub: &Hub,
     conversation_id: &str,
@@ -172,51 +172,45 @@ async fn page(
     mut after_seq: u64,
     limit: usize,
     page_bytes: usize,
-) -> Result<(Vec<Event>, bool)> {
-    let mut page = Vec::new();
+) -> Result<HistoryPage> {
+    let mut page = HistoryPage::default();
     let mut bytes = 0;
     let mut remaining = limit;
     let mut chunk = limit.min(64);
     loop {
-        let (events, more) = hub.store.history(conversation_id, after_seq, chunk).await?;
-        for event in events {
-            if !page.is_empty() && bytes >= page_bytes {
-                return Ok((page, true));
+        let (entries, more) = hub
+            .store
+            .stored_history(conversation_id, after_seq, chunk)
+            .await?;
+        for entry in entries {
+            if !page.events.is_empty() && bytes >= page_bytes {
+                page.more = true;
+                return Ok(page);
             }
-            after_seq = event.seq;
+            after_seq = entry.seq;
             remaining -= 1;
-            if let Some(event) = event.visible_to(audience) {
-                bytes += approx_wire_bytes(&event);
-                page.push(event);
+            match StoredEvent::page_json(conversation_id, entry.seq, &entry.json, audience) {
+                PageEntry::Visible(json) => {
+                    bytes += json.len();
+                    page.events.push(json);
+                }
+                PageEntry::Hidden => {}
+                PageEntry::Unreadable => {
+                    return Err(crate::store::StoreError::Corrupt(format!(
+                        "event {} of {conversation_id} does not parse",
+                        entry.seq
+                    ))
+                    .into())
+                }
             }
         }
         if !more || remaining == 0 {
-            return Ok((page, more));
+            page.more = more;
+            return Ok(page);
         }
-        let per_event = (bytes / page.len().max(1)).max(64);
+        let per_event = (bytes / page.events.len().max(1)).max(64);
         chunk = (page_bytes.saturating_sub(bytes) / per_event + 1).clamp(1, remaining);
     }
-}
-
-/// An upper estimate of an event's size on the wire: its texts as JSON-escaped (a
-/// control character takes six bytes) plus the fixed fields.
-fn approx_wire_bytes(event: &Event) -> usize {
-    let escaped = |text: &str| {
-        text.bytes()
-            .map(|b| {
-                if b < 0x20 || b == b'"' || b == b'\\' {
-                    6
-                } else {
-                    1
-                }
-            })
-            .sum::<usize>()
-    };
-    let text = match &event.body {
-        EventBody::Message { text, .. } | EventBody::Note { text, .. } => escaped(text),
-        _ => 0,
-    };
-    text + 512
 }
 
 /// `typing`: relayed to the other members. A customer's typing goes to staff only: its

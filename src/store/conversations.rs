@@ -46,19 +46,29 @@ pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
         .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))
 }
 
-fn decode_event(
-    conversation_id: &str,
-    entry_id: &str,
-    fields: &HashMap<String, Value>,
-) -> StoreResult<Event> {
-    let seq = entry_seq(entry_id)?;
-    let raw = fields
-        .get("e")
-        .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))?;
-    let text: String = redis::from_redis_value_ref(raw)
-        .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
-    let stored: StoredEvent = serde_json::from_str(&text)?;
-    Ok(stored.into_event(conversation_id, seq))
+/// A stored event as Redis holds it: its seq and its stored form (`StoredEvent`'s JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub json: String,
+}
+
+impl StoredEntry {
+    fn decode(entry_id: &str, fields: &HashMap<String, Value>) -> StoreResult<StoredEntry> {
+        let seq = entry_seq(entry_id)?;
+        let raw = fields
+            .get("e")
+            .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))?;
+        let json: String = redis::from_redis_value_ref(raw)
+            .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
+        Ok(StoredEntry { seq, json })
+    }
+
+    /// The event, parsed.
+    pub fn event(&self, conversation_id: &str) -> StoreResult<Event> {
+        let stored: StoredEvent = serde_json::from_str(&self.json)?;
+        Ok(stored.into_event(conversation_id, self.seq))
+    }
 }
 
 impl Store {
@@ -271,6 +281,36 @@ impl Store {
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
+        let (entries, more) = self
+            .stored_history_on(conn, conversation_id, after_seq, limit)
+            .await?;
+        let events = entries
+            .iter()
+            .map(|entry| entry.event(conversation_id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((events, more))
+    }
+
+    /// [`Self::history`] in the stored form, unparsed: for a client's page, which is
+    /// spliced from it (`protocol::HistoryPage`).
+    pub async fn stored_history(
+        &self,
+        conversation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredEntry>, bool)> {
+        let _turn = self.bulk_turn().await?;
+        self.stored_history_on(self.bulk_conn(), conversation_id, after_seq, limit)
+            .await
+    }
+
+    async fn stored_history_on(
+        &self,
+        conn: super::RedisConn,
+        conversation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredEntry>, bool)> {
         let key = keys::events(conversation_id);
         let start = format!("{}-0", after_seq.saturating_add(1));
         let count = limit.saturating_add(1);
@@ -283,13 +323,13 @@ impl Store {
             })
             .await?;
         let more = reply.ids.len() > limit;
-        let events = reply
+        let entries = reply
             .ids
             .iter()
             .take(limit)
-            .map(|entry| decode_event(conversation_id, &entry.id, &entry.map))
+            .map(|entry| StoredEntry::decode(&entry.id, &entry.map))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok((events, more))
+        Ok((entries, more))
     }
 
     /// Every event of a conversation (for tickets), read in pages.

@@ -44,6 +44,7 @@ pub use agents::{AgentRecord, AgentUpdate};
 pub use append::Appended;
 pub use attachments::{Added, NOT_DUE};
 pub use canned::{CannedRecord, CannedWrite};
+pub use conversations::StoredEntry;
 pub use coordination::Reservation;
 pub use feed::LiveEvent;
 pub use feed::{Feed, FeedHandler, FeedMessage, FeedStarter};

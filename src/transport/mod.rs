@@ -255,6 +255,12 @@ async fn read_loop(
                     conn.send(&ServerFrame::ack(req, body));
                 }
             }
+            Ok(Reply::Page(page)) => {
+                if let Some(req) = req {
+                    hub.metrics.acks.inc();
+                    conn.push(page.ack_text(&req));
+                }
+            }
             Ok(Reply::Done) => {}
             Err(err) => send_error(hub, conn, req, &err),
         }

@@ -200,9 +200,7 @@ async fn durable_serving(spec: JournalSpec) -> anyhow::Result<(Serving, Arc<Jour
     let journal = Arc::new(Journal::connect(spec).await?);
     let serving = match hop {
         None => Serving::Pairs(Mode::Durable(Arc::clone(&journal), obligations)),
-        Some(channels) => {
-            Serving::Hop(HopNode::connect(&redis_url, channels, Arc::clone(&journal)).await?)
-        }
+        Some(hop) => Serving::Hop(HopNode::connect(&redis_url, hop, Arc::clone(&journal)).await?),
     };
     Ok((serving, journal))
 }

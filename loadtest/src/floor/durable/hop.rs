@@ -18,7 +18,7 @@
 use std::{
     collections::HashMap,
     io::Write,
-    sync::{atomic::Ordering, Arc, Mutex},
+    sync::{atomic::Ordering, Arc, LazyLock, Mutex},
     time::Duration,
 };
 
@@ -35,23 +35,49 @@ use tracing::debug;
 use super::{read_batch, Journal, BATCH};
 use crate::floor::{spawn_writer, Tx, QUEUE};
 
-/// The two channels of a node: the one it subscribes to, and the other node's.
-#[derive(Debug, Clone)]
-pub struct HopChannels {
-    pub own: String,
-    pub peer: String,
+/// How a node sends a batch to the other node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HopPublish {
+    /// `XADD`s and a `PUBLISH` in one pipeline: the least Redis can do. Redis runs the
+    /// `PUBLISH` even when an `XADD` failed, which only a relay that never refuses an
+    /// append can afford.
+    Pipeline,
+    /// The same commands in a script that publishes only once every `XADD` went in: the
+    /// least a server can do whose appends may be refused (the hub's stream fence, where
+    /// two nodes write one conversation), since Redis has no conditional `PUBLISH`.
+    Script,
 }
 
-impl HopChannels {
-    /// Node `node`'s channels (`'a'` or `'b'`) in the run tagged `tag`.
-    pub fn of(tag: &str, node: char) -> HopChannels {
+/// A node of two: the channel it subscribes to, the other node's, and how it publishes.
+#[derive(Debug, Clone)]
+pub struct HopSpec {
+    pub own: String,
+    pub peer: String,
+    pub publish: HopPublish,
+}
+
+impl HopSpec {
+    /// Node `node` (`'a'` or `'b'`) in the run tagged `tag`.
+    pub fn of(tag: &str, node: char, publish: HopPublish) -> HopSpec {
         let other = if node == 'a' { 'b' } else { 'a' };
-        HopChannels {
+        HopSpec {
             own: format!("floor:{{{tag}}}:node-{node}"),
             peer: format!("floor:{{{tag}}}:node-{other}"),
+            publish,
         }
     }
 }
+
+/// [`HopPublish::Script`]: KEYS: the pair's stream; ARGV: the channel, the published
+/// batch, then each frame. A failed `XADD` ends the script before the `PUBLISH`.
+static APPEND_AND_PUBLISH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+for i = 3, #ARGV do redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+",
+    )
+});
 
 /// What the push handler reaches: the node's sockets by pair, and the journal that counts
 /// a frame no socket was there to take as failed.
@@ -116,6 +142,7 @@ impl Sockets {
 pub struct HopNode {
     sockets: Arc<Sockets>,
     peer_channel: String,
+    publish: HopPublish,
     /// The subscribing connection, open for as long as the node runs.
     _feed: redis::aio::MultiplexedConnection,
 }
@@ -125,7 +152,7 @@ impl HopNode {
     /// this is called on (the relay's), so its CPU is the relay's.
     pub async fn connect(
         redis_url: &str,
-        channels: HopChannels,
+        spec: HopSpec,
         journal: Arc<Journal>,
     ) -> anyhow::Result<Arc<HopNode>> {
         let sockets = Arc::new(Sockets {
@@ -147,12 +174,13 @@ impl HopNode {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .context("connect the node's subscription")?;
-        feed.subscribe(&channels.own)
+        feed.subscribe(&spec.own)
             .await
             .context("SUBSCRIBE the node's channel")?;
         Ok(Arc::new(HopNode {
             sockets,
-            peer_channel: channels.peer,
+            peer_channel: spec.peer,
+            publish: spec.publish,
             _feed: feed,
         }))
     }
@@ -166,11 +194,7 @@ fn encode(pair: &str, frames: &[Message]) -> Vec<u8> {
     out.extend_from_slice(pair.as_bytes());
     out.push(b'\n');
     for frame in frames {
-        let data: &[u8] = match frame {
-            Message::Text(text) => text.as_bytes(),
-            Message::Binary(bytes) => bytes,
-            _ => &[],
-        };
+        let data = frame_bytes(frame);
         // Writing to a `Vec` cannot fail.
         let _ = writeln!(out, "{}", data.len());
         out.extend_from_slice(data);
@@ -193,6 +217,15 @@ fn decode(payload: &[u8]) -> Option<(&str, Vec<&[u8]>)> {
     Some((pair, frames))
 }
 
+/// A data frame's bytes (a control frame has none to relay).
+fn frame_bytes(frame: &Message) -> &[u8] {
+    match frame {
+        Message::Text(text) => text.as_bytes(),
+        Message::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
 /// The bytes before the first newline, and those after it.
 fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let at = bytes.iter().position(|b| *b == b'\n')?;
@@ -201,25 +234,40 @@ fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 
 impl Journal {
     /// Appends `frames` to `key` and publishes them to `channel` for `pair`, in one
-    /// pipeline.
+    /// round trip, as `publish` says.
     async fn append_and_publish(
         &self,
         key: &str,
         pair: &str,
         frames: &[Message],
         channel: &str,
+        publish: HopPublish,
     ) -> anyhow::Result<()> {
-        let mut pipe = redis::pipe();
-        for frame in frames {
-            let bytes: &[u8] = match frame {
-                Message::Text(text) => text.as_bytes(),
-                Message::Binary(bytes) => bytes,
-                _ => &[],
-            };
-            pipe.cmd("XADD").arg(key).arg("*").arg("m").arg(bytes);
+        match publish {
+            HopPublish::Pipeline => {
+                let mut pipe = redis::pipe();
+                for frame in frames {
+                    pipe.cmd("XADD")
+                        .arg(key)
+                        .arg("*")
+                        .arg("m")
+                        .arg(frame_bytes(frame));
+                }
+                pipe.cmd("PUBLISH").arg(channel).arg(encode(pair, frames));
+                self.exec_counted(pipe, frames.len()).await
+            }
+            HopPublish::Script => {
+                let mut invocation = APPEND_AND_PUBLISH.key(key);
+                invocation.arg(channel).arg(encode(pair, frames));
+                for frame in frames {
+                    invocation.arg(frame_bytes(frame));
+                }
+                // EVALSHA; the crate loads the script the first time Redis lacks it.
+                let mut conn = self.conn.clone();
+                let answer = invocation.invoke_async::<()>(&mut conn).await;
+                self.count(frames.len(), answer)
+            }
         }
-        pipe.cmd("PUBLISH").arg(channel).arg(encode(pair, frames));
-        self.exec_counted(pipe, frames.len()).await
     }
 
     /// Tells the node on `channel` that the pair's end here closed.
@@ -272,7 +320,7 @@ pub(crate) async fn relay(stream: TcpStream, node: Arc<HopNode>) -> anyhow::Resu
         if !batch.is_empty() {
             let journal = &node.sockets.journal;
             if let Err(err) = journal
-                .append_and_publish(&key, &pair, &batch, &node.peer_channel)
+                .append_and_publish(&key, &pair, &batch, &node.peer_channel, node.publish)
                 .await
             {
                 debug!(cause = %format!("{err:#}"), frames = batch.len(), "append failed; frames dropped");

@@ -52,8 +52,9 @@ pub struct JournalSpec {
     pub tag: String,
     /// How much of the protocol the relay does per message.
     pub obligations: Obligations,
-    /// When the relay is one of two nodes: its channel and the other node's.
-    pub hop: Option<hop::HopChannels>,
+    /// When the relay is one of two nodes: its channel, the other node's, and how it
+    /// publishes to it.
+    pub hop: Option<hop::HopSpec>,
 }
 
 /// The key of pair `pair`'s stream in the run tagged `tag`: `floor:{<tag>-pair-<n>}:events`.
@@ -137,9 +138,15 @@ impl Journal {
         // A clone per pipeline: the handle is a channel to the connection's task, and
         // `exec_async` needs it mutably.
         let mut conn = self.conn.clone();
+        let answer = pipe.exec_async(&mut conn).await;
+        self.count(n, answer)
+    }
+
+    /// Counts a round trip of `n` appends as appended or failed, by Redis's `answer`.
+    fn count(&self, n: usize, answer: redis::RedisResult<()>) -> anyhow::Result<()> {
         let n = n as u64;
         self.pipelines.fetch_add(1, Ordering::Relaxed);
-        match pipe.exec_async(&mut conn).await {
+        match answer {
             Ok(()) => {
                 self.appended.fetch_add(n, Ordering::Relaxed);
                 Ok(())

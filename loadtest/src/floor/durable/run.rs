@@ -14,7 +14,11 @@ use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use super::{connect, hop::HopChannels, stream_key, Journal, JournalSpec, Obligations};
+use super::{
+    connect,
+    hop::{HopPublish, HopSpec},
+    stream_key, Journal, JournalSpec, Obligations,
+};
 use crate::{
     floor::{load, relay_threads, FloorServer, Relays},
     procfs::Watched,
@@ -93,9 +97,9 @@ pub struct DurableTarget {
     /// How much of the protocol the relay does per message (by default: store and
     /// forward, the durable floor).
     pub obligations: Obligations,
-    /// Two relay nodes, each pair's ends on different ones ([`super::hop`]); with
-    /// [`Obligations::Relay`] only.
-    pub two_nodes: bool,
+    /// Two relay nodes, each pair's ends on different ones, publishing to each other as
+    /// given ([`super::hop`]); with [`Obligations::Relay`] only. `None`: one node.
+    pub two_nodes: Option<HopPublish>,
     /// Worker threads of each relay node; by default one per core, as a hub's.
     pub relay_threads: Option<usize>,
 }
@@ -136,12 +140,12 @@ pub async fn run_durable_floor(
         hop: None,
     };
     let threads = target.relay_threads.unwrap_or_else(relay_threads).max(1);
-    let (relays, journals) = if target.two_nodes {
+    let (relays, journals) = if let Some(publish) = target.two_nodes {
         if target.obligations != Obligations::Relay {
             anyhow::bail!("the durable floor runs on two nodes without further obligations only");
         }
         let node = |name| JournalSpec {
-            hop: Some(HopChannels::of(&tag, name)),
+            hop: Some(HopSpec::of(&tag, name, publish)),
             ..spec.clone()
         };
         let (agents, on_a) = FloorServer::start_durable(threads, node('a')).await?;
@@ -157,8 +161,11 @@ pub async fn run_durable_floor(
         .into_iter()
         .collect();
     let label = match target.obligations {
-        Obligations::Relay if target.two_nodes => "durable floor, two nodes",
-        Obligations::Relay => "durable floor",
+        Obligations::Relay => match target.two_nodes {
+            None => "durable floor",
+            Some(HopPublish::Pipeline) => "durable floor, two nodes",
+            Some(HopPublish::Script) => "durable floor, two nodes, publishing by script",
+        },
         Obligations::Acks => "durable floor with acks",
         Obligations::Sequenced => "durable floor, sequenced",
     };
