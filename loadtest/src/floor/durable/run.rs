@@ -35,6 +35,8 @@ pub struct JournalFigures {
     /// Frames Redis answered for (`XADD` gave an id): the frames the relay forwarded.
     pub appended: u64,
     /// Frames whose append failed (an error answer, or none in time): never forwarded.
+    /// Across two nodes also a stored frame the other node could not hand to its socket
+    /// (none there, or its queue full), and a push it could not read.
     pub failed: u64,
     /// Pipelines sent; each holds what one socket had read by then, one `XADD` a frame.
     pub pipelines: u64,
