@@ -182,16 +182,7 @@ impl StoredEvent {
     /// `Event::frame_text`, without serializing the body a second time. The stored object
     /// starts with `"ts"`, the field that follows `seq` in the frame.
     pub fn event_frame(conversation_id: &str, seq: u64, stored: &str) -> Option<FrameText> {
-        let fields = stored.strip_prefix("{\"ts\":")?;
-        let id = serde_json::to_string(conversation_id).ok()?;
-        let mut frame = String::with_capacity(48 + id.len() + stored.len());
-        frame.push_str("{\"type\":\"event\",\"conversation_id\":");
-        frame.push_str(&id);
-        frame.push_str(",\"seq\":");
-        frame.push_str(itoa::Buffer::new().format(seq));
-        frame.push_str(",\"ts\":");
-        frame.push_str(fields);
-        Some(frame.into())
+        splice("{\"type\":\"event\",", conversation_id, seq, stored).map(FrameText::from)
     }
 
     pub fn into_event(self, conversation_id: &str, seq: u64) -> Event {
@@ -202,6 +193,24 @@ impl StoredEvent {
             body: self.body,
         }
     }
+}
+
+/// `head` (an object's opening and the fields before the event's), then the event's
+/// `conversation_id` and `seq`, then the stored form's fields from its `ts` on: an event's
+/// JSON without serializing its body again. `None` when `stored` does not start with
+/// its `ts`.
+pub(super) fn splice(head: &str, conversation_id: &str, seq: u64, stored: &str) -> Option<String> {
+    let fields = stored.strip_prefix("{\"ts\":")?;
+    let id = serde_json::to_string(conversation_id).ok()?;
+    let mut json = String::with_capacity(40 + head.len() + id.len() + stored.len());
+    json.push_str(head);
+    json.push_str("\"conversation_id\":");
+    json.push_str(&id);
+    json.push_str(",\"seq\":");
+    json.push_str(itoa::Buffer::new().format(seq));
+    json.push_str(",\"ts\":");
+    json.push_str(fields);
+    Some(json)
 }
 
 impl EventBody {

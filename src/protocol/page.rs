@@ -5,7 +5,7 @@
 //! from the stored one (a transfer's note taken out) goes through its type.
 
 use super::{
-    event::{Audience, Event, StoredEvent},
+    event::{self, Audience, Event, StoredEvent},
     FrameText,
 };
 
@@ -17,16 +17,7 @@ impl EventJson {
     /// The event's JSON, spliced from its stored form: the same text as serializing the
     /// parsed event. `None` when the stored form does not start with its `ts`.
     pub fn spliced(conversation_id: &str, seq: u64, stored: &str) -> Option<EventJson> {
-        let fields = stored.strip_prefix("{\"ts\":")?;
-        let id = serde_json::to_string(conversation_id).ok()?;
-        let mut json = String::with_capacity(40 + id.len() + stored.len());
-        json.push_str("{\"conversation_id\":");
-        json.push_str(&id);
-        json.push_str(",\"seq\":");
-        json.push_str(itoa::Buffer::new().format(seq));
-        json.push_str(",\"ts\":");
-        json.push_str(fields);
-        Some(EventJson(json))
+        event::splice("{", conversation_id, seq, stored).map(EventJson)
     }
 
     /// The event's JSON, serialized from its type.

@@ -234,24 +234,8 @@ async fn serve(listener: TcpListener, shutdown: CancellationToken, serving: Serv
 }
 
 /// One socket: find its partner, then forward every data frame to it.
-// The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
-#[allow(clippy::result_large_err)]
 async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()> {
-    stream.set_nodelay(true)?;
-    let path = Arc::new(Mutex::new(String::new()));
-    let seen = Arc::clone(&path);
-    let callback =
-        move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-            *seen.lock().unwrap_or_else(|p| p.into_inner()) = request.uri().path().to_string();
-            Ok(response)
-        };
-    let socket = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        callback,
-        Some(crate::ws::relay_config()),
-    )
-    .await?;
-    let path = std::mem::take(&mut *path.lock().unwrap_or_else(|p| p.into_inner()));
+    let (socket, path) = accept(stream, |_| {}).await?;
     let (sink, mut source) = socket.split();
     let (tx, rx) = mpsc::channel::<Message>(QUEUE);
     let writer = spawn_writer(sink, rx);
@@ -344,6 +328,34 @@ async fn relay(stream: TcpStream, lobby: Lobby, mode: Mode) -> anyhow::Result<()
     }
     drop(partner);
     writer_done(writer).await
+}
+
+/// Accepts a relay socket: its handshake, with `on_path` called with the request's path
+/// before the handshake is answered. Returns the socket and its path.
+// The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
+#[allow(clippy::result_large_err)]
+async fn accept(
+    stream: TcpStream,
+    on_path: impl FnOnce(&str) + Send + Unpin,
+) -> anyhow::Result<(tokio_tungstenite::WebSocketStream<TcpStream>, String)> {
+    stream.set_nodelay(true)?;
+    let path = Arc::new(Mutex::new(String::new()));
+    let seen = Arc::clone(&path);
+    let callback =
+        move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+            let path = request.uri().path();
+            on_path(path);
+            *seen.lock().unwrap_or_else(|p| p.into_inner()) = path.to_string();
+            Ok(response)
+        };
+    let socket = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        callback,
+        Some(crate::ws::relay_config()),
+    )
+    .await?;
+    let path = std::mem::take(&mut *path.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok((socket, path))
 }
 
 /// A socket's writer: writes what its queue holds, flushing once per burst, until every

@@ -26,14 +26,11 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, Value};
 use tokio::{net::TcpStream, sync::mpsc};
-use tokio_tungstenite::tungstenite::{
-    handshake::server::{ErrorResponse, Request, Response},
-    Message,
-};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
 use super::{read_batch, Journal, BATCH};
-use crate::floor::{spawn_writer, Tx, QUEUE};
+use crate::floor::{accept, spawn_writer, Tx, QUEUE};
 
 /// How a node sends a batch to the other node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -217,6 +214,11 @@ fn decode(payload: &[u8]) -> Option<(&str, Vec<&[u8]>)> {
     Some((pair, frames))
 }
 
+/// The pair of a socket's request path `/pair/<n>`.
+fn pair_of(path: &str) -> &str {
+    path.trim_start_matches("/pair/")
+}
+
 /// A data frame's bytes (a control frame has none to relay).
 fn frame_bytes(frame: &Message) -> &[u8] {
     match frame {
@@ -285,32 +287,14 @@ impl Journal {
 /// One socket of a node: registered under its pair before its handshake is answered (so
 /// that a frame from the other node never arrives before it), then every frame it reads
 /// is appended and published to the other node, whose push handler forwards it.
-// The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
-#[allow(clippy::result_large_err)]
 pub(crate) async fn relay(stream: TcpStream, node: Arc<HopNode>) -> anyhow::Result<()> {
-    stream.set_nodelay(true)?;
     let (tx, rx) = mpsc::channel::<Message>(QUEUE);
-    let pair = Arc::new(Mutex::new(String::new()));
-    let seen = Arc::clone(&pair);
     let sockets = Arc::clone(&node.sockets);
-    let callback =
-        move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-            let pair = request
-                .uri()
-                .path()
-                .trim_start_matches("/pair/")
-                .to_string();
-            sockets.insert(pair.clone(), tx);
-            *seen.lock().unwrap_or_else(|p| p.into_inner()) = pair;
-            Ok(response)
-        };
-    let socket = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        callback,
-        Some(crate::ws::relay_config()),
-    )
+    let (socket, path) = accept(stream, move |path| {
+        sockets.insert(pair_of(path).to_string(), tx);
+    })
     .await?;
-    let pair = std::mem::take(&mut *pair.lock().unwrap_or_else(|p| p.into_inner()));
+    let pair = pair_of(&path).to_string();
     let (sink, mut source) = socket.split();
     let writer = spawn_writer(sink, rx);
     let key = node.sockets.journal.key_for_path(&pair);
