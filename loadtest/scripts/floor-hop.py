@@ -54,6 +54,11 @@ def hop(one, two):
     return two / one - 1
 
 
+def cell(figures):
+    """A setup's figures as a table cell: `process (Redis)`."""
+    return f"{figures[0]:.1f} ({figures[1]:.1f})"
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -62,36 +67,39 @@ def main():
     print("| round | floor, one node: relay (Redis) µs | two nodes, pipeline | hop | "
           "two nodes, script | hop | hub, one node: hub (Redis) µs | two nodes | hop |")
     print("|---|---|---|---|---|---|---|---|---|")
-    hops = {k: [] for k in ("floor", "floor+redis", "script", "script+redis", "hub", "hub+redis")}
+    # Each hop: its name, then (process, process + Redis) per round.
+    hops = {"floor": [], "script": [], "hub": []}
+
+    def hop_cells(name, one, two):
+        """Records the hop from `one` to `two` and gives its cells: two's figures, the hop."""
+        hops[name].append((hop(one[0], two[0]), hop(sum(one), sum(two))))
+        process, with_redis = hops[name][-1]
+        return f" {cell(two)} | {process:+.0%}, {with_redis:+.0%} |"
+
     for r in rounds:
         d = os.path.join(out, r)
-        f1, f2 = floor(os.path.join(d, "floor-one.json")), floor(os.path.join(d, "floor-two.json"))
-        hops["floor"].append(hop(f1[0], f2[0]))
-        hops["floor+redis"].append(hop(sum(f1), sum(f2)))
-        row = (f"| {r} | {f1[0]:.1f} ({f1[1]:.1f}) | {f2[0]:.1f} ({f2[1]:.1f}) | "
-               f"{hops['floor'][-1]:+.0%}, {hops['floor+redis'][-1]:+.0%} |")
-        script = os.path.join(d, "floor-two-script.json")
-        if os.path.exists(script):
-            f3 = floor(script)
-            hops["script"].append(hop(f1[0], f3[0]))
-            hops["script+redis"].append(hop(sum(f1), sum(f3)))
-            row += (f" {f3[0]:.1f} ({f3[1]:.1f}) | "
-                    f"{hops['script'][-1]:+.0%}, {hops['script+redis'][-1]:+.0%} |")
+        path = lambda name: os.path.join(d, name)
+        one = floor(path("floor-one.json"))
+        row = f"| {r} | {cell(one)} |" + hop_cells("floor", one, floor(path("floor-two.json")))
+        if os.path.exists(path("floor-two-script.json")):
+            row += hop_cells("script", one, floor(path("floor-two-script.json")))
         else:
             row += " | |"
-        if os.path.exists(os.path.join(d, "two-latency.txt")):
-            h1 = hub(os.path.join(d, "one-latency.json"), os.path.join(d, "one-latency.txt"), False)
-            h2 = hub(os.path.join(d, "two-latency.json"), os.path.join(d, "two-latency.txt"), True)
-            hops["hub"].append(hop(h1[0], h2[0]))
-            hops["hub+redis"].append(hop(sum(h1), sum(h2)))
-            row += (f" {h1[0]:.1f} ({h1[1]:.1f}) | {h2[0]:.1f} ({h2[1]:.1f}) | "
-                    f"{hops['hub'][-1]:+.0%}, {hops['hub+redis'][-1]:+.0%} |")
+        if os.path.exists(path("two-latency.txt")):
+            hub_one = hub(path("one-latency.json"), path("one-latency.txt"), False)
+            hub_two = hub(path("two-latency.json"), path("two-latency.txt"), True)
+            row += f" {cell(hub_one)} |" + hop_cells("hub", hub_one, hub_two)
         else:
             row += " | | |"
         print(row)
-    med = {k: (f"{statistics.median(v):+.0%}" if v else "") for k, v in hops.items()}
-    print(f"| **median** | | | **{med['floor']}**, {med['floor+redis']} | | "
-          f"**{med['script']}**, {med['script+redis']} | | | **{med['hub']}**, {med['hub+redis']} |")
+
+    def median(name):
+        if not hops[name]:
+            return ""
+        process, with_redis = zip(*hops[name])
+        return f"**{statistics.median(process):+.0%}**, {statistics.median(with_redis):+.0%}"
+
+    print(f"| **median** | | | {median('floor')} | | {median('script')} | | | {median('hub')} |")
 
 
 if __name__ == "__main__":

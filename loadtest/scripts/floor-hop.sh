@@ -33,23 +33,13 @@ ONE=$CORES
 TWO=$CORES
 [ "$SPLIT" = 1 ] && TWO=$(( CORES / 2 > 0 ? CORES / 2 : 1 ))
 
-redis_dir=""
-redis=""
-stop_redis() {
-    [ -n "$redis" ] && kill "$redis" 2>/dev/null && wait "$redis" 2>/dev/null || true
-    [ -n "$redis_dir" ] && rm -rf "$redis_dir"
-    redis="" redis_dir=""
-}
-trap stop_redis EXIT
+# shellcheck source=fresh-redis.sh
+. "$ROOT/loadtest/scripts/fresh-redis.sh"
 
 floor() { # report name, threads per node, extra flags…
     local name=$1 threads=$2
     shift 2
-    redis_dir=$(mktemp -d)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-        --appendfsync everysec --dir "$redis_dir" >"$redis_dir/log" 2>&1 &
-    redis=$!
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_redis "$REDIS_PORT"
     "$LOADTEST" floor --durable --relay-threads "$threads" "$@" \
         --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --redis-pid "$redis" \
         --scenario "$ROOT/loadtest/scenarios/latency.toml" --total-rate "$RATE" \

@@ -31,14 +31,8 @@ else
     load=(--scenario "$ROOT/loadtest/scenarios/saturation.toml")
 fi
 
-redis_dir=""
-redis=""
-stop_redis() {
-    [ -n "$redis" ] && kill "$redis" 2>/dev/null && wait "$redis" 2>/dev/null || true
-    [ -n "$redis_dir" ] && rm -rf "$redis_dir"
-    redis="" redis_dir=""
-}
-trap stop_redis EXIT
+# shellcheck source=fresh-redis.sh
+. "$ROOT/loadtest/scripts/fresh-redis.sh"
 
 for round in $(seq "$ROUNDS"); do
     dir="$OUT/round-$round"
@@ -49,11 +43,7 @@ for round in $(seq "$ROUNDS"); do
     cp "$dir/hub/$hub_report.json" "$dir/hub.json"
     for step in relay acks sequenced; do
         echo "== round $round: durable floor, $step ($(cut -d' ' -f1-3 /proc/loadavg) load before)"
-        redis_dir=$(mktemp -d)
-        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-            --appendfsync everysec --dir "$redis_dir" >"$redis_dir/log" 2>&1 &
-        redis=$!
-        for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+        start_redis "$REDIS_PORT"
         "$LOADTEST" floor --durable --obligations "$step" \
             --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --redis-pid "$redis" "${load[@]}" \
             --no-progress --report-json "$dir/$step.json" >"$dir/$step.txt" 2>&1

@@ -72,6 +72,19 @@ fn chat_and_n(id: &str) -> (u32, u32) {
     (next(), next())
 }
 
+/// The durable floor on one node, on the test's Redis at `url`, its streams kept for
+/// the test to read.
+fn kept(url: &str, redis: &common::Guard, obligations: Obligations) -> DurableTarget {
+    DurableTarget {
+        redis_url: url.to_string(),
+        redis_pid: Some(redis.0.id()),
+        keep_streams: true,
+        obligations,
+        two_nodes: None,
+        relay_threads: None,
+    }
+}
+
 async fn run_within_a_minute(scenario: &Scenario, target: &DurableTarget) -> durable::DurableFloor {
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -87,14 +100,7 @@ async fn redis_holds_every_relayed_message_in_each_sockets_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (redis, port) = start_redis(dir.path());
     let url = format!("redis://127.0.0.1:{port}/0");
-    let target = DurableTarget {
-        redis_url: url.clone(),
-        redis_pid: Some(redis.0.id()),
-        keep_streams: true,
-        obligations: Obligations::Relay,
-        two_nodes: None,
-        relay_threads: None,
-    };
+    let target = kept(&url, &redis, Obligations::Relay);
     let scenario = tiny();
     let outcome = run_within_a_minute(&scenario, &target).await;
     let (figures, journal) = (&outcome.figures, &outcome.journal);
@@ -162,12 +168,9 @@ async fn two_nodes_relay_every_message_through_redis_from_one_to_the_other() {
         let (redis, port) = start_redis(dir.path());
         let url = format!("redis://127.0.0.1:{port}/0");
         let target = DurableTarget {
-            redis_url: url.clone(),
-            redis_pid: Some(redis.0.id()),
-            keep_streams: true,
-            obligations: Obligations::Relay,
             two_nodes: Some(publish),
             relay_threads: Some(1),
+            ..kept(&url, &redis, Obligations::Relay)
         };
         let scenario = tiny();
         let outcome = run_within_a_minute(&scenario, &target).await;
@@ -301,14 +304,7 @@ async fn the_protocol_steps_deliver_everything_and_sequence_each_pair() {
     let url = format!("redis://127.0.0.1:{port}/0");
     let scenario = tiny();
     for obligations in [Obligations::Acks, Obligations::Sequenced] {
-        let target = DurableTarget {
-            redis_url: url.clone(),
-            redis_pid: Some(redis.0.id()),
-            keep_streams: true,
-            obligations,
-            two_nodes: None,
-            relay_threads: None,
-        };
+        let target = kept(&url, &redis, obligations);
         let outcome = run_within_a_minute(&scenario, &target).await;
         let (figures, journal) = (&outcome.figures, &outcome.journal);
         assert_eq!(

@@ -16,29 +16,25 @@ pub struct EventJson(String);
 impl EventJson {
     /// The event's JSON, spliced from its stored form: the same text as serializing the
     /// parsed event. `None` when the stored form does not start with its `ts`.
-    pub fn spliced(conversation_id: &str, seq: u64, stored: &str) -> Option<EventJson> {
+    fn spliced(conversation_id: &str, seq: u64, stored: &str) -> Option<EventJson> {
         event::splice("{", conversation_id, seq, stored).map(EventJson)
     }
 
     /// The event's JSON, serialized from its type.
-    pub fn of(event: &Event) -> Option<EventJson> {
+    fn of(event: &Event) -> Option<EventJson> {
         serde_json::to_string(event).ok().map(EventJson)
     }
 
     /// Bytes on the wire.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
 /// What `audience` sees of a stored event, told from the stored form alone where it can
 /// be: the kind follows the `ts` at the start of every stored form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredView {
+enum StoredView {
     /// As stored.
     Same,
     /// Not at all.
@@ -49,7 +45,7 @@ pub enum StoredView {
 }
 
 impl StoredView {
-    pub fn of(stored: &str, audience: Audience) -> StoredView {
+    fn of(stored: &str, audience: Audience) -> StoredView {
         if audience == Audience::Staff {
             return StoredView::Same;
         }
