@@ -14,7 +14,7 @@ use common::{
 };
 use serde_json::json;
 use switchboard::protocol::StoredEvent;
-use switchboard::store::{AgentRecord, PlainAppended, Store};
+use switchboard::store::{AgentRecord, PlainAppended, PlainEvent, Store};
 
 /// Start to ticket: the conversation's keys, the visitor's, the open index, the agent
 /// profiles and the ticket log are spread over the masters.
@@ -152,7 +152,15 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     // The plain append's pipeline (its fence refused in one case) and its publish.
     let stored = StoredEvent::json(2, &customer_message("v_cl", "three")).expect("json");
     let behind = store
-        .append_plain("c_cl", "node", 1, &stored, "")
+        .append_plain(
+            "c_cl",
+            "node",
+            1,
+            &[PlainEvent {
+                stored: &stored,
+                note: "",
+            }],
+        )
         .await
         .unwrap_or_else(|e| fail("append_plain behind", e));
     assert!(
@@ -161,7 +169,18 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     );
     let listed = store.listen("c_cl", "other").await;
     assert!(listed.unwrap_or_else(|e| fail("listen", e)));
-    match store.append_plain("c_cl", "node", 2, &stored, "").await {
+    match store
+        .append_plain(
+            "c_cl",
+            "node",
+            2,
+            &[PlainEvent {
+                stored: &stored,
+                note: "",
+            }],
+        )
+        .await
+    {
         Ok(PlainAppended::Stored {
             seq: 3,
             publication,

@@ -12,7 +12,9 @@ use common::store_fixtures::{
 };
 use common::*;
 use switchboard::protocol::{ConversationState, EventBody, StoredEvent};
-use switchboard::store::{AppendOutcome, Appended, PlainAppended, Requirement, Store, Update};
+use switchboard::store::{
+    AppendOutcome, Appended, PlainAppended, PlainEvent, Requirement, Store, Update,
+};
 
 /// A message of visitor `v_1`.
 fn item(text: &str) -> Append {
@@ -240,7 +242,15 @@ async fn a_plain_append_is_fenced_by_the_stream() {
         let (store, stored) = (&store, json(text));
         async move {
             store
-                .append_plain("c_plain", "test-node", expected, &stored, "")
+                .append_plain(
+                    "c_plain",
+                    "test-node",
+                    expected,
+                    &[PlainEvent {
+                        stored: &stored,
+                        note: "",
+                    }],
+                )
                 .await
                 .expect("append")
         }
@@ -265,7 +275,15 @@ async fn a_plain_append_is_fenced_by_the_stream() {
     assert_eq!(last_seq(&store, "c_plain").await, 3);
 
     let gone = store
-        .append_plain("c_gone", "test-node", 0, &json("x"), "")
+        .append_plain(
+            "c_gone",
+            "test-node",
+            0,
+            &[PlainEvent {
+                stored: &json("x"),
+                note: "",
+            }],
+        )
         .await
         .expect("append");
     assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
@@ -283,7 +301,15 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
     let stored = StoredEvent::json(2, &customer_message("v_1", "hi")).expect("json");
     let note = r#"{"req":"r1"}"#;
     let appended = store
-        .append_plain("c_pub", "test-node", 1, &stored, note)
+        .append_plain(
+            "c_pub",
+            "test-node",
+            1,
+            &[PlainEvent {
+                stored: &stored,
+                note,
+            }],
+        )
         .await
         .expect("append");
     let PlainAppended::Stored {
@@ -309,7 +335,6 @@ async fn a_plain_append_is_published_to_the_other_listeners() {
 /// as one message the feed reads event by event.
 #[tokio::test]
 async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
-    use switchboard::store::PlainEvent;
     let (redis, store, mut subscriber) = listened_conversation("c_pb", &["other-node"]).await;
     let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
     let (a, b, c) = (json("a"), json("b"), json("c"));
@@ -354,9 +379,10 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
         )
     );
 
-    // A writer that has read up to seq 2 only is behind: nothing of its batch goes in.
+    // A writer that has read up to seq 1 only is behind: nothing of its batch goes in.
+    // (Writers append only on top of whole entries, and 2–4 are one: `store::entries`.)
     let behind = store
-        .append_plain_batch("c_pb", "test-node", 2, &batch, false)
+        .append_plain_batch("c_pb", "test-node", 1, &batch, false)
         .await
         .expect("append");
     assert!(
@@ -383,7 +409,6 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
 /// a refused append publishes nothing, and the answer says whether others still listen.
 #[tokio::test]
 async fn a_plain_append_that_knows_others_listen_publishes_in_its_own_call() {
-    use switchboard::store::PlainEvent;
     let (_redis, store, mut subscriber) =
         listened_conversation("c_pi", &["test-node", "other-node"]).await;
     let json = |text: &str| StoredEvent::json(2, &customer_message("v_1", text)).expect("json");

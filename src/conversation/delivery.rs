@@ -11,7 +11,10 @@ use crate::{
 
 impl ConversationTask {
     /// Delivers stored events after `delivered` up to `until` (inclusive), in order.
+    /// Stopping at `until` may leave `delivered` inside a stream entry, where an append
+    /// must not go (`store::entries`): the task then reads the stream again first.
     pub(super) async fn catch_up(&mut self, until: u64) -> Result<()> {
+        let mut stopped_short;
         loop {
             let (events, more) = self
                 .owner
@@ -20,6 +23,7 @@ impl ConversationTask {
                 .history_in_order(&self.id, self.delivered(), 200)
                 .await?;
             let mut progressed = false;
+            stopped_short = events.last().is_some_and(|last| last.seq > until);
             for event in events.into_iter().filter(|e| e.seq <= until) {
                 let closed = matches!(event.body, EventBody::Closed { .. });
                 let fresh = event.seq > self.delivered();
@@ -34,7 +38,7 @@ impl ConversationTask {
                 break;
             }
         }
-        self.needs_resync = false;
+        self.needs_resync = stopped_short;
         Ok(())
     }
 

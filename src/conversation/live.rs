@@ -237,19 +237,25 @@ impl ConversationTask {
                 }
             }
             (Some(from), Some(agent)) if fresh => {
-                self.set_delivered(self.delivered().min(from.saturating_sub(1)));
+                self.deliver_from(from);
                 self.heard_from.insert(agent, from);
             }
             (Some(from), Some(agent)) => self.replay_to_joiner(&agent, from).await?,
-            (Some(from), None) if fresh => {
-                self.set_delivered(self.delivered().min(from.saturating_sub(1)));
-            }
+            (Some(from), None) if fresh => self.deliver_from(from),
             _ => {}
         }
         if fresh && from_seq.is_none() {
             return Ok(());
         }
         self.catch_up(u64::MAX).await
+    }
+
+    /// A new task delivers from `from` on: what it has delivered may then end inside
+    /// a stream entry, where an append must not go (`store::entries`), until the
+    /// catch-up that follows reads the stream to its end.
+    fn deliver_from(&mut self, from: u64) {
+        self.set_delivered(self.delivered().min(from.saturating_sub(1)));
+        self.needs_resync = true;
     }
 
     /// A joining agent whose tabs here were held back (see [`PENDING`]) gets everything

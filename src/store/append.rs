@@ -100,7 +100,8 @@ while i <= #ARGV do
       local added = redis.pcall('XADD', KEYS[2], seq_text .. '-0', 'e', json)
       if type(added) == 'table' and added.err then
         local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-        local top_seq = top and tonumber(string.match(top[1], '^%d+')) or 0
+        -- The top entry's last seq: its first, plus one per event after the first.
+        local top_seq = top and (tonumber(string.match(top[1], '^%d+')) + #top[2] / 2 - 1) or 0
         if top_seq > expected then return {-3, top_seq} end
         return redis.error_reply(added.err)
       end

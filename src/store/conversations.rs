@@ -1,15 +1,16 @@
 //! Conversations and their events: a hash of state per conversation and a stream of
-//! events whose entry id is `<seq>-0` (appended by `append`). Older versions also kept a
+//! events (its layout in `entries`, appended by `append` and `plain_append`). Older versions also kept a
 //! hash of `client_msg_id → seq`; it is still deleted with the conversation.
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use redis::{streams::StreamRangeReply, Script, Value};
+use redis::{streams::StreamRangeReply, Script};
 
 use super::{
+    entries::{self, PageEnd, StoredEntry},
     keys,
     records::{ConversationRecord, NewConversation},
-    Store, StoreError, StoreResult,
+    Store, StoreResult,
 };
 use crate::protocol::{ConversationState, Event, StoredEvent};
 
@@ -36,40 +37,6 @@ return 0
 "#,
     )
 });
-
-/// The seq of an event's stream entry id (`<seq>-0`).
-pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
-    entry_id
-        .split('-')
-        .next()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))
-}
-
-/// A stored event as Redis holds it: its seq and its stored form (`StoredEvent`'s JSON).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEntry {
-    pub seq: u64,
-    pub json: String,
-}
-
-impl StoredEntry {
-    fn decode(entry_id: &str, fields: &HashMap<String, Value>) -> StoreResult<StoredEntry> {
-        let seq = entry_seq(entry_id)?;
-        let raw = fields
-            .get("e")
-            .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))?;
-        let json: String = redis::from_redis_value_ref(raw)
-            .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
-        Ok(StoredEntry { seq, json })
-    }
-
-    /// The event, parsed.
-    pub fn event(&self, conversation_id: &str) -> StoreResult<Event> {
-        let stored: StoredEvent = serde_json::from_str(&self.json)?;
-        Ok(stored.into_event(conversation_id, self.seq))
-    }
-}
 
 impl Store {
     /// Claims the visitor's single open-conversation slot. Returns the conversation that
@@ -218,7 +185,7 @@ impl Store {
         }
         let mut record = ConversationRecord::from_hash(id, hash)?;
         if let Some(entry) = top.ids.first() {
-            let seq = entry_seq(&entry.id)?;
+            let seq = entries::entry_last_seq(entry)?;
             // Conversations stored before the fence moved to the stream kept a `last_seq`
             // field, equal to the top then and never ahead of it since.
             record.last_seq = record.last_seq.max(seq);
@@ -257,21 +224,34 @@ impl Store {
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
         let _turn = self.bulk_turn().await?;
-        self.history_on(self.bulk_conn(), conversation_id, after_seq, limit)
-            .await
+        self.history_on(
+            self.bulk_conn(),
+            conversation_id,
+            after_seq,
+            limit,
+            PageEnd::AtLimit,
+        )
+        .await
     }
 
     /// A page of events read over the connection the appends use, so it sees every
     /// append sent before it, even one whose reply timed out: the conversation task
-    /// repairs gaps with this.
+    /// repairs gaps with this. The page ends at an entry's end, past `limit` if need be
+    /// (the fence's rule, `entries`).
     pub async fn history_in_order(
         &self,
         conversation_id: &str,
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
-        self.history_on(self.conn(), conversation_id, after_seq, limit)
-            .await
+        self.history_on(
+            self.conn(),
+            conversation_id,
+            after_seq,
+            limit,
+            PageEnd::WholeEntries,
+        )
+        .await
     }
 
     async fn history_on(
@@ -280,9 +260,10 @@ impl Store {
         conversation_id: &str,
         after_seq: u64,
         limit: usize,
+        end: PageEnd,
     ) -> StoreResult<(Vec<Event>, bool)> {
         let (entries, more) = self
-            .stored_history_on(conn, conversation_id, after_seq, limit)
+            .stored_history_on(conn, conversation_id, after_seq, limit, end)
             .await?;
         let events = entries
             .iter()
@@ -300,8 +281,14 @@ impl Store {
         limit: usize,
     ) -> StoreResult<(Vec<StoredEntry>, bool)> {
         let _turn = self.bulk_turn().await?;
-        self.stored_history_on(self.bulk_conn(), conversation_id, after_seq, limit)
-            .await
+        self.stored_history_on(
+            self.bulk_conn(),
+            conversation_id,
+            after_seq,
+            limit,
+            PageEnd::AtLimit,
+        )
+        .await
     }
 
     async fn stored_history_on(
@@ -310,26 +297,42 @@ impl Store {
         conversation_id: &str,
         after_seq: u64,
         limit: usize,
+        end: PageEnd,
     ) -> StoreResult<(Vec<StoredEntry>, bool)> {
         let key = keys::events(conversation_id);
         let start = format!("{}-0", after_seq.saturating_add(1));
         let count = limit.saturating_add(1);
-        let reply: StreamRangeReply = self
+        // The entry at or before `after_seq` may hold a batch running past it: read in
+        // the same round trip (not needed from the start, where no entry is before).
+        let before = (after_seq > 0).then(|| format!("{after_seq}-0"));
+        let (before, after): (StreamRangeReply, StreamRangeReply) = self
             .run_read("history", || {
                 let mut conn = conn.clone();
-                let mut cmd = redis::cmd("XRANGE");
-                cmd.arg(&key).arg(&start).arg("+").arg("COUNT").arg(count);
-                async move { cmd.query_async(&mut conn).await }
+                let mut pipe = redis::pipe();
+                match &before {
+                    Some(before) => {
+                        pipe.cmd("XREVRANGE")
+                            .arg(&key)
+                            .arg(before)
+                            .arg("-")
+                            .arg("COUNT")
+                            .arg(1);
+                    }
+                    // An empty range, so the reply's shape does not change.
+                    None => {
+                        pipe.cmd("XRANGE").arg(&key).arg("+").arg("-");
+                    }
+                }
+                pipe.cmd("XRANGE")
+                    .arg(&key)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count);
+                async move { pipe.query_async(&mut conn).await }
             })
             .await?;
-        let more = reply.ids.len() > limit;
-        let entries = reply
-            .ids
-            .iter()
-            .take(limit)
-            .map(|entry| StoredEntry::decode(&entry.id, &entry.map))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((entries, more))
+        entries::page(before.ids.first(), &after.ids, after_seq, limit, end)
     }
 
     /// Every event of a conversation (for tickets), read in pages.

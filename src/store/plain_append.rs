@@ -1,16 +1,17 @@
 //! The plain append: events that need nothing of the conversation's state hash (no
 //! field to set, no requirement for Redis to check) go without the append script. A lone
-//! event is two plain commands in one round trip; a batch is a lean script of the same
-//! commands. The stream is the fence as for the script (see `append`). The other
-//! listening nodes hear of the events by a [`Publication`] the caller sends once it has
-//! delivered them itself, or, when the caller knows that other nodes listen, from the
-//! lean script itself, which then takes a lone event too: one round trip instead of two.
+//! event or a batch is two plain commands in one round trip: one `XADD` of one entry
+//! (`entries`), which is the fence as for the script (see `append`), and the read of the
+//! listeners. The other listening nodes hear of the events by a [`Publication`] the
+//! caller sends once it has delivered them itself, or, when the caller knows that other
+//! nodes listen, from a lean script of the same commands that publishes once stored:
+//! one round trip instead of two.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{keys, Store, StoreError, StoreResult};
+use super::{entries, keys, Store, StoreError, StoreResult};
 
 /// What Redis did with a plain append ([`Store::append_plain`],
 /// [`Store::append_plain_batch`]).
@@ -60,22 +61,22 @@ impl Publication {
 }
 
 impl Store {
-    /// Appends one event that needs nothing of the conversation's state hash: no field
-    /// to set and no requirement for Redis to check (the caller checked an open
+    /// Appends events that need nothing of the conversation's state hash: no field to
+    /// set and no requirement for Redis to check (the caller checked an open
     /// conversation against what it has read, which the fence makes the whole stream).
-    /// Two plain commands in one round trip instead of the script: `XADD` with the
-    /// explicit id `<expected+1>-0`, which is the fence (refused unless the caller has
-    /// read the whole stream), `NOMKSTREAM` so a conversation that is gone stays gone;
-    /// then `SMEMBERS` of the listeners, run after it, so a node that lists itself later
-    /// reads the event from the record instead. The script's Lua call cost Redis about
-    /// as much as the commands it ran (`docs/performance.md`).
+    /// Two plain commands in one round trip instead of a script: one `XADD` of one entry
+    /// holding every event (`entries`), with the explicit id `<expected+1>-0`, which is
+    /// the fence (refused unless the caller has read the whole stream), `NOMKSTREAM` so
+    /// a conversation that is gone stays gone; then `SMEMBERS` of the listeners, run
+    /// after it, so a node that lists itself later reads the events from the record
+    /// instead. A script's Lua call cost Redis about as much as the commands it ran
+    /// (`docs/performance.md`).
     pub async fn append_plain(
         &self,
         conversation_id: &str,
         node: &str,
         expected: u64,
-        stored: &str,
-        note: &str,
+        events: &[PlainEvent<'_>],
     ) -> StoreResult<PlainAppended> {
         let seq = expected + 1;
         let mut pipe = redis::pipe();
@@ -83,11 +84,11 @@ impl Store {
             .cmd("XADD")
             .arg(keys::events(conversation_id))
             .arg("NOMKSTREAM")
-            .arg(format!("{seq}-0"))
-            .arg("e")
-            .arg(stored)
-            .cmd("SMEMBERS")
-            .arg(keys::listeners(conversation_id));
+            .arg(format!("{seq}-0"));
+        for (offset, event) in events.iter().enumerate() {
+            pipe.arg(entries::field_name(offset)).arg(event.stored);
+        }
+        pipe.cmd("SMEMBERS").arg(keys::listeners(conversation_id));
         let mut conn = self.conn();
         let (added, listeners): (
             redis::RedisResult<Option<String>>,
@@ -112,15 +113,14 @@ impl Store {
             }
         }
         // Stored: a failed read of the listeners only costs them the live hint (they
-        // find the event by the reconcile), not the caller its ack.
+        // find the events by the reconcile), not the caller its ack.
         let listeners = listeners.unwrap_or_else(|err| {
             tracing::warn!(conversation_id, cause = %err, "listeners unread; no live hint");
             Vec::new()
         });
-        let event = PlainEvent { stored, note };
         Ok(PlainAppended::Stored {
             seq,
-            publication: publication(conversation_id, node, &listeners, seq, &[event]),
+            publication: publication(conversation_id, node, &listeners, seq, events),
         })
     }
 
@@ -161,24 +161,20 @@ impl Store {
             })
             .await?;
         match top.ids.first() {
-            Some(entry) => super::conversations::entry_seq(&entry.id),
+            Some(entry) => super::entries::entry_last_seq(entry),
             None => Ok(0),
         }
     }
 }
 
-/// Appends a batch of plain events (see [`Store::append_plain`]) in one call: the same
-/// commands as a plain append, one `XADD` per event, in a script so that no other
-/// writer's event can land between two of them. The first `XADD` is the fence, as in the
-/// plain append; the ones after it follow in the same call. None of the append script's
-/// work for fields and requirements (the state read, each event's arguments, the hint
-/// built in Lua): for a batch of six plain messages that is 15–37 % of Redis's CPU per
-/// message (`docs/performance.md`, seventh stop). Given a publish command, it also
-/// publishes the caller's ready-made hint to every listener but the storing node, once
-/// the events are in: the fence has made their seqs the ones the hint names.
+/// Appends plain events as [`Store::append_plain`] does (one `XADD` of one entry, the
+/// fence), then publishes the caller's ready-made hint to every listener but the storing
+/// node, once the events are in: the fence has made their seqs the ones the hint names.
+/// Redis has no conditional `PUBLISH`, so this one takes a script; the caller sends it
+/// only when other nodes listened at its last append.
 /// KEYS: events stream, listening nodes. ARGV: `expected`, the publish command
-/// (`PUBLISH`, `SPUBLISH` or "" for none), the live channels' prefix, the storing node,
-/// the hint, then each event's JSON. Returns `{'gone'}` when the stream does not exist,
+/// (`PUBLISH` or `SPUBLISH`), the live channels' prefix, the storing node, the hint,
+/// then each event's JSON. Returns `{'gone'}` when the stream does not exist,
 /// `{'stored', listener, …}` when stored, or the fence's error when the stream holds
 /// events after `expected`.
 static APPEND_PLAIN: LazyLock<Script> = LazyLock::new(|| {
@@ -186,17 +182,17 @@ static APPEND_PLAIN: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local expected = tonumber(ARGV[1])
 local publish, prefix, node, hint = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local added = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', string.format('%d', expected + 1) .. '-0', 'e', ARGV[6])
+local entry = {'XADD', KEYS[1], 'NOMKSTREAM', string.format('%d', expected + 1) .. '-0', 'e', ARGV[6]}
+for i = 7, #ARGV do
+  entry[#entry + 1] = 'e' .. (i - 6)
+  entry[#entry + 1] = ARGV[i]
+end
+local added = redis.pcall(unpack(entry))
 if type(added) == 'table' and added.err then return redis.error_reply(added.err) end
 if not added then return {'gone'} end
-for i = 7, #ARGV do
-  redis.call('XADD', KEYS[1], string.format('%d', expected + i - 5) .. '-0', 'e', ARGV[i])
-end
 local out = redis.call('SMEMBERS', KEYS[2])
-if publish ~= '' then
-  for _, listener in ipairs(out) do
-    if listener ~= node then redis.call(publish, prefix .. listener, hint) end
-  end
+for _, listener in ipairs(out) do
+  if listener ~= node then redis.call(publish, prefix .. listener, hint) end
 end
 table.insert(out, 1, 'stored')
 return out
@@ -212,13 +208,12 @@ pub struct PlainEvent<'a> {
 }
 
 impl Store {
-    /// Appends `events` (each as [`Store::append_plain`] would, at least one) as seqs
-    /// `expected + 1`, `expected + 2`, … in one round trip: the plain append for one
-    /// event, else [`APPEND_PLAIN`]. Nothing is published: the caller sends the
-    /// publication once it has delivered the events itself. With `others_listen` (the
-    /// last append found other listening nodes), [`APPEND_PLAIN`] takes any batch and
-    /// publishes it itself, saving the caller and Redis the publish's round trip; the
-    /// publication left is empty.
+    /// Appends `events` (at least one) as seqs `expected + 1`, `expected + 2`, … in one
+    /// entry and one round trip: [`Store::append_plain`]. Nothing is published: the
+    /// caller sends the publication once it has delivered the events itself. With
+    /// `others_listen` (the last append found other listening nodes), [`APPEND_PLAIN`]
+    /// stores them the same way and publishes them itself, saving the caller and Redis
+    /// the publish's round trip; the publication left is empty.
     pub async fn append_plain_batch(
         &self,
         conversation_id: &str,
@@ -229,24 +224,19 @@ impl Store {
     ) -> StoreResult<PlainAppended> {
         match events {
             [] => Err(StoreError::Corrupt("an empty plain batch".into())),
-            [one] if !others_listen => {
-                self.append_plain(conversation_id, node, expected, one.stored, one.note)
+            _ if !others_listen => {
+                self.append_plain(conversation_id, node, expected, events)
                     .await
             }
             _ => {
                 let mut invocation = APPEND_PLAIN.key(keys::events(conversation_id));
                 invocation
                     .key(keys::listeners(conversation_id))
-                    .arg(expected);
-                if others_listen {
-                    invocation
-                        .arg(self.publish_command())
-                        .arg(keys::live_prefix(conversation_id))
-                        .arg(node)
-                        .arg(hint(expected + 1, events));
-                } else {
-                    invocation.arg("").arg("").arg("").arg("");
-                }
+                    .arg(expected)
+                    .arg(self.publish_command())
+                    .arg(keys::live_prefix(conversation_id))
+                    .arg(node)
+                    .arg(hint(expected + 1, events));
                 for event in events {
                     invocation.arg(event.stored);
                 }
@@ -277,13 +267,12 @@ impl Store {
                         )))
                     }
                 };
-                let seq = expected + 1;
-                let publication = if others_listen {
-                    Publication::sent(listeners.iter().any(|listener| listener != node))
-                } else {
-                    publication(conversation_id, node, listeners, seq, events)
-                };
-                Ok(PlainAppended::Stored { seq, publication })
+                let publication =
+                    Publication::sent(listeners.iter().any(|listener| listener != node));
+                Ok(PlainAppended::Stored {
+                    seq: expected + 1,
+                    publication,
+                })
             }
         }
     }

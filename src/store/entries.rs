@@ -1,0 +1,132 @@
+//! The layout of a conversation's event stream, and reading it in seq order.
+//!
+//! An entry holds one event or a batch of consecutive ones. Its id is `<first seq>-0`,
+//! and its fields are `e` (the event at the first seq), then `e1`, `e2`, … (the events
+//! after it). A batch of plain messages goes in as one entry, by one `XADD`
+//! (`plain_append`). One command is one fence, so the batch is stored whole or not at
+//! all, and Redis does one command's work for the batch instead of a script's and one
+//! per event (`docs/performance.md`, issue 19, tenth stop).
+//!
+//! The fence (an explicit id at or below the stream's top is refused) compares an
+//! append's first seq with the top entry's *first* seq. So an append is safe only on
+//! top of whole entries: a writer's `expected` must be the last seq of an entry. The
+//! conversation task keeps to that: its own appends end entries, its reads
+//! ([`Store::history_in_order`]) never end inside one, and a read that stops short of
+//! an entry's end leaves it to read the stream again before its next append.
+
+use std::collections::HashMap;
+
+use redis::{streams::StreamId, Value};
+
+use super::{StoreError, StoreResult};
+
+/// The seq of an entry's first event, from its id (`<seq>-0`).
+pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
+    entry_id
+        .split('-')
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))
+}
+
+/// The seq of an entry's last event: its first plus one per field after `e`.
+pub(super) fn entry_last_seq(entry: &StreamId) -> StoreResult<u64> {
+    let first = entry_seq(&entry.id)?;
+    Ok(first + entry.map.len().saturating_sub(1) as u64)
+}
+
+/// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …).
+pub(super) fn field_name(offset: usize) -> String {
+    if offset == 0 {
+        "e".to_string()
+    } else {
+        format!("e{offset}")
+    }
+}
+
+/// A stored event as Redis holds it: its seq and its stored form (`StoredEvent`'s JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub json: String,
+}
+
+impl StoredEntry {
+    /// Every event of one stream entry, in seq order.
+    pub(super) fn decode_all(
+        entry_id: &str,
+        fields: &HashMap<String, Value>,
+    ) -> StoreResult<Vec<StoredEntry>> {
+        let first = entry_seq(entry_id)?;
+        let mut events: Vec<Option<String>> = vec![None; fields.len()];
+        for (name, raw) in fields {
+            let offset = match name.strip_prefix('e') {
+                Some("") => Some(0),
+                Some(digits) => digits.parse::<usize>().ok().filter(|&n| n > 0),
+                None => None,
+            };
+            let slot = offset
+                .and_then(|offset| events.get_mut(offset))
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {entry_id} has a field {name:?}"))
+                })?;
+            let json: String = redis::from_redis_value_ref(raw)
+                .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
+            *slot = Some(json);
+        }
+        if events.is_empty() {
+            return Err(StoreError::Corrupt(format!("event {entry_id} has no body")));
+        }
+        (first..)
+            .zip(events)
+            .map(|(seq, json)| {
+                json.map(|json| StoredEntry { seq, json })
+                    .ok_or_else(|| StoreError::Corrupt(format!("event {entry_id} has no body")))
+            })
+            .collect()
+    }
+
+    /// The event, parsed.
+    pub fn event(&self, conversation_id: &str) -> StoreResult<crate::protocol::Event> {
+        let stored: crate::protocol::StoredEvent = serde_json::from_str(&self.json)?;
+        Ok(stored.into_event(conversation_id, self.seq))
+    }
+}
+
+/// Where a page of events may end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PageEnd {
+    /// At `limit` events, inside an entry if need be: a client's page.
+    AtLimit,
+    /// At the end of an entry, past `limit` if need be: the conversation task's reads,
+    /// so that what it has read always ends an entry (the fence's rule, above).
+    WholeEntries,
+}
+
+/// The events after `after_seq` from the stream's entries: `before` is the entry at or
+/// before `after_seq` (it may hold events after it), `entries` the ones after, as read
+/// with a count of `limit + 1`. Answers at most `limit` events (more with
+/// [`PageEnd::WholeEntries`], to an entry's end) and whether more follow.
+pub(super) fn page(
+    before: Option<&StreamId>,
+    entries: &[StreamId],
+    after_seq: u64,
+    limit: usize,
+    end: PageEnd,
+) -> StoreResult<(Vec<StoredEntry>, bool)> {
+    let mut events = Vec::new();
+    let mut more = entries.len() > limit;
+    for entry in before.into_iter().chain(entries) {
+        if events.len() >= limit {
+            more = true;
+            break;
+        }
+        let decoded = StoredEntry::decode_all(&entry.id, &entry.map)?;
+        events.extend(decoded.into_iter().filter(|event| event.seq > after_seq));
+    }
+    if end == PageEnd::AtLimit && events.len() > limit {
+        events.truncate(limit);
+        more = true;
+    }
+    Ok((events, more))
+}
