@@ -73,7 +73,8 @@ async fn stream_of_mixed_entries(store: &Store, conversation: &str) {
 
 /// Every page a client may ask for holds exactly the events after its start, at most its
 /// limit, with `more` exactly when events follow; the conversation task's pages end at
-/// an entry's end; the record's `last_seq` is the top entry's last event.
+/// an entry's end; the record's `last_seq` is the top entry's last event; a gap in the
+/// seqs is read across.
 #[tokio::test]
 async fn pages_read_events_one_by_one_through_batch_entries() {
     let redis = RedisServer::start().await;
@@ -136,4 +137,42 @@ async fn pages_read_events_one_by_one_through_batch_entries() {
     assert_eq!(in_order(1, 6).await, (vec![2, 3, 4, 5, 6, 7], true));
     assert_eq!(in_order(6, 10).await, (vec![7, 8], false));
     assert_eq!(in_order(8, 10).await, (vec![], false));
+
+    // Seqs lost in a failover leave a gap, and the writer goes on above it: a page that
+    // starts in the gap reads on from the next entry, however wide the gap.
+    let json = StoredEvent::json(2, &customer_message("v_1", "m21")).expect("json");
+    let above = store
+        .append_plain(
+            "c_entries",
+            "node",
+            20,
+            &[PlainEvent {
+                stored: &json,
+                note: "",
+            }],
+        )
+        .await
+        .expect("append above a gap");
+    assert!(
+        matches!(above, PlainAppended::Stored { seq: 21, .. }),
+        "{above:?}"
+    );
+    for (after, limit, seqs, more) in [
+        (8, 5, vec![21], false),
+        (8, 20, vec![21], false),
+        (6, 3, vec![7, 8], true),
+        (0, 100, vec![1, 2, 3, 4, 5, 6, 7, 8, 21], false),
+    ] {
+        let (events, page_more) = store
+            .history("c_entries", after, limit)
+            .await
+            .expect("page");
+        let page: Vec<u64> = events.iter().map(|event| event.seq).collect();
+        assert_eq!(
+            (page, page_more),
+            (seqs, more),
+            "after {after}, limit {limit}"
+        );
+    }
+    assert_eq!(in_order(8, 5).await, (vec![21], false));
 }

@@ -301,38 +301,75 @@ impl Store {
     ) -> StoreResult<(Vec<StoredEntry>, bool)> {
         let key = keys::events(conversation_id);
         let start = format!("{}-0", after_seq.saturating_add(1));
-        let count = limit.saturating_add(1);
-        // The entry at or before `after_seq` may hold a batch running past it: read in
-        // the same round trip (not needed from the start, where no entry is before).
+        let stop = format!("{}-0", after_seq.saturating_add(limit as u64));
+        // The entry at or before `after_seq` may hold a batch running past it (none
+        // before the start); the range is by id, the top says whether more follow.
         let before = (after_seq > 0).then(|| format!("{after_seq}-0"));
-        let (before, after): (StreamRangeReply, StreamRangeReply) = self
-            .run_read("history", || {
-                let mut conn = conn.clone();
-                let mut pipe = redis::pipe();
-                match &before {
-                    Some(before) => {
-                        pipe.cmd("XREVRANGE")
-                            .arg(&key)
-                            .arg(before)
-                            .arg("-")
-                            .arg("COUNT")
-                            .arg(1);
-                    }
-                    // An empty range, so the reply's shape does not change.
-                    None => {
-                        pipe.cmd("XRANGE").arg(&key).arg("+").arg("-");
-                    }
-                }
-                pipe.cmd("XRANGE")
-                    .arg(&key)
-                    .arg(&start)
+        let (before, range, top) = self
+            .read_page(&conn, &key, before.as_deref(), &start, Some(&stop))
+            .await?;
+        let read = entries::PageRead {
+            before: before.ids.first(),
+            range: &range.ids,
+            top: top.ids.first(),
+        };
+        let (events, more) = read.page(after_seq, limit, end)?;
+        if !events.is_empty() || !more {
+            return Ok((events, more));
+        }
+        // A gap of `limit` seqs or more (lost in a failover): on from the next entry.
+        let (_, range, top) = self.read_page(&conn, &key, None, &start, None).await?;
+        let read = entries::PageRead {
+            before: None,
+            range: &range.ids,
+            top: top.ids.first(),
+        };
+        read.page(after_seq, limit, end)
+    }
+
+    /// One round trip of a page: the entry at or before `before` (if given), the entries
+    /// from `start` to `stop` (or the first one from `start`), the stream's top entry.
+    async fn read_page(
+        &self,
+        conn: &super::RedisConn,
+        key: &str,
+        before: Option<&str>,
+        start: &str,
+        stop: Option<&str>,
+    ) -> StoreResult<(StreamRangeReply, StreamRangeReply, StreamRangeReply)> {
+        self.run_read("history", || {
+            let mut conn = conn.clone();
+            let mut pipe = redis::pipe();
+            match before {
+                Some(before) => pipe
+                    .cmd("XREVRANGE")
+                    .arg(key)
+                    .arg(before)
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+                // An empty range, so the reply's shape does not change.
+                None => pipe.cmd("XRANGE").arg(key).arg("+").arg("-"),
+            };
+            match stop {
+                Some(stop) => pipe.cmd("XRANGE").arg(key).arg(start).arg(stop),
+                None => pipe
+                    .cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
                     .arg("+")
                     .arg("COUNT")
-                    .arg(count);
-                async move { pipe.query_async(&mut conn).await }
-            })
-            .await?;
-        entries::page(before.ids.first(), &after.ids, after_seq, limit, end)
+                    .arg(1),
+            };
+            pipe.cmd("XREVRANGE")
+                .arg(key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1);
+            async move { pipe.query_async(&mut conn).await }
+        })
+        .await
     }
 
     /// Every event of a conversation (for tickets), read in pages.

@@ -103,30 +103,38 @@ pub(super) enum PageEnd {
     WholeEntries,
 }
 
-/// The events after `after_seq` from the stream's entries: `before` is the entry at or
-/// before `after_seq` (it may hold events after it), `entries` the ones after, as read
-/// with a count of `limit + 1`. Answers at most `limit` events (more with
-/// [`PageEnd::WholeEntries`], to an entry's end) and whether more follow.
-pub(super) fn page(
-    before: Option<&StreamId>,
-    entries: &[StreamId],
-    after_seq: u64,
-    limit: usize,
-    end: PageEnd,
-) -> StoreResult<(Vec<StoredEntry>, bool)> {
-    let mut events = Vec::new();
-    let mut more = entries.len() > limit;
-    for entry in before.into_iter().chain(entries) {
-        if events.len() >= limit {
-            more = true;
-            break;
+/// What one round trip of a page read brought: `before`, the entry at or before
+/// `after_seq` (it may hold events after it); `range`, the entries whose first seq is in
+/// `after_seq + 1 ..= after_seq + limit` (entry ids are first seqs, so the range is by
+/// id and fetches nothing a page cannot hold but the last entry's tail); `top`, the
+/// stream's top entry, which says whether more follow.
+pub(super) struct PageRead<'a> {
+    pub before: Option<&'a StreamId>,
+    pub range: &'a [StreamId],
+    pub top: Option<&'a StreamId>,
+}
+
+impl PageRead<'_> {
+    /// At most `limit` events after `after_seq` ([`PageEnd::WholeEntries`]: to the end of
+    /// the last entry read, past `limit` if need be) and whether the stream holds more.
+    /// Empty while the stream holds more only after a gap of at least `limit` seqs (lost
+    /// in a failover): the caller reads on from the next entry.
+    pub(super) fn page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        end: PageEnd,
+    ) -> StoreResult<(Vec<StoredEntry>, bool)> {
+        let mut events = Vec::new();
+        for entry in self.before.into_iter().chain(self.range) {
+            let decoded = StoredEntry::decode_all(&entry.id, &entry.map)?;
+            events.extend(decoded.into_iter().filter(|event| event.seq > after_seq));
         }
-        let decoded = StoredEntry::decode_all(&entry.id, &entry.map)?;
-        events.extend(decoded.into_iter().filter(|event| event.seq > after_seq));
+        if end == PageEnd::AtLimit {
+            events.truncate(limit);
+        }
+        let stream_last = self.top.map(entry_last_seq).transpose()?.unwrap_or(0);
+        let read_to = events.last().map_or(after_seq, |event| event.seq);
+        Ok((events, stream_last > read_to))
     }
-    if end == PageEnd::AtLimit && events.len() > limit {
-        events.truncate(limit);
-        more = true;
-    }
-    Ok((events, more))
 }
