@@ -151,16 +151,12 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     .await;
     // The plain append's pipeline (its fence refused in one case) and its publish.
     let stored = StoredEvent::json(2, &customer_message("v_cl", "three")).expect("json");
+    let events = [PlainEvent {
+        stored: &stored,
+        note: "",
+    }];
     let behind = store
-        .append_plain(
-            "c_cl",
-            "node",
-            1,
-            &[PlainEvent {
-                stored: &stored,
-                note: "",
-            }],
-        )
+        .append_plain("c_cl", "node", 1, &events)
         .await
         .unwrap_or_else(|e| fail("append_plain behind", e));
     assert!(
@@ -169,18 +165,7 @@ async fn multi_key_store_calls_keep_to_one_slot() {
     );
     let listed = store.listen("c_cl", "other").await;
     assert!(listed.unwrap_or_else(|e| fail("listen", e)));
-    match store
-        .append_plain(
-            "c_cl",
-            "node",
-            2,
-            &[PlainEvent {
-                stored: &stored,
-                note: "",
-            }],
-        )
-        .await
-    {
+    match store.append_plain("c_cl", "node", 2, &events).await {
         Ok(PlainAppended::Stored {
             seq: 3,
             publication,

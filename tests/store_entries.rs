@@ -18,6 +18,28 @@ fn text_of(body: &EventBody) -> String {
     }
 }
 
+/// A lone plain message stored on top of `expected`.
+async fn lone_message(
+    store: &Store,
+    conversation: &str,
+    expected: u64,
+    text: &str,
+) -> PlainAppended {
+    let stored = StoredEvent::json(2, &customer_message("v_1", text)).expect("json");
+    store
+        .append_plain(
+            conversation,
+            "node",
+            expected,
+            &[PlainEvent {
+                stored: &stored,
+                note: "",
+            }],
+        )
+        .await
+        .expect("append a lone message")
+}
+
 /// Seq 1 (the first message, alone), 2–6 (one batch entry), 7 (alone, plain), 8 (by the
 /// append script).
 async fn stream_of_mixed_entries(store: &Store, conversation: &str) {
@@ -45,19 +67,7 @@ async fn stream_of_mixed_entries(store: &Store, conversation: &str) {
     )
     .await;
     assert_eq!(behind, Appended::Behind { last: 6 });
-    let seven = json("m7");
-    let lone = store
-        .append_plain(
-            conversation,
-            "node",
-            6,
-            &[PlainEvent {
-                stored: &seven,
-                note: "",
-            }],
-        )
-        .await
-        .expect("append lone");
+    let lone = lone_message(store, conversation, 6, "m7").await;
     assert!(
         matches!(lone, PlainAppended::Stored { seq: 7, .. }),
         "{lone:?}"
@@ -140,19 +150,7 @@ async fn pages_read_events_one_by_one_through_batch_entries() {
 
     // Seqs lost in a failover leave a gap, and the writer goes on above it: a page that
     // starts in the gap reads on from the next entry, however wide the gap.
-    let json = StoredEvent::json(2, &customer_message("v_1", "m21")).expect("json");
-    let above = store
-        .append_plain(
-            "c_entries",
-            "node",
-            20,
-            &[PlainEvent {
-                stored: &json,
-                note: "",
-            }],
-        )
-        .await
-        .expect("append above a gap");
+    let above = lone_message(&store, "c_entries", 20, "m21").await;
     assert!(
         matches!(above, PlainAppended::Stored { seq: 21, .. }),
         "{above:?}"

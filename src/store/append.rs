@@ -1,10 +1,9 @@
 //! Appending events to a conversation: one Lua script call per batch of a
 //! conversation's queued events, or, for events that need nothing of the state hash,
-//! the plain append: two plain commands in one round trip for a lone event
-//! ([`Store::append_plain`]), a lean script of the same commands for a batch
-//! ([`Store::append_plain_batch`]). The seq is the
-//! stream entry's explicit id (`<seq>-0`), so it is gapless and strictly increasing
-//! whatever node or restart stores the event. The script publishes the batch in the
+//! the plain append: two plain commands in one round trip, the events in one stream
+//! entry ([`Store::append_plain`], [`Store::append_plain_batch`]). The seq comes from
+//! the stream entry's explicit id (`<first seq>-0`, `entries`), so it is gapless and
+//! strictly increasing whatever node or restart stores the event. The script publishes the batch in the
 //! same call to the other nodes that listen to the conversation (none when the node is
 //! alone); a plain append hands its caller the publication to send once it has
 //! delivered.
@@ -16,8 +15,9 @@
 //! is what lets the conversation task answer a repeated `client_msg_id` from memory
 //! (`conversation::seen`) instead of the script writing a hash field per message.
 //!
-//! The fence is the stream's own last id: entry ids are `<seq>-0` and `XADD` refuses an
-//! explicit id at or below the last one, so the batch's first `XADD` is the check, and
+//! The fence is the stream's own last id: entry ids are `<first seq>-0` and `XADD`
+//! refuses an explicit id at or below the last one, so the batch's first `XADD` is the
+//! check (on top of whole entries only, `entries`), and
 //! nothing else records how far the stream goes (an `HMGET` and an `HSET` of a
 //! `last_seq` field did, ≈ 5 µs of Redis per batch; `Store::conversation` reads the
 //! stream's top entry instead).

@@ -1,6 +1,7 @@
 //! Conversations and their events: a hash of state per conversation and a stream of
-//! events (its layout in `entries`, appended by `append` and `plain_append`). Older versions also kept a
-//! hash of `client_msg_id → seq`; it is still deleted with the conversation.
+//! events (its layout in `entries`, appended by `append` and `plain_append`). Older
+//! versions also kept a hash of `client_msg_id → seq`; it is still deleted with the
+//! conversation.
 
 use std::{collections::HashMap, sync::LazyLock};
 
@@ -223,15 +224,10 @@ impl Store {
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
-        let _turn = self.bulk_turn().await?;
-        self.history_on(
-            self.bulk_conn(),
-            conversation_id,
-            after_seq,
-            limit,
-            PageEnd::AtLimit,
-        )
-        .await
+        let (entries, more) = self
+            .stored_history(conversation_id, after_seq, limit)
+            .await?;
+        Ok((parsed(conversation_id, &entries)?, more))
     }
 
     /// A page of events read over the connection the appends use, so it sees every
@@ -244,32 +240,16 @@ impl Store {
         after_seq: u64,
         limit: usize,
     ) -> StoreResult<(Vec<Event>, bool)> {
-        self.history_on(
-            self.conn(),
-            conversation_id,
-            after_seq,
-            limit,
-            PageEnd::WholeEntries,
-        )
-        .await
-    }
-
-    async fn history_on(
-        &self,
-        conn: super::RedisConn,
-        conversation_id: &str,
-        after_seq: u64,
-        limit: usize,
-        end: PageEnd,
-    ) -> StoreResult<(Vec<Event>, bool)> {
         let (entries, more) = self
-            .stored_history_on(conn, conversation_id, after_seq, limit, end)
+            .stored_history_on(
+                self.conn(),
+                conversation_id,
+                after_seq,
+                limit,
+                PageEnd::WholeEntries,
+            )
             .await?;
-        let events = entries
-            .iter()
-            .map(|entry| entry.event(conversation_id))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((events, more))
+        Ok((parsed(conversation_id, &entries)?, more))
     }
 
     /// [`Self::history`] in the stored form, unparsed: for a client's page, which is
@@ -451,4 +431,12 @@ impl Store {
         })
         .await
     }
+}
+
+/// The events of `entries`, parsed.
+fn parsed(conversation_id: &str, entries: &[StoredEntry]) -> StoreResult<Vec<Event>> {
+    entries
+        .iter()
+        .map(|entry| entry.event(conversation_id))
+        .collect()
 }

@@ -78,6 +78,9 @@ impl Store {
         expected: u64,
         events: &[PlainEvent<'_>],
     ) -> StoreResult<PlainAppended> {
+        if events.is_empty() {
+            return Err(StoreError::Corrupt("an empty plain append".into()));
+        }
         let seq = expected + 1;
         let mut pipe = redis::pipe();
         pipe.ignore_errors()
@@ -222,59 +225,54 @@ impl Store {
         events: &[PlainEvent<'_>],
         others_listen: bool,
     ) -> StoreResult<PlainAppended> {
-        match events {
-            [] => Err(StoreError::Corrupt("an empty plain batch".into())),
-            _ if !others_listen => {
-                self.append_plain(conversation_id, node, expected, events)
-                    .await
-            }
-            _ => {
-                let mut invocation = APPEND_PLAIN.key(keys::events(conversation_id));
-                invocation
-                    .key(keys::listeners(conversation_id))
-                    .arg(expected)
-                    .arg(self.publish_command())
-                    .arg(keys::live_prefix(conversation_id))
-                    .arg(node)
-                    .arg(hint(expected + 1, events));
-                for event in events {
-                    invocation.arg(event.stored);
-                }
-                let mut conn = self.conn();
-                let answer: redis::RedisResult<Vec<String>> = self
-                    .run("append_plain_batch", async move {
-                        Ok(invocation.invoke_async(&mut conn).await)
-                    })
-                    .await?;
-                let listeners = match answer {
-                    Ok(answer) => answer,
-                    Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => {
-                        // Refused by the fence when the stream already holds `expected + 1`.
-                        let last = self.last_seq(conversation_id).await?;
-                        if last > expected {
-                            return Ok(PlainAppended::Behind { last });
-                        }
-                        return Err(StoreError::from(err));
-                    }
-                    Err(err) => return Err(StoreError::from(err)),
-                };
-                let listeners = match listeners.split_first() {
-                    Some((status, listeners)) if status == "stored" => listeners,
-                    Some((status, [])) if status == "gone" => return Ok(PlainAppended::NotFound),
-                    _ => {
-                        return Err(StoreError::Corrupt(format!(
-                            "plain batch answered {listeners:?}"
-                        )))
-                    }
-                };
-                let publication =
-                    Publication::sent(listeners.iter().any(|listener| listener != node));
-                Ok(PlainAppended::Stored {
-                    seq: expected + 1,
-                    publication,
-                })
-            }
+        if !others_listen || events.is_empty() {
+            return self
+                .append_plain(conversation_id, node, expected, events)
+                .await;
         }
+        let mut invocation = APPEND_PLAIN.key(keys::events(conversation_id));
+        invocation
+            .key(keys::listeners(conversation_id))
+            .arg(expected)
+            .arg(self.publish_command())
+            .arg(keys::live_prefix(conversation_id))
+            .arg(node)
+            .arg(hint(expected + 1, events));
+        for event in events {
+            invocation.arg(event.stored);
+        }
+        let mut conn = self.conn();
+        let answer: redis::RedisResult<Vec<String>> = self
+            .run("append_plain_batch", async move {
+                Ok(invocation.invoke_async(&mut conn).await)
+            })
+            .await?;
+        let listeners = match answer {
+            Ok(answer) => answer,
+            Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => {
+                // Refused by the fence when the stream already holds `expected + 1`.
+                let last = self.last_seq(conversation_id).await?;
+                if last > expected {
+                    return Ok(PlainAppended::Behind { last });
+                }
+                return Err(StoreError::from(err));
+            }
+            Err(err) => return Err(StoreError::from(err)),
+        };
+        let listeners = match listeners.split_first() {
+            Some((status, listeners)) if status == "stored" => listeners,
+            Some((status, [])) if status == "gone" => return Ok(PlainAppended::NotFound),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "plain batch answered {listeners:?}"
+                )))
+            }
+        };
+        let publication = Publication::sent(listeners.iter().any(|listener| listener != node));
+        Ok(PlainAppended::Stored {
+            seq: expected + 1,
+            publication,
+        })
     }
 }
 
