@@ -4,9 +4,10 @@
 # Environment: OUT (reports), SCENARIOS ("saturation latency"), RATE (msg/s of the
 # latency scenario, 8000), HUB and LOADTEST (the binaries; default target/release/…),
 # HUB_WORKERS (each hub's tokio worker threads, as TOKIO_WORKER_THREADS; default: one per
-# core per hub, so two hubs on one machine have twice as many workers as cores). Each run's .txt ends with the
-# CPU ticks of each hub and of Redis (single Redis only) in the steady state (20 s from
-# 8 s into the run) and over the whole run; beside it, Redis's INFO commandstats of the run.
+# core per hub, so two hubs on one machine have twice as many workers as cores). Each
+# run's .txt ends with the CPU ticks of each hub and of Redis (single Redis only) in the
+# steady state (20 s from 8 s into the run) and over the whole run; beside it, Redis's
+# INFO commandstats of the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=target/release; B=${LOADTEST:-$T/switchboard-loadtest}; HUB_BIN=${HUB:-$T/switchboard}; S=loadtest/scenarios

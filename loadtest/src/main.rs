@@ -181,8 +181,9 @@ struct FloorArgs {
     /// by a script that publishes only once stored. The floor of the cross-node hop.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "pipeline", requires = "durable")]
     two_nodes: Option<HopPublish>,
-    /// Worker threads of each relay node (default: one per core, as a hub's).
-    #[arg(long)]
+    /// With --durable: worker threads of each relay node (default: one per core, as a
+    /// hub's).
+    #[arg(long, requires = "durable")]
     relay_threads: Option<usize>,
     #[command(flatten)]
     redis: RedisArgs,

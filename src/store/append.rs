@@ -3,10 +3,10 @@
 //! the plain append: two plain commands in one round trip, the events in one stream
 //! entry ([`Store::append_plain`], [`Store::append_plain_batch`]). The seq comes from
 //! the stream entry's explicit id (`<first seq>-0`, `entries`), so it is gapless and
-//! strictly increasing whatever node or restart stores the event. The script publishes the batch in the
-//! same call to the other nodes that listen to the conversation (none when the node is
-//! alone); a plain append hands its caller the publication to send once it has
-//! delivered.
+//! strictly increasing whatever node or restart stores the event. The script publishes
+//! the batch in the same call to the other nodes that listen to the conversation (none
+//! when the node is alone); a plain append hands its caller the publication to send once
+//! it has delivered.
 //!
 //! The caller says up to which seq it has seen the stream (`expected`). If another writer
 //! (another node's task of the same conversation) stored something after that, the script
@@ -17,10 +17,9 @@
 //!
 //! The fence is the stream's own last id: entry ids are `<first seq>-0` and `XADD`
 //! refuses an explicit id at or below the last one, so the batch's first `XADD` is the
-//! check (on top of whole entries only, `entries`), and
-//! nothing else records how far the stream goes (an `HMGET` and an `HSET` of a
-//! `last_seq` field did, ≈ 5 µs of Redis per batch; `Store::conversation` reads the
-//! stream's top entry instead).
+//! check (on top of whole entries only, `entries`), and nothing else records how far the
+//! stream goes (an `HMGET` and an `HSET` of a `last_seq` field did, ≈ 5 µs of Redis per
+//! batch; `Store::conversation` reads the stream's top entry instead).
 
 use std::sync::LazyLock;
 

@@ -14,7 +14,7 @@
 //! ([`Store::history_in_order`]) never end inside one, and a read that stops short of
 //! an entry's end leaves it to read the stream again before its next append.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use redis::{streams::StreamId, Value};
 
@@ -35,12 +35,13 @@ pub(super) fn entry_last_seq(entry: &StreamId) -> StoreResult<u64> {
     Ok(first + entry.map.len().saturating_sub(1) as u64)
 }
 
-/// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …).
-pub(super) fn field_name(offset: usize) -> String {
+/// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …):
+/// borrowed for the first, so a lone event's append allocates no name.
+pub(super) fn field_name(offset: usize) -> Cow<'static, str> {
     if offset == 0 {
-        "e".to_string()
+        Cow::Borrowed("e")
     } else {
-        format!("e{offset}")
+        Cow::Owned(format!("e{offset}"))
     }
 }
 

@@ -89,7 +89,8 @@ impl Store {
             .arg("NOMKSTREAM")
             .arg(format!("{seq}-0"));
         for (offset, event) in events.iter().enumerate() {
-            pipe.arg(entries::field_name(offset)).arg(event.stored);
+            pipe.arg(entries::field_name(offset).as_ref())
+                .arg(event.stored);
         }
         pipe.cmd("SMEMBERS").arg(keys::listeners(conversation_id));
         let mut conn = self.conn();
