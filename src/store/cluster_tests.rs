@@ -145,11 +145,16 @@ async fn master_with_replica() -> (Node, Node) {
     )
     .await
     .expect("MEET");
-    until("the replica to know the master", || async {
+    // Knowing the master's id is not enough: a replica that has not yet heard which
+    // slots its master serves claims none of them when it takes over.
+    until("the replica to know the master and its slots", || async {
         let nodes: String = query(replica.port, redis::cmd("CLUSTER").arg("NODES"))
             .await
             .ok()?;
-        nodes.contains(&id).then_some(())
+        nodes
+            .lines()
+            .any(|line| line.starts_with(id.as_str()) && line.ends_with(" 0-16383"))
+            .then_some(())
     })
     .await;
     let _: () = query(
