@@ -4,9 +4,11 @@
 //! into its type and serializing it again. Only an event whose customer view differs
 //! from the stored one (a transfer's note taken out) goes through its type.
 
+use serde::{de::value::StrDeserializer, Deserialize};
+
 use super::{
     event::{self, Audience, Event, StoredEvent},
-    FrameText,
+    FrameText, Role,
 };
 
 /// One event of a page: the JSON object `Event` serializes to.
@@ -28,6 +30,19 @@ impl EventJson {
     /// Bytes on the wire.
     pub(crate) fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// Appends `events` to `text` as a JSON array.
+    pub fn push_array(text: &mut String, events: &[EventJson]) {
+        text.reserve(2 + events.iter().map(|e| e.len() + 1).sum::<usize>());
+        text.push('[');
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&event.0);
+        }
+        text.push(']');
     }
 }
 
@@ -65,7 +80,31 @@ fn stored_kind(stored: &str) -> Option<&str> {
     rest.split_once('"').map(|(kind, _)| kind)
 }
 
+/// The author's role of a stored message, read from the stored form's start
+/// (`{"ts":<digits>,"kind":"message","from":{"role":"<role>"`, the order every stored
+/// message is written in).
+fn stored_message_author(stored: &str) -> Option<Role> {
+    let rest = stored.strip_prefix("{\"ts\":")?;
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix(",\"kind\":\"message\",\"from\":{\"role\":\"")?;
+    let (role, _) = rest.split_once('"')?;
+    Role::deserialize(StrDeserializer::<serde::de::value::Error>::new(role)).ok()
+}
+
 impl StoredEvent {
+    /// Whether a ticket's figures and the reports must read the event stored as
+    /// `stored`: every event but a message, and an agent's message while
+    /// `agent_has_written` is false (they read the first agent's message, for the first
+    /// response, and no other). Told from the stored form alone for a message; `true`
+    /// when that is not laid out as expected, so the caller parses it.
+    pub fn is_milestone(stored: &str, agent_has_written: bool) -> bool {
+        match stored_message_author(stored) {
+            Some(Role::Agent) => !agent_has_written,
+            Some(Role::Customer | Role::System) => false,
+            None => true,
+        }
+    }
+
     /// What `audience` sees of the event stored as `stored` at `seq`, as page JSON.
     pub fn page_json(
         conversation_id: &str,
@@ -123,14 +162,9 @@ impl HistoryPage {
         let mut text = String::with_capacity(48 + req.len() + bytes);
         text.push_str("{\"type\":\"ack\",\"req\":");
         text.push_str(&req);
-        text.push_str(",\"events\":[");
-        for (i, event) in self.events.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(&event.0);
-        }
-        text.push_str("],\"more\":");
+        text.push_str(",\"events\":");
+        EventJson::push_array(&mut text, &self.events);
+        text.push_str(",\"more\":");
         text.push_str(if self.more { "true" } else { "false" });
         text.push('}');
         text.into()

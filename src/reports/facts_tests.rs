@@ -210,3 +210,67 @@ fn a_rating_off_the_survey_scale_is_not_counted() {
     let nps = RatingFacts::of(&t, SurveyKind::Nps).unwrap();
     assert_eq!((nps.score, nps.agent), (9, None));
 }
+
+#[test]
+fn the_milestones_of_a_transcript_give_the_same_facts() {
+    let chat = |transcript: Vec<Event>| {
+        let mut t = ticket(transcript, T0 + 100_000);
+        t.rating = Some(Rating {
+            score: 4,
+            comment: None,
+        });
+        t
+    };
+    let whole: Vec<Event> = (1..)
+        .zip([
+            message(Role::Customer, T0),
+            message(Role::Agent, T0 + 5_000),
+            event(T0 + 20_000, EventBody::Joined { agent: agent("a") }),
+            message(Role::Customer, T0 + 30_000),
+            message(Role::Agent, T0 + 50_000),
+            message(Role::System, T0 + 55_000),
+            event(
+                T0 + 60_000,
+                EventBody::Transfer {
+                    from_agent: "a".into(),
+                    to_agent: Some("b".into()),
+                    to_topic: None,
+                    note: None,
+                },
+            ),
+            event(
+                T0 + 70_000,
+                EventBody::Left {
+                    agent: agent("a"),
+                    reason: LeftReason::Transferred,
+                },
+            ),
+            event(T0 + 70_000, EventBody::Joined { agent: agent("b") }),
+            message(Role::Agent, T0 + 90_000),
+            closed(T0 + 100_000),
+        ])
+        .map(|(seq, event)| Event { seq, ..event })
+        .collect();
+    let stored: Vec<crate::store::StoredEntry> = whole
+        .iter()
+        .map(|event| crate::store::StoredEntry {
+            seq: event.seq,
+            json: crate::protocol::StoredEvent::json(event.ts, &event.body).expect("serializes"),
+        })
+        .collect();
+    let kept = crate::tickets::transcript::milestones("c_1", &stored).expect("parses");
+    assert!(kept.len() < whole.len());
+    let targets = SlaTargets {
+        wait_ms: Some(30_000),
+        first_response_ms: Some(4_000),
+    };
+    let (whole, kept) = (chat(whole), chat(kept));
+    assert_eq!(
+        TicketFacts::of(&whole, &targets),
+        TicketFacts::of(&kept, &targets)
+    );
+    assert_eq!(
+        RatingFacts::of(&whole, SurveyKind::Csat),
+        RatingFacts::of(&kept, SurveyKind::Csat)
+    );
+}

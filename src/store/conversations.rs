@@ -365,6 +365,20 @@ impl Store {
         }
     }
 
+    /// Every event of a conversation in the stored form (for tickets, which splice their
+    /// transcript from it), read in pages over the connection for large reads.
+    pub async fn all_stored_events(&self, conversation_id: &str) -> StoreResult<Vec<StoredEntry>> {
+        let mut all: Vec<StoredEntry> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |entry| entry.seq);
+            let (page, more) = self.stored_history(conversation_id, after, 1000).await?;
+            all.extend(page);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Ids of conversations not yet flushed to a ticket, oldest first.
     pub async fn open_conversation_ids(&self) -> StoreResult<Vec<String>> {
         let mut conn = self.conn();

@@ -13,6 +13,7 @@
 //! leaves the open index, so no flushed conversation is left without one.
 
 pub mod history;
+pub mod transcript;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,9 @@ use crate::{
 /// safe to repeat: a flush repeated after a crash tells it again.
 pub trait TicketSink: Send + Sync {
     /// A ticket was stored by a flush (or found stored by a repeated flush); it may
-    /// already carry a rating.
+    /// already carry a rating. From a flush, its `transcript` holds only the events the
+    /// reports read: every event but the messages, and the first message from an agent
+    /// (the stored ticket holds every event).
     fn ticket_stored<'a>(
         &'a self,
         ticket: &'a Ticket,
@@ -76,7 +79,9 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Builds the ticket of a closed conversation from its state and every event.
+    /// Builds the ticket of a closed conversation from its state and its events: every
+    /// event, or only the milestones (`transcript::milestones`), which give the same
+    /// figures.
     pub fn from_conversation(record: &ConversationRecord, events: Vec<Event>) -> Ticket {
         let mut agents: Vec<AgentRef> = Vec::new();
         let mut wait_ms = None;
@@ -287,9 +292,11 @@ impl Tickets {
         }
         if !record.flushed {
             let _hold = self.hold(record.last_seq).await?;
-            let events = self.store.all_events(conversation_id).await?;
-            let ticket = Ticket::from_conversation(&record, events);
-            let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
+            let stored = self.store.all_stored_events(conversation_id).await?;
+            let milestones = transcript::milestones(conversation_id, &stored)?;
+            let mut ticket = Ticket::from_conversation(&record, milestones);
+            let json = transcript::ticket_json(&mut ticket, conversation_id, &stored)?;
+            drop(stored);
             if self
                 .store
                 .store_ticket(
@@ -372,11 +379,13 @@ impl Tickets {
             return Ok(());
         }
         let _hold = self.hold(record.last_seq).await?;
-        let events = self.store.all_events(conversation_id).await?;
-        let rated = Ticket::from_conversation(&record, events);
+        let stored = self.store.all_stored_events(conversation_id).await?;
+        let milestones = transcript::milestones(conversation_id, &stored)?;
+        let rated = Ticket::from_conversation(&record, milestones);
         ticket.rating = rated.rating;
         ticket.transcript = rated.transcript;
-        let json = serde_json::to_string(&ticket).map_err(|_| Error::Unavailable)?;
+        let json = transcript::ticket_json(&mut ticket, conversation_id, &stored)?;
+        drop(stored);
         if !self.store.replace_ticket(&ticket_id, &json).await? {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
         }
