@@ -5,10 +5,10 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use redis::{streams::StreamRangeReply, Script};
+use redis::Script;
 
 use super::{
-    entries::{self, PageEnd, StoredEntry},
+    entries::{self, PageEnd, StoredEntry, StreamRange},
     keys,
     records::{ConversationRecord, NewConversation},
     Store, StoreResult,
@@ -159,7 +159,7 @@ impl Store {
     pub async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {
         let mut conn = self.conn();
         let (key, events) = (keys::conversation(id), keys::events(id));
-        let (top, hash): (StreamRangeReply, HashMap<String, String>) = self
+        let (top, hash): (StreamRange, HashMap<String, String>) = self
             .run("conversation", async move {
                 // Both keys are in the conversation's slot: one round trip on a cluster too.
                 // The stream's top first: another client's append may run in between, so
@@ -185,12 +185,9 @@ impl Store {
             return Ok(None);
         }
         let mut record = ConversationRecord::from_hash(id, hash)?;
-        if let Some(entry) = top.ids.first() {
-            let seq = entries::entry_last_seq(entry)?;
-            // Conversations stored before the fence moved to the stream kept a `last_seq`
-            // field, equal to the top then and never ahead of it since.
-            record.last_seq = record.last_seq.max(seq);
-        }
+        // Conversations stored before the fence moved to the stream kept a `last_seq`
+        // field, equal to the top then and never ahead of it since.
+        record.last_seq = record.last_seq.max(top.first_last_seq()?);
         Ok(Some(record))
     }
 
@@ -288,11 +285,7 @@ impl Store {
         let (before, range, top) = self
             .read_page(&conn, &key, before.as_deref(), &start, Some(&stop))
             .await?;
-        let read = entries::PageRead {
-            before: before.ids.first(),
-            range: &range.ids,
-            top: top.ids.first(),
-        };
+        let read = entries::PageRead { before, range, top };
         let (events, more) = read.page(after_seq, limit, end)?;
         if !events.is_empty() || !more {
             return Ok((events, more));
@@ -300,9 +293,9 @@ impl Store {
         // A gap of `limit` seqs or more (lost in a failover): on from the next entry.
         let (_, range, top) = self.read_page(&conn, &key, None, &start, None).await?;
         let read = entries::PageRead {
-            before: None,
-            range: &range.ids,
-            top: top.ids.first(),
+            before: StreamRange::default(),
+            range,
+            top,
         };
         read.page(after_seq, limit, end)
     }
@@ -316,7 +309,7 @@ impl Store {
         before: Option<&str>,
         start: &str,
         stop: Option<&str>,
-    ) -> StoreResult<(StreamRangeReply, StreamRangeReply, StreamRangeReply)> {
+    ) -> StoreResult<(StreamRange, StreamRange, StreamRange)> {
         self.run_read("history", || {
             let mut conn = conn.clone();
             let mut pipe = redis::pipe();

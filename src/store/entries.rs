@@ -14,9 +14,9 @@
 //! ([`Store::history_in_order`]) never end inside one, and a read that stops short of
 //! an entry's end leaves it to read the stream again before its next append.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::borrow::Cow;
 
-use redis::{streams::StreamId, Value};
+use redis::{FromRedisValue, ParsingError, Value};
 
 use super::{StoreError, StoreResult};
 
@@ -29,10 +29,75 @@ pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
         .ok_or_else(|| StoreError::Corrupt(format!("event id {entry_id:?}")))
 }
 
-/// The seq of an entry's last event: its first plus one per field after `e`.
-pub(super) fn entry_last_seq(entry: &StreamId) -> StoreResult<u64> {
-    let first = entry_seq(&entry.id)?;
-    Ok(first + entry.map.len().saturating_sub(1) as u64)
+/// A stream entry as a range reply (`XRANGE`, `XREVRANGE`) brings it: its id and its
+/// fields in order, the values still Redis's. Read straight from the reply: the redis
+/// crate's `StreamRangeReply` builds two maps per entry and copies every value, which
+/// was a tenth of the hub's CPU while tickets were flushed (`docs/performance.md`, issue
+/// 19, eleventh stop).
+#[derive(Debug)]
+pub(super) struct StreamEntry {
+    id: String,
+    fields: Vec<(String, Value)>,
+}
+
+impl StreamEntry {
+    /// The seq of the entry's last event: its first plus one per field after `e`.
+    pub(super) fn last_seq(&self) -> StoreResult<u64> {
+        let first = entry_seq(&self.id)?;
+        Ok(first + self.fields.len().saturating_sub(1) as u64)
+    }
+}
+
+/// The entries of a range reply, in the reply's order.
+#[derive(Debug, Default)]
+pub(super) struct StreamRange(pub Vec<StreamEntry>);
+
+impl StreamRange {
+    /// The seq of the first entry's last event (0 for an empty reply): with
+    /// `XREVRANGE key + - COUNT 1`, the stream's last seq.
+    pub(super) fn first_last_seq(&self) -> StoreResult<u64> {
+        self.0.first().map_or(Ok(0), StreamEntry::last_seq)
+    }
+}
+
+impl FromRedisValue for StreamRange {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let Value::Array(entries) = value else {
+            return Err(format!("a stream range reply, not {value:?}").into());
+        };
+        entries
+            .into_iter()
+            .map(|entry| {
+                let Value::Array(parts) = entry else {
+                    return Err(format!("a stream entry, not {entry:?}").into());
+                };
+                let [id, fields] = <[Value; 2]>::try_from(parts)
+                    .map_err(|parts| format!("a stream entry of {} parts", parts.len()))?;
+                let pairs: Vec<(Value, Value)> = match fields {
+                    Value::Map(pairs) => pairs,
+                    Value::Array(flat) => {
+                        let mut flat = flat.into_iter();
+                        let mut pairs = Vec::with_capacity(flat.len() / 2);
+                        while let Some(name) = flat.next() {
+                            let value = flat.next().ok_or("a field without a value")?;
+                            pairs.push((name, value));
+                        }
+                        pairs
+                    }
+                    other => return Err(format!("stream entry fields, not {other:?}").into()),
+                };
+                let fields = pairs
+                    .into_iter()
+                    .map(|(name, value)| Ok((String::from_redis_value(name)?, value)))
+                    .collect::<Result<_, ParsingError>>()?;
+                Ok(StreamEntry {
+                    id: String::from_redis_value(id)?,
+                    fields,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(StreamRange)
+    }
 }
 
 /// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …):
@@ -53,12 +118,13 @@ pub struct StoredEntry {
 }
 
 impl StoredEntry {
-    /// Every event of one stream entry, in seq order.
-    pub(super) fn decode_all(
-        entry_id: &str,
-        fields: &HashMap<String, Value>,
-    ) -> StoreResult<Vec<StoredEntry>> {
-        let first = entry_seq(entry_id)?;
+    /// Every event of one stream entry, in seq order; the values are taken, not copied.
+    pub(super) fn decode_all(entry: StreamEntry) -> StoreResult<Vec<StoredEntry>> {
+        let StreamEntry {
+            id: entry_id,
+            fields,
+        } = entry;
+        let first = entry_seq(&entry_id)?;
         let mut events: Vec<Option<String>> = vec![None; fields.len()];
         for (name, raw) in fields {
             let offset = match name.strip_prefix('e') {
@@ -71,7 +137,7 @@ impl StoredEntry {
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!("event {entry_id} has a field {name:?}"))
                 })?;
-            let json: String = redis::from_redis_value_ref(raw)
+            let json = String::from_redis_value(raw)
                 .map_err(|err| StoreError::Corrupt(format!("event {entry_id}: {err}")))?;
             *slot = Some(json);
         }
@@ -109,32 +175,33 @@ pub(super) enum PageEnd {
 /// `after_seq + 1 ..= after_seq + limit` (entry ids are first seqs, so the range is by
 /// id and fetches nothing a page cannot hold but the last entry's tail); `top`, the
 /// stream's top entry, which says whether more follow.
-pub(super) struct PageRead<'a> {
-    pub before: Option<&'a StreamId>,
-    pub range: &'a [StreamId],
-    pub top: Option<&'a StreamId>,
+pub(super) struct PageRead {
+    pub before: StreamRange,
+    pub range: StreamRange,
+    pub top: StreamRange,
 }
 
-impl PageRead<'_> {
+impl PageRead {
     /// At most `limit` events after `after_seq` ([`PageEnd::WholeEntries`]: to the end of
     /// the last entry read, past `limit` if need be) and whether the stream holds more.
     /// Empty while the stream holds more only after a gap of at least `limit` seqs (lost
     /// in a failover): the caller reads on from the next entry.
     pub(super) fn page(
-        &self,
+        self,
         after_seq: u64,
         limit: usize,
         end: PageEnd,
     ) -> StoreResult<(Vec<StoredEntry>, bool)> {
+        let stream_last = self.top.first_last_seq()?;
         let mut events = Vec::new();
-        for entry in self.before.into_iter().chain(self.range) {
-            let decoded = StoredEntry::decode_all(&entry.id, &entry.map)?;
+        // `before` holds at most the one entry at or before `after_seq`.
+        for entry in self.before.0.into_iter().take(1).chain(self.range.0) {
+            let decoded = StoredEntry::decode_all(entry)?;
             events.extend(decoded.into_iter().filter(|event| event.seq > after_seq));
         }
         if end == PageEnd::AtLimit {
             events.truncate(limit);
         }
-        let stream_last = self.top.map(entry_last_seq).transpose()?.unwrap_or(0);
         let read_to = events.last().map_or(after_seq, |event| event.seq);
         Ok((events, stream_last > read_to))
     }

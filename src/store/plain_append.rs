@@ -152,7 +152,7 @@ impl Store {
     async fn last_seq(&self, conversation_id: &str) -> StoreResult<u64> {
         let mut conn = self.conn();
         let events = keys::events(conversation_id);
-        let top: redis::streams::StreamRangeReply = self
+        let top: super::entries::StreamRange = self
             .run("last_seq", async move {
                 redis::cmd("XREVRANGE")
                     .arg(events)
@@ -164,10 +164,7 @@ impl Store {
                     .await
             })
             .await?;
-        match top.ids.first() {
-            Some(entry) => super::entries::entry_last_seq(entry),
-            None => Ok(0),
-        }
+        top.first_last_seq()
     }
 }
 
