@@ -57,6 +57,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shared;
+pub mod tickets;
 pub mod verify;
 pub mod wire;
 pub mod ws;

@@ -7,7 +7,10 @@
 //! the durable floor on the hub's Redis ([`floor::durable`]), and put all in one report.
 //! Tests call [`run`] directly.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use anyhow::{bail, Context};
 use tokio::{sync::oneshot, task::JoinSet, time::Instant};
@@ -30,9 +33,14 @@ use crate::{
     report::{LoadFigures, Report},
     scenario::Scenario,
     shared::Shared,
+    tickets::TicketCounter,
     verify::{Verdict, Verifier},
     ws::ConnIds,
 };
+
+/// How long a run waits after the load for the hubs to flush every closed chat's ticket
+/// (at saturation, 200 chats of ~10,000 messages take a few seconds).
+const TICKETS_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The hub under test.
 #[derive(Debug, Clone)]
@@ -337,6 +345,10 @@ async fn hub_load(
         bail!("agents could not go online: {why}");
     }
 
+    // Tickets the hubs had stored before this run's chats (a hub may serve several runs).
+    let tickets = TicketCounter::new(shared.hubs.all())?;
+    let tickets_before = tickets.stored().await;
+
     // Customers, spread over the ramp-up.
     let t0 = Instant::now() + Duration::from_millis(50);
     let deadline = scenario.duration().map(|d| t0 + d);
@@ -387,6 +399,22 @@ async fn hub_load(
         }
     }
     progress.finish();
+    // Every closed chat's ticket, before the CPU is read; not with a node killed, whose
+    // unflushed chats wait for a restart's recovery.
+    let settled = match options.kill {
+        Some(_) => None,
+        None => {
+            let closed = metrics
+                .counters
+                .conversations_closed
+                .load(Ordering::Relaxed);
+            Some(
+                tickets
+                    .settle(tickets_before, closed, TICKETS_PATIENCE)
+                    .await,
+            )
+        }
+    };
     let processes = samplers.stop().await;
     for failure in failures.iter().take(10) {
         warn!(cause = %failure, "client failure");
@@ -395,6 +423,7 @@ async fn hub_load(
     let mut figures = LoadFigures::from_metrics("hub", &metrics);
     figures.client_failures = failures;
     figures.processes = processes;
+    figures.tickets = settled;
     let failover = shared.failover.figures(options.kill.as_ref());
     Ok((figures, verdict, unverified_at_agent_stop, failover))
 }

@@ -64,6 +64,11 @@ async fn a_tiny_run_against_the_real_hub_loses_nothing() {
     assert_eq!(hub.conversations.joined, 6, "{summary}");
     assert_eq!(hub.conversations.closed, 6, "{summary}");
     assert_eq!(hub.replies_missing, 0, "{summary}");
+    let tickets = hub
+        .tickets
+        .as_ref()
+        .expect("the run waited for the tickets");
+    assert_eq!((tickets.expected, tickets.flushed), (6, 6), "{summary}");
     assert!(hub.client_failures.is_empty(), "{summary}");
     // 6 chats × 7 customer messages, each with a reply: 84 acknowledged messages.
     assert_eq!(outcome.verdict.messages_checked, 84, "{summary}");

@@ -77,6 +77,9 @@ pub struct LoadFigures {
     pub client_failures: Vec<String>,
     /// RSS and CPU of the processes involved (hub, redis, this harness), when sampled.
     pub processes: Vec<ProcSummary>,
+    /// The hubs' ticket flushes after the load, waited for before the CPU was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tickets: Option<crate::tickets::TicketsSettled>,
     pub series: Vec<SeriesPoint>,
     pub curve: Vec<CurvePoint>,
 }
@@ -119,6 +122,7 @@ impl LoadFigures {
             errors: m.errors(),
             client_failures: Vec::new(),
             processes: Vec::new(),
+            tickets: None,
             series: m.series(),
             curve: m.message_curve(),
         }
@@ -506,6 +510,9 @@ fn figures_text(f: &LoadFigures) -> String {
     }
     for failure in f.client_failures.iter().take(5) {
         let _ = writeln!(out, "  client failure: {failure}");
+    }
+    if let Some(tickets) = &f.tickets {
+        let _ = writeln!(out, "  {}", tickets.text());
     }
     for p in &f.processes {
         let _ = writeln!(out, "  {}", process_text(p));
