@@ -66,6 +66,29 @@ pub(crate) fn ticket(transcript: Vec<Event>, closed_at: u64) -> Ticket {
     }
 }
 
+/// Agent `a` transfers the chat to `b` at 60 s, leaves at 70 s, and `b` joins then.
+fn a_hands_over_to_b() -> [Event; 3] {
+    [
+        event(
+            T0 + 60_000,
+            EventBody::Transfer {
+                from_agent: "a".into(),
+                to_agent: Some("b".into()),
+                to_topic: None,
+                note: None,
+            },
+        ),
+        event(
+            T0 + 70_000,
+            EventBody::Left {
+                agent: agent("a"),
+                reason: LeftReason::Transferred,
+            },
+        ),
+        event(T0 + 70_000, EventBody::Joined { agent: agent("b") }),
+    ]
+}
+
 pub(crate) fn closed(ts: u64) -> Event {
     event(
         ts,
@@ -92,23 +115,10 @@ fn a_transferred_chat() {
             message(Role::Customer, T0),
             event(T0 + 20_000, EventBody::Joined { agent: agent("a") }),
             message(Role::Agent, T0 + 50_000),
-            event(
-                T0 + 60_000,
-                EventBody::Transfer {
-                    from_agent: "a".into(),
-                    to_agent: Some("b".into()),
-                    to_topic: None,
-                    note: None,
-                },
-            ),
-            event(
-                T0 + 70_000,
-                EventBody::Left {
-                    agent: agent("a"),
-                    reason: LeftReason::Transferred,
-                },
-            ),
-            event(T0 + 70_000, EventBody::Joined { agent: agent("b") }),
+        ]
+        .into_iter()
+        .chain(a_hands_over_to_b())
+        .chain([
             event(
                 T0 + 80_000,
                 EventBody::Transfer {
@@ -119,7 +129,8 @@ fn a_transferred_chat() {
                 },
             ),
             closed(T0 + 100_000),
-        ],
+        ])
+        .collect(),
         T0 + 100_000,
     );
     let facts = TicketFacts::of(&t, &targets).unwrap();
@@ -222,33 +233,19 @@ fn the_milestones_of_a_transcript_give_the_same_facts() {
         t
     };
     let whole: Vec<Event> = (1..)
-        .zip([
-            message(Role::Customer, T0),
-            message(Role::Agent, T0 + 5_000),
-            event(T0 + 20_000, EventBody::Joined { agent: agent("a") }),
-            message(Role::Customer, T0 + 30_000),
-            message(Role::Agent, T0 + 50_000),
-            message(Role::System, T0 + 55_000),
-            event(
-                T0 + 60_000,
-                EventBody::Transfer {
-                    from_agent: "a".into(),
-                    to_agent: Some("b".into()),
-                    to_topic: None,
-                    note: None,
-                },
-            ),
-            event(
-                T0 + 70_000,
-                EventBody::Left {
-                    agent: agent("a"),
-                    reason: LeftReason::Transferred,
-                },
-            ),
-            event(T0 + 70_000, EventBody::Joined { agent: agent("b") }),
-            message(Role::Agent, T0 + 90_000),
-            closed(T0 + 100_000),
-        ])
+        .zip(
+            [
+                message(Role::Customer, T0),
+                message(Role::Agent, T0 + 5_000),
+                event(T0 + 20_000, EventBody::Joined { agent: agent("a") }),
+                message(Role::Customer, T0 + 30_000),
+                message(Role::Agent, T0 + 50_000),
+                message(Role::System, T0 + 55_000),
+            ]
+            .into_iter()
+            .chain(a_hands_over_to_b())
+            .chain([message(Role::Agent, T0 + 90_000), closed(T0 + 100_000)]),
+        )
         .map(|(seq, event)| Event { seq, ..event })
         .collect();
     let stored: Vec<crate::store::StoredEntry> = whole
