@@ -6,9 +6,10 @@ Usage: steady-cpu.py REPORT.json [REPORT.json ...]
 A `run` report's "CPU per delivered message" divides each process's CPU over the whole
 run by the messages delivered. For the hub, the whole run also holds what follows the
 load: every chat closes at once, each with its ticket, and every customer reads its
-whole history back through the hub for verification. With the benchmark's chats of
-~10,000 messages that is seconds of the hub's CPU in which nothing is delivered
-(docs/performance.md, issue 19, eighth stop). The
+whole history back through the hub for verification; since the eleventh stop the run
+waits for every ticket before it reads the CPU. With the benchmark's chats of ~10,000
+messages that is seconds of the hub's and Redis's CPU in which nothing is delivered
+(docs/performance.md, issue 19, eighth and eleventh stops). The
 durable floor has no such tail. This prints both figures for the hub and the durable
 floor from the reports' one-second samples: the mean CPU share over seconds 6-27 of the
 sampler (which starts with the agents' logins, about a second before the load) against
