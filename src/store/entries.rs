@@ -206,3 +206,70 @@ impl PageRead {
         Ok((events, stream_last > read_to))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_range_reply_is_read_in_field_order_in_either_protocol() {
+        let flat = Value::Array(vec![Value::Array(vec![
+            bulk("7-0"),
+            Value::Array(vec![
+                bulk("e"),
+                bulk("{\"a\":7}"),
+                bulk("e1"),
+                bulk("{\"a\":8}"),
+            ]),
+        ])]);
+        let map = Value::Array(vec![Value::Array(vec![
+            bulk("7-0"),
+            Value::Map(vec![
+                (bulk("e"), bulk("{\"a\":7}")),
+                (bulk("e1"), bulk("{\"a\":8}")),
+            ]),
+        ])]);
+        for reply in [flat, map] {
+            let range = StreamRange::from_redis_value(reply).expect("a range");
+            assert_eq!(range.first_last_seq().expect("an id"), 8);
+            let entry = range.0.into_iter().next().expect("one entry");
+            let events = StoredEntry::decode_all(entry).expect("decodes");
+            let seqs: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.json.as_str())).collect();
+            assert_eq!(seqs, [(7, "{\"a\":7}"), (8, "{\"a\":8}")]);
+        }
+        let empty = StreamRange::from_redis_value(Value::Array(vec![])).expect("empty");
+        assert_eq!(empty.first_last_seq().expect("none"), 0);
+    }
+
+    #[test]
+    fn a_malformed_range_reply_is_refused() {
+        for reply in [
+            Value::Int(1),
+            Value::Array(vec![Value::Array(vec![bulk("7-0")])]),
+            Value::Array(vec![Value::Array(vec![
+                bulk("7-0"),
+                Value::Array(vec![bulk("e")]),
+            ])]),
+            Value::Array(vec![Value::Array(vec![bulk("7-0"), Value::Int(3)])]),
+        ] {
+            assert!(StreamRange::from_redis_value(reply).is_err());
+        }
+        // Well formed for Redis, not for the layout: refused when decoded.
+        let odd = Value::Array(vec![Value::Array(vec![
+            bulk("7-0"),
+            Value::Array(vec![bulk("x"), bulk("{}")]),
+        ])]);
+        let entry = StreamRange::from_redis_value(odd)
+            .expect("a range")
+            .0
+            .remove(0);
+        assert!(matches!(
+            StoredEntry::decode_all(entry),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
