@@ -80,29 +80,17 @@ fn stored_kind(stored: &str) -> Option<&str> {
     rest.split_once('"').map(|(kind, _)| kind)
 }
 
-/// The author's role of a stored message, read from the stored form's start
-/// (`{"ts":<digits>,"kind":"message","from":{"role":"<role>"`, the order every stored
-/// message is written in).
-fn stored_message_author(stored: &str) -> Option<Role> {
-    let rest = stored.strip_prefix("{\"ts\":")?;
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    let rest = rest.strip_prefix(",\"kind\":\"message\",\"from\":{\"role\":\"")?;
-    let (role, _) = rest.split_once('"')?;
-    Role::deserialize(StrDeserializer::<serde::de::value::Error>::new(role)).ok()
-}
-
 impl StoredEvent {
-    /// Whether a ticket's figures and the reports must read the event stored as
-    /// `stored`: every event but a message, and an agent's message while
-    /// `agent_has_written` is false (they read the first agent's message, for the first
-    /// response, and no other). Told from the stored form alone for a message; `true`
-    /// when that is not laid out as expected, so the caller parses it.
-    pub fn is_milestone(stored: &str, agent_has_written: bool) -> bool {
-        match stored_message_author(stored) {
-            Some(Role::Agent) => !agent_has_written,
-            Some(Role::Customer | Role::System) => false,
-            None => true,
-        }
+    /// The author's role when the event stored as `stored` is a message, read from the
+    /// stored form's start (`{"ts":<digits>,"kind":"message","from":{"role":"<role>"`, the
+    /// order every stored message is written in) without parsing the rest. `None` for
+    /// any other event, and for a form not laid out so.
+    pub fn message_author(stored: &str) -> Option<Role> {
+        let rest = stored.strip_prefix("{\"ts\":")?;
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let rest = rest.strip_prefix(",\"kind\":\"message\",\"from\":{\"role\":\"")?;
+        let (role, _) = rest.split_once('"')?;
+        Role::deserialize(StrDeserializer::<serde::de::value::Error>::new(role)).ok()
     }
 
     /// What `audience` sees of the event stored as `stored` at `seq`, as page JSON.

@@ -39,7 +39,8 @@ pub trait TicketSink: Send + Sync {
         &'a self,
         ticket: &'a Ticket,
     ) -> futures_util::future::BoxFuture<'a, StoreResult<()>>;
-    /// A rating was put on a stored ticket.
+    /// A rating was put on a stored ticket. Its `transcript` may hold only the events
+    /// the reports read, as above.
     fn rating_attached<'a>(
         &'a self,
         ticket: &'a Ticket,

@@ -26,7 +26,13 @@ pub fn milestones(
     let mut milestones = Vec::new();
     let mut agent_has_written = false;
     for entry in stored {
-        if !StoredEvent::is_milestone(&entry.json, agent_has_written) {
+        // Told from the stored form where it can be; a form laid out otherwise is parsed.
+        let read = match StoredEvent::message_author(&entry.json) {
+            Some(Role::Agent) => !agent_has_written,
+            Some(Role::Customer | Role::System) => false,
+            None => true,
+        };
+        if !read {
             continue;
         }
         let event = entry.event(conversation_id)?;
