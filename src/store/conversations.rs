@@ -169,12 +169,7 @@ impl Store {
                 // top that already holds the `closed` (a plain append, checked by its
                 // task against this state, would then go in on a closed chat).
                 redis::pipe()
-                    .cmd("XREVRANGE")
-                    .arg(events)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
+                    .add_command(entries::top_entry(&events))
                     .cmd("HGETALL")
                     .arg(key)
                     .query_async(&mut conn)
@@ -334,28 +329,16 @@ impl Store {
                     .arg("COUNT")
                     .arg(1),
             };
-            pipe.cmd("XREVRANGE")
-                .arg(key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1);
+            pipe.add_command(entries::top_entry(key));
             async move { pipe.query_async(&mut conn).await }
         })
         .await
     }
 
-    /// Every event of a conversation (for tickets), read in pages.
+    /// Every event of a conversation, parsed (for a customer's data export).
     pub async fn all_events(&self, conversation_id: &str) -> StoreResult<Vec<Event>> {
-        let mut all = Vec::new();
-        loop {
-            let after = all.last().map(|e: &Event| e.seq).unwrap_or(0);
-            let (page, more) = self.history(conversation_id, after, 1000).await?;
-            all.extend(page);
-            if !more {
-                return Ok(all);
-            }
-        }
+        let stored = self.all_stored_events(conversation_id).await?;
+        parsed(conversation_id, &stored)
     }
 
     /// Every event of a conversation in the stored form (for tickets, which splice their

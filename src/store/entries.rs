@@ -14,9 +14,9 @@
 //! ([`Store::history_in_order`]) never end inside one, and a read that stops short of
 //! an entry's end leaves it to read the stream again before its next append.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::LazyLock};
 
-use redis::{FromRedisValue, ParsingError, Value};
+use redis::{Cmd, FromRedisValue, ParsingError, Value};
 
 use super::{StoreError, StoreResult};
 
@@ -100,14 +100,34 @@ impl FromRedisValue for StreamRange {
     }
 }
 
-/// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …):
-/// borrowed for the first, so a lone event's append allocates no name.
+/// Field names a batch of up to this many events takes from [`FIELD_NAMES`].
+const NAMED_FIELDS: usize = 64;
+
+/// `e`, `e1`, … `e63`, made once: a batch's append names its fields without allocating.
+static FIELD_NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (0..NAMED_FIELDS)
+        .map(|offset| match offset {
+            0 => "e".to_string(),
+            _ => format!("e{offset}"),
+        })
+        .collect()
+});
+
+/// The field of the event `offset` places after an entry's first (`e`, `e1`, `e2`, …),
+/// borrowed for the batches the conversation task makes.
 pub(super) fn field_name(offset: usize) -> Cow<'static, str> {
-    if offset == 0 {
-        Cow::Borrowed("e")
-    } else {
-        Cow::Owned(format!("e{offset}"))
+    match FIELD_NAMES.get(offset) {
+        Some(name) => Cow::Borrowed(name.as_str()),
+        None => Cow::Owned(format!("e{offset}")),
     }
+}
+
+/// `XREVRANGE <stream> + - COUNT 1`: the stream's top entry, whose last seq is the
+/// conversation's (see [`StreamRange::first_last_seq`]).
+pub(super) fn top_entry(stream: &str) -> Cmd {
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+    cmd
 }
 
 /// A stored event as Redis holds it: its seq and its stored form (`StoredEvent`'s JSON).

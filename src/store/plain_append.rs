@@ -106,15 +106,7 @@ impl Store {
         match added {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(PlainAppended::NotFound),
-            Err(err) => {
-                // Refused. By the fence when the stream already holds `seq` (read back
-                // rather than told from the error's wording, as the script does).
-                let last = self.last_seq(conversation_id).await?;
-                if last >= seq {
-                    return Ok(PlainAppended::Behind { last });
-                }
-                return Err(StoreError::from(err));
-            }
+            Err(err) => return self.refused(conversation_id, expected, err).await,
         }
         // Stored: a failed read of the listeners only costs them the live hint (they
         // find the events by the reconcile), not the caller its ack.
@@ -148,20 +140,30 @@ impl Store {
         .await
     }
 
+    /// What a refused append means: `Behind` when the fence refused it, the stream
+    /// already holding `expected + 1` (read back rather than told from the error's
+    /// wording), else the error itself.
+    async fn refused(
+        &self,
+        conversation_id: &str,
+        expected: u64,
+        err: redis::RedisError,
+    ) -> StoreResult<PlainAppended> {
+        let last = self.last_seq(conversation_id).await?;
+        if last > expected {
+            Ok(PlainAppended::Behind { last })
+        } else {
+            Err(StoreError::from(err))
+        }
+    }
+
     /// The seq of the stream's last event (0 when it is empty or gone).
     async fn last_seq(&self, conversation_id: &str) -> StoreResult<u64> {
         let mut conn = self.conn();
         let events = keys::events(conversation_id);
-        let top: super::entries::StreamRange = self
+        let top: entries::StreamRange = self
             .run("last_seq", async move {
-                redis::cmd("XREVRANGE")
-                    .arg(events)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query_async(&mut conn)
-                    .await
+                entries::top_entry(&events).query_async(&mut conn).await
             })
             .await?;
         top.first_last_seq()
@@ -248,12 +250,7 @@ impl Store {
         let listeners = match answer {
             Ok(answer) => answer,
             Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => {
-                // Refused by the fence when the stream already holds `expected + 1`.
-                let last = self.last_seq(conversation_id).await?;
-                if last > expected {
-                    return Ok(PlainAppended::Behind { last });
-                }
-                return Err(StoreError::from(err));
+                return self.refused(conversation_id, expected, err).await
             }
             Err(err) => return Err(StoreError::from(err)),
         };
