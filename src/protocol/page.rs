@@ -72,12 +72,17 @@ impl StoredView {
     }
 }
 
-/// The `kind` of a stored form `{"ts":<digits>,"kind":"<kind>",…}`.
-fn stored_kind(stored: &str) -> Option<&str> {
+/// What follows the kind's opening quote in a stored form
+/// `{"ts":<digits>,"kind":"<kind>",…}`: the kind and the fields after it.
+fn from_kind(stored: &str) -> Option<&str> {
     let rest = stored.strip_prefix("{\"ts\":")?;
     let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    let rest = rest.strip_prefix(",\"kind\":\"")?;
-    rest.split_once('"').map(|(kind, _)| kind)
+    rest.strip_prefix(",\"kind\":\"")
+}
+
+/// The `kind` of a stored form `{"ts":<digits>,"kind":"<kind>",…}`.
+fn stored_kind(stored: &str) -> Option<&str> {
+    from_kind(stored)?.split_once('"').map(|(kind, _)| kind)
 }
 
 impl StoredEvent {
@@ -86,9 +91,7 @@ impl StoredEvent {
     /// order every stored message is written in) without parsing the rest. `None` for
     /// any other event, and for a form not laid out so.
     pub fn message_author(stored: &str) -> Option<Role> {
-        let rest = stored.strip_prefix("{\"ts\":")?;
-        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-        let rest = rest.strip_prefix(",\"kind\":\"message\",\"from\":{\"role\":\"")?;
+        let rest = from_kind(stored)?.strip_prefix("message\",\"from\":{\"role\":\"")?;
         let (role, _) = rest.split_once('"')?;
         Role::deserialize(StrDeserializer::<serde::de::value::Error>::new(role)).ok()
     }
