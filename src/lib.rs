@@ -301,7 +301,7 @@ fn on_closed(
     let armed = config.failpoint.clone();
     #[cfg(not(feature = "failpoints"))]
     let _ = config;
-    Arc::new(move |conversation_id: &str| {
+    Arc::new(move |conversation_id: &str, milestones| {
         let (router, tickets, store) = (router.clone(), tickets.clone(), store.clone());
         #[cfg(feature = "failpoints")]
         let armed = armed.clone();
@@ -316,7 +316,7 @@ fn on_closed(
             router.closed(&id);
             #[cfg(feature = "failpoints")]
             failpoint::hit(armed.as_deref(), "after_close_before_flush");
-            tickets.flush_or_defer(&id).await
+            tickets.flush_or_defer(&id, milestones).await
         });
     })
 }

@@ -20,6 +20,9 @@ pub struct Metrics {
     pub offers: IntCounterVec,
     pub tickets: IntCounter,
     pub ticket_flush_events_held: IntGauge,
+    /// Flushes that read their chat back from Redis (the task that closed it had not
+    /// kept its milestones: `tickets::transcript::MilestoneLog`).
+    pub ticket_flushes_read_back: IntCounter,
     /// Conversation tasks running on this node (each holds its chat's membership and
     /// the ids it has seen; a number that only grows is a leak).
     pub conversation_tasks: IntGauge,
@@ -118,6 +121,10 @@ impl Metrics {
             &["outcome"],
         ));
         let tickets = must(IntCounter::new("tickets_total", "Tickets flushed"));
+        let ticket_flushes_read_back = must(IntCounter::new(
+            "ticket_flushes_read_back_total",
+            "Ticket flushes that read their conversation's events back from Redis",
+        ));
         let ticket_flush_events_held = must(IntGauge::new(
             "ticket_flush_events_held",
             "Transcript events held in memory by ticket flushes now",
@@ -177,6 +184,7 @@ impl Metrics {
             Box::new(offers.clone()),
             Box::new(tickets.clone()),
             Box::new(ticket_flush_events_held.clone()),
+            Box::new(ticket_flushes_read_back.clone()),
             Box::new(conversation_tasks.clone()),
             Box::new(live_hints),
             Box::new(webhook_deliveries.clone()),
@@ -232,6 +240,7 @@ impl Metrics {
             offers,
             tickets,
             ticket_flush_events_held,
+            ticket_flushes_read_back,
             conversation_tasks,
             live_hints_skipped,
             live_hints_to_task,

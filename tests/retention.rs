@@ -69,6 +69,33 @@ fn conversation_keys(conversation_id: &str) -> [String; 2] {
     ]
 }
 
+/// The conversation's keys expire as configured: its state after `closed_s`, its
+/// events (the ticket's transcript) with the ticket, after `ticket_s` (0: never).
+async fn assert_retired(
+    conn: &MultiplexedConnection,
+    conversation_id: &str,
+    closed_s: i64,
+    ticket_s: i64,
+    when: &str,
+) {
+    let [state, events] = conversation_keys(conversation_id);
+    assert_fresh_ttl(
+        &format!("{state}{when}"),
+        pttl(conn, &state).await,
+        closed_s,
+    );
+    let events_ttl = pttl(conn, &events).await;
+    if ticket_s == 0 {
+        assert_eq!(events_ttl, -1, "{events}{when} lives as long as the ticket");
+    } else {
+        assert_fresh_ttl(
+            &format!("{events}{when}"),
+            events_ttl,
+            ticket_s.max(closed_s),
+        );
+    }
+}
+
 /// `ttl_ms` is a fresh TTL of `configured_s`.
 fn assert_fresh_ttl(what: &str, ttl_ms: i64, configured_s: i64) {
     let configured_ms = configured_s * 1000;
@@ -157,12 +184,31 @@ async fn a_closed_chat_and_its_ticket_expire_as_configured() {
 
     let ticket_id = close(&hub, &mut chat).await;
     wait_retired(&conn, &c).await;
-    for key in conversation_keys(&c) {
-        assert_fresh_ttl(&key, pttl(&conn, &key).await, HOUR_S);
-    }
+    assert_retired(&conn, &c, HOUR_S, 2 * HOUR_S, "").await;
     let ticket = keys::ticket(&ticket_id);
     assert_fresh_ttl(&ticket, pttl(&conn, &ticket).await, 2 * HOUR_S);
     assert_fresh_ttl(&hint, pttl(&conn, &hint).await, 2 * HOUR_S);
+    // The chat is held once: the stored ticket refers to the events for its transcript,
+    // and is read whole.
+    let stored: String = redis::cmd("GET")
+        .arg(&ticket)
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap_or_else(|err| panic!("GET {ticket}: {err}"));
+    assert!(
+        stored.starts_with(&format!("{{\"transcript_of\":\"{c}\",")) && !stored.contains("thanks"),
+        "stored: {stored}"
+    );
+    let (status, whole) = hub.ticket(&ticket_id).await;
+    assert_eq!(status, 200, "{whole}");
+    assert!(whole.get("transcript_of").is_none(), "{whole}");
+    let texts: Vec<&str> = whole["transcript"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no transcript: {whole}"))
+        .iter()
+        .filter_map(|event| event["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"thanks"), "read whole: {whole}");
     assert!(
         !exists(&conn, &keys::visitor_open(&visitor_id)).await,
         "the visitor's open slot is freed"
@@ -190,13 +236,7 @@ async fn a_closed_chat_and_its_ticket_expire_as_configured() {
         pttl(&conn, &ticket).await,
         2 * HOUR_S,
     );
-    for key in conversation_keys(&c) {
-        assert_fresh_ttl(
-            &format!("{key} after the rating"),
-            pttl(&conn, &key).await,
-            HOUR_S,
-        );
-    }
+    assert_retired(&conn, &c, HOUR_S, 2 * HOUR_S, " after the rating").await;
 }
 
 #[tokio::test]
@@ -208,6 +248,7 @@ async fn defaults_keep_a_closed_chat_a_day_and_its_ticket_thirty_days() {
     let ticket_id = close(&hub, &mut chat).await;
     let day = 86_400;
     assert_fresh_ttl("conversation", wait_retired(&conn, &c).await, day);
+    assert_retired(&conn, &c, day, 30 * day, "").await;
     let ticket = keys::ticket(&ticket_id);
     assert_fresh_ttl(&ticket, pttl(&conn, &ticket).await, 30 * day);
 }
@@ -221,6 +262,7 @@ async fn ticket_s_zero_keeps_tickets_forever() {
     let ticket_id = close(&hub, &mut chat).await;
 
     assert_fresh_ttl("conversation", wait_retired(&conn, &c).await, HOUR_S);
+    assert_retired(&conn, &c, HOUR_S, 0, "").await;
     assert_eq!(pttl(&conn, &keys::ticket(&ticket_id)).await, -1);
     assert_eq!(
         pttl(&conn, &keys::visitor_last_agent(&visitor_id)).await,
@@ -264,9 +306,13 @@ async fn a_flush_finished_after_a_crash_sets_the_expiry() {
 
     hub.restart().await;
     wait_retired(&conn, &c).await;
-    for key in conversation_keys(&c) {
-        assert_fresh_ttl(&key, pttl(&conn, &key).await, HOUR_S);
-    }
+    assert_retired(&conn, &c, HOUR_S, 2 * HOUR_S, "").await;
+    // The recovery has no task's milestones: it read the chat back.
+    assert_eq!(
+        hub.metric("switchboard_ticket_flushes_read_back_total", &[])
+            .await,
+        1.0
+    );
     let tickets = hub.tickets_of(&c).await;
     assert_eq!(tickets.len(), 1, "{tickets:?}");
     let ticket_id = tickets[0]["ticket_id"].as_str().expect("ticket_id");
@@ -307,9 +353,7 @@ async fn a_flush_that_finds_its_ticket_stored_still_sets_the_expiry() {
 
     hub.restart().await;
     wait_retired(&conn, &c).await;
-    for key in conversation_keys(&c) {
-        assert_fresh_ttl(&key, pttl(&conn, &key).await, HOUR_S);
-    }
+    assert_retired(&conn, &c, HOUR_S, 2 * HOUR_S, "").await;
     assert!(!in_open_index(&conn, &c).await);
     let tickets = hub.tickets_of(&c).await;
     assert_eq!(tickets.len(), 1, "stored once: {tickets:?}");
@@ -325,14 +369,11 @@ async fn a_rating_after_the_chat_expired_is_not_found_and_writes_nothing() {
     let ticket_id = close(&hub, &mut chat).await;
     wait_retired(&conn, &c).await;
 
-    let what = format!("the keys of {c} to expire");
+    // The state expires; the events stay, the ticket's transcript.
+    let [state, events] = conversation_keys(&c);
+    let what = format!("{state} to expire");
     eventually(&what, Duration::from_secs(10), || async {
-        for key in conversation_keys(&c) {
-            if exists(&conn, &key).await {
-                return None;
-            }
-        }
-        Some(())
+        (!exists(&conn, &state).await).then_some(())
     })
     .await;
 
@@ -342,15 +383,24 @@ async fn a_rating_after_the_chat_expired_is_not_found_and_writes_nothing() {
             "not_found",
         )
         .await;
-    for key in conversation_keys(&c) {
-        assert!(!exists(&conn, &key).await, "{key} was recreated");
-    }
+    assert!(!exists(&conn, &state).await, "{state} was recreated");
+    assert_fresh_ttl(&events, pttl(&conn, &events).await, 2 * HOUR_S);
     let path = format!("/v1/conversations/{c}");
     let (status, body) = hub.http("GET", &path, Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, 404, "GET {path}: {body}");
     let (status, ticket) = hub.ticket(&ticket_id).await;
     assert_eq!(status, 200, "{ticket}");
     assert!(ticket["rating"].is_null(), "{ticket}");
+    let kinds: Vec<&str> = ticket["transcript"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no transcript: {ticket}"))
+        .iter()
+        .filter_map(|event| event["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"message") && kinds.last() == Some(&"closed"),
+        "the ticket still holds the whole chat once the conversation expired: {kinds:?}"
+    );
     let ticket = keys::ticket(&ticket_id);
     assert_fresh_ttl(&ticket, pttl(&conn, &ticket).await, 2 * HOUR_S);
 }

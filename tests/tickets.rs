@@ -272,6 +272,12 @@ async fn closed_conversation_becomes_a_ticket_with_the_full_transcript() {
         vec!["message", "joined", "note", "message", "closed"],
         "the transcript holds every event, notes included"
     );
+    // The task that created the chat kept its milestones: the flush read none of it back.
+    assert_eq!(
+        hub.metric("switchboard_ticket_flushes_read_back_total", &[])
+            .await,
+        0.0
+    );
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ impl ConversationTask {
                 self.deliver(&event, None);
                 if closed && fresh {
                     // Stored by a request whose reply was lost: the close still counts.
-                    (self.owner.deps.on_closed)(&self.id);
+                    (self.owner.deps.on_closed)(&self.id, self.milestones.take());
                 }
                 progressed = true;
             }
@@ -107,6 +107,13 @@ impl ConversationTask {
         self.set_delivered(event.seq);
         if self.seen.as_mut().is_some_and(|seen| !seen.record(event)) {
             self.seen = None; // an event skipped: built again from the stream when needed
+        }
+        if self
+            .milestones
+            .as_mut()
+            .is_some_and(|log| !log.record(event))
+        {
+            self.milestones = None; // the flush reads the stream instead
         }
         if let EventBody::Joined { agent } = &event.body {
             self.heard_from.entry(agent.id.clone()).or_insert(event.seq);

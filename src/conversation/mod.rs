@@ -41,10 +41,14 @@ use crate::{
     protocol::{AckBody, ConversationState, EventBody, FrameText, Party, ServerFrame},
     registry::{ConnId, ConnTx, Registry},
     store::{AppendOutcome, Feed, NewConversation, Requirement, Store, Update},
+    tickets::MilestoneLog,
 };
 
-/// Told the id of each conversation whose `closed` event was just stored and delivered.
-pub type OnClosed = Arc<dyn Fn(&str) + Send + Sync>;
+/// Told the id of each conversation whose `closed` event was just stored and delivered,
+/// with the milestones its task kept (`None` when it did not see every event: it came to
+/// the conversation later, or missed one), which spare the ticket flush reading the chat
+/// back.
+pub type OnClosed = Arc<dyn Fn(&str, Option<MilestoneLog>) + Send + Sync>;
 
 pub struct AppendRequest {
     pub author: Author,

@@ -14,6 +14,7 @@ use crate::{
     error::{Error, Result},
     protocol::{Audience, ConversationState, Event, EventBody, ServerFrame, StoredEvent},
     store::{AppendOutcome, NewConversation, Reservation},
+    tickets::MilestoneLog,
 };
 
 /// How long an idle conversation task lives before it hands its slot back (a later
@@ -49,6 +50,9 @@ pub(super) struct ConversationTask {
     pub(super) heard_from: std::collections::HashMap<String, u64>,
     /// The `client_msg_id`s stored so far, once an append with one needed them (`seen`).
     pub(super) seen: Option<SeenIds>,
+    /// The conversation's milestones, for its ticket, kept when this task created it and
+    /// has seen every event since (`tickets::MilestoneLog`).
+    pub(super) milestones: Option<MilestoneLog>,
     /// Another node listened at this task's last plain append: the next one publishes
     /// in its own call (`Store::append_plain_batch`). It only chooses the path: Redis
     /// publishes to whoever is listed when the append runs, either way.
@@ -72,6 +76,7 @@ impl ConversationTask {
             me,
             heard_from: std::collections::HashMap::new(),
             seen: None,
+            milestones: None,
             others_listen: false,
         }
     }
@@ -292,8 +297,9 @@ impl ConversationTask {
         self.listed = true;
         self.owner.deps.metrics.events_stored.inc();
         self.members = Some(Membership::created(new.visitor_id));
-        // Nothing came before seq 1: the index of ids starts complete.
+        // Nothing came before seq 1: the index of ids and the milestones start complete.
         self.seen = Some(SeenIds::default());
+        self.milestones = Some(MilestoneLog::default());
         self.ack(ack, 1);
         let event = Event {
             conversation_id: new.id,
@@ -382,7 +388,7 @@ impl ConversationTask {
                 let frame = StoredEvent::event_frame(&self.id, seq, stored);
                 self.deliver_except(&event, frame, skip);
                 if closed {
-                    (self.owner.deps.on_closed)(&self.id);
+                    (self.owner.deps.on_closed)(&self.id, self.milestones.take());
                 }
                 return Ok(outcome);
             }

@@ -74,7 +74,7 @@ pub(crate) async fn rebuild(
             if record.flushed {
                 store.finish_conversation(&record).await?;
             } else {
-                tickets.flush_or_defer(&id).await;
+                tickets.flush_or_defer(&id, None).await;
             }
             continue;
         }

@@ -31,6 +31,7 @@ mod privacy;
 mod records;
 mod reports;
 mod retention;
+pub mod ticket_form;
 mod ticket_index;
 mod tickets;
 

@@ -255,7 +255,8 @@ impl Store {
             .collect())
     }
 
-    /// Tickets' JSON by id, in order (`None`: gone); one `MGET` (one `{tickets}` tag).
+    /// Tickets' JSON by id, transcripts included, in order (`None`: gone); one `MGET`
+    /// (one `{tickets}` tag), then the transcripts of those that refer to them.
     pub(super) async fn tickets_by_id<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
@@ -265,12 +266,20 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut conn = self.conn();
-        self.run("tickets", async move {
-            redis::cmd("MGET")
-                .arg(ticket_keys)
-                .query_async(&mut conn)
-                .await
-        })
+        let stored: Vec<Option<String>> = self
+            .run("tickets", async move {
+                redis::cmd("MGET")
+                    .arg(ticket_keys)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        futures_util::future::try_join_all(stored.into_iter().map(|stored| async move {
+            match stored {
+                Some(stored) => self.whole_ticket(stored).await.map(Some),
+                None => Ok(None),
+            }
+        }))
         .await
     }
 }

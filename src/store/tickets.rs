@@ -193,7 +193,17 @@ impl Store {
         .await
     }
 
+    /// A ticket's JSON, transcript included (`ticket_form`).
     pub async fn ticket(&self, ticket_id: &str) -> StoreResult<Option<String>> {
+        match self.stored_ticket(ticket_id).await? {
+            Some(stored) => self.whole_ticket(stored).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A ticket as stored: its transcript may be a reference to its conversation's
+    /// events (`ticket_form`).
+    pub async fn stored_ticket(&self, ticket_id: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn();
         let key = keys::ticket(ticket_id);
         self.run("ticket", async move {

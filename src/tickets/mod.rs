@@ -1,20 +1,25 @@
 //! Tickets: a closed conversation is flushed to one ticket, exactly once, even when a
 //! hub dies during the flush (the open-conversations index keeps it until the ticket
-//! is stored; storing is `SET NX`). Offline messages become tickets at once. When a
-//! webhook is configured, every ticket also enters the outbox (`webhook`).
+//! is stored; storing is `SET NX`). The ticket is stored referring to the
+//! conversation's events for its transcript (`store::ticket_form`); readers get it
+//! whole. Offline messages become tickets at once. When a webhook is configured, every
+//! ticket also enters the outbox (`webhook`).
 //!
 //! Every stored ticket and every rating is also told to a [`TicketSink`] (the reports),
 //! after the flush stored it and on every repeat; a sink's failure is logged and never
 //! fails the flush (the sink counts each ticket once however often it is told).
 //!
-//! Retention (`[retention]`): a ticket expires `ticket_s` after it is stored; the
-//! conversation's keys expire `closed_conversation_s` after its flush. The expiry is
+//! Retention (`[retention]`): a ticket expires `ticket_s` after it is stored, and so do
+//! the conversation's events, its transcript; the conversation's other keys expire
+//! `closed_conversation_s` after its flush. The expiry is
 //! set by every flush, the first or a repeat after a crash, before the conversation
 //! leaves the open index, so no flushed conversation is left without one.
 
 pub mod history;
 pub mod transcript;
 pub mod webhook;
+
+pub use transcript::MilestoneLog;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -24,7 +29,7 @@ use crate::{
     error::{Error, Result},
     metrics::Metrics,
     protocol::{AgentRef, Event, EventBody, Party, Role},
-    store::{keys, ConversationRecord, Store, StoreResult},
+    store::{keys, ticket_form::StoredTicket, ConversationRecord, Store, StoreResult},
 };
 
 /// What else learns of stored tickets (the reports, wired in `lib.rs`): defined here so
@@ -283,6 +288,16 @@ impl Tickets {
     /// its expiry, frees the visitor, leaves the open index). Safe to call any number
     /// of times: a ticket already stored is kept, an expiry already set is not extended.
     pub async fn flush(&self, conversation_id: &str) -> Result<()> {
+        self.flush_with(conversation_id, None).await
+    }
+
+    /// [`Tickets::flush`], with the milestones the conversation's task kept as the
+    /// events went by: when they cover every event, the chat is not read back.
+    pub async fn flush_with(
+        &self,
+        conversation_id: &str,
+        known: Option<MilestoneLog>,
+    ) -> Result<()> {
         let record = self
             .store
             .conversation(conversation_id)
@@ -292,12 +307,11 @@ impl Tickets {
             return Err(Error::conflict("only a closed conversation is flushed"));
         }
         if !record.flushed {
-            let _hold = self.hold(record.last_seq).await?;
-            let stored = self.store.all_stored_events(conversation_id).await?;
-            let milestones = transcript::milestones(conversation_id, &stored)?;
-            let mut ticket = Ticket::from_conversation(&record, milestones);
-            let json = transcript::ticket_json(&mut ticket, conversation_id, &stored)?;
-            drop(stored);
+            // Events stored after the task's last one (a rating) are read back.
+            let (ticket, json) = match known.filter(|log| log.through() == record.last_seq) {
+                Some(log) => self.ticket_from_milestones(&record, log).await?,
+                None => self.ticket_from_stream(&record).await?,
+            };
             if self
                 .store
                 .store_ticket(
@@ -353,6 +367,36 @@ impl Tickets {
         Ok(())
     }
 
+    /// A closed conversation's ticket and its stored form from the milestones its task
+    /// kept: nothing of the chat is read.
+    async fn ticket_from_milestones(
+        &self,
+        record: &ConversationRecord,
+        log: MilestoneLog,
+    ) -> Result<(Ticket, String)> {
+        let mut ticket = Ticket::from_conversation(record, log.into_milestones());
+        match transcript::reference_form(&mut ticket, &record.id)? {
+            Some(json) => Ok((ticket, json)),
+            // Stored whole: the events are needed after all.
+            None => self.ticket_from_stream(record).await,
+        }
+    }
+
+    /// A closed conversation's ticket and its stored form, its milestones read back
+    /// from the stream.
+    async fn ticket_from_stream(&self, record: &ConversationRecord) -> Result<(Ticket, String)> {
+        self.metrics.ticket_flushes_read_back.inc();
+        let _hold = self.hold(record.last_seq).await?;
+        let stored = self.store.all_stored_events(&record.id).await?;
+        let milestones = transcript::milestones(&record.id, &stored)?;
+        let mut ticket = Ticket::from_conversation(record, milestones);
+        let json = match transcript::reference_form(&mut ticket, &record.id)? {
+            Some(json) => json,
+            None => transcript::whole_form(&mut ticket, &record.id, &stored)?,
+        };
+        Ok((ticket, json))
+    }
+
     /// Puts a rating given after close on the ticket (flushing first if needed). Once
     /// the conversation or its ticket has expired there is nothing to rate: `not_found`,
     /// and nothing is written (a write would recreate the key without a TTL).
@@ -366,13 +410,17 @@ impl Tickets {
             .ticket_id
             .clone()
             .ok_or_else(|| Error::conflict("not closed"))?;
-        if self.store.ticket(&ticket_id).await?.is_none() {
+        if self.store.stored_ticket(&ticket_id).await?.is_none() {
             self.flush(conversation_id).await?;
         }
-        let Some(json) = self.store.ticket(&ticket_id).await? else {
+        let Some(stored_ticket) = self.store.stored_ticket(&ticket_id).await? else {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
         };
-        let mut ticket: Ticket = serde_json::from_str(&json).map_err(|_| Error::Unavailable)?;
+        // Stored as it was: by reference, or whole (an older hub's).
+        let form = StoredTicket::read(&stored_ticket);
+        let refers = matches!(form, StoredTicket::Referring { .. });
+        let mut ticket: Ticket =
+            serde_json::from_str(&form.head()).map_err(|_| Error::Unavailable)?;
         if ticket.rating.is_some() {
             // Told again: a crash may have come between storing and telling.
             history::index(&self.store, &ticket, self.retention.ticket_ms()).await?;
@@ -385,7 +433,14 @@ impl Tickets {
         let rated = Ticket::from_conversation(&record, milestones);
         ticket.rating = rated.rating;
         ticket.transcript = rated.transcript;
-        let json = transcript::ticket_json(&mut ticket, conversation_id, &stored)?;
+        let referring = match refers {
+            true => transcript::reference_form(&mut ticket, conversation_id)?,
+            false => None,
+        };
+        let json = match referring {
+            Some(json) => json,
+            None => transcript::whole_form(&mut ticket, conversation_id, &stored)?,
+        };
         drop(stored);
         if !self.store.replace_ticket(&ticket_id, &json).await? {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
@@ -478,9 +533,10 @@ impl Tickets {
         Ok(ticket_id)
     }
 
-    /// Flushes now, or leaves it to the sweep when that fails.
-    pub async fn flush_or_defer(&self, conversation_id: &str) {
-        if let Err(err) = self.flush(conversation_id).await {
+    /// Flushes now (with the milestones the conversation's task kept, if any), or leaves
+    /// it to the sweep when that fails.
+    pub async fn flush_or_defer(&self, conversation_id: &str, known: Option<MilestoneLog>) {
+        if let Err(err) = self.flush_with(conversation_id, known).await {
             tracing::warn!(conversation_id, cause = %err, "ticket flush deferred");
             self.deferred.insert(conversation_id.to_string(), ());
         }

@@ -1,5 +1,5 @@
-//! The spliced ticket is the serialized one, byte for byte, and the milestones give
-//! the same figures as every event.
+//! The spliced ticket is the serialized one, byte for byte, whole or stored by
+//! reference and read back, and the milestones give the same figures as every event.
 
 use serde_json::Map;
 
@@ -136,8 +136,39 @@ fn the_spliced_ticket_is_the_serialized_one() {
     let events = events();
     let mut ticket = Ticket::from_conversation(&record(), events.clone());
     let serialized = serde_json::to_string(&ticket).expect("serializes");
-    let spliced = ticket_json(&mut ticket, CONVERSATION, &stored(&events)).expect("splices");
+    let spliced = whole_form(&mut ticket, CONVERSATION, &stored(&events)).expect("splices");
     assert_eq!(spliced, serialized);
+    assert_eq!(
+        ticket.transcript, events,
+        "the ticket's own transcript is kept"
+    );
+}
+
+#[test]
+fn a_ticket_stored_by_reference_reads_back_as_the_serialized_one() {
+    let events = events();
+    let stored = stored(&events);
+    let mut ticket = Ticket::from_conversation(&record(), events.clone());
+    let serialized = serde_json::to_string(&ticket).expect("serializes");
+    let form = reference_form(&mut ticket, CONVERSATION)
+        .expect("serializes")
+        .expect("refers");
+    assert!(
+        form.ends_with("\"transcript\":[]}") && !form.contains("how can I help"),
+        "no transcript in it: {form}"
+    );
+    let ticket_form::StoredTicket::Referring {
+        conversation_id,
+        fields,
+    } = ticket_form::StoredTicket::read(&form)
+    else {
+        panic!("not by reference: {form}");
+    };
+    assert_eq!(conversation_id, CONVERSATION);
+    assert_eq!(
+        ticket_form::with_transcript(fields, conversation_id, &stored).expect("splices"),
+        serialized
+    );
     assert_eq!(
         ticket.transcript, events,
         "the ticket's own transcript is kept"
@@ -153,11 +184,15 @@ fn a_stored_form_laid_out_otherwise_goes_through_its_type() {
     let mut ticket = Ticket::from_conversation(&record(), events.clone());
     let serialized = serde_json::to_string(&ticket).expect("serializes");
     assert_eq!(
-        ticket_json(&mut ticket, CONVERSATION, &stored).expect("splices"),
+        whole_form(&mut ticket, CONVERSATION, &stored).expect("splices"),
         serialized
     );
+    // Parsed to see what it is: a customer's message, so not a milestone.
     let kept = milestones(CONVERSATION, &stored).expect("parses");
-    assert_eq!(kept.first(), events.first(), "parsed to see what it is");
+    assert_eq!(
+        kept,
+        milestones(CONVERSATION, &self::stored(&events)).expect("parses")
+    );
 }
 
 #[test]
@@ -194,5 +229,46 @@ fn an_unreadable_event_fails_the_flush() {
     stored[2].json = "{\"kind\":\"joined\",\"ts\":1".into();
     assert!(milestones(CONVERSATION, &stored).is_err());
     let mut ticket = Ticket::from_conversation(&record(), events);
-    assert!(ticket_json(&mut ticket, CONVERSATION, &stored).is_err());
+    assert!(whole_form(&mut ticket, CONVERSATION, &stored).is_err());
+}
+
+#[test]
+fn the_milestones_kept_as_events_go_by_are_those_read_back() {
+    let events = events();
+    let mut log = MilestoneLog::default();
+    for event in &events {
+        assert!(log.record(event), "seq {}", event.seq);
+    }
+    assert_eq!(log.through(), 14);
+    let read = milestones(CONVERSATION, &stored(&events)).expect("parses");
+    assert_eq!(log.clone().into_milestones(), read);
+    assert_eq!(
+        Ticket::from_conversation(&record(), log.into_milestones()),
+        Ticket::from_conversation(&record(), read)
+    );
+}
+
+#[test]
+fn a_log_that_missed_an_event_or_holds_too_many_covers_nothing() {
+    let events = events();
+    let mut log = MilestoneLog::default();
+    assert!(!log.record(&events[1]), "seq 2 before seq 1");
+    let mut log = MilestoneLog::default();
+    assert!(log.record(&events[0]));
+    assert!(!log.record(&events[0]), "seq 1 again");
+
+    let mut log = MilestoneLog::default();
+    let join = |seq: u64| Event {
+        conversation_id: CONVERSATION.into(),
+        seq,
+        ts: seq,
+        body: EventBody::Joined { agent: agent("a") },
+    };
+    for seq in 1..=MilestoneLog::MOST as u64 {
+        assert!(log.record(&join(seq)), "seq {seq}");
+    }
+    assert!(
+        !log.record(&join(MilestoneLog::MOST as u64 + 1)),
+        "one too many"
+    );
 }
