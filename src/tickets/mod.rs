@@ -421,18 +421,20 @@ impl Tickets {
         let refers = matches!(form, StoredTicket::Referring { .. });
         let mut ticket: Ticket =
             serde_json::from_str(&form.head()).map_err(|_| Error::Unavailable)?;
+        // The sink reads the milestones (who owned the chat at its close): a ticket stored
+        // by reference has none in it.
+        let _hold = self.hold(record.last_seq).await?;
+        let stored = self.store.all_stored_events(conversation_id).await?;
+        let milestones = transcript::milestones(conversation_id, &stored)?;
+        let rated = Ticket::from_conversation(&record, milestones);
+        ticket.transcript = rated.transcript;
         if ticket.rating.is_some() {
             // Told again: a crash may have come between storing and telling.
             history::index(&self.store, &ticket, self.retention.ticket_ms()).await?;
             self.tell_rated(&ticket).await;
             return Ok(());
         }
-        let _hold = self.hold(record.last_seq).await?;
-        let stored = self.store.all_stored_events(conversation_id).await?;
-        let milestones = transcript::milestones(conversation_id, &stored)?;
-        let rated = Ticket::from_conversation(&record, milestones);
         ticket.rating = rated.rating;
-        ticket.transcript = rated.transcript;
         let referring = match refers {
             true => transcript::reference_form(&mut ticket, conversation_id)?,
             false => None,
