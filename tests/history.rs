@@ -182,9 +182,23 @@ async fn filters_and_newest_first() {
         ("".into(), vec![&t1, &t2, &t3]),
     ];
     for (query, expected) in cases {
-        let got = ids(&page(&hub, ADMIN_TOKEN, &query).await);
+        let body = page(&hub, ADMIN_TOKEN, &query).await;
+        let got = ids(&body);
         let expected: Vec<String> = expected.into_iter().cloned().collect();
         assert_eq!(got, expected, "GET /v1/tickets?{query}");
+        // Filtered on their stored form, listed whole (`store::ticket_form`).
+        for ticket in body["tickets"].as_array().into_iter().flatten() {
+            let kinds: Vec<&str> = ticket["transcript"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|event| event["kind"].as_str())
+                .collect();
+            assert!(
+                ticket.get("transcript_of").is_none() && kinds.contains(&"closed"),
+                "GET /v1/tickets?{query}: {ticket}"
+            );
+        }
     }
 
     for bad in [

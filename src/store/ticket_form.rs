@@ -103,9 +103,23 @@ pub fn with_transcript(
 }
 
 impl Store {
+    /// Stored tickets made whole, side by side, in order.
+    pub async fn whole_tickets(
+        &self,
+        stored: Vec<Option<String>>,
+    ) -> StoreResult<Vec<Option<String>>> {
+        futures_util::future::try_join_all(stored.into_iter().map(|stored| async move {
+            match stored {
+                Some(stored) => self.whole_ticket(stored).await.map(Some),
+                None => Ok(None),
+            }
+        }))
+        .await
+    }
+
     /// A stored ticket made whole: one that refers to its conversation's stream gets
     /// the stream's events as its transcript (none when the stream is gone).
-    pub(super) async fn whole_ticket(&self, stored: String) -> StoreResult<String> {
+    pub async fn whole_ticket(&self, stored: String) -> StoreResult<String> {
         match StoredTicket::read(&stored) {
             StoredTicket::Whole(_) => Ok(stored),
             StoredTicket::Referring {

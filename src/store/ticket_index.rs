@@ -105,7 +105,9 @@ impl IndexRange {
     }
 }
 
-/// One scanned index entry: its position and its ticket's JSON (`None`: expired).
+/// One scanned index entry: its position and its ticket as stored (`None`: expired),
+/// which may refer to its conversation for its transcript: a filter reads its other
+/// fields, and [`Store::whole_ticket`] makes a ticket that goes out whole.
 pub struct IndexEntry {
     pub cursor: IndexCursor,
     pub json: Option<String>,
@@ -224,7 +226,7 @@ impl Store {
             .filter_map(|m| IndexCursor::from_member(m))
             .collect();
         let found = self
-            .tickets_by_id(cursors.iter().map(|c| c.ticket_id.as_str()))
+            .stored_tickets_by_id(cursors.iter().map(|c| c.ticket_id.as_str()))
             .await?;
         let gone: Vec<String> = cursors
             .iter()
@@ -255,9 +257,10 @@ impl Store {
             .collect())
     }
 
-    /// Tickets' JSON by id, transcripts included, in order (`None`: gone); one `MGET`
-    /// (one `{tickets}` tag), then the transcripts of those that refer to them.
-    pub(super) async fn tickets_by_id<'a>(
+    /// Tickets as stored, by id, in order (`None`: gone); one `MGET` (one `{tickets}`
+    /// tag). A ticket may refer to its conversation for its transcript
+    /// ([`Store::whole_tickets`]).
+    pub(super) async fn stored_tickets_by_id<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
     ) -> StoreResult<Vec<Option<String>>> {
@@ -266,20 +269,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut conn = self.conn();
-        let stored: Vec<Option<String>> = self
-            .run("tickets", async move {
-                redis::cmd("MGET")
-                    .arg(ticket_keys)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        futures_util::future::try_join_all(stored.into_iter().map(|stored| async move {
-            match stored {
-                Some(stored) => self.whole_ticket(stored).await.map(Some),
-                None => Ok(None),
-            }
-        }))
+        self.run("tickets", async move {
+            redis::cmd("MGET")
+                .arg(ticket_keys)
+                .query_async(&mut conn)
+                .await
+        })
         .await
     }
 }

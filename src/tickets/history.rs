@@ -108,6 +108,24 @@ pub struct HistoryPage {
     pub next: Option<String>,
 }
 
+impl HistoryPage {
+    /// The page of the tickets chosen, as stored (filtered on their other fields), made
+    /// whole: only these read their transcripts.
+    async fn whole(
+        store: &Store,
+        chosen: Vec<String>,
+        next: Option<String>,
+    ) -> StoreResult<HistoryPage> {
+        let whole = store
+            .whole_tickets(chosen.into_iter().map(Some).collect())
+            .await?;
+        Ok(HistoryPage {
+            tickets: whole.into_iter().flatten().collect(),
+            next,
+        })
+    }
+}
+
 /// The customer (visitor id) a stored ticket belongs to; `None` when it cannot be read.
 pub fn ticket_customer(json: &str) -> Option<String> {
     serde_json::from_str::<Facts>(json)
@@ -185,23 +203,15 @@ impl HistoryQuery {
                 }
                 if tickets.len() == limit {
                     let more = i + 1 < count || full;
-                    return Ok(HistoryPage {
-                        tickets,
-                        next: more.then(|| position.map(|p| p.text())).flatten(),
-                    });
+                    let next = more.then(|| position.map(|p| p.text())).flatten();
+                    return HistoryPage::whole(store, tickets, next).await;
                 }
             }
             if !full {
-                return Ok(HistoryPage {
-                    tickets,
-                    next: None,
-                });
+                return HistoryPage::whole(store, tickets, None).await;
             }
             if scanned >= MAX_SCANNED {
-                return Ok(HistoryPage {
-                    tickets,
-                    next: position.map(|p| p.text()),
-                });
+                return HistoryPage::whole(store, tickets, position.map(|p| p.text())).await;
             }
         }
     }
