@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::extra::{find_event, setup_hub, HubConfig};
+use common::extra::{find_event, setup_hub, transcript_values, HubConfig};
 use common::*;
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
@@ -202,13 +202,10 @@ async fn a_closed_chat_and_its_ticket_expire_as_configured() {
     let (status, whole) = hub.ticket(&ticket_id).await;
     assert_eq!(status, 200, "{whole}");
     assert!(whole.get("transcript_of").is_none(), "{whole}");
-    let texts: Vec<&str> = whole["transcript"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no transcript: {whole}"))
-        .iter()
-        .filter_map(|event| event["text"].as_str())
-        .collect();
-    assert!(texts.contains(&"thanks"), "read whole: {whole}");
+    assert!(
+        transcript_values(&whole, "text").contains(&"thanks"),
+        "read whole: {whole}"
+    );
     assert!(
         !exists(&conn, &keys::visitor_open(&visitor_id)).await,
         "the visitor's open slot is freed"
@@ -391,12 +388,7 @@ async fn a_rating_after_the_chat_expired_is_not_found_and_writes_nothing() {
     let (status, ticket) = hub.ticket(&ticket_id).await;
     assert_eq!(status, 200, "{ticket}");
     assert!(ticket["rating"].is_null(), "{ticket}");
-    let kinds: Vec<&str> = ticket["transcript"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no transcript: {ticket}"))
-        .iter()
-        .filter_map(|event| event["kind"].as_str())
-        .collect();
+    let kinds = transcript_values(&ticket, "kind");
     assert!(
         kinds.contains(&"message") && kinds.last() == Some(&"closed"),
         "the ticket still holds the whole chat once the conversation expired: {kinds:?}"

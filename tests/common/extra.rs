@@ -389,6 +389,17 @@ impl Hub {
     }
 }
 
+/// The string `field` (`kind`, `text`, …) of each event of a ticket's transcript that
+/// has one, in order (panics when the ticket has no transcript).
+pub fn transcript_values<'a>(ticket: &'a Value, field: &str) -> Vec<&'a str> {
+    ticket["transcript"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no transcript: {ticket}"))
+        .iter()
+        .filter_map(|event| event[field].as_str())
+        .collect()
+}
+
 /// An event of `conversation_id` with `kind` among `events` (panics naming them if none).
 pub fn find_event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
     events
