@@ -1,5 +1,6 @@
 //! Expiry of what a finished chat leaves in Redis: once its ticket is stored, a
-//! conversation is retired (marked flushed, its keys set to expire together), its
+//! conversation is retired (marked flushed, its keys set to expire together but its
+//! events, which are the ticket's transcript and expire with the ticket), its
 //! visitor's open slot is freed and it leaves the open index. Ticket expiry lives with
 //! the ticket script (`tickets.rs`).
 //!
