@@ -19,7 +19,8 @@
 # Environment: HUB (hub binary, default target/release/switchboard), LOADTEST (harness
 # binary), REDIS_PORT (16400), HUB_PORT (18400), IDLE_CONNECTIONS (15000), REDIS_ARGS
 # (extra redis-server flags, e.g. "--auto-aof-rewrite-percentage 0" to see what the AOF
-# rewrites cost), HUB_WORKERS (the hub's tokio worker threads; default: one per core),
+# rewrites cost), HUB_WORKERS (the hub's tokio worker threads, and the floors' relay
+# threads, FLOOR_RELAY_THREADS, so both get the same; default: one per core),
 # LATENCY_SHARES (the shares of saturation `latency` runs at; "25 50" by default), RATE
 # (messages/s in total: `latency` runs once at this fixed rate instead, as latency-at-RATE,
 # without a saturation run),
@@ -89,6 +90,7 @@ run_scenario() { # name scenario-file [extra flags]
     local floor_redis=(--floor-redis-url "redis://127.0.0.1:$((REDIS_PORT + 1))/0"
         --floor-redis-pid "$FLOOR_REDIS_PID")
     [ -n "${FLOOR_ON_HUB_REDIS:-}" ] && floor_redis=()
+    FLOOR_RELAY_THREADS="${HUB_WORKERS:-$(nproc)}" \
     "$LOADTEST" run --hub "http://127.0.0.1:$HUB_PORT" --admin-token "$ADMIN" \
         --hub-pid "$HUB_PID" --redis-pid "$REDIS_PID" --redis-url "redis://127.0.0.1:$REDIS_PORT/0" \
         "${floor_redis[@]}" --scenario "$file" "$@" ${RUN_FLAGS:-} \

@@ -52,9 +52,14 @@ impl Relays {
     }
 }
 
-/// As many relay threads as the machine has cores, as the hub would have.
+/// The relay's worker threads, as many as the hub has: `FLOOR_RELAY_THREADS` when it is
+/// set (`bench.sh` sets it from `HUB_WORKERS`), else one per core, the hub's default.
 pub fn relay_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::env::var("FLOOR_RELAY_THREADS")
+        .ok()
+        .and_then(|threads| threads.parse::<usize>().ok())
+        .filter(|&threads| threads > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Runs the scenario's pairs through `relays`, samples this process, the relays' threads
