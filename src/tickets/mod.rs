@@ -390,10 +390,7 @@ impl Tickets {
         let stored = self.store.all_stored_events(&record.id).await?;
         let milestones = transcript::milestones(&record.id, &stored)?;
         let mut ticket = Ticket::from_conversation(record, milestones);
-        let json = match transcript::reference_form(&mut ticket, &record.id)? {
-            Some(json) => json,
-            None => transcript::whole_form(&mut ticket, &record.id, &stored)?,
-        };
+        let json = transcript::stored_form(&mut ticket, &record.id, &stored, true)?;
         Ok((ticket, json))
     }
 
@@ -410,11 +407,15 @@ impl Tickets {
             .ticket_id
             .clone()
             .ok_or_else(|| Error::conflict("not closed"))?;
-        if self.store.stored_ticket(&ticket_id).await?.is_none() {
-            self.flush(conversation_id).await?;
-        }
-        let Some(stored_ticket) = self.store.stored_ticket(&ticket_id).await? else {
-            return Err(Error::not_found(format!("ticket {ticket_id} has expired")));
+        let stored_ticket = match self.store.stored_ticket(&ticket_id).await? {
+            Some(stored_ticket) => stored_ticket,
+            None => {
+                self.flush(conversation_id).await?;
+                self.store
+                    .stored_ticket(&ticket_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("ticket {ticket_id} has expired")))?
+            }
         };
         // Stored as it was: by reference, or whole (an older hub's).
         let form = StoredTicket::read(&stored_ticket);
@@ -435,14 +436,7 @@ impl Tickets {
             return Ok(());
         }
         ticket.rating = rated.rating;
-        let referring = match refers {
-            true => transcript::reference_form(&mut ticket, conversation_id)?,
-            false => None,
-        };
-        let json = match referring {
-            Some(json) => json,
-            None => transcript::whole_form(&mut ticket, conversation_id, &stored)?,
-        };
+        let json = transcript::stored_form(&mut ticket, conversation_id, &stored, refers)?;
         drop(stored);
         if !self.store.replace_ticket(&ticket_id, &json).await? {
             return Err(Error::not_found(format!("ticket {ticket_id} has expired")));

@@ -102,22 +102,30 @@ impl MilestoneLog {
 
 /// The stored form of `ticket` that refers to its conversation's stream for its
 /// transcript (`store::ticket_form`): the stream holds the same events for as long as
-/// the ticket lives. `None` when the ticket cannot refer (then [`whole_form`]).
-/// `ticket.transcript` (its milestones) is left as it was.
+/// the ticket lives. `None` when the ticket cannot refer (then [`stored_form`] with the
+/// events). `ticket.transcript` (its milestones) is left as it was.
 pub(super) fn reference_form(ticket: &mut Ticket, conversation_id: &str) -> Result<Option<String>> {
     let head = head_json(ticket)?;
     Ok(ticket_form::by_reference(&head, conversation_id))
 }
 
-/// The stored form of `ticket` with every stored event as its transcript: the same text
-/// as serializing the ticket with each event parsed. `ticket.transcript` (its
-/// milestones) is left as it was.
-pub(super) fn whole_form(
+/// The stored form of `ticket`: referring to the conversation's stream when `refer` and
+/// it can, else with every stored event as its transcript (the same text as serializing
+/// the ticket with each event parsed). `ticket.transcript` (its milestones) is left as
+/// it was.
+pub(super) fn stored_form(
     ticket: &mut Ticket,
     conversation_id: &str,
     stored: &[StoredEntry],
+    refer: bool,
 ) -> Result<String> {
     let head = head_json(ticket)?;
+    if let Some(form) = refer
+        .then(|| ticket_form::by_reference(&head, conversation_id))
+        .flatten()
+    {
+        return Ok(form);
+    }
     let fields = head.strip_prefix('{').ok_or(Error::Unavailable)?;
     Ok(ticket_form::with_transcript(
         fields,

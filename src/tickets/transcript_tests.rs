@@ -136,7 +136,7 @@ fn the_spliced_ticket_is_the_serialized_one() {
     let events = events();
     let mut ticket = Ticket::from_conversation(&record(), events.clone());
     let serialized = serde_json::to_string(&ticket).expect("serializes");
-    let spliced = whole_form(&mut ticket, CONVERSATION, &stored(&events)).expect("splices");
+    let spliced = stored_form(&mut ticket, CONVERSATION, &stored(&events), false).expect("splices");
     assert_eq!(spliced, serialized);
     assert_eq!(
         ticket.transcript, events,
@@ -153,6 +153,10 @@ fn a_ticket_stored_by_reference_reads_back_as_the_serialized_one() {
     let form = reference_form(&mut ticket, CONVERSATION)
         .expect("serializes")
         .expect("refers");
+    assert_eq!(
+        stored_form(&mut ticket, CONVERSATION, &stored, true).expect("refers"),
+        form
+    );
     assert!(
         form.ends_with("\"transcript\":[]}") && !form.contains("how can I help"),
         "no transcript in it: {form}"
@@ -184,7 +188,7 @@ fn a_stored_form_laid_out_otherwise_goes_through_its_type() {
     let mut ticket = Ticket::from_conversation(&record(), events.clone());
     let serialized = serde_json::to_string(&ticket).expect("serializes");
     assert_eq!(
-        whole_form(&mut ticket, CONVERSATION, &stored).expect("splices"),
+        stored_form(&mut ticket, CONVERSATION, &stored, false).expect("splices"),
         serialized
     );
     // Parsed to see what it is: a customer's message, so not a milestone.
@@ -229,7 +233,7 @@ fn an_unreadable_event_fails_the_flush() {
     stored[2].json = "{\"kind\":\"joined\",\"ts\":1".into();
     assert!(milestones(CONVERSATION, &stored).is_err());
     let mut ticket = Ticket::from_conversation(&record(), events);
-    assert!(whole_form(&mut ticket, CONVERSATION, &stored).is_err());
+    assert!(stored_form(&mut ticket, CONVERSATION, &stored, false).is_err());
 }
 
 #[test]
