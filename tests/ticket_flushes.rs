@@ -14,8 +14,8 @@ use common::store_fixtures::{
 use common::*;
 use switchboard::{
     metrics::Metrics,
-    protocol::{ConversationState, EventBody, Party, Role},
-    store::{AppendOutcome, Store, Update},
+    protocol::{Party, Role},
+    store::{AppendOutcome, Store},
     tickets::Tickets,
 };
 
@@ -28,20 +28,14 @@ async fn closed_chat(store: &Store, id: &str, events: usize) -> String {
     let mut items: Vec<Append> = (2..events)
         .map(|n| Append::event(customer_message(&visitor, &format!("m{n}"))))
         .collect();
-    let close = EventBody::Closed {
-        by: Party {
+    items.push(Append::closing(
+        Party {
             role: Role::Customer,
             id: visitor.clone(),
             name: None,
         },
-        resolution: "resolved".into(),
-        ticket_id: ticket_id.clone(),
-    };
-    items.push(
-        Append::event(close)
-            .updating(Update::State(ConversationState::Closed))
-            .updating(Update::TicketId(ticket_id.clone())),
-    );
+        &ticket_id,
+    ));
     let outcomes = append(store, id, &items).await;
     assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(events as u64)));
     ticket_id

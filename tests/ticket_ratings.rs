@@ -13,7 +13,7 @@ use common::store_fixtures::{
 use common::*;
 use switchboard::{
     metrics::Metrics,
-    protocol::{AgentRef, ConversationState, EventBody, Party, Role},
+    protocol::{AgentRef, EventBody, Party, Role},
     store::{AppendOutcome, Requirement, StoreResult, Update},
     tickets::{Ticket, TicketSink, Tickets},
 };
@@ -62,22 +62,18 @@ async fn a_rating_is_told_with_the_milestones_also_when_told_again() {
         id: "ann".into(),
         name: "Ann".into(),
     };
-    let close = EventBody::Closed {
-        by: Party {
-            role: Role::Agent,
-            id: "ann".into(),
-            name: Some("Ann".into()),
-        },
-        resolution: "resolved".into(),
-        ticket_id: "t_rated".into(),
-    };
     let items = [
         Append::event(EventBody::Joined { agent: ann.clone() })
             .updating(Update::Agent(Some("ann".into()))),
         Append::event(customer_message(visitor, "thanks")),
-        Append::event(close)
-            .updating(Update::State(ConversationState::Closed))
-            .updating(Update::TicketId("t_rated".into())),
+        Append::closing(
+            Party {
+                role: Role::Agent,
+                id: "ann".into(),
+                name: Some("Ann".into()),
+            },
+            "t_rated",
+        ),
     ];
     let outcomes = append(&store, id, &items).await;
     assert_eq!(outcomes.last(), Some(&AppendOutcome::Stored(4)));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Map;
 use switchboard::{
-    protocol::{EventBody, Party, Role, StoredEvent},
+    protocol::{ConversationState, EventBody, Party, Role, StoredEvent},
     store::{AppendItem, AppendOutcome, Appended, NewConversation, Requirement, Store, Update},
 };
 
@@ -79,6 +79,17 @@ impl Append {
     pub fn updating(mut self, update: Update) -> Append {
         self.updates.push(update);
         self
+    }
+
+    /// The close of a conversation by `by`, naming `ticket_id`, as a close stores it.
+    pub fn closing(by: Party, ticket_id: &str) -> Append {
+        Append::event(EventBody::Closed {
+            by,
+            resolution: "resolved".into(),
+            ticket_id: ticket_id.into(),
+        })
+        .updating(Update::State(ConversationState::Closed))
+        .updating(Update::TicketId(ticket_id.into()))
     }
 }
 
