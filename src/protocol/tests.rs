@@ -181,6 +181,41 @@ fn router_vocabulary_is_spelled_as_the_protocol_says() {
 }
 
 #[test]
+fn a_seq_ack_written_by_hand_equals_the_serialized_one() {
+    for req in [
+        "r1",
+        "",
+        "a \"quoted\" \\ req\n\u{1}\u{e9}\u{1F600}</script>",
+    ] {
+        for ts in [None, Some(0), Some(1_733_400_000_123)] {
+            for seq in [1, u64::MAX] {
+                let body = AckBody {
+                    seq: Some(seq),
+                    ts,
+                    ..AckBody::default()
+                };
+                let serialized = serde_json::to_string(&ServerFrame::ack(req.into(), body.clone()))
+                    .expect("serialize");
+                let text = ServerFrame::ack(req.into(), body).to_text();
+                assert_eq!(text.as_str(), serialized, "req {req:?}, ts {ts:?}");
+            }
+        }
+    }
+    // Any other field takes serde's way, in full.
+    let body = AckBody {
+        seq: Some(3),
+        conversation_id: Some("c_1".into()),
+        ..AckBody::default()
+    };
+    assert!(body.seq_only().is_none());
+    let text = ServerFrame::ack("r".into(), body).to_text();
+    assert_eq!(
+        text.as_str(),
+        r#"{"type":"ack","req":"r","conversation_id":"c_1","seq":3}"#
+    );
+}
+
+#[test]
 fn parses_message_with_req() {
     let inbound = Inbound::parse(
         r#"{"type":"message","req":"r2","conversation_id":"c_1","text":"hi","client_msg_id":"m-1"}"#,

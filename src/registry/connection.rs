@@ -103,6 +103,9 @@ struct ConnShared {
     total: Arc<SendBudget>,
     /// Signalled whenever the writer has flushed bytes.
     drained: Notify,
+    /// Cancelled when the connection is to end. A child of the node's shutdown token, so
+    /// the reader and writer wait on this one token alone: polling the node-wide token
+    /// on every wake-up would take its one mutex, shared by every connection.
     kill: CancellationToken,
     kick: std::sync::OnceLock<Kick>,
     slow_reader_closes: prometheus::IntCounter,
@@ -116,6 +119,7 @@ impl ConnTx {
         byte_budget: usize,
         total: Arc<SendBudget>,
         slow_reader_closes: prometheus::IntCounter,
+        kill: CancellationToken,
     ) -> (ConnTx, ConnRx) {
         let conn = ConnTx {
             id,
@@ -126,7 +130,7 @@ impl ConnTx {
                 byte_budget,
                 total,
                 drained: Notify::new(),
-                kill: CancellationToken::new(),
+                kill,
                 kick: std::sync::OnceLock::new(),
                 slow_reader_closes,
             }),
@@ -267,6 +271,7 @@ mod budget_tests {
             budget,
             Arc::clone(total),
             prometheus::IntCounter::new("c", "c").expect("counter"),
+            CancellationToken::new(),
         )
     }
 

@@ -130,6 +130,7 @@ async fn run(
         limits.send_queue_bytes,
         Arc::clone(&hub.send_budget),
         hub.metrics.slow_reader_closes.clone(),
+        hub.shutdown.child_token(),
     );
     // Boxed for the same reason as a request in `read_loop`: its state is freed before
     // the connection settles into reading.
@@ -189,11 +190,10 @@ async fn read_loop(
     let mut idle_check =
         tokio::time::interval(Duration::from_millis(limits.ping_interval_ms.min(5_000)));
     let mut rate = RateLimit::new(limits.messages_per_10s as usize);
-    // Waiters registered once, not once per frame.
+    // Registered once, not once per frame. The connection's token is a child of the
+    // node's shutdown token, so it is the only one waited on.
     let killed = conn.killed().cancelled();
     tokio::pin!(killed);
-    let shutting_down = hub.shutdown.cancelled();
-    tokio::pin!(shutting_down);
     loop {
         let incoming = tokio::select! {
             incoming = next_text(stream, limits.max_frame_bytes, &mut last_heard) => incoming,
@@ -205,10 +205,6 @@ async fn read_loop(
                 continue;
             }
             _ = &mut killed => return,
-            _ = &mut shutting_down => {
-                conn.kick(Kick::ShuttingDown);
-                return;
-            }
         };
         let text = match incoming {
             Incoming::Text(text) => text,

@@ -42,18 +42,13 @@ pub(super) async fn write_loop(
     let mut batch = VecDeque::new();
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let killed_token = conn.killed().clone();
+    // The connection's token is a child of `shutdown`: waiting on it alone covers both.
     let killed = killed_token.cancelled();
     tokio::pin!(killed);
-    let shutting_down = shutdown.cancelled();
-    tokio::pin!(shutting_down);
     loop {
         tokio::select! {
             biased;
             _ = &mut killed => break,
-            _ = &mut shutting_down => {
-                conn.kick(Kick::ShuttingDown);
-                break;
-            }
             () = rx.take(&mut batch) => {
                 // Whatever else is queued while this batch is fed goes into the same
                 // flush. The batch's bytes stay counted against the budgets until
@@ -103,6 +98,9 @@ pub(super) async fn write_loop(
     // What is still queued will never be sent: give its bytes back to the budgets.
     let unsent: usize = rx.close().iter().map(|text| text.len()).sum();
     conn.taken(unsent);
+    if shutdown.is_cancelled() {
+        conn.kick(Kick::ShuttingDown); // a reason set before the shutdown stays first
+    }
     let (code, reason) = conn
         .kick_reason()
         .map(Kick::close_code)
