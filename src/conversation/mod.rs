@@ -159,7 +159,9 @@ enum Command {
 
 /// The set of running conversation tasks, and what they work with.
 pub struct Conversations {
-    tasks: DashMap<String, TaskHandle>,
+    /// Looked up for every message. Keyed by the ids the hub makes, so FxHash, a few
+    /// times cheaper than SipHash, needs no defence against keys chosen to collide.
+    tasks: DashMap<String, TaskHandle, rustc_hash::FxBuildHasher>,
     deps: ConversationDeps,
 }
 
@@ -206,7 +208,7 @@ pub struct ConversationDeps {
 impl Conversations {
     pub fn new(deps: ConversationDeps) -> Arc<Self> {
         Arc::new(Conversations {
-            tasks: DashMap::new(),
+            tasks: DashMap::default(),
             deps,
         })
     }

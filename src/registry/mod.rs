@@ -35,7 +35,10 @@ pub enum PartyKey {
     Agent(String),
 }
 
-type Connections = DashMap<String, Vec<ConnTx>>;
+/// Looked up for every delivered event. Keyed by visitor and agent ids, which the hub
+/// makes or a signed identity or an admin gives, never a client alone: FxHash, a few
+/// times cheaper than SipHash, needs no defence against keys chosen to collide.
+type Connections = DashMap<String, Vec<ConnTx>, rustc_hash::FxBuildHasher>;
 
 #[derive(Default)]
 pub struct Registry {
