@@ -4,7 +4,7 @@
 //! of whatever another writer stored in between (Redis refuses an append on a stream the
 //! task has not read whole: `store::Appended::Behind`, `store::PlainAppended::Behind`).
 
-use super::{seen::SeenIds, task::ConversationTask, AppendRequest, Reply};
+use super::{seen::SeenIds, task::ConversationTask, AppendReply, AppendRequest};
 use crate::{
     error::{Error, Result},
     protocol::{ConversationState, StoredEvent},
@@ -18,7 +18,7 @@ const MAX_ATTEMPTS: usize = 5;
 /// Events read per round trip when the task builds its index of ids.
 const INDEX_PAGE: usize = 500;
 
-pub(super) type Pending = (Box<AppendRequest>, Reply<AppendOutcome>);
+pub(super) type Pending = (Box<AppendRequest>, AppendReply);
 
 impl ConversationTask {
     /// Stores a batch of appends in one round trip and answers each.
@@ -158,7 +158,10 @@ impl ConversationTask {
                 tracing::debug!(conversation_id = %self.id, last, "stream moved on; reading it");
                 return Some((pending, last));
             }
-            Ok(Appended::Done(outcomes)) => self.replicated(&outcomes).await.map(|()| outcomes),
+            Ok(Appended::Done(outcomes)) if self.awaits_replica(&outcomes) => {
+                self.replicated().await.map(|()| outcomes)
+            }
+            Ok(Appended::Done(outcomes)) => Ok(outcomes),
             Err(err) => Err(Error::from(err)),
         };
         let outcomes = match outcomes {
@@ -177,7 +180,7 @@ impl ConversationTask {
             .zip(updates)
         {
             request.updates = updates;
-            let outcome = self.stored(*request, ts, &stored, outcome).await;
+            let outcome = self.stored(request, ts, &stored, outcome).await;
             // `stored` consumed the request; answer failures from what the outcome says.
             let _ignored_if_requester_left = reply.send(outcome);
         }
@@ -254,18 +257,22 @@ impl ConversationTask {
             None if refused => vec![AppendOutcome::WrongState; pending.len()],
             None => vec![AppendOutcome::NotFound; pending.len()],
         };
-        if let Err(err) = self.replicated(&outcomes).await {
-            self.needs_resync = true;
-            self.answer_all(pending, &err);
-            return None;
+        // Checked before the wait's future is made: it is kilobytes, and moved into this
+        // one's state even when it has nothing to wait for.
+        if self.awaits_replica(&outcomes) {
+            if let Err(err) = self.replicated().await {
+                self.needs_resync = true;
+                self.answer_all(pending, &err);
+                return None;
+            }
         }
         for (((request, reply), outcome), stored) in
             pending.into_iter().zip(outcomes).zip(stored_forms)
         {
-            let answer = self.stored(*request, ts, &stored, outcome).await;
+            let answer = self.stored(request, ts, &stored, outcome).await;
             let _ignored_if_requester_left = reply.send(answer);
         }
-        if let Some(publication) = publication {
+        if let Some(publication) = publication.filter(|publication| !publication.is_empty()) {
             if let Err(err) = self.owner.deps.store.publish_live(publication).await {
                 // Stored and delivered here: the other nodes find it by their reconcile.
                 tracing::warn!(conversation_id = %self.id, cause = %err, "live hint not published");
@@ -274,16 +281,18 @@ impl ConversationTask {
         None
     }
 
-    /// With `[limits] replicated_acks`, acks only once a replica has the events: a
-    /// failover cannot lose them.
-    async fn replicated(&self, outcomes: &[AppendOutcome]) -> Result<()> {
-        let any_stored = outcomes
-            .iter()
-            .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)));
-        if self.owner.deps.replicated_acks && any_stored {
-            let key = crate::store::keys::conversation(&self.id);
-            self.owner.deps.store.wait_replicated(&key).await?;
-        }
+    /// With `[limits] replicated_acks`, a round that stored events acks them only once a
+    /// replica has them ([`Self::replicated`]): a failover cannot lose them.
+    fn awaits_replica(&self, outcomes: &[AppendOutcome]) -> bool {
+        self.owner.deps.replicated_acks
+            && outcomes
+                .iter()
+                .any(|outcome| matches!(outcome, AppendOutcome::Stored(_)))
+    }
+
+    async fn replicated(&self) -> Result<()> {
+        let key = crate::store::keys::conversation(&self.id);
+        self.owner.deps.store.wait_replicated(&key).await?;
         Ok(())
     }
 

@@ -125,10 +125,22 @@ impl Ack {
 
 type Reply<T> = oneshot::Sender<Result<T>>;
 
+/// Where an append's outcome goes: to a requester that waits for it, or nowhere for a
+/// detached append, whose ack or error the task sends itself; no channel is made for
+/// one of those, the most frequent request.
+struct AppendReply(Option<Reply<AppendOutcome>>);
+
+impl AppendReply {
+    /// Whether a requester took the outcome.
+    fn send(self, outcome: Result<AppendOutcome>) -> bool {
+        self.0.is_some_and(|reply| reply.send(outcome).is_ok())
+    }
+}
+
 enum Command {
     /// Store the conversation and its first event (seq 1), ack, deliver.
     Create(Box<NewConversation>, Option<Ack>, Reply<()>),
-    Append(Box<AppendRequest>, Reply<AppendOutcome>),
+    Append(Box<AppendRequest>, AppendReply),
     /// Check the closer and the state, number the ticket, then append the `closed`
     /// event built for that number.
     Close {
@@ -286,7 +298,10 @@ impl Conversations {
         request: AppendRequest,
     ) -> impl std::future::Future<Output = Result<AppendOutcome>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let queued = self.send(id, Command::Append(Box::new(request), reply));
+        let queued = self.send(
+            id,
+            Command::Append(Box::new(request), AppendReply(Some(reply))),
+        );
         async move {
             queued?;
             answer.await.map_err(|_| Error::Unavailable)?
@@ -296,8 +311,7 @@ impl Conversations {
     /// Queues an append whose ack or error the conversation task sends itself
     /// (`ack` and `errors_to` set); the caller moves on at once.
     pub fn submit_detached(self: &Arc<Self>, id: &str, request: AppendRequest) -> Result<()> {
-        let (reply, _nobody_waits) = oneshot::channel();
-        self.send(id, Command::Append(Box::new(request), reply))
+        self.send(id, Command::Append(Box::new(request), AppendReply(None)))
     }
 
     pub async fn members(

@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    seen::SeenIds, Ack, AppendRequest, Author, Command, Conversations, DeliveredSeq, Membership,
-    Permission, Reply,
+    seen::SeenIds, Ack, AppendReply, AppendRequest, Author, Command, Conversations, DeliveredSeq,
+    Membership, Permission,
 };
 use crate::{
     error::{Error, Result},
@@ -272,8 +272,11 @@ impl ConversationTask {
             .await?;
         let ticket_id = format!("t_{number}");
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.append_batch(vec![(Box::new(build(ticket_id.clone())), reply)])
-            .await;
+        self.append_batch(vec![(
+            Box::new(build(ticket_id.clone())),
+            AppendReply(Some(reply)),
+        )])
+        .await;
         let outcome = answer.await.map_err(|_| Error::Unavailable)??;
         Ok((outcome, ticket_id))
     }
@@ -357,9 +360,11 @@ impl ConversationTask {
     }
 
     /// Acks and delivers one stored append (or reports why it was not stored).
+    /// `request` stays boxed: it was built on the reader's core, and moving its ~700
+    /// bytes out would read every line of it, where delivery reads a few.
     pub(super) async fn stored(
         &mut self,
-        request: AppendRequest,
+        request: Box<AppendRequest>,
         ts: u64,
         stored: &str,
         outcome: AppendOutcome,
@@ -374,16 +379,19 @@ impl ConversationTask {
                         tracing::warn!(cause = %err, "catch-up before delivery failed");
                     }
                 }
-                let skip = self.ack_stored(request.ack, seq, ts);
+                let AppendRequest {
+                    ack, updates, body, ..
+                } = *request;
+                let skip = self.ack_stored(ack, seq, ts);
                 if let Some(members) = self.members.as_mut() {
-                    members.apply(&request.updates, seq);
+                    members.apply(&updates, seq);
                 }
-                let closed = matches!(request.body, EventBody::Closed { .. });
+                let closed = matches!(body, EventBody::Closed { .. });
                 let event = Event {
                     conversation_id: self.id.clone(),
                     seq,
                     ts,
-                    body: request.body,
+                    body,
                 };
                 let frame = StoredEvent::event_frame(&self.id, seq, stored);
                 self.deliver_except(&event, frame, skip);
@@ -440,7 +448,7 @@ impl ConversationTask {
         &self,
         request: &AppendRequest,
         outcome: Result<AppendOutcome>,
-        reply: Reply<AppendOutcome>,
+        reply: AppendReply,
     ) {
         if let Err(err) = &outcome {
             self.report(request, err);
