@@ -239,14 +239,25 @@ impl CustomerSession {
 
     /// The customer-only checks of a `message`: its `client_msg_id` and the flood limits.
     pub async fn check_message(&self, hub: &Hub, client_msg_id: Option<&str>) -> Result<()> {
-        if let Some(id) = client_msg_id {
-            input::identifier(
+        self.check_client_msg_id(hub, client_msg_id)?;
+        flood::check(hub, self.client, Some(&self.visitor_id), FloodKind::Message).await
+    }
+
+    /// The part of [`Self::check_message`] that waits for nothing.
+    pub fn check_client_msg_id(&self, hub: &Hub, client_msg_id: Option<&str>) -> Result<()> {
+        match client_msg_id {
+            Some(id) => input::identifier(
                 "client_msg_id",
                 id,
                 hub.config.flood.max_client_msg_id_chars,
-            )?;
+            ),
+            None => Ok(()),
         }
-        flood::check(hub, self.client, Some(&self.visitor_id), FloodKind::Message).await
+    }
+
+    /// Whether this customer's requests are counted against the flood limits (in Redis).
+    pub fn floods_counted(&self, hub: &Hub) -> bool {
+        hub.config.flood.applies_to(self.client)
     }
 
     pub fn speaker(&self) -> Speaker {

@@ -142,6 +142,69 @@ impl Session {
         };
     }
 
+    /// Handles a `message` that needs nothing awaited at once: one without a file to look
+    /// up, from an agent or from a customer whose address the flood limits exempt (a
+    /// customer's otherwise ask Redis). Most frames of a busy chat are such messages, and
+    /// this spares the reader a boxed future for each. Any other frame is handed back for
+    /// [`Session::handle`].
+    pub fn handle_now(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: &Option<String>,
+        frame: ClientFrame,
+    ) -> std::result::Result<Result<Reply>, ClientFrame> {
+        let waits = match &self.role {
+            RoleSession::Customer(customer) => customer.floods_counted(hub),
+            RoleSession::Agent(_) => false,
+        };
+        match frame {
+            ClientFrame::Message {
+                conversation_id,
+                text,
+                client_msg_id,
+                attachment: None,
+            } if !waits => Ok(self.say_now(
+                hub,
+                conn,
+                req.clone(),
+                &conversation_id,
+                text,
+                client_msg_id,
+            )),
+            frame => Err(frame),
+        }
+    }
+
+    fn say_now(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: Option<String>,
+        conversation_id: &str,
+        text: String,
+        client_msg_id: Option<String>,
+    ) -> Result<Reply> {
+        if let RoleSession::Customer(customer) = &self.role {
+            customer.check_client_msg_id(hub, client_msg_id.as_deref())?;
+        }
+        let speaker = self.speaker(hub);
+        let said = shared::Said {
+            text,
+            client_msg_id,
+            attachment: None,
+            echo: self.echo,
+        };
+        shared::message(hub, conn, req, conversation_id, speaker, said)
+    }
+
+    fn speaker(&mut self, hub: &Hub) -> shared::Speaker {
+        match &mut self.role {
+            RoleSession::Customer(customer) => customer.speaker(),
+            RoleSession::Agent(agent) => agent.speaker(hub),
+        }
+    }
+
     /// Handles one request, whichever role asks.
     pub async fn handle(
         &mut self,
@@ -150,10 +213,7 @@ impl Session {
         req: Option<String>,
         frame: ClientFrame,
     ) -> Result<Reply> {
-        let speaker = match &mut self.role {
-            RoleSession::Customer(customer) => customer.speaker(),
-            RoleSession::Agent(agent) => agent.speaker(hub),
-        };
+        let speaker = self.speaker(hub);
         match frame {
             ClientFrame::Hello(_) => Err(Error::bad_request("already said hello")),
             ClientFrame::Ping {} => Ok(Reply::Ack(AckBody::default())),

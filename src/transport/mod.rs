@@ -195,7 +195,11 @@ async fn read_loop(
     let killed = conn.killed().cancelled();
     tokio::pin!(killed);
     loop {
+        // In this order: a frame already read is taken without polling the idle timer,
+        // and a killed connection stops reading however fast frames come.
         let incoming = tokio::select! {
+            biased;
+            _ = &mut killed => return,
             incoming = next_text(stream, limits.max_frame_bytes, &mut last_heard) => incoming,
             _ = idle_check.tick() => {
                 if last_heard.elapsed() > idle_timeout {
@@ -204,7 +208,6 @@ async fn read_loop(
                 }
                 continue;
             }
-            _ = &mut killed => return,
         };
         let text = match incoming {
             Incoming::Text(text) => text,
@@ -225,14 +228,15 @@ async fn read_loop(
         // malformed frames would buy an error reply each without limit.
         let (req, frame) = match Inbound::parse(&text) {
             Ok(Inbound { req, frame }) => {
-                if frame.counts_against_rate_limit() && !rate.allow(Instant::now()) {
+                // `last_heard` is when this frame came.
+                if frame.counts_against_rate_limit() && !rate.allow(last_heard) {
                     send_error(hub, conn, req, &Error::RateLimited);
                     continue;
                 }
                 (req, frame)
             }
             Err(failure) => {
-                let err = if rate.allow(Instant::now()) {
+                let err = if rate.allow(last_heard) {
                     Error::BadRequest(failure.message)
                 } else {
                     Error::RateLimited
@@ -241,9 +245,12 @@ async fn read_loop(
                 continue;
             }
         };
-        // Boxed: an idle connection waits in this loop, and an inline request future
-        // would make every connection's task as large as the largest request's state.
-        let outcome = Box::pin(session.handle(hub, conn, req.clone(), frame)).await;
+        let outcome = match session.handle_now(hub, conn, &req, frame) {
+            Ok(outcome) => outcome,
+            // Boxed: an idle connection waits in this loop, and an inline request future
+            // would make every connection's task as large as the largest request's state.
+            Err(frame) => Box::pin(session.handle(hub, conn, req.clone(), frame)).await,
+        };
         match outcome {
             Ok(Reply::Ack(body)) => {
                 if let Some(req) = req {
