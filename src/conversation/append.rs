@@ -313,22 +313,30 @@ impl ConversationTask {
         if let Err(err) = self.index_ids().await {
             return Err((err, pending));
         }
-        let mut fresh = Vec::with_capacity(pending.len());
+        let mut fresh: Vec<Pending> = Vec::with_capacity(pending.len());
         let mut repeated = Vec::new();
-        let mut in_round = std::collections::HashSet::new();
         let mut pending = pending.into_iter();
-        while let Some((request, reply)) = pending.next() {
-            let Some(id) = request.client_msg_id.clone() else {
+        while let Some((mut request, reply)) = pending.next() {
+            let Some(id) = request.client_msg_id.as_deref() else {
                 fresh.push((request, reply));
                 continue;
             };
-            if !in_round.insert(id.clone()) {
+            // A round holds at most `MAX_BATCH` requests: a scan beats a set of copies.
+            if fresh
+                .iter()
+                .any(|(earlier, _)| earlier.client_msg_id.as_deref() == Some(id))
+            {
                 repeated.push((request, reply));
                 continue;
             }
-            match self.stored_seq_of(&id).await {
+            // Almost every id is new: the index says so without a read (or a future).
+            let stored = match self.seen.as_ref().and_then(|seen| seen.candidate(id)) {
+                None => Ok(None),
+                Some(candidate) => self.confirmed(id, candidate).await,
+            };
+            match stored {
                 Ok(Some(seq)) => {
-                    self.ack(request.ack, seq);
+                    self.ack(&mut request.ack, seq);
                     let _ignored_if_requester_left = reply.send(Ok(AppendOutcome::Duplicate(seq)));
                 }
                 Ok(None) => fresh.push((request, reply)),
@@ -379,11 +387,9 @@ impl ConversationTask {
         Ok(())
     }
 
-    /// The seq of the stored event carrying `id`, confirmed by reading it.
-    async fn stored_seq_of(&self, id: &str) -> Result<Option<u64>> {
-        let Some(seq) = self.seen.as_ref().and_then(|seen| seen.candidate(id)) else {
-            return Ok(None);
-        };
+    /// `seq`, the index's candidate for `id`, once reading that event confirms it carries
+    /// `id` (the index keeps hashes).
+    async fn confirmed(&self, id: &str, seq: u64) -> Result<Option<u64>> {
         let (events, _) = self
             .owner
             .deps

@@ -78,7 +78,7 @@ impl ConversationTask {
     /// when its `message` asked for no echo (issue 19). That ack carries the event's `ts`
     /// too, and is queued before the event goes to anyone, so the author still learns of
     /// its message in `seq` order.
-    pub(super) fn ack_stored(&self, mut ack: Option<Ack>, seq: u64, ts: u64) -> Option<ConnId> {
+    pub(super) fn ack_stored(&self, ack: &mut Option<Ack>, seq: u64, ts: u64) -> Option<ConnId> {
         let mut skip = None;
         if let Some(ack) = ack.as_mut().filter(|ack| !ack.echo) {
             ack.body.ts = Some(ts);

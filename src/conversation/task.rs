@@ -282,7 +282,7 @@ impl ConversationTask {
     }
 
     /// Stores the conversation with its first event as seq 1, then acks and delivers it.
-    async fn create(&mut self, new: NewConversation, ack: Option<Ack>) -> Result<()> {
+    async fn create(&mut self, new: NewConversation, mut ack: Option<Ack>) -> Result<()> {
         if self.members.is_some() {
             return Err(Error::conflict(format!("{} exists already", self.id)));
         }
@@ -303,7 +303,7 @@ impl ConversationTask {
         // Nothing came before seq 1: the index of ids and the milestones start complete.
         self.seen = Some(SeenIds::default());
         self.milestones = Some(MilestoneLog::default());
-        self.ack(ack, 1);
+        self.ack(&mut ack, 1);
         let event = Event {
             conversation_id: new.id,
             seq: 1,
@@ -364,7 +364,7 @@ impl ConversationTask {
     /// bytes out would read every line of it, where delivery reads a few.
     pub(super) async fn stored(
         &mut self,
-        request: Box<AppendRequest>,
+        mut request: Box<AppendRequest>,
         ts: u64,
         stored: &str,
         outcome: AppendOutcome,
@@ -379,19 +379,16 @@ impl ConversationTask {
                         tracing::warn!(cause = %err, "catch-up before delivery failed");
                     }
                 }
-                let AppendRequest {
-                    ack, updates, body, ..
-                } = *request;
-                let skip = self.ack_stored(ack, seq, ts);
+                let skip = self.ack_stored(&mut request.ack, seq, ts);
                 if let Some(members) = self.members.as_mut() {
-                    members.apply(&updates, seq);
+                    members.apply(&request.updates, seq);
                 }
-                let closed = matches!(body, EventBody::Closed { .. });
+                let closed = matches!(request.body, EventBody::Closed { .. });
                 let event = Event {
                     conversation_id: self.id.clone(),
                     seq,
                     ts,
-                    body,
+                    body: request.body, // the one field moved out of the box
                 };
                 let frame = StoredEvent::event_frame(&self.id, seq, stored);
                 self.deliver_except(&event, frame, skip);
@@ -401,7 +398,7 @@ impl ConversationTask {
                 return Ok(outcome);
             }
             AppendOutcome::Duplicate(seq) => {
-                self.ack(request.ack, seq);
+                self.ack(&mut request.ack, seq);
                 return Ok(outcome);
             }
             AppendOutcome::NotFound => Error::not_found(format!("no conversation {}", self.id)),
@@ -471,17 +468,14 @@ impl ConversationTask {
         conn.send(&ServerFrame::error(req, err));
     }
 
-    pub(super) fn ack(&self, ack: Option<Ack>, seq: u64) {
-        if let Some(Ack {
-            conn,
-            req,
-            mut body,
-            ..
-        }) = ack
-        {
-            body.seq = Some(seq);
+    /// Acks with `seq`. By reference: the ack is read where the request was built,
+    /// not moved.
+    pub(super) fn ack(&self, ack: &mut Option<Ack>, seq: u64) {
+        if let Some(ack) = ack {
+            ack.body.seq = Some(seq);
             self.owner.deps.metrics.acks.inc();
-            conn.send(&ServerFrame::ack(req, body));
+            ack.conn
+                .push(crate::protocol::ack_text(&ack.req, &ack.body));
         }
     }
 }

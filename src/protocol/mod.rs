@@ -389,12 +389,7 @@ impl ServerFrame {
     /// Serializes once; the text is shared by every connection it is fanned out to.
     pub fn to_text(&self) -> FrameText {
         if let ServerFrame::Ack { req, body } = self {
-            if let Some(text) = body
-                .seq_only()
-                .and_then(|(seq, ts)| seq_ack_text(req, seq, ts))
-            {
-                return text;
-            }
+            return ack_text(req, body);
         }
         match serde_json::to_string(self) {
             Ok(text) => text.into(),
@@ -433,6 +428,34 @@ impl AckBody {
             return None;
         };
         Some((*seq, *ts))
+    }
+}
+
+/// The text of `ServerFrame::Ack { req, body }`, from borrowed parts: the conversation
+/// task acks a stored event from the request it still holds, without moving the body.
+pub fn ack_text(req: &str, body: &AckBody) -> FrameText {
+    /// Serializes like `ServerFrame::Ack`.
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "ack")]
+    struct AckFrame<'a> {
+        req: &'a str,
+        #[serde(flatten)]
+        body: &'a AckBody,
+    }
+    if let Some(text) = body
+        .seq_only()
+        .and_then(|(seq, ts)| seq_ack_text(req, seq, ts))
+    {
+        return text;
+    }
+    match serde_json::to_string(&AckFrame { req, body }) {
+        Ok(text) => text.into(),
+        Err(err) => {
+            tracing::error!(cause = %err, "failed to serialize an ack");
+            FrameText::from_static(
+                r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#,
+            )
+        }
     }
 }
 

@@ -208,10 +208,16 @@ fn a_seq_ack_written_by_hand_equals_the_serialized_one() {
         ..AckBody::default()
     };
     assert!(body.seq_only().is_none());
-    let text = ServerFrame::ack("r".into(), body).to_text();
+    let serialized =
+        serde_json::to_string(&ServerFrame::ack("r".into(), body.clone())).expect("serialize");
     assert_eq!(
-        text.as_str(),
+        serialized,
         r#"{"type":"ack","req":"r","conversation_id":"c_1","seq":3}"#
+    );
+    assert_eq!(ack_text("r", &body).as_str(), serialized);
+    assert_eq!(
+        ServerFrame::ack("r".into(), body).to_text().as_str(),
+        serialized
     );
 }
 

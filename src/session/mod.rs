@@ -142,41 +142,19 @@ impl Session {
         };
     }
 
-    /// Handles a `message` that needs nothing awaited at once: one without a file to look
-    /// up, from an agent or from a customer whose address the flood limits exempt (a
-    /// customer's otherwise ask Redis). Most frames of a busy chat are such messages, and
-    /// this spares the reader a boxed future for each. Any other frame is handed back for
-    /// [`Session::handle`].
-    pub fn handle_now(
-        &mut self,
-        hub: &Arc<Hub>,
-        conn: &ConnTx,
-        req: &Option<String>,
-        frame: ClientFrame,
-    ) -> std::result::Result<Result<Reply>, ClientFrame> {
-        let waits = match &self.role {
-            RoleSession::Customer(customer) => customer.floods_counted(hub),
-            RoleSession::Agent(_) => false,
-        };
-        match frame {
-            ClientFrame::Message {
-                conversation_id,
-                text,
-                client_msg_id,
-                attachment: None,
-            } if !waits => Ok(self.say_now(
-                hub,
-                conn,
-                req.clone(),
-                &conversation_id,
-                text,
-                client_msg_id,
-            )),
-            frame => Err(frame),
+    /// Whether a `message` without a file needs nothing awaited from this session: an
+    /// agent's never does, a customer's does when the flood limits count it (in Redis).
+    /// Most frames of a busy chat are such messages; the reader hands them to
+    /// [`Session::say_now`], sparing itself a boxed future for each.
+    pub fn says_now(&self, hub: &Hub) -> bool {
+        match &self.role {
+            RoleSession::Customer(customer) => !customer.floods_counted(hub),
+            RoleSession::Agent(_) => true,
         }
     }
 
-    fn say_now(
+    /// A `message` without a file, when [`Session::says_now`].
+    pub fn say_now(
         &mut self,
         hub: &Arc<Hub>,
         conn: &ConnTx,

@@ -245,11 +245,23 @@ async fn read_loop(
                 continue;
             }
         };
-        let outcome = match session.handle_now(hub, conn, &req, frame) {
-            Ok(outcome) => outcome,
+        let outcome = match frame {
+            ClientFrame::Message {
+                conversation_id,
+                text,
+                client_msg_id,
+                attachment: None,
+            } if session.says_now(hub) => session.say_now(
+                hub,
+                conn,
+                req.clone(),
+                &conversation_id,
+                text,
+                client_msg_id,
+            ),
             // Boxed: an idle connection waits in this loop, and an inline request future
             // would make every connection's task as large as the largest request's state.
-            Err(frame) => Box::pin(session.handle(hub, conn, req.clone(), frame)).await,
+            frame => Box::pin(session.handle(hub, conn, req.clone(), frame)).await,
         };
         match outcome {
             Ok(Reply::Ack(body)) => {
