@@ -78,7 +78,7 @@ start_all() {
     SWITCHBOARD_LOG=warn TOKIO_WORKER_THREADS="${HUB_WORKERS:-$(nproc)}" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" \
         --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --config "$SCENARIOS/hub.toml" >"$WORK/hub.log" 2>&1 &
     HUB_PID=$!
-    for _ in $(seq 100); do grep -q "listening on" "$WORK/hub.log" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs "listening on" "$WORK/hub.log" && break; sleep 0.1; done
     grep -q "listening on" "$WORK/hub.log" || { cat "$WORK/hub.log"; exit 1; }
 }
 
