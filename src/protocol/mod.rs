@@ -391,17 +391,7 @@ impl ServerFrame {
         if let ServerFrame::Ack { req, body } = self {
             return ack_text(req, body);
         }
-        match serde_json::to_string(self) {
-            Ok(text) => text.into(),
-            // Every field is a plain string, number or map with string keys, so this
-            // cannot fail; say so loudly rather than send nothing if it ever does.
-            Err(err) => {
-                tracing::error!(cause = %err, "failed to serialize a server frame");
-                FrameText::from_static(
-                    r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#,
-                )
-            }
-        }
+        text_or_error(serde_json::to_string(self))
     }
 }
 
@@ -448,10 +438,17 @@ pub fn ack_text(req: &str, body: &AckBody) -> FrameText {
     {
         return text;
     }
-    match serde_json::to_string(&AckFrame { req, body }) {
+    text_or_error(serde_json::to_string(&AckFrame { req, body }))
+}
+
+/// A serialized frame's text. Every field is a plain string, number or map with string
+/// keys, so serializing cannot fail; if it ever does, say so loudly and send an error
+/// rather than nothing.
+fn text_or_error(serialized: serde_json::Result<String>) -> FrameText {
+    match serialized {
         Ok(text) => text.into(),
         Err(err) => {
-            tracing::error!(cause = %err, "failed to serialize an ack");
+            tracing::error!(cause = %err, "failed to serialize a server frame");
             FrameText::from_static(
                 r#"{"type":"error","code":"unavailable","message":"internal serialization error"}"#,
             )

@@ -167,13 +167,23 @@ impl Session {
             customer.check_client_msg_id(hub, client_msg_id.as_deref())?;
         }
         let speaker = self.speaker(hub);
-        let said = shared::Said {
+        let said = self.said(text, client_msg_id, None);
+        shared::message(hub, conn, req, conversation_id, speaker, said)
+    }
+
+    /// What a `message` says, with this connection's `echo`.
+    fn said(
+        &self,
+        text: String,
+        client_msg_id: Option<String>,
+        attachment: Option<crate::protocol::Attachment>,
+    ) -> shared::Said {
+        shared::Said {
             text,
             client_msg_id,
-            attachment: None,
+            attachment,
             echo: self.echo,
-        };
-        shared::message(hub, conn, req, conversation_id, speaker, said)
+        }
     }
 
     fn speaker(&mut self, hub: &Hub) -> shared::Speaker {
@@ -212,12 +222,7 @@ impl Session {
                     ),
                     None => None,
                 };
-                let said = shared::Said {
-                    text,
-                    client_msg_id,
-                    attachment,
-                    echo: self.echo,
-                };
+                let said = self.said(text, client_msg_id, attachment);
                 shared::message(hub, conn, req, &conversation_id, speaker, said)
             }
             ClientFrame::History {

@@ -120,10 +120,9 @@ impl Store {
             })
             .await?
         };
-        let stored = self
-            .stored_tickets_by_id(listed.iter().map(|(id, _)| id.as_str()))
+        let tickets = self
+            .tickets_by_id(listed.iter().map(|(id, _)| id.as_str()))
             .await?;
-        let tickets = self.whole_tickets(stored).await?;
         let handled: Vec<Option<String>> = if state == InboxState::Done && !listed.is_empty() {
             let ids: Vec<String> = listed.iter().map(|(id, _)| id.clone()).collect();
             let mut conn = self.conn();

@@ -257,6 +257,16 @@ impl Store {
             .collect())
     }
 
+    /// Tickets by id, made whole, in order (`None`: gone): [`Self::stored_tickets_by_id`],
+    /// then [`Store::whole_tickets`].
+    pub(super) async fn tickets_by_id<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> StoreResult<Vec<Option<String>>> {
+        let stored = self.stored_tickets_by_id(ids).await?;
+        self.whole_tickets(stored).await
+    }
+
     /// Tickets as stored, by id, in order (`None`: gone); one `MGET` (one `{tickets}`
     /// tag). A ticket may refer to its conversation for its transcript
     /// ([`Store::whole_tickets`]).

@@ -255,10 +255,7 @@ impl Store {
             .iter()
             .map(|entry| field(&entry.map, "ticket_id"))
             .collect::<StoreResult<Vec<_>>>()?;
-        let stored = self
-            .stored_tickets_by_id(ids.iter().map(String::as_str))
-            .await?;
-        let found = self.whole_tickets(stored).await?;
+        let found = self.tickets_by_id(ids.iter().map(String::as_str)).await?;
         Ok(TicketPage {
             tickets: found.into_iter().flatten().collect(),
             next,
