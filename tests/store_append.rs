@@ -393,11 +393,14 @@ async fn a_plain_batch_is_fenced_whole_and_published_as_one_message() {
     assert_eq!(texts, ["first", "a", "b", "c"]);
     assert_eq!(last_seq(&store, "c_pb").await, 4);
 
-    let gone = store
-        .append_plain_batch("c_pb_gone", "test-node", 0, &batch, false)
-        .await
-        .expect("append");
-    assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
+    // Gone, by the plain commands and by the script that publishes.
+    for others_listen in [false, true] {
+        let gone = store
+            .append_plain_batch("c_pb_gone", "test-node", 0, &batch, others_listen)
+            .await
+            .expect("append");
+        assert!(matches!(gone, PlainAppended::NotFound), "{gone:?}");
+    }
     assert!(
         !stream_exists(&redis, "sb:{c_pb_gone}:events").await,
         "a stream was made for a conversation that is gone"

@@ -272,11 +272,11 @@ impl Store {
         end: PageEnd,
     ) -> StoreResult<(Vec<StoredEntry>, bool)> {
         let key = keys::events(conversation_id);
-        let start = format!("{}-0", after_seq.saturating_add(1));
-        let stop = format!("{}-0", after_seq.saturating_add(limit as u64));
+        let start = entries::entry_id(after_seq.saturating_add(1));
+        let stop = entries::entry_id(after_seq.saturating_add(limit as u64));
         // The entry at or before `after_seq` may hold a batch running past it (none
         // before the start); the range is by id, the top says whether more follow.
-        let before = (after_seq > 0).then(|| format!("{after_seq}-0"));
+        let before = (after_seq > 0).then(|| entries::entry_id(after_seq));
         let (before, range, top) = self
             .read_page(&conn, &key, before.as_deref(), &start, Some(&stop))
             .await?;

@@ -20,6 +20,11 @@ use redis::{Cmd, FromRedisValue, ParsingError, Value};
 
 use super::{StoreError, StoreResult};
 
+/// The id of the entry whose first event is `seq`: `<seq>-0`.
+pub(super) fn entry_id(seq: u64) -> String {
+    format!("{seq}-0")
+}
+
 /// The seq of an entry's first event, from its id (`<seq>-0`).
 pub(super) fn entry_seq(entry_id: &str) -> StoreResult<u64> {
     entry_id
