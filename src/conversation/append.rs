@@ -182,7 +182,7 @@ impl ConversationTask {
             request.updates = updates;
             let outcome = self.stored(request, ts, &stored, outcome).await;
             // `stored` consumed the request; answer failures from what the outcome says.
-            let _ignored_if_requester_left = reply.send(outcome);
+            reply.send(outcome);
         }
         None
     }
@@ -270,7 +270,7 @@ impl ConversationTask {
             pending.into_iter().zip(outcomes).zip(stored_forms)
         {
             let answer = self.stored(request, ts, &stored, outcome).await;
-            let _ignored_if_requester_left = reply.send(answer);
+            reply.send(answer);
         }
         if let Some(publication) = publication.filter(|publication| !publication.is_empty()) {
             if let Err(err) = self.owner.deps.store.publish_live(publication).await {
@@ -337,7 +337,7 @@ impl ConversationTask {
             match stored {
                 Ok(Some(seq)) => {
                     self.ack(&mut request.ack, seq);
-                    let _ignored_if_requester_left = reply.send(Ok(AppendOutcome::Duplicate(seq)));
+                    reply.send(Ok(AppendOutcome::Duplicate(seq)));
                 }
                 Ok(None) => fresh.push((request, reply)),
                 Err(err) => {

@@ -131,9 +131,11 @@ type Reply<T> = oneshot::Sender<Result<T>>;
 struct AppendReply(Option<Reply<AppendOutcome>>);
 
 impl AppendReply {
-    /// Whether a requester took the outcome.
-    fn send(self, outcome: Result<AppendOutcome>) -> bool {
-        self.0.is_some_and(|reply| reply.send(outcome).is_ok())
+    /// Hands the outcome to the requester, if one waits (one that left is no error).
+    fn send(self, outcome: Result<AppendOutcome>) {
+        if let Some(reply) = self.0 {
+            let _ignored_if_requester_left = reply.send(outcome);
+        }
     }
 }
 

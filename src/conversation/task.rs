@@ -450,7 +450,7 @@ impl ConversationTask {
         if let Err(err) = &outcome {
             self.report(request, err);
         }
-        let _ignored_if_requester_left = reply.send(outcome);
+        reply.send(outcome);
     }
 
     /// Sends the requester the error for its request, when it asked the task to answer.

@@ -61,6 +61,14 @@ pub enum Reply {
     Done,
 }
 
+/// What [`Session::handle_now`] did with a frame.
+pub enum Handled {
+    /// Answered, without waiting for anything.
+    Now(Result<Reply>),
+    /// Not yet: it waits for Redis or another task, in [`Session::handle`].
+    Later(ClientFrame),
+}
+
 /// Why a handshake failed, as a close code.
 #[derive(Debug)]
 pub enum HandshakeError {
@@ -142,11 +150,38 @@ impl Session {
         };
     }
 
+    /// Answers `frame` at once when that waits for nothing, or hands it back for
+    /// [`Session::handle`]. Such are most frames of a busy chat: a `message` without a
+    /// file, from an agent, or from a customer whom the flood limits (counted in Redis)
+    /// do not count. The reader is spared a boxed future for each.
+    pub fn handle_now(
+        &mut self,
+        hub: &Arc<Hub>,
+        conn: &ConnTx,
+        req: &Option<String>,
+        frame: ClientFrame,
+    ) -> Handled {
+        match frame {
+            ClientFrame::Message {
+                conversation_id,
+                text,
+                client_msg_id,
+                attachment: None,
+            } if self.says_now(hub) => Handled::Now(self.say_now(
+                hub,
+                conn,
+                req.clone(),
+                &conversation_id,
+                text,
+                client_msg_id,
+            )),
+            frame => Handled::Later(frame),
+        }
+    }
+
     /// Whether a `message` without a file needs nothing awaited from this session: an
-    /// agent's never does, a customer's does when the flood limits count it (in Redis).
-    /// Most frames of a busy chat are such messages; the reader hands them to
-    /// [`Session::say_now`], sparing itself a boxed future for each.
-    pub fn says_now(&self, hub: &Hub) -> bool {
+    /// agent's never does, a customer's does when the flood limits count it.
+    fn says_now(&self, hub: &Hub) -> bool {
         match &self.role {
             RoleSession::Customer(customer) => !customer.floods_counted(hub),
             RoleSession::Agent(_) => true,
@@ -154,7 +189,7 @@ impl Session {
     }
 
     /// A `message` without a file, when [`Session::says_now`].
-    pub fn say_now(
+    fn say_now(
         &mut self,
         hub: &Arc<Hub>,
         conn: &ConnTx,

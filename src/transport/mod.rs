@@ -27,7 +27,7 @@ use crate::{
     hub::Hub,
     protocol::{Audience, ClientFrame, Inbound, Role, ServerFrame},
     registry::{ConnTx, Kick},
-    session::{Reply, Session},
+    session::{Handled, Reply, Session},
 };
 
 /// The two WebSocket endpoints, one per role.
@@ -245,23 +245,11 @@ async fn read_loop(
                 continue;
             }
         };
-        let outcome = match frame {
-            ClientFrame::Message {
-                conversation_id,
-                text,
-                client_msg_id,
-                attachment: None,
-            } if session.says_now(hub) => session.say_now(
-                hub,
-                conn,
-                req.clone(),
-                &conversation_id,
-                text,
-                client_msg_id,
-            ),
+        let outcome = match session.handle_now(hub, conn, &req, frame) {
+            Handled::Now(outcome) => outcome,
             // Boxed: an idle connection waits in this loop, and an inline request future
             // would make every connection's task as large as the largest request's state.
-            frame => Box::pin(session.handle(hub, conn, req.clone(), frame)).await,
+            Handled::Later(frame) => Box::pin(session.handle(hub, conn, req.clone(), frame)).await,
         };
         match outcome {
             Ok(Reply::Ack(body)) => {
